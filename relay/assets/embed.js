@@ -1,0 +1,95 @@
+// Latch connect button for an app's page:
+//   <script src="RELAY/embed.js" data-latch-token-url="/latch/pairing-token" data-latch-tenant="acme"></script>
+//   <div data-latch-connect></div>
+// The button fetches a pairing token from the app's own route, opens the relay's connect
+// page in a small popup, and reads "Latch Connected" from the hidden status frame.
+"use strict";
+(function () {
+  const script = document.currentScript;
+  if (!script) return;
+  const relay = new URL(script.src).origin;
+  const tokenUrl = script.dataset.latchTokenUrl || "/latch/pairing-token";
+  const tenant = script.dataset.latchTenant || "";
+  const buttons = [];
+  let frame = null;
+  let connected = false;
+
+  function render() {
+    for (const b of buttons) {
+      b.textContent = connected ? "Latch Connected" : "Connect Latch";
+      b.disabled = connected;
+      b.dataset.latchState = connected ? "connected" : "disconnected";
+    }
+  }
+
+  function recheck() {
+    if (frame && frame.contentWindow) frame.contentWindow.postMessage({ latch: "status?" }, relay);
+  }
+
+  function note(text) {
+    for (const b of buttons) {
+      let n = b.nextElementSibling;
+      if (!n || !n.hasAttribute("data-latch-note")) {
+        n = document.createElement("span");
+        n.setAttribute("data-latch-note", "");
+        n.setAttribute("role", "status");
+        n.style.marginLeft = "8px";
+        b.after(n);
+      }
+      n.textContent = text;
+    }
+  }
+
+  async function connect() {
+    // Open the popup inside the click (popup blockers), then point it at the connect page.
+    const popup = window.open("about:blank", "latch-connect", "popup,width=480,height=640");
+    if (!popup) return note("Allow pop-ups for this site, or paste a pairing token into Latch's side panel.");
+    note("");
+    let body;
+    try {
+      const r = await fetch(tokenUrl, { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" }, body: "{}" });
+      body = await r.json();
+      if (!r.ok || typeof body.pairingToken !== "string") throw new Error(body.message || "no token");
+    } catch (e) {
+      popup.close();
+      return note("Couldn't start pairing: " + e.message);
+    }
+    const hash = new URLSearchParams({ token: body.pairingToken, return: location.href });
+    popup.location.href = relay + "/connect#" + hash.toString();
+    const watch = setInterval(() => {
+      recheck();
+      if (popup.closed) { clearInterval(watch); setTimeout(recheck, 300); }
+    }, 1000);
+  }
+
+  function mount() {
+    for (const container of document.querySelectorAll("[data-latch-connect]")) {
+      if (container.querySelector("button[data-latch-button]")) continue;
+      const b = document.createElement("button");
+      b.type = "button";
+      b.setAttribute("data-latch-button", "");
+      b.addEventListener("click", connect);
+      container.appendChild(b);
+      buttons.push(b);
+    }
+    render();
+    frame = document.createElement("iframe");
+    frame.src = relay + "/status-frame?tenant=" + encodeURIComponent(tenant);
+    frame.title = "Latch status";
+    frame.setAttribute("aria-hidden", "true");
+    frame.tabIndex = -1;
+    frame.style.cssText = "position:absolute;width:0;height:0;border:0;visibility:hidden";
+    document.body.appendChild(frame);
+    window.addEventListener("message", (e) => {
+      if (e.origin !== relay || e.source !== frame.contentWindow || !e.data || e.data.latch !== "status") return;
+      connected = e.data.connected === true;
+      render();
+    });
+    // The user may connect or disconnect from the side panel at any time.
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) recheck(); });
+    setInterval(recheck, 5000);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mount);
+  else mount();
+})();

@@ -1,0 +1,94 @@
+//! latch-relay: mints, describes and redeems pairing tokens, binds (tenant, user) to a
+//! browser, issues access/refresh tokens and serves the connect page, `embed.js` and the
+//! status frame. `app(state)` assembles every route in one place.
+
+pub mod access;
+pub mod clock;
+pub mod db;
+pub mod error;
+pub mod routes;
+pub mod secrets;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use db::Db;
+
+/// The development extension id derived from the fixed `key` in manifest.json.
+pub const DEV_EXTENSION_ID: &str = "caldpegfoiafoehigbniidhckihmjbop";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Public base URL of the relay, e.g. `http://localhost:8787` (also the JWT issuer).
+    pub public_url: String,
+    /// Extension ids the connect page and status frame talk to.
+    pub extension_ids: Vec<String>,
+    pub pairing_ttl_ms: u64,
+    pub access_ttl_ms: u64,
+    pub refresh_ttl_ms: u64,
+}
+
+impl Config {
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            extension_ids: vec![DEV_EXTENSION_ID.to_owned()],
+            pairing_ttl_ms: 120_000,
+            access_ttl_ms: 900_000,
+            refresh_ttl_ms: 2_592_000_000,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub cfg: Config,
+    /// Key for the hashes of pairing and refresh tokens at rest.
+    pub pepper: Vec<u8>,
+    pub signer: access::Signer,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Loads (or creates once) the hashing pepper and signing secret, then builds state.
+    /// `LATCH_TOKEN_SECRET` / `LATCH_TOKEN_PREVIOUS_SECRET` override the stored secret.
+    pub async fn new(db: Db, cfg: Config) -> anyhow::Result<Self> {
+        let pepper =
+            hex::decode(db::setting_or_init(&db, "token_pepper", db::fresh_secret_hex).await?)?;
+        let current = match std::env::var("LATCH_TOKEN_SECRET") {
+            Ok(s) if !s.is_empty() => s.into_bytes(),
+            _ => {
+                hex::decode(db::setting_or_init(&db, "token_secret", db::fresh_secret_hex).await?)?
+            }
+        };
+        let previous = std::env::var("LATCH_TOKEN_PREVIOUS_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty());
+        let signer = access::Signer::new(
+            &cfg.public_url,
+            &current,
+            previous.as_deref().map(str::as_bytes),
+        );
+        Ok(Self(Arc::new(Inner {
+            db,
+            cfg,
+            pepper,
+            signer,
+        })))
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    routes::router().with_state(state)
+}

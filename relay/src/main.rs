@@ -1,0 +1,285 @@
+//! `latch-relay` command line: `serve`, and the owner commands that work beside a running
+//! relay on the same database.
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use latch::core::name_policy::check_consent_name;
+use latch_relay::{clock::now_ms, db, routes::is_plain_origin, store, AppState, Config};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "latch-relay",
+    version,
+    about = "Latch relay: pairs browsers with web apps"
+)]
+struct Cli {
+    /// Database URL: sqlite://PATH
+    #[arg(
+        long,
+        global = true,
+        env = "LATCH_DATABASE_URL",
+        default_value = "sqlite://latch.db"
+    )]
+    database: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay.
+    Serve(ServeArgs),
+    /// Manage tenants (apps).
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Manage bindings (paired browsers).
+    #[command(subcommand)]
+    Binding(BindingCmd),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "LATCH_LISTEN", default_value = "127.0.0.1:8787")]
+    listen: String,
+    /// Public base URL (the connect origin the extension trusts).
+    #[arg(
+        long,
+        env = "LATCH_PUBLIC_URL",
+        default_value = "http://localhost:8787"
+    )]
+    public_url: String,
+    /// Extension ids the connect page talks to (comma-separated).
+    #[arg(long, env = "LATCH_EXTENSION_ID", value_delimiter = ',')]
+    extension_id: Vec<String>,
+    #[arg(long, env = "LATCH_PAIRING_TTL_SECONDS", default_value_t = 120)]
+    pairing_ttl_seconds: u64,
+    #[arg(long, env = "LATCH_ACCESS_TTL_SECONDS", default_value_t = 900)]
+    access_ttl_seconds: u64,
+    #[arg(long, env = "LATCH_REFRESH_TTL_SECONDS", default_value_t = 2_592_000)]
+    refresh_ttl_seconds: u64,
+}
+
+#[derive(Subcommand)]
+enum TenantCmd {
+    /// Create a tenant; prints {"tenantId"}.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        id: Option<String>,
+        /// Web origin of the app (repeatable); the status frame answers only these.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// The tenant consumes page captures.
+        #[arg(long)]
+        captures: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Create an API key; prints it once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        label: String,
+    },
+    /// List keys (never the secret).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it mints nothing from now on.
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum BindingCmd {
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    Revoke {
+        binding_id: String,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LATCH_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = db::open(&cli.database)
+        .await
+        .with_context(|| format!("cannot open database {}", cli.database))?;
+    let now = now_ms();
+    match cli.command {
+        Command::Serve(a) => serve(db, a).await?,
+        Command::Tenant(TenantCmd::Create {
+            name,
+            id,
+            origins,
+            captures,
+        }) => {
+            let name = check_consent_name(&name)
+                .map(|_| name.trim().to_owned())
+                .unwrap_or_else(|_| name.trim().to_owned());
+            if name.is_empty() || name.chars().count() > 128 {
+                bail!("--name must be 1–128 characters");
+            }
+            let id = id.unwrap_or_else(|| latch_relay::secrets::new_id("tn_"));
+            if !valid_tenant_id(&id) {
+                bail!("--id must be 1–64 of a-z 0-9 _ - and pass the consent-name policy");
+            }
+            if let Some(bad) = origins.iter().find(|o| !is_plain_origin(o)) {
+                bail!("--origin {bad:?} is not an origin like https://app.example.com");
+            }
+            if store::tenant(&db, &id).await?.is_some() {
+                bail!("tenant {id:?} already exists");
+            }
+            store::create_tenant(
+                &db,
+                &store::Tenant {
+                    id: id.clone(),
+                    name,
+                    origins,
+                    captures,
+                },
+                now,
+            )
+            .await?;
+            println!("{}", json!({ "tenantId": id }));
+        }
+        Command::Key(KeyCmd::Create { tenant, label }) => {
+            if store::tenant(&db, &tenant).await?.is_none() {
+                bail!("no tenant {tenant:?}");
+            }
+            let label = label.trim().to_owned();
+            if label.is_empty() || label.chars().count() > 128 {
+                bail!("--label must be 1–128 characters");
+            }
+            let (api_key, key_id) = store::create_api_key(&db, &tenant, &label, now).await?;
+            println!(
+                "{}",
+                json!({ "apiKey": api_key, "keyId": key_id, "label": label })
+            );
+        }
+        Command::Key(KeyCmd::List { tenant, json }) => {
+            let keys = store::list_api_keys(&db, tenant.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&keys)?);
+            } else {
+                for k in keys {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        k.key_id,
+                        k.tenant_id,
+                        if k.revoked { "revoked" } else { "active" },
+                        k.label
+                    );
+                }
+            }
+        }
+        Command::Key(KeyCmd::Revoke { key_id }) => {
+            if !store::revoke_api_key(&db, &key_id, now).await? {
+                bail!("no active key {key_id:?}");
+            }
+            println!("{}", json!({ "revoked": true, "keyId": key_id }));
+        }
+        Command::Binding(BindingCmd::List { tenant, json }) => {
+            let rows = store::list_bindings(&db, tenant.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                for b in rows {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        b.binding_id,
+                        b.tenant_id,
+                        b.user_id,
+                        if b.revoked { "revoked" } else { "active" },
+                        b.app_name
+                    );
+                }
+            }
+        }
+        Command::Binding(BindingCmd::Revoke { binding_id }) => {
+            if !store::revoke_binding(&db, &binding_id, now).await? {
+                bail!("no active binding {binding_id:?}");
+            }
+            println!("{}", json!({ "revoked": true, "bindingId": binding_id }));
+        }
+    }
+    Ok(())
+}
+
+fn valid_tenant_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+        && check_consent_name(id).is_ok()
+}
+
+async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = Config::new(&a.public_url);
+    if !a.extension_id.is_empty() {
+        cfg.extension_ids = a
+            .extension_id
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    cfg.pairing_ttl_ms = a.pairing_ttl_seconds * 1000;
+    cfg.access_ttl_ms = a.access_ttl_seconds * 1000;
+    cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
+    tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
+    let state = AppState::new(db, cfg).await?;
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
+    axum::serve(listener, latch_relay::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish in-flight requests.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

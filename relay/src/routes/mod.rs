@@ -1,0 +1,39 @@
+//! Every route of the relay, assembled in one place.
+
+pub mod auth;
+mod body;
+mod pairing;
+pub mod web;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::AppState;
+
+/// No request body the relay accepts is anywhere near this size.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/pairing-tokens", post(pairing::mint))
+        .route("/pairing-tokens/describe", post(pairing::describe))
+        .route("/pairing-tokens/redeem", post(pairing::redeem))
+        .route("/api/auth/revoke", post(auth::revoke))
+        .route("/api/me", get(auth::me))
+        .route("/healthz", get(healthz))
+        .merge(web::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    match sqlx::query("SELECT 1").execute(&s.db).await {
+        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "database_unavailable"})),
+        ),
+    }
+}
+pub use web::is_plain_origin;

@@ -1,0 +1,218 @@
+//! One-click token pairing: mint (app server), describe (connect page / extension),
+//! redeem (extension, after the user's Approve).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use latch::core::name_policy::first_acceptable;
+use latch::core::token::{
+    is_pairing_token, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
+};
+use latch::core::wire::{
+    BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant,
+};
+
+use super::body::{bearer, parse_json};
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::{new_secret, token_hash};
+use crate::store::{self, TokenRow};
+use crate::AppState;
+
+/// The API key of the request's bearer header: `(tenantId, keyId, label)`.
+pub async fn authenticate_app(
+    s: &AppState,
+    headers: &HeaderMap,
+) -> ApiResult<(String, String, String)> {
+    let key = bearer(headers).ok_or_else(|| {
+        ApiError::unauthorized(
+            "api_key_required",
+            "Send your API key as 'Authorization: Bearer <apiKey>'.",
+        )
+    })?;
+    store::authenticate_api_key(&s.db, key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized("api_key_invalid", "The API key is unknown or revoked.")
+        })
+}
+
+/// A user id is 1–128 characters with no control or format characters and no
+/// surrounding whitespace: it is shown to the user beneath the app name.
+fn valid_user_id(v: &serde_json::Value) -> Option<String> {
+    let s = v.get("userId")?.as_str()?;
+    let ok = !s.is_empty()
+        && s.chars().count() <= 128
+        && s.trim() == s
+        && !s.chars().any(|c| c.is_control() || is_format_char(c));
+    ok.then(|| s.to_owned())
+}
+
+fn is_format_char(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+}
+
+pub async fn mint(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<MintResponse>)> {
+    let (tenant_id, key_id, _) = authenticate_app(&s, &headers).await?;
+    let user_id = parse_json::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| valid_user_id(&v))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_user_id",
+                "userId must be a string of 1–128 characters without control characters.",
+            )
+        })?;
+    let token = new_secret(PAIRING_TOKEN_PREFIX);
+    let now = now_ms();
+    let expires_at = now + s.cfg.pairing_ttl_ms;
+    store::insert_pairing_token(
+        &s.db,
+        &token_hash(&s.pepper, &token),
+        &tenant_id,
+        &user_id,
+        &key_id,
+        now,
+        expires_at,
+    )
+    .await?;
+    tracing::info!(tenant = %tenant_id, key = %key_id, "pairing token minted");
+    let connect_url = format!("{}/connect#token={token}", s.cfg.public_url);
+    Ok((
+        StatusCode::CREATED,
+        Json(MintResponse {
+            pairing_token: token,
+            expires_at,
+            connect_url,
+        }),
+    ))
+}
+
+/// The name the consent prompt shows: key label → tenant name → tenant id, each through
+/// the consent-name policy.
+pub fn app_name(row: &TokenRow) -> String {
+    first_acceptable([row.key_label.as_str(), row.tenant_name.as_str()])
+        .unwrap_or_else(|| row.tenant_id.clone())
+}
+
+fn token_from(body: &[u8]) -> ApiResult<String> {
+    let req: PairingTokenRequest = parse_json(body).map_err(|_| malformed())?;
+    if !is_pairing_token(&req.pairing_token) {
+        return Err(malformed());
+    }
+    Ok(req.pairing_token)
+}
+
+fn malformed() -> ApiError {
+    ApiError::bad_request(
+        "malformed_token",
+        "This is not a Latch pairing token; copy it again from the app.",
+    )
+}
+
+/// Why a token that could not be used was refused.
+fn unusable(row: Option<&TokenRow>, now: u64) -> ApiError {
+    match row {
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "token_not_found",
+            "This pairing token is unknown; ask the app for a new one.",
+        ),
+        Some(r) if r.used => ApiError::new(
+            StatusCode::CONFLICT,
+            "token_used",
+            "This pairing token was already used.",
+        ),
+        Some(r) if r.expires_at <= now => ApiError::new(
+            StatusCode::GONE,
+            "token_expired",
+            "This pairing token has expired; ask the app for a new one.",
+        ),
+        Some(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "token_used",
+            "This pairing token was already used.",
+        ),
+    }
+}
+
+pub async fn describe(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<DescribeResponse>> {
+    let token = token_from(&body)?;
+    let now = now_ms();
+    let row = store::pairing_token(&s.db, &token_hash(&s.pepper, &token)).await?;
+    match row {
+        Some(r) if !r.used && r.expires_at > now => Ok(Json(DescribeResponse {
+            app_name: app_name(&r),
+            tenant_id: r.tenant_id,
+            user_id: r.user_id,
+            expires_at: r.expires_at,
+        })),
+        other => Err(unusable(other.as_ref(), now)),
+    }
+}
+
+pub async fn redeem(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<TokenGrant>> {
+    let token = token_from(&body)?;
+    let device_name = parse_json::<RedeemRequest>(&body)
+        .map(|r| clean_device_name(&r.device_name))
+        .unwrap_or_else(|_| "Browser".into());
+    let now = now_ms();
+    let hash = token_hash(&s.pepper, &token);
+    let refresh_token = new_secret(REFRESH_TOKEN_PREFIX);
+    debug_assert!(is_refresh_token(&refresh_token));
+    let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
+    let redeemed = store::redeem_pairing_token(
+        &s.db,
+        &hash,
+        &device_name,
+        now,
+        app_name,
+        &token_hash(&s.pepper, &refresh_token),
+        refresh_expires_at,
+    )
+    .await?;
+    let Some(b) = redeemed else {
+        let row = store::pairing_token(&s.db, &hash).await?;
+        return Err(unusable(row.as_ref(), now));
+    };
+    let (access_token, access_expires_at) = s.signer.issue(
+        &b.binding_id,
+        &b.tenant_id,
+        &b.user_id,
+        now,
+        s.cfg.access_ttl_ms,
+    );
+    tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "pairing token redeemed");
+    Ok(Json(TokenGrant {
+        binding: BindingInfo {
+            binding_id: b.binding_id,
+            tenant_id: b.tenant_id,
+            app_name: b.app_name,
+            user_id: b.user_id,
+        },
+        access_token,
+        refresh_token,
+        access_expires_at,
+        refresh_expires_at,
+    }))
+}
+
+/// Device names are informational: keep printable characters, at most 64.
+fn clean_device_name(raw: &str) -> String {
+    let s: String = raw
+        .chars()
+        .filter(|c| !c.is_control() && !is_format_char(*c))
+        .take(64)
+        .collect();
+    let s = s.trim();
+    if s.is_empty() {
+        "Browser".into()
+    } else {
+        s.to_owned()
+    }
+}

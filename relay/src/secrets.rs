@@ -1,0 +1,68 @@
+//! Secret generation, keyed hashing and constant-time comparison.
+
+use hmac::{Hmac, Mac};
+use latch::core::token::encode_secret;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// 32 bytes from the OS CSPRNG.
+pub fn random_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// A new secret `prefix` + 43 base64url characters.
+pub fn new_secret(prefix: &str) -> String {
+    encode_secret(prefix, &random_bytes())
+}
+
+/// A short random identifier (`prefix` + 16 hex digits), not a secret.
+pub fn new_id(prefix: &str) -> String {
+    let mut b = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("{prefix}{}", hex::encode(b))
+}
+
+/// Keyed hash of a high-entropy token, used as its lookup key at rest. The pepper lives
+/// apart from the rows it protects (setting or env), so a leaked row alone is useless.
+pub fn token_hash(pepper: &[u8], token: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes any key length");
+    mac.update(token.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Salted hash of an API key secret.
+pub fn salted_hash(salt: &[u8], secret: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(secret.as_bytes());
+    h.finalize().to_vec()
+}
+
+/// Constant-time equality of two byte strings.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_keyed_and_distinct() {
+        assert_ne!(token_hash(b"a", "t"), token_hash(b"b", "t"));
+        assert_eq!(token_hash(b"a", "t"), token_hash(b"a", "t"));
+        assert_ne!(salted_hash(b"s1", "k"), salted_hash(b"s2", "k"));
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn secrets_have_the_token_shape() {
+        assert!(latch::core::token::is_pairing_token(&new_secret("lpt_")));
+        assert_ne!(new_secret("lpt_"), new_secret("lpt_"));
+    }
+}

@@ -1,0 +1,374 @@
+//! Every SQL statement of the relay. Single-use rules are enforced here, in the database
+//! (conditional UPDATE … RETURNING), never by reading first and writing after.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::secrets::{ct_eq, new_id, new_secret, salted_hash};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub origins: Vec<String>,
+    pub captures: bool,
+}
+
+pub async fn create_tenant(db: &Db, t: &Tenant, now: u64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO tenants (id, name, origins, captures, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&t.id)
+    .bind(&t.name)
+    .bind(serde_json::to_string(&t.origins).expect("strings serialise"))
+    .bind(t.captures)
+    .bind(now as i64)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn tenant(db: &Db, id: &str) -> sqlx::Result<Option<Tenant>> {
+    let row = sqlx::query("SELECT id, name, origins, captures FROM tenants WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| Tenant {
+        id: r.get("id"),
+        name: r.get("name"),
+        origins: serde_json::from_str(r.get::<&str, _>("origins")).unwrap_or_default(),
+        captures: r.get("captures"),
+    }))
+}
+
+/// API keys look like `lak_<16 hex id>_<43 base64url secret>`; the id finds the row and
+/// the whole key is compared by salted hash in constant time.
+pub const API_KEY_PREFIX: &str = "lak_";
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyInfo {
+    pub key_id: String,
+    pub tenant_id: String,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+/// Creates a key; returns `(apiKey, keyId)`. The key itself is never stored.
+pub async fn create_api_key(
+    db: &Db,
+    tenant_id: &str,
+    label: &str,
+    now: u64,
+) -> sqlx::Result<(String, String)> {
+    let hex_id = new_id("");
+    let key_id = format!("key_{hex_id}");
+    let api_key = format!("{API_KEY_PREFIX}{hex_id}_{}", &new_secret("")[..]);
+    let salt = crate::secrets::random_bytes();
+    sqlx::query("INSERT INTO api_keys (id, tenant_id, label, salt, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(&key_id)
+        .bind(tenant_id)
+        .bind(label)
+        .bind(&salt[..])
+        .bind(salted_hash(&salt, &api_key))
+        .bind(now as i64)
+        .execute(db)
+        .await?;
+    Ok((api_key, key_id))
+}
+
+/// The key id inside a well-formed API key.
+fn api_key_id(api_key: &str) -> Option<String> {
+    let rest = api_key.strip_prefix(API_KEY_PREFIX)?;
+    let (hex_id, secret) = rest.split_at_checked(16)?;
+    let secret = secret.strip_prefix('_')?;
+    (hex_id.bytes().all(|c| c.is_ascii_hexdigit()) && secret.len() == 43)
+        .then(|| format!("key_{hex_id}"))
+}
+
+/// `(tenantId, keyId, label)` of an active key matching `api_key`, else `None`.
+pub async fn authenticate_api_key(
+    db: &Db,
+    api_key: &str,
+) -> sqlx::Result<Option<(String, String, String)>> {
+    let Some(key_id) = api_key_id(api_key) else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "SELECT tenant_id, label, salt, hash FROM api_keys WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(&key_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.and_then(|r| {
+        let salt: Vec<u8> = r.get("salt");
+        let hash: Vec<u8> = r.get("hash");
+        ct_eq(&salted_hash(&salt, api_key), &hash)
+            .then(|| (r.get("tenant_id"), key_id, r.get("label")))
+    }))
+}
+
+pub async fn list_api_keys(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec<ApiKeyInfo>> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY created_at",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ApiKeyInfo {
+            key_id: r.get("id"),
+            tenant_id: r.get("tenant_id"),
+            label: r.get("label"),
+            created_at: r.get("created_at"),
+            revoked: r.get::<Option<i64>, _>("revoked_at").is_some(),
+        })
+        .collect())
+}
+
+pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<bool> {
+    let r = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now as i64)
+        .bind(key_id)
+        .execute(db)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn insert_pairing_token(
+    db: &Db,
+    hash: &[u8],
+    tenant_id: &str,
+    user_id: &str,
+    key_id: &str,
+    now: u64,
+    expires_at: u64,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(hash)
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(key_id)
+        .bind(expires_at as i64)
+        .bind(now as i64)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A pairing token's row, with the names the consent prompt may use.
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub key_label: String,
+    pub tenant_name: String,
+    pub expires_at: u64,
+    pub used: bool,
+}
+
+pub async fn pairing_token(db: &Db, hash: &[u8]) -> sqlx::Result<Option<TokenRow>> {
+    let row = sqlx::query(
+        "SELECT p.tenant_id, p.user_id, p.expires_at, p.used_at, k.label, t.name
+         FROM pairing_tokens p JOIN api_keys k ON k.id = p.key_id JOIN tenants t ON t.id = p.tenant_id
+         WHERE p.hash = ?",
+    )
+    .bind(hash)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| TokenRow {
+        tenant_id: r.get("tenant_id"),
+        user_id: r.get("user_id"),
+        key_label: r.get("label"),
+        tenant_name: r.get("name"),
+        expires_at: r.get::<i64, _>("expires_at") as u64,
+        used: r.get::<Option<i64>, _>("used_at").is_some(),
+    }))
+}
+
+/// What a successful redeem created.
+pub struct NewBinding {
+    pub binding_id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub app_name: String,
+}
+
+/// Atomically consumes the token and creates the binding and its first session, in one
+/// transaction. The conditional UPDATE is the single-use gate: of any number of
+/// concurrent redeems exactly one sees a row. `None` when the token was not redeemable.
+pub async fn redeem_pairing_token(
+    db: &Db,
+    hash: &[u8],
+    device_name: &str,
+    now: u64,
+    app_name_for: impl FnOnce(&TokenRow) -> String,
+    refresh_hash: &[u8],
+    refresh_expires_at: u64,
+) -> sqlx::Result<Option<NewBinding>> {
+    let mut tx = db.begin().await?;
+    let consumed = sqlx::query(
+        "UPDATE pairing_tokens SET used_at = ?1 WHERE hash = ?2 AND used_at IS NULL AND expires_at > ?1 RETURNING tenant_id, user_id, key_id",
+    )
+    .bind(now as i64)
+    .bind(hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(consumed) = consumed else {
+        return Ok(None);
+    };
+    let key_id: String = consumed.get("key_id");
+    let tenant_id: String = consumed.get("tenant_id");
+    let names = sqlx::query("SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = ?")
+        .bind(&key_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let row = TokenRow {
+        tenant_id: tenant_id.clone(),
+        user_id: consumed.get("user_id"),
+        key_label: names.get("label"),
+        tenant_name: names.get("name"),
+        expires_at: 0,
+        used: true,
+    };
+    let app_name = app_name_for(&row);
+    let binding_id = new_id("bnd_");
+    sqlx::query("INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(&binding_id)
+        .bind(&tenant_id)
+        .bind(&row.user_id)
+        .bind(&app_name)
+        .bind(device_name)
+        .bind(now as i64)
+        .execute(&mut *tx)
+        .await?;
+    insert_session(&mut tx, &binding_id, refresh_hash, now, refresh_expires_at).await?;
+    tx.commit().await?;
+    Ok(Some(NewBinding {
+        binding_id,
+        tenant_id,
+        user_id: row.user_id,
+        app_name,
+    }))
+}
+
+async fn insert_session(
+    tx: &mut sqlx::SqliteConnection,
+    binding_id: &str,
+    refresh_hash: &[u8],
+    now: u64,
+    expires_at: u64,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO sessions (id, binding_id, refresh_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(new_id("ses_"))
+        .bind(binding_id)
+        .bind(refresh_hash)
+        .bind(expires_at as i64)
+        .bind(now as i64)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the binding that owns this refresh token (and all its sessions).
+/// True when an active binding was revoked by this call.
+pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::Result<bool> {
+    let binding: Option<String> =
+        sqlx::query_scalar("SELECT binding_id FROM sessions WHERE refresh_hash = ?")
+            .bind(refresh_hash)
+            .fetch_optional(db)
+            .await?;
+    match binding {
+        Some(id) => revoke_binding(db, &id, now).await,
+        None => Ok(false),
+    }
+}
+
+/// Revokes a binding and its sessions. True when it was active.
+pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let r = sqlx::query("UPDATE bindings SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now as i64)
+        .bind(binding_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE sessions SET revoked_at = ? WHERE binding_id = ? AND revoked_at IS NULL")
+        .bind(now as i64)
+        .bind(binding_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingRow {
+    pub binding_id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub app_name: String,
+    pub device_name: String,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+pub async fn list_bindings(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec<BindingRow>> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at FROM bindings
+         WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY created_at",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(binding_row).collect())
+}
+
+fn binding_row(r: sqlx::sqlite::SqliteRow) -> BindingRow {
+    BindingRow {
+        binding_id: r.get("id"),
+        tenant_id: r.get("tenant_id"),
+        user_id: r.get("user_id"),
+        app_name: r.get("app_name"),
+        device_name: r.get("device_name"),
+        created_at: r.get("created_at"),
+        revoked: r.get::<Option<i64>, _>("revoked_at").is_some(),
+    }
+}
+
+/// An active binding by id.
+pub async fn active_binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<BindingRow>> {
+    let row = sqlx::query(
+        "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at FROM bindings WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(binding_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(binding_row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_ids_parse_only_from_well_formed_keys() {
+        let key = format!("lak_0123456789abcdef_{}", "A".repeat(43));
+        assert_eq!(api_key_id(&key).as_deref(), Some("key_0123456789abcdef"));
+        assert_eq!(api_key_id("lak_0123"), None);
+        assert_eq!(api_key_id(&key.replace("lak_", "xx_")), None);
+        assert_eq!(
+            api_key_id(&format!("lak_0123456789abcdeg_{}", "A".repeat(43))),
+            None
+        );
+        assert_eq!(
+            api_key_id(&format!("lak_0123456789abcdef_{}", "A".repeat(42))),
+            None
+        );
+        assert_eq!(api_key_id("lak_ééééééééé"), None);
+    }
+}

@@ -1,0 +1,112 @@
+//! Shared fixtures: a relay app on a fresh temporary SQLite file, a tenant and an API key.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use latch_relay::{app, clock::now_ms, db, store, AppState, Config};
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct Fixture {
+    pub app: Router,
+    pub state: AppState,
+    pub api_key: String,
+    pub key_id: String,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("latch.db").display());
+    let db = db::open(&url).await.unwrap();
+    let mut cfg = Config::new("http://localhost:8787");
+    tweak(&mut cfg);
+    let state = AppState::new(db, cfg).await.unwrap();
+    let tenant = store::Tenant {
+        id: "acme".into(),
+        name: "Acme Inc".into(),
+        origins: vec!["http://localhost:8788".into()],
+        captures: false,
+    };
+    store::create_tenant(&state.db, &tenant, now_ms())
+        .await
+        .unwrap();
+    let (api_key, key_id) = store::create_api_key(&state.db, "acme", "Acme", now_ms())
+        .await
+        .unwrap();
+    Fixture {
+        app: app(state.clone()),
+        state,
+        api_key,
+        key_id,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, bytes) = self
+            .raw(method, path, bearer, body.map(|b| b.to_string()))
+            .await;
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<String>,
+    ) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(b) = bearer {
+            req = req.header("authorization", format!("Bearer {b}"));
+        }
+        let req = req
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        (status, bytes)
+    }
+
+    pub async fn mint(&self, user: &str) -> String {
+        let (s, b) = self
+            .call(
+                "POST",
+                "/pairing-tokens",
+                Some(&self.api_key),
+                Some(serde_json::json!({"userId": user})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["pairingToken"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn redeem(&self, token: &str) -> (StatusCode, Value) {
+        self.call(
+            "POST",
+            "/pairing-tokens/redeem",
+            None,
+            Some(serde_json::json!({"pairingToken": token, "deviceName": "Test browser"})),
+        )
+        .await
+    }
+}

@@ -1,0 +1,99 @@
+//! The service-worker router. The JS shim (`extension/background.js`) registers every
+//! listener synchronously and forwards here; each entry point re-reads stored state,
+//! decides with the core, writes back and answers.
+
+mod lock;
+mod pairing;
+mod state;
+
+use wasm_bindgen::prelude::*;
+
+use crate::config::CONNECT_ORIGIN;
+use crate::core::origin::is_connect_origin;
+use crate::core::wire::{ExternalMessage, PanelReply, PanelRequest, StatusReply};
+use crate::shell::{chrome, log, to_js};
+
+/// `chrome.runtime.onMessageExternal`: messages from web pages.
+/// Anything not from the connect origin, or not of a known shape, is ignored (undefined).
+#[wasm_bindgen]
+pub async fn handle_external(
+    message: JsValue,
+    sender_origin: Option<String>,
+    tab_id: Option<i32>,
+) -> JsValue {
+    if !is_connect_origin(sender_origin.as_deref(), CONNECT_ORIGIN) {
+        log(&format!("ignored external message from {sender_origin:?}"));
+        return JsValue::UNDEFINED;
+    }
+    let Ok(msg) = serde_wasm_bindgen::from_value::<ExternalMessage>(message) else {
+        log("ignored external message of unknown shape");
+        return JsValue::UNDEFINED;
+    };
+    match msg {
+        ExternalMessage::PairingOffer { pairing_token } => {
+            to_js(&pairing::offer(&pairing_token, tab_id).await)
+        }
+        ExternalMessage::PairingResult { offer_id } => {
+            to_js(&state::read_book().await.result(&offer_id))
+        }
+        ExternalMessage::Status { tenant_id } => {
+            let connected = state::read_bindings()
+                .await
+                .iter()
+                .any(|b| b.tenant_id == tenant_id);
+            to_js(&StatusReply { connected })
+        }
+    }
+}
+
+/// `chrome.runtime.onMessage`: commands from the extension's own panel only.
+#[wasm_bindgen]
+pub async fn handle_panel(
+    message: JsValue,
+    sender_id: Option<String>,
+    sender_origin: Option<String>,
+) -> JsValue {
+    let own_origin = format!("chrome-extension://{}", chrome::runtime_id());
+    if sender_id.as_deref() != Some(&chrome::runtime_id())
+        || sender_origin.as_deref() != Some(own_origin.as_str())
+    {
+        log("ignored internal message from outside the extension's pages");
+        return JsValue::UNDEFINED;
+    }
+    let Ok(req) = serde_wasm_bindgen::from_value::<PanelRequest>(message) else {
+        return to_js(&PanelReply {
+            ok: false,
+            error: Some("bad_request".into()),
+            state: None,
+        });
+    };
+    let result = match req {
+        PanelRequest::State => Ok(()),
+        PanelRequest::Approve { offer_id } => pairing::approve(&offer_id).await,
+        PanelRequest::Deny { offer_id } => pairing::deny(&offer_id).await,
+        PanelRequest::Connect { pairing_token } => {
+            pairing::connect_pasted(pairing_token.trim()).await
+        }
+        PanelRequest::Disconnect { binding_id } => pairing::disconnect(&binding_id).await,
+    };
+    let state = Some(pairing::panel_state().await);
+    to_js(&match result {
+        Ok(()) => PanelReply {
+            ok: true,
+            error: None,
+            state,
+        },
+        Err(e) => PanelReply {
+            ok: false,
+            error: Some(e),
+            state,
+        },
+    })
+}
+
+/// Worker start, browser start-up and install: bring the badge in line with storage.
+#[wasm_bindgen]
+pub async fn on_startup() {
+    let pending = state::read_book().await.pending_count();
+    chrome::set_badge(pending).await;
+}

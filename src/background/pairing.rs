@@ -1,0 +1,197 @@
+//! One-click and pasted-token pairing: park, describe, approve (redeem), deny, disconnect.
+
+use crate::config::CONNECT_ORIGIN;
+use crate::core::name_policy::check_consent_name;
+use crate::core::offers::OfferOutcome;
+use crate::core::wire::{
+    BindingView, DescribeResponse, False, OfferRefusal, OfferReply, OfferState,
+    PairingTokenRequest, PanelState, RedeemRequest, RefreshTokenRequest, RevokeResponse,
+    StoredBinding, TokenGrant, True,
+};
+use crate::shell::relay::{self, Reply};
+use crate::shell::{chrome, log, now_ms, random_id};
+
+use super::state::{read_bindings, read_book, update_bindings, update_book};
+
+/// The relay is served from the connect origin.
+const RELAY: &str = CONNECT_ORIGIN;
+const DEVICE_NAME: &str = "Chrome with Latch";
+
+fn storage_error(e: wasm_bindgen::JsValue) -> String {
+    log(&format!("storage error: {e:?}"));
+    "storage_unavailable".into()
+}
+
+/// `pairing.offer` from the connect page.
+pub async fn offer(token: &str, tab_id: Option<i32>) -> OfferReply {
+    let outcome = update_book(|book, now| book.offer(token, tab_id, now, random_id)).await;
+    match outcome {
+        Ok(OfferOutcome::Parked { offer_id }) => {
+            // Answer now; the relay's description fills in the prompt moments later.
+            let id = offer_id.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = describe(&id).await;
+            });
+            parked(offer_id)
+        }
+        Ok(OfferOutcome::AlreadyParked { offer_id }) => parked(offer_id),
+        Ok(OfferOutcome::Refused(error)) => OfferReply::Refused { ok: False, error },
+        Err(e) => {
+            storage_error(e);
+            OfferReply::Refused {
+                ok: False,
+                error: OfferRefusal::Busy,
+            }
+        }
+    }
+}
+
+fn parked(offer_id: String) -> OfferReply {
+    OfferReply::Parked {
+        ok: True,
+        offer_id,
+        state: OfferState::AwaitingApproval,
+    }
+}
+
+/// Asks the relay whose token this is. A refusal (used, expired, unknown) fails the
+/// offer; no answer leaves it undescribed so the next panel read retries.
+async fn describe(offer_id: &str) -> Result<(), String> {
+    let Some(token) = read_book()
+        .await
+        .get(offer_id)
+        .and_then(|o| o.pairing_token.clone())
+    else {
+        return Err("unknown_offer".into());
+    };
+    let reply: Reply<DescribeResponse> = relay::post(
+        RELAY,
+        "/pairing-tokens/describe",
+        &PairingTokenRequest {
+            pairing_token: token,
+        },
+    )
+    .await;
+    match reply {
+        Reply::Ok(d) => {
+            // Re-check the relay's name: one that fails the policy is never shown.
+            let name = check_consent_name(&d.app_name).unwrap_or_else(|_| d.tenant_id.clone());
+            update_book(|book, _| book.described(offer_id, &d, name))
+                .await
+                .map_err(storage_error)
+        }
+        Reply::Refused { error } => {
+            update_book(|book, now| book.decide(offer_id, OfferState::Failed, Some(&error), now))
+                .await
+                .map_err(storage_error)?;
+            Err(error)
+        }
+        Reply::Unreachable => Err("relay_unreachable".into()),
+    }
+}
+
+/// The user clicked Approve: redeem, store the binding, close the connect popup.
+pub async fn approve(offer_id: &str) -> Result<(), String> {
+    let token = update_book(|book, now| book.begin_approval(offer_id, now))
+        .await
+        .map_err(storage_error)?
+        .map_err(str::to_owned)?;
+    let req = RedeemRequest {
+        pairing_token: token,
+        device_name: DEVICE_NAME.into(),
+    };
+    match relay::post::<_, TokenGrant>(RELAY, "/pairing-tokens/redeem", &req).await {
+        Reply::Ok(grant) => {
+            let binding = StoredBinding::from_grant(grant, now_ms());
+            update_bindings(|all| {
+                all.retain(|b| b.binding_id != binding.binding_id);
+                all.push(binding);
+            })
+            .await
+            .map_err(storage_error)?;
+            let tab =
+                update_book(|book, now| book.decide(offer_id, OfferState::Approved, None, now))
+                    .await
+                    .map_err(storage_error)?;
+            if let Some(Some(tab_id)) = tab {
+                chrome::close_tab(tab_id).await;
+            }
+            Ok(())
+        }
+        Reply::Refused { error } => {
+            update_book(|book, now| book.decide(offer_id, OfferState::Failed, Some(&error), now))
+                .await
+                .map_err(storage_error)?;
+            Err(error)
+        }
+        Reply::Unreachable => {
+            update_book(|book, _| book.abort_approval(offer_id))
+                .await
+                .map_err(storage_error)?;
+            Err("relay_unreachable".into())
+        }
+    }
+}
+
+/// The user clicked Deny: the token is dropped unredeemed; the connect page learns it
+/// from `pairing.result`.
+pub async fn deny(offer_id: &str) -> Result<(), String> {
+    update_book(|book, now| book.decide(offer_id, OfferState::Denied, None, now))
+        .await
+        .map_err(storage_error)?
+        .map(|_| ())
+        .ok_or_else(|| "already_decided".into())
+}
+
+/// A token pasted into "Connect an app": same gates as the one-click path.
+pub async fn connect_pasted(token: &str) -> Result<(), String> {
+    let outcome = update_book(|book, now| book.offer(token, None, now, random_id))
+        .await
+        .map_err(storage_error)?;
+    match outcome {
+        OfferOutcome::Parked { offer_id } => describe(&offer_id).await,
+        OfferOutcome::AlreadyParked { .. } => Ok(()),
+        OfferOutcome::Refused(r) => Err(r.as_str().into()),
+    }
+}
+
+/// Disconnect: revoke at the relay, then forget locally. If the relay can't be reached
+/// the binding stays, so the user can retry instead of leaving a live session behind.
+pub async fn disconnect(binding_id: &str) -> Result<(), String> {
+    let Some(b) = read_bindings()
+        .await
+        .into_iter()
+        .find(|b| b.binding_id == binding_id)
+    else {
+        return Err("unknown_binding".into());
+    };
+    let req = RefreshTokenRequest {
+        refresh_token: b.refresh_token,
+    };
+    match relay::post::<_, RevokeResponse>(RELAY, "/api/auth/revoke", &req).await {
+        Reply::Ok(_) | Reply::Refused { .. } => {
+            update_bindings(|all| all.retain(|x| x.binding_id != binding_id))
+                .await
+                .map_err(storage_error)
+        }
+        Reply::Unreachable => Err("relay_unreachable".into()),
+    }
+}
+
+/// What the panel shows. Undescribed offers get another describe attempt.
+pub async fn panel_state() -> PanelState {
+    let book = read_book().await;
+    for (offer_id, _) in book.undescribed() {
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = describe(&offer_id).await;
+        });
+    }
+    PanelState {
+        pending: book.pending_views(),
+        bindings: read_bindings()
+            .await
+            .iter()
+            .map(BindingView::from)
+            .collect(),
+    }
+}

@@ -1,0 +1,53 @@
+//! Stored state of the worker: the offer book (`chrome.storage.session`, key
+//! `latch.offers`) and the bindings (`chrome.storage.local`, key `latch.bindings`).
+//! Always re-read: the worker may have been restarted since the last message.
+
+use wasm_bindgen::JsValue;
+
+use super::lock;
+use crate::core::offers::OfferBook;
+use crate::core::wire::StoredBinding;
+use crate::shell::chrome::{self, Area};
+use crate::shell::now_ms;
+
+pub const OFFERS_KEY: &str = "latch.offers";
+pub const BINDINGS_KEY: &str = "latch.bindings";
+
+pub async fn read_book() -> OfferBook {
+    let mut book: OfferBook = chrome::storage_get(Area::Session, OFFERS_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    book.prune(now_ms());
+    book
+}
+
+/// Runs `f` on the stored book under the write lock, saves it and refreshes the badge.
+pub async fn update_book<R>(f: impl FnOnce(&mut OfferBook, u64) -> R) -> Result<R, JsValue> {
+    let _guard = lock::lock().await;
+    let mut book = read_book().await;
+    let r = f(&mut book, now_ms());
+    chrome::storage_set(Area::Session, OFFERS_KEY, &book).await?;
+    chrome::set_badge(book.pending_count()).await;
+    Ok(r)
+}
+
+pub async fn read_bindings() -> Vec<StoredBinding> {
+    chrome::storage_get(Area::Local, BINDINGS_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Runs `f` on the stored bindings under the write lock and saves them.
+pub async fn update_bindings<R>(
+    f: impl FnOnce(&mut Vec<StoredBinding>) -> R,
+) -> Result<R, JsValue> {
+    let _guard = lock::lock().await;
+    let mut bindings = read_bindings().await;
+    let r = f(&mut bindings);
+    chrome::storage_set(Area::Local, BINDINGS_KEY, &bindings).await?;
+    Ok(r)
+}

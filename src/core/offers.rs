@@ -1,0 +1,262 @@
+//! Offer parking: the pure rules for pairing tokens handed to the extension and waiting
+//! for the user's decision. The book is stored whole in `chrome.storage.session`
+//! (`latch.offers`), so it survives a worker restart; every method takes `now`.
+
+use serde::{Deserialize, Serialize};
+
+use super::token::is_pairing_token;
+use super::wire::{DescribeResponse, OfferRefusal, OfferState, PendingView, ResultReply};
+
+/// At most this many offers await approval at once.
+pub const MAX_PARKED: usize = 5;
+/// Upper bound on a token's life before the relay has described it (the relay's TTL).
+pub const UNDESCRIBED_TTL_MS: u64 = 120_000;
+/// Offers accepted per sliding minute before `rate_limited`.
+pub const MAX_OFFERS_PER_MINUTE: usize = 20;
+const MINUTE_MS: u64 = 60_000;
+/// How long a decided offer's outcome stays readable by `pairing.result`.
+pub const OUTCOME_KEEP_MS: u64 = 5 * 60_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParkedOffer {
+    pub offer_id: String,
+    /// Cleared as soon as the offer is decided: a decided token is never kept.
+    pub pairing_token: Option<String>,
+    /// The connect page's tab, closed after approval. `None` for a manual paste.
+    pub tab_id: Option<i32>,
+    pub state: OfferState,
+    pub created_at: u64,
+    pub expires_at: u64,
+    /// When the offer left `awaiting_approval` (for expiry of the outcome record).
+    pub decided_at: Option<u64>,
+    /// Set while a redeem is in flight, so a double click cannot redeem twice.
+    #[serde(default)]
+    pub redeeming: bool,
+    pub app_name: Option<String>,
+    pub tenant_id: Option<String>,
+    pub user_id: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Result of [`OfferBook::offer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OfferOutcome {
+    /// Newly parked: the caller should describe it and show the prompt.
+    Parked {
+        offer_id: String,
+    },
+    /// The same token was already parked: same id, nothing new to do.
+    AlreadyParked {
+        offer_id: String,
+    },
+    Refused(OfferRefusal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferBook {
+    pub offers: Vec<ParkedOffer>,
+    /// Arrival times of accepted offers within the last minute (rate limit).
+    #[serde(default)]
+    pub recent: Vec<u64>,
+}
+
+impl OfferBook {
+    /// Expires awaiting offers whose token has run out and forgets old outcomes.
+    pub fn prune(&mut self, now: u64) {
+        for o in &mut self.offers {
+            if o.state == OfferState::AwaitingApproval && !o.redeeming && o.expires_at <= now {
+                o.decide(OfferState::Failed, Some("token_expired"), now);
+            }
+        }
+        self.offers.retain(|o| {
+            o.decided_at
+                .is_none_or(|t| now.saturating_sub(t) < OUTCOME_KEEP_MS)
+        });
+        self.recent
+            .retain(|&t| now.saturating_sub(t) < MINUTE_MS && t <= now);
+    }
+
+    /// Parks `token` unless its shape, the rate limit or the parking limit refuses it.
+    /// `new_id` is only used when a new offer is parked.
+    pub fn offer(
+        &mut self,
+        token: &str,
+        tab_id: Option<i32>,
+        now: u64,
+        new_id: impl FnOnce() -> String,
+    ) -> OfferOutcome {
+        if !is_pairing_token(token) {
+            return OfferOutcome::Refused(OfferRefusal::BadTokenShape);
+        }
+        self.prune(now);
+        if let Some(o) = self
+            .awaiting_mut()
+            .find(|o| o.pairing_token.as_deref() == Some(token))
+        {
+            // A reopened connect popup resumes the same offer; close the newest tab later.
+            if tab_id.is_some() {
+                o.tab_id = tab_id;
+            }
+            return OfferOutcome::AlreadyParked {
+                offer_id: o.offer_id.clone(),
+            };
+        }
+        if self.recent.len() >= MAX_OFFERS_PER_MINUTE {
+            return OfferOutcome::Refused(OfferRefusal::RateLimited);
+        }
+        if self.pending_count() >= MAX_PARKED {
+            return OfferOutcome::Refused(OfferRefusal::Busy);
+        }
+        let offer_id = new_id();
+        self.recent.push(now);
+        self.offers.push(ParkedOffer {
+            offer_id: offer_id.clone(),
+            pairing_token: Some(token.to_owned()),
+            tab_id,
+            state: OfferState::AwaitingApproval,
+            created_at: now,
+            expires_at: now + UNDESCRIBED_TTL_MS,
+            decided_at: None,
+            redeeming: false,
+            app_name: None,
+            tenant_id: None,
+            user_id: None,
+            error: None,
+        });
+        OfferOutcome::Parked { offer_id }
+    }
+
+    fn awaiting_mut(&mut self) -> impl Iterator<Item = &mut ParkedOffer> {
+        self.offers
+            .iter_mut()
+            .filter(|o| o.state == OfferState::AwaitingApproval)
+    }
+
+    pub fn get(&self, offer_id: &str) -> Option<&ParkedOffer> {
+        self.offers.iter().find(|o| o.offer_id == offer_id)
+    }
+
+    fn get_mut(&mut self, offer_id: &str) -> Option<&mut ParkedOffer> {
+        self.offers.iter_mut().find(|o| o.offer_id == offer_id)
+    }
+
+    /// Offers awaiting the user's decision (the badge count).
+    pub fn pending_count(&self) -> usize {
+        self.offers
+            .iter()
+            .filter(|o| o.state == OfferState::AwaitingApproval)
+            .count()
+    }
+
+    /// Offers still awaiting approval whose token the relay has not described yet.
+    pub fn undescribed(&self) -> Vec<(String, String)> {
+        self.offers
+            .iter()
+            .filter(|o| o.state == OfferState::AwaitingApproval && o.app_name.is_none())
+            .filter_map(|o| Some((o.offer_id.clone(), o.pairing_token.clone()?)))
+            .collect()
+    }
+
+    /// Records the relay's description. `display_name` is the name after the
+    /// extension's own consent-name check (tenant id when the relay's name failed it).
+    pub fn described(&mut self, offer_id: &str, d: &DescribeResponse, display_name: String) {
+        if let Some(o) = self
+            .get_mut(offer_id)
+            .filter(|o| o.state == OfferState::AwaitingApproval)
+        {
+            o.app_name = Some(display_name);
+            o.tenant_id = Some(d.tenant_id.clone());
+            o.user_id = Some(d.user_id.clone());
+            o.expires_at = o.expires_at.min(d.expires_at);
+        }
+    }
+
+    /// Starts an approval: returns the token to redeem, or why it can't be redeemed.
+    /// Only a described, unexpired, awaiting offer not already being redeemed qualifies.
+    pub fn begin_approval(&mut self, offer_id: &str, now: u64) -> Result<String, &'static str> {
+        self.prune(now);
+        let o = self.get_mut(offer_id).ok_or("unknown_offer")?;
+        if o.state != OfferState::AwaitingApproval {
+            return Err("already_decided");
+        }
+        if o.redeeming {
+            return Err("in_progress");
+        }
+        if o.app_name.is_none() {
+            return Err("not_described");
+        }
+        let token = o.pairing_token.clone().ok_or("unknown_offer")?;
+        o.redeeming = true;
+        Ok(token)
+    }
+
+    /// A redeem attempt ended without a decision (network error): the user may retry.
+    pub fn abort_approval(&mut self, offer_id: &str) {
+        if let Some(o) = self.get_mut(offer_id) {
+            o.redeeming = false;
+        }
+    }
+
+    /// Decides an offer; returns its connect tab (to close) when it was awaiting.
+    pub fn decide(
+        &mut self,
+        offer_id: &str,
+        state: OfferState,
+        error: Option<&str>,
+        now: u64,
+    ) -> Option<Option<i32>> {
+        let o = self.get_mut(offer_id)?;
+        if o.state != OfferState::AwaitingApproval {
+            return None;
+        }
+        o.decide(state, error, now);
+        Some(o.tab_id)
+    }
+
+    /// What `pairing.result` answers.
+    pub fn result(&self, offer_id: &str) -> ResultReply {
+        match self.get(offer_id) {
+            Some(o) => ResultReply {
+                state: o.state,
+                app_name: o.app_name.clone(),
+                error: o.error.clone(),
+            },
+            None => ResultReply {
+                state: OfferState::Failed,
+                app_name: None,
+                error: Some("unknown_offer".into()),
+            },
+        }
+    }
+
+    /// What the panel lists as pending approvals.
+    pub fn pending_views(&self) -> Vec<PendingView> {
+        self.offers
+            .iter()
+            .filter(|o| o.state == OfferState::AwaitingApproval)
+            .map(|o| PendingView {
+                offer_id: o.offer_id.clone(),
+                app_name: o.app_name.clone(),
+                tenant_id: o.tenant_id.clone(),
+                user_id: o.user_id.clone(),
+                expires_at: o.expires_at,
+                shown_at: o.created_at,
+            })
+            .collect()
+    }
+}
+
+impl ParkedOffer {
+    fn decide(&mut self, state: OfferState, error: Option<&str>, now: u64) {
+        self.state = state;
+        self.error = error.map(str::to_owned);
+        self.decided_at = Some(now);
+        self.pairing_token = None;
+        self.redeeming = false;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+use super::*;
+use crate::core::token::{encode_secret, PAIRING_TOKEN_PREFIX};
+use proptest::prelude::*;
+
+fn token(n: u8) -> String {
+    encode_secret(PAIRING_TOKEN_PREFIX, &[n; 32])
+}
+
+fn ids() -> impl FnMut() -> String {
+    let mut n = 0;
+    move || {
+        n += 1;
+        format!("offer-{n}")
+    }
+}
+
+fn park(book: &mut OfferBook, t: &str, now: u64, id: &str) -> OfferOutcome {
+    book.offer(t, Some(1), now, || id.to_string())
+}
+
+fn describe(book: &mut OfferBook, id: &str, expires_at: u64) {
+    let d = DescribeResponse {
+        app_name: "Acme".into(),
+        tenant_id: "acme".into(),
+        user_id: "dana".into(),
+        expires_at,
+    };
+    book.described(id, &d, d.app_name.clone());
+}
+
+#[test]
+fn bad_shapes_are_never_parked() {
+    let mut book = OfferBook::default();
+    for t in ["", "lpt_short", "hello", &"x".repeat(1 << 20)] {
+        assert_eq!(
+            park(&mut book, t, 0, "x"),
+            OfferOutcome::Refused(OfferRefusal::BadTokenShape)
+        );
+    }
+    assert!(book.offers.is_empty());
+}
+
+#[test]
+fn same_token_resumes_the_same_offer() {
+    let mut book = OfferBook::default();
+    assert_eq!(
+        park(&mut book, &token(1), 0, "a"),
+        OfferOutcome::Parked {
+            offer_id: "a".into()
+        }
+    );
+    assert_eq!(
+        book.offer(&token(1), Some(9), 10, || "b".into()),
+        OfferOutcome::AlreadyParked {
+            offer_id: "a".into()
+        }
+    );
+    assert_eq!(book.get("a").unwrap().tab_id, Some(9));
+    assert_eq!(book.pending_count(), 1);
+}
+
+#[test]
+fn sixth_offer_is_busy() {
+    let mut book = OfferBook::default();
+    for n in 0..5 {
+        assert!(matches!(
+            park(&mut book, &token(n), 0, &format!("o{n}")),
+            OfferOutcome::Parked { .. }
+        ));
+    }
+    assert_eq!(
+        park(&mut book, &token(9), 0, "o9"),
+        OfferOutcome::Refused(OfferRefusal::Busy)
+    );
+    // Deciding one frees a slot.
+    book.decide("o0", OfferState::Denied, None, 1);
+    assert!(matches!(
+        park(&mut book, &token(9), 2, "o9"),
+        OfferOutcome::Parked { .. }
+    ));
+}
+
+#[test]
+fn burst_is_rate_limited_then_recovers() {
+    let mut book = OfferBook::default();
+    for n in 0..MAX_OFFERS_PER_MINUTE as u8 {
+        park(&mut book, &token(n), 0, &format!("o{n}"));
+        book.decide(&format!("o{n}"), OfferState::Denied, None, 0);
+    }
+    assert_eq!(
+        park(&mut book, &token(200), 1, "z"),
+        OfferOutcome::Refused(OfferRefusal::RateLimited)
+    );
+    assert!(matches!(
+        park(&mut book, &token(200), MINUTE_MS + 1, "z"),
+        OfferOutcome::Parked { .. }
+    ));
+}
+
+#[test]
+fn expired_offers_fail_and_cannot_be_approved() {
+    let mut book = OfferBook::default();
+    park(&mut book, &token(1), 0, "a");
+    describe(&mut book, "a", 50_000);
+    assert_eq!(book.begin_approval("a", 50_000), Err("already_decided"));
+    let r = book.result("a");
+    assert_eq!(r.state, OfferState::Failed);
+    assert_eq!(r.error.as_deref(), Some("token_expired"));
+    assert_eq!(book.get("a").unwrap().pairing_token, None);
+}
+
+#[test]
+fn approval_needs_a_description_and_runs_once() {
+    let mut book = OfferBook::default();
+    park(&mut book, &token(1), 0, "a");
+    assert_eq!(book.begin_approval("a", 1), Err("not_described"));
+    describe(&mut book, "a", 100_000);
+    assert_eq!(book.begin_approval("a", 1), Ok(token(1)));
+    assert_eq!(book.begin_approval("a", 1), Err("in_progress"));
+    book.abort_approval("a");
+    assert_eq!(book.begin_approval("a", 2), Ok(token(1)));
+    assert_eq!(
+        book.decide("a", OfferState::Approved, None, 3),
+        Some(Some(1))
+    );
+    assert_eq!(book.decide("a", OfferState::Denied, None, 4), None);
+    assert_eq!(book.result("a").state, OfferState::Approved);
+    assert_eq!(book.result("zzz").error.as_deref(), Some("unknown_offer"));
+}
+
+#[test]
+fn outcomes_are_forgotten_after_a_while() {
+    let mut book = OfferBook::default();
+    park(&mut book, &token(1), 0, "a");
+    book.decide("a", OfferState::Denied, None, 10);
+    book.prune(10 + OUTCOME_KEEP_MS - 1);
+    assert!(book.get("a").is_some());
+    book.prune(10 + OUTCOME_KEEP_MS);
+    assert!(book.get("a").is_none());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Offer(u8, u64),
+    Describe(usize, u64),
+    Approve(usize, u64),
+    Abort(usize),
+    Decide(usize, bool, u64),
+    Prune(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u8..12, 0u64..5_000).prop_map(|(t, dt)| Op::Offer(t, dt)),
+        (0usize..12, 0u64..200_000).prop_map(|(i, e)| Op::Describe(i, e)),
+        (0usize..12, 0u64..5_000).prop_map(|(i, dt)| Op::Approve(i, dt)),
+        (0usize..12).prop_map(Op::Abort),
+        (0usize..12, any::<bool>(), 0u64..5_000).prop_map(|(i, ok, dt)| Op::Decide(i, ok, dt)),
+        (0u64..400_000).prop_map(Op::Prune),
+    ]
+}
+
+proptest! {
+    /// Whatever happens: ≤ 5 awaiting, no two awaiting offers share a token, decided
+    /// offers hold no token, and a token is handed out for redeem at most once at a time.
+    #[test]
+    fn parking_invariants_hold(ops in proptest::collection::vec(op(), 1..80)) {
+        let mut book = OfferBook::default();
+        let mut now = 0u64;
+        let mut next = ids();
+        let mut known: Vec<String> = Vec::new();
+        let mut in_flight: std::collections::HashSet<String> = Default::default();
+        for op in ops {
+            match op {
+                Op::Offer(t, dt) => {
+                    now += dt;
+                    if let OfferOutcome::Parked { offer_id } = book.offer(&token(t), Some(1), now, &mut next) {
+                        known.push(offer_id);
+                    }
+                }
+                Op::Describe(i, e) => if let Some(id) = known.get(i).cloned() { describe(&mut book, &id, e) },
+                Op::Approve(i, dt) => {
+                    now += dt;
+                    if let Some(id) = known.get(i).cloned() {
+                        if book.begin_approval(&id, now).is_ok() {
+                            prop_assert!(in_flight.insert(id), "token handed out twice");
+                        }
+                    }
+                }
+                Op::Abort(i) => if let Some(id) = known.get(i).cloned() {
+                    book.abort_approval(&id);
+                    in_flight.remove(&id);
+                },
+                Op::Decide(i, ok, dt) => {
+                    now += dt;
+                    if let Some(id) = known.get(i).cloned() {
+                        let s = if ok { OfferState::Approved } else { OfferState::Denied };
+                        book.decide(&id, s, None, now);
+                        in_flight.remove(&id);
+                    }
+                }
+                Op::Prune(dt) => { now += dt; book.prune(now); }
+            }
+            prop_assert!(book.pending_count() <= MAX_PARKED);
+            let awaiting: Vec<_> = book.offers.iter().filter(|o| o.state == OfferState::AwaitingApproval).collect();
+            let mut tokens: Vec<_> = awaiting.iter().map(|o| o.pairing_token.clone()).collect();
+            tokens.sort();
+            tokens.dedup();
+            prop_assert_eq!(tokens.len(), awaiting.len());
+            for o in &book.offers {
+                if o.state != OfferState::AwaitingApproval {
+                    prop_assert!(o.pairing_token.is_none());
+                    prop_assert!(!o.redeeming);
+                }
+            }
+        }
+    }
+}

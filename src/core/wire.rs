@@ -1,0 +1,392 @@
+//! Every message that crosses a boundary: external messages from the connect page,
+//! relay HTTP bodies, panel ↔ background messages and stored records. The relay and the
+//! extension both use these types, so a renamed field breaks the build, not production.
+//! Field names follow PROTOCOL.md (camelCase). Times are milliseconds since the Unix epoch.
+
+use serde::{Deserialize, Serialize};
+
+/// Messages the connect page sends with `chrome.runtime.sendMessage(EXT_ID, msg)` (§5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ExternalMessage {
+    #[serde(rename = "pairing.offer", rename_all = "camelCase")]
+    PairingOffer { pairing_token: String },
+    #[serde(rename = "pairing.result", rename_all = "camelCase")]
+    PairingResult { offer_id: String },
+    #[serde(rename = "status", rename_all = "camelCase")]
+    Status { tenant_id: String },
+}
+
+/// Reply to `pairing.offer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OfferReply {
+    Parked {
+        ok: True,
+        #[serde(rename = "offerId")]
+        offer_id: String,
+        state: OfferState,
+    },
+    Refused {
+        ok: False,
+        error: OfferRefusal,
+    },
+}
+
+/// Serialises as the JSON literal `true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "bool", into = "bool")]
+pub struct True;
+impl TryFrom<bool> for True {
+    type Error = &'static str;
+    fn try_from(b: bool) -> Result<Self, Self::Error> {
+        if b {
+            Ok(True)
+        } else {
+            Err("expected true")
+        }
+    }
+}
+impl From<True> for bool {
+    fn from(_: True) -> bool {
+        true
+    }
+}
+/// Serialises as the JSON literal `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "bool", into = "bool")]
+pub struct False;
+impl TryFrom<bool> for False {
+    type Error = &'static str;
+    fn try_from(b: bool) -> Result<Self, Self::Error> {
+        if b {
+            Err("expected false")
+        } else {
+            Ok(False)
+        }
+    }
+}
+impl From<False> for bool {
+    fn from(_: False) -> bool {
+        false
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferRefusal {
+    BadTokenShape,
+    RateLimited,
+    Busy,
+}
+
+impl OfferRefusal {
+    /// The wire name (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadTokenShape => "bad_token_shape",
+            Self::RateLimited => "rate_limited",
+            Self::Busy => "busy",
+        }
+    }
+}
+
+/// Lifecycle of a parked offer as the connect page sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferState {
+    AwaitingApproval,
+    Approved,
+    Denied,
+    Failed,
+}
+
+/// Reply to `pairing.result`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultReply {
+    pub state: OfferState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Reply to `status`: nothing else about bindings leaks to the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReply {
+    pub connected: bool,
+}
+
+// ---- Relay HTTP bodies (§3) ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MintRequest {
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MintResponse {
+    pub pairing_token: String,
+    pub expires_at: u64,
+    pub connect_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingTokenRequest {
+    pub pairing_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeResponse {
+    pub app_name: String,
+    pub tenant_id: String,
+    /// Extension of PROTOCOL.md: the prompt shows the user id beneath the name.
+    pub user_id: String,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedeemRequest {
+    pub pairing_token: String,
+    pub device_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingInfo {
+    pub binding_id: String,
+    pub tenant_id: String,
+    pub app_name: String,
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenGrant {
+    pub binding: BindingInfo,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_expires_at: u64,
+    pub refresh_expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshTokenRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeResponse {
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeResponse {
+    pub binding_id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub scopes: Vec<String>,
+}
+
+/// Every relay error: `{"error": code, "message": sentence}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+// ---- Extension storage (§7) ----
+
+/// One element of `chrome.storage.local["latch.bindings"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredBinding {
+    pub binding_id: String,
+    pub tenant_id: String,
+    pub app_name: String,
+    pub user_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_expires_at: u64,
+    pub refresh_expires_at: u64,
+    pub paired_at: u64,
+}
+
+impl StoredBinding {
+    pub fn from_grant(grant: TokenGrant, paired_at: u64) -> Self {
+        let TokenGrant {
+            binding,
+            access_token,
+            refresh_token,
+            access_expires_at,
+            refresh_expires_at,
+        } = grant;
+        Self {
+            binding_id: binding.binding_id,
+            tenant_id: binding.tenant_id,
+            app_name: binding.app_name,
+            user_id: binding.user_id,
+            access_token,
+            refresh_token,
+            access_expires_at,
+            refresh_expires_at,
+            paired_at,
+        }
+    }
+}
+
+// ---- Panel ↔ background (`chrome.runtime.sendMessage` inside the extension) ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum PanelRequest {
+    #[serde(rename = "panel.state")]
+    State,
+    #[serde(rename = "panel.approve", rename_all = "camelCase")]
+    Approve { offer_id: String },
+    #[serde(rename = "panel.deny", rename_all = "camelCase")]
+    Deny { offer_id: String },
+    #[serde(rename = "panel.connect", rename_all = "camelCase")]
+    Connect { pairing_token: String },
+    #[serde(rename = "panel.disconnect", rename_all = "camelCase")]
+    Disconnect { binding_id: String },
+}
+
+/// What the panel renders. Tokens never leave the background.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PanelState {
+    pub pending: Vec<PendingView>,
+    pub bindings: Vec<BindingView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingView {
+    pub offer_id: String,
+    /// `None` until the relay has described the token.
+    pub app_name: Option<String>,
+    pub tenant_id: Option<String>,
+    pub user_id: Option<String>,
+    pub expires_at: u64,
+    /// When the prompt first became visible; Approve stays disabled briefly after it.
+    pub shown_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingView {
+    pub binding_id: String,
+    pub app_name: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub paired_at: u64,
+}
+
+impl From<&StoredBinding> for BindingView {
+    fn from(b: &StoredBinding) -> Self {
+        Self {
+            binding_id: b.binding_id.clone(),
+            app_name: b.app_name.clone(),
+            tenant_id: b.tenant_id.clone(),
+            user_id: b.user_id.clone(),
+            paired_at: b.paired_at,
+        }
+    }
+}
+
+/// Reply to any panel command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PanelReply {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<PanelState>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn external_messages_decode_from_protocol_json() {
+        let m: ExternalMessage =
+            serde_json::from_value(json!({"type":"pairing.offer","pairingToken":"x"})).unwrap();
+        assert_eq!(
+            m,
+            ExternalMessage::PairingOffer {
+                pairing_token: "x".into()
+            }
+        );
+        let m: ExternalMessage =
+            serde_json::from_value(json!({"type":"pairing.result","offerId":"o"})).unwrap();
+        assert_eq!(
+            m,
+            ExternalMessage::PairingResult {
+                offer_id: "o".into()
+            }
+        );
+        let m: ExternalMessage =
+            serde_json::from_value(json!({"type":"status","tenantId":"acme"})).unwrap();
+        assert_eq!(
+            m,
+            ExternalMessage::Status {
+                tenant_id: "acme".into()
+            }
+        );
+        for bad in [
+            json!({"type":"pairing.offer"}),
+            json!({"type":"pairing.offer","pairingToken":5}),
+            json!({"type":"nope"}),
+            json!("pairing.offer"),
+            json!(null),
+        ] {
+            assert!(
+                serde_json::from_value::<ExternalMessage>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn replies_encode_as_protocol_json() {
+        let r = OfferReply::Parked {
+            ok: True,
+            offer_id: "o1".into(),
+            state: OfferState::AwaitingApproval,
+        };
+        assert_eq!(
+            serde_json::to_value(r).unwrap(),
+            json!({"ok":true,"offerId":"o1","state":"awaiting_approval"})
+        );
+        let r = OfferReply::Refused {
+            ok: False,
+            error: OfferRefusal::BadTokenShape,
+        };
+        assert_eq!(
+            serde_json::to_value(r).unwrap(),
+            json!({"ok":false,"error":"bad_token_shape"})
+        );
+        let r = ResultReply {
+            state: OfferState::Denied,
+            app_name: Some("Acme".into()),
+            error: None,
+        };
+        assert_eq!(
+            serde_json::to_value(r).unwrap(),
+            json!({"state":"denied","appName":"Acme"})
+        );
+    }
+}

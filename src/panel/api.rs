@@ -1,0 +1,52 @@
+//! The panel's line to the background and to storage-change events.
+
+use wasm_bindgen::prelude::*;
+
+use crate::core::wire::{PanelReply, PanelRequest};
+use crate::shell::chrome;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "onChanged"], js_name = addListener)]
+    fn storage_on_changed(cb: &Closure<dyn FnMut()>);
+}
+
+pub async fn send(req: &PanelRequest) -> Option<PanelReply> {
+    let v = chrome::send_message(req).await.ok()?;
+    serde_wasm_bindgen::from_value(v).ok()
+}
+
+/// Calls `f` whenever extension storage changes (offers parked, bindings written).
+pub fn on_storage_changed(f: impl FnMut() + 'static) {
+    let cb = Closure::<dyn FnMut()>::new(f);
+    storage_on_changed(&cb);
+    // The panel lives as long as its page: the listener never needs removing.
+    cb.forget();
+}
+
+/// A sentence with a next step for each error code the background can answer.
+pub fn explain(code: &str) -> String {
+    match code {
+        "bad_token_shape" => {
+            "That isn't a Latch pairing token. Copy it again from the app (it starts with lpt_)."
+        }
+        "token_expired" => "This pairing token has expired. Ask the app for a new one.",
+        "token_used" => "This pairing token was already used. Ask the app for a new one.",
+        "token_not_found" | "malformed_token" => {
+            "The relay doesn't know this pairing token. Ask the app for a new one."
+        }
+        "busy" => "Several approvals are already waiting. Approve or deny them first.",
+        "rate_limited" => "Too many connection attempts. Wait a minute and try again.",
+        "relay_unreachable" => {
+            "Latch's relay can't be reached. Check your connection and try again."
+        }
+        "not_described" => "Still checking this app with the relay. Try again in a moment.",
+        "already_decided" | "unknown_offer" => "This request was already handled.",
+        "unknown_binding" => "This app is no longer connected.",
+        "no_background" => {
+            "Latch's background service isn't answering. Close and reopen this panel."
+        }
+        _ => "Something went wrong. Try again.",
+    }
+    .to_string()
+}

@@ -1,0 +1,39 @@
+//! "Connect an app": paste a pairing token; it goes through the same describe → prompt →
+//! Approve gates as the one-click path.
+
+use leptos::prelude::*;
+
+use super::Panel;
+use crate::core::wire::PanelRequest;
+
+#[component]
+pub fn ConnectApp(panel: Panel) -> impl IntoView {
+    let token = RwSignal::new(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let t = token.get_untracked();
+        if t.trim().is_empty() {
+            panel.notice.set(Some(
+                "Paste the pairing token the app showed you, then click Connect.".into(),
+            ));
+            return;
+        }
+        token.set(String::new());
+        panel.run(PanelRequest::Connect { pairing_token: t });
+    };
+    view! {
+        <section aria-labelledby="connect-heading">
+            <h2 id="connect-heading" class="section">"Connect an app"</h2>
+            <form on:submit=submit>
+                <label for="pairing-token">"Pairing token"</label>
+                <div class="row">
+                    <input id="pairing-token" type="text" autocomplete="off" spellcheck="false"
+                        placeholder="lpt_…"
+                        prop:value=move || token.get()
+                        on:input=move |ev| token.set(event_target_value(&ev)) />
+                    <button type="submit">"Connect"</button>
+                </div>
+            </form>
+        </section>
+    }
+}

@@ -1,0 +1,44 @@
+//! "Connected apps": one row per binding with Disconnect.
+
+use leptos::prelude::*;
+
+use super::Panel;
+use crate::core::wire::{BindingView, PanelRequest};
+
+#[component]
+pub fn ConnectedApps(panel: Panel) -> impl IntoView {
+    view! {
+        <section aria-labelledby="connected-heading">
+            <h2 id="connected-heading" class="section">"Connected apps"</h2>
+            <Show
+                when=move || !panel.state.with(|s| s.bindings.is_empty())
+                fallback=|| view! { <p class="empty">"No apps are connected yet. Use Connect Latch on an app's site, or paste a pairing token above."</p> }
+            >
+                <ul class="bindings">
+                    <For
+                        each=move || panel.state.get().bindings
+                        key=|b| b.binding_id.clone()
+                        children=move |b| view! { <Row panel=panel binding=b /> }
+                    />
+                </ul>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
+    let id = binding.binding_id.clone();
+    let paired = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(binding.paired_at as f64))
+        .to_locale_date_string("en-US", &wasm_bindgen::JsValue::UNDEFINED);
+    view! {
+        <li class="card binding" data-binding-id=binding.binding_id.clone()>
+            <div>
+                <div class="verified-name">{binding.app_name.clone()}</div>
+                <div class="meta">"User " <code>{binding.user_id.clone()}</code> " · Paired " {String::from(paired)}</div>
+            </div>
+            <button type="button" class="secondary"
+                on:click=move |_| panel.run(PanelRequest::Disconnect { binding_id: id.clone() })>"Disconnect"</button>
+        </li>
+    }
+}

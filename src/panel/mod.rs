@@ -1,0 +1,70 @@
+//! The side panel (Leptos CSR). It renders [`PanelState`] from the background and sends
+//! commands; every decision (parking, redeem, revoke) is the background's.
+
+mod api;
+mod connect;
+mod connected;
+mod pending;
+
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+
+use crate::core::wire::{PanelRequest, PanelState};
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    leptos::mount::mount_to_body(App);
+}
+
+/// Shared handles of the panel: the last state from the background and the notice line.
+#[derive(Clone, Copy)]
+pub struct Panel {
+    pub state: RwSignal<PanelState>,
+    pub notice: RwSignal<Option<String>>,
+}
+
+impl Panel {
+    /// Sends a command; adopts the state the background answers with and shows any error.
+    pub fn run(self, req: PanelRequest) {
+        leptos::task::spawn_local(async move {
+            match api::send(&req).await {
+                Some(reply) => {
+                    if let Some(s) = reply.state {
+                        self.state.set(s);
+                    }
+                    self.notice.set(reply.error.as_deref().map(api::explain));
+                }
+                None => self.notice.set(Some(api::explain("no_background"))),
+            }
+        });
+    }
+
+    fn refresh(self) {
+        leptos::task::spawn_local(async move {
+            if let Some(s) = api::send(&PanelRequest::State).await.and_then(|r| r.state) {
+                self.state.set(s);
+            }
+        });
+    }
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let panel = Panel {
+        state: RwSignal::new(PanelState::default()),
+        notice: RwSignal::new(None),
+    };
+    panel.refresh();
+    api::on_storage_changed(move || panel.refresh());
+    view! {
+        <main>
+            <header class="brand">"Latch"</header>
+            <p class="notice" role="alert" hidden=move || panel.notice.get().is_none()>
+                {move || panel.notice.get().unwrap_or_default()}
+            </p>
+            <pending::PendingApprovals panel=panel />
+            <connect::ConnectApp panel=panel />
+            <connected::ConnectedApps panel=panel />
+        </main>
+    }
+}

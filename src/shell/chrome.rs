@@ -1,0 +1,87 @@
+//! `chrome.*` externs: one small block per API, `catch` on every promise-returning call.
+
+use serde::{de::DeserializeOwned, Serialize};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = get, catch)]
+    async fn local_get(key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = set, catch)]
+    async fn local_set(items: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = get, catch)]
+    async fn session_get(key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = set, catch)]
+    async fn session_set(items: &JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(thread_local_v2, js_namespace = ["chrome", "runtime"], js_name = id)]
+    static RUNTIME_ID: JsValue;
+    #[wasm_bindgen(js_namespace = ["chrome", "runtime"], js_name = sendMessage, catch)]
+    async fn runtime_send_message(msg: &JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = remove, catch)]
+    async fn tabs_remove(tab_id: i32) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "action"], js_name = setBadgeText, catch)]
+    async fn action_set_badge_text(details: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// Which storage area a key lives in.
+#[derive(Clone, Copy)]
+pub enum Area {
+    /// Survives browser restarts (`chrome.storage.local`).
+    Local,
+    /// Memory only, survives worker restarts (`chrome.storage.session`).
+    Session,
+}
+
+/// Reads and decodes `key`; a missing or undecodable value is `None`.
+pub async fn storage_get<T: DeserializeOwned>(area: Area, key: &str) -> Result<Option<T>, JsValue> {
+    let items = match area {
+        Area::Local => local_get(key).await?,
+        Area::Session => session_get(key).await?,
+    };
+    let value = js_sys::Reflect::get(&items, &JsValue::from_str(key))?;
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    Ok(serde_wasm_bindgen::from_value(value).ok())
+}
+
+pub async fn storage_set<T: Serialize>(area: Area, key: &str, value: &T) -> Result<(), JsValue> {
+    let items = js_sys::Object::new();
+    js_sys::Reflect::set(&items, &JsValue::from_str(key), &super::to_js(value))?;
+    match area {
+        Area::Local => local_set(&items).await?,
+        Area::Session => session_set(&items).await?,
+    };
+    Ok(())
+}
+
+/// This extension's id.
+pub fn runtime_id() -> String {
+    RUNTIME_ID.with(|v| v.as_string().unwrap_or_default())
+}
+
+#[cfg(feature = "panel")]
+/// Sends a message to the extension's own background and awaits its reply.
+pub async fn send_message<T: Serialize>(msg: &T) -> Result<JsValue, JsValue> {
+    runtime_send_message(&super::to_js(msg)).await
+}
+
+/// Closes a tab; a tab the user already closed is not an error worth reporting.
+pub async fn close_tab(tab_id: i32) {
+    let _ = tabs_remove(tab_id).await;
+}
+
+/// Shows `count` on the toolbar badge (nothing for zero).
+pub async fn set_badge(count: usize) {
+    let text = if count == 0 {
+        String::new()
+    } else {
+        count.to_string()
+    };
+    let details = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&details, &"text".into(), &text.into());
+    let _ = action_set_badge_text(&details).await;
+}

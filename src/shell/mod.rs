@@ -1,0 +1,30 @@
+//! Thin platform bindings shared by the worker and the panel: chrome.* APIs, fetch and the
+//! clock. No decisions here — only calls and conversions.
+
+pub mod chrome;
+pub mod relay;
+
+use wasm_bindgen::JsValue;
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// Logs to the worker/panel console (never with secrets).
+pub fn log(msg: &str) {
+    web_sys::console::log_1(&JsValue::from_str(msg));
+}
+
+/// A random 128-bit identifier as hex (offer ids).
+pub fn random_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).expect("crypto.getRandomValues is available");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Serialises to a plain JS value (objects, not Maps).
+pub fn to_js<T: serde::Serialize>(v: &T) -> JsValue {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::UNDEFINED)
+}

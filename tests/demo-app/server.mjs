@@ -1,0 +1,86 @@
+// "Acme", a demo tenant app, written the way a customer would integrate Latch:
+//  * a signed-in user (a session cookie; the demo signs everyone in as "dana"),
+//  * one server route that mints a pairing token with the app's API key (never sent to
+//    the browser), and
+//  * the embed script tag + container on its page.
+// Usage: LATCH_API_KEY=lak_… node server.mjs  [PORT=8788 RELAY_URL=http://localhost:8787 TENANT=acme]
+import { createServer } from "node:http";
+import { randomBytes } from "node:crypto";
+
+const PORT = Number(process.env.PORT || 8788);
+const HOST = process.env.HOST || "127.0.0.1";
+const RELAY_URL = process.env.RELAY_URL || "http://localhost:8787";
+const API_KEY = process.env.LATCH_API_KEY;
+const TENANT = process.env.TENANT || "acme";
+const DEMO_USER = { id: process.env.DEMO_USER || "dana", name: "Dana Scully" };
+const ORIGIN = process.env.APP_ORIGIN || `http://localhost:${PORT}`;
+if (!API_KEY) { console.error("LATCH_API_KEY is required"); process.exit(2); }
+
+const sessions = new Map(); // session id -> user
+
+function sessionOf(req) {
+  const m = /(?:^|;\s*)acme_session=([a-f0-9]{32})/.exec(req.headers.cookie || "");
+  return m ? sessions.get(m[1]) : undefined;
+}
+
+function page(user) {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Acme</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:640px;margin:40px auto;padding:0 20px}
+header{display:flex;justify-content:space-between;align-items:center}
+[data-latch-connect] button{font:inherit;font-weight:600;padding:10px 18px;border-radius:8px;border:0;background:#1f7a4d;color:#fff;cursor:pointer}
+[data-latch-connect] button:disabled{background:#5a8f73;cursor:default}</style>
+</head><body>
+<header><h1>Acme</h1><span id="who">Signed in as ${user.name} (${user.id})</span></header>
+<p>Connect your browser so Acme can run small tasks in it for you.</p>
+<div data-latch-connect></div>
+<script src="${RELAY_URL}/embed.js" data-latch-token-url="/latch/pairing-token" data-latch-tenant="${TENANT}"></script>
+</body></html>`;
+}
+
+async function mintPairingToken(user) {
+  const r = await fetch(`${RELAY_URL}/pairing-tokens`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ userId: user.id }),
+  });
+  return { status: r.status, body: await r.text() };
+}
+
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url, ORIGIN);
+  if (req.method === "GET" && url.pathname === "/") {
+    let user = sessionOf(req);
+    const headers = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" };
+    if (!user) {
+      const sid = randomBytes(16).toString("hex");
+      user = DEMO_USER;
+      sessions.set(sid, user);
+      headers["set-cookie"] = `acme_session=${sid}; HttpOnly; SameSite=Lax; Path=/`;
+    }
+    res.writeHead(200, headers).end(page(user));
+    return;
+  }
+  if (req.method === "POST" && url.pathname === "/latch/pairing-token") {
+    const user = sessionOf(req);
+    // Same-origin only (the embed fetches with credentials from our own page).
+    if (req.headers.origin && req.headers.origin !== ORIGIN) return json(res, 403, { error: "forbidden", message: "cross-origin request" });
+    if (!user) return json(res, 401, { error: "signed_out", message: "Sign in to connect Latch." });
+    try {
+      const { status, body } = await mintPairingToken(user);
+      res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" }).end(body);
+    } catch {
+      json(res, 502, { error: "relay_unreachable", message: "Latch's relay did not answer." });
+    }
+    return;
+  }
+  json(res, 404, { error: "not_found", message: "No such page." });
+});
+
+function json(res, status, body) {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+server.listen(PORT, HOST, () => console.log(`acme: listening on ${ORIGIN} (relay ${RELAY_URL}, tenant ${TENANT})`));
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => server.close(() => process.exit(0)));

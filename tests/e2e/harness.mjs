@@ -1,0 +1,138 @@
+// End-to-end fixtures: a real relay process (target/release/latch-relay) on a fresh
+// SQLite file, the Acme demo app, and Debian's Chromium with the built extension loaded.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const RELAY = "http://localhost:8787";
+export const APP = "http://localhost:8788";
+export const EXTENSION_ID = "caldpegfoiafoehigbniidhckihmjbop";
+export const EXTENSION_DIR = join(ROOT, "dist/extension");
+const RELAY_BIN = join(ROOT, "target/release/latch-relay");
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(url, ms = 15000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try { if ((await fetch(url)).ok) return; } catch {}
+    await sleep(100);
+  }
+  throw new Error(`${url} did not come up within ${ms} ms`);
+}
+
+function cli(db, ...args) {
+  return JSON.parse(execFileSync(RELAY_BIN, ["--database", db, ...args], { encoding: "utf8" }));
+}
+
+/** Starts relay + demo app. `env` adds relay environment (e.g. LATCH_PAIRING_TTL_SECONDS). */
+export async function startStack(env = {}) {
+  if (!existsSync(RELAY_BIN)) throw new Error(`${RELAY_BIN} missing: run npm test (it builds the relay)`);
+  const dir = mkdtempSync(join(tmpdir(), "latch-e2e-"));
+  const db = `sqlite://${join(dir, "latch.db")}`;
+  cli(db, "tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP);
+  const { apiKey } = cli(db, "key", "create", "--tenant", "acme", "--label", "Acme");
+  const procs = [];
+  const logs = [];
+  const start = (cmd, args, extra) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...extra }, stdio: ["ignore", "pipe", "pipe"] });
+    p.stdout.on("data", (d) => logs.push(d.toString()));
+    p.stderr.on("data", (d) => logs.push(d.toString()));
+    procs.push(p);
+    return p;
+  };
+  start(RELAY_BIN, ["--database", db, "serve", "--listen", "127.0.0.1:8787"], { LATCH_LOG: "warn", ...env });
+  start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
+  await waitFor(`${RELAY}/healthz`);
+  await waitFor(`${APP}/`);
+  return {
+    db, apiKey, logs,
+    async mint(userId = "dana") {
+      const r = await fetch(`${RELAY}/pairing-tokens`, {
+        method: "POST", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ userId }),
+      });
+      if (r.status !== 201) throw new Error(`mint answered ${r.status}`);
+      return (await r.json()).pairingToken;
+    },
+    async describe(pairingToken) {
+      const r = await fetch(`${RELAY}/pairing-tokens/describe`, {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pairingToken }),
+      });
+      return { status: r.status, body: await r.json() };
+    },
+    async me(accessToken) {
+      const r = await fetch(`${RELAY}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+      return { status: r.status, body: await r.json() };
+    },
+    async stop() {
+      for (const p of procs) p.kill("SIGTERM");
+      await Promise.all(procs.map((p) => p.exitCode !== null ? null : new Promise((r) => p.once("exit", r))));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Chromium with the unpacked extension in a fresh profile. */
+export async function launchBrowser() {
+  const profile = mkdtempSync(join(tmpdir(), "latch-profile-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      `--disable-extensions-except=${EXTENSION_DIR}`, `--load-extension=${EXTENSION_DIR}`,
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+    ],
+  });
+  let [worker] = context.serviceWorkers();
+  if (!worker) worker = await context.waitForEvent("serviceworker", { timeout: 15000 });
+  const id = new URL(worker.url()).host;
+  if (id !== EXTENSION_ID) throw new Error(`extension id ${id}, expected the fixed development id ${EXTENSION_ID}`);
+  return {
+    context,
+    async close() { await context.close(); rmSync(profile, { recursive: true, force: true }); },
+  };
+}
+
+/** An extension page in a normal tab: the panel, usable to read storage and click. */
+export async function openPanel(context) {
+  const page = await context.newPage();
+  await page.goto(`chrome-extension://${EXTENSION_ID}/panel.html`);
+  await page.getByRole("heading", { name: "Connected apps" }).waitFor();
+  return page;
+}
+
+export async function storage(panelPage, area, key) {
+  return panelPage.evaluate(async ([a, k]) => (await chrome.storage[a].get(k))[k], [area, key]);
+}
+
+/** Stops every service worker, as Chrome does after 30 s idle. */
+export async function stopWorkers(context) {
+  const page = context.pages()[0] || (await context.newPage());
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("ServiceWorker.enable");
+  await cdp.send("ServiceWorker.stopAllWorkers");
+  await cdp.detach();
+}
+
+/** URLs of every page target (the side panel shows up as one). */
+export async function targetUrls(context) {
+  const page = context.pages()[0] || (await context.newPage());
+  const cdp = await context.newCDPSession(page);
+  const { targetInfos } = await cdp.send("Target.getTargets");
+  await cdp.detach();
+  return targetInfos.map((t) => t.url);
+}
+
+export function screenshotPath(name) {
+  const dir = join(ROOT, "docs");
+  mkdirSync(dir, { recursive: true });
+  return join(dir, name);
+}
+
+export { sleep };
