@@ -9,9 +9,13 @@ const ready = init({ module_or_path: chrome.runtime.getURL("pkg/background_bg.wa
 // Same source as the background's CONNECT_ORIGIN: the manifest rendered by build.rs.
 const CONNECT_ORIGIN = new URL(chrome.runtime.getManifest().externally_connectable.matches[0]).origin;
 
-function openPrompt(windowId) {
-  chrome.sidePanel.open({ windowId }).catch(() =>
-    chrome.windows.create({ type: "popup", url: "panel.html", width: 420, height: 640 }));
+// A popup window (where embed.js opens the connect page) has no side panel, and Chrome
+// resolves open() there without showing anything: open it beside the app's tab (the
+// opener) too. Both calls happen synchronously, inside the gesture.
+function openPrompt(tab) {
+  const fallback = () => chrome.windows.create({ type: "popup", url: "panel.html", width: 420, height: 640 });
+  if (tab.openerTabId !== undefined) chrome.sidePanel.open({ tabId: tab.openerTabId }).catch(() => {});
+  chrome.sidePanel.open({ windowId: tab.windowId }).catch(fallback);
 }
 
 function answer(promise, sendResponse) {
@@ -21,7 +25,7 @@ function answer(promise, sendResponse) {
 
 chrome.runtime.onMessageExternal.addListener((message, sender, sendResponse) => {
   if (sender.origin === CONNECT_ORIGIN && sender.tab && message && message.type === "pairing.offer") {
-    openPrompt(sender.tab.windowId);
+    openPrompt(sender.tab);
   }
   return answer(ready.then(() => latch.handle_external(message, sender.origin ?? null, sender.tab?.id ?? null)), sendResponse);
 });

@@ -108,7 +108,8 @@ mod tests {
     #[test]
     fn hostile_names_fail() {
         use NameRejection::*;
-        let cases: &[(&str, fn(&NameRejection) -> bool)] = &[
+        type Expect = fn(&NameRejection) -> bool;
+        let cases: &[(&str, Expect)] = &[
             ("", |r| *r == Empty),
             ("   \t ", |r| *r == Empty),
             (&"a".repeat(65), |r| *r == TooLong),

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `npm test`: installs what is missing, then runs every check and test:
+# format, clippy (native + both wasm builds), Rust unit/property/integration tests, the
+# wasm build of the extension, and the real-Chromium end-to-end suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+started=$(date +%s)
+step() { printf '\n\033[1m== %s (%ss)\033[0m\n' "$*" "$(( $(date +%s) - started ))"; }
+
+step "setup"
+bash tests/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+for part in background panel; do
+  cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features "$part" -- -D warnings
+done
+
+step "cargo test (core + relay)"
+cargo test --workspace
+
+step "build relay + extension"
+cargo build --release -p latch-relay
+bash tests/build.sh
+
+step "end-to-end (Chromium)"
+node --test --test-concurrency=1 tests/e2e/
+
+step "all passed"
