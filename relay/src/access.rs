@@ -38,24 +38,14 @@ impl Signer {
         validation.leeway = 0;
         Self {
             issuer: issuer.to_owned(),
-            current: (
-                EncodingKey::from_secret(current),
-                DecodingKey::from_secret(current),
-            ),
+            current: (EncodingKey::from_secret(current), DecodingKey::from_secret(current)),
             previous: previous.map(DecodingKey::from_secret),
             validation,
         }
     }
 
     /// Signs a token for `binding`; returns it with its expiry (ms since epoch).
-    pub fn issue(
-        &self,
-        binding_id: &str,
-        tenant_id: &str,
-        user_id: &str,
-        now_ms: u64,
-        ttl_ms: u64,
-    ) -> (String, u64) {
+    pub fn issue(&self, binding_id: &str, tenant_id: &str, user_id: &str, now_ms: u64, ttl_ms: u64) -> (String, u64) {
         let exp_ms = now_ms + ttl_ms;
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -67,8 +57,8 @@ impl Signer {
             iat: now_ms / 1000,
             exp: exp_ms / 1000,
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.current.0)
-            .expect("HS256 signing cannot fail");
+        let token =
+            encode(&Header::new(Algorithm::HS256), &claims, &self.current.0).expect("HS256 signing cannot fail");
         (token, exp_ms)
     }
 
@@ -94,28 +84,19 @@ mod tests {
         let s = Signer::new("http://relay", b"k1", None);
         let (t, _) = s.issue("b1", "acme", "dana", now(), 60_000);
         let c = s.verify(&t).unwrap();
-        assert_eq!(
-            (c.sub.as_str(), c.tid.as_str(), c.uid.as_str()),
-            ("b1", "acme", "dana")
-        );
+        assert_eq!((c.sub.as_str(), c.tid.as_str(), c.uid.as_str()), ("b1", "acme", "dana"));
         let mut bad = t.clone();
         bad.pop();
         assert!(s.verify(&bad).is_none());
-        assert!(Signer::new("http://other", b"k1", None)
-            .verify(&t)
-            .is_none());
-        assert!(Signer::new("http://relay", b"k2", None)
-            .verify(&t)
-            .is_none());
+        assert!(Signer::new("http://other", b"k1", None).verify(&t).is_none());
+        assert!(Signer::new("http://relay", b"k2", None).verify(&t).is_none());
     }
 
     #[test]
     fn previous_key_still_verifies_and_expired_tokens_fail() {
         let old = Signer::new("http://relay", b"old", None);
         let (t, _) = old.issue("b1", "acme", "dana", now(), 60_000);
-        assert!(Signer::new("http://relay", b"new", Some(b"old"))
-            .verify(&t)
-            .is_some());
+        assert!(Signer::new("http://relay", b"new", Some(b"old")).verify(&t).is_some());
         let (expired, _) = old.issue("b1", "acme", "dana", now() - 120_000, 60_000);
         assert!(old.verify(&expired).is_none());
     }

@@ -22,30 +22,20 @@ pub async fn open(url: &str) -> anyhow::Result<Db> {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(opts)
-        .await?;
+    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     Ok(pool)
 }
 
 /// Reads a setting, creating it with `init()` the first time. Concurrent first calls
 /// agree on one value (INSERT OR IGNORE, then read back).
-pub async fn setting_or_init(
-    db: &Db,
-    name: &str,
-    init: impl FnOnce() -> String,
-) -> sqlx::Result<String> {
+pub async fn setting_or_init(db: &Db, name: &str, init: impl FnOnce() -> String) -> sqlx::Result<String> {
     sqlx::query("INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)")
         .bind(name)
         .bind(init())
         .execute(db)
         .await?;
-    sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
-        .bind(name)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar("SELECT value FROM settings WHERE name = ?").bind(name).fetch_one(db).await
 }
 
 /// A random 256-bit secret as hex, for settings generated on first start.

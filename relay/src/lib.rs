@@ -64,28 +64,14 @@ impl AppState {
     /// Loads (or creates once) the hashing pepper and signing secret, then builds state.
     /// `LATCH_TOKEN_SECRET` / `LATCH_TOKEN_PREVIOUS_SECRET` override the stored secret.
     pub async fn new(db: Db, cfg: Config) -> anyhow::Result<Self> {
-        let pepper =
-            hex::decode(db::setting_or_init(&db, "token_pepper", db::fresh_secret_hex).await?)?;
+        let pepper = hex::decode(db::setting_or_init(&db, "token_pepper", db::fresh_secret_hex).await?)?;
         let current = match std::env::var("LATCH_TOKEN_SECRET") {
             Ok(s) if !s.is_empty() => s.into_bytes(),
-            _ => {
-                hex::decode(db::setting_or_init(&db, "token_secret", db::fresh_secret_hex).await?)?
-            }
+            _ => hex::decode(db::setting_or_init(&db, "token_secret", db::fresh_secret_hex).await?)?,
         };
-        let previous = std::env::var("LATCH_TOKEN_PREVIOUS_SECRET")
-            .ok()
-            .filter(|s| !s.is_empty());
-        let signer = access::Signer::new(
-            &cfg.public_url,
-            &current,
-            previous.as_deref().map(str::as_bytes),
-        );
-        Ok(Self(Arc::new(Inner {
-            db,
-            cfg,
-            pepper,
-            signer,
-        })))
+        let previous = std::env::var("LATCH_TOKEN_PREVIOUS_SECRET").ok().filter(|s| !s.is_empty());
+        let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref().map(str::as_bytes));
+        Ok(Self(Arc::new(Inner { db, cfg, pepper, signer })))
     }
 }
 

@@ -8,19 +8,10 @@ use latch_relay::{clock::now_ms, db, routes::is_plain_origin, store, AppState, C
 use serde_json::json;
 
 #[derive(Parser)]
-#[command(
-    name = "latch-relay",
-    version,
-    about = "Latch relay: pairs browsers with web apps"
-)]
+#[command(name = "latch-relay", version, about = "Latch relay: pairs browsers with web apps")]
 struct Cli {
     /// Database URL: sqlite://PATH
-    #[arg(
-        long,
-        global = true,
-        env = "LATCH_DATABASE_URL",
-        default_value = "sqlite://latch.db"
-    )]
+    #[arg(long, global = true, env = "LATCH_DATABASE_URL", default_value = "sqlite://latch.db")]
     database: String,
     #[command(subcommand)]
     command: Command,
@@ -46,11 +37,7 @@ struct ServeArgs {
     #[arg(long, env = "LATCH_LISTEN", default_value = "127.0.0.1:8787")]
     listen: String,
     /// Public base URL (the connect origin the extension trusts).
-    #[arg(
-        long,
-        env = "LATCH_PUBLIC_URL",
-        default_value = "http://localhost:8787"
-    )]
+    #[arg(long, env = "LATCH_PUBLIC_URL", default_value = "http://localhost:8787")]
     public_url: String,
     /// Extension ids the connect page talks to (comma-separated).
     #[arg(long, env = "LATCH_EXTENSION_ID", value_delimiter = ',')]
@@ -117,10 +104,7 @@ enum BindingCmd {
 async fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LATCH_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LATCH_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = run(cli).await {
@@ -130,21 +114,13 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let db = db::open(&cli.database)
-        .await
-        .with_context(|| format!("cannot open database {}", cli.database))?;
+    let db = db::open(&cli.database).await.with_context(|| format!("cannot open database {}", cli.database))?;
     let now = now_ms();
     match cli.command {
         Command::Serve(a) => serve(db, a).await?,
-        Command::Tenant(TenantCmd::Create {
-            name,
-            id,
-            origins,
-            captures,
-        }) => {
-            let name = check_consent_name(&name)
-                .map(|_| name.trim().to_owned())
-                .unwrap_or_else(|_| name.trim().to_owned());
+        Command::Tenant(TenantCmd::Create { name, id, origins, captures }) => {
+            let name =
+                check_consent_name(&name).map(|_| name.trim().to_owned()).unwrap_or_else(|_| name.trim().to_owned());
             if name.is_empty() || name.chars().count() > 128 {
                 bail!("--name must be 1–128 characters");
             }
@@ -158,17 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if store::tenant(&db, &id).await?.is_some() {
                 bail!("tenant {id:?} already exists");
             }
-            store::create_tenant(
-                &db,
-                &store::Tenant {
-                    id: id.clone(),
-                    name,
-                    origins,
-                    captures,
-                },
-                now,
-            )
-            .await?;
+            store::create_tenant(&db, &store::Tenant { id: id.clone(), name, origins, captures }, now).await?;
             println!("{}", json!({ "tenantId": id }));
         }
         Command::Key(KeyCmd::Create { tenant, label }) => {
@@ -180,10 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("--label must be 1–128 characters");
             }
             let (api_key, key_id) = store::create_api_key(&db, &tenant, &label, now).await?;
-            println!(
-                "{}",
-                json!({ "apiKey": api_key, "keyId": key_id, "label": label })
-            );
+            println!("{}", json!({ "apiKey": api_key, "keyId": key_id, "label": label }));
         }
         Command::Key(KeyCmd::List { tenant, json }) => {
             let keys = store::list_api_keys(&db, tenant.as_deref()).await?;
@@ -237,33 +200,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn valid_tenant_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+        && id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
         && check_consent_name(id).is_ok()
 }
 
 async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     let mut cfg = Config::new(&a.public_url);
     if !a.extension_id.is_empty() {
-        cfg.extension_ids = a
-            .extension_id
-            .into_iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
+        cfg.extension_ids = a.extension_id.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
     }
     cfg.pairing_ttl_ms = a.pairing_ttl_seconds * 1000;
     cfg.access_ttl_ms = a.access_ttl_seconds * 1000;
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
     tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
     let state = AppState::new(db, cfg).await?;
-    let listener = tokio::net::TcpListener::bind(&a.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", a.listen))?;
-    axum::serve(listener, latch_relay::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let listener =
+        tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
+    axum::serve(listener, latch_relay::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 

@@ -17,24 +17,20 @@ pub struct Tenant {
 }
 
 pub async fn create_tenant(db: &Db, t: &Tenant, now: u64) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO tenants (id, name, origins, captures, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&t.id)
-    .bind(&t.name)
-    .bind(serde_json::to_string(&t.origins).expect("strings serialise"))
-    .bind(t.captures)
-    .bind(now as i64)
-    .execute(db)
-    .await?;
+    sqlx::query("INSERT INTO tenants (id, name, origins, captures, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(serde_json::to_string(&t.origins).expect("strings serialise"))
+        .bind(t.captures)
+        .bind(now as i64)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
 pub async fn tenant(db: &Db, id: &str) -> sqlx::Result<Option<Tenant>> {
-    let row = sqlx::query("SELECT id, name, origins, captures FROM tenants WHERE id = ?")
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, name, origins, captures FROM tenants WHERE id = ?").bind(id).fetch_optional(db).await?;
     Ok(row.map(|r| Tenant {
         id: r.get("id"),
         name: r.get("name"),
@@ -58,12 +54,7 @@ pub struct ApiKeyInfo {
 }
 
 /// Creates a key; returns `(apiKey, keyId)`. The key itself is never stored.
-pub async fn create_api_key(
-    db: &Db,
-    tenant_id: &str,
-    label: &str,
-    now: u64,
-) -> sqlx::Result<(String, String)> {
+pub async fn create_api_key(db: &Db, tenant_id: &str, label: &str, now: u64) -> sqlx::Result<(String, String)> {
     let hex_id = new_id("");
     let key_id = format!("key_{hex_id}");
     let api_key = format!("{API_KEY_PREFIX}{hex_id}_{}", &new_secret("")[..]);
@@ -85,29 +76,22 @@ fn api_key_id(api_key: &str) -> Option<String> {
     let rest = api_key.strip_prefix(API_KEY_PREFIX)?;
     let (hex_id, secret) = rest.split_at_checked(16)?;
     let secret = secret.strip_prefix('_')?;
-    (hex_id.bytes().all(|c| c.is_ascii_hexdigit()) && secret.len() == 43)
-        .then(|| format!("key_{hex_id}"))
+    (hex_id.bytes().all(|c| c.is_ascii_hexdigit()) && secret.len() == 43).then(|| format!("key_{hex_id}"))
 }
 
 /// `(tenantId, keyId, label)` of an active key matching `api_key`, else `None`.
-pub async fn authenticate_api_key(
-    db: &Db,
-    api_key: &str,
-) -> sqlx::Result<Option<(String, String, String)>> {
+pub async fn authenticate_api_key(db: &Db, api_key: &str) -> sqlx::Result<Option<(String, String, String)>> {
     let Some(key_id) = api_key_id(api_key) else {
         return Ok(None);
     };
-    let row = sqlx::query(
-        "SELECT tenant_id, label, salt, hash FROM api_keys WHERE id = ? AND revoked_at IS NULL",
-    )
-    .bind(&key_id)
-    .fetch_optional(db)
-    .await?;
+    let row = sqlx::query("SELECT tenant_id, label, salt, hash FROM api_keys WHERE id = ? AND revoked_at IS NULL")
+        .bind(&key_id)
+        .fetch_optional(db)
+        .await?;
     Ok(row.and_then(|r| {
         let salt: Vec<u8> = r.get("salt");
         let hash: Vec<u8> = r.get("hash");
-        ct_eq(&salted_hash(&salt, api_key), &hash)
-            .then(|| (r.get("tenant_id"), key_id, r.get("label")))
+        ct_eq(&salted_hash(&salt, api_key), &hash).then(|| (r.get("tenant_id"), key_id, r.get("label")))
     }))
 }
 
@@ -223,10 +207,11 @@ pub async fn redeem_pairing_token(
     };
     let key_id: String = consumed.get("key_id");
     let tenant_id: String = consumed.get("tenant_id");
-    let names = sqlx::query("SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = ?")
-        .bind(&key_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let names =
+        sqlx::query("SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = ?")
+            .bind(&key_id)
+            .fetch_one(&mut *tx)
+            .await?;
     let row = TokenRow {
         tenant_id: tenant_id.clone(),
         user_id: consumed.get("user_id"),
@@ -237,23 +222,20 @@ pub async fn redeem_pairing_token(
     };
     let app_name = app_name_for(&row);
     let binding_id = new_id("bnd_");
-    sqlx::query("INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(&binding_id)
-        .bind(&tenant_id)
-        .bind(&row.user_id)
-        .bind(&app_name)
-        .bind(device_name)
-        .bind(now as i64)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&binding_id)
+    .bind(&tenant_id)
+    .bind(&row.user_id)
+    .bind(&app_name)
+    .bind(device_name)
+    .bind(now as i64)
+    .execute(&mut *tx)
+    .await?;
     insert_session(&mut tx, &binding_id, refresh_hash, now, refresh_expires_at).await?;
     tx.commit().await?;
-    Ok(Some(NewBinding {
-        binding_id,
-        tenant_id,
-        user_id: row.user_id,
-        app_name,
-    }))
+    Ok(Some(NewBinding { binding_id, tenant_id, user_id: row.user_id, app_name }))
 }
 
 async fn insert_session(
@@ -277,11 +259,10 @@ async fn insert_session(
 /// Revokes the binding that owns this refresh token (and all its sessions).
 /// True when an active binding was revoked by this call.
 pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::Result<bool> {
-    let binding: Option<String> =
-        sqlx::query_scalar("SELECT binding_id FROM sessions WHERE refresh_hash = ?")
-            .bind(refresh_hash)
-            .fetch_optional(db)
-            .await?;
+    let binding: Option<String> = sqlx::query_scalar("SELECT binding_id FROM sessions WHERE refresh_hash = ?")
+        .bind(refresh_hash)
+        .fetch_optional(db)
+        .await?;
     match binding {
         Some(id) => revoke_binding(db, &id, now).await,
         None => Ok(false),
@@ -361,14 +342,8 @@ mod tests {
         assert_eq!(api_key_id(&key).as_deref(), Some("key_0123456789abcdef"));
         assert_eq!(api_key_id("lak_0123"), None);
         assert_eq!(api_key_id(&key.replace("lak_", "xx_")), None);
-        assert_eq!(
-            api_key_id(&format!("lak_0123456789abcdeg_{}", "A".repeat(43))),
-            None
-        );
-        assert_eq!(
-            api_key_id(&format!("lak_0123456789abcdef_{}", "A".repeat(42))),
-            None
-        );
+        assert_eq!(api_key_id(&format!("lak_0123456789abcdeg_{}", "A".repeat(43))), None);
+        assert_eq!(api_key_id(&format!("lak_0123456789abcdef_{}", "A".repeat(42))), None);
         assert_eq!(api_key_id("lak_ééééééééé"), None);
     }
 }

@@ -12,32 +12,16 @@ async fn mint_requires_a_valid_api_key() {
     let f = fixture().await;
     let body = Some(json!({"userId": "dana"}));
     let (s, b) = f.call("POST", "/pairing-tokens", None, body.clone()).await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("api_key_required"))
-    );
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_required")));
     assert!(b["message"].as_str().is_some_and(|m| !m.is_empty()));
     let wrong = format!("{}x", &f.api_key[..f.api_key.len() - 1]);
     for key in [wrong.as_str(), "lak_nope", "garbage"] {
-        let (s, b) = f
-            .call("POST", "/pairing-tokens", Some(key), body.clone())
-            .await;
-        assert_eq!(
-            (s, b["error"].as_str()),
-            (StatusCode::UNAUTHORIZED, Some("api_key_invalid")),
-            "{key}"
-        );
+        let (s, b) = f.call("POST", "/pairing-tokens", Some(key), body.clone()).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_invalid")), "{key}");
     }
-    latch_relay::store::revoke_api_key(&f.state.db, &f.key_id, 0)
-        .await
-        .unwrap();
-    let (s, b) = f
-        .call("POST", "/pairing-tokens", Some(&f.api_key), body)
-        .await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("api_key_invalid"))
-    );
+    latch_relay::store::revoke_api_key(&f.state.db, &f.key_id, 0).await.unwrap();
+    let (s, b) = f.call("POST", "/pairing-tokens", Some(&f.api_key), body).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_invalid")));
 }
 
 #[tokio::test]
@@ -52,55 +36,24 @@ async fn mint_validates_the_user_id() {
         json!({"userId": "x".repeat(129)}),
         json!([1]),
     ] {
-        let (s, b) = f
-            .call(
-                "POST",
-                "/pairing-tokens",
-                Some(&f.api_key),
-                Some(body.clone()),
-            )
-            .await;
-        assert_eq!(
-            (s, b["error"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("invalid_user_id")),
-            "{body}"
-        );
+        let (s, b) = f.call("POST", "/pairing-tokens", Some(&f.api_key), Some(body.clone())).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_user_id")), "{body}");
     }
-    let (s, _) = f
-        .raw(
-            "POST",
-            "/pairing-tokens",
-            Some(&f.api_key),
-            Some("{not json".into()),
-        )
-        .await;
+    let (s, _) = f.raw("POST", "/pairing-tokens", Some(&f.api_key), Some("{not json".into())).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn mint_answers_a_token_and_connect_url() {
     let f = fixture().await;
-    let (s, b) = f
-        .call(
-            "POST",
-            "/pairing-tokens",
-            Some(&f.api_key),
-            Some(json!({"userId": "dana"})),
-        )
-        .await;
+    let (s, b) = f.call("POST", "/pairing-tokens", Some(&f.api_key), Some(json!({"userId": "dana"}))).await;
     assert_eq!(s, StatusCode::CREATED);
     let token = b["pairingToken"].as_str().unwrap();
     assert!(is_pairing_token(token));
-    assert_eq!(
-        b["connectUrl"],
-        format!("http://localhost:8787/connect#token={token}")
-    );
+    assert_eq!(b["connectUrl"], format!("http://localhost:8787/connect#token={token}"));
     let now = latch_relay::clock::now_ms();
     let exp = b["expiresAt"].as_u64().unwrap();
-    assert!(
-        exp > now + 110_000 && exp <= now + 120_000,
-        "{exp} vs {now}"
-    );
+    assert!(exp > now + 110_000 && exp <= now + 120_000, "{exp} vs {now}");
 }
 
 #[tokio::test]
@@ -108,38 +61,17 @@ async fn describe_names_the_app_without_consuming_the_token() {
     let f = fixture().await;
     let token = f.mint("dana").await;
     for _ in 0..2 {
-        let (s, b) = f
-            .call(
-                "POST",
-                "/pairing-tokens/describe",
-                None,
-                Some(json!({"pairingToken": token})),
-            )
-            .await;
+        let (s, b) = f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": token}))).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(
-            (
-                b["appName"].as_str(),
-                b["tenantId"].as_str(),
-                b["userId"].as_str()
-            ),
+            (b["appName"].as_str(), b["tenantId"].as_str(), b["userId"].as_str()),
             (Some("Acme"), Some("acme"), Some("dana"))
         );
     }
     let (s, _) = f.redeem(&token).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, b) = f
-        .call(
-            "POST",
-            "/pairing-tokens/describe",
-            None,
-            Some(json!({"pairingToken": token})),
-        )
-        .await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::CONFLICT, Some("token_used"))
-    );
+    let (s, b) = f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": token}))).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("token_used")));
 }
 
 #[tokio::test]
@@ -154,34 +86,12 @@ async fn describe_and_redeem_explain_bad_tokens() {
             json!({"pairingToken": "x".repeat(60_000)}),
         ] {
             let (s, b) = f.call("POST", path, None, Some(bad.clone())).await;
-            assert_eq!(
-                (s, b["error"].as_str()),
-                (StatusCode::BAD_REQUEST, Some("malformed_token")),
-                "{path} {bad}"
-            );
+            assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_token")), "{path} {bad}");
         }
-        let (s, b) = f
-            .call(
-                "POST",
-                path,
-                None,
-                Some(json!({"pairingToken": unknown, "deviceName": "x"})),
-            )
-            .await;
-        assert_eq!(
-            (s, b["error"].as_str()),
-            (StatusCode::NOT_FOUND, Some("token_not_found")),
-            "{path}"
-        );
+        let (s, b) = f.call("POST", path, None, Some(json!({"pairingToken": unknown, "deviceName": "x"}))).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("token_not_found")), "{path}");
     }
-    let (s, _) = f
-        .raw(
-            "POST",
-            "/pairing-tokens/redeem",
-            None,
-            Some("x".repeat(100_000)),
-        )
-        .await;
+    let (s, _) = f.raw("POST", "/pairing-tokens/redeem", None, Some("x".repeat(100_000))).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -190,23 +100,10 @@ async fn expired_tokens_are_gone() {
     let f = fixture_with(|c| c.pairing_ttl_ms = 1).await;
     let token = f.mint("dana").await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let (s, b) = f
-        .call(
-            "POST",
-            "/pairing-tokens/describe",
-            None,
-            Some(json!({"pairingToken": token})),
-        )
-        .await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::GONE, Some("token_expired"))
-    );
+    let (s, b) = f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": token}))).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::GONE, Some("token_expired")));
     let (s, b) = f.redeem(&token).await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::GONE, Some("token_expired"))
-    );
+    assert_eq!((s, b["error"].as_str()), (StatusCode::GONE, Some("token_expired")));
 }
 
 #[tokio::test]
@@ -218,56 +115,24 @@ async fn redeem_binds_once_and_issues_tokens() {
     assert_eq!(b["binding"]["tenantId"], "acme");
     assert_eq!(b["binding"]["userId"], "dana");
     assert_eq!(b["binding"]["appName"], "Acme");
-    assert!(b["binding"]["bindingId"]
-        .as_str()
-        .unwrap()
-        .starts_with("bnd_"));
-    assert!(latch::core::token::is_refresh_token(
-        b["refreshToken"].as_str().unwrap()
-    ));
+    assert!(b["binding"]["bindingId"].as_str().unwrap().starts_with("bnd_"));
+    assert!(latch::core::token::is_refresh_token(b["refreshToken"].as_str().unwrap()));
     assert!(b["accessExpiresAt"].as_u64().unwrap() < b["refreshExpiresAt"].as_u64().unwrap());
     let (s, b) = f.redeem(&token).await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::CONFLICT, Some("token_used"))
-    );
+    assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("token_used")));
 }
 
 #[tokio::test]
 async fn hostile_key_labels_fall_back_to_the_tenant_name_then_id() {
     let f = fixture().await;
-    let (key, _) = latch_relay::store::create_api_key(&f.state.db, "acme", "Latch Security", 0)
-        .await
-        .unwrap();
-    let (_, b) = f
-        .call(
-            "POST",
-            "/pairing-tokens",
-            Some(&key),
-            Some(json!({"userId": "dana"})),
-        )
-        .await;
-    let (_, d) = f
-        .call(
-            "POST",
-            "/pairing-tokens/describe",
-            None,
-            Some(json!({"pairingToken": b["pairingToken"]})),
-        )
-        .await;
+    let (key, _) = latch_relay::store::create_api_key(&f.state.db, "acme", "Latch Security", 0).await.unwrap();
+    let (_, b) = f.call("POST", "/pairing-tokens", Some(&key), Some(json!({"userId": "dana"}))).await;
+    let (_, d) =
+        f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": b["pairingToken"]}))).await;
     assert_eq!(d["appName"], "Acme Inc");
-    sqlx::query("UPDATE tenants SET name = 'Go\u{200B}ogle'")
-        .execute(&f.state.db)
-        .await
-        .unwrap();
-    let (_, d) = f
-        .call(
-            "POST",
-            "/pairing-tokens/describe",
-            None,
-            Some(json!({"pairingToken": b["pairingToken"]})),
-        )
-        .await;
+    sqlx::query("UPDATE tenants SET name = 'Go\u{200B}ogle'").execute(&f.state.db).await.unwrap();
+    let (_, d) =
+        f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": b["pairingToken"]}))).await;
     assert_eq!(d["appName"], "acme");
 }
 
@@ -292,8 +157,6 @@ async fn hundred_concurrent_redeems_bind_exactly_once() {
         }
     }
     assert_eq!((ok, conflict), (1, 99));
-    let bindings = latch_relay::store::list_bindings(&f.state.db, Some("acme"))
-        .await
-        .unwrap();
+    let bindings = latch_relay::store::list_bindings(&f.state.db, Some("acme")).await.unwrap();
     assert_eq!(bindings.len(), 1);
 }

@@ -13,68 +13,31 @@ async fn me_answers_only_a_valid_unrevoked_access_token() {
     let access = grant["accessToken"].as_str().unwrap();
 
     let (s, b) = f.call("GET", "/api/me", None, None).await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("access token required"))
-    );
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token required")));
     for bad in ["nope", &access[..access.len() - 2], "a.b.c"] {
         let (s, b) = f.call("GET", "/api/me", Some(bad), None).await;
-        assert_eq!(
-            (s, b["error"].as_str()),
-            (StatusCode::UNAUTHORIZED, Some("access token invalid")),
-            "{bad}"
-        );
+        assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token invalid")), "{bad}");
     }
     let (s, b) = f.call("GET", "/api/me", Some(access), None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["bindingId"], grant["binding"]["bindingId"]);
-    assert_eq!(
-        (b["tenantId"].as_str(), b["userId"].as_str()),
-        (Some("acme"), Some("dana"))
-    );
+    assert_eq!((b["tenantId"].as_str(), b["userId"].as_str()), (Some("acme"), Some("dana")));
     assert!(b["scopes"].as_array().is_some_and(|s| !s.is_empty()));
 
     let refresh = grant["refreshToken"].as_str().unwrap();
-    let (s, b) = f
-        .call(
-            "POST",
-            "/api/auth/revoke",
-            None,
-            Some(json!({"refreshToken": refresh})),
-        )
-        .await;
+    let (s, b) = f.call("POST", "/api/auth/revoke", None, Some(json!({"refreshToken": refresh}))).await;
     assert_eq!((s, b["revoked"].as_bool()), (StatusCode::OK, Some(true)));
     let (s, b) = f.call("GET", "/api/me", Some(access), None).await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("access token invalid"))
-    );
-    let (s, b) = f
-        .call(
-            "POST",
-            "/api/auth/revoke",
-            None,
-            Some(json!({"refreshToken": refresh})),
-        )
-        .await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token invalid")));
+    let (s, b) = f.call("POST", "/api/auth/revoke", None, Some(json!({"refreshToken": refresh}))).await;
     assert_eq!((s, b["revoked"].as_bool()), (StatusCode::OK, Some(false)));
 }
 
 #[tokio::test]
 async fn revoke_rejects_malformed_refresh_tokens() {
     let f = fixture().await;
-    let (s, b) = f
-        .call(
-            "POST",
-            "/api/auth/revoke",
-            None,
-            Some(json!({"refreshToken": "x"})),
-        )
-        .await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("refresh_token_invalid"))
-    );
+    let (s, b) = f.call("POST", "/api/auth/revoke", None, Some(json!({"refreshToken": "x"}))).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("refresh_token_invalid")));
     let (s, b) = f
         .call(
             "POST",
@@ -84,9 +47,7 @@ async fn revoke_rejects_malformed_refresh_tokens() {
         )
         .await;
     assert_eq!((s, b["revoked"].as_bool()), (StatusCode::OK, Some(false)));
-    let (s, _) = f
-        .call("POST", "/api/auth/revoke", None, Some(json!([])))
-        .await;
+    let (s, _) = f.call("POST", "/api/auth/revoke", None, Some(json!([]))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
@@ -95,12 +56,8 @@ async fn owner_revocation_bites_immediately() {
     let f = fixture().await;
     let (_, grant) = f.redeem(&f.mint("dana").await).await;
     let id = grant["binding"]["bindingId"].as_str().unwrap();
-    assert!(latch_relay::store::revoke_binding(&f.state.db, id, 1)
-        .await
-        .unwrap());
-    let (s, _) = f
-        .call("GET", "/api/me", grant["accessToken"].as_str(), None)
-        .await;
+    assert!(latch_relay::store::revoke_binding(&f.state.db, id, 1).await.unwrap());
+    let (s, _) = f.call("GET", "/api/me", grant["accessToken"].as_str(), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
@@ -109,13 +66,8 @@ async fn expired_access_tokens_are_invalid() {
     let f = fixture_with(|c| c.access_ttl_ms = 0).await;
     let (_, grant) = f.redeem(&f.mint("dana").await).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let (s, b) = f
-        .call("GET", "/api/me", grant["accessToken"].as_str(), None)
-        .await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("access token invalid"))
-    );
+    let (s, b) = f.call("GET", "/api/me", grant["accessToken"].as_str(), None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token invalid")));
 }
 
 #[tokio::test]
@@ -130,15 +82,9 @@ async fn health_and_web_pieces() {
     assert!(!page.contains("<script>"), "no inline scripts");
     let (s, frame) = f.raw("GET", "/status-frame?tenant=acme", None, None).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(String::from_utf8(frame)
-        .unwrap()
-        .contains("http://localhost:8788"));
-    let (_, frame) = f
-        .raw("GET", "/status-frame?tenant=nobody", None, None)
-        .await;
-    assert!(String::from_utf8(frame)
-        .unwrap()
-        .contains("data-origins=\"[]\""));
+    assert!(String::from_utf8(frame).unwrap().contains("http://localhost:8788"));
+    let (_, frame) = f.raw("GET", "/status-frame?tenant=nobody", None, None).await;
+    assert!(String::from_utf8(frame).unwrap().contains("data-origins=\"[]\""));
     let (s, js) = f.raw("GET", "/embed.js", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(String::from_utf8(js).unwrap().contains("Connect Latch"));

@@ -16,11 +16,7 @@ use crate::shell::{chrome, log, to_js};
 /// `chrome.runtime.onMessageExternal`: messages from web pages.
 /// Anything not from the connect origin, or not of a known shape, is ignored (undefined).
 #[wasm_bindgen]
-pub async fn handle_external(
-    message: JsValue,
-    sender_origin: Option<String>,
-    tab_id: Option<i32>,
-) -> JsValue {
+pub async fn handle_external(message: JsValue, sender_origin: Option<String>, tab_id: Option<i32>) -> JsValue {
     if !is_connect_origin(sender_origin.as_deref(), CONNECT_ORIGIN) {
         log(&format!("ignored external message from {sender_origin:?}"));
         return JsValue::UNDEFINED;
@@ -30,17 +26,10 @@ pub async fn handle_external(
         return JsValue::UNDEFINED;
     };
     match msg {
-        ExternalMessage::PairingOffer { pairing_token } => {
-            to_js(&pairing::offer(&pairing_token, tab_id).await)
-        }
-        ExternalMessage::PairingResult { offer_id } => {
-            to_js(&state::read_book().await.result(&offer_id))
-        }
+        ExternalMessage::PairingOffer { pairing_token } => to_js(&pairing::offer(&pairing_token, tab_id).await),
+        ExternalMessage::PairingResult { offer_id } => to_js(&state::read_book().await.result(&offer_id)),
         ExternalMessage::Status { tenant_id } => {
-            let connected = state::read_bindings()
-                .await
-                .iter()
-                .any(|b| b.tenant_id == tenant_id);
+            let connected = state::read_bindings().await.iter().any(|b| b.tenant_id == tenant_id);
             to_js(&StatusReply { connected })
         }
     }
@@ -48,46 +37,26 @@ pub async fn handle_external(
 
 /// `chrome.runtime.onMessage`: commands from the extension's own panel only.
 #[wasm_bindgen]
-pub async fn handle_panel(
-    message: JsValue,
-    sender_id: Option<String>,
-    sender_origin: Option<String>,
-) -> JsValue {
+pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_origin: Option<String>) -> JsValue {
     let own_origin = format!("chrome-extension://{}", chrome::runtime_id());
-    if sender_id.as_deref() != Some(&chrome::runtime_id())
-        || sender_origin.as_deref() != Some(own_origin.as_str())
-    {
+    if sender_id.as_deref() != Some(&chrome::runtime_id()) || sender_origin.as_deref() != Some(own_origin.as_str()) {
         log("ignored internal message from outside the extension's pages");
         return JsValue::UNDEFINED;
     }
     let Ok(req) = serde_wasm_bindgen::from_value::<PanelRequest>(message) else {
-        return to_js(&PanelReply {
-            ok: false,
-            error: Some("bad_request".into()),
-            state: None,
-        });
+        return to_js(&PanelReply { ok: false, error: Some("bad_request".into()), state: None });
     };
     let result = match req {
         PanelRequest::State => Ok(()),
         PanelRequest::Approve { offer_id } => pairing::approve(&offer_id).await,
         PanelRequest::Deny { offer_id } => pairing::deny(&offer_id).await,
-        PanelRequest::Connect { pairing_token } => {
-            pairing::connect_pasted(pairing_token.trim()).await
-        }
+        PanelRequest::Connect { pairing_token } => pairing::connect_pasted(pairing_token.trim()).await,
         PanelRequest::Disconnect { binding_id } => pairing::disconnect(&binding_id).await,
     };
     let state = Some(pairing::panel_state().await);
     to_js(&match result {
-        Ok(()) => PanelReply {
-            ok: true,
-            error: None,
-            state,
-        },
-        Err(e) => PanelReply {
-            ok: false,
-            error: Some(e),
-            state,
-        },
+        Ok(()) => PanelReply { ok: true, error: None, state },
+        Err(e) => PanelReply { ok: false, error: Some(e), state },
     })
 }
 

@@ -4,9 +4,8 @@ use crate::config::CONNECT_ORIGIN;
 use crate::core::name_policy::check_consent_name;
 use crate::core::offers::OfferOutcome;
 use crate::core::wire::{
-    BindingView, DescribeResponse, False, OfferRefusal, OfferReply, OfferState,
-    PairingTokenRequest, PanelState, RedeemRequest, RefreshTokenRequest, RevokeResponse,
-    StoredBinding, TokenGrant, True,
+    BindingView, DescribeResponse, False, OfferRefusal, OfferReply, OfferState, PairingTokenRequest, PanelState,
+    RedeemRequest, RefreshTokenRequest, RevokeResponse, StoredBinding, TokenGrant, True,
 };
 use crate::shell::relay::{self, Reply};
 use crate::shell::{chrome, log, now_ms, random_id};
@@ -38,47 +37,28 @@ pub async fn offer(token: &str, tab_id: Option<i32>) -> OfferReply {
         Ok(OfferOutcome::Refused(error)) => OfferReply::Refused { ok: False, error },
         Err(e) => {
             storage_error(e);
-            OfferReply::Refused {
-                ok: False,
-                error: OfferRefusal::Busy,
-            }
+            OfferReply::Refused { ok: False, error: OfferRefusal::Busy }
         }
     }
 }
 
 fn parked(offer_id: String) -> OfferReply {
-    OfferReply::Parked {
-        ok: True,
-        offer_id,
-        state: OfferState::AwaitingApproval,
-    }
+    OfferReply::Parked { ok: True, offer_id, state: OfferState::AwaitingApproval }
 }
 
 /// Asks the relay whose token this is. A refusal (used, expired, unknown) fails the
 /// offer; no answer leaves it undescribed so the next panel read retries.
 async fn describe(offer_id: &str) -> Result<(), String> {
-    let Some(token) = read_book()
-        .await
-        .get(offer_id)
-        .and_then(|o| o.pairing_token.clone())
-    else {
+    let Some(token) = read_book().await.get(offer_id).and_then(|o| o.pairing_token.clone()) else {
         return Err("unknown_offer".into());
     };
-    let reply: Reply<DescribeResponse> = relay::post(
-        RELAY,
-        "/pairing-tokens/describe",
-        &PairingTokenRequest {
-            pairing_token: token,
-        },
-    )
-    .await;
+    let reply: Reply<DescribeResponse> =
+        relay::post(RELAY, "/pairing-tokens/describe", &PairingTokenRequest { pairing_token: token }).await;
     match reply {
         Reply::Ok(d) => {
             // Re-check the relay's name: one that fails the policy is never shown.
             let name = check_consent_name(&d.app_name).unwrap_or_else(|_| d.tenant_id.clone());
-            update_book(|book, _| book.described(offer_id, &d, name))
-                .await
-                .map_err(storage_error)
+            update_book(|book, _| book.described(offer_id, &d, name)).await.map_err(storage_error)
         }
         Reply::Refused { error } => {
             update_book(|book, now| book.decide(offer_id, OfferState::Failed, Some(&error), now))
@@ -96,10 +76,7 @@ pub async fn approve(offer_id: &str) -> Result<(), String> {
         .await
         .map_err(storage_error)?
         .map_err(str::to_owned)?;
-    let req = RedeemRequest {
-        pairing_token: token,
-        device_name: DEVICE_NAME.into(),
-    };
+    let req = RedeemRequest { pairing_token: token, device_name: DEVICE_NAME.into() };
     match relay::post::<_, TokenGrant>(RELAY, "/pairing-tokens/redeem", &req).await {
         Reply::Ok(grant) => {
             let binding = StoredBinding::from_grant(grant, now_ms());
@@ -109,10 +86,9 @@ pub async fn approve(offer_id: &str) -> Result<(), String> {
             })
             .await
             .map_err(storage_error)?;
-            let tab =
-                update_book(|book, now| book.decide(offer_id, OfferState::Approved, None, now))
-                    .await
-                    .map_err(storage_error)?;
+            let tab = update_book(|book, now| book.decide(offer_id, OfferState::Approved, None, now))
+                .await
+                .map_err(storage_error)?;
             if let Some(Some(tab_id)) = tab {
                 chrome::close_tab(tab_id).await;
             }
@@ -125,9 +101,7 @@ pub async fn approve(offer_id: &str) -> Result<(), String> {
             Err(error)
         }
         Reply::Unreachable => {
-            update_book(|book, _| book.abort_approval(offer_id))
-                .await
-                .map_err(storage_error)?;
+            update_book(|book, _| book.abort_approval(offer_id)).await.map_err(storage_error)?;
             Err("relay_unreachable".into())
         }
     }
@@ -145,9 +119,7 @@ pub async fn deny(offer_id: &str) -> Result<(), String> {
 
 /// A token pasted into "Connect an app": same gates as the one-click path.
 pub async fn connect_pasted(token: &str) -> Result<(), String> {
-    let outcome = update_book(|book, now| book.offer(token, None, now, random_id))
-        .await
-        .map_err(storage_error)?;
+    let outcome = update_book(|book, now| book.offer(token, None, now, random_id)).await.map_err(storage_error)?;
     match outcome {
         OfferOutcome::Parked { offer_id } => describe(&offer_id).await,
         OfferOutcome::AlreadyParked { .. } => Ok(()),
@@ -158,21 +130,13 @@ pub async fn connect_pasted(token: &str) -> Result<(), String> {
 /// Disconnect: revoke at the relay, then forget locally. If the relay can't be reached
 /// the binding stays, so the user can retry instead of leaving a live session behind.
 pub async fn disconnect(binding_id: &str) -> Result<(), String> {
-    let Some(b) = read_bindings()
-        .await
-        .into_iter()
-        .find(|b| b.binding_id == binding_id)
-    else {
+    let Some(b) = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id) else {
         return Err("unknown_binding".into());
     };
-    let req = RefreshTokenRequest {
-        refresh_token: b.refresh_token,
-    };
+    let req = RefreshTokenRequest { refresh_token: b.refresh_token };
     match relay::post::<_, RevokeResponse>(RELAY, "/api/auth/revoke", &req).await {
         Reply::Ok(_) | Reply::Refused { .. } => {
-            update_bindings(|all| all.retain(|x| x.binding_id != binding_id))
-                .await
-                .map_err(storage_error)
+            update_bindings(|all| all.retain(|x| x.binding_id != binding_id)).await.map_err(storage_error)
         }
         Reply::Unreachable => Err("relay_unreachable".into()),
     }
@@ -188,10 +152,6 @@ pub async fn panel_state() -> PanelState {
     }
     PanelState {
         pending: book.pending_views(),
-        bindings: read_bindings()
-            .await
-            .iter()
-            .map(BindingView::from)
-            .collect(),
+        bindings: read_bindings().await.iter().map(BindingView::from).collect(),
     }
 }

@@ -14,11 +14,7 @@ pub const OFFERS_KEY: &str = "latch.offers";
 pub const BINDINGS_KEY: &str = "latch.bindings";
 
 pub async fn read_book() -> OfferBook {
-    let mut book: OfferBook = chrome::storage_get(Area::Session, OFFERS_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let mut book: OfferBook = chrome::storage_get(Area::Session, OFFERS_KEY).await.ok().flatten().unwrap_or_default();
     book.prune(now_ms());
     book
 }
@@ -34,17 +30,11 @@ pub async fn update_book<R>(f: impl FnOnce(&mut OfferBook, u64) -> R) -> Result<
 }
 
 pub async fn read_bindings() -> Vec<StoredBinding> {
-    chrome::storage_get(Area::Local, BINDINGS_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    chrome::storage_get(Area::Local, BINDINGS_KEY).await.ok().flatten().unwrap_or_default()
 }
 
 /// Runs `f` on the stored bindings under the write lock and saves them.
-pub async fn update_bindings<R>(
-    f: impl FnOnce(&mut Vec<StoredBinding>) -> R,
-) -> Result<R, JsValue> {
+pub async fn update_bindings<R>(f: impl FnOnce(&mut Vec<StoredBinding>) -> R) -> Result<R, JsValue> {
     let _guard = lock::lock().await;
     let mut bindings = read_bindings().await;
     let r = f(&mut bindings);

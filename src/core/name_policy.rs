@@ -51,10 +51,7 @@ pub fn check_consent_name(raw: &str) -> Result<String, NameRejection> {
         return Err(NameRejection::MixedScript);
     }
     let folded = fold_for_comparison(&name);
-    if let Some(word) = TRUST_FRAME_WORDS
-        .iter()
-        .find(|w| folded.contains(&fold_for_comparison(w)))
-    {
+    if let Some(word) = TRUST_FRAME_WORDS.iter().find(|w| folded.contains(&fold_for_comparison(w))) {
         return Err(NameRejection::TrustFrameWord(word));
     }
     Ok(name)
@@ -62,9 +59,7 @@ pub fn check_consent_name(raw: &str) -> Result<String, NameRejection> {
 
 /// The first candidate that passes the policy, normalised.
 pub fn first_acceptable<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    candidates
-        .into_iter()
-        .find_map(|c| check_consent_name(c).ok())
+    candidates.into_iter().find_map(|c| check_consent_name(c).ok())
 }
 
 /// Control, format (bidi overrides, zero-width), private-use, unassigned and surrogate
@@ -72,8 +67,7 @@ pub fn first_acceptable<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Op
 fn is_forbidden_char(c: char) -> bool {
     use GeneralCategory::*;
     match c.general_category() {
-        Control | Format | PrivateUse | Unassigned | Surrogate | LineSeparator
-        | ParagraphSeparator => true,
+        Control | Format | PrivateUse | Unassigned | Surrogate | LineSeparator | ParagraphSeparator => true,
         SpaceSeparator => c != ' ',
         _ => false,
     }
@@ -84,10 +78,7 @@ fn is_forbidden_char(c: char) -> bool {
 fn fold_for_comparison(s: &str) -> String {
     // Skeleton before and after lower-casing: "I" looks like "l" only in upper case.
     let lowered: String = skeleton(s).flat_map(char::to_lowercase).collect();
-    skeleton(&lowered)
-        .flat_map(char::to_lowercase)
-        .filter(|c| c.is_alphanumeric())
-        .collect()
+    skeleton(&lowered).flat_map(char::to_lowercase).filter(|c| c.is_alphanumeric()).collect()
 }
 
 #[cfg(test)]
@@ -138,10 +129,7 @@ mod tests {
 
     #[test]
     fn fallback_takes_the_first_acceptable_candidate() {
-        assert_eq!(
-            first_acceptable(["Latch Official", "Acme", "acme"]).as_deref(),
-            Some("Acme")
-        );
+        assert_eq!(first_acceptable(["Latch Official", "Acme", "acme"]).as_deref(), Some("Acme"));
         assert_eq!(first_acceptable(["\u{202E}x", ""]), None);
     }
 }

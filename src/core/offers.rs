@@ -70,12 +70,8 @@ impl OfferBook {
                 o.decide(OfferState::Failed, Some("token_expired"), now);
             }
         }
-        self.offers.retain(|o| {
-            o.decided_at
-                .is_none_or(|t| now.saturating_sub(t) < OUTCOME_KEEP_MS)
-        });
-        self.recent
-            .retain(|&t| now.saturating_sub(t) < MINUTE_MS && t <= now);
+        self.offers.retain(|o| o.decided_at.is_none_or(|t| now.saturating_sub(t) < OUTCOME_KEEP_MS));
+        self.recent.retain(|&t| now.saturating_sub(t) < MINUTE_MS && t <= now);
     }
 
     /// Parks `token` unless its shape, the rate limit or the parking limit refuses it.
@@ -91,17 +87,12 @@ impl OfferBook {
             return OfferOutcome::Refused(OfferRefusal::BadTokenShape);
         }
         self.prune(now);
-        if let Some(o) = self
-            .awaiting_mut()
-            .find(|o| o.pairing_token.as_deref() == Some(token))
-        {
+        if let Some(o) = self.awaiting_mut().find(|o| o.pairing_token.as_deref() == Some(token)) {
             // A reopened connect popup resumes the same offer; close the newest tab later.
             if tab_id.is_some() {
                 o.tab_id = tab_id;
             }
-            return OfferOutcome::AlreadyParked {
-                offer_id: o.offer_id.clone(),
-            };
+            return OfferOutcome::AlreadyParked { offer_id: o.offer_id.clone() };
         }
         if self.recent.len() >= MAX_OFFERS_PER_MINUTE {
             return OfferOutcome::Refused(OfferRefusal::RateLimited);
@@ -129,9 +120,7 @@ impl OfferBook {
     }
 
     fn awaiting_mut(&mut self) -> impl Iterator<Item = &mut ParkedOffer> {
-        self.offers
-            .iter_mut()
-            .filter(|o| o.state == OfferState::AwaitingApproval)
+        self.offers.iter_mut().filter(|o| o.state == OfferState::AwaitingApproval)
     }
 
     pub fn get(&self, offer_id: &str) -> Option<&ParkedOffer> {
@@ -144,10 +133,7 @@ impl OfferBook {
 
     /// Offers awaiting the user's decision (the badge count).
     pub fn pending_count(&self) -> usize {
-        self.offers
-            .iter()
-            .filter(|o| o.state == OfferState::AwaitingApproval)
-            .count()
+        self.offers.iter().filter(|o| o.state == OfferState::AwaitingApproval).count()
     }
 
     /// Offers still awaiting approval whose token the relay has not described yet.
@@ -162,10 +148,7 @@ impl OfferBook {
     /// Records the relay's description. `display_name` is the name after the
     /// extension's own consent-name check (tenant id when the relay's name failed it).
     pub fn described(&mut self, offer_id: &str, d: &DescribeResponse, display_name: String) {
-        if let Some(o) = self
-            .get_mut(offer_id)
-            .filter(|o| o.state == OfferState::AwaitingApproval)
-        {
+        if let Some(o) = self.get_mut(offer_id).filter(|o| o.state == OfferState::AwaitingApproval) {
             o.app_name = Some(display_name);
             o.tenant_id = Some(d.tenant_id.clone());
             o.user_id = Some(d.user_id.clone());
@@ -200,13 +183,7 @@ impl OfferBook {
     }
 
     /// Decides an offer; returns its connect tab (to close) when it was awaiting.
-    pub fn decide(
-        &mut self,
-        offer_id: &str,
-        state: OfferState,
-        error: Option<&str>,
-        now: u64,
-    ) -> Option<Option<i32>> {
+    pub fn decide(&mut self, offer_id: &str, state: OfferState, error: Option<&str>, now: u64) -> Option<Option<i32>> {
         let o = self.get_mut(offer_id)?;
         if o.state != OfferState::AwaitingApproval {
             return None;
@@ -218,16 +195,8 @@ impl OfferBook {
     /// What `pairing.result` answers.
     pub fn result(&self, offer_id: &str) -> ResultReply {
         match self.get(offer_id) {
-            Some(o) => ResultReply {
-                state: o.state,
-                app_name: o.app_name.clone(),
-                error: o.error.clone(),
-            },
-            None => ResultReply {
-                state: OfferState::Failed,
-                app_name: None,
-                error: Some("unknown_offer".into()),
-            },
+            Some(o) => ResultReply { state: o.state, app_name: o.app_name.clone(), error: o.error.clone() },
+            None => ResultReply { state: OfferState::Failed, app_name: None, error: Some("unknown_offer".into()) },
         }
     }
 

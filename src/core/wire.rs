@@ -223,13 +223,7 @@ pub struct StoredBinding {
 
 impl StoredBinding {
     pub fn from_grant(grant: TokenGrant, paired_at: u64) -> Self {
-        let TokenGrant {
-            binding,
-            access_token,
-            refresh_token,
-            access_expires_at,
-            refresh_expires_at,
-        } = grant;
+        let TokenGrant { binding, access_token, refresh_token, access_expires_at, refresh_expires_at } = grant;
         Self {
             binding_id: binding.binding_id,
             tenant_id: binding.tenant_id,
@@ -322,30 +316,12 @@ mod tests {
 
     #[test]
     fn external_messages_decode_from_protocol_json() {
-        let m: ExternalMessage =
-            serde_json::from_value(json!({"type":"pairing.offer","pairingToken":"x"})).unwrap();
-        assert_eq!(
-            m,
-            ExternalMessage::PairingOffer {
-                pairing_token: "x".into()
-            }
-        );
-        let m: ExternalMessage =
-            serde_json::from_value(json!({"type":"pairing.result","offerId":"o"})).unwrap();
-        assert_eq!(
-            m,
-            ExternalMessage::PairingResult {
-                offer_id: "o".into()
-            }
-        );
-        let m: ExternalMessage =
-            serde_json::from_value(json!({"type":"status","tenantId":"acme"})).unwrap();
-        assert_eq!(
-            m,
-            ExternalMessage::Status {
-                tenant_id: "acme".into()
-            }
-        );
+        let m: ExternalMessage = serde_json::from_value(json!({"type":"pairing.offer","pairingToken":"x"})).unwrap();
+        assert_eq!(m, ExternalMessage::PairingOffer { pairing_token: "x".into() });
+        let m: ExternalMessage = serde_json::from_value(json!({"type":"pairing.result","offerId":"o"})).unwrap();
+        assert_eq!(m, ExternalMessage::PairingResult { offer_id: "o".into() });
+        let m: ExternalMessage = serde_json::from_value(json!({"type":"status","tenantId":"acme"})).unwrap();
+        assert_eq!(m, ExternalMessage::Status { tenant_id: "acme".into() });
         for bad in [
             json!({"type":"pairing.offer"}),
             json!({"type":"pairing.offer","pairingToken":5}),
@@ -353,40 +329,17 @@ mod tests {
             json!("pairing.offer"),
             json!(null),
         ] {
-            assert!(
-                serde_json::from_value::<ExternalMessage>(bad.clone()).is_err(),
-                "{bad}"
-            );
+            assert!(serde_json::from_value::<ExternalMessage>(bad.clone()).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn replies_encode_as_protocol_json() {
-        let r = OfferReply::Parked {
-            ok: True,
-            offer_id: "o1".into(),
-            state: OfferState::AwaitingApproval,
-        };
-        assert_eq!(
-            serde_json::to_value(r).unwrap(),
-            json!({"ok":true,"offerId":"o1","state":"awaiting_approval"})
-        );
-        let r = OfferReply::Refused {
-            ok: False,
-            error: OfferRefusal::BadTokenShape,
-        };
-        assert_eq!(
-            serde_json::to_value(r).unwrap(),
-            json!({"ok":false,"error":"bad_token_shape"})
-        );
-        let r = ResultReply {
-            state: OfferState::Denied,
-            app_name: Some("Acme".into()),
-            error: None,
-        };
-        assert_eq!(
-            serde_json::to_value(r).unwrap(),
-            json!({"state":"denied","appName":"Acme"})
-        );
+        let r = OfferReply::Parked { ok: True, offer_id: "o1".into(), state: OfferState::AwaitingApproval };
+        assert_eq!(serde_json::to_value(r).unwrap(), json!({"ok":true,"offerId":"o1","state":"awaiting_approval"}));
+        let r = OfferReply::Refused { ok: False, error: OfferRefusal::BadTokenShape };
+        assert_eq!(serde_json::to_value(r).unwrap(), json!({"ok":false,"error":"bad_token_shape"}));
+        let r = ResultReply { state: OfferState::Denied, app_name: Some("Acme".into()), error: None };
+        assert_eq!(serde_json::to_value(r).unwrap(), json!({"state":"denied","appName":"Acme"}));
     }
 }

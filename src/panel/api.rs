@@ -27,9 +27,7 @@ pub fn on_storage_changed(f: impl FnMut() + 'static) {
 /// A sentence with a next step for each error code the background can answer.
 pub fn explain(code: &str) -> String {
     match code {
-        "bad_token_shape" => {
-            "That isn't a Latch pairing token. Copy it again from the app (it starts with lpt_)."
-        }
+        "bad_token_shape" => "That isn't a Latch pairing token. Copy it again from the app (it starts with lpt_).",
         "token_expired" => "This pairing token has expired. Ask the app for a new one.",
         "token_used" => "This pairing token was already used. Ask the app for a new one.",
         "token_not_found" | "malformed_token" => {
@@ -37,15 +35,11 @@ pub fn explain(code: &str) -> String {
         }
         "busy" => "Several approvals are already waiting. Approve or deny them first.",
         "rate_limited" => "Too many connection attempts. Wait a minute and try again.",
-        "relay_unreachable" => {
-            "Latch's relay can't be reached. Check your connection and try again."
-        }
+        "relay_unreachable" => "Latch's relay can't be reached. Check your connection and try again.",
         "not_described" => "Still checking this app with the relay. Try again in a moment.",
         "already_decided" | "unknown_offer" => "This request was already handled.",
         "unknown_binding" => "This app is no longer connected.",
-        "no_background" => {
-            "Latch's background service isn't answering. Close and reopen this panel."
-        }
+        "no_background" => "Latch's background service isn't answering. Close and reopen this panel.",
         _ => "Something went wrong. Try again.",
     }
     .to_string()

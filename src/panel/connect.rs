@@ -13,9 +13,7 @@ pub fn ConnectApp(panel: Panel) -> impl IntoView {
         ev.prevent_default();
         let t = token.get_untracked();
         if t.trim().is_empty() {
-            panel.notice.set(Some(
-                "Paste the pairing token the app showed you, then click Connect.".into(),
-            ));
+            panel.notice.set(Some("Paste the pairing token the app showed you, then click Connect.".into()));
             return;
         }
         token.set(String::new());

@@ -50,10 +50,7 @@ impl Panel {
 
 #[component]
 fn App() -> impl IntoView {
-    let panel = Panel {
-        state: RwSignal::new(PanelState::default()),
-        notice: RwSignal::new(None),
-    };
+    let panel = Panel { state: RwSignal::new(PanelState::default()), notice: RwSignal::new(None) };
     panel.refresh();
     api::on_storage_changed(move || panel.refresh());
     view! {

@@ -76,11 +76,7 @@ pub async fn close_tab(tab_id: i32) {
 
 /// Shows `count` on the toolbar badge (nothing for zero).
 pub async fn set_badge(count: usize) {
-    let text = if count == 0 {
-        String::new()
-    } else {
-        count.to_string()
-    };
+    let text = if count == 0 { String::new() } else { count.to_string() };
     let details = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&details, &"text".into(), &text.into());
     let _ = action_set_badge_text(&details).await;

@@ -33,9 +33,7 @@ pub enum Reply<T> {
 pub async fn post<B: Serialize, T: DeserializeOwned>(base: &str, path: &str, body: &B) -> Reply<T> {
     let init = js_sys::Object::new();
     let headers = js_sys::Object::new();
-    let json = js_sys::JSON::stringify(&super::to_js(body))
-        .map(String::from)
-        .unwrap_or_default();
+    let json = js_sys::JSON::stringify(&super::to_js(body)).map(String::from).unwrap_or_default();
     let _ = js_sys::Reflect::set(&headers, &"content-type".into(), &"application/json".into());
     let _ = js_sys::Reflect::set(&init, &"method".into(), &"POST".into());
     let _ = js_sys::Reflect::set(&init, &"headers".into(), &headers);

@@ -29,7 +29,7 @@ async function offerFromApp(context) {
   return { app, popup, token };
 }
 
-async function approveIn(panel) {
+async function approveIn(panel, beforeClick = async () => {}) {
   await panel.getByRole("heading", { name: PROMPT }).waitFor();
   const approve = panel.getByRole("button", { name: "Approve", exact: true });
   await approve.waitFor();
@@ -37,6 +37,7 @@ async function approveIn(panel) {
     const end = Date.now() + 2000;
     while (await approve.isDisabled()) { if (Date.now() > end) throw new Error("Approve never armed"); await sleep(50); }
   });
+  await beforeClick();
   await approve.click();
 }
 
@@ -65,9 +66,10 @@ test("one click: Connect Latch → Continue → Approve binds, closes the popup,
     await panel.getByRole("heading", { name: PROMPT }).waitFor();
     await panel.getByText("acme", { exact: true }).waitFor();
     await panel.getByText("dana", { exact: true }).waitFor();
+    // The toolbar badge counts pending approvals.
+    assert.equal(await panel.evaluate(() => chrome.action.getBadgeText({})), "1");
     await panel.setViewportSize({ width: 400, height: 560 });
-    await panel.screenshot({ path: screenshotPath("prompt.png") });
-    await approveIn(panel);
+    await approveIn(panel, () => panel.screenshot({ path: screenshotPath("prompt.png") }));
     await popupClosed;
 
     const [binding] = await waitForBindings(panel, 1);
@@ -83,6 +85,7 @@ test("one click: Connect Latch → Continue → Approve binds, closes the popup,
 
     await app.getByRole("button", { name: "Latch Connected" }).waitFor({ timeout: 10000 });
     await panel.getByRole("listitem").filter({ hasText: "Acme" }).waitFor();
+    assert.equal(await panel.evaluate(() => chrome.action.getBadgeText({})), "");
     const offers = await storage(panel, "session", "latch.offers");
     assert.ok(offers.offers.every((o) => !o.pairingToken), "decided offers keep no token");
   } finally { await close(); }

@@ -17,14 +17,9 @@ use crate::AppState;
 pub async fn revoke(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<RevokeResponse>> {
     let req: RefreshTokenRequest = parse_json(&body)?;
     if !is_refresh_token(&req.refresh_token) {
-        return Err(ApiError::bad_request(
-            "refresh_token_invalid",
-            "This is not a Latch refresh token.",
-        ));
+        return Err(ApiError::bad_request("refresh_token_invalid", "This is not a Latch refresh token."));
     }
-    let revoked =
-        store::revoke_by_refresh(&s.db, &token_hash(&s.pepper, &req.refresh_token), now_ms())
-            .await?;
+    let revoked = store::revoke_by_refresh(&s.db, &token_hash(&s.pepper, &req.refresh_token), now_ms()).await?;
     if revoked {
         tracing::info!("binding revoked by its refresh token");
     }
@@ -40,29 +35,18 @@ fn required() -> ApiError {
     )
 }
 fn invalid() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "access token invalid",
-        "The access token is wrong, expired or revoked.",
-    )
+    ApiError::new(StatusCode::UNAUTHORIZED, "access token invalid", "The access token is wrong, expired or revoked.")
 }
 
 /// Verifies an access token and that its binding is still active.
 pub async fn gate(s: &AppState, headers: &HeaderMap) -> ApiResult<MeResponse> {
     let token = bearer(headers).ok_or_else(required)?;
     let claims = s.signer.verify(token).ok_or_else(invalid)?;
-    let binding = store::active_binding(&s.db, &claims.sub)
-        .await?
-        .ok_or_else(invalid)?;
+    let binding = store::active_binding(&s.db, &claims.sub).await?.ok_or_else(invalid)?;
     if binding.tenant_id != claims.tid || binding.user_id != claims.uid {
         return Err(invalid());
     }
-    Ok(MeResponse {
-        binding_id: claims.sub,
-        tenant_id: claims.tid,
-        user_id: claims.uid,
-        scopes: claims.scopes,
-    })
+    Ok(MeResponse { binding_id: claims.sub, tenant_id: claims.tid, user_id: claims.uid, scopes: claims.scopes })
 }
 
 pub async fn me(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<MeResponse>> {

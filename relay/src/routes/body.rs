@@ -8,10 +8,7 @@ use crate::error::ApiError;
 /// Parses a JSON body; anything unparsable is a 400 `invalid_request`.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_request",
-            "The request body must be a JSON object of the documented shape.",
-        )
+        ApiError::bad_request("invalid_request", "The request body must be a JSON object of the documented shape.")
     })
 }
 

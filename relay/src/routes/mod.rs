@@ -30,10 +30,7 @@ pub fn router() -> Router<AppState> {
 async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     match sqlx::query("SELECT 1").execute(&s.db).await {
         Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "database_unavailable"})),
-        ),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "database_unavailable"}))),
     }
 }
 pub use web::is_plain_origin;

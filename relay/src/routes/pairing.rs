@@ -6,12 +6,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use latch::core::name_policy::first_acceptable;
-use latch::core::token::{
-    is_pairing_token, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
-};
-use latch::core::wire::{
-    BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant,
-};
+use latch::core::token::{is_pairing_token, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
+use latch::core::wire::{BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant};
 
 use super::body::{bearer, parse_json};
 use crate::clock::now_ms;
@@ -21,21 +17,13 @@ use crate::store::{self, TokenRow};
 use crate::AppState;
 
 /// The API key of the request's bearer header: `(tenantId, keyId, label)`.
-pub async fn authenticate_app(
-    s: &AppState,
-    headers: &HeaderMap,
-) -> ApiResult<(String, String, String)> {
+pub async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<(String, String, String)> {
     let key = bearer(headers).ok_or_else(|| {
-        ApiError::unauthorized(
-            "api_key_required",
-            "Send your API key as 'Authorization: Bearer <apiKey>'.",
-        )
+        ApiError::unauthorized("api_key_required", "Send your API key as 'Authorization: Bearer <apiKey>'.")
     })?;
     store::authenticate_api_key(&s.db, key)
         .await?
-        .ok_or_else(|| {
-            ApiError::unauthorized("api_key_invalid", "The API key is unknown or revoked.")
-        })
+        .ok_or_else(|| ApiError::unauthorized("api_key_invalid", "The API key is unknown or revoked."))
 }
 
 /// A user id is 1–128 characters with no control or format characters and no
@@ -59,45 +47,26 @@ pub async fn mint(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MintResponse>)> {
     let (tenant_id, key_id, _) = authenticate_app(&s, &headers).await?;
-    let user_id = parse_json::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| valid_user_id(&v))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_user_id",
-                "userId must be a string of 1–128 characters without control characters.",
-            )
-        })?;
+    let user_id = parse_json::<serde_json::Value>(&body).ok().and_then(|v| valid_user_id(&v)).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_user_id",
+            "userId must be a string of 1–128 characters without control characters.",
+        )
+    })?;
     let token = new_secret(PAIRING_TOKEN_PREFIX);
     let now = now_ms();
     let expires_at = now + s.cfg.pairing_ttl_ms;
-    store::insert_pairing_token(
-        &s.db,
-        &token_hash(&s.pepper, &token),
-        &tenant_id,
-        &user_id,
-        &key_id,
-        now,
-        expires_at,
-    )
-    .await?;
+    store::insert_pairing_token(&s.db, &token_hash(&s.pepper, &token), &tenant_id, &user_id, &key_id, now, expires_at)
+        .await?;
     tracing::info!(tenant = %tenant_id, key = %key_id, "pairing token minted");
     let connect_url = format!("{}/connect#token={token}", s.cfg.public_url);
-    Ok((
-        StatusCode::CREATED,
-        Json(MintResponse {
-            pairing_token: token,
-            expires_at,
-            connect_url,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(MintResponse { pairing_token: token, expires_at, connect_url })))
 }
 
 /// The name the consent prompt shows: key label → tenant name → tenant id, each through
 /// the consent-name policy.
 pub fn app_name(row: &TokenRow) -> String {
-    first_acceptable([row.key_label.as_str(), row.tenant_name.as_str()])
-        .unwrap_or_else(|| row.tenant_id.clone())
+    first_acceptable([row.key_label.as_str(), row.tenant_name.as_str()]).unwrap_or_else(|| row.tenant_id.clone())
 }
 
 fn token_from(body: &[u8]) -> ApiResult<String> {
@@ -109,10 +78,7 @@ fn token_from(body: &[u8]) -> ApiResult<String> {
 }
 
 fn malformed() -> ApiError {
-    ApiError::bad_request(
-        "malformed_token",
-        "This is not a Latch pairing token; copy it again from the app.",
-    )
+    ApiError::bad_request("malformed_token", "This is not a Latch pairing token; copy it again from the app.")
 }
 
 /// Why a token that could not be used was refused.
@@ -123,21 +89,13 @@ fn unusable(row: Option<&TokenRow>, now: u64) -> ApiError {
             "token_not_found",
             "This pairing token is unknown; ask the app for a new one.",
         ),
-        Some(r) if r.used => ApiError::new(
-            StatusCode::CONFLICT,
-            "token_used",
-            "This pairing token was already used.",
-        ),
+        Some(r) if r.used => ApiError::new(StatusCode::CONFLICT, "token_used", "This pairing token was already used."),
         Some(r) if r.expires_at <= now => ApiError::new(
             StatusCode::GONE,
             "token_expired",
             "This pairing token has expired; ask the app for a new one.",
         ),
-        Some(_) => ApiError::new(
-            StatusCode::CONFLICT,
-            "token_used",
-            "This pairing token was already used.",
-        ),
+        Some(_) => ApiError::new(StatusCode::CONFLICT, "token_used", "This pairing token was already used."),
     }
 }
 
@@ -180,13 +138,8 @@ pub async fn redeem(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<To
         let row = store::pairing_token(&s.db, &hash).await?;
         return Err(unusable(row.as_ref(), now));
     };
-    let (access_token, access_expires_at) = s.signer.issue(
-        &b.binding_id,
-        &b.tenant_id,
-        &b.user_id,
-        now,
-        s.cfg.access_ttl_ms,
-    );
+    let (access_token, access_expires_at) =
+        s.signer.issue(&b.binding_id, &b.tenant_id, &b.user_id, now, s.cfg.access_ttl_ms);
     tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "pairing token redeemed");
     Ok(Json(TokenGrant {
         binding: BindingInfo {
@@ -204,11 +157,7 @@ pub async fn redeem(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<To
 
 /// Device names are informational: keep printable characters, at most 64.
 fn clean_device_name(raw: &str) -> String {
-    let s: String = raw
-        .chars()
-        .filter(|c| !c.is_control() && !is_format_char(*c))
-        .take(64)
-        .collect();
+    let s: String = raw.chars().filter(|c| !c.is_control() && !is_format_char(*c)).take(64).collect();
     let s = s.trim();
     if s.is_empty() {
         "Browser".into()

@@ -3,9 +3,7 @@
 //! frame. Pages carry their configuration in data attributes; no inline scripts.
 
 use axum::extract::{Query, State};
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
-};
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,22 +24,10 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/embed.js",
-            get(|| async { asset("text/javascript", EMBED_JS) }),
-        )
-        .route(
-            "/static/connect.js",
-            get(|| async { asset("text/javascript", CONNECT_JS) }),
-        )
-        .route(
-            "/static/status-frame.js",
-            get(|| async { asset("text/javascript", STATUS_FRAME_JS) }),
-        )
-        .route(
-            "/static/page.css",
-            get(|| async { asset("text/css", PAGE_CSS) }),
-        )
+        .route("/embed.js", get(|| async { asset("text/javascript", EMBED_JS) }))
+        .route("/static/connect.js", get(|| async { asset("text/javascript", CONNECT_JS) }))
+        .route("/static/status-frame.js", get(|| async { asset("text/javascript", STATUS_FRAME_JS) }))
+        .route("/static/page.css", get(|| async { asset("text/css", PAGE_CSS) }))
         .route("/connect", get(connect))
         .route("/status-frame", get(status_frame))
 }
@@ -62,16 +48,12 @@ fn page(html: String, frame_ancestors: &str) -> Response {
     let csp = format!("{PAGE_CSP}; frame-ancestors {frame_ancestors}");
     (
         [
-            (
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            ),
+            (CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
             (CACHE_CONTROL, HeaderValue::from_static("no-store")),
             (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
             (
                 CONTENT_SECURITY_POLICY,
-                HeaderValue::from_str(&csp)
-                    .unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
+                HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
             ),
         ],
         html,
@@ -81,10 +63,7 @@ fn page(html: String, frame_ancestors: &str) -> Response {
 
 /// Escapes text for an HTML attribute value in double quotes.
 fn attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn extension_ids_json(s: &AppState) -> String {
@@ -93,10 +72,7 @@ fn extension_ids_json(s: &AppState) -> String {
 
 /// The connect page may never be framed: a hostile page must not overlay its button.
 async fn connect(State(s): State<AppState>) -> Response {
-    page(
-        CONNECT_HTML.replace("{{EXTENSION_IDS}}", &attr(&extension_ids_json(&s))),
-        "'none'",
-    )
+    page(CONNECT_HTML.replace("{{EXTENSION_IDS}}", &attr(&extension_ids_json(&s))), "'none'")
 }
 
 #[derive(Deserialize)]
@@ -106,39 +82,25 @@ pub struct StatusQuery {
 
 /// Only the tenant's registered origins may frame the status frame or receive its
 /// answers; an unknown tenant gets a frame that answers nobody.
-async fn status_frame(
-    State(s): State<AppState>,
-    Query(q): Query<StatusQuery>,
-) -> ApiResult<Response> {
+async fn status_frame(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> ApiResult<Response> {
     let tenant = match q.tenant.as_deref() {
         Some(id) if id.len() <= 64 => store::tenant(&s.db, id).await?,
         _ => None,
     };
     let (tenant_id, origins) = tenant.map(|t| (t.id, t.origins)).unwrap_or_default();
     let origins: Vec<String> = origins.into_iter().filter(|o| is_plain_origin(o)).collect();
-    let ancestors = if origins.is_empty() {
-        "'none'".to_string()
-    } else {
-        origins.join(" ")
-    };
+    let ancestors = if origins.is_empty() { "'none'".to_string() } else { origins.join(" ") };
     let html = STATUS_FRAME_HTML
         .replace("{{EXTENSION_IDS}}", &attr(&extension_ids_json(&s)))
         .replace("{{TENANT}}", &attr(&tenant_id))
-        .replace(
-            "{{ORIGINS}}",
-            &attr(&serde_json::to_string(&origins).expect("strings serialise")),
-        );
+        .replace("{{ORIGINS}}", &attr(&serde_json::to_string(&origins).expect("strings serialise")));
     Ok(page(html, &ancestors))
 }
 
 /// `scheme://host[:port]` with nothing that could break out of a CSP source list.
 pub fn is_plain_origin(o: &str) -> bool {
-    let rest = o
-        .strip_prefix("https://")
-        .or_else(|| o.strip_prefix("http://"));
+    let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
     rest.is_some_and(|r| {
-        !r.is_empty()
-            && r.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'))
+        !r.is_empty() && r.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'))
     })
 }

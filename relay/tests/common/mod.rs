@@ -34,19 +34,9 @@ pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
         origins: vec!["http://localhost:8788".into()],
         captures: false,
     };
-    store::create_tenant(&state.db, &tenant, now_ms())
-        .await
-        .unwrap();
-    let (api_key, key_id) = store::create_api_key(&state.db, "acme", "Acme", now_ms())
-        .await
-        .unwrap();
-    Fixture {
-        app: app(state.clone()),
-        state,
-        api_key,
-        key_id,
-        _dir: dir,
-    }
+    store::create_tenant(&state.db, &tenant, now_ms()).await.unwrap();
+    let (api_key, key_id) = store::create_api_key(&state.db, "acme", "Acme", now_ms()).await.unwrap();
+    Fixture { app: app(state.clone()), state, api_key, key_id, _dir: dir }
 }
 
 impl Fixture {
@@ -57,9 +47,7 @@ impl Fixture {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let (status, bytes) = self
-            .raw(method, path, bearer, body.map(|b| b.to_string()))
-            .await;
+        let (status, bytes) = self.raw(method, path, bearer, body.map(|b| b.to_string())).await;
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, json)
     }
@@ -71,16 +59,11 @@ impl Fixture {
         bearer: Option<&str>,
         body: Option<String>,
     ) -> (StatusCode, Vec<u8>) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json");
+        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
         if let Some(b) = bearer {
             req = req.header("authorization", format!("Bearer {b}"));
         }
-        let req = req
-            .body(body.map(Body::from).unwrap_or_else(Body::empty))
-            .unwrap();
+        let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
         let res = self.app.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
@@ -88,14 +71,8 @@ impl Fixture {
     }
 
     pub async fn mint(&self, user: &str) -> String {
-        let (s, b) = self
-            .call(
-                "POST",
-                "/pairing-tokens",
-                Some(&self.api_key),
-                Some(serde_json::json!({"userId": user})),
-            )
-            .await;
+        let (s, b) =
+            self.call("POST", "/pairing-tokens", Some(&self.api_key), Some(serde_json::json!({"userId": user}))).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         b["pairingToken"].as_str().unwrap().to_owned()
     }

@@ -19,12 +19,7 @@ fn park(book: &mut OfferBook, t: &str, now: u64, id: &str) -> OfferOutcome {
 }
 
 fn describe(book: &mut OfferBook, id: &str, expires_at: u64) {
-    let d = DescribeResponse {
-        app_name: "Acme".into(),
-        tenant_id: "acme".into(),
-        user_id: "dana".into(),
-        expires_at,
-    };
+    let d = DescribeResponse { app_name: "Acme".into(), tenant_id: "acme".into(), user_id: "dana".into(), expires_at };
     book.described(id, &d, d.app_name.clone());
 }
 
@@ -32,10 +27,7 @@ fn describe(book: &mut OfferBook, id: &str, expires_at: u64) {
 fn bad_shapes_are_never_parked() {
     let mut book = OfferBook::default();
     for t in ["", "lpt_short", "hello", &"x".repeat(1 << 20)] {
-        assert_eq!(
-            park(&mut book, t, 0, "x"),
-            OfferOutcome::Refused(OfferRefusal::BadTokenShape)
-        );
+        assert_eq!(park(&mut book, t, 0, "x"), OfferOutcome::Refused(OfferRefusal::BadTokenShape));
     }
     assert!(book.offers.is_empty());
 }
@@ -43,18 +35,8 @@ fn bad_shapes_are_never_parked() {
 #[test]
 fn same_token_resumes_the_same_offer() {
     let mut book = OfferBook::default();
-    assert_eq!(
-        park(&mut book, &token(1), 0, "a"),
-        OfferOutcome::Parked {
-            offer_id: "a".into()
-        }
-    );
-    assert_eq!(
-        book.offer(&token(1), Some(9), 10, || "b".into()),
-        OfferOutcome::AlreadyParked {
-            offer_id: "a".into()
-        }
-    );
+    assert_eq!(park(&mut book, &token(1), 0, "a"), OfferOutcome::Parked { offer_id: "a".into() });
+    assert_eq!(book.offer(&token(1), Some(9), 10, || "b".into()), OfferOutcome::AlreadyParked { offer_id: "a".into() });
     assert_eq!(book.get("a").unwrap().tab_id, Some(9));
     assert_eq!(book.pending_count(), 1);
 }
@@ -63,21 +45,12 @@ fn same_token_resumes_the_same_offer() {
 fn sixth_offer_is_busy() {
     let mut book = OfferBook::default();
     for n in 0..5 {
-        assert!(matches!(
-            park(&mut book, &token(n), 0, &format!("o{n}")),
-            OfferOutcome::Parked { .. }
-        ));
+        assert!(matches!(park(&mut book, &token(n), 0, &format!("o{n}")), OfferOutcome::Parked { .. }));
     }
-    assert_eq!(
-        park(&mut book, &token(9), 0, "o9"),
-        OfferOutcome::Refused(OfferRefusal::Busy)
-    );
+    assert_eq!(park(&mut book, &token(9), 0, "o9"), OfferOutcome::Refused(OfferRefusal::Busy));
     // Deciding one frees a slot.
     book.decide("o0", OfferState::Denied, None, 1);
-    assert!(matches!(
-        park(&mut book, &token(9), 2, "o9"),
-        OfferOutcome::Parked { .. }
-    ));
+    assert!(matches!(park(&mut book, &token(9), 2, "o9"), OfferOutcome::Parked { .. }));
 }
 
 #[test]
@@ -87,14 +60,8 @@ fn burst_is_rate_limited_then_recovers() {
         park(&mut book, &token(n), 0, &format!("o{n}"));
         book.decide(&format!("o{n}"), OfferState::Denied, None, 0);
     }
-    assert_eq!(
-        park(&mut book, &token(200), 1, "z"),
-        OfferOutcome::Refused(OfferRefusal::RateLimited)
-    );
-    assert!(matches!(
-        park(&mut book, &token(200), MINUTE_MS + 1, "z"),
-        OfferOutcome::Parked { .. }
-    ));
+    assert_eq!(park(&mut book, &token(200), 1, "z"), OfferOutcome::Refused(OfferRefusal::RateLimited));
+    assert!(matches!(park(&mut book, &token(200), MINUTE_MS + 1, "z"), OfferOutcome::Parked { .. }));
 }
 
 #[test]
@@ -119,10 +86,7 @@ fn approval_needs_a_description_and_runs_once() {
     assert_eq!(book.begin_approval("a", 1), Err("in_progress"));
     book.abort_approval("a");
     assert_eq!(book.begin_approval("a", 2), Ok(token(1)));
-    assert_eq!(
-        book.decide("a", OfferState::Approved, None, 3),
-        Some(Some(1))
-    );
+    assert_eq!(book.decide("a", OfferState::Approved, None, 3), Some(Some(1)));
     assert_eq!(book.decide("a", OfferState::Denied, None, 4), None);
     assert_eq!(book.result("a").state, OfferState::Approved);
     assert_eq!(book.result("zzz").error.as_deref(), Some("unknown_offer"));

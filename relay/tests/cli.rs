@@ -1,0 +1,64 @@
+//! The owner CLI against a database file, as an operator would run it beside `serve`.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn relay(db: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_latch-relay"))
+        .arg("--database")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run latch-relay")
+}
+
+fn json(out: Output) -> Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn fails_with(out: Output, needle: &str) {
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one-line reason: {err}");
+    assert!(err.contains(needle), "{err}");
+}
+
+#[test]
+fn tenants_keys_and_bindings_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+
+    let t = json(relay(
+        &db,
+        &["tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", "http://localhost:8788"],
+    ));
+    assert_eq!(t["tenantId"], "acme");
+    fails_with(relay(&db, &["tenant", "create", "--name", "Again", "--id", "acme"]), "already exists");
+    fails_with(relay(&db, &["tenant", "create", "--name", "X", "--id", "Bad Id"]), "--id");
+    fails_with(relay(&db, &["tenant", "create", "--name", "X", "--origin", "javascript:alert(1)"]), "--origin");
+    let generated = json(relay(&db, &["tenant", "create", "--name", "Other"]));
+    assert!(generated["tenantId"].as_str().unwrap().starts_with("tn_"));
+
+    let k = json(relay(&db, &["key", "create", "--tenant", "acme", "--label", "Acme Store"]));
+    assert!(k["apiKey"].as_str().unwrap().starts_with("lak_"));
+    assert_eq!(k["label"], "Acme Store");
+    fails_with(relay(&db, &["key", "create", "--tenant", "nobody", "--label", "x"]), "no tenant");
+
+    let list = json(relay(&db, &["key", "list", "--tenant", "acme", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["keyId"], k["keyId"]);
+    assert!(
+        !String::from_utf8(relay(&db, &["key", "list"]).stdout).unwrap().contains(k["apiKey"].as_str().unwrap()),
+        "never the secret"
+    );
+
+    let key_id = k["keyId"].as_str().unwrap();
+    assert_eq!(json(relay(&db, &["key", "revoke", key_id]))["revoked"], true);
+    fails_with(relay(&db, &["key", "revoke", key_id]), "no active key");
+
+    assert_eq!(json(relay(&db, &["binding", "list", "--json"])), serde_json::json!([]));
+    fails_with(relay(&db, &["binding", "revoke", "bnd_nope"]), "no active binding");
+    assert!(!relay(&db, &["bogus"]).status.success());
+}
