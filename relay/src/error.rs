@@ -10,11 +10,15 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// 429 `slow_down`: the new poll interval, seconds.
+    pub interval: Option<u64>,
+    /// 429 `rate_limited`: seconds to wait; also sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), interval: None, retry_after: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -41,8 +45,17 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code.to_string(), message: self.message };
-        (self.status, Json(body)).into_response()
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+            interval: self.interval,
+            retry_after: self.retry_after,
+        };
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after.or(self.interval) {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

@@ -3,12 +3,16 @@
 //! status frame. `app(state)` assembles every route in one place.
 
 pub mod access;
+pub mod challenges;
 pub mod clock;
+pub mod code;
 pub mod db;
 pub mod error;
+pub mod limits;
 pub mod routes;
 pub mod secrets;
 pub mod store;
+pub mod wake;
 
 use std::sync::Arc;
 
@@ -28,6 +32,11 @@ pub struct Config {
     pub pairing_ttl_ms: u64,
     pub access_ttl_ms: u64,
     pub refresh_ttl_ms: u64,
+    pub challenge_ttl_ms: u64,
+    /// Minimum time between status polls of one challenge.
+    pub poll_interval_ms: u64,
+    /// Challenge requests per client address per minute.
+    pub challenge_requests_per_minute: usize,
 }
 
 impl Config {
@@ -38,6 +47,9 @@ impl Config {
             pairing_ttl_ms: 120_000,
             access_ttl_ms: 900_000,
             refresh_ttl_ms: 2_592_000_000,
+            challenge_ttl_ms: 600_000,
+            poll_interval_ms: 5_000,
+            challenge_requests_per_minute: 10,
         }
     }
 }
@@ -51,6 +63,9 @@ pub struct Inner {
     /// Key for the hashes of pairing and refresh tokens at rest.
     pub pepper: Vec<u8>,
     pub signer: access::Signer,
+    /// Wakes long-polls when challenges change.
+    pub changes: wake::Changes,
+    pub challenge_limiter: limits::RateLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -71,7 +86,8 @@ impl AppState {
         };
         let previous = std::env::var("LATCH_TOKEN_PREVIOUS_SECRET").ok().filter(|s| !s.is_empty());
         let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref().map(str::as_bytes));
-        Ok(Self(Arc::new(Inner { db, cfg, pepper, signer })))
+        let challenge_limiter = limits::RateLimiter::new(cfg.challenge_requests_per_minute, 60_000);
+        Ok(Self(Arc::new(Inner { db, cfg, pepper, signer, changes: wake::Changes::default(), challenge_limiter })))
     }
 }
 

@@ -4,7 +4,8 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use latch::core::name_policy::check_consent_name;
-use latch_relay::{clock::now_ms, db, routes::is_plain_origin, store, AppState, Config};
+use latch_relay::routes::{code_pairing, is_plain_origin};
+use latch_relay::{clock::now_ms, db, store, AppState, Config};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -30,6 +31,28 @@ enum Command {
     /// Manage bindings (paired browsers).
     #[command(subcommand)]
     Binding(BindingCmd),
+    /// Code pairing, owner side.
+    #[command(subcommand)]
+    Pairing(PairingCmd),
+}
+
+#[derive(Subcommand)]
+enum PairingCmd {
+    /// Pending codes.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a code for a user of a tenant.
+    Approve {
+        code: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Deny a code.
+    Deny { code: String },
 }
 
 #[derive(Args)]
@@ -187,6 +210,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Pairing(PairingCmd::List { json }) => {
+            let list = latch_relay::challenges::pending(&db, now).await?;
+            if json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else {
+                for c in list {
+                    println!("{}\t{}\texpires in {}s", c.code, c.device_name, c.expires_at.saturating_sub(now) / 1000);
+                }
+            }
+        }
+        Command::Pairing(PairingCmd::Approve { code, tenant, user }) => {
+            if store::tenant(&db, &tenant).await?.is_none() {
+                bail!("no tenant {tenant:?}");
+            }
+            let state = AppState::new(db, Config::new("http://localhost:8787")).await?;
+            let binding = code_pairing::approve_code(&state, &code, &tenant, &user, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            println!("{}", json!({ "binding": binding }));
+        }
+        Command::Pairing(PairingCmd::Deny { code }) => {
+            let state = AppState::new(db, Config::new("http://localhost:8787")).await?;
+            code_pairing::deny_code(&state, &code).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            println!("{}", json!({ "status": "denied" }));
+        }
         Command::Binding(BindingCmd::Revoke { binding_id }) => {
             if !store::revoke_binding(&db, &binding_id, now).await? {
                 bail!("no active binding {binding_id:?}");
@@ -214,9 +262,11 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
     tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
     let state = AppState::new(db, cfg).await?;
+    tokio::spawn(state.changes.clone().watch_other_writers(state.db.clone()));
     let listener =
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
-    axum::serve(listener, latch_relay::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = latch_relay::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 

@@ -221,24 +221,38 @@ pub async fn redeem_pairing_token(
         used: true,
     };
     let app_name = app_name_for(&row);
-    let binding_id = new_id("bnd_");
-    sqlx::query(
-        "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&binding_id)
-    .bind(&tenant_id)
-    .bind(&row.user_id)
-    .bind(&app_name)
-    .bind(device_name)
-    .bind(now as i64)
-    .execute(&mut *tx)
-    .await?;
+    let binding_id = insert_binding(&mut tx, &tenant_id, &row.user_id, &app_name, device_name, now).await?;
     insert_session(&mut tx, &binding_id, refresh_hash, now, refresh_expires_at).await?;
     tx.commit().await?;
     Ok(Some(NewBinding { binding_id, tenant_id, user_id: row.user_id, app_name }))
 }
 
-async fn insert_session(
+/// Inserts an active binding; returns its id.
+pub async fn insert_binding(
+    tx: &mut sqlx::SqliteConnection,
+    tenant_id: &str,
+    user_id: &str,
+    app_name: &str,
+    device_name: &str,
+    now: u64,
+) -> sqlx::Result<String> {
+    let binding_id = new_id("bnd_");
+    sqlx::query(
+        "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&binding_id)
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(app_name)
+    .bind(device_name)
+    .bind(now as i64)
+    .execute(tx)
+    .await?;
+    Ok(binding_id)
+}
+
+/// Starts a refresh session for a binding.
+pub async fn insert_session(
     tx: &mut sqlx::SqliteConnection,
     binding_id: &str,
     refresh_hash: &[u8],

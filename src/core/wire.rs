@@ -202,6 +202,64 @@ pub struct ErrorBody {
     pub error: String,
     #[serde(default)]
     pub message: String,
+    /// With 429 `slow_down`: the poll interval now in force, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+    /// With 429 `rate_limited`: seconds until a retry can succeed (also `Retry-After`).
+    #[serde(default, rename = "retryAfter", skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+// ---- Code pairing (§3 "Code pairing") ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeRequest {
+    pub device_id: String,
+    pub device_name: String,
+}
+
+/// 201 answer to `POST /api/pairing/request`. `interval` is in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeIssued {
+    pub challenge_id: String,
+    pub code: String,
+    pub expires_at: u64,
+    pub interval: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+}
+
+/// 200 answer to `GET /api/pairing/status`; carries the tokens (once) when approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeStatusReply {
+    pub status: ChallengeStatus,
+    /// Poll interval in force, seconds (extension of PROTOCOL.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<TokenGrant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApproveCodeRequest {
+    pub code: String,
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRequest {
+    pub code: String,
 }
 
 // ---- Extension storage (§7) ----

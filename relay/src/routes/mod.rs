@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod body;
+pub mod code_pairing;
 mod pairing;
 pub mod web;
 
@@ -20,6 +21,11 @@ pub fn router() -> Router<AppState> {
         .route("/pairing-tokens", post(pairing::mint))
         .route("/pairing-tokens/describe", post(pairing::describe))
         .route("/pairing-tokens/redeem", post(pairing::redeem))
+        .route("/api/pairing/request", post(code_pairing::request))
+        .route("/api/pairing/status", get(code_pairing::status))
+        .route("/api/pairing/pending", get(code_pairing::pending))
+        .route("/api/pairing/approve", post(code_pairing::approve))
+        .route("/api/pairing/deny", post(code_pairing::deny))
         .route("/api/auth/revoke", post(auth::revoke))
         .route("/api/me", get(auth::me))
         .route("/healthz", get(healthz))

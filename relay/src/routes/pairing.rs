@@ -28,7 +28,7 @@ pub async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<(S
 
 /// A user id is 1–128 characters with no control or format characters and no
 /// surrounding whitespace: it is shown to the user beneath the app name.
-fn valid_user_id(v: &serde_json::Value) -> Option<String> {
+pub(super) fn valid_user_id(v: &serde_json::Value) -> Option<String> {
     let s = v.get("userId")?.as_str()?;
     let ok = !s.is_empty()
         && s.chars().count() <= 128
@@ -156,7 +156,7 @@ pub async fn redeem(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<To
 }
 
 /// Device names are informational: keep printable characters, at most 64.
-fn clean_device_name(raw: &str) -> String {
+pub(super) fn clean_device_name(raw: &str) -> String {
     let s: String = raw.chars().filter(|c| !c.is_control() && !is_format_char(*c)).take(64).collect();
     let s = s.trim();
     if s.is_empty() {

@@ -1,0 +1,257 @@
+//! Code pairing (challenge): the extension requests a code and long-polls its status; the
+//! app (with its API key) or the owner (CLI) approves the code for a user.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use latch::core::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
+use latch::core::wire::{
+    ApproveCodeRequest, BindingInfo, ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply,
+    CodeRequest, TokenGrant,
+};
+use serde::Deserialize;
+
+use super::body::parse_json;
+use super::pairing::{authenticate_app, clean_device_name, valid_user_id};
+use crate::challenges::{self, Approver, Created, Decided};
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::{new_secret, token_hash};
+use crate::{code, AppState};
+
+/// Challenge ids are 256-bit secrets: whoever holds one collects the tokens.
+pub const CHALLENGE_ID_PREFIX: &str = "lch_";
+/// Longest long-poll: Chrome kills an extension worker whose fetch waits over 30 s.
+pub const MAX_WAIT_SECONDS: u64 = 25;
+/// RFC 8628: each `slow_down` adds 5 s to the interval.
+pub const SLOW_DOWN_MS: u64 = 5_000;
+
+/// The client's address (for rate limiting); "unknown" when the server has none.
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(Self(addr.unwrap_or_else(|| "unknown".into())))
+    }
+}
+
+fn secs(ms: u64) -> u64 {
+    ms.div_ceil(1000)
+}
+
+pub async fn request(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<ChallengeIssued>)> {
+    let now = now_ms();
+    if let Err(wait_ms) = s.challenge_limiter.check(&addr, now) {
+        let mut e =
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many codes requested; wait a moment.");
+        e.retry_after = Some(secs(wait_ms));
+        return Err(e);
+    }
+    let req: ChallengeRequest = parse_json(&body)?;
+    let device_id = req.device_id.trim();
+    if device_id.is_empty() || device_id.len() > 128 || device_id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_device_id", "deviceId must be 1–128 printable characters."));
+    }
+    let device_name = clean_device_name(&req.device_name);
+    let challenge_id = new_secret(CHALLENGE_ID_PREFIX);
+    let id_hash = token_hash(&s.pepper, &challenge_id);
+    let expires_at = now + s.cfg.challenge_ttl_ms;
+    for _ in 0..3 {
+        let code = code::new_code();
+        let created = challenges::create(
+            &s.db,
+            &id_hash,
+            &code,
+            device_id,
+            &device_name,
+            &addr,
+            s.cfg.poll_interval_ms,
+            now,
+            expires_at,
+        )
+        .await?;
+        match created {
+            Created::Ok => {
+                tracing::info!("pairing challenge issued");
+                let interval = secs(s.cfg.poll_interval_ms);
+                return Ok((StatusCode::CREATED, Json(ChallengeIssued { challenge_id, code, expires_at, interval })));
+            }
+            Created::MaxPending => {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "max_pending",
+                    "This browser already has 3 codes waiting; use one of them or let them expire.",
+                ));
+            }
+            Created::CodeTaken => continue,
+        }
+    }
+    Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "code_space_busy", "Could not allocate a code; try again."))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusQuery {
+    challenge_id: Option<String>,
+    wait: Option<String>,
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "challenge_not_found", "This pairing code is unknown or was already used.")
+}
+
+pub async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> ApiResult<Json<ChallengeStatusReply>> {
+    let id = q.challenge_id.unwrap_or_default();
+    let id_hash = token_hash(&s.pepper, &id);
+    let wait = match q.wait.as_deref() {
+        None | Some("") => 0,
+        Some(w) => {
+            w.parse::<u64>().map_err(|_| ApiError::bad_request("invalid_wait", "wait must be whole seconds."))?
+        }
+    }
+    .min(MAX_WAIT_SECONDS);
+    // Subscribe before reading, so a change between the read and the wait still wakes us.
+    let mut changed = s.changes.subscribe();
+    let started = now_ms();
+    if challenges::get(&s.db, &id_hash).await?.is_none() {
+        return Err(not_found());
+    }
+    let (allowed, interval_ms) = challenges::record_poll(&s.db, &id_hash, started, SLOW_DOWN_MS).await?;
+    if !allowed {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "slow_down", "Polling too fast; wait the interval.");
+        e.interval = Some(secs(interval_ms));
+        return Err(e);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        let row = challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;
+        let now = now_ms();
+        let reply = |status| Json(ChallengeStatusReply { status, interval: Some(secs(row.interval_ms)), grant: None });
+        match row.status.as_str() {
+            "pending" if row.expires_at <= now => return Ok(reply(ChallengeStatus::Expired)),
+            "pending" => {
+                let until_expiry = tokio::time::Instant::now() + Duration::from_millis(row.expires_at - now);
+                let wake_at = deadline.min(until_expiry);
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(reply(ChallengeStatus::Pending));
+                }
+                // Wait for any change (or the deadline), then re-read.
+                let _ = tokio::time::timeout_at(wake_at, changed.changed()).await;
+            }
+            "approved" => return deliver(&s, &id_hash, now).await,
+            "denied" => return Ok(reply(ChallengeStatus::Denied)),
+            _ => return Err(not_found()),
+        }
+    }
+}
+
+/// Issues the tokens of an approved challenge, exactly once.
+async fn deliver(s: &AppState, id_hash: &[u8], now: u64) -> ApiResult<Json<ChallengeStatusReply>> {
+    let refresh_token = new_secret(REFRESH_TOKEN_PREFIX);
+    debug_assert!(is_refresh_token(&refresh_token));
+    let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
+    let delivered =
+        challenges::deliver(&s.db, id_hash, &token_hash(&s.pepper, &refresh_token), now, refresh_expires_at).await?;
+    let Some((binding_id, tenant_id, user_id, app_name)) = delivered else {
+        return Err(not_found());
+    };
+    let (access_token, access_expires_at) = s.signer.issue(&binding_id, &tenant_id, &user_id, now, s.cfg.access_ttl_ms);
+    tracing::info!(tenant = %tenant_id, binding = %binding_id, "code pairing delivered");
+    Ok(Json(ChallengeStatusReply {
+        status: ChallengeStatus::Approved,
+        interval: None,
+        grant: Some(TokenGrant {
+            binding: BindingInfo { binding_id, tenant_id, app_name, user_id },
+            access_token,
+            refresh_token,
+            access_expires_at,
+            refresh_expires_at,
+        }),
+    }))
+}
+
+pub async fn pending(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    authenticate_app(&s, &headers).await?;
+    let list = challenges::pending(&s.db, now_ms()).await?;
+    Ok(Json(serde_json::json!({ "pending": list })))
+}
+
+fn code_errors(d: Decided) -> ApiError {
+    match d {
+        Decided::Expired => {
+            ApiError::new(StatusCode::GONE, "code_expired", "This code has expired; ask for a new one.")
+        }
+        _ => ApiError::new(StatusCode::NOT_FOUND, "code_not_found", "No pending pairing has this code."),
+    }
+}
+
+fn parse_code(raw: &str) -> ApiResult<String> {
+    code::normalize(raw).ok_or_else(|| code_errors(Decided::NotFound))
+}
+
+/// The name the browser will list for this app: key label → tenant name → tenant id.
+async fn app_name_for(s: &AppState, tenant_id: &str, key_label: Option<&str>) -> ApiResult<String> {
+    let tenant = crate::store::tenant(&s.db, tenant_id).await?;
+    let tenant_name = tenant.map(|t| t.name).unwrap_or_default();
+    let candidates = key_label.into_iter().chain([tenant_name.as_str()]);
+    Ok(latch::core::name_policy::first_acceptable(candidates).unwrap_or_else(|| tenant_id.to_owned()))
+}
+
+/// Approves `code` for (tenant, user); shared by the API and the CLI.
+pub async fn approve_code(
+    s: &AppState,
+    raw_code: &str,
+    tenant_id: &str,
+    user_id: &str,
+    key_label: Option<&str>,
+) -> ApiResult<BindingInfo> {
+    let code = parse_code(raw_code)?;
+    let app_name = app_name_for(s, tenant_id, key_label).await?;
+    let who = Approver { tenant_id, user_id, app_name: &app_name };
+    match challenges::approve(&s.db, &code, &who, now_ms()).await? {
+        Decided::Approved { binding_id } => {
+            s.changes.bump();
+            Ok(BindingInfo { binding_id, tenant_id: tenant_id.into(), app_name, user_id: user_id.into() })
+        }
+        other => Err(code_errors(other)),
+    }
+}
+
+pub async fn approve(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
+    let (tenant_id, _, label) = authenticate_app(&s, &headers).await?;
+    let req: ApproveCodeRequest = parse_json(&body)?;
+    let user_id = valid_user_id(&serde_json::json!({ "userId": req.user_id }))
+        .ok_or_else(|| ApiError::bad_request("invalid_user_id", "userId must be 1–128 printable characters."))?;
+    let binding = approve_code(&s, &req.code, &tenant_id, &user_id, Some(&label)).await?;
+    Ok(Json(serde_json::json!({ "binding": binding })))
+}
+
+/// Denies `code`; shared by the API and the CLI.
+pub async fn deny_code(s: &AppState, raw_code: &str) -> ApiResult<()> {
+    let code = parse_code(raw_code)?;
+    match challenges::deny(&s.db, &code, now_ms()).await? {
+        Decided::Denied => {
+            s.changes.bump();
+            Ok(())
+        }
+        other => Err(code_errors(other)),
+    }
+}
+
+pub async fn deny(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
+    authenticate_app(&s, &headers).await?;
+    let req: CodeRequest = parse_json(&body)?;
+    deny_code(&s, &req.code).await?;
+    Ok(Json(serde_json::json!({ "status": "denied" })))
+}
