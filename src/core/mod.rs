@@ -1,6 +1,8 @@
 //! The sans-IO core: no clock, no storage, no network. Time comes in as arguments
 //! (milliseconds since the Unix epoch), effects go out as return values.
 
+pub mod backoff;
+pub mod challenge;
 pub mod name_policy;
 pub mod offers;
 pub mod origin;

@@ -1,0 +1,531 @@
+//! The code-pairing poller: a sans-IO state machine (events and `now` in, actions out).
+//!
+//! The driver (the service worker, or a test) feeds it [`Event`]s and carries out the
+//! returned [`Action`]s in order. Rules:
+//! * long-poll first: the first status poll goes out the moment the code is issued;
+//! * polls never start closer than the server's interval (RFC 8628; `slow_down` adds 5 s);
+//! * 5xx and network errors back off exponentially with full jitter (1 s → 30 s); after
+//!   [`MAX_FAILURES`] in a row the challenge is reset and reissued;
+//! * recovery on restore (seed 002): orphaned metadata, expired by the local clock, 404
+//!   and `expired` all reissue; a clock that jumped backwards waits one full interval;
+//! * at most one request is in flight; a response nobody waits for is ignored;
+//! * reissues are bounded ([`MAX_REISSUES`]), so every run ends: approved, denied,
+//!   expired or failed.
+//!
+//! What is stored (`latch.challenge`) is [`StoredChallenge`]; everything else is rebuilt
+//! from it with [`Event::Restored`] when a new worker starts.
+
+use serde::{Deserialize, Serialize};
+
+use super::backoff::{full_jitter_ms, Jitter, CAP_MS};
+use super::wire::{ChallengeIssued, ChallengeStatus, ChallengeStatusReply, TokenGrant};
+
+/// Seconds a status poll may wait at the relay (below Chrome's 30 s fetch limit).
+pub const LONG_POLL_WAIT_S: u64 = 20;
+/// Consecutive 5xx/network failures before the challenge is reset and reissued.
+pub const MAX_FAILURES: u32 = 6;
+/// Automatic reissues before the poller gives up and asks the user.
+pub const MAX_REISSUES: u32 = 3;
+/// RFC 8628: a `slow_down` without an explicit interval adds this much.
+pub const SLOW_DOWN_STEP_MS: u64 = 5_000;
+/// Longest challenge lifetime the relay grants (10 min); more means the clock moved.
+pub const MAX_TTL_MS: u64 = 600_000;
+/// Wait after the relay says this browser has too many codes pending.
+pub const MAX_PENDING_WAIT_MS: u64 = 60_000;
+
+/// `chrome.storage.local["latch.challenge"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredChallenge {
+    pub challenge_id: Option<String>,
+    pub code: Option<String>,
+    pub expires_at: u64,
+    pub next_poll_at: u64,
+    /// Consecutive failures (5xx / network).
+    pub attempt: u32,
+    #[serde(default)]
+    pub interval_ms: u64,
+    #[serde(default)]
+    pub last_poll_at: Option<u64>,
+    #[serde(default)]
+    pub reissues: u32,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The user asked for a code.
+    Started,
+    /// The user cancelled.
+    Cancelled,
+    /// A fresh worker: the stored state (if any).
+    Restored(Option<StoredChallenge>),
+    /// Time passed (timer or alarm).
+    Tick,
+    /// 201 from `POST /api/pairing/request`.
+    Issued(ChallengeIssued),
+    /// 200 from `GET /api/pairing/status`.
+    Status(ChallengeStatusReply),
+    /// 404 from status.
+    NotFound,
+    /// 429: `slow_down` (with the new interval, if given) or `rate_limited`/`max_pending`.
+    TooMany { error: String, retry_after_ms: Option<u64>, interval_ms: Option<u64> },
+    /// Any other 4xx: not retried.
+    Refused(String),
+    /// 5xx.
+    ServerError,
+    /// No answer at all.
+    NetworkError,
+}
+
+/// What the driver must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `POST /api/pairing/request`.
+    Request,
+    /// `GET /api/pairing/status?challengeId=…&wait=…`.
+    Poll { challenge_id: String, wait_s: u64 },
+    /// Persist (`latch.challenge`).
+    Store(StoredChallenge),
+    /// Remove `latch.challenge`.
+    Clear,
+    /// Feed [`Event::Tick`] at this time (timer and alarm).
+    Schedule(u64),
+    /// Store these tokens as a binding. Emitted once per approval, before `Clear`.
+    Deliver(TokenGrant),
+    /// Update the panel.
+    Show(ChallengeView),
+}
+
+/// What the panel shows under "Pair with a code".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeView {
+    pub state: ViewState,
+    /// `XXXX-XXXX` while a code is live.
+    pub code: Option<String>,
+    pub expires_at: Option<u64>,
+    /// While waiting for the relay: when the next attempt goes out.
+    pub retry_at: Option<u64>,
+    pub error: Option<String>,
+    pub reissued: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewState {
+    Idle,
+    Requesting,
+    Pending,
+    WaitingForRelay,
+    Approved,
+    Denied,
+    Expired,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InFlight {
+    Request,
+    Poll,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    /// Waiting for a code, or for the next poll at `stored.next_poll_at`.
+    Active,
+    Done(ViewState),
+}
+
+#[derive(Debug, Clone)]
+pub struct Poller {
+    phase: Phase,
+    stored: Option<StoredChallenge>,
+    in_flight: Option<InFlight>,
+    /// Consecutive failures while no challenge exists yet (requesting).
+    request_failures: u32,
+    reissues: u32,
+    reissued: bool,
+    last_error: Option<String>,
+    /// While requesting a code after failures: when the next request goes out.
+    retry_at: Option<u64>,
+    jitter: Jitter,
+}
+
+/// Formats a raw 8-character code for display.
+pub fn display_code(code: &str) -> String {
+    if code.len() == 8 && code.is_ascii() {
+        format!("{}-{}", &code[..4], &code[4..])
+    } else {
+        code.to_owned()
+    }
+}
+
+impl Poller {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            phase: Phase::Idle,
+            stored: None,
+            in_flight: None,
+            request_failures: 0,
+            reissues: 0,
+            reissued: false,
+            last_error: None,
+            retry_at: None,
+            jitter: Jitter::new(seed),
+        }
+    }
+
+    /// True while a request or poll is outstanding.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done(_) | Phase::Idle)
+    }
+
+    pub fn stored(&self) -> Option<&StoredChallenge> {
+        self.stored.as_ref()
+    }
+
+    /// The current view (also emitted as `Show` on every change).
+    pub fn view(&self, now: u64) -> ChallengeView {
+        let s = self.stored.as_ref();
+        let state = match &self.phase {
+            Phase::Idle => ViewState::Idle,
+            Phase::Done(v) => *v,
+            Phase::Active => match s {
+                None if self.request_failures > 0 => ViewState::WaitingForRelay,
+                None => ViewState::Requesting,
+                Some(c) if c.attempt > 0 && c.next_poll_at > now => ViewState::WaitingForRelay,
+                Some(_) => ViewState::Pending,
+            },
+        };
+        let retry_at = match state {
+            ViewState::WaitingForRelay => s.map(|c| c.next_poll_at).or(self.retry_at),
+            _ => None,
+        };
+        ChallengeView {
+            state,
+            code: s.and_then(|c| c.code.as_deref()).map(display_code),
+            expires_at: s.map(|c| c.expires_at),
+            retry_at,
+            error: self.last_error.clone(),
+            reissued: self.reissued,
+        }
+    }
+
+    /// Handles one event at local time `now`; returns the actions to carry out in order.
+    pub fn handle(&mut self, event: Event, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Started => self.on_started(now, &mut out),
+            Event::Cancelled => {
+                self.reset_to(Phase::Idle);
+                out.push(Action::Clear);
+            }
+            Event::Restored(stored) => self.on_restored(stored, now, &mut out),
+            Event::Tick => self.on_tick(now, &mut out),
+            Event::Issued(issued) => self.on_issued(issued, now, &mut out),
+            Event::Status(reply) => self.on_status(reply, now, &mut out),
+            Event::NotFound => {
+                if self.take(InFlight::Poll) {
+                    self.reissue(now, &mut out);
+                } else if self.take(InFlight::Request) {
+                    self.fail("challenge_not_found", &mut out);
+                }
+            }
+            Event::TooMany { error, retry_after_ms, interval_ms } => {
+                self.on_too_many(&error, retry_after_ms, interval_ms, now, &mut out)
+            }
+            Event::Refused(error) => {
+                if self.in_flight.take().is_some() {
+                    self.fail(&error, &mut out);
+                }
+            }
+            Event::ServerError | Event::NetworkError => self.on_failure(now, &mut out),
+        }
+        if !out.is_empty() {
+            out.push(Action::Show(self.view(now)));
+        }
+        out
+    }
+
+    /// Consumes the in-flight marker if it is `kind`.
+    fn take(&mut self, kind: InFlight) -> bool {
+        if self.in_flight == Some(kind) {
+            self.in_flight = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn reset_to(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.stored = None;
+        self.in_flight = None;
+        self.request_failures = 0;
+        self.retry_at = None;
+    }
+
+    fn on_started(&mut self, now: u64, out: &mut Vec<Action>) {
+        if matches!(self.phase, Phase::Active) {
+            return; // already pairing: keep showing the live code
+        }
+        self.reissues = 0;
+        self.reissued = false;
+        self.last_error = None;
+        self.reset_to(Phase::Active);
+        self.request(now, out);
+    }
+
+    /// Asks for a code. A marker without id or code is stored first, so a worker killed
+    /// before the answer finds "orphaned metadata" on restore and asks again.
+    fn request(&mut self, now: u64, out: &mut Vec<Action>) {
+        if self.in_flight.is_none() {
+            self.in_flight = Some(InFlight::Request);
+            out.push(Action::Store(self.requesting_marker(now)));
+            out.push(Action::Request);
+        }
+    }
+
+    fn requesting_marker(&self, now: u64) -> StoredChallenge {
+        StoredChallenge {
+            challenge_id: None,
+            code: None,
+            expires_at: now,
+            next_poll_at: self.retry_at.unwrap_or(now),
+            attempt: self.request_failures,
+            interval_ms: 0,
+            last_poll_at: None,
+            reissues: self.reissues,
+        }
+    }
+
+    fn on_restored(&mut self, stored: Option<StoredChallenge>, now: u64, out: &mut Vec<Action>) {
+        let Some(mut s) = stored else {
+            return;
+        };
+        self.reset_to(Phase::Active);
+        self.reissues = s.reissues;
+        let orphaned = s.challenge_id.is_none() || s.code.is_none();
+        let expired = s.expires_at <= now;
+        if orphaned || expired {
+            self.reissue(now, out);
+            return;
+        }
+        // A clock that jumped backwards: times in the future beyond anything we could have
+        // scheduled. The real time since the last poll is unknown, so wait a full interval.
+        let jumped = s.last_poll_at.is_some_and(|t| t > now)
+            || s.next_poll_at > now + s.interval_ms.max(CAP_MS)
+            || s.expires_at > now + MAX_TTL_MS;
+        if jumped {
+            s.next_poll_at = now + s.interval_ms;
+            s.last_poll_at = None;
+            s.expires_at = s.expires_at.min(now + MAX_TTL_MS);
+        }
+        let next = s.next_poll_at;
+        self.stored = Some(s);
+        if next <= now {
+            self.poll(now, out);
+        } else {
+            out.push(Action::Store(self.stored.clone().expect("set above")));
+            out.push(Action::Schedule(next));
+        }
+    }
+
+    fn on_tick(&mut self, now: u64, out: &mut Vec<Action>) {
+        if !matches!(self.phase, Phase::Active) || self.in_flight.is_some() {
+            return;
+        }
+        match &self.stored {
+            Some(s) if s.expires_at <= now => self.reissue(now, out),
+            Some(s) if s.next_poll_at <= now => self.poll(now, out),
+            Some(s) => out.push(Action::Schedule(s.next_poll_at)),
+            None => match self.retry_at {
+                Some(at) if at > now => out.push(Action::Schedule(at)),
+                _ => self.request(now, out),
+            },
+        }
+    }
+
+    fn on_issued(&mut self, issued: ChallengeIssued, now: u64, out: &mut Vec<Action>) {
+        if !self.take(InFlight::Request) {
+            return;
+        }
+        self.request_failures = 0;
+        self.retry_at = None;
+        self.stored = Some(StoredChallenge {
+            challenge_id: Some(issued.challenge_id),
+            code: Some(issued.code),
+            expires_at: issued.expires_at.min(now + MAX_TTL_MS),
+            next_poll_at: now,
+            attempt: 0,
+            interval_ms: issued.interval.saturating_mul(1000),
+            last_poll_at: None,
+            reissues: self.reissues,
+        });
+        // Long-poll first: no reason to wait before the first status request.
+        self.poll(now, out);
+    }
+
+    /// Starts a status poll now. Callers ensure the interval has passed.
+    fn poll(&mut self, now: u64, out: &mut Vec<Action>) {
+        let Some(s) = self.stored.as_mut() else {
+            return;
+        };
+        let Some(id) = s.challenge_id.clone() else {
+            return;
+        };
+        s.last_poll_at = Some(now);
+        s.next_poll_at = now + s.interval_ms;
+        let wait_s = LONG_POLL_WAIT_S.min(s.expires_at.saturating_sub(now) / 1000);
+        self.in_flight = Some(InFlight::Poll);
+        out.push(Action::Store(s.clone()));
+        out.push(Action::Poll { challenge_id: id, wait_s });
+    }
+
+    /// Earliest time the next poll may start: one interval after the last start.
+    fn earliest_poll(&self, now: u64) -> u64 {
+        self.stored.as_ref().map(|s| s.last_poll_at.map_or(now, |t| t + s.interval_ms).max(now)).unwrap_or(now)
+    }
+
+    fn schedule_poll(&mut self, at: u64, out: &mut Vec<Action>) {
+        if let Some(s) = self.stored.as_mut() {
+            s.next_poll_at = at;
+            out.push(Action::Store(s.clone()));
+            out.push(Action::Schedule(at));
+        }
+    }
+
+    fn on_status(&mut self, reply: ChallengeStatusReply, now: u64, out: &mut Vec<Action>) {
+        if !self.take(InFlight::Poll) {
+            return;
+        }
+        if let (Some(s), Some(i)) = (self.stored.as_mut(), reply.interval) {
+            s.interval_ms = s.interval_ms.max(i.saturating_mul(1000));
+        }
+        if let Some(s) = self.stored.as_mut() {
+            s.attempt = 0;
+        }
+        match (reply.status, reply.grant) {
+            (ChallengeStatus::Pending, _) => {
+                if self.stored.as_ref().is_some_and(|s| s.expires_at <= now) {
+                    self.reissue(now, out);
+                } else {
+                    let at = self.earliest_poll(now);
+                    self.schedule_poll(at, out);
+                }
+            }
+            (ChallengeStatus::Approved, Some(grant)) => {
+                // Deliver before clearing: the tokens are never lost between the two.
+                out.push(Action::Deliver(grant));
+                self.finish(ViewState::Approved, out);
+            }
+            (ChallengeStatus::Approved, None) => self.fail("approved_without_tokens", out),
+            (ChallengeStatus::Denied, _) => self.finish(ViewState::Denied, out),
+            (ChallengeStatus::Expired, _) => self.reissue(now, out),
+        }
+    }
+
+    fn on_too_many(
+        &mut self,
+        error: &str,
+        retry_after_ms: Option<u64>,
+        interval_ms: Option<u64>,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
+        match self.in_flight.take() {
+            Some(InFlight::Poll) => {
+                if let Some(s) = self.stored.as_mut() {
+                    // slow_down: adopt the server's new interval (at least +5 s), then wait it.
+                    s.interval_ms = interval_ms.unwrap_or(s.interval_ms + SLOW_DOWN_STEP_MS).max(s.interval_ms);
+                    let at = now + s.interval_ms.max(retry_after_ms.unwrap_or(0));
+                    self.schedule_poll(at, out);
+                }
+            }
+            Some(InFlight::Request) => {
+                let wait = match error {
+                    "max_pending" => MAX_PENDING_WAIT_MS,
+                    _ => retry_after_ms.unwrap_or(CAP_MS),
+                };
+                self.last_error = Some(error.to_owned());
+                self.count_request_failure(now, wait, out);
+            }
+            None => {}
+        }
+    }
+
+    fn on_failure(&mut self, now: u64, out: &mut Vec<Action>) {
+        match self.in_flight.take() {
+            Some(InFlight::Poll) => {
+                let Some(s) = self.stored.as_mut() else {
+                    return;
+                };
+                s.attempt += 1;
+                if s.attempt > MAX_FAILURES {
+                    self.reissue(now, out);
+                    return;
+                }
+                let jitter = full_jitter_ms(s.attempt, self.jitter.next_u64());
+                let at = (now + jitter).max(self.earliest_poll(now));
+                self.schedule_poll(at, out);
+            }
+            Some(InFlight::Request) => {
+                let wait = full_jitter_ms(self.request_failures + 1, self.jitter.next_u64());
+                self.count_request_failure(now, wait, out);
+            }
+            None => {}
+        }
+    }
+
+    /// A failed request for a code: back off, and after too many in a row count a reissue.
+    fn count_request_failure(&mut self, now: u64, wait_ms: u64, out: &mut Vec<Action>) {
+        self.request_failures += 1;
+        if self.request_failures > MAX_FAILURES {
+            self.request_failures = 0;
+            self.reissues += 1;
+            if self.reissues > MAX_REISSUES {
+                let e = self.last_error.clone().unwrap_or_else(|| "relay_unreachable".into());
+                self.fail(&e, out);
+                return;
+            }
+        }
+        let at = now + wait_ms;
+        self.retry_at = Some(at);
+        out.push(Action::Store(self.requesting_marker(now)));
+        out.push(Action::Schedule(at));
+    }
+
+    /// Drops the current challenge and asks for a new code (bounded).
+    fn reissue(&mut self, now: u64, out: &mut Vec<Action>) {
+        self.reissues += 1;
+        self.stored = None;
+        self.in_flight = None;
+        if self.reissues > MAX_REISSUES {
+            self.phase = Phase::Done(ViewState::Expired);
+            out.push(Action::Clear);
+            return;
+        }
+        self.reissued = true;
+        self.phase = Phase::Active;
+        self.request(now, out);
+    }
+
+    fn finish(&mut self, state: ViewState, out: &mut Vec<Action>) {
+        self.reset_to(Phase::Done(state));
+        out.push(Action::Clear);
+    }
+
+    fn fail(&mut self, error: &str, out: &mut Vec<Action>) {
+        self.last_error = Some(error.to_owned());
+        self.finish(ViewState::Failed, out);
+    }
+}
+
+#[cfg(test)]
+mod tests;
