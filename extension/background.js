@@ -33,8 +33,10 @@ chrome.runtime.onMessageExternal.addListener((message, sender, sendResponse) => 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) =>
   answer(ready.then(() => latch.handle_panel(message, sender.id ?? null, sender.origin ?? null)), sendResponse));
 
+chrome.alarms.onAlarm.addListener((alarm) => { ready.then(() => latch.on_alarm(alarm.name)); });
 chrome.runtime.onStartup.addListener(() => { ready.then(() => latch.on_startup()); });
 chrome.runtime.onInstalled.addListener(() => {
   chrome.sidePanel.setPanelBehavior({ openPanelOnActionClick: true }).catch(() => {});
-  ready.then(() => latch.on_startup());
 });
+// Every worker start (Chrome restarts it for any event): resume where storage says we were.
+ready.then(() => latch.on_startup());

@@ -74,16 +74,21 @@ pub async fn get(db: &Db, id_hash: &[u8]) -> sqlx::Result<Option<ChallengeRow>> 
     }))
 }
 
+/// Slack for polls that arrive just before the interval is up: the client measures the
+/// interval from when it sent the previous poll, the relay from when that poll arrived.
+pub const POLL_GRACE_MS: u64 = 500;
+
 /// Records a poll if it respects the interval (measured between poll starts). A poll
 /// that comes too early is refused and the interval grows by `slow_down_ms` (RFC 8628).
 /// Returns the interval in force afterwards and whether the poll was allowed.
 pub async fn record_poll(db: &Db, id_hash: &[u8], now: u64, slow_down_ms: u64) -> sqlx::Result<(bool, u64)> {
     let allowed: Option<i64> = sqlx::query_scalar(
         "UPDATE challenges SET last_poll_at = ?2
-         WHERE id_hash = ?1 AND (last_poll_at IS NULL OR last_poll_at + interval_ms <= ?2) RETURNING interval_ms",
+         WHERE id_hash = ?1 AND (last_poll_at IS NULL OR last_poll_at + interval_ms <= ?2 + ?3) RETURNING interval_ms",
     )
     .bind(id_hash)
     .bind(now as i64)
+    .bind(POLL_GRACE_MS as i64)
     .fetch_optional(db)
     .await?;
     if let Some(interval) = allowed {

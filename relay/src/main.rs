@@ -71,6 +71,9 @@ struct ServeArgs {
     access_ttl_seconds: u64,
     #[arg(long, env = "LATCH_REFRESH_TTL_SECONDS", default_value_t = 2_592_000)]
     refresh_ttl_seconds: u64,
+    /// Code requests allowed per client address per minute.
+    #[arg(long, env = "LATCH_CHALLENGE_REQUESTS_PER_MINUTE", default_value_t = 10)]
+    challenge_requests_per_minute: usize,
 }
 
 #[derive(Subcommand)]
@@ -260,6 +263,7 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.pairing_ttl_ms = a.pairing_ttl_seconds * 1000;
     cfg.access_ttl_ms = a.access_ttl_seconds * 1000;
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
+    cfg.challenge_requests_per_minute = a.challenge_requests_per_minute.max(1);
     tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
     let state = AppState::new(db, cfg).await?;
     tokio::spawn(state.changes.clone().watch_other_writers(state.db.clone()));

@@ -1,37 +1,54 @@
-//! One writer at a time for the stored offer book and bindings. The worker is single
-//! threaded but async: two messages could otherwise interleave read-modify-write cycles
-//! of `chrome.storage` and lose an update. Holds no state beyond "someone is writing".
+//! One writer at a time. The worker is single threaded but async: two messages could
+//! otherwise interleave read-modify-write cycles of `chrome.storage` and lose an update.
+//! Each lock holds no state beyond "someone is inside".
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
-thread_local! {
-    static HELD: Cell<bool> = const { Cell::new(false) };
-    static WAITERS: RefCell<VecDeque<Waker>> = const { RefCell::new(VecDeque::new()) };
+pub struct AsyncLock {
+    held: Cell<bool>,
+    waiters: RefCell<VecDeque<Waker>>,
 }
 
-pub struct Guard(());
+thread_local! {
+    /// Offers and bindings.
+    pub static STORAGE: AsyncLock = const { AsyncLock::new() };
+    /// The code-pairing poller's actions (stores must land in the order decided).
+    pub static CHALLENGE: AsyncLock = const { AsyncLock::new() };
+}
+
+pub struct Guard(&'static std::thread::LocalKey<AsyncLock>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        HELD.set(false);
-        if let Some(w) = WAITERS.with_borrow_mut(VecDeque::pop_front) {
-            w.wake();
-        }
+        self.0.with(|l| {
+            l.held.set(false);
+            if let Some(w) = l.waiters.borrow_mut().pop_front() {
+                w.wake();
+            }
+        });
     }
 }
 
-pub async fn lock() -> Guard {
+impl AsyncLock {
+    const fn new() -> Self {
+        Self { held: Cell::new(false), waiters: RefCell::new(VecDeque::new()) }
+    }
+}
+
+pub async fn lock(which: &'static std::thread::LocalKey<AsyncLock>) -> Guard {
     poll_fn(|cx| {
-        if HELD.get() {
-            WAITERS.with_borrow_mut(|w| w.push_back(cx.waker().clone()));
-            Poll::Pending
-        } else {
-            HELD.set(true);
-            Poll::Ready(Guard(()))
-        }
+        which.with(|l| {
+            if l.held.get() {
+                l.waiters.borrow_mut().push_back(cx.waker().clone());
+                Poll::Pending
+            } else {
+                l.held.set(true);
+                Poll::Ready(Guard(which))
+            }
+        })
     })
     .await
 }

@@ -2,6 +2,7 @@
 //! listener synchronously and forwards here; each entry point re-reads stored state,
 //! decides with the core, writes back and answers.
 
+mod code_pairing;
 mod lock;
 mod pairing;
 mod state;
@@ -9,6 +10,7 @@ mod state;
 use wasm_bindgen::prelude::*;
 
 use crate::config::CONNECT_ORIGIN;
+use crate::core::challenge::Event;
 use crate::core::origin::is_connect_origin;
 use crate::core::wire::{ExternalMessage, PanelReply, PanelRequest, StatusReply};
 use crate::shell::{chrome, log, to_js};
@@ -52,6 +54,14 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
         PanelRequest::Deny { offer_id } => pairing::deny(&offer_id).await,
         PanelRequest::Connect { pairing_token } => pairing::connect_pasted(pairing_token.trim()).await,
         PanelRequest::Disconnect { binding_id } => pairing::disconnect(&binding_id).await,
+        PanelRequest::PairCode => {
+            code_pairing::feed(Event::Started).await;
+            Ok(())
+        }
+        PanelRequest::CancelCode => {
+            code_pairing::feed(Event::Cancelled).await;
+            Ok(())
+        }
     };
     let state = Some(pairing::panel_state().await);
     to_js(&match result {
@@ -60,9 +70,19 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
     })
 }
 
-/// Worker start, browser start-up and install: bring the badge in line with storage.
+/// Worker start, browser start-up and install: bring the badge in line with storage and
+/// resume a code pairing that was running when the worker stopped.
 #[wasm_bindgen]
 pub async fn on_startup() {
     let pending = state::read_book().await.pending_count();
     chrome::set_badge(pending).await;
+    code_pairing::feed(Event::Tick).await;
+}
+
+/// `chrome.alarms.onAlarm`: the code-pairing poller's wake-up outlives the worker.
+#[wasm_bindgen]
+pub async fn on_alarm(name: String) {
+    if name == code_pairing::ALARM {
+        code_pairing::feed(Event::Tick).await;
+    }
 }

@@ -4,8 +4,8 @@ use crate::config::CONNECT_ORIGIN;
 use crate::core::name_policy::check_consent_name;
 use crate::core::offers::OfferOutcome;
 use crate::core::wire::{
-    BindingView, DescribeResponse, False, OfferRefusal, OfferReply, OfferState, PairingTokenRequest, PanelState,
-    RedeemRequest, RefreshTokenRequest, RevokeResponse, StoredBinding, TokenGrant, True,
+    BindingView, DescribeResponse, ErrorBody, False, OfferRefusal, OfferReply, OfferState, PairingTokenRequest,
+    PanelState, RedeemRequest, RefreshTokenRequest, RevokeResponse, StoredBinding, TokenGrant, True,
 };
 use crate::shell::relay::{self, Reply};
 use crate::shell::{chrome, log, now_ms, random_id};
@@ -60,13 +60,13 @@ async fn describe(offer_id: &str) -> Result<(), String> {
             let name = check_consent_name(&d.app_name).unwrap_or_else(|_| d.tenant_id.clone());
             update_book(|book, _| book.described(offer_id, &d, name)).await.map_err(storage_error)
         }
-        Reply::Refused { error } => {
+        Reply::Refused { body: ErrorBody { error, .. }, .. } => {
             update_book(|book, now| book.decide(offer_id, OfferState::Failed, Some(&error), now))
                 .await
                 .map_err(storage_error)?;
             Err(error)
         }
-        Reply::Unreachable => Err("relay_unreachable".into()),
+        Reply::Unreachable | Reply::ServerError => Err("relay_unreachable".into()),
     }
 }
 
@@ -94,13 +94,13 @@ pub async fn approve(offer_id: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        Reply::Refused { error } => {
+        Reply::Refused { body: ErrorBody { error, .. }, .. } => {
             update_book(|book, now| book.decide(offer_id, OfferState::Failed, Some(&error), now))
                 .await
                 .map_err(storage_error)?;
             Err(error)
         }
-        Reply::Unreachable => {
+        Reply::Unreachable | Reply::ServerError => {
             update_book(|book, _| book.abort_approval(offer_id)).await.map_err(storage_error)?;
             Err("relay_unreachable".into())
         }
@@ -138,7 +138,7 @@ pub async fn disconnect(binding_id: &str) -> Result<(), String> {
         Reply::Ok(_) | Reply::Refused { .. } => {
             update_bindings(|all| all.retain(|x| x.binding_id != binding_id)).await.map_err(storage_error)
         }
-        Reply::Unreachable => Err("relay_unreachable".into()),
+        Reply::Unreachable | Reply::ServerError => Err("relay_unreachable".into()),
     }
 }
 
@@ -153,5 +153,6 @@ pub async fn panel_state() -> PanelState {
     PanelState {
         pending: book.pending_views(),
         bindings: read_bindings().await.iter().map(BindingView::from).collect(),
+        challenge: super::code_pairing::view().await,
     }
 }

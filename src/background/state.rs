@@ -21,7 +21,7 @@ pub async fn read_book() -> OfferBook {
 
 /// Runs `f` on the stored book under the write lock, saves it and refreshes the badge.
 pub async fn update_book<R>(f: impl FnOnce(&mut OfferBook, u64) -> R) -> Result<R, JsValue> {
-    let _guard = lock::lock().await;
+    let _guard = lock::lock(&lock::STORAGE).await;
     let mut book = read_book().await;
     let r = f(&mut book, now_ms());
     chrome::storage_set(Area::Session, OFFERS_KEY, &book).await?;
@@ -35,7 +35,7 @@ pub async fn read_bindings() -> Vec<StoredBinding> {
 
 /// Runs `f` on the stored bindings under the write lock and saves them.
 pub async fn update_bindings<R>(f: impl FnOnce(&mut Vec<StoredBinding>) -> R) -> Result<R, JsValue> {
-    let _guard = lock::lock().await;
+    let _guard = lock::lock(&lock::STORAGE).await;
     let mut bindings = read_bindings().await;
     let r = f(&mut bindings);
     chrome::storage_set(Area::Local, BINDINGS_KEY, &bindings).await?;

@@ -311,6 +311,11 @@ pub enum PanelRequest {
     Connect { pairing_token: String },
     #[serde(rename = "panel.disconnect", rename_all = "camelCase")]
     Disconnect { binding_id: String },
+    /// "Pair with a code" (also "Get a new code").
+    #[serde(rename = "panel.pairCode")]
+    PairCode,
+    #[serde(rename = "panel.cancelCode")]
+    CancelCode,
 }
 
 /// What the panel renders. Tokens never leave the background.
@@ -319,6 +324,9 @@ pub enum PanelRequest {
 pub struct PanelState {
     pub pending: Vec<PendingView>,
     pub bindings: Vec<BindingView>,
+    /// "Pair with a code", when a code pairing is running or has just ended.
+    #[serde(default)]
+    pub challenge: Option<crate::core::challenge::ChallengeView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

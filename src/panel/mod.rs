@@ -2,6 +2,7 @@
 //! commands; every decision (parking, redeem, revoke) is the background's.
 
 mod api;
+mod code_pairing;
 mod connect;
 mod connected;
 mod pending;
@@ -61,6 +62,7 @@ fn App() -> impl IntoView {
             </p>
             <pending::PendingApprovals panel=panel />
             <connect::ConnectApp panel=panel />
+            <code_pairing::CodePairing panel=panel />
             <connected::ConnectedApps panel=panel />
         </main>
     }

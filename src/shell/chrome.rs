@@ -13,6 +13,13 @@ extern "C" {
     async fn session_get(key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = set, catch)]
     async fn session_set(items: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "local"], js_name = remove, catch)]
+    async fn local_remove(key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "session"], js_name = remove, catch)]
+    async fn session_remove(key: &str) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["chrome", "alarms"], js_name = create, catch)]
+    async fn alarms_create(name: &str, info: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(thread_local_v2, js_namespace = ["chrome", "runtime"], js_name = id)]
     static RUNTIME_ID: JsValue;
@@ -56,6 +63,21 @@ pub async fn storage_set<T: Serialize>(area: Area, key: &str, value: &T) -> Resu
         Area::Session => session_set(&items).await?,
     };
     Ok(())
+}
+
+pub async fn storage_remove(area: Area, key: &str) -> Result<(), JsValue> {
+    match area {
+        Area::Local => local_remove(key).await?,
+        Area::Session => session_remove(key).await?,
+    };
+    Ok(())
+}
+
+/// (Re)arms the alarm `name` to fire at `when_ms` (epoch ms). Alarms outlive the worker.
+pub async fn set_alarm(name: &str, when_ms: u64) {
+    let info = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&info, &"when".into(), &(when_ms as f64).into());
+    let _ = alarms_create(name, &info).await;
 }
 
 /// This extension's id.

@@ -21,39 +21,48 @@ extern "C" {
 /// The outcome of one relay call.
 pub enum Reply<T> {
     Ok(T),
-    /// The relay answered with an error body (4xx/5xx).
+    /// The relay refused with a 4xx error body.
     Refused {
-        error: String,
+        status: u16,
+        body: ErrorBody,
     },
-    /// No answer (network error, relay down) or an unreadable one.
+    /// 5xx, or an answer that isn't the documented JSON.
+    ServerError,
+    /// No answer at all (network error, relay down).
     Unreachable,
 }
 
 /// POSTs `body` as JSON to `base + path`.
 pub async fn post<B: Serialize, T: DeserializeOwned>(base: &str, path: &str, body: &B) -> Reply<T> {
-    let init = js_sys::Object::new();
     let headers = js_sys::Object::new();
-    let json = js_sys::JSON::stringify(&super::to_js(body)).map(String::from).unwrap_or_default();
     let _ = js_sys::Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+    let json = js_sys::JSON::stringify(&super::to_js(body)).map(String::from).unwrap_or_default();
+    let init = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&init, &"method".into(), &"POST".into());
     let _ = js_sys::Reflect::set(&init, &"headers".into(), &headers);
     let _ = js_sys::Reflect::set(&init, &"body".into(), &json.into());
-    let Ok(res) = js_fetch(&format!("{base}{path}"), &init).await else {
+    call(&format!("{base}{path}"), &init).await
+}
+
+/// GETs `base + path`.
+pub async fn get<T: DeserializeOwned>(base: &str, path: &str) -> Reply<T> {
+    call(&format!("{base}{path}"), &js_sys::Object::new()).await
+}
+
+async fn call<T: DeserializeOwned>(url: &str, init: &JsValue) -> Reply<T> {
+    let Ok(res) = js_fetch(url, init).await else {
         return Reply::Unreachable;
     };
     let res: Response = res.unchecked_into();
     let status = res.status();
     let Ok(value) = JsFuture::from(res.json()).await else {
-        return Reply::Unreachable;
+        return if status >= 500 { Reply::ServerError } else { Reply::Unreachable };
     };
-    if (200..300).contains(&status) {
-        return match serde_wasm_bindgen::from_value(value) {
-            Ok(v) => Reply::Ok(v),
-            Err(_) => Reply::Unreachable,
-        };
-    }
-    match serde_wasm_bindgen::from_value::<ErrorBody>(value) {
-        Ok(e) if status < 500 => Reply::Refused { error: e.error },
-        _ => Reply::Unreachable,
+    match status {
+        200..=299 => serde_wasm_bindgen::from_value(value).map_or(Reply::ServerError, Reply::Ok),
+        400..=499 => {
+            serde_wasm_bindgen::from_value(value).map_or(Reply::ServerError, |body| Reply::Refused { status, body })
+        }
+        _ => Reply::ServerError,
     }
 }

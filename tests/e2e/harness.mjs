@@ -1,6 +1,7 @@
 // End-to-end fixtures: a real relay process (target/release/latch-relay) on a fresh
 // SQLite file, the Acme demo app, and Debian's Chromium with the built extension loaded.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, execFileSync, execFile } from "node:child_process";
+import { createServer, request as httpRequest } from "node:http";
 import { mkdtempSync, rmSync, existsSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
@@ -29,13 +30,46 @@ function cli(db, ...args) {
   return JSON.parse(execFileSync(RELAY_BIN, ["--database", db, ...args], { encoding: "utf8" }));
 }
 
-/** Starts relay + demo app. `env` adds relay environment (e.g. LATCH_PAIRING_TTL_SECONDS). */
-export async function startStack(env = {}) {
-  if (!existsSync(RELAY_BIN)) throw new Error(`${RELAY_BIN} missing: run npm test (it builds the relay)`);
-  const dir = mkdtempSync(join(tmpdir(), "latch-e2e-"));
-  const db = `sqlite://${join(dir, "latch.db")}`;
+function freshDatabase(dir, name) {
+  const db = `sqlite://${join(dir, name)}`;
   cli(db, "tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP);
   const { apiKey } = cli(db, "key", "create", "--tenant", "acme", "--label", "Acme");
+  return { db, apiKey };
+}
+
+/** A pass-through proxy on the relay's public port that can answer 503 and counts requests. */
+function startFaultProxy(listenPort, targetPort) {
+  const state = {
+    failing: false, requests: [], open: new Set(),
+    /** Starts or ends an outage; starting one also drops the requests in progress. */
+    fail(on) { this.failing = on; if (on) for (const r of this.open) r.destroy(); },
+  };
+  const server = createServer((req, res) => {
+    state.open.add(res);
+    res.on("close", () => state.open.delete(res));
+    state.requests.push({ at: Date.now(), path: req.url, failed: state.failing });
+    if (state.failing) {
+      res.writeHead(503, { "content-type": "application/json" }).end('{"error":"unavailable","message":"injected fault"}');
+      return;
+    }
+    const up = httpRequest({ host: "127.0.0.1", port: targetPort, path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on("error", () => { res.destroy(); });
+    req.pipe(up);
+  });
+  return new Promise((resolve) => server.listen(listenPort, "127.0.0.1", () => resolve({ server, state })));
+}
+
+/**
+ * Starts relay + demo app. `env` adds relay environment (e.g. LATCH_PAIRING_TTL_SECONDS).
+ * With `proxy: true` the relay listens on 8797 behind a fault-injecting proxy on 8787.
+ */
+export async function startStack(env = {}, { proxy = false } = {}) {
+  if (!existsSync(RELAY_BIN)) throw new Error(`${RELAY_BIN} missing: run npm test (it builds the relay)`);
+  const dir = mkdtempSync(join(tmpdir(), "latch-e2e-"));
+  let { db, apiKey } = freshDatabase(dir, "latch.db");
   const procs = [];
   const logs = [];
   const start = (cmd, args, extra) => {
@@ -45,12 +79,32 @@ export async function startStack(env = {}) {
     procs.push(p);
     return p;
   };
-  start(RELAY_BIN, ["--database", db, "serve", "--listen", "127.0.0.1:8787"], { LATCH_LOG: "warn", ...env });
+  const relayPort = proxy ? 8797 : 8787;
+  const fault = proxy ? await startFaultProxy(8787, relayPort) : null;
+  const startRelay = () => start(RELAY_BIN, ["--database", db, "serve", "--listen", `127.0.0.1:${relayPort}`], { LATCH_LOG: "warn", ...env });
+  let relay = startRelay();
   start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
   await waitFor(`${RELAY}/healthz`);
   await waitFor(`${APP}/`);
   return {
-    db, apiKey, logs,
+    get db() { return db; }, get apiKey() { return apiKey; }, logs, fault,
+    /** Runs the relay CLI against the stack's database; resolves to its JSON output. */
+    cli(...args) {
+      return new Promise((resolve, reject) => execFile(RELAY_BIN, ["--database", db, ...args], { encoding: "utf8" },
+        (err, out, errOut) => (err ? reject(new Error(errOut || err.message)) : resolve(JSON.parse(out)))));
+    },
+    /** Kills the relay like a crash (SIGKILL). */
+    async killRelay() {
+      const exited = new Promise((r) => relay.once("exit", r));
+      relay.kill("SIGKILL");
+      await exited;
+    },
+    /** Starts the relay again, on the same database or on an empty new one. */
+    async restartRelay({ freshDb = false } = {}) {
+      if (freshDb) ({ db, apiKey } = freshDatabase(dir, `latch-${Date.now()}.db`));
+      relay = startRelay();
+      await waitFor(`${RELAY}/healthz`);
+    },
     async mint(userId = "dana") {
       const r = await fetch(`${RELAY}/pairing-tokens`, {
         method: "POST", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
@@ -70,8 +124,9 @@ export async function startStack(env = {}) {
       return { status: r.status, body: await r.json() };
     },
     async stop() {
-      for (const p of procs) p.kill("SIGTERM");
-      await Promise.all(procs.map((p) => p.exitCode !== null ? null : new Promise((r) => p.once("exit", r))));
+      for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGTERM");
+      await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null) ? null : new Promise((r) => p.once("exit", r))));
+      if (fault) await new Promise((r) => { fault.server.closeAllConnections(); fault.server.close(r); });
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,93 @@
+//! "Pair with a code": the fallback when the one-click path can't run. Shows the code as
+//! `XXXX-XXXX` with a live countdown, and what the poller is doing.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+
+use super::Panel;
+use crate::core::challenge::{ChallengeView, ViewState};
+use crate::core::wire::PanelRequest;
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// `m:ss` until `at`.
+fn countdown(at: u64, now: u64) -> String {
+    let s = at.saturating_sub(now).div_ceil(1000);
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+#[component]
+pub fn CodePairing(panel: Panel) -> impl IntoView {
+    let now = RwSignal::new(now_ms());
+    let _ = set_interval_with_handle(move || now.set(now_ms()), Duration::from_millis(500));
+    let view_state = move || panel.state.with(|s| s.challenge.clone());
+    let start = move |_| panel.run(PanelRequest::PairCode);
+    view! {
+        <section aria-labelledby="code-heading">
+            <h2 id="code-heading" class="section">"Pair with a code"</h2>
+            {move || match view_state() {
+                Some(v) if is_running(&v) => running(panel, v, now).into_any(),
+                Some(v) => view! {
+                    <p class="meta" role="status">{ended_message(&v)}</p>
+                    <button type="button" class="secondary" on:click=start>{again_label(&v)}</button>
+                }.into_any(),
+                None => view! {
+                    <p class="meta">"No Connect Latch button on the app's site? Get a code and give it to the app."</p>
+                    <button type="button" class="secondary" on:click=start>"Pair with a code"</button>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+fn is_running(v: &ChallengeView) -> bool {
+    matches!(v.state, ViewState::Requesting | ViewState::Pending | ViewState::WaitingForRelay)
+}
+
+fn running(panel: Panel, v: ChallengeView, now: RwSignal<u64>) -> impl IntoView {
+    let status = match v.state {
+        ViewState::Requesting if v.reissued => "The previous code is no longer valid; getting a new one…".to_string(),
+        ViewState::Requesting => "Getting a code from Latch's relay…".to_string(),
+        ViewState::WaitingForRelay => String::new(),
+        _ => "Enter this code in the app to approve this browser.".to_string(),
+    };
+    let retry_at = v.retry_at;
+    let expires_at = v.expires_at;
+    let code_shown = v.code.clone().filter(|_| v.state != ViewState::Requesting);
+    view! {
+        <div class="card code-card">
+            {code_shown.map(|c| view! {
+                <p class="code">{c}</p>
+                <p class="meta">"Expires in " <span class="countdown">{move || countdown(expires_at.unwrap_or(0), now.get())}</span></p>
+            })}
+            <p class="meta" role="status">
+                {status}
+                {retry_at.map(|at| view! {
+                    "Waiting for Latch's relay. Retrying in "
+                    <span class="countdown">{move || countdown(at, now.get())}</span>
+                })}
+            </p>
+            <button type="button" class="secondary" on:click=move |_| panel.run(PanelRequest::CancelCode)>"Cancel"</button>
+        </div>
+    }
+}
+
+fn ended_message(v: &ChallengeView) -> String {
+    match v.state {
+        ViewState::Approved => "Approved. The app is listed under Connected apps.".into(),
+        ViewState::Denied => "The app declined this code. Nothing was connected.".into(),
+        ViewState::Expired => "The code expired before anyone approved it.".into(),
+        ViewState::Failed => format!("Code pairing stopped: {}.", v.error.as_deref().unwrap_or("unknown error")),
+        _ => String::new(),
+    }
+}
+
+fn again_label(v: &ChallengeView) -> &'static str {
+    match v.state {
+        ViewState::Expired | ViewState::Failed => "Get a new code",
+        _ => "Pair with a code",
+    }
+}

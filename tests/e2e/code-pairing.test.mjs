@@ -1,0 +1,137 @@
+// Code pairing in real Chromium: the panel shows a code, the owner approves it with the
+// relay CLI, and the extension picks up its tokens — also across killed workers, a killed
+// relay, a relay that lost the challenge, and 20 s of 503s.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { startStack, launchBrowser, openPanel, storage, stopWorkers, sleep } from "./harness.mjs";
+
+const CODE = /^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/;
+let stack;
+after(async () => { await stack?.stop(); });
+
+async function showCode(panel) {
+  await panel.getByRole("button", { name: "Pair with a code" }).click();
+  const code = panel.locator(".code");
+  await code.waitFor({ timeout: 10000 });
+  const text = (await code.textContent()).trim();
+  assert.match(text, CODE);
+  return text;
+}
+
+async function waitForBinding(panel, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const b = (await storage(panel, "local", "latch.bindings")) || [];
+    if (b.length > 0) return b;
+    if (Date.now() > end) throw new Error("no binding stored");
+    await sleep(10);
+  }
+}
+
+async function expectConnected(panel) {
+  const [binding] = await waitForBinding(panel);
+  assert.equal(binding.tenantId, "acme");
+  assert.equal(binding.userId, "dana");
+  assert.equal((await stack.me(binding.accessToken)).status, 200);
+  await panel.getByRole("listitem").filter({ hasText: "Acme" }).waitFor();
+  assert.equal(await storage(panel, "local", "latch.challenge"), undefined, "challenge cleared");
+  return binding;
+}
+
+test("code shown in the panel → pairing approve → tokens stored within 1 s", async () => {
+  stack = await startStack({ LATCH_CHALLENGE_REQUESTS_PER_MINUTE: "100" });
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const code = await showCode(panel);
+    await panel.getByText(/Expires in \d+:\d\d/).waitFor();
+    const stored = await storage(panel, "local", "latch.challenge");
+    assert.equal(stored.code.length, 8);
+    assert.match(stored.challengeId, /^lch_/);
+    for (const k of ["expiresAt", "nextPollAt", "attempt"]) assert.equal(typeof stored[k], "number", k);
+
+    await sleep(300); // the long-poll is waiting at the relay
+    await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
+    const approvedAt = Date.now();
+    await waitForBinding(panel);
+    const latency = Date.now() - approvedAt;
+    console.log(`# code approval → tokens stored: ${latency} ms`);
+    assert.ok(latency < 1000, `${latency} ms`);
+    await expectConnected(panel);
+    await panel.getByText("Approved. The app is listed under Connected apps.").waitFor();
+  } finally { await close(); await stack.stop(); stack = null; }
+});
+
+test("worker stopped while the code is pending, and while waiting for the relay", async () => {
+  stack = await startStack();
+  const { context, close } = await launchBrowser();
+  try {
+    let panel = await openPanel(context);
+    const code = await showCode(panel);
+    await stopWorkers(context);
+    await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
+    // Any event starts the worker again; it resumes from latch.challenge.
+    await panel.reload();
+    await expectConnected(panel);
+
+    // Waiting for the relay: relay down, worker killed, relay back.
+    await panel.getByRole("button", { name: "Pair with a code" }).click();
+    const second = (await panel.locator(".code").textContent()).trim();
+    await stack.killRelay();
+    await panel.getByText(/Waiting for Latch's relay\. Retrying in/).waitFor({ timeout: 30000 });
+    await stopWorkers(context);
+    await stack.restartRelay();
+    await stack.cli("pairing", "approve", second, "--tenant", "acme", "--user", "dana");
+    await panel.reload();
+    const end = Date.now() + 40000;
+    while (((await storage(panel, "local", "latch.bindings")) || []).length < 2) {
+      assert.ok(Date.now() < end, "second binding never arrived");
+      await sleep(100);
+    }
+  } finally { await close(); await stack.stop(); stack = null; }
+});
+
+test("relay killed mid-poll: recovers on the same database; a fresh code when the challenge is gone", async () => {
+  stack = await startStack();
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const first = await showCode(panel);
+    await stack.killRelay();
+    await stack.restartRelay({ freshDb: true });
+    // The relay no longer knows the challenge: 404 → a new code appears by itself.
+    const end = Date.now() + 45000;
+    let second = first;
+    while (second === first) {
+      assert.ok(Date.now() < end, "no fresh code appeared");
+      await sleep(200);
+      second = ((await panel.locator(".code").textContent({ timeout: 1000 }).catch(() => first)) || first).trim();
+    }
+    assert.match(second, CODE);
+    await stack.cli("pairing", "approve", second, "--tenant", "acme", "--user", "dana");
+    await expectConnected(panel);
+  } finally { await close(); await stack.stop(); stack = null; }
+});
+
+test("relay answering 503 for 20 s: bounded backoff, no request storm, then recovery", async () => {
+  stack = await startStack({}, { proxy: true });
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const code = await showCode(panel);
+    const { state } = stack.fault;
+    await sleep(500); // the first long-poll is waiting at the relay
+    const from = Date.now();
+    state.fail(true);
+    await panel.getByText(/Waiting for Latch's relay\. Retrying in/).waitFor({ timeout: 10000 });
+    await sleep(20000 - (Date.now() - from));
+    state.fail(false);
+    const during = state.requests.filter((r) => r.at >= from && r.path.startsWith("/api/pairing/")).length;
+    console.log(`# requests during a 20 s outage: ${during}`);
+    // Backoff: 1, 2, 4, 8, 16 s ceilings with full jitter, never under the 5 s interval.
+    assert.ok(during >= 2 && during <= 6, `${during} requests in 20 s`);
+    await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
+    const [binding] = await waitForBinding(panel, 40000);
+    assert.equal(binding.userId, "dana");
+  } finally { await close(); await stack.stop(); stack = null; }
+});
