@@ -150,6 +150,9 @@ pub struct Poller {
     last_error: Option<String>,
     /// While requesting a code after failures: when the next request goes out.
     retry_at: Option<u64>,
+    /// Consecutive failed calls of any kind (poll or request): the backoff level. It
+    /// carries across a reset-and-reissue, so a relay that stays down is not hammered.
+    backoff_level: u32,
     jitter: Jitter,
 }
 
@@ -173,6 +176,7 @@ impl Poller {
             reissued: false,
             last_error: None,
             retry_at: None,
+            backoff_level: 0,
             jitter: Jitter::new(seed),
         }
     }
@@ -358,6 +362,7 @@ impl Poller {
         }
         self.request_failures = 0;
         self.retry_at = None;
+        self.backoff_level = 0;
         self.stored = Some(StoredChallenge {
             challenge_id: Some(issued.challenge_id),
             code: Some(issued.code),
@@ -411,6 +416,7 @@ impl Poller {
         if let Some(s) = self.stored.as_mut() {
             s.attempt = 0;
         }
+        self.backoff_level = 0;
         match (reply.status, reply.grant) {
             (ChallengeStatus::Pending, _) => {
                 if self.stored.as_ref().is_some_and(|s| s.expires_at <= now) {
@@ -461,25 +467,35 @@ impl Poller {
     }
 
     fn on_failure(&mut self, now: u64, out: &mut Vec<Action>) {
-        match self.in_flight.take() {
-            Some(InFlight::Poll) => {
+        let Some(kind) = self.in_flight.take() else {
+            return;
+        };
+        self.backoff_level += 1;
+        let wait = full_jitter_ms(self.backoff_level, self.jitter.next_u64());
+        match kind {
+            InFlight::Poll => {
                 let Some(s) = self.stored.as_mut() else {
                     return;
                 };
                 s.attempt += 1;
                 if s.attempt > MAX_FAILURES {
-                    self.reissue(now, out);
+                    // Reset and reissue, but only after the backoff: the relay may still be down.
+                    self.reissues += 1;
+                    self.stored = None;
+                    if self.reissues > MAX_REISSUES {
+                        self.fail("relay_unreachable", out);
+                        return;
+                    }
+                    self.reissued = true;
+                    self.retry_at = Some(now + wait);
+                    out.push(Action::Store(self.requesting_marker(now)));
+                    out.push(Action::Schedule(now + wait));
                     return;
                 }
-                let jitter = full_jitter_ms(s.attempt, self.jitter.next_u64());
-                let at = (now + jitter).max(self.earliest_poll(now));
+                let at = (now + wait).max(self.earliest_poll(now));
                 self.schedule_poll(at, out);
             }
-            Some(InFlight::Request) => {
-                let wait = full_jitter_ms(self.request_failures + 1, self.jitter.next_u64());
-                self.count_request_failure(now, wait, out);
-            }
-            None => {}
+            InFlight::Request => self.count_request_failure(now, wait, out),
         }
     }
 

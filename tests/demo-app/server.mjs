@@ -36,7 +36,46 @@ header{display:flex;justify-content:space-between;align-items:center}
 <p>Connect your browser so Acme can run small tasks in it for you.</p>
 <div data-latch-connect></div>
 <script src="${RELAY_URL}/embed.js" data-latch-token-url="/latch/pairing-token" data-latch-tenant="${TENANT}"></script>
+<p>No button working in your browser? <a href="/pair">Approve a pairing code</a> from Latch's side panel instead.</p>
 </body></html>`;
+}
+
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function pairPage(user, message = "", ok = false) {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Acme — approve a Latch code</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:640px;margin:40px auto;padding:0 20px}
+input{font:600 20px ui-monospace,monospace;letter-spacing:.1em;padding:8px;width:12ch;text-transform:uppercase}
+button{font:inherit;font-weight:600;padding:9px 18px;border-radius:8px;border:0;background:#1f7a4d;color:#fff}
+.ok{color:#1f7a4d}.err{color:#b3261e}</style></head><body>
+<h1>Approve a Latch code</h1>
+<p>Signed in as ${esc(user.name)} (${esc(user.id)}). Type the code Latch's side panel shows.</p>
+<form method="post" action="/pair">
+  <label for="code">Pairing code</label><br>
+  <input id="code" name="code" autocomplete="off" spellcheck="false" placeholder="XXXX-XXXX" required maxlength="9">
+  <button type="submit">Approve</button>
+</form>
+<p role="status" class="${ok ? "ok" : "err"}">${esc(message)}</p>
+<p><a href="/">Back to Acme</a></p>
+</body></html>`;
+}
+
+async function approveCode(user, code) {
+  const r = await fetch(`${RELAY_URL}/api/pairing/approve`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ code, userId: user.id }),
+  });
+  return { status: r.status, body: await r.json().catch(() => ({})) };
+}
+
+function readForm(req) {
+  return new Promise((resolve) => {
+    let data = "";
+    req.on("data", (c) => { data += c; if (data.length > 4096) req.destroy(); });
+    req.on("end", () => resolve(new URLSearchParams(data)));
+  });
 }
 
 async function mintPairingToken(user) {
@@ -74,6 +113,24 @@ const server = createServer(async (req, res) => {
       json(res, 502, { error: "relay_unreachable", message: "Latch's relay did not answer." });
     }
     return;
+  }
+  if (url.pathname === "/pair") {
+    const user = sessionOf(req);
+    const html = (status, body) => res.writeHead(status, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(body);
+    if (!user) return html(401, "<p>Sign in first: <a href=\"/\">Acme</a></p>");
+    if (req.method === "GET") return html(200, pairPage(user));
+    if (req.method === "POST") {
+      if (req.headers.origin && req.headers.origin !== ORIGIN) return html(403, "cross-origin form");
+      const code = ((await readForm(req)).get("code") || "").trim();
+      try {
+        const { status, body } = await approveCode(user, code);
+        if (status === 200) return html(200, pairPage(user, `Approved. Latch in that browser is now connected to Acme as ${user.id}.`, true));
+        const why = { code_not_found: "No pending code matches. Check the code in Latch's side panel.", code_expired: "That code has expired. Get a new one in Latch's side panel." }[body.error] || body.message || "The code was not accepted.";
+        return html(status, pairPage(user, why));
+      } catch {
+        return html(502, pairPage(user, "Latch's relay did not answer. Try again."));
+      }
+    }
   }
   json(res, 404, { error: "not_found", message: "No such page." });
 });

@@ -135,3 +135,22 @@ test("relay answering 503 for 20 s: bounded backoff, no request storm, then reco
     assert.equal(binding.userId, "dana");
   } finally { await close(); await stack.stop(); stack = null; }
 });
+
+test("the app's own page approves a typed code for its signed-in user", async () => {
+  stack = await startStack();
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const code = await showCode(panel);
+    const app = await context.newPage();
+    await app.goto("http://localhost:8788/");
+    await app.getByRole("link", { name: "Approve a pairing code" }).click();
+    await app.getByLabel("Pairing code").fill("ZZZZ-ZZZZ");
+    await app.getByRole("button", { name: "Approve" }).click();
+    await app.getByText("No pending code matches").waitFor();
+    await app.getByLabel("Pairing code").fill(code.toLowerCase());
+    await app.getByRole("button", { name: "Approve" }).click();
+    await app.getByText("Approved. Latch in that browser is now connected to Acme as dana.").waitFor();
+    await expectConnected(panel);
+  } finally { await close(); await stack.stop(); stack = null; }
+});

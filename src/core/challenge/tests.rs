@@ -103,8 +103,33 @@ fn server_errors_back_off_with_jitter_then_reissue() {
         assert_eq!(polls(&p.handle(Event::Tick, now)).len(), 1);
     }
     let a = p.handle(Event::NetworkError, now);
-    assert_eq!(requests(&a), 1, "reset and reissue after {MAX_FAILURES} failures");
-    assert!(p.view(now).reissued);
+    assert_eq!(requests(&a), 0, "the reissue waits out the backoff too");
+    assert_eq!(p.stored(), None, "the old challenge is dropped");
+    let at = scheduled(&a).expect("reissue scheduled");
+    assert!(at <= now + crate::core::backoff::CAP_MS);
+    assert_eq!(requests(&p.handle(Event::Tick, at)), 1, "reset and reissue after {MAX_FAILURES} failures");
+    assert!(p.view(at).reissued);
+}
+
+#[test]
+fn a_relay_that_stays_down_ends_the_run() {
+    let mut p = started();
+    let mut now = T0;
+    let mut calls = 0;
+    while !p.is_done() {
+        let a = p.handle(Event::ServerError, now);
+        calls += 1;
+        if p.is_done() {
+            break;
+        }
+        now = scheduled(&a).expect("every failure schedules a retry").max(now);
+        let a = p.handle(Event::Tick, now);
+        assert_eq!(requests(&a) + polls(&a).len(), 1, "one call per tick");
+        assert!(calls < 100);
+    }
+    assert_eq!(p.view(now).state, ViewState::Failed);
+    assert_eq!(p.view(now).error.as_deref(), Some("relay_unreachable"));
+    println!("gave up after {calls} calls over {} s", (now - T0) / 1000);
 }
 
 #[test]
