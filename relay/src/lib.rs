@@ -9,8 +9,10 @@ pub mod code;
 pub mod db;
 pub mod error;
 pub mod limits;
+pub mod revocations;
 pub mod routes;
 pub mod secrets;
+pub mod sessions;
 pub mod store;
 pub mod wake;
 
@@ -65,6 +67,8 @@ pub struct Inner {
     pub signer: access::Signer,
     /// Wakes long-polls when challenges change.
     pub changes: wake::Changes,
+    /// Wakes live sessions when a binding may have been revoked.
+    pub revocations: revocations::Revocations,
     pub challenge_limiter: limits::RateLimiter,
 }
 
@@ -87,7 +91,15 @@ impl AppState {
         let previous = std::env::var("LATCH_TOKEN_PREVIOUS_SECRET").ok().filter(|s| !s.is_empty());
         let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref().map(str::as_bytes));
         let challenge_limiter = limits::RateLimiter::new(cfg.challenge_requests_per_minute, 60_000);
-        Ok(Self(Arc::new(Inner { db, cfg, pepper, signer, changes: wake::Changes::default(), challenge_limiter })))
+        Ok(Self(Arc::new(Inner {
+            db,
+            cfg,
+            pepper,
+            signer,
+            changes: wake::Changes::default(),
+            revocations: revocations::Revocations::default(),
+            challenge_limiter,
+        })))
     }
 }
 

@@ -33,6 +33,16 @@ pub fn token_hash(pepper: &[u8], token: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// The successor of a refresh token: derived, not random, so a retry after a lost
+/// response yields the same successor while the relay stores only hashes.
+pub fn successor_token(pepper: &[u8], prefix: &str, token: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes any key length");
+    mac.update(b"latch refresh successor\0");
+    mac.update(token.as_bytes());
+    let bytes: [u8; 32] = mac.finalize().into_bytes().into();
+    encode_secret(prefix, &bytes)
+}
+
 /// Salted hash of an API key secret.
 pub fn salted_hash(salt: &[u8], secret: &str) -> Vec<u8> {
     let mut h = Sha256::new();

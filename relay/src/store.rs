@@ -259,9 +259,12 @@ pub async fn insert_session(
     now: u64,
     expires_at: u64,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO sessions (id, binding_id, refresh_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(new_id("ses_"))
-        .bind(binding_id)
+    let id = new_id("ses_");
+    sqlx::query(
+        "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES (?1, ?2, ?1, ?3, ?4, ?5)",
+    )
+    .bind(&id)
+    .bind(binding_id)
         .bind(refresh_hash)
         .bind(expires_at as i64)
         .bind(now as i64)

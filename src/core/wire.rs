@@ -182,6 +182,24 @@ pub struct RefreshTokenRequest {
     pub refresh_token: String,
 }
 
+/// 200 answer to `POST /api/auth/refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshedTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_expires_at: u64,
+    pub refresh_expires_at: u64,
+}
+
+/// `POST /api/inbox/v1/captures` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    pub url: String,
+    pub title: String,
+    pub text: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokeResponse {
     pub revoked: bool,

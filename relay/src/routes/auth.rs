@@ -4,15 +4,49 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use latch::core::token::is_refresh_token;
-use latch::core::wire::{MeResponse, RefreshTokenRequest, RevokeResponse};
+use latch::core::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
+use latch::core::wire::{MeResponse, RefreshTokenRequest, RefreshedTokens, RevokeResponse};
 
 use super::body::{bearer, parse_json};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::secrets::token_hash;
+use crate::secrets::{successor_token, token_hash};
+use crate::sessions::{self, Refreshed};
 use crate::store;
 use crate::AppState;
+
+/// Rotates a refresh token: a new access token and the successor refresh token.
+pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<RefreshedTokens>> {
+    let req: RefreshTokenRequest = parse_json(&body)?;
+    let invalid =
+        || ApiError::unauthorized("refresh_token_invalid", "This refresh token is unknown or expired; pair again.");
+    if !is_refresh_token(&req.refresh_token) {
+        return Err(invalid());
+    }
+    let successor = successor_token(&s.pepper, REFRESH_TOKEN_PREFIX, &req.refresh_token);
+    let now = now_ms();
+    let old_hash = token_hash(&s.pepper, &req.refresh_token);
+    let outcome =
+        sessions::refresh(&s.db, &old_hash, &token_hash(&s.pepper, &successor), now, s.cfg.refresh_ttl_ms).await?;
+    match outcome {
+        Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at } => {
+            let (access_token, access_expires_at) =
+                s.signer.issue(&binding_id, &tenant_id, &user_id, now, s.cfg.access_ttl_ms);
+            Ok(Json(RefreshedTokens { access_token, refresh_token: successor, access_expires_at, refresh_expires_at }))
+        }
+        Refreshed::Reused => {
+            s.revocations.notify(); // the binding died with its family
+            Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "This refresh token was already used; the session was revoked for safety. Pair again.",
+            ))
+        }
+        Refreshed::Revoked => {
+            Err(ApiError::unauthorized("refresh_token_revoked", "This app was disconnected; pair again to reconnect."))
+        }
+        Refreshed::Invalid => Err(invalid()),
+    }
+}
 
 pub async fn revoke(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<RevokeResponse>> {
     let req: RefreshTokenRequest = parse_json(&body)?;
@@ -22,6 +56,7 @@ pub async fn revoke(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<Re
     let revoked = store::revoke_by_refresh(&s.db, &token_hash(&s.pepper, &req.refresh_token), now_ms()).await?;
     if revoked {
         tracing::info!("binding revoked by its refresh token");
+        s.revocations.notify();
     }
     Ok(Json(RevokeResponse { revoked }))
 }

@@ -1,7 +1,9 @@
 //! Every route of the relay, assembled in one place.
 
 pub mod auth;
+mod bindings;
 mod body;
+mod captures;
 pub mod code_pairing;
 mod pairing;
 pub mod web;
@@ -26,7 +28,17 @@ pub fn router() -> Router<AppState> {
         .route("/api/pairing/pending", get(code_pairing::pending))
         .route("/api/pairing/approve", post(code_pairing::approve))
         .route("/api/pairing/deny", post(code_pairing::deny))
+        .route("/api/auth/refresh", post(auth::refresh))
         .route("/api/auth/revoke", post(auth::revoke))
+        .route("/api/bindings", get(bindings::list))
+        .route("/api/bindings/{id}", axum::routing::delete(bindings::revoke))
+        .route(
+            "/api/inbox/v1/captures",
+            post(captures::post)
+                .get(captures::drain)
+                .fallback(captures::other_method)
+                .layer(DefaultBodyLimit::max(captures::MAX_CAPTURE_BYTES)),
+        )
         .route("/api/me", get(auth::me))
         .route("/healthz", get(healthz))
         .merge(web::routes())

@@ -14,7 +14,7 @@ pub struct Fixture {
     pub state: AppState,
     pub api_key: String,
     pub key_id: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 pub async fn fixture() -> Fixture {
@@ -28,6 +28,13 @@ pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     let mut cfg = Config::new("http://localhost:8787");
     tweak(&mut cfg);
     let state = AppState::new(db, cfg).await.unwrap();
+    let mut f = fixture_on(state).await;
+    f._dir = Some(dir);
+    f
+}
+
+/// The acme tenant and key on an existing state.
+pub async fn fixture_on(state: AppState) -> Fixture {
     let tenant = store::Tenant {
         id: "acme".into(),
         name: "Acme Inc".into(),
@@ -36,10 +43,15 @@ pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     };
     store::create_tenant(&state.db, &tenant, now_ms()).await.unwrap();
     let (api_key, key_id) = store::create_api_key(&state.db, "acme", "Acme", now_ms()).await.unwrap();
-    Fixture { app: app(state.clone()), state, api_key, key_id, _dir: dir }
+    Fixture { app: app(state.clone()), state, api_key, key_id, _dir: None }
 }
 
 impl Fixture {
+    /// A fixture that only calls `app` (no tenant created, no key).
+    pub fn from_app(app: Router) -> FixtureApp {
+        FixtureApp { app }
+    }
+
     pub async fn call(
         &self,
         method: &str,
@@ -85,5 +97,30 @@ impl Fixture {
             Some(serde_json::json!({"pairingToken": token, "deviceName": "Test browser"})),
         )
         .await
+    }
+}
+
+/// Just an app to call.
+pub struct FixtureApp {
+    pub app: Router,
+}
+
+impl FixtureApp {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(b) = bearer {
+            req = req.header("authorization", format!("Bearer {b}"));
+        }
+        let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 }

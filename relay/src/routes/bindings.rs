@@ -1,0 +1,34 @@
+//! The tenant's own view of its users' bindings: list and revoke (API key).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+
+use super::pairing::authenticate_app;
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::{store, AppState};
+
+pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    let (tenant_id, _, _) = authenticate_app(&s, &headers).await?;
+    let bindings = store::list_bindings(&s.db, Some(&tenant_id)).await?;
+    Ok(Json(serde_json::json!({ "bindings": bindings })))
+}
+
+pub async fn revoke(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (tenant_id, _, _) = authenticate_app(&s, &headers).await?;
+    let not_found =
+        || ApiError::new(StatusCode::NOT_FOUND, "binding_not_found", "No active binding of this app has this id.");
+    let binding =
+        store::active_binding(&s.db, &id).await?.filter(|b| b.tenant_id == tenant_id).ok_or_else(not_found)?;
+    if !store::revoke_binding(&s.db, &binding.binding_id, now_ms()).await? {
+        return Err(not_found());
+    }
+    s.revocations.notify();
+    tracing::info!(tenant = %tenant_id, binding = %binding.binding_id, "binding revoked by the app");
+    Ok(Json(serde_json::json!({ "revoked": true, "bindingId": binding.binding_id })))
+}

@@ -1,0 +1,108 @@
+//! The capture inbox behind the token gate (seed 003): the extension posts page captures
+//! with its access token; the app drains them with its API key. A rejected request
+//! stores nothing.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use latch::core::wire::Capture;
+use sqlx::Row;
+
+use super::auth::gate;
+use super::pairing::authenticate_app;
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::new_id;
+use crate::{store, AppState};
+
+pub const MAX_CAPTURE_BYTES: usize = 1024 * 1024;
+const MAX_URL: usize = 4096;
+const MAX_TITLE: usize = 1024;
+const DRAIN_BATCH: i64 = 100;
+
+fn invalid_payload() -> ApiError {
+    ApiError::bad_request(
+        "invalid_payload",
+        "A capture is {\"url\": http(s) URL, \"title\": string, \"text\": string}.",
+    )
+}
+
+fn valid(c: &Capture) -> bool {
+    let url_ok = (c.url.starts_with("https://") || c.url.starts_with("http://")) && c.url.len() <= MAX_URL;
+    url_ok && c.title.len() <= MAX_TITLE && !c.url.chars().any(char::is_control)
+}
+
+pub async fn post(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let me = gate(&s, &headers).await?;
+    let capture: Capture = serde_json::from_slice(&body).map_err(|_| invalid_payload())?;
+    if !valid(&capture) {
+        return Err(invalid_payload());
+    }
+    let consumes = store::tenant(&s.db, &me.tenant_id).await?.is_some_and(|t| t.captures);
+    if !consumes {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_consumer",
+            "This app does not accept page captures.",
+        ));
+    }
+    let id = new_id("cap_");
+    sqlx::query(
+        "INSERT INTO captures (id, tenant_id, binding_id, user_id, url, title, text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&me.tenant_id)
+    .bind(&me.binding_id)
+    .bind(&me.user_id)
+    .bind(&capture.url)
+    .bind(&capture.title)
+    .bind(&capture.text)
+    .bind(now_ms() as i64)
+    .execute(&s.db)
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "accepted", "captureId": id }))))
+}
+
+/// Hands the app up to 100 captures, oldest first, and deletes them in the same statement.
+pub async fn drain(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    let (tenant_id, _, _) = authenticate_app(&s, &headers).await?;
+    let rows = sqlx::query(
+        "DELETE FROM captures WHERE id IN (SELECT id FROM captures WHERE tenant_id = ?1 ORDER BY created_at LIMIT ?2)
+         RETURNING id, binding_id, user_id, url, title, text, created_at",
+    )
+    .bind(&tenant_id)
+    .bind(DRAIN_BATCH)
+    .fetch_all(&s.db)
+    .await?;
+    let mut captures: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "captureId": r.get::<String, _>("id"),
+                "bindingId": r.get::<String, _>("binding_id"),
+                "userId": r.get::<String, _>("user_id"),
+                "url": r.get::<String, _>("url"),
+                "title": r.get::<String, _>("title"),
+                "text": r.get::<String, _>("text"),
+                "createdAt": r.get::<i64, _>("created_at"),
+            })
+        })
+        .collect();
+    captures.sort_by_key(|c| c["createdAt"].as_i64());
+    Ok(Json(serde_json::json!({ "captures": captures })))
+}
+
+/// 405 for every other method, with the error body and `Allow`.
+pub async fn other_method() -> Response {
+    let mut res =
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Use POST (extension) or GET (app).")
+            .into_response();
+    res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    res
+}
