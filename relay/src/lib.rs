@@ -9,6 +9,7 @@ pub mod code;
 pub mod db;
 pub mod error;
 pub mod limits;
+pub mod live;
 pub mod revocations;
 pub mod routes;
 pub mod secrets;
@@ -69,6 +70,8 @@ pub struct Inner {
     pub changes: wake::Changes,
     /// Wakes live sessions when a binding may have been revoked.
     pub revocations: revocations::Revocations,
+    /// Live extension sockets and errands waiting for answers.
+    pub live: live::Live,
     pub challenge_limiter: limits::RateLimiter,
 }
 
@@ -98,6 +101,7 @@ impl AppState {
             signer,
             changes: wake::Changes::default(),
             revocations: revocations::Revocations::default(),
+            live: live::Live::default(),
             challenge_limiter,
         })))
     }

@@ -266,7 +266,7 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.challenge_requests_per_minute = a.challenge_requests_per_minute.max(1);
     tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
     let state = AppState::new(db, cfg).await?;
-    tokio::spawn(state.changes.clone().watch_other_writers(state.db.clone()));
+    tokio::spawn(state.changes.clone().watch_other_writers(state.db.clone(), state.revocations.clone()));
     let listener =
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
     let app = latch_relay::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

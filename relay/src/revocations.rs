@@ -18,6 +18,10 @@ impl Revocations {
         self.0.send_modify(|v| *v = v.wrapping_add(1));
     }
 
+    pub fn has_listeners(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.0.subscribe()
     }

@@ -1,6 +1,6 @@
 //! Wakes long-polls when a challenge may have changed. Changes made by this process bump
 //! the channel directly; changes made by another process on the same SQLite file (the
-//! `latch-relay pairing approve` CLI) are noticed by a watcher that compares SQLite's
+//! `latch-relay pairing approve` or `binding revoke` CLI) are noticed by a watcher that compares SQLite's
 //! `PRAGMA data_version` every 50 ms while anyone is waiting.
 
 use std::time::Duration;
@@ -32,14 +32,14 @@ impl Changes {
     }
 
     /// Runs forever: watches for commits by other processes while someone is waiting.
-    pub async fn watch_other_writers(self, db: Db) {
+    pub async fn watch_other_writers(self, db: Db, revocations: crate::revocations::Revocations) {
         let Ok(mut conn) = db.acquire().await else {
             return;
         };
         let mut seen: Option<i64> = None;
         loop {
             tokio::time::sleep(WATCH_EVERY).await;
-            if self.0.receiver_count() == 0 {
+            if self.0.receiver_count() == 0 && !revocations.has_listeners() {
                 continue;
             }
             // data_version changes when another connection (or process) commits.
@@ -47,6 +47,7 @@ impl Changes {
                 Ok(v) if seen.is_some_and(|s| s != v) => {
                     seen = Some(v);
                     self.bump();
+                    revocations.notify();
                 }
                 Ok(v) => seen = Some(v),
                 Err(_) => {

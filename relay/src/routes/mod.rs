@@ -5,7 +5,9 @@ mod bindings;
 mod body;
 mod captures;
 pub mod code_pairing;
+mod errands;
 mod pairing;
+mod session;
 pub mod web;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -30,6 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/pairing/deny", post(code_pairing::deny))
         .route("/api/auth/refresh", post(auth::refresh))
         .route("/api/auth/revoke", post(auth::revoke))
+        .route("/api/session", get(session::upgrade))
+        .route("/api/errands", post(errands::create))
         .route("/api/bindings", get(bindings::list))
         .route("/api/bindings/{id}", axum::routing::delete(bindings::revoke))
         .route(

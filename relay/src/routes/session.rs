@@ -1,0 +1,106 @@
+//! `GET /api/session`: the extension's live channel. `hello` → `hello` → `auth` →
+//! `auth_ack` (or `error` + close); nothing else is accepted before `auth_ack`. After it,
+//! errands go out and `errand_result`s come back. A revoked binding's socket is closed
+//! as soon as a revocation is announced (same process at once; CLI within 50 ms).
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use crate::live::Errand;
+use crate::{store, AppState};
+
+/// The client must finish the handshake within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_FRAME_BYTES: usize = 1 << 20;
+
+pub async fn upgrade(State(s): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_FRAME_BYTES).on_upgrade(move |socket| run(s, socket))
+}
+
+fn frame(v: Value) -> Message {
+    Message::Text(v.to_string().into())
+}
+
+async fn refuse(mut socket: WebSocket, code: &str) {
+    let _ = socket.send(frame(json!({"type": "error", "code": code}))).await;
+    let _ = socket.send(Message::Close(Some(CloseFrame { code: 4401, reason: code.to_owned().into() }))).await;
+}
+
+/// Next JSON text frame, or `None` when the socket ended or sent something else.
+async fn next_json(socket: &mut WebSocket) -> Option<Value> {
+    loop {
+        match socket.recv().await? {
+            Ok(Message::Text(t)) => return serde_json::from_str(&t).ok().or(Some(Value::Null)),
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<(String, Vec<String>), &'static str> {
+    let hello = next_json(socket).await.ok_or("closed")?;
+    if hello["type"] != "hello" {
+        return Err("hello_required");
+    }
+    socket.send(frame(json!({"type": "hello", "protocol": 1}))).await.map_err(|_| "closed")?;
+    let auth = next_json(socket).await.ok_or("closed")?;
+    if auth["type"] != "auth" {
+        return Err("auth_required");
+    }
+    let token = auth["accessToken"].as_str().ok_or("invalid_access_token")?;
+    let claims = s.signer.verify(token).ok_or("invalid_access_token")?;
+    match store::active_binding(&s.db, &claims.sub).await {
+        Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid => Ok((claims.sub, claims.scopes)),
+        _ => Err("invalid_access_token"),
+    }
+}
+
+async fn run(s: AppState, mut socket: WebSocket) {
+    let authed = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&s, &mut socket)).await;
+    let (binding_id, scopes) = match authed {
+        Ok(Ok(ok)) => ok,
+        Ok(Err(code)) => return refuse(socket, code).await,
+        Err(_) => return refuse(socket, "handshake_timeout").await,
+    };
+    if socket.send(frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": scopes}))).await.is_err() {
+        return;
+    }
+    let (conn, mut errands) = s.live.connect(&binding_id);
+    let mut revocations = s.revocations.subscribe();
+    tracing::info!(binding = %binding_id, "extension connected");
+    loop {
+        tokio::select! {
+            incoming = next_json(&mut socket) => match incoming {
+                Some(v) if v["type"] == "errand_result" => {
+                    let id = v["id"].as_str().unwrap_or_default();
+                    let outcome = if v["ok"] == true { Ok(v["result"].clone()) } else { Err(v["error"].clone()) };
+                    s.live.complete(id, outcome);
+                }
+                Some(v) if v["type"] == "ping" => {
+                    let _ = socket.send(frame(json!({"type": "pong"}))).await;
+                }
+                Some(_) => {}
+                None => break,
+            },
+            Some(Errand { id, kind, params }) = errands.recv() => {
+                if socket.send(frame(json!({"type": "errand", "id": id, "kind": kind, "params": params}))).await.is_err() {
+                    s.live.abandon(&id);
+                    break;
+                }
+            }
+            Ok(()) = revocations.changed() => {
+                if !matches!(store::active_binding(&s.db, &binding_id).await, Ok(Some(_))) {
+                    refuse(socket, "binding_revoked").await;
+                    s.live.disconnect(&binding_id, conn);
+                    tracing::info!(binding = %binding_id, "socket closed: binding revoked");
+                    return;
+                }
+            }
+        }
+    }
+    s.live.disconnect(&binding_id, conn);
+}
