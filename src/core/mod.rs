@@ -6,5 +6,6 @@ pub mod challenge;
 pub mod name_policy;
 pub mod offers;
 pub mod origin;
+pub mod refresh;
 pub mod token;
 pub mod wire;
