@@ -95,8 +95,9 @@ async fn run(actions: Vec<Action>) {
                     all.push(binding);
                 })
                 .await;
-                if let Err(e) = stored {
-                    log(&format!("could not store the binding: {e:?}"));
+                match stored {
+                    Ok(()) => super::bindings_changed().await,
+                    Err(e) => log(&format!("could not store the binding: {e:?}")),
                 }
             }
             Action::Show(view) => {

@@ -3,9 +3,11 @@
 //! decides with the core, writes back and answers.
 
 mod code_pairing;
+mod live;
 mod lock;
 mod pairing;
 mod state;
+mod tokens;
 
 use wasm_bindgen::prelude::*;
 
@@ -63,6 +65,7 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
             Ok(())
         }
     };
+    bindings_changed().await;
     let state = Some(pairing::panel_state().await);
     to_js(&match result {
         Ok(()) => PanelReply { ok: true, error: None, state },
@@ -77,6 +80,13 @@ pub async fn on_startup() {
     let pending = state::read_book().await.pending_count();
     chrome::set_badge(pending).await;
     code_pairing::feed(Event::Tick).await;
+    bindings_changed().await;
+}
+
+/// After bindings may have changed: schedule their refreshes and open their live channels.
+pub(crate) async fn bindings_changed() {
+    tokens::tick().await;
+    live::ensure_all().await;
 }
 
 /// `chrome.alarms.onAlarm`: the code-pairing poller's wake-up outlives the worker.
@@ -85,4 +95,8 @@ pub async fn on_alarm(name: String) {
     if name == code_pairing::ALARM {
         code_pairing::feed(Event::Tick).await;
     }
+    if name == tokens::ALARM {
+        tokens::tick().await;
+    }
+    live::ensure_all().await;
 }

@@ -136,6 +136,8 @@ pub async fn disconnect(binding_id: &str) -> Result<(), String> {
     let req = RefreshTokenRequest { refresh_token: b.refresh_token };
     match relay::post::<_, RevokeResponse>(RELAY, "/api/auth/revoke", &req).await {
         Reply::Ok(_) | Reply::Refused { .. } => {
+            super::live::close(binding_id);
+            super::tokens::forget(binding_id);
             update_bindings(|all| all.retain(|x| x.binding_id != binding_id)).await.map_err(storage_error)
         }
         Reply::Unreachable | Reply::ServerError => Err("relay_unreachable".into()),

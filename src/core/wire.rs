@@ -280,6 +280,56 @@ pub struct CodeRequest {
     pub code: String,
 }
 
+// ---- WebSocket `/api/session` frames (§3 "WebSocket") ----
+
+/// Frames the relay sends. Unknown fields are ignored; unknown types fail to decode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Hello,
+    #[serde(rename_all = "camelCase")]
+    AuthAck {
+        binding_id: String,
+        scopes: Vec<String>,
+    },
+    Error {
+        code: String,
+    },
+    Errand {
+        id: String,
+        kind: String,
+    },
+    Pong,
+}
+
+/// Frames the extension sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Hello,
+    #[serde(rename_all = "camelCase")]
+    Auth {
+        access_token: String,
+    },
+    ErrandResult {
+        id: String,
+        ok: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<PingResult>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    Ping,
+}
+
+/// The `ping` errand's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PingResult {
+    pub pong: bool,
+    pub app_name: String,
+}
+
 // ---- Extension storage (§7) ----
 
 /// One element of `chrome.storage.local["latch.bindings"]`.
@@ -295,6 +345,12 @@ pub struct StoredBinding {
     pub access_expires_at: u64,
     pub refresh_expires_at: u64,
     pub paired_at: u64,
+    /// When the current access token was obtained (refresh schedule); `pairedAt` if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_obtained_at: Option<u64>,
+    /// Set when the relay refused a refresh: the user must pair again. Never deleted silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_repair: Option<String>,
 }
 
 impl StoredBinding {
@@ -310,6 +366,8 @@ impl StoredBinding {
             access_expires_at,
             refresh_expires_at,
             paired_at,
+            access_obtained_at: Some(paired_at),
+            needs_repair: None,
         }
     }
 }
@@ -368,6 +426,9 @@ pub struct BindingView {
     pub tenant_id: String,
     pub user_id: String,
     pub paired_at: u64,
+    /// Why the binding stopped working and needs pairing again.
+    #[serde(default)]
+    pub needs_repair: Option<String>,
 }
 
 impl From<&StoredBinding> for BindingView {
@@ -378,6 +439,7 @@ impl From<&StoredBinding> for BindingView {
             tenant_id: b.tenant_id.clone(),
             user_id: b.user_id.clone(),
             paired_at: b.paired_at,
+            needs_repair: b.needs_repair.clone(),
         }
     }
 }
@@ -415,6 +477,30 @@ mod tests {
         ] {
             assert!(serde_json::from_value::<ExternalMessage>(bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn socket_frames_match_the_protocol() {
+        let f: ServerFrame = serde_json::from_value(json!({"type":"hello","protocol":1})).unwrap();
+        assert_eq!(f, ServerFrame::Hello);
+        let f: ServerFrame =
+            serde_json::from_value(json!({"type":"errand","id":"e1","kind":"ping","params":{}})).unwrap();
+        assert_eq!(f, ServerFrame::Errand { id: "e1".into(), kind: "ping".into() });
+        let f: ServerFrame =
+            serde_json::from_value(json!({"type":"auth_ack","bindingId":"b","scopes":["errands"]})).unwrap();
+        assert_eq!(f, ServerFrame::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into()] });
+        let c = ClientFrame::Auth { access_token: "t".into() };
+        assert_eq!(serde_json::to_value(c).unwrap(), json!({"type":"auth","accessToken":"t"}));
+        let r = ClientFrame::ErrandResult {
+            id: "e1".into(),
+            ok: true,
+            result: Some(PingResult { pong: true, app_name: "Acme".into() }),
+            error: None,
+        };
+        assert_eq!(
+            serde_json::to_value(r).unwrap(),
+            json!({"type":"errand_result","id":"e1","ok":true,"result":{"pong":true,"appName":"Acme"}})
+        );
     }
 
     #[test]

@@ -36,6 +36,11 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
             <div>
                 <div class="verified-name">{binding.app_name.clone()}</div>
                 <div class="meta">"User " <code>{binding.user_id.clone()}</code> " · Paired " {String::from(paired)}</div>
+                {binding.needs_repair.clone().map(|why| view! {
+                    <div class="needs-repair" role="status">
+                        "Needs pairing again: the relay refused to renew this connection (" {why} "). Disconnect it, then connect the app again."
+                    </div>
+                })}
             </div>
             <button type="button" class="secondary"
                 on:click=move |_| panel.run(PanelRequest::Disconnect { binding_id: id.clone() })>"Disconnect"</button>

@@ -36,9 +36,20 @@ header{display:flex;justify-content:space-between;align-items:center}
 <p>Connect your browser so Acme can run small tasks in it for you.</p>
 <div data-latch-connect></div>
 <script src="${RELAY_URL}/embed.js" data-latch-token-url="/latch/pairing-token" data-latch-tenant="${TENANT}"></script>
+<p><button type="button" id="ping">Ping browser</button> <span id="ping-result" role="status"></span></p>
+<script src="/app.js"></script>
 <p>No button working in your browser? <a href="/pair">Approve a pairing code</a> from Latch's side panel instead.</p>
 </body></html>`;
 }
+
+// The page's own script: asks our server to ping the user's browser through Latch.
+const APP_JS = `document.getElementById("ping").addEventListener("click", async () => {
+  const out = document.getElementById("ping-result");
+  out.textContent = "Pinging…";
+  const r = await fetch("/latch/ping", { method: "POST", credentials: "same-origin" });
+  const b = await r.json();
+  out.textContent = r.ok && b.ok ? "Pong from " + b.result.appName + " in " + b.rttMs + " ms" : "No answer: " + (b.message || b.error);
+});`;
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -113,6 +124,26 @@ const server = createServer(async (req, res) => {
       json(res, 502, { error: "relay_unreachable", message: "Latch's relay did not answer." });
     }
     return;
+  }
+  if (req.method === "GET" && url.pathname === "/app.js") {
+    res.writeHead(200, { "content-type": "text/javascript" }).end(APP_JS);
+    return;
+  }
+  if (req.method === "POST" && url.pathname === "/latch/ping") {
+    const user = sessionOf(req);
+    if (!user) return json(res, 401, { error: "signed_out", message: "Sign in first." });
+    const t = performance.now();
+    try {
+      const r = await fetch(`${RELAY_URL}/api/errands`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ userId: user.id, kind: "ping", params: {} }),
+      });
+      const body = await r.json();
+      return json(res, r.status, { ...body, rttMs: Math.round((performance.now() - t) * 10) / 10 });
+    } catch {
+      return json(res, 502, { error: "relay_unreachable", message: "Latch's relay did not answer." });
+    }
   }
   if (url.pathname === "/pair") {
     const user = sessionOf(req);

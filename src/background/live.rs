@@ -1,0 +1,183 @@
+//! The live channel: one WebSocket per binding to `/api/session`. Answers errands
+//! (`ping` now), reconnects with full-jitter backoff, re-authenticates after a refresh,
+//! and removes a binding the relay says was revoked. A frame every 20 s keeps the worker
+//! alive (Chrome 116+ counts WebSocket activity).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use wasm_bindgen::prelude::*;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+use crate::config::CONNECT_ORIGIN;
+use crate::core::backoff::{full_jitter_ms, Jitter};
+use crate::core::wire::{ClientFrame, PingResult, ServerFrame};
+use crate::shell::{log, now_ms, to_js};
+
+use super::state::{read_bindings, update_bindings};
+use super::tokens;
+
+const KEEPALIVE_MS: u32 = 20_000;
+
+struct Conn {
+    socket: WebSocket,
+    /// Held so the callbacks live as long as the socket.
+    _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
+    _keepalive: gloo_timers::callback::Interval,
+}
+
+thread_local! {
+    static CONNS: RefCell<HashMap<String, Conn>> = RefCell::new(HashMap::new());
+    static FAILURES: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    static JITTER: RefCell<Jitter> = RefCell::new(Jitter::new(now_ms()));
+}
+
+fn session_url() -> String {
+    let ws = CONNECT_ORIGIN.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+    format!("{ws}/api/session")
+}
+
+/// Opens a socket for every binding that has none (and doesn't need re-pair).
+pub async fn ensure_all() {
+    for b in read_bindings().await {
+        if b.needs_repair.is_none() && !CONNS.with_borrow(|c| c.contains_key(&b.binding_id)) {
+            connect(&b.binding_id);
+        }
+    }
+}
+
+/// Closes a binding's socket (Disconnect).
+pub fn close(binding_id: &str) {
+    if let Some(c) = CONNS.with_borrow_mut(|c| c.remove(binding_id)) {
+        let _ = c.socket.close();
+    }
+}
+
+fn send(socket: &WebSocket, frame: &ClientFrame) {
+    if let Ok(text) = js_sys::JSON::stringify(&to_js(frame)) {
+        let _ = socket.send_with_str(&String::from(text));
+    }
+}
+
+/// Decodes a text frame; anything else (binary, bad JSON, unknown type) is `None`.
+fn decode(data: JsValue) -> Option<ServerFrame> {
+    let value = js_sys::JSON::parse(&data.as_string()?).ok()?;
+    serde_wasm_bindgen::from_value(value).ok()
+}
+
+fn connect(binding_id: &str) {
+    let Ok(socket) = WebSocket::new(&session_url()) else {
+        return schedule_reconnect(binding_id.to_owned());
+    };
+    let id = binding_id.to_owned();
+    let s = socket.clone();
+    let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| send(&s, &ClientFrame::Hello));
+    let (s, b) = (socket.clone(), id.clone());
+    let on_message = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        let Some(frame) = decode(e.unchecked_into::<MessageEvent>().data()) else { return };
+        let (s, b) = (s.clone(), b.clone());
+        wasm_bindgen_futures::spawn_local(on_frame(s, b, frame));
+    });
+    let b = id.clone();
+    let s = socket.clone();
+    let on_close = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        let reason = e.unchecked_into::<CloseEvent>().reason();
+        let b = b.clone();
+        // Only react for the socket that is still current.
+        let current = CONNS.with_borrow(|c| c.get(&b).is_some_and(|c| c.socket == s));
+        if !current {
+            return;
+        }
+        CONNS.with_borrow_mut(|c| c.remove(&b));
+        wasm_bindgen_futures::spawn_local(async move {
+            if reason == "binding_revoked" {
+                forget_revoked(&b).await;
+            } else {
+                schedule_reconnect(b);
+            }
+        });
+    });
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let s = socket.clone();
+    let keepalive = gloo_timers::callback::Interval::new(KEEPALIVE_MS, move || {
+        if s.ready_state() == WebSocket::OPEN {
+            send(&s, &ClientFrame::Ping);
+        }
+    });
+    CONNS.with_borrow_mut(|c| {
+        if let Some(old) =
+            c.insert(id, Conn { socket, _handlers: vec![on_open, on_message, on_close], _keepalive: keepalive })
+        {
+            let _ = old.socket.close();
+        }
+    });
+}
+
+async fn on_frame(socket: WebSocket, binding_id: String, frame: ServerFrame) {
+    match frame {
+        ServerFrame::Hello => {
+            let token = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).map(|b| {
+                if b.access_expires_at <= now_ms() {
+                    None
+                } else {
+                    Some(b.access_token)
+                }
+            });
+            let token = match token {
+                None => return,
+                Some(Some(t)) => Ok(t),
+                Some(None) => tokens::refreshed_access_token(&binding_id).await,
+            };
+            match token {
+                Ok(t) => send(&socket, &ClientFrame::Auth { access_token: t }),
+                Err(_) => {
+                    let _ = socket.close();
+                }
+            }
+        }
+        ServerFrame::AuthAck { .. } => {
+            FAILURES.with_borrow_mut(|f| f.remove(&binding_id));
+        }
+        ServerFrame::Error { code } if code == "invalid_access_token" => {
+            // Refresh (single-flight); the close that follows reconnects with the new token.
+            let _ = tokens::refreshed_access_token(&binding_id).await;
+        }
+        ServerFrame::Errand { id, kind } => {
+            let reply = if kind == "ping" {
+                let app = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).map(|b| b.app_name);
+                let result = PingResult { pong: true, app_name: app.unwrap_or_default() };
+                ClientFrame::ErrandResult { id, ok: true, result: Some(result), error: None }
+            } else {
+                ClientFrame::ErrandResult { id, ok: false, result: None, error: Some("unsupported_errand".into()) }
+            };
+            send(&socket, &reply);
+        }
+        ServerFrame::Error { .. } | ServerFrame::Pong => {}
+    }
+}
+
+fn schedule_reconnect(binding_id: String) {
+    let failures = FAILURES.with_borrow_mut(|f| {
+        let n = f.entry(binding_id.clone()).or_insert(0);
+        *n += 1;
+        *n
+    });
+    let wait = full_jitter_ms(failures, JITTER.with_borrow_mut(Jitter::next_u64)).max(250);
+    wasm_bindgen_futures::spawn_local(async move {
+        gloo_timers::future::TimeoutFuture::new(wait as u32).await;
+        let still_paired = read_bindings().await.iter().any(|b| b.binding_id == binding_id && b.needs_repair.is_none());
+        if still_paired && !CONNS.with_borrow(|c| c.contains_key(&binding_id)) {
+            connect(&binding_id);
+        }
+    });
+}
+
+/// The relay closed the socket because the binding was revoked (by the app, the owner or
+/// another Disconnect): the app is gone, so the panel shows it gone.
+async fn forget_revoked(binding_id: &str) {
+    log(&format!("binding {binding_id} was revoked at the relay"));
+    tokens::forget(binding_id);
+    let _ = update_bindings(|all| all.retain(|b| b.binding_id != binding_id)).await;
+}

@@ -1,0 +1,143 @@
+//! Driver of the refresh scheduler ([`crate::core::refresh::Scheduler`]): refreshes access
+//! tokens ahead of expiry (timer + `latch.refresh` alarm) and on demand, one refresh per
+//! binding at a time; everyone who needs a token meanwhile waits for that one refresh.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use crate::config::CONNECT_ORIGIN;
+use crate::core::refresh::{Action, Event, Scheduler};
+use crate::core::wire::{ErrorBody, RefreshTokenRequest, RefreshedTokens};
+use crate::shell::chrome;
+use crate::shell::relay::{self, Reply};
+use crate::shell::{log, now_ms, random_id};
+
+use super::state::{read_bindings, update_bindings};
+
+pub const ALARM: &str = "latch.refresh";
+
+/// One caller waiting for a binding's refresh to end.
+#[derive(Default)]
+struct Waiter {
+    done: Cell<Option<bool>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+thread_local! {
+    static SCHEDULER: RefCell<Option<Scheduler>> = const { RefCell::new(None) };
+    static WAITERS: RefCell<HashMap<String, Vec<Rc<Waiter>>>> = RefCell::new(HashMap::new());
+}
+
+fn handle(event: Event) -> Vec<Action> {
+    SCHEDULER.with_borrow_mut(|s| {
+        let seed = u64::from_str_radix(&random_id()[..16], 16).unwrap_or(1);
+        s.get_or_insert_with(|| Scheduler::new(seed)).handle(event, now_ms())
+    })
+}
+
+/// Worker start, alarm, timer: refresh whatever is due and schedule the next one.
+pub async fn tick() {
+    let bindings = read_bindings()
+        .await
+        .into_iter()
+        .map(|b| {
+            (b.binding_id, b.access_obtained_at.unwrap_or(b.paired_at), b.access_expires_at, b.needs_repair.is_some())
+        })
+        .collect();
+    run(handle(Event::Tick { bindings })).await;
+}
+
+/// A fresh access token for `binding_id`, refreshing first (shared with any refresh
+/// already on its way). `Err` when the binding needs re-pair or the relay is unreachable.
+pub async fn refreshed_access_token(binding_id: &str) -> Result<String, String> {
+    let waiter = Rc::new(Waiter::default());
+    WAITERS.with_borrow_mut(|w| w.entry(binding_id.to_owned()).or_default().push(waiter.clone()));
+    run(handle(Event::Needed { binding_id: binding_id.to_owned() })).await;
+    let ok = poll_fn(|cx| match waiter.done.get() {
+        Some(ok) => Poll::Ready(ok),
+        None => {
+            *waiter.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    })
+    .await;
+    if !ok {
+        return Err("refresh_failed".into());
+    }
+    let b = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id);
+    b.map(|b| b.access_token).ok_or_else(|| "unknown_binding".into())
+}
+
+/// Forgets the scheduler's state of a removed binding.
+pub fn forget(binding_id: &str) {
+    handle(Event::Forgotten { binding_id: binding_id.to_owned() });
+}
+
+async fn run(actions: Vec<Action>) {
+    for action in actions {
+        match action {
+            Action::Refresh { binding_id } => wasm_bindgen_futures::spawn_local(refresh(binding_id)),
+            Action::Schedule(at) => {
+                chrome::set_alarm(ALARM, at).await;
+                wasm_bindgen_futures::spawn_local(async move {
+                    let wait = at.saturating_sub(now_ms()).min(u32::MAX as u64) as u32;
+                    gloo_timers::future::TimeoutFuture::new(wait).await;
+                    Box::pin(tick()).await;
+                });
+            }
+            Action::MarkNeedsRepair { binding_id, error } => {
+                let marked = update_bindings(|all| {
+                    for b in all.iter_mut().filter(|b| b.binding_id == binding_id) {
+                        b.needs_repair = Some(error.clone());
+                    }
+                })
+                .await;
+                if marked.is_err() {
+                    log("could not mark a binding as needing re-pair");
+                }
+            }
+            Action::Release { binding_id, ok } => {
+                for w in WAITERS.with_borrow_mut(|w| w.remove(&binding_id)).unwrap_or_default() {
+                    w.done.set(Some(ok));
+                    if let Some(waker) = w.waker.take() {
+                        waker.wake();
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn refresh(binding_id: String) {
+    let Some(b) = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id) else {
+        return Box::pin(run(handle(Event::Forgotten { binding_id }))).await;
+    };
+    let req = RefreshTokenRequest { refresh_token: b.refresh_token };
+    let reply: Reply<RefreshedTokens> = relay::post(CONNECT_ORIGIN, "/api/auth/refresh", &req).await;
+    let event = match reply {
+        Reply::Ok(t) => {
+            let now = now_ms();
+            let expires_at = t.access_expires_at;
+            let stored = update_bindings(|all| {
+                for x in all.iter_mut().filter(|x| x.binding_id == binding_id) {
+                    x.access_token = t.access_token.clone();
+                    x.refresh_token = t.refresh_token.clone();
+                    x.access_expires_at = t.access_expires_at;
+                    x.refresh_expires_at = t.refresh_expires_at;
+                    x.access_obtained_at = Some(now);
+                }
+            })
+            .await;
+            match stored {
+                Ok(()) => Event::Refreshed { binding_id, expires_at },
+                Err(_) => Event::Failed { binding_id },
+            }
+        }
+        Reply::Refused { status: 401, body: ErrorBody { error, .. } } => Event::Rejected { binding_id, error },
+        _ => Event::Failed { binding_id },
+    };
+    Box::pin(run(handle(event))).await;
+}

@@ -1,0 +1,102 @@
+// After pairing: the live channel answers the app's ping, short access tokens are
+// refreshed without the user, and the app's revocation closes the channel and removes
+// the app from the panel.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { startStack, launchBrowser, openPanel, storage, sleep, APP, RELAY } from "./harness.mjs";
+
+let stack;
+after(async () => { await stack?.stop(); });
+
+async function pairByPaste(panel) {
+  await panel.getByLabel("Pairing token").fill(await stack.mint("dana"));
+  await panel.getByRole("button", { name: "Connect", exact: true }).click();
+  await panel.getByRole("heading", { name: "Allow Acme to run tasks in your browser?" }).waitFor();
+  const approve = panel.getByRole("button", { name: "Approve", exact: true });
+  while (await approve.isDisabled()) await sleep(50);
+  await approve.click();
+  const end = Date.now() + 10000;
+  for (;;) {
+    const b = (await storage(panel, "local", "latch.bindings")) || [];
+    if (b.length) return b[0];
+    assert.ok(Date.now() < end, "no binding");
+    await sleep(50);
+  }
+}
+
+async function ping() {
+  const r = await fetch(`${RELAY}/api/errands`, {
+    method: "POST", headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ userId: "dana", kind: "ping", params: {} }),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+async function pingUntilAnswered(ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = await ping();
+    if (r.status === 200) return r;
+    assert.ok(Date.now() < end, `no pong: ${JSON.stringify(r.body)}`);
+    await sleep(200);
+  }
+}
+
+test("pair → the app's Ping browser is answered through the live channel", async () => {
+  stack = await startStack();
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    await pairByPaste(panel);
+    const r = await pingUntilAnswered();
+    assert.deepEqual(r.body.result, { pong: true, appName: "Acme" });
+    const app = await context.newPage();
+    await app.goto(`${APP}/`);
+    await app.getByRole("button", { name: "Ping browser" }).click();
+    await app.getByText(/Pong from Acme in [\d.]+ ms/).waitFor();
+  } finally { await close(); await stack.stop(); stack = null; }
+});
+
+test("short access tokens are refreshed ahead of expiry and the next ping works", async () => {
+  stack = await startStack({ LATCH_ACCESS_TTL_SECONDS: "6" });
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const first = await pairByPaste(panel);
+    await pingUntilAnswered();
+    const end = Date.now() + 15000;
+    let now = first;
+    while (now.accessToken === first.accessToken) {
+      assert.ok(Date.now() < end, "access token never refreshed");
+      await sleep(200);
+      now = (await storage(panel, "local", "latch.bindings"))[0];
+    }
+    assert.notEqual(now.refreshToken, first.refreshToken, "refresh token rotated");
+    assert.ok(now.accessExpiresAt > first.accessExpiresAt);
+    assert.equal((await stack.me(now.accessToken)).status, 200);
+    await sleep(7000); // past the first token's expiry: the socket keeps working
+    assert.equal((await stack.me(first.accessToken)).status, 401);
+    await pingUntilAnswered();
+  } finally { await close(); await stack.stop(); stack = null; }
+});
+
+test("the app revokes: socket closed, the app disappears from the panel, /api/me 401", async () => {
+  stack = await startStack();
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const binding = await pairByPaste(panel);
+    await pingUntilAnswered();
+    const t = Date.now();
+    const r = await fetch(`${RELAY}/api/bindings/${binding.bindingId}`, { method: "DELETE", headers: { authorization: `Bearer ${stack.apiKey}` } });
+    assert.equal(r.status, 200);
+    while (((await storage(panel, "local", "latch.bindings")) || []).length) {
+      assert.ok(Date.now() - t < 5000, "binding still listed");
+      await sleep(20);
+    }
+    console.log(`# app revoke → extension forgot the binding: ${Date.now() - t} ms`);
+    await panel.getByText("No apps are connected yet", { exact: false }).waitFor();
+    assert.equal((await ping()).body.error, "extension_offline");
+    assert.equal((await stack.me(binding.accessToken)).status, 401);
+  } finally { await close(); await stack.stop(); stack = null; }
+});
