@@ -87,12 +87,12 @@ impl AppState {
     /// `LATCH_TOKEN_SECRET` / `LATCH_TOKEN_PREVIOUS_SECRET` override the stored secret.
     pub async fn new(db: Db, cfg: Config) -> anyhow::Result<Self> {
         let pepper = hex::decode(db::setting_or_init(&db, "token_pepper", db::fresh_secret_hex).await?)?;
-        let current = match std::env::var("LATCH_TOKEN_SECRET") {
-            Ok(s) if !s.is_empty() => s.into_bytes(),
-            _ => hex::decode(db::setting_or_init(&db, "token_secret", db::fresh_secret_hex).await?)?,
+        let current = match secret_from_env("LATCH_TOKEN_SECRET")? {
+            Some(s) => s,
+            None => hex::decode(db::setting_or_init(&db, "token_secret", db::fresh_secret_hex).await?)?,
         };
-        let previous = std::env::var("LATCH_TOKEN_PREVIOUS_SECRET").ok().filter(|s| !s.is_empty());
-        let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref().map(str::as_bytes));
+        let previous = secret_from_env("LATCH_TOKEN_PREVIOUS_SECRET")?;
+        let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref());
         let challenge_limiter = limits::RateLimiter::new(cfg.challenge_requests_per_minute, 60_000);
         Ok(Self(Arc::new(Inner {
             db,
@@ -105,6 +105,17 @@ impl AppState {
             challenge_limiter,
         })))
     }
+}
+
+/// A signing secret from `NAME` (the value) or `NAME_FILE` (a file holding it, trimmed).
+fn secret_from_env(name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Ok(path) = std::env::var(format!("{name}_FILE")) {
+        let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{name}_FILE {path}: {e}"))?;
+        let secret = text.trim();
+        anyhow::ensure!(secret.len() >= 32, "{name}_FILE must hold at least 32 characters");
+        return Ok(Some(secret.as_bytes().to_vec()));
+    }
+    Ok(std::env::var(name).ok().filter(|s| !s.is_empty()).map(String::into_bytes))
 }
 
 pub fn app(state: AppState) -> Router {

@@ -2,6 +2,7 @@
 //! listener synchronously and forwards here; each entry point re-reads stored state,
 //! decides with the core, writes back and answers.
 
+mod capture;
 mod code_pairing;
 mod live;
 mod lock;
@@ -48,28 +49,29 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
         return JsValue::UNDEFINED;
     }
     let Ok(req) = serde_wasm_bindgen::from_value::<PanelRequest>(message) else {
-        return to_js(&PanelReply { ok: false, error: Some("bad_request".into()), state: None });
+        return to_js(&PanelReply { ok: false, info: None, error: Some("bad_request".into()), state: None });
     };
-    let result = match req {
-        PanelRequest::State => Ok(()),
-        PanelRequest::Approve { offer_id } => pairing::approve(&offer_id).await,
-        PanelRequest::Deny { offer_id } => pairing::deny(&offer_id).await,
-        PanelRequest::Connect { pairing_token } => pairing::connect_pasted(pairing_token.trim()).await,
-        PanelRequest::Disconnect { binding_id } => pairing::disconnect(&binding_id).await,
+    let result: Result<Option<String>, String> = match req {
+        PanelRequest::State => Ok(None),
+        PanelRequest::Approve { offer_id } => pairing::approve(&offer_id).await.map(|()| None),
+        PanelRequest::Deny { offer_id } => pairing::deny(&offer_id).await.map(|()| None),
+        PanelRequest::Connect { pairing_token } => pairing::connect_pasted(pairing_token.trim()).await.map(|()| None),
+        PanelRequest::Disconnect { binding_id } => pairing::disconnect(&binding_id).await.map(|()| None),
         PanelRequest::PairCode => {
             code_pairing::feed(Event::Started).await;
-            Ok(())
+            Ok(None)
         }
         PanelRequest::CancelCode => {
             code_pairing::feed(Event::Cancelled).await;
-            Ok(())
+            Ok(None)
         }
+        PanelRequest::Capture { binding_id } => capture::send_active_page(&binding_id).await.map(Some),
     };
     bindings_changed().await;
     let state = Some(pairing::panel_state().await);
     to_js(&match result {
-        Ok(()) => PanelReply { ok: true, error: None, state },
-        Err(e) => PanelReply { ok: false, error: Some(e), state },
+        Ok(info) => PanelReply { ok: true, info, error: None, state },
+        Err(e) => PanelReply { ok: false, info: None, error: Some(e), state },
     })
 }
 

@@ -200,6 +200,14 @@ pub struct Capture {
     pub text: String,
 }
 
+/// 202 answer to a capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureAccepted {
+    pub status: String,
+    pub capture_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokeResponse {
     pub revoked: bool,
@@ -392,6 +400,9 @@ pub enum PanelRequest {
     PairCode,
     #[serde(rename = "panel.cancelCode")]
     CancelCode,
+    /// "Send this page to {appName}": capture the active tab for this binding's app.
+    #[serde(rename = "panel.capture", rename_all = "camelCase")]
+    Capture { binding_id: String },
 }
 
 /// What the panel renders. Tokens never leave the background.
@@ -449,6 +460,9 @@ impl From<&StoredBinding> for BindingView {
 #[serde(rename_all = "camelCase")]
 pub struct PanelReply {
     pub ok: bool,
+    /// A confirmation to show (e.g. "Sent to Acme").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -39,6 +39,11 @@ pub fn explain(code: &str) -> String {
         "not_described" => "Still checking this app with the relay. Try again in a moment.",
         "already_decided" | "unknown_offer" => "This request was already handled.",
         "unknown_binding" => "This app is no longer connected.",
+        "no_consumer" => "This app doesn't accept page captures.",
+        "no_page_access" => {
+            "Latch can't read this page. Open Latch from the toolbar while the page is in front, then try again."
+        }
+        "needs_repair" => "This app needs to be paired again before it can receive pages.",
         "no_background" => "Latch's background service isn't answering. Close and reopen this panel.",
         _ => "Something went wrong. Try again.",
     }

@@ -42,8 +42,18 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                     </div>
                 })}
             </div>
-            <button type="button" class="secondary"
-                on:click=move |_| panel.run(PanelRequest::Disconnect { binding_id: id.clone() })>"Disconnect"</button>
+            <div class="actions">
+                {binding.needs_repair.is_none().then(|| {
+                    let id = binding.binding_id.clone();
+                    view! {
+                        <button type="button" on:click=move |_| panel.run(PanelRequest::Capture { binding_id: id.clone() })>
+                            {format!("Send this page to {}", binding.app_name)}
+                        </button>
+                    }
+                })}
+                <button type="button" class="secondary"
+                    on:click=move |_| panel.run(PanelRequest::Disconnect { binding_id: id.clone() })>"Disconnect"</button>
+            </div>
         </li>
     }
 }

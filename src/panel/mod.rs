@@ -22,6 +22,8 @@ pub fn start() {
 pub struct Panel {
     pub state: RwSignal<PanelState>,
     pub notice: RwSignal<Option<String>>,
+    /// A confirmation ("Sent … to Acme.").
+    pub info: RwSignal<Option<String>>,
 }
 
 impl Panel {
@@ -34,6 +36,7 @@ impl Panel {
                         self.state.set(s);
                     }
                     self.notice.set(reply.error.as_deref().map(api::explain));
+                    self.info.set(reply.info);
                 }
                 None => self.notice.set(Some(api::explain("no_background"))),
             }
@@ -51,7 +54,8 @@ impl Panel {
 
 #[component]
 fn App() -> impl IntoView {
-    let panel = Panel { state: RwSignal::new(PanelState::default()), notice: RwSignal::new(None) };
+    let panel =
+        Panel { state: RwSignal::new(PanelState::default()), notice: RwSignal::new(None), info: RwSignal::new(None) };
     panel.refresh();
     api::on_storage_changed(move || panel.refresh());
     view! {
@@ -59,6 +63,9 @@ fn App() -> impl IntoView {
             <header class="brand">"Latch"</header>
             <p class="notice" role="alert" hidden=move || panel.notice.get().is_none()>
                 {move || panel.notice.get().unwrap_or_default()}
+            </p>
+            <p class="info" role="status" hidden=move || panel.info.get().is_none()>
+                {move || panel.info.get().unwrap_or_default()}
             </p>
             <pending::PendingApprovals panel=panel />
             <connect::ConnectApp panel=panel />

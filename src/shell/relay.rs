@@ -34,8 +34,30 @@ pub enum Reply<T> {
 
 /// POSTs `body` as JSON to `base + path`.
 pub async fn post<B: Serialize, T: DeserializeOwned>(base: &str, path: &str, body: &B) -> Reply<T> {
+    post_inner(base, path, None, body).await
+}
+
+/// POSTs `body` as JSON with `Authorization: Bearer <token>`.
+pub async fn post_with_bearer<B: Serialize, T: DeserializeOwned>(
+    base: &str,
+    path: &str,
+    token: &str,
+    body: &B,
+) -> Reply<T> {
+    post_inner(base, path, Some(token), body).await
+}
+
+async fn post_inner<B: Serialize, T: DeserializeOwned>(
+    base: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: &B,
+) -> Reply<T> {
     let headers = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+    if let Some(t) = bearer {
+        let _ = js_sys::Reflect::set(&headers, &"authorization".into(), &format!("Bearer {t}").into());
+    }
     let json = js_sys::JSON::stringify(&super::to_js(body)).map(String::from).unwrap_or_default();
     let init = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&init, &"method".into(), &"POST".into());

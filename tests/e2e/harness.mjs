@@ -32,7 +32,7 @@ function cli(db, ...args) {
 
 function freshDatabase(dir, name) {
   const db = `sqlite://${join(dir, name)}`;
-  cli(db, "tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP);
+  cli(db, "tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP, "--captures");
   const { apiKey } = cli(db, "key", "create", "--tenant", "acme", "--label", "Acme");
   return { db, apiKey };
 }

@@ -100,3 +100,45 @@ test("the app revokes: socket closed, the app disappears from the panel, /api/me
     assert.equal((await stack.me(binding.accessToken)).status, 401);
   } finally { await close(); await stack.stop(); stack = null; }
 });
+
+test("Send this page to Acme: the capture reaches the app's inbox once", async () => {
+  stack = await startStack();
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    await pairByPaste(panel);
+    // A page Latch may read without a toolbar click: the relay's own origin is in
+    // host_permissions (on any other site the toolbar click grants activeTab).
+    const page = await context.newPage();
+    await page.goto(`${RELAY}/connect#token=lpt_x`);
+    await page.getByRole("heading", { name: "This connect link is broken" }).waitFor();
+    // The page stays the active tab, as it is when the panel is the side panel beside it.
+    await panel.getByRole("button", { name: "Send this page to Acme" }).click();
+    await panel.getByText("Sent “Connect to Latch” to Acme.").waitFor();
+    const r = await fetch(`${RELAY}/api/inbox/v1/captures`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    const { captures } = await r.json();
+    assert.equal(captures.length, 1);
+    assert.equal(captures[0].title, "Connect to Latch");
+    assert.equal(captures[0].userId, "dana");
+    assert.match(captures[0].url, /\/connect#token=lpt_x$/);
+    assert.match(captures[0].text, /This connect link is broken/);
+  } finally { await close(); await stack.stop(); stack = null; }
+});
+
+test("the owner revokes with the CLI: the extension learns it within a second", async () => {
+  stack = await startStack();
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const binding = await pairByPaste(panel);
+    await pingUntilAnswered();
+    const t = Date.now();
+    await stack.cli("binding", "revoke", binding.bindingId);
+    while (((await storage(panel, "local", "latch.bindings")) || []).length) {
+      assert.ok(Date.now() - t < 1500, "binding still listed");
+      await sleep(20);
+    }
+    console.log(`# owner revoke (CLI, incl. process start) → binding gone: ${Date.now() - t} ms`);
+    assert.equal((await stack.me(binding.accessToken)).status, 401);
+  } finally { await close(); await stack.stop(); stack = null; }
+});

@@ -1,0 +1,92 @@
+//! "Send this page to {appName}": reads the active tab (activeTab + scripting, through the
+//! static `capture.js`) and posts it to the app's capture inbox with the binding's access
+//! token, refreshing once if the relay calls the token invalid.
+
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use crate::config::CONNECT_ORIGIN;
+use crate::core::wire::{Capture, CaptureAccepted, ErrorBody};
+use crate::shell::relay::{self, Reply};
+use crate::shell::{chrome, now_ms};
+
+use super::state::read_bindings;
+use super::tokens;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = query, catch)]
+    async fn tabs_query(query: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_namespace = ["chrome", "scripting"], js_name = executeScript, catch)]
+    async fn execute_script(details: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Tab {
+    id: Option<i32>,
+    url: Option<String>,
+    last_accessed: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct Injection {
+    result: Option<Capture>,
+}
+
+fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in pairs {
+        let _ = js_sys::Reflect::set(&o, &(*k).into(), v);
+    }
+    o.into()
+}
+
+/// The page the user is looking at: the most recently used active tab of a normal window
+/// that isn't one of the extension's own pages.
+async fn active_page() -> Option<i32> {
+    let query = obj(&[("active", true.into()), ("windowType", "normal".into())]);
+    let tabs: Vec<Tab> = serde_wasm_bindgen::from_value(tabs_query(&query).await.ok()?).ok()?;
+    let own = format!("chrome-extension://{}/", chrome::runtime_id());
+    tabs.into_iter()
+        .filter(|t| !t.url.as_deref().is_some_and(|u| u.starts_with(&own) || u.starts_with("chrome://")))
+        .max_by(|a, b| a.last_accessed.unwrap_or(0.0).total_cmp(&b.last_accessed.unwrap_or(0.0)))
+        .and_then(|t| t.id)
+}
+
+async fn read_page(tab_id: i32) -> Result<Capture, String> {
+    let files = js_sys::Array::of1(&"capture.js".into());
+    let details = obj(&[("target", obj(&[("tabId", tab_id.into())])), ("files", files.into())]);
+    let results = execute_script(&details).await.map_err(|_| "no_page_access".to_string())?;
+    let mut injections: Vec<Injection> = serde_wasm_bindgen::from_value(results).map_err(|_| "no_page_access")?;
+    injections.pop().and_then(|i| i.result).ok_or_else(|| "no_page_access".into())
+}
+
+/// Sends the active page to the binding's app; returns the confirmation to show.
+pub async fn send_active_page(binding_id: &str) -> Result<String, String> {
+    let binding = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).ok_or("unknown_binding")?;
+    if binding.needs_repair.is_some() {
+        return Err("needs_repair".into());
+    }
+    let tab = active_page().await.ok_or("no_page_access")?;
+    let capture = read_page(tab).await?;
+    let mut token = if binding.access_expires_at > now_ms() {
+        binding.access_token
+    } else {
+        tokens::refreshed_access_token(binding_id).await?
+    };
+    for attempt in 0..2 {
+        let reply: Reply<CaptureAccepted> =
+            relay::post_with_bearer(CONNECT_ORIGIN, "/api/inbox/v1/captures", &token, &capture).await;
+        match reply {
+            Reply::Ok(_) => return Ok(format!("Sent “{}” to {}.", capture.title, binding.app_name)),
+            Reply::Refused { status: 401, .. } if attempt == 0 => {
+                token = tokens::refreshed_access_token(binding_id).await?;
+            }
+            Reply::Refused { body: ErrorBody { error, .. }, .. } => return Err(error),
+            Reply::ServerError => return Err("no_consumer_or_relay_down".into()),
+            Reply::Unreachable => return Err("relay_unreachable".into()),
+        }
+    }
+    Err("access token invalid".into())
+}
