@@ -10,7 +10,6 @@ pub mod db;
 pub mod error;
 pub mod limits;
 pub mod live;
-pub mod revocations;
 pub mod routes;
 pub mod secrets;
 pub mod sessions;
@@ -66,10 +65,10 @@ pub struct Inner {
     /// Key for the hashes of pairing and refresh tokens at rest.
     pub pepper: Vec<u8>,
     pub signer: access::Signer,
-    /// Wakes long-polls when challenges change.
-    pub changes: wake::Changes,
+    /// Wakes long-polls when challenges may have changed.
+    pub changes: wake::Signal,
     /// Wakes live sessions when a binding may have been revoked.
-    pub revocations: revocations::Revocations,
+    pub revocations: wake::Signal,
     /// Live extension sockets and errands waiting for answers.
     pub live: live::Live,
     pub challenge_limiter: limits::RateLimiter,
@@ -99,8 +98,8 @@ impl AppState {
             cfg,
             pepper,
             signer,
-            changes: wake::Changes::default(),
-            revocations: revocations::Revocations::default(),
+            changes: wake::Signal::default(),
+            revocations: wake::Signal::default(),
             live: live::Live::default(),
             challenge_limiter,
         })))

@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use latch::core::name_policy::check_consent_name;
 use latch_relay::routes::{code_pairing, is_plain_origin};
-use latch_relay::{clock::now_ms, db, store, AppState, Config};
+use latch_relay::{clock::now_ms, db, store, wake, AppState, Config};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -266,7 +266,7 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.challenge_requests_per_minute = a.challenge_requests_per_minute.max(1);
     tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
     let state = AppState::new(db, cfg).await?;
-    tokio::spawn(state.changes.clone().watch_other_writers(state.db.clone(), state.revocations.clone()));
+    tokio::spawn(wake::watch_other_writers(state.db.clone(), vec![state.changes.clone(), state.revocations.clone()]));
     let listener =
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
     let app = latch_relay::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -86,7 +86,7 @@ pub async fn refresh(
 /// Why a token could not be rotated, acting on reuse.
 async fn classify_unrotatable(db: &Db, old_hash: &[u8], now: u64) -> sqlx::Result<Refreshed> {
     let row = sqlx::query(
-        "SELECT s.binding_id, s.family_id, s.expires_at, s.rotated_at, s.revoked_at, s.successor_id,
+        "SELECT s.binding_id, s.expires_at, s.rotated_at, s.revoked_at, s.successor_id,
                 n.rotated_at AS next_rotated, n.revoked_at AS next_revoked, n.expires_at AS next_expires,
                 b.tenant_id, b.user_id, b.revoked_at AS binding_revoked
          FROM sessions s JOIN bindings b ON b.id = s.binding_id LEFT JOIN sessions n ON n.id = s.successor_id
@@ -114,24 +114,10 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], now: u64) -> sqlx::Resul
             refresh_expires_at: r.get::<Option<i64>, _>("next_expires").unwrap_or(0) as u64,
         });
     }
-    let family: String = r.get("family_id");
+    // A binding has one session family (its successors share it): revoking the binding
+    // revokes the family with it.
     let binding: String = r.get("binding_id");
-    revoke_family(db, &family, &binding, now).await?;
+    crate::store::revoke_binding(db, &binding, now).await?;
     tracing::warn!(binding = %binding, "refresh token reused: family revoked");
     Ok(Refreshed::Reused)
-}
-
-async fn revoke_family(db: &Db, family_id: &str, binding_id: &str, now: u64) -> sqlx::Result<()> {
-    let mut tx = db.begin().await?;
-    sqlx::query("UPDATE sessions SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL")
-        .bind(now as i64)
-        .bind(family_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE bindings SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(now as i64)
-        .bind(binding_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
 }

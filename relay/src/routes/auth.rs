@@ -35,7 +35,7 @@ pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<R
             Ok(Json(RefreshedTokens { access_token, refresh_token: successor, access_expires_at, refresh_expires_at }))
         }
         Refreshed::Reused => {
-            s.revocations.notify(); // the binding died with its family
+            s.revocations.bump(); // the binding died with its family
             Err(ApiError::unauthorized(
                 "refresh_token_reused",
                 "This refresh token was already used; the session was revoked for safety. Pair again.",
@@ -56,7 +56,7 @@ pub async fn revoke(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<Re
     let revoked = store::revoke_by_refresh(&s.db, &token_hash(&s.pepper, &req.refresh_token), now_ms()).await?;
     if revoked {
         tracing::info!("binding revoked by its refresh token");
-        s.revocations.notify();
+        s.revocations.bump();
     }
     Ok(Json(RevokeResponse { revoked }))
 }
