@@ -31,13 +31,17 @@ pub enum NameRejection {
     Empty,
     TooLong,
     ForbiddenCharacter(char),
+    /// Starts with a combining mark, or stacks more than two (overlays other text).
+    CombiningMarks,
     MixedScript,
     TrustFrameWord(&'static str),
 }
 
 /// Normalises (NFC, trimmed) and checks `raw`; returns the name to display.
 pub fn check_consent_name(raw: &str) -> Result<String, NameRejection> {
-    let name: String = raw.nfc().collect::<String>().trim().to_string();
+    // Only plain spaces are trimmed: any other whitespace or control character is refused,
+    // wherever it stands, rather than quietly dropped.
+    let name: String = raw.nfc().collect::<String>().trim_matches(' ').to_string();
     if name.is_empty() {
         return Err(NameRejection::Empty);
     }
@@ -47,6 +51,9 @@ pub fn check_consent_name(raw: &str) -> Result<String, NameRejection> {
     if let Some(c) = name.chars().find(|&c| is_forbidden_char(c)) {
         return Err(NameRejection::ForbiddenCharacter(c));
     }
+    if has_mark_abuse(&name) {
+        return Err(NameRejection::CombiningMarks);
+    }
     if !name.as_str().is_single_script() {
         return Err(NameRejection::MixedScript);
     }
@@ -55,6 +62,13 @@ pub fn check_consent_name(raw: &str) -> Result<String, NameRejection> {
         return Err(NameRejection::TrustFrameWord(word));
     }
     Ok(name)
+}
+
+/// The name a consent prompt shows for an app: the minting key's label, else the tenant's
+/// display name, else the tenant id — each through the policy. Tenant ids are checked
+/// against the policy when tenants are created, so the last fallback is always safe.
+pub fn display_name(key_label: Option<&str>, tenant_name: &str, tenant_id: &str) -> String {
+    first_acceptable(key_label.into_iter().chain([tenant_name])).unwrap_or_else(|| tenant_id.to_owned())
 }
 
 /// The first candidate that passes the policy, normalised.
@@ -73,6 +87,28 @@ fn is_forbidden_char(c: char) -> bool {
     }
 }
 
+fn is_mark(c: char) -> bool {
+    use GeneralCategory::*;
+    matches!(c.general_category(), NonspacingMark | SpacingMark | EnclosingMark)
+}
+
+/// A leading combining mark, or a run of more than two: "zalgo" text that draws over
+/// the prompt around the name.
+fn has_mark_abuse(name: &str) -> bool {
+    let mut run = 0;
+    for (i, c) in name.chars().enumerate() {
+        if is_mark(c) {
+            run += 1;
+            if i == 0 || run > 2 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
 /// Lower-cased confusable skeleton with spaces and punctuation dropped, so "L a t c h",
 /// "LATCH" and "Ⓛatch"/"1atch" style look-alikes compare equal to "latch".
 fn fold_for_comparison(s: &str) -> String {
@@ -80,6 +116,9 @@ fn fold_for_comparison(s: &str) -> String {
     let lowered: String = skeleton(s).flat_map(char::to_lowercase).collect();
     skeleton(&lowered).flat_map(char::to_lowercase).filter(|c| c.is_alphanumeric()).collect()
 }
+
+#[cfg(test)]
+mod hostile_names;
 
 #[cfg(test)]
 mod tests {
@@ -102,7 +141,8 @@ mod tests {
         type Expect = fn(&NameRejection) -> bool;
         let cases: &[(&str, Expect)] = &[
             ("", |r| *r == Empty),
-            ("   \t ", |r| *r == Empty),
+            ("    ", |r| *r == Empty),
+            ("  \t ", |r| matches!(r, ForbiddenCharacter(_))),
             (&"a".repeat(65), |r| *r == TooLong),
             ("Acme\u{202E}erotS", |r| matches!(r, ForbiddenCharacter(_))),
             ("Ac\u{200B}me", |r| matches!(r, ForbiddenCharacter(_))),

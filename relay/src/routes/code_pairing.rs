@@ -204,8 +204,7 @@ fn parse_code(raw: &str) -> ApiResult<String> {
 async fn app_name_for(s: &AppState, tenant_id: &str, key_label: Option<&str>) -> ApiResult<String> {
     let tenant = crate::store::tenant(&s.db, tenant_id).await?;
     let tenant_name = tenant.map(|t| t.name).unwrap_or_default();
-    let candidates = key_label.into_iter().chain([tenant_name.as_str()]);
-    Ok(latch::core::name_policy::first_acceptable(candidates).unwrap_or_else(|| tenant_id.to_owned()))
+    Ok(latch::core::name_policy::display_name(key_label, &tenant_name, tenant_id))
 }
 
 /// Approves `code` for (tenant, user); shared by the API and the CLI.

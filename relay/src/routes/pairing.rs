@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use latch::core::name_policy::first_acceptable;
+use latch::core::name_policy::display_name;
 use latch::core::token::{is_pairing_token, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
 use latch::core::wire::{BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant};
 
@@ -66,7 +66,7 @@ pub async fn mint(
 /// The name the consent prompt shows: key label → tenant name → tenant id, each through
 /// the consent-name policy.
 pub fn app_name(row: &TokenRow) -> String {
-    first_acceptable([row.key_label.as_str(), row.tenant_name.as_str()]).unwrap_or_else(|| row.tenant_id.clone())
+    display_name(Some(&row.key_label), &row.tenant_name, &row.tenant_id)
 }
 
 fn token_from(body: &[u8]) -> ApiResult<String> {
