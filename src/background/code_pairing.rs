@@ -14,14 +14,13 @@ use crate::shell::{log, now_ms, random_id};
 
 use super::lock;
 use super::state::update_bindings;
+use super::wakeup::{wake_at, LocalFuture};
 
 pub const CHALLENGE_KEY: &str = "latch.challenge";
 pub const VIEW_KEY: &str = "latch.challengeView";
 pub const ALARM: &str = "latch.challenge";
 const DEVICE_KEY: &str = "latch.deviceId";
 const DEVICE_NAME: &str = "Chrome with Latch";
-
-type LocalFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 /// `feed` as a boxed future: the network tasks it spawns feed it again.
 fn feed_later(event: Event) -> LocalFuture {
@@ -79,15 +78,7 @@ async fn run(actions: Vec<Action>) {
             Action::Clear => {
                 let _ = chrome::storage_remove(Area::Local, CHALLENGE_KEY).await;
             }
-            Action::Schedule(at) => {
-                // A timer while this worker lives; the alarm if Chrome stops it first.
-                chrome::set_alarm(ALARM, at).await;
-                wasm_bindgen_futures::spawn_local(async move {
-                    let wait = at.saturating_sub(now_ms()).min(u32::MAX as u64) as u32;
-                    gloo_timers::future::TimeoutFuture::new(wait).await;
-                    feed_later(Event::Tick).await;
-                });
-            }
+            Action::Schedule(at) => wake_at(ALARM, at, || feed_later(Event::Tick)).await,
             Action::Deliver(grant) => {
                 let binding = StoredBinding::from_grant(grant, now_ms());
                 let stored = update_bindings(|all| {

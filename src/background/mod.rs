@@ -9,6 +9,7 @@ mod lock;
 mod pairing;
 mod state;
 mod tokens;
+mod wakeup;
 
 use wasm_bindgen::prelude::*;
 

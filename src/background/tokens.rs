@@ -11,11 +11,11 @@ use std::task::{Poll, Waker};
 use crate::config::CONNECT_ORIGIN;
 use crate::core::refresh::{Action, Event, Scheduler};
 use crate::core::wire::{ErrorBody, RefreshTokenRequest, RefreshedTokens};
-use crate::shell::chrome;
 use crate::shell::relay::{self, Reply};
 use crate::shell::{log, now_ms, random_id};
 
 use super::state::{read_bindings, update_bindings};
+use super::wakeup::wake_at;
 
 pub const ALARM: &str = "latch.refresh";
 
@@ -80,14 +80,7 @@ async fn run(actions: Vec<Action>) {
     for action in actions {
         match action {
             Action::Refresh { binding_id } => wasm_bindgen_futures::spawn_local(refresh(binding_id)),
-            Action::Schedule(at) => {
-                chrome::set_alarm(ALARM, at).await;
-                wasm_bindgen_futures::spawn_local(async move {
-                    let wait = at.saturating_sub(now_ms()).min(u32::MAX as u64) as u32;
-                    gloo_timers::future::TimeoutFuture::new(wait).await;
-                    Box::pin(tick()).await;
-                });
-            }
+            Action::Schedule(at) => wake_at(ALARM, at, || Box::pin(tick())).await,
             Action::MarkNeedsRepair { binding_id, error } => {
                 let marked = update_bindings(|all| {
                     for b in all.iter_mut().filter(|b| b.binding_id == binding_id) {
