@@ -59,9 +59,7 @@ impl Fixture {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let (status, bytes) = self.raw(method, path, bearer, body.map(|b| b.to_string())).await;
-        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, json)
+        call(&self.app, method, path, bearer, body).await
     }
 
     pub async fn raw(
@@ -71,15 +69,7 @@ impl Fixture {
         bearer: Option<&str>,
         body: Option<String>,
     ) -> (StatusCode, Vec<u8>) {
-        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
-        if let Some(b) = bearer {
-            req = req.header("authorization", format!("Bearer {b}"));
-        }
-        let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        (status, bytes)
+        send(&self.app, method, path, bearer, body).await
     }
 
     pub async fn mint(&self, user: &str) -> String {
@@ -113,15 +103,7 @@ impl FixtureApp {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
-        if let Some(b) = bearer {
-            req = req.header("authorization", format!("Bearer {b}"));
-        }
-        let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        call(&self.app, method, path, bearer, body).await
     }
 }
 
@@ -142,4 +124,16 @@ async fn send(
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
     (status, bytes)
+}
+
+/// One JSON request through the router; the answer's status and JSON body (null if none).
+async fn call(
+    app: &Router,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let (status, bytes) = send(app, method, path, bearer, body.map(|b| b.to_string())).await;
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
