@@ -1,21 +1,14 @@
 // Benchmark (not a test): ping round trip app → relay → extension (WebSocket) → back,
 // over N sequential pings on loopback, and revoke → the extension forgetting the binding.
 // Usage: node tests/bench/ping.mjs   (after npm run build and cargo build --release -p latch-relay)
-import { startStack, launchBrowser, openPanel, storage, sleep, RELAY } from "../e2e/harness.mjs";
+import { startStack, launchBrowser, openPanel, pairByPaste, storage, sleep, RELAY } from "../e2e/harness.mjs";
 
 const N = Number(process.env.PINGS || 200);
 const stack = await startStack();
 const { context, close } = await launchBrowser();
 try {
   const panel = await openPanel(context);
-  await panel.getByLabel("Pairing token").fill(await stack.mint("dana"));
-  await panel.getByRole("button", { name: "Connect", exact: true }).click();
-  const approve = panel.getByRole("button", { name: "Approve", exact: true });
-  await approve.waitFor();
-  while (await approve.isDisabled()) await sleep(50);
-  await approve.click();
-  let binding;
-  while (!(binding = ((await storage(panel, "local", "latch.bindings")) || [])[0])) await sleep(50);
+  const binding = await pairByPaste(panel, await stack.mint("dana"));
   const ping = () => fetch(`${RELAY}/api/errands`, {
     method: "POST", headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
     body: JSON.stringify({ userId: "dana", kind: "ping", params: {} }),

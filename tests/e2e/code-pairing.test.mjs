@@ -3,7 +3,7 @@
 // relay, a relay that lost the challenge, and 20 s of 503s.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startStack, launchBrowser, openPanel, storage, stopWorkers, sleep } from "./harness.mjs";
+import { startStack, launchBrowser, openPanel, storage, stopWorkers, waitForBindings, sleep } from "./harness.mjs";
 
 const CODE = /^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/;
 let stack;
@@ -18,18 +18,8 @@ async function showCode(panel) {
   return text;
 }
 
-async function waitForBinding(panel, ms = 10000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const b = (await storage(panel, "local", "latch.bindings")) || [];
-    if (b.length > 0) return b;
-    if (Date.now() > end) throw new Error("no binding stored");
-    await sleep(10);
-  }
-}
-
 async function expectConnected(panel) {
-  const [binding] = await waitForBinding(panel);
+  const [binding] = await waitForBindings(panel, 1);
   assert.equal(binding.tenantId, "acme");
   assert.equal(binding.userId, "dana");
   assert.equal((await stack.me(binding.accessToken)).status, 200);
@@ -53,7 +43,7 @@ test("code shown in the panel → pairing approve → tokens stored within 1 s",
     await sleep(300); // the long-poll is waiting at the relay
     await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
     const approvedAt = Date.now();
-    await waitForBinding(panel);
+    await waitForBindings(panel, 1);
     const latency = Date.now() - approvedAt;
     console.log(`# code approval → tokens stored: ${latency} ms`);
     assert.ok(latency < 1000, `${latency} ms`);
@@ -83,11 +73,7 @@ test("worker stopped while the code is pending, and while waiting for the relay"
     await stack.restartRelay();
     await stack.cli("pairing", "approve", second, "--tenant", "acme", "--user", "dana");
     await panel.reload();
-    const end = Date.now() + 40000;
-    while (((await storage(panel, "local", "latch.bindings")) || []).length < 2) {
-      assert.ok(Date.now() < end, "second binding never arrived");
-      await sleep(100);
-    }
+    await waitForBindings(panel, 2, 40000);
   } finally { await close(); await stack.stop(); stack = null; }
 });
 
@@ -131,7 +117,7 @@ test("relay answering 503 for 20 s: bounded backoff, no request storm, then reco
     // Backoff: 1, 2, 4, 8, 16 s ceilings with full jitter, never under the 5 s interval.
     assert.ok(during >= 2 && during <= 6, `${during} requests in 20 s`);
     await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
-    const [binding] = await waitForBinding(panel, 40000);
+    const [binding] = await waitForBindings(panel, 1, 40000);
     assert.equal(binding.userId, "dana");
   } finally { await close(); await stack.stop(); stack = null; }
 });

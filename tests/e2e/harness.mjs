@@ -162,6 +162,47 @@ export async function openPanel(context) {
   return page;
 }
 
+/** The consent prompt's heading for the demo tenant. */
+export const PROMPT = "Allow Acme to run tasks in your browser?";
+
+/** Types a token into "Connect an app" and clicks Connect. */
+export async function pasteToken(panel, token) {
+  await panel.getByLabel("Pairing token").fill(token);
+  await panel.getByRole("button", { name: "Connect", exact: true }).click();
+}
+
+/** Waits for the prompt and for Approve to arm (at most 2 s), then clicks it. */
+export async function approveWhenArmed(panel, beforeClick = async () => {}) {
+  await panel.getByRole("heading", { name: PROMPT }).waitFor();
+  const approve = panel.getByRole("button", { name: "Approve", exact: true });
+  await approve.waitFor();
+  const end = Date.now() + 2000;
+  while (await approve.isDisabled()) {
+    if (Date.now() > end) throw new Error("Approve never armed");
+    await sleep(50);
+  }
+  await beforeClick();
+  await approve.click();
+}
+
+/** Waits (polling every 10 ms) until exactly `n` bindings are stored; returns them. */
+export async function waitForBindings(panel, n, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const b = (await storage(panel, "local", "latch.bindings")) || [];
+    if (b.length === n) return b;
+    if (Date.now() > end) throw new Error(`expected ${n} bindings, have ${b.length}`);
+    await sleep(10);
+  }
+}
+
+/** Pairs by pasting `token` and approving; returns the stored binding. */
+export async function pairByPaste(panel, token) {
+  await pasteToken(panel, token);
+  await approveWhenArmed(panel);
+  return (await waitForBindings(panel, 1))[0];
+}
+
 export async function storage(panelPage, area, key) {
   return panelPage.evaluate(async ([a, k]) => (await chrome.storage[a].get(k))[k], [area, key]);
 }

@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { startStack, launchBrowser, openPanel, storage, sleep, RELAY, EXTENSION_ID } from "./harness.mjs";
+import { startStack, launchBrowser, openPanel, pasteToken, storage, sleep, RELAY, EXTENSION_ID } from "./harness.mjs";
 
 const HOSTILE = "http://localhost:8790";
 let stack, hostile;
@@ -126,8 +126,7 @@ test("the prompt can't be clicked through: Approve starts disabled", async () =>
   const { context, close } = await launchBrowser();
   try {
     const panel = await openPanel(context);
-    await panel.getByLabel("Pairing token").fill(await stack.mint("dana"));
-    await panel.getByRole("button", { name: "Connect", exact: true }).click();
+    await pasteToken(panel, await stack.mint("dana"));
     const approve = panel.getByRole("button", { name: "Approve", exact: true });
     await approve.waitFor();
     const shownAt = Date.now();

@@ -3,14 +3,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   startStack, launchBrowser, openPanel, storage, stopWorkers, targetUrls, screenshotPath,
-  APP, EXTENSION_ID, sleep,
+  approveWhenArmed, pasteToken, waitForBindings, PROMPT, APP, EXTENSION_ID, sleep,
 } from "./harness.mjs";
 
 let stack;
 before(async () => { stack = await startStack(); });
 after(async () => { await stack?.stop(); });
 
-const PROMPT = "Allow Acme to run tasks in your browser?";
 
 /** App page → Connect Latch → connect popup → Continue. */
 async function offerFromApp(context) {
@@ -27,28 +26,6 @@ async function offerFromApp(context) {
   await popup.getByRole("button", { name: "Continue" }).click();
   await popup.getByRole("heading", { name: "Approve in the Latch side panel" }).waitFor();
   return { app, popup, token };
-}
-
-async function approveIn(panel, beforeClick = async () => {}) {
-  await panel.getByRole("heading", { name: PROMPT }).waitFor();
-  const approve = panel.getByRole("button", { name: "Approve", exact: true });
-  await approve.waitFor();
-  await assert.doesNotReject(async () => {
-    const end = Date.now() + 2000;
-    while (await approve.isDisabled()) { if (Date.now() > end) throw new Error("Approve never armed"); await sleep(50); }
-  });
-  await beforeClick();
-  await approve.click();
-}
-
-async function waitForBindings(panel, n) {
-  const end = Date.now() + 10000;
-  for (;;) {
-    const b = (await storage(panel, "local", "latch.bindings")) || [];
-    if (b.length === n) return b;
-    if (Date.now() > end) throw new Error(`expected ${n} bindings, have ${b.length}`);
-    await sleep(100);
-  }
 }
 
 test("one click: Connect Latch → Continue → Approve binds, closes the popup, and the app reads Latch Connected", async () => {
@@ -69,7 +46,7 @@ test("one click: Connect Latch → Continue → Approve binds, closes the popup,
     // The toolbar badge counts pending approvals.
     assert.equal(await panel.evaluate(() => chrome.action.getBadgeText({})), "1");
     await panel.setViewportSize({ width: 400, height: 560 });
-    await approveIn(panel, () => panel.screenshot({ path: screenshotPath("prompt.png") }));
+    await approveWhenArmed(panel, () => panel.screenshot({ path: screenshotPath("prompt.png") }));
     await popupClosed;
 
     const [binding] = await waitForBindings(panel, 1);
@@ -118,7 +95,7 @@ test("the worker stopped between offer and Approve: approval still completes", a
     await sleep(300);
     const popupClosed = popup.waitForEvent("close", { timeout: 15000 });
     const panel = await openPanel(context);
-    await approveIn(panel);
+    await approveWhenArmed(panel);
     await popupClosed;
     const [binding] = await waitForBindings(panel, 1);
     assert.equal((await stack.me(binding.accessToken)).status, 200);
@@ -129,15 +106,13 @@ test("manual paste: Pairing token → Connect → prompt → Approve", async () 
   const { context, close } = await launchBrowser();
   try {
     const panel = await openPanel(context);
-    await panel.getByLabel("Pairing token").fill("lpt_not-a-token");
-    await panel.getByRole("button", { name: "Connect", exact: true }).click();
+    await pasteToken(panel, "lpt_not-a-token");
     await panel.getByRole("alert").filter({ hasText: "isn't a Latch pairing token" }).waitFor();
     assert.equal(((await storage(panel, "session", "latch.offers"))?.offers ?? []).length, 0);
 
     const token = await stack.mint("dana");
-    await panel.getByLabel("Pairing token").fill(token);
-    await panel.getByRole("button", { name: "Connect", exact: true }).click();
-    await approveIn(panel);
+    await pasteToken(panel, token);
+    await approveWhenArmed(panel);
     const [binding] = await waitForBindings(panel, 1);
     assert.equal(binding.userId, "dana");
     assert.equal((await stack.describe(token)).body.error, "token_used");
@@ -148,9 +123,8 @@ test("Disconnect revokes at the relay: /api/me answers 401 access token invalid"
   const { context, close } = await launchBrowser();
   try {
     const panel = await openPanel(context);
-    await panel.getByLabel("Pairing token").fill(await stack.mint("dana"));
-    await panel.getByRole("button", { name: "Connect", exact: true }).click();
-    await approveIn(panel);
+    await pasteToken(panel, await stack.mint("dana"));
+    await approveWhenArmed(panel);
     const [binding] = await waitForBindings(panel, 1);
     const app = await context.newPage();
     await app.goto(`${APP}/`);

@@ -3,26 +3,13 @@
 // the app from the panel.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startStack, launchBrowser, openPanel, storage, sleep, APP, RELAY } from "./harness.mjs";
+import { startStack, launchBrowser, openPanel, pairByPaste, storage, sleep, APP, RELAY } from "./harness.mjs";
 
 let stack;
 after(async () => { await stack?.stop(); });
 
-async function pairByPaste(panel) {
-  await panel.getByLabel("Pairing token").fill(await stack.mint("dana"));
-  await panel.getByRole("button", { name: "Connect", exact: true }).click();
-  await panel.getByRole("heading", { name: "Allow Acme to run tasks in your browser?" }).waitFor();
-  const approve = panel.getByRole("button", { name: "Approve", exact: true });
-  while (await approve.isDisabled()) await sleep(50);
-  await approve.click();
-  const end = Date.now() + 10000;
-  for (;;) {
-    const b = (await storage(panel, "local", "latch.bindings")) || [];
-    if (b.length) return b[0];
-    assert.ok(Date.now() < end, "no binding");
-    await sleep(50);
-  }
-}
+/** Pairs the demo user by pasting a fresh token. */
+const pair = async (panel) => pairByPaste(panel, await stack.mint("dana"));
 
 async function ping() {
   const r = await fetch(`${RELAY}/api/errands`, {
@@ -47,7 +34,7 @@ test("pair → the app's Ping browser is answered through the live channel", asy
   const { context, close } = await launchBrowser();
   try {
     const panel = await openPanel(context);
-    await pairByPaste(panel);
+    await pair(panel);
     const r = await pingUntilAnswered();
     assert.deepEqual(r.body.result, { pong: true, appName: "Acme" });
     const app = await context.newPage();
@@ -62,7 +49,7 @@ test("short access tokens are refreshed ahead of expiry and the next ping works"
   const { context, close } = await launchBrowser();
   try {
     const panel = await openPanel(context);
-    const first = await pairByPaste(panel);
+    const first = await pair(panel);
     await pingUntilAnswered();
     const end = Date.now() + 15000;
     let now = first;
@@ -85,7 +72,7 @@ test("the app revokes: socket closed, the app disappears from the panel, /api/me
   const { context, close } = await launchBrowser();
   try {
     const panel = await openPanel(context);
-    const binding = await pairByPaste(panel);
+    const binding = await pair(panel);
     await pingUntilAnswered();
     const t = Date.now();
     const r = await fetch(`${RELAY}/api/bindings/${binding.bindingId}`, { method: "DELETE", headers: { authorization: `Bearer ${stack.apiKey}` } });
@@ -106,7 +93,7 @@ test("Send this page to Acme: the capture reaches the app's inbox once", async (
   const { context, close } = await launchBrowser();
   try {
     const panel = await openPanel(context);
-    await pairByPaste(panel);
+    await pair(panel);
     // A page Latch may read without a toolbar click: the relay's own origin is in
     // host_permissions (on any other site the toolbar click grants activeTab).
     const page = await context.newPage();
@@ -130,7 +117,7 @@ test("the owner revokes with the CLI: the extension learns it within a second", 
   const { context, close } = await launchBrowser();
   try {
     const panel = await openPanel(context);
-    const binding = await pairByPaste(panel);
+    const binding = await pair(panel);
     await pingUntilAnswered();
     const t = Date.now();
     await stack.cli("binding", "revoke", binding.bindingId);
