@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: installs what is missing, then runs every check and test:
-# format, clippy (native + both wasm builds), Rust unit/property/integration tests, the
+# format, clippy (native + both wasm builds), Rust unit/property/integration tests, a short
+# run of every fuzz target, the
 # wasm build of the extension, and the real-Chromium end-to-end suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ bash tests/setup.sh
 
 step "cargo fmt --check"
 cargo fmt --all --check
+cargo fmt --manifest-path tests/fuzz/Cargo.toml --check
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -22,6 +24,9 @@ done
 
 step "cargo test (core + relay)"
 cargo test --workspace
+
+step "fuzz (10 s per target, committed corpus)"
+bash tests/fuzz.sh 10
 
 step "build relay + extension"
 cargo build --release -p latch-relay

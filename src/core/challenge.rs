@@ -32,6 +32,14 @@ pub const SLOW_DOWN_STEP_MS: u64 = 5_000;
 pub const MAX_TTL_MS: u64 = 600_000;
 /// Wait after the relay says this browser has too many codes pending.
 pub const MAX_PENDING_WAIT_MS: u64 = 60_000;
+/// Longest poll interval or retry wait taken from the relay or from storage: a longer one
+/// than a challenge's whole life is junk (or hostile) and would overflow the schedule.
+pub const MAX_WAIT_MS: u64 = MAX_TTL_MS;
+
+/// A wait the relay or storage asked for, in ms, bounded by [`MAX_WAIT_MS`].
+fn bounded_ms(ms: u64) -> u64 {
+    ms.min(MAX_WAIT_MS)
+}
 
 /// `chrome.storage.local["latch.challenge"]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,15 +164,6 @@ pub struct Poller {
     jitter: Jitter,
 }
 
-/// Formats a raw 8-character code for display.
-pub fn display_code(code: &str) -> String {
-    if code.len() == 8 && code.is_ascii() {
-        format!("{}-{}", &code[..4], &code[4..])
-    } else {
-        code.to_owned()
-    }
-}
-
 impl Poller {
     pub fn new(seed: u64) -> Self {
         Self {
@@ -213,7 +212,7 @@ impl Poller {
         };
         ChallengeView {
             state,
-            code: s.and_then(|c| c.code.as_deref()).map(display_code),
+            code: s.and_then(|c| c.code.as_deref()).map(super::code::display),
             expires_at: s.map(|c| c.expires_at),
             retry_at,
             error: self.last_error.clone(),
@@ -314,7 +313,10 @@ impl Poller {
             return;
         };
         self.reset_to(Phase::Active);
-        self.reissues = s.reissues;
+        // Storage is not trusted to be sane: bound what feeds arithmetic.
+        self.reissues = s.reissues.min(MAX_REISSUES);
+        s.attempt = s.attempt.min(MAX_FAILURES);
+        s.interval_ms = bounded_ms(s.interval_ms);
         let orphaned = s.challenge_id.is_none() || s.code.is_none();
         let expired = s.expires_at <= now;
         if orphaned || expired {
@@ -369,7 +371,7 @@ impl Poller {
             expires_at: issued.expires_at.min(now + MAX_TTL_MS),
             next_poll_at: now,
             attempt: 0,
-            interval_ms: issued.interval.saturating_mul(1000),
+            interval_ms: bounded_ms(issued.interval.saturating_mul(1000)),
             last_poll_at: None,
             reissues: self.reissues,
         });
@@ -411,7 +413,7 @@ impl Poller {
             return;
         }
         if let (Some(s), Some(i)) = (self.stored.as_mut(), reply.interval) {
-            s.interval_ms = s.interval_ms.max(i.saturating_mul(1000));
+            s.interval_ms = s.interval_ms.max(bounded_ms(i.saturating_mul(1000)));
         }
         if let Some(s) = self.stored.as_mut() {
             s.attempt = 0;
@@ -449,15 +451,16 @@ impl Poller {
             Some(InFlight::Poll) => {
                 if let Some(s) = self.stored.as_mut() {
                     // slow_down: adopt the server's new interval (at least +5 s), then wait it.
-                    s.interval_ms = interval_ms.unwrap_or(s.interval_ms + SLOW_DOWN_STEP_MS).max(s.interval_ms);
-                    let at = now + s.interval_ms.max(retry_after_ms.unwrap_or(0));
+                    let asked = interval_ms.unwrap_or(s.interval_ms + SLOW_DOWN_STEP_MS);
+                    s.interval_ms = bounded_ms(asked.max(s.interval_ms));
+                    let at = now + s.interval_ms.max(bounded_ms(retry_after_ms.unwrap_or(0)));
                     self.schedule_poll(at, out);
                 }
             }
             Some(InFlight::Request) => {
                 let wait = match error {
                     "max_pending" => MAX_PENDING_WAIT_MS,
-                    _ => retry_after_ms.unwrap_or(CAP_MS),
+                    _ => bounded_ms(retry_after_ms.unwrap_or(CAP_MS)),
                 };
                 self.last_error = Some(error.to_owned());
                 self.count_request_failure(now, wait, out);

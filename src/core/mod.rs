@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod challenge;
+pub mod code;
 pub mod name_policy;
 pub mod offers;
 pub mod origin;

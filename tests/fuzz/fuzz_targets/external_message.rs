@@ -1,0 +1,47 @@
+//! Every decoder of untrusted JSON: messages from web pages (`onMessageExternal`), panel
+//! commands, WebSocket frames and the stored records a new worker reads back. Any input
+//! must decode or be refused without panicking, and what decodes must re-encode to the same
+//! value. A decoded `pairing.offer` goes through offer parking: junk is never parked.
+#![no_main]
+
+use latch::core::challenge::StoredChallenge;
+use latch::core::offers::{OfferBook, OfferOutcome};
+use latch::core::token::is_pairing_token;
+use latch::core::wire::{ClientFrame, ExternalMessage, OfferRefusal, PanelRequest, ServerFrame, StoredBinding};
+use libfuzzer_sys::fuzz_target;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+fn round_trips<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(data: &[u8]) -> Option<T> {
+    let value: T = serde_json::from_slice(data).ok()?;
+    let again: T = serde_json::from_str(&serde_json::to_string(&value).expect("encodes")).expect("re-decodes");
+    assert_eq!(value, again);
+    Some(value)
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(msg) = round_trips::<ExternalMessage>(data) {
+        if let ExternalMessage::PairingOffer { pairing_token } = msg {
+            let mut book = OfferBook::default();
+            let outcome = book.offer(&pairing_token, Some(1), 1_700_000_000_000, || "o1".into());
+            if is_pairing_token(&pairing_token) {
+                assert!(matches!(outcome, OfferOutcome::Parked { .. }), "{outcome:?}");
+                assert_eq!(book.pending_count(), 1);
+            } else {
+                assert_eq!(outcome, OfferOutcome::Refused(OfferRefusal::BadTokenShape));
+                assert_eq!(book, OfferBook::default(), "junk changed the book");
+            }
+        }
+    }
+    round_trips::<PanelRequest>(data);
+    round_trips::<ClientFrame>(data);
+    round_trips::<ServerFrame>(data);
+    round_trips::<StoredChallenge>(data);
+    round_trips::<Vec<StoredBinding>>(data);
+    if let Some(mut book) = round_trips::<OfferBook>(data) {
+        // A stored book of any content is pruned and listed without panicking.
+        book.prune(1_700_000_000_000);
+        let _ = book.pending_views();
+        let _ = book.undescribed();
+    }
+});
