@@ -36,9 +36,23 @@ pub fn token_hash(pepper: &[u8], token: &str) -> Vec<u8> {
 /// The successor of a refresh token: derived, not random, so a retry after a lost
 /// response yields the same successor while the relay stores only hashes.
 pub fn successor_token(pepper: &[u8], prefix: &str, token: &str) -> String {
+    derived_secret(pepper, b"latch refresh successor\0", &[token], prefix)
+}
+
+/// The first refresh token of a redeem that carried a redeem key: derived from the pairing
+/// token and the key, so a retry of a redeem whose answer was lost gets the same token
+/// back while the relay stores only its hash. Without both secrets nobody can derive it.
+pub fn redeemed_refresh_token(pepper: &[u8], prefix: &str, pairing_token: &str, redeem_key: &str) -> String {
+    derived_secret(pepper, b"latch redeem\0", &[pairing_token, "\0", redeem_key], prefix)
+}
+
+/// `prefix` + the keyed hash of `context` and `parts`, as a token-shaped secret.
+fn derived_secret(pepper: &[u8], context: &[u8], parts: &[&str], prefix: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes any key length");
-    mac.update(b"latch refresh successor\0");
-    mac.update(token.as_bytes());
+    mac.update(context);
+    for p in parts {
+        mac.update(p.as_bytes());
+    }
     let bytes: [u8; 32] = mac.finalize().into_bytes().into();
     encode_secret(prefix, &bytes)
 }

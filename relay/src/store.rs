@@ -227,6 +227,27 @@ pub async fn redeem_pairing_token(
     Ok(Some(NewBinding { binding_id, tenant_id, user_id: row.user_id, app_name }))
 }
 
+/// The binding a redeem created, if its first session (hash `refresh_hash`) is still
+/// unused and nothing was revoked: the answer to that redeem may be given again.
+pub async fn unanswered_redeem(db: &Db, refresh_hash: &[u8]) -> sqlx::Result<Option<(NewBinding, u64)>> {
+    let row = sqlx::query(
+        "SELECT b.id, b.tenant_id, b.user_id, b.app_name, s.expires_at FROM sessions s JOIN bindings b ON b.id = s.binding_id
+         WHERE s.refresh_hash = ? AND s.rotated_at IS NULL AND s.revoked_at IS NULL AND b.revoked_at IS NULL",
+    )
+    .bind(refresh_hash)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| {
+        let b = NewBinding {
+            binding_id: r.get("id"),
+            tenant_id: r.get("tenant_id"),
+            user_id: r.get("user_id"),
+            app_name: r.get("app_name"),
+        };
+        (b, r.get::<i64, _>("expires_at") as u64)
+    }))
+}
+
 /// Inserts an active binding; returns its id.
 pub async fn insert_binding(
     tx: &mut sqlx::SqliteConnection,

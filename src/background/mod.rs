@@ -77,12 +77,13 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
 }
 
 /// Worker start, browser start-up and install: bring the badge in line with storage and
-/// resume a code pairing that was running when the worker stopped.
+/// resume a code pairing or an approved redeem that was running when the worker stopped.
 #[wasm_bindgen]
 pub async fn on_startup() {
     let pending = state::read_book().await.pending_count();
     chrome::set_badge(pending).await;
     code_pairing::feed(Event::Tick).await;
+    pairing::resume_interrupted().await;
     bindings_changed().await;
 }
 

@@ -3,12 +3,13 @@
 use crate::config::CONNECT_ORIGIN;
 use crate::core::name_policy::check_consent_name;
 use crate::core::offers::OfferOutcome;
+use crate::core::token::REDEEM_KEY_PREFIX;
 use crate::core::wire::{
     BindingView, DescribeResponse, ErrorBody, False, OfferRefusal, OfferReply, OfferState, PairingTokenRequest,
     PanelState, RedeemRequest, RefreshTokenRequest, RevokeResponse, StoredBinding, TokenGrant, True,
 };
 use crate::shell::relay::{self, Reply};
-use crate::shell::{chrome, log, now_ms, random_id};
+use crate::shell::{chrome, log, now_ms, random_id, random_secret};
 
 use super::state::{read_bindings, read_book, update_bindings, update_book};
 
@@ -70,13 +71,21 @@ async fn describe(offer_id: &str) -> Result<(), String> {
     }
 }
 
-/// The user clicked Approve: redeem, store the binding, close the connect popup.
+/// The user clicked Approve: redeem, store the binding, close the connect popup. Also
+/// repeats a redeem that a stopped worker left unanswered (same redeem key, so the relay
+/// hands back the binding it may already have created).
 pub async fn approve(offer_id: &str) -> Result<(), String> {
-    let token = update_book(|book, now| book.begin_approval(offer_id, now))
-        .await
-        .map_err(storage_error)?
-        .map_err(str::to_owned)?;
-    let req = RedeemRequest { pairing_token: token, device_name: DEVICE_NAME.into() };
+    let worker = super::state::instance();
+    let redeem =
+        update_book(|book, now| book.begin_approval(offer_id, now, &worker, || random_secret(REDEEM_KEY_PREFIX)))
+            .await
+            .map_err(storage_error)?
+            .map_err(str::to_owned)?;
+    let req = RedeemRequest {
+        pairing_token: redeem.pairing_token,
+        device_name: DEVICE_NAME.into(),
+        redeem_key: Some(redeem.redeem_key),
+    };
     match relay::post::<_, TokenGrant>(RELAY, "/pairing-tokens/redeem", &req).await {
         Reply::Ok(grant) => {
             let binding = StoredBinding::from_grant(grant, now_ms());
@@ -104,6 +113,15 @@ pub async fn approve(offer_id: &str) -> Result<(), String> {
             update_book(|book, _| book.abort_approval(offer_id)).await.map_err(storage_error)?;
             Err("relay_unreachable".into())
         }
+    }
+}
+
+/// Worker start: finish approvals whose redeem a stopped worker left unanswered.
+pub async fn resume_interrupted() {
+    let worker = super::state::instance();
+    for offer_id in read_book().await.interrupted_redeems(&worker) {
+        log("repeating a redeem cut off by a stopped worker");
+        let _ = approve(&offer_id).await;
     }
 }
 

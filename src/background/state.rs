@@ -41,3 +41,14 @@ pub async fn update_bindings<R>(f: impl FnOnce(&mut Vec<StoredBinding>) -> R) ->
     chrome::storage_set(Area::Local, BINDINGS_KEY, &bindings).await?;
     Ok(r)
 }
+
+thread_local! {
+    /// This worker instance. Not state: only a name, so work marked in storage by an
+    /// instance that has since stopped can be told from work this instance is doing.
+    static INSTANCE: String = crate::shell::random_id();
+}
+
+/// The id of this worker instance (new after every worker start).
+pub fn instance() -> String {
+    INSTANCE.with(Clone::clone)
+}

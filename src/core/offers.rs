@@ -16,6 +16,10 @@ pub const MAX_OFFERS_PER_MINUTE: usize = 20;
 const MINUTE_MS: u64 = 60_000;
 /// How long a decided offer's outcome stays readable by `pairing.result`.
 pub const OUTCOME_KEEP_MS: u64 = 5 * 60_000;
+/// After a redeem attempt whose answer never came, how long past the token's expiry the
+/// attempt may be repeated with the same redeem key. The relay answers such a retry with
+/// the binding the first attempt created for as long (see `RedeemRequest::redeem_key`).
+pub const REDEEM_RETRY_MS: u64 = 10 * 60_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,10 +37,24 @@ pub struct ParkedOffer {
     /// Set while a redeem is in flight, so a double click cannot redeem twice.
     #[serde(default)]
     pub redeeming: bool,
+    /// The worker instance running that redeem. A redeem marked by another instance was
+    /// cut off when its worker stopped: the new worker repeats it (same redeem key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeem_by: Option<String>,
+    /// Made at the first Approve and sent with every redeem attempt of this offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeem_key: Option<String>,
     pub app_name: Option<String>,
     pub tenant_id: Option<String>,
     pub user_id: Option<String>,
     pub error: Option<String>,
+}
+
+/// What a redeem attempt sends (`POST /pairing-tokens/redeem`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redeem {
+    pub pairing_token: String,
+    pub redeem_key: String,
 }
 
 /// Result of [`OfferBook::offer`].
@@ -66,7 +84,10 @@ impl OfferBook {
     /// Expires awaiting offers whose token has run out and forgets old outcomes.
     pub fn prune(&mut self, now: u64) {
         for o in &mut self.offers {
-            if o.state == OfferState::AwaitingApproval && !o.redeeming && o.expires_at <= now {
+            // Once a redeem was attempted the relay may have committed it: the offer stays
+            // retryable a while past the token's expiry, so the binding can be recovered.
+            let retry = if o.redeem_key.is_some() { REDEEM_RETRY_MS } else { 0 };
+            if o.state == OfferState::AwaitingApproval && o.expires_at.saturating_add(retry) <= now {
                 o.decide(OfferState::Failed, Some("token_expired"), now);
             }
         }
@@ -111,6 +132,8 @@ impl OfferBook {
             expires_at: now + UNDESCRIBED_TTL_MS,
             decided_at: None,
             redeeming: false,
+            redeem_by: None,
+            redeem_key: None,
             app_name: None,
             tenant_id: None,
             user_id: None,
@@ -156,30 +179,53 @@ impl OfferBook {
         }
     }
 
-    /// Starts an approval: returns the token to redeem, or why it can't be redeemed.
-    /// Only a described, unexpired, awaiting offer not already being redeemed qualifies.
-    pub fn begin_approval(&mut self, offer_id: &str, now: u64) -> Result<String, &'static str> {
+    /// Starts an approval by worker instance `worker`: returns what to redeem, or why it
+    /// can't be redeemed. Only a described, unexpired, awaiting offer qualifies, and not
+    /// while this worker is already redeeming it. The redeem key is made once (`new_key`)
+    /// and reused by every later attempt.
+    pub fn begin_approval(
+        &mut self,
+        offer_id: &str,
+        now: u64,
+        worker: &str,
+        new_key: impl FnOnce() -> String,
+    ) -> Result<Redeem, &'static str> {
         self.prune(now);
         let o = self.get_mut(offer_id).ok_or("unknown_offer")?;
         if o.state != OfferState::AwaitingApproval {
             return Err("already_decided");
         }
-        if o.redeeming {
+        if o.redeeming && o.redeem_by.as_deref() == Some(worker) {
             return Err("in_progress");
         }
         if o.app_name.is_none() {
             return Err("not_described");
         }
-        let token = o.pairing_token.clone().ok_or("unknown_offer")?;
+        let pairing_token = o.pairing_token.clone().ok_or("unknown_offer")?;
         o.redeeming = true;
-        Ok(token)
+        o.redeem_by = Some(worker.to_owned());
+        let redeem_key = o.redeem_key.get_or_insert_with(new_key).clone();
+        Ok(Redeem { pairing_token, redeem_key })
     }
 
-    /// A redeem attempt ended without a decision (network error): the user may retry.
+    /// A redeem attempt ended without a decision (network error): the user may retry, with
+    /// the same redeem key.
     pub fn abort_approval(&mut self, offer_id: &str) {
         if let Some(o) = self.get_mut(offer_id) {
             o.redeeming = false;
+            o.redeem_by = None;
         }
+    }
+
+    /// Offers whose redeem was cut off by a stopped worker (marked by an instance other than
+    /// `worker`): the user already approved them, so the new worker repeats the redeem.
+    pub fn interrupted_redeems(&self, worker: &str) -> Vec<String> {
+        self.offers
+            .iter()
+            .filter(|o| o.state == OfferState::AwaitingApproval && o.redeeming)
+            .filter(|o| o.redeem_by.as_deref() != Some(worker))
+            .map(|o| o.offer_id.clone())
+            .collect()
     }
 
     /// Decides an offer; returns its connect tab (to close) when it was awaiting.
@@ -224,6 +270,8 @@ impl ParkedOffer {
         self.decided_at = Some(now);
         self.pairing_token = None;
         self.redeeming = false;
+        self.redeem_by = None;
+        self.redeem_key = None;
     }
 }
 

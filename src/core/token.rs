@@ -5,6 +5,9 @@
 pub const PAIRING_TOKEN_PREFIX: &str = "lpt_";
 /// Prefix of a refresh token (same body shape as a pairing token).
 pub const REFRESH_TOKEN_PREFIX: &str = "lrt_";
+/// Prefix of a redeem key: a secret the extension makes for one approval and sends with
+/// every redeem attempt of it, so a redeem whose answer was lost can be answered again.
+pub const REDEEM_KEY_PREFIX: &str = "lrk_";
 /// Length of the base64url body of a 32-byte secret without padding.
 pub const SECRET_BODY_LEN: usize = 43;
 
@@ -44,6 +47,11 @@ pub fn is_pairing_token(s: &str) -> bool {
 /// True for a well-formed refresh token.
 pub fn is_refresh_token(s: &str) -> bool {
     has_secret_shape(s, REFRESH_TOKEN_PREFIX)
+}
+
+/// True for a well-formed redeem key.
+pub fn is_redeem_key(s: &str) -> bool {
+    has_secret_shape(s, REDEEM_KEY_PREFIX)
 }
 
 /// Encodes 32 random bytes as a token with the given prefix (relay side minting).

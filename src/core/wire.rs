@@ -155,6 +155,11 @@ pub struct DescribeResponse {
 pub struct RedeemRequest {
     pub pairing_token: String,
     pub device_name: String,
+    /// Extension of PROTOCOL.md: the same `lrk_…` key on every attempt of one approval.
+    /// A retry whose first attempt committed but lost its answer gets that same binding
+    /// and refresh token back (while the refresh token is unused), never a second binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeem_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,13 @@ pub fn random_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A random 256-bit secret `prefix` + 43 base64url characters (redeem keys).
+pub fn random_secret(prefix: &str) -> String {
+    let mut b = [0u8; 32];
+    getrandom::getrandom(&mut b).expect("crypto.getRandomValues is available");
+    crate::core::token::encode_secret(prefix, &b)
+}
+
 /// Serialises to a plain JS value (objects, not Maps).
 pub fn to_js<T: serde::Serialize>(v: &T) -> JsValue {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::UNDEFINED)

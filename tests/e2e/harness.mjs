@@ -37,19 +37,61 @@ function freshDatabase(dir, name) {
   return { db, apiKey };
 }
 
-/** A pass-through proxy on the relay's public port that can answer 503 and counts requests. */
+/**
+ * A pass-through proxy on the relay's public port that can answer 503, counts requests, and
+ * takes one-shot faults for a path (`once`):
+ * - `{ mode: "drop-before", run }`: runs `run()` (e.g. kill the relay), then drops the
+ *   client's connection; nothing reaches the relay;
+ * - `{ mode: "drop-after", run, hold }`: waits for `hold` (a promise) if given, forwards the
+ *   request, reads the relay's whole answer, runs `run()`, then drops the client's connection:
+ *   the relay committed, the client never hears it.
+ * `arrived` and `done` (promises on the returned rule) tell the test where the request is.
+ */
 function startFaultProxy(listenPort, targetPort) {
   const state = {
-    failing: false, requests: [], open: new Set(),
+    failing: false, requests: [], open: new Set(), rules: [],
     /** Starts or ends an outage; starting one also drops the requests in progress. */
     fail(on) { this.failing = on; if (on) for (const r of this.open) r.destroy(); },
+    once(path, rule) {
+      const r = { path, ...rule };
+      r.arrived = new Promise((res) => { r.markArrived = res; });
+      r.done = new Promise((res) => { r.markDone = res; });
+      this.rules.push(r);
+      return r;
+    },
   };
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     state.open.add(res);
     res.on("close", () => state.open.delete(res));
     state.requests.push({ at: Date.now(), path: req.url, failed: state.failing });
     if (state.failing) {
       res.writeHead(503, { "content-type": "application/json" }).end('{"error":"unavailable","message":"injected fault"}');
+      return;
+    }
+    const i = state.rules.findIndex((r) => req.url.startsWith(r.path));
+    const rule = i >= 0 ? state.rules.splice(i, 1)[0] : null;
+    if (rule) {
+      const body = [];
+      for await (const c of req) body.push(c);
+      rule.markArrived();
+      if (rule.hold) await rule.hold;
+      if (rule.mode === "drop-before") {
+        await rule.run?.();
+        res.destroy();
+        rule.markDone();
+        return;
+      }
+      const up = httpRequest({ host: "127.0.0.1", port: targetPort, path: req.url, method: req.method, headers: req.headers }, async (r) => {
+        const answer = [];
+        for await (const c of r) answer.push(c);
+        rule.status = r.statusCode;
+        rule.answer = Buffer.concat(answer).toString();
+        await rule.run?.();
+        res.destroy();
+        rule.markDone();
+      });
+      up.on("error", (e) => { rule.error = e; res.destroy(); rule.markDone(); });
+      up.end(Buffer.concat(body));
       return;
     }
     const up = httpRequest({ host: "127.0.0.1", port: targetPort, path: req.url, method: req.method, headers: req.headers }, (r) => {

@@ -6,13 +6,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use latch::core::name_policy::display_name;
-use latch::core::token::{is_pairing_token, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
+use latch::core::offers::REDEEM_RETRY_MS;
+use latch::core::token::{
+    is_pairing_token, is_redeem_key, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
+};
 use latch::core::wire::{BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant};
 
 use super::body::{bearer, parse_json};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::secrets::{new_secret, token_hash};
+use crate::secrets::{new_secret, redeemed_refresh_token, token_hash};
 use crate::store::{self, TokenRow};
 use crate::AppState;
 
@@ -116,31 +119,50 @@ pub async fn describe(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<
 
 pub async fn redeem(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<TokenGrant>> {
     let token = token_from(&body)?;
-    let device_name = parse_json::<RedeemRequest>(&body)
-        .map(|r| clean_device_name(&r.device_name))
-        .unwrap_or_else(|_| "Browser".into());
+    let req = parse_json::<RedeemRequest>(&body).ok();
+    let device_name = req.as_ref().map_or_else(|| "Browser".into(), |r| clean_device_name(&r.device_name));
+    let redeem_key = req.and_then(|r| r.redeem_key);
+    if redeem_key.as_deref().is_some_and(|k| !is_redeem_key(k)) {
+        return Err(ApiError::bad_request(
+            "invalid_redeem_key",
+            "redeemKey must be lrk_ followed by 43 base64url characters.",
+        ));
+    }
     let now = now_ms();
     let hash = token_hash(&s.pepper, &token);
-    let refresh_token = new_secret(REFRESH_TOKEN_PREFIX);
+    let refresh_token = match &redeem_key {
+        Some(key) => redeemed_refresh_token(&s.pepper, REFRESH_TOKEN_PREFIX, &token, key),
+        None => new_secret(REFRESH_TOKEN_PREFIX),
+    };
     debug_assert!(is_refresh_token(&refresh_token));
+    let refresh_hash = token_hash(&s.pepper, &refresh_token);
     let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
-    let redeemed = store::redeem_pairing_token(
-        &s.db,
-        &hash,
-        &device_name,
-        now,
-        app_name,
-        &token_hash(&s.pepper, &refresh_token),
-        refresh_expires_at,
-    )
-    .await?;
-    let Some(b) = redeemed else {
-        let row = store::pairing_token(&s.db, &hash).await?;
-        return Err(unusable(row.as_ref(), now));
+    let redeemed =
+        store::redeem_pairing_token(&s.db, &hash, &device_name, now, app_name, &refresh_hash, refresh_expires_at)
+            .await?;
+    let (b, refresh_expires_at) = match redeemed {
+        Some(b) => {
+            tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "pairing token redeemed");
+            (b, refresh_expires_at)
+        }
+        None => {
+            let row = store::pairing_token(&s.db, &hash).await?;
+            // A retry of a redeem that committed but whose answer was lost: same key, same
+            // binding, while its refresh token is unused. Never a second binding.
+            let retry_window = row.as_ref().is_some_and(|r| r.used && now < r.expires_at + REDEEM_RETRY_MS);
+            let again = match redeem_key {
+                Some(_) if retry_window => store::unanswered_redeem(&s.db, &refresh_hash).await?,
+                _ => None,
+            };
+            let Some(again) = again else {
+                return Err(unusable(row.as_ref(), now));
+            };
+            tracing::info!(tenant = %again.0.tenant_id, binding = %again.0.binding_id, "redeem answered again after a lost answer");
+            again
+        }
     };
     let (access_token, access_expires_at) =
         s.signer.issue(&b.binding_id, &b.tenant_id, &b.user_id, now, s.cfg.access_ttl_ms);
-    tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "pairing token redeemed");
     Ok(Json(TokenGrant {
         binding: BindingInfo {
             binding_id: b.binding_id,

@@ -69,7 +69,7 @@ fn expired_offers_fail_and_cannot_be_approved() {
     let mut book = OfferBook::default();
     park(&mut book, &token(1), 0, "a");
     describe(&mut book, "a", 50_000);
-    assert_eq!(book.begin_approval("a", 50_000), Err("already_decided"));
+    assert_eq!(book.begin_approval("a", 50_000, "w1", key), Err("already_decided"));
     let r = book.result("a");
     assert_eq!(r.state, OfferState::Failed);
     assert_eq!(r.error.as_deref(), Some("token_expired"));
@@ -80,16 +80,53 @@ fn expired_offers_fail_and_cannot_be_approved() {
 fn approval_needs_a_description_and_runs_once() {
     let mut book = OfferBook::default();
     park(&mut book, &token(1), 0, "a");
-    assert_eq!(book.begin_approval("a", 1), Err("not_described"));
+    assert_eq!(book.begin_approval("a", 1, "w1", key), Err("not_described"));
     describe(&mut book, "a", 100_000);
-    assert_eq!(book.begin_approval("a", 1), Ok(token(1)));
-    assert_eq!(book.begin_approval("a", 1), Err("in_progress"));
+    assert_eq!(book.begin_approval("a", 1, "w1", key), Ok(redeem(1)));
+    assert_eq!(book.begin_approval("a", 1, "w1", || unreachable!()), Err("in_progress"));
     book.abort_approval("a");
-    assert_eq!(book.begin_approval("a", 2), Ok(token(1)));
+    // A retry reuses the first attempt's redeem key.
+    assert_eq!(book.begin_approval("a", 2, "w1", || "lrk_other".into()), Ok(redeem(1)));
     assert_eq!(book.decide("a", OfferState::Approved, None, 3), Some(Some(1)));
     assert_eq!(book.decide("a", OfferState::Denied, None, 4), None);
     assert_eq!(book.result("a").state, OfferState::Approved);
     assert_eq!(book.result("zzz").error.as_deref(), Some("unknown_offer"));
+}
+
+fn key() -> String {
+    "lrk_first".into()
+}
+
+fn redeem(t: u8) -> Redeem {
+    Redeem { pairing_token: token(t), redeem_key: key() }
+}
+
+#[test]
+fn a_redeem_cut_off_by_a_stopped_worker_is_repeated_by_the_next_one() {
+    let mut book = OfferBook::default();
+    park(&mut book, &token(1), 0, "a");
+    describe(&mut book, "a", 100_000);
+    assert_eq!(book.begin_approval("a", 1, "w1", key), Ok(redeem(1)));
+    assert!(book.interrupted_redeems("w1").is_empty(), "w1's own redeem is still running");
+    // w1 stopped mid-redeem; w2 starts and finds the approval it must finish.
+    assert_eq!(book.interrupted_redeems("w2"), vec!["a".to_string()]);
+    assert_eq!(book.begin_approval("a", 2, "w2", || unreachable!()), Ok(redeem(1)));
+    assert!(book.interrupted_redeems("w2").is_empty());
+}
+
+#[test]
+fn an_attempted_redeem_stays_retryable_past_expiry_for_recovery() {
+    let mut book = OfferBook::default();
+    park(&mut book, &token(1), 0, "a");
+    describe(&mut book, "a", 100_000);
+    book.begin_approval("a", 1, "w1", key).unwrap();
+    book.abort_approval("a"); // the answer was lost
+    book.prune(100_000 + REDEEM_RETRY_MS - 1);
+    assert_eq!(book.begin_approval("a", 100_000 + 1, "w1", || unreachable!()), Ok(redeem(1)));
+    book.abort_approval("a");
+    book.prune(100_000 + REDEEM_RETRY_MS);
+    assert_eq!(book.result("a").error.as_deref(), Some("token_expired"));
+    assert_eq!(book.get("a").unwrap().redeem_key, None, "a decided offer keeps no secret");
 }
 
 #[test]
@@ -146,7 +183,7 @@ proptest! {
                 Op::Approve(i, dt) => {
                     now += dt;
                     if let Some(id) = known.get(i).cloned() {
-                        if book.begin_approval(&id, now).is_ok() {
+                        if book.begin_approval(&id, now, "w", key).is_ok() {
                             prop_assert!(in_flight.insert(id), "token handed out twice");
                         }
                     }
@@ -175,6 +212,7 @@ proptest! {
                 if o.state != OfferState::AwaitingApproval {
                     prop_assert!(o.pairing_token.is_none());
                     prop_assert!(!o.redeeming);
+                    prop_assert!(o.redeem_key.is_none());
                 }
             }
         }

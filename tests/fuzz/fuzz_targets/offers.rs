@@ -96,15 +96,24 @@ fuzz_target!(|ops: Vec<Op>| {
                 };
                 book.described(&id, &d, "Acme".into());
             }
-            Op::BeginApproval { offer } => {
+            Op::BeginApproval { offer, worker } => {
                 let id = pick(&ids, offer);
+                let worker = if worker { "w1" } else { "w0" };
                 let before = book.get(&id).cloned();
-                if let Ok(tok) = book.begin_approval(&id, now) {
+                let mut made = None;
+                if let Ok(r) = book.begin_approval(&id, now, worker, || {
+                    next_id += 1;
+                    made = Some(format!("lrk_{next_id}"));
+                    made.clone().unwrap()
+                }) {
                     let o = before.expect("approved an unknown offer");
                     assert_eq!(o.state, OfferState::AwaitingApproval);
                     assert!(o.app_name.is_some(), "approved before the relay described it");
-                    assert_eq!(o.pairing_token.as_deref(), Some(tok.as_str()));
-                    assert!(book.begin_approval(&id, now).is_err(), "two redeems in flight");
+                    assert_eq!(o.pairing_token.as_deref(), Some(r.pairing_token.as_str()));
+                    // Every attempt of one approval carries the key of the first.
+                    assert_eq!(Some(r.redeem_key.clone()), o.redeem_key.or(made));
+                    assert!(book.begin_approval(&id, now, worker, || unreachable!()).is_err(), "two redeems in flight");
+                    assert!(book.interrupted_redeems(worker).is_empty());
                 }
             }
             Op::AbortApproval { offer } => book.abort_approval(&pick(&ids, offer)),
@@ -124,6 +133,7 @@ fuzz_target!(|ops: Vec<Op>| {
         for o in &book.offers {
             if o.state != OfferState::AwaitingApproval {
                 assert!(o.pairing_token.is_none(), "a decided offer kept its token");
+                assert!(o.redeem_key.is_none(), "a decided offer kept its redeem key");
             }
         }
     }

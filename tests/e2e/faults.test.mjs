@@ -1,0 +1,122 @@
+// Fault matrix for one-click pairing, in real Chromium against a real relay behind a
+// fault-injecting proxy: the relay killed before and after the redeem commits, the worker
+// stopped mid-redeem, and 5xx bursts on describe and redeem. In every row the outcome is
+// exactly one binding, the same at the relay and in the extension, or none and a clear
+// message; never a second binding, never a lost approval.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  startStack, launchBrowser, openPanel, storage, stopWorkers, pasteToken, approveWhenArmed, waitForBindings, PROMPT, sleep,
+} from "./harness.mjs";
+
+const UNREACHABLE = "Latch's relay can't be reached. Check your connection and try again.";
+
+let stack;
+before(async () => { stack = await startStack({}, { proxy: true }); });
+after(async () => { await stack?.stop(); });
+
+/** Bindings of the demo tenant at the relay (owner CLI, straight on the database). */
+async function relayBindings() {
+  return (await stack.cli("binding", "list", "--tenant", "acme", "--json")).filter((b) => !b.revoked);
+}
+
+/** Clicks Approve again (it stays armed: the prompt has been showing for a while). */
+async function approveAgain(panel) {
+  await panel.getByRole("button", { name: "Approve", exact: true }).click();
+}
+
+/** The extension's binding matches the relay's only new binding, and its tokens work. */
+async function assertOneBinding(panel, before) {
+  const [b] = await waitForBindings(panel, 1);
+  const relay = await relayBindings();
+  assert.equal(relay.length, before + 1, "exactly one new binding at the relay");
+  assert.ok(relay.some((r) => r.bindingId === b.bindingId), "the extension holds the relay's binding");
+  assert.equal((await stack.me(b.accessToken)).status, 200);
+  return b;
+}
+
+async function withPanel(fn) {
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    await fn(context, panel);
+  } finally {
+    await close();
+  }
+}
+
+test("relay killed after the redeem committed: Approve again recovers the same binding, never a second", async () => {
+  await withPanel(async (_, panel) => {
+    const before = (await relayBindings()).length;
+    await pasteToken(panel, await stack.mint("kill-after"));
+    const rule = stack.fault.state.once("/pairing-tokens/redeem", { mode: "drop-after", run: () => stack.killRelay() });
+    await approveWhenArmed(panel);
+    await rule.done;
+    assert.equal(rule.status, 200, "the relay committed the redeem before it died");
+    await panel.getByText(UNREACHABLE).waitFor();
+    assert.equal((await storage(panel, "local", "latch.bindings") || []).length, 0);
+    await stack.restartRelay();
+    await approveAgain(panel);
+    const b = await assertOneBinding(panel, before);
+    assert.equal(b.bindingId, JSON.parse(rule.answer).binding.bindingId, "the lost answer's binding");
+  });
+});
+
+test("relay killed before the redeem reached it: Approve again binds once", async () => {
+  await withPanel(async (_, panel) => {
+    const before = (await relayBindings()).length;
+    await pasteToken(panel, await stack.mint("kill-before"));
+    const rule = stack.fault.state.once("/pairing-tokens/redeem", { mode: "drop-before", run: () => stack.killRelay() });
+    await approveWhenArmed(panel);
+    await rule.done;
+    await panel.getByText(UNREACHABLE).waitFor();
+    await stack.restartRelay();
+    await approveAgain(panel);
+    await assertOneBinding(panel, before);
+  });
+});
+
+test("worker stopped mid-redeem: the next worker finishes the approval without another click", async () => {
+  await withPanel(async (context, panel) => {
+    const before = (await relayBindings()).length;
+    await pasteToken(panel, await stack.mint("worker-stop"));
+    let release;
+    const rule = stack.fault.state.once("/pairing-tokens/redeem", { mode: "drop-after", hold: new Promise((r) => { release = r; }) });
+    await approveWhenArmed(panel);
+    await rule.arrived;
+    await stopWorkers(context);
+    release();
+    await rule.done;
+    assert.equal(rule.status, 200, "the relay committed; the worker that asked is gone");
+    // Any event starts a new worker; opening the panel is one. No click follows.
+    await panel.reload();
+    const b = await assertOneBinding(panel, before);
+    assert.equal(b.bindingId, JSON.parse(rule.answer).binding.bindingId);
+    const offers = (await storage(panel, "session", "latch.offers")).offers;
+    assert.ok(offers.every((o) => o.state !== "awaiting_approval"), "the approval is finished");
+    assert.ok(offers.every((o) => !o.pairingToken && !o.redeemKey), "no secret kept after the decision");
+  });
+});
+
+test("5xx bursts on describe and redeem: the prompt waits for the relay, a failed Approve can be repeated", async () => {
+  await withPanel(async (_, panel) => {
+    const before = (await relayBindings()).length;
+    const token = await stack.mint("burst");
+    stack.fault.state.fail(true);
+    await pasteToken(panel, token);
+    await panel.getByText(UNREACHABLE).waitFor();
+    assert.equal(await panel.getByRole("heading", { name: PROMPT }).count(), 0, "no prompt without the relay's description");
+    stack.fault.state.fail(false);
+    // The panel's next read retries the description.
+    await panel.reload();
+    await panel.getByRole("heading", { name: PROMPT }).waitFor();
+    stack.fault.state.fail(true);
+    await approveWhenArmed(panel);
+    await panel.getByText(UNREACHABLE).waitFor();
+    assert.equal((await storage(panel, "local", "latch.bindings") || []).length, 0);
+    stack.fault.state.fail(false);
+    await sleep(50);
+    await approveAgain(panel);
+    await assertOneBinding(panel, before);
+  });
+});
