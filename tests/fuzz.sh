@@ -46,6 +46,7 @@ for t in "${targets[@]}"; do
   runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}')
   summary+=("$(printf '%-18s %12s execs %6s s  cov %s  corpus %s' "$t" "${runs:-?}" "$seconds" "${cov:-?}" "$(ls "$corpus" | wc -l)")")
+  echo "fuzz: ${summary[-1]}"
 done
 echo "fuzz: summary (no crash)"
 printf '  %s\n' "${summary[@]}"

@@ -57,8 +57,9 @@ pub fn check_consent_name(raw: &str) -> Result<String, NameRejection> {
     if !name.as_str().is_single_script() {
         return Err(NameRejection::MixedScript);
     }
-    let folded = fold_for_comparison(&name);
-    if let Some(word) = TRUST_FRAME_WORDS.iter().find(|w| folded.contains(&fold_for_comparison(w))) {
+    let folded = folds_for_comparison(&name);
+    let imitates = |w: &str| folds_for_comparison(w).iter().zip(&folded).any(|(w, n)| n.contains(w.as_str()));
+    if let Some(word) = TRUST_FRAME_WORDS.iter().find(|w| imitates(w)) {
         return Err(NameRejection::TrustFrameWord(word));
     }
     Ok(name)
@@ -109,12 +110,16 @@ fn has_mark_abuse(name: &str) -> bool {
     false
 }
 
-/// Lower-cased confusable skeleton with spaces and punctuation dropped, so "L a t c h",
-/// "LATCH" and "Ⓛatch"/"1atch" style look-alikes compare equal to "latch".
-fn fold_for_comparison(s: &str) -> String {
-    // Skeleton before and after lower-casing: "I" looks like "l" only in upper case.
-    let lowered: String = skeleton(s).flat_map(char::to_lowercase).collect();
-    skeleton(&lowered).flat_map(char::to_lowercase).filter(|c| c.is_alphanumeric()).collect()
+/// Lower-cased confusable skeletons with spaces and punctuation dropped, so "L a t c h",
+/// "LATCH" and "Ⓛatch"/"1atch" style look-alikes compare equal to "latch". Two orders,
+/// because case and look-alikes interact: skeleton first catches "Iatch" (a capital i looks
+/// like l), lower-case first catches "VERIFIED" (whose skeleton reads "VERlFlED"; found by
+/// the name_policy fuzzer).
+fn folds_for_comparison(s: &str) -> [String; 2] {
+    let fold = |t: &str| -> String { skeleton(t).flat_map(char::to_lowercase).collect() };
+    let keep = |t: String| -> String { t.chars().filter(|c| c.is_alphanumeric()).collect() };
+    let lowered: String = s.chars().flat_map(char::to_lowercase).collect();
+    [keep(fold(&fold(s))), keep(fold(&lowered))]
 }
 
 #[cfg(test)]

@@ -82,6 +82,10 @@ const HOSTILE_LABELS: &[(&str, Rule)] = &[
     ("Latch", Rule::TrustFrame),
     ("latch", Rule::TrustFrame),
     ("LATCH", Rule::TrustFrame),
+    ("VERIFIED", Rule::TrustFrame), // skeleton "VERlFlED": found by the name_policy fuzzer
+    ("verIfied Acme", Rule::TrustFrame),
+    ("CHROMIUM", Rule::TrustFrame),
+    ("OFFICIAL", Rule::TrustFrame),
     ("Latch Security", Rule::TrustFrame),
     ("Latch Support Team", Rule::TrustFrame),
     ("Acme via Latch", Rule::TrustFrame),
