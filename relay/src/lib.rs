@@ -37,8 +37,8 @@ pub struct Config {
     pub challenge_ttl_ms: u64,
     /// Minimum time between status polls of one challenge.
     pub poll_interval_ms: u64,
-    /// Challenge requests per client address per minute.
-    pub challenge_requests_per_minute: usize,
+    /// Abuse limits (requests per minute per key or client address).
+    pub limits: limits::LimitConfig,
 }
 
 impl Config {
@@ -51,7 +51,7 @@ impl Config {
             refresh_ttl_ms: 2_592_000_000,
             challenge_ttl_ms: 600_000,
             poll_interval_ms: 5_000,
-            challenge_requests_per_minute: 10,
+            limits: limits::LimitConfig::default(),
         }
     }
 }
@@ -71,7 +71,7 @@ pub struct Inner {
     pub revocations: wake::Signal,
     /// Live extension sockets and errands waiting for answers.
     pub live: live::Live,
-    pub challenge_limiter: limits::RateLimiter,
+    pub limits: limits::Limits,
 }
 
 impl std::ops::Deref for AppState {
@@ -92,7 +92,7 @@ impl AppState {
         };
         let previous = secret_from_env("LATCH_TOKEN_PREVIOUS_SECRET")?;
         let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref());
-        let challenge_limiter = limits::RateLimiter::new(cfg.challenge_requests_per_minute, 60_000);
+        let limits = limits::Limits::new(&cfg.limits);
         Ok(Self(Arc::new(Inner {
             db,
             cfg,
@@ -101,7 +101,7 @@ impl AppState {
             changes: wake::Signal::default(),
             revocations: wake::Signal::default(),
             live: live::Live::default(),
-            challenge_limiter,
+            limits,
         })))
     }
 }

@@ -1,10 +1,67 @@
-//! Per-address rate limit for challenge requests: a sliding window in memory. Each relay
-//! instance limits on its own; that bounds brute force and spam per instance.
+//! Abuse limits: per-API-key and per-client-address request rates, each a sliding window in
+//! memory. Each relay instance limits on its own; that bounds brute force and spam per
+//! instance. Every limit answers 429 `rate_limited` with `Retry-After`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use axum::http::StatusCode;
+
+use crate::error::{ApiError, ApiResult};
+
+const MINUTE_MS: u64 = 60_000;
+
+/// Requests per minute for each limited endpoint; 0 turns a limit off (load benchmarks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitConfig {
+    /// `POST /pairing-tokens`, per API key.
+    pub mint_per_key: usize,
+    /// `POST /pairing-tokens/describe`, per client address.
+    pub describe_per_address: usize,
+    /// `POST /pairing-tokens/redeem`, per client address.
+    pub redeem_per_address: usize,
+    /// `POST /api/pairing/request`, per client address.
+    pub challenge_per_address: usize,
+    /// `POST /api/pairing/approve` and `/deny`, per API key (codes are 40 bits: no guessing).
+    pub approve_per_key: usize,
+}
+
+impl Default for LimitConfig {
+    fn default() -> Self {
+        Self {
+            mint_per_key: 1200,
+            describe_per_address: 120,
+            redeem_per_address: 60,
+            challenge_per_address: 10,
+            approve_per_key: 60,
+        }
+    }
+}
+
+/// One limiter per limited endpoint.
+pub struct Limits {
+    pub mint: RateLimiter,
+    pub describe: RateLimiter,
+    pub redeem: RateLimiter,
+    pub challenge: RateLimiter,
+    pub approve: RateLimiter,
+}
+
+impl Limits {
+    pub fn new(c: &LimitConfig) -> Self {
+        let per_minute = |max| RateLimiter::new(max, MINUTE_MS);
+        Self {
+            mint: per_minute(c.mint_per_key),
+            describe: per_minute(c.describe_per_address),
+            redeem: per_minute(c.redeem_per_address),
+            challenge: per_minute(c.challenge_per_address),
+            approve: per_minute(c.approve_per_key),
+        }
+    }
+}
+
 pub struct RateLimiter {
+    /// 0: unlimited.
     max: usize,
     window_ms: u64,
     hits: Mutex<HashMap<String, VecDeque<u64>>>,
@@ -17,9 +74,12 @@ impl RateLimiter {
 
     /// `Ok(())` and counts the hit, or `Err(retry_after_ms)`.
     pub fn check(&self, key: &str, now: u64) -> Result<(), u64> {
+        if self.max == 0 {
+            return Ok(());
+        }
         let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
         if hits.len() > 10_000 {
-            // Bound memory: forget addresses whose window has passed.
+            // Bound memory: forget keys whose window has passed.
             hits.retain(|_, q| q.back().is_some_and(|&t| now.saturating_sub(t) < self.window_ms));
         }
         let q = hits.entry(key.to_owned()).or_default();
@@ -32,6 +92,20 @@ impl RateLimiter {
         }
         q.push_back(now);
         Ok(())
+    }
+
+    /// [`check`](Self::check) as the relay's 429 answer: `{"error":"rate_limited"}` with
+    /// `Retry-After` (seconds) and `retryAfter` in the body. `what` ends the message.
+    pub fn admit(&self, key: &str, now: u64, what: &str) -> ApiResult<()> {
+        self.check(key, now).map_err(|wait_ms| {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("Too many {what}; wait a moment."),
+            );
+            e.retry_after = Some(wait_ms.div_ceil(1000));
+            e
+        })
     }
 }
 
@@ -47,5 +121,19 @@ mod tests {
         assert_eq!(l.check("a", 20), Err(980));
         assert!(l.check("b", 20).is_ok());
         assert!(l.check("a", 1000).is_ok());
+    }
+
+    #[test]
+    fn zero_means_unlimited() {
+        let l = RateLimiter::new(0, 1000);
+        assert!((0..10_000).all(|i| l.check("a", i).is_ok()));
+    }
+
+    #[test]
+    fn admit_answers_429_with_retry_after_in_seconds() {
+        let l = RateLimiter::new(1, 60_000);
+        assert!(l.admit("a", 0, "codes").is_ok());
+        let e = l.admit("a", 1_500, "codes").unwrap_err();
+        assert_eq!((e.status, e.code, e.retry_after), (StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(59)));
     }
 }

@@ -74,6 +74,18 @@ struct ServeArgs {
     /// Code requests allowed per client address per minute.
     #[arg(long, env = "LATCH_CHALLENGE_REQUESTS_PER_MINUTE", default_value_t = 10)]
     challenge_requests_per_minute: usize,
+    /// Pairing tokens minted per API key per minute (0: unlimited).
+    #[arg(long, env = "LATCH_MINT_PER_MINUTE", default_value_t = 1200)]
+    mint_per_minute: usize,
+    /// Describe calls per client address per minute (0: unlimited).
+    #[arg(long, env = "LATCH_DESCRIBE_PER_MINUTE", default_value_t = 120)]
+    describe_per_minute: usize,
+    /// Redeem calls per client address per minute (0: unlimited).
+    #[arg(long, env = "LATCH_REDEEM_PER_MINUTE", default_value_t = 60)]
+    redeem_per_minute: usize,
+    /// Code approvals and denials per API key per minute (0: unlimited).
+    #[arg(long, env = "LATCH_APPROVE_PER_MINUTE", default_value_t = 60)]
+    approve_per_minute: usize,
 }
 
 #[derive(Subcommand)]
@@ -263,7 +275,13 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.pairing_ttl_ms = a.pairing_ttl_seconds * 1000;
     cfg.access_ttl_ms = a.access_ttl_seconds * 1000;
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
-    cfg.challenge_requests_per_minute = a.challenge_requests_per_minute.max(1);
+    cfg.limits = latch_relay::limits::LimitConfig {
+        mint_per_key: a.mint_per_minute,
+        describe_per_address: a.describe_per_minute,
+        redeem_per_address: a.redeem_per_minute,
+        challenge_per_address: a.challenge_requests_per_minute.max(1),
+        approve_per_key: a.approve_per_minute,
+    };
     tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
     let state = AppState::new(db, cfg).await?;
     tokio::spawn(wake::watch_other_writers(state.db.clone(), vec![state.changes.clone(), state.revocations.clone()]));

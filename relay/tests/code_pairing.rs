@@ -54,7 +54,7 @@ async fn at_most_three_pending_per_device() {
 
 #[tokio::test]
 async fn requests_are_rate_limited_per_address() {
-    let f = fixture_with(|c| c.challenge_requests_per_minute = 4).await;
+    let f = fixture_with(|c| c.limits.challenge_per_address = 4).await;
     for i in 0..4 {
         assert_eq!(request(&f, &format!("dev-{i}")).await.0, StatusCode::CREATED);
     }

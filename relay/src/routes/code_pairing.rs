@@ -52,12 +52,7 @@ pub async fn request(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ChallengeIssued>)> {
     let now = now_ms();
-    if let Err(wait_ms) = s.challenge_limiter.check(&addr, now) {
-        let mut e =
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many codes requested; wait a moment.");
-        e.retry_after = Some(secs(wait_ms));
-        return Err(e);
-    }
+    s.limits.challenge.admit(&addr, now, "codes requested")?;
     let req: ChallengeRequest = parse_json(&body)?;
     let device_id = req.device_id.trim();
     if device_id.is_empty() || device_id.len() > 128 || device_id.chars().any(char::is_control) {
@@ -228,7 +223,8 @@ pub async fn approve_code(
 }
 
 pub async fn approve(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
-    let (tenant_id, _, label) = authenticate_app(&s, &headers).await?;
+    let (tenant_id, key_id, label) = authenticate_app(&s, &headers).await?;
+    s.limits.approve.admit(&key_id, now_ms(), "codes tried with this API key")?;
     let req: ApproveCodeRequest = parse_json(&body)?;
     let user_id = valid_user_id(&serde_json::json!({ "userId": req.user_id }))
         .ok_or_else(|| ApiError::bad_request("invalid_user_id", "userId must be 1–128 printable characters."))?;
@@ -249,7 +245,8 @@ pub async fn deny_code(s: &AppState, raw_code: &str) -> ApiResult<()> {
 }
 
 pub async fn deny(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
-    authenticate_app(&s, &headers).await?;
+    let (_, key_id, _) = authenticate_app(&s, &headers).await?;
+    s.limits.approve.admit(&key_id, now_ms(), "codes tried with this API key")?;
     let req: CodeRequest = parse_json(&body)?;
     deny_code(&s, &req.code).await?;
     Ok(Json(serde_json::json!({ "status": "denied" })))

@@ -12,8 +12,11 @@ pub mod web;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+
+use crate::error::ApiError;
 
 use crate::AppState;
 
@@ -47,6 +50,20 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(json_payload_too_large))
+}
+
+/// axum's body limit answers 413 in plain text; every error of the relay is JSON.
+async fn json_payload_too_large(res: Response) -> Response {
+    if res.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return res;
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "The request body is larger than this endpoint accepts.",
+    )
+    .into_response()
 }
 
 async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {

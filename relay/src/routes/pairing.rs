@@ -13,6 +13,7 @@ use latch::core::token::{
 use latch::core::wire::{BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant};
 
 use super::body::{bearer, parse_json};
+use super::code_pairing::ClientAddr;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{new_secret, redeemed_refresh_token, token_hash};
@@ -50,6 +51,7 @@ pub async fn mint(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MintResponse>)> {
     let (tenant_id, key_id, _) = authenticate_app(&s, &headers).await?;
+    s.limits.mint.admit(&key_id, now_ms(), "pairing tokens minted with this API key")?;
     let user_id = parse_json::<serde_json::Value>(&body).ok().and_then(|v| valid_user_id(&v)).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_user_id",
@@ -102,7 +104,12 @@ fn unusable(row: Option<&TokenRow>, now: u64) -> ApiError {
     }
 }
 
-pub async fn describe(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<DescribeResponse>> {
+pub async fn describe(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Json<DescribeResponse>> {
+    s.limits.describe.admit(&addr, now_ms(), "pairing tokens looked up from this address")?;
     let token = token_from(&body)?;
     let now = now_ms();
     let row = store::pairing_token(&s.db, &token_hash(&s.pepper, &token)).await?;
@@ -117,7 +124,12 @@ pub async fn describe(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<
     }
 }
 
-pub async fn redeem(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<TokenGrant>> {
+pub async fn redeem(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Json<TokenGrant>> {
+    s.limits.redeem.admit(&addr, now_ms(), "pairing tokens redeemed from this address")?;
     let token = token_from(&body)?;
     let req = parse_json::<RedeemRequest>(&body).ok();
     let device_name = req.as_ref().map_or_else(|| "Browser".into(), |r| clean_device_name(&r.device_name));
