@@ -38,6 +38,12 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
 
+# libfaketime runs the relay with a skewed wall clock in the clock-skew e2e test.
+if ! command -v faketime >/dev/null; then
+  say "installing Debian faketime"
+  apt_install faketime
+fi
+
 if [ ! -f node_modules/playwright-core/package.json ]; then
   say "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi

@@ -111,7 +111,7 @@ async fn request() {
     let body = ChallengeRequest { device_id: device_id().await, device_name: DEVICE_NAME.into() };
     let reply: Reply<ChallengeIssued> = relay::post(CONNECT_ORIGIN, "/api/pairing/request", &body).await;
     let event = match reply {
-        Reply::Ok(issued) => Event::Issued(issued),
+        Reply::Ok(issued) => Event::Issued(issued.localized(now_ms())),
         other => failure(other),
     };
     feed_later(event).await;
@@ -121,7 +121,10 @@ async fn poll(challenge_id: String, wait_s: u64) {
     let path = format!("/api/pairing/status?challengeId={challenge_id}&wait={wait_s}");
     let reply: Reply<ChallengeStatusReply> = relay::get(CONNECT_ORIGIN, &path).await;
     let event = match reply {
-        Reply::Ok(status) => Event::Status(status),
+        Reply::Ok(mut status) => {
+            status.grant = status.grant.map(|g| g.localized(now_ms()));
+            Event::Status(status)
+        }
         Reply::Refused { status: 404, .. } => Event::NotFound,
         other => failure(other),
     };

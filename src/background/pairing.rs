@@ -57,6 +57,7 @@ async fn describe(offer_id: &str) -> Result<(), String> {
         relay::post(RELAY, "/pairing-tokens/describe", &PairingTokenRequest { pairing_token: token }).await;
     match reply {
         Reply::Ok(d) => {
+            let d = d.localized(now_ms());
             // Re-check the relay's name: one that fails the policy is never shown.
             let name = check_consent_name(&d.app_name).unwrap_or_else(|_| d.tenant_id.clone());
             update_book(|book, _| book.described(offer_id, &d, name)).await.map_err(storage_error)
@@ -88,7 +89,8 @@ pub async fn approve(offer_id: &str) -> Result<(), String> {
     };
     match relay::post::<_, TokenGrant>(RELAY, "/pairing-tokens/redeem", &req).await {
         Reply::Ok(grant) => {
-            let binding = StoredBinding::from_grant(grant, now_ms());
+            let now = now_ms();
+            let binding = StoredBinding::from_grant(grant.localized(now), now);
             update_bindings(|all| {
                 all.retain(|b| b.binding_id != binding.binding_id);
                 all.push(binding);

@@ -113,6 +113,7 @@ async fn refresh(binding_id: String) {
     let event = match reply {
         Reply::Ok(t) => {
             let now = now_ms();
+            let t = t.localized(now);
             let expires_at = t.access_expires_at;
             let stored = update_bindings(|all| {
                 for x in all.iter_mut().filter(|x| x.binding_id == binding_id) {

@@ -148,6 +148,10 @@ pub struct DescribeResponse {
     /// Extension of PROTOCOL.md: the prompt shows the user id beneath the name.
     pub user_id: String,
     pub expires_at: u64,
+    /// Extension of PROTOCOL.md: the relay's clock when it answered, so the extension can
+    /// read the times above on its own clock (see [`to_local_time`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +183,10 @@ pub struct TokenGrant {
     pub refresh_token: String,
     pub access_expires_at: u64,
     pub refresh_expires_at: u64,
+    /// Extension of PROTOCOL.md: the relay's clock when it answered, so the extension can
+    /// read the times above on its own clock (see [`to_local_time`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +203,10 @@ pub struct RefreshedTokens {
     pub refresh_token: String,
     pub access_expires_at: u64,
     pub refresh_expires_at: u64,
+    /// Extension of PROTOCOL.md: the relay's clock when it answered, so the extension can
+    /// read the times above on its own clock (see [`to_local_time`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<u64>,
 }
 
 /// `POST /api/inbox/v1/captures` body.
@@ -258,6 +270,10 @@ pub struct ChallengeIssued {
     pub code: String,
     pub expires_at: u64,
     pub interval: u64,
+    /// Extension of PROTOCOL.md: the relay's clock when it answered, so the extension can
+    /// read the times above on its own clock (see [`to_local_time`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -368,7 +384,7 @@ pub struct StoredBinding {
 
 impl StoredBinding {
     pub fn from_grant(grant: TokenGrant, paired_at: u64) -> Self {
-        let TokenGrant { binding, access_token, refresh_token, access_expires_at, refresh_expires_at } = grant;
+        let TokenGrant { binding, access_token, refresh_token, access_expires_at, refresh_expires_at, .. } = grant;
         Self {
             binding_id: binding.binding_id,
             tenant_id: binding.tenant_id,
@@ -474,8 +490,79 @@ pub struct PanelReply {
     pub state: Option<PanelState>,
 }
 
+// ---- Relay clock → local clock ----
+
+/// A relay time `t`, stamped by a relay whose clock read `server_time` when it answered,
+/// on the local clock that reads `local_now`: the same distance from now. Without a stamp
+/// (an older relay) the clocks are taken to agree. Relay and browser clocks can be minutes
+/// apart; comparing a relay expiry with the local clock directly would expire offers and
+/// challenges early (relay behind) or refresh tokens late (relay ahead).
+pub fn to_local_time(t: u64, server_time: Option<u64>, local_now: u64) -> u64 {
+    match server_time {
+        Some(st) => (i128::from(local_now) + i128::from(t) - i128::from(st)).clamp(0, i128::from(u64::MAX)) as u64,
+        None => t,
+    }
+}
+
+impl DescribeResponse {
+    /// The same answer with its times on the local clock.
+    pub fn localized(mut self, local_now: u64) -> Self {
+        self.expires_at = to_local_time(self.expires_at, self.server_time.take(), local_now);
+        self
+    }
+}
+
+impl TokenGrant {
+    /// The same grant with its expiries on the local clock.
+    pub fn localized(mut self, local_now: u64) -> Self {
+        let st = self.server_time.take();
+        self.access_expires_at = to_local_time(self.access_expires_at, st, local_now);
+        self.refresh_expires_at = to_local_time(self.refresh_expires_at, st, local_now);
+        self
+    }
+}
+
+impl RefreshedTokens {
+    /// The same tokens with their expiries on the local clock.
+    pub fn localized(mut self, local_now: u64) -> Self {
+        let st = self.server_time.take();
+        self.access_expires_at = to_local_time(self.access_expires_at, st, local_now);
+        self.refresh_expires_at = to_local_time(self.refresh_expires_at, st, local_now);
+        self
+    }
+}
+
+impl ChallengeIssued {
+    /// The same challenge with its expiry on the local clock.
+    pub fn localized(mut self, local_now: u64) -> Self {
+        self.expires_at = to_local_time(self.expires_at, self.server_time.take(), local_now);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn relay_times_move_onto_the_local_clock() {
+        let local = 1_700_000_000_000;
+        let behind = local - 600_000; // the relay's clock is 10 min behind
+        assert_eq!(to_local_time(behind + 120_000, Some(behind), local), local + 120_000);
+        let ahead = local + 600_000;
+        assert_eq!(to_local_time(ahead + 900_000, Some(ahead), local), local + 900_000);
+        assert_eq!(to_local_time(ahead - 5_000, Some(ahead), local), local - 5_000, "already past stays past");
+        assert_eq!(to_local_time(42, None, local), 42, "an unstamped time is taken as is");
+        assert_eq!(to_local_time(0, Some(u64::MAX), 0), 0);
+        let d = DescribeResponse {
+            app_name: "Acme".into(),
+            tenant_id: "acme".into(),
+            user_id: "dana".into(),
+            expires_at: behind + 120_000,
+            server_time: Some(behind),
+        };
+        let d = d.localized(local);
+        assert_eq!((d.expires_at, d.server_time), (local + 120_000, None));
+    }
     use super::*;
     use serde_json::json;
 

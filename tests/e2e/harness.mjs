@@ -107,8 +107,10 @@ function startFaultProxy(listenPort, targetPort) {
 /**
  * Starts relay + demo app. `env` adds relay environment (e.g. LATCH_PAIRING_TTL_SECONDS).
  * With `proxy: true` the relay listens on 8797 behind a fault-injecting proxy on 8787.
+ * With `clockOffset` (e.g. "-10m") the relay runs under libfaketime, its wall clock that far
+ * from the browser's (monotonic time untouched, so its timers still run true).
  */
-export async function startStack(env = {}, { proxy = false } = {}) {
+export async function startStack(env = {}, { proxy = false, clockOffset = null } = {}) {
   if (!existsSync(RELAY_BIN)) throw new Error(`${RELAY_BIN} missing: run npm test (it builds the relay)`);
   const dir = mkdtempSync(join(tmpdir(), "latch-e2e-"));
   let { db, apiKey } = freshDatabase(dir, "latch.db");
@@ -123,7 +125,10 @@ export async function startStack(env = {}, { proxy = false } = {}) {
   };
   const relayPort = proxy ? 8797 : 8787;
   const fault = proxy ? await startFaultProxy(8787, relayPort) : null;
-  const startRelay = () => start(RELAY_BIN, ["--database", db, "serve", "--listen", `127.0.0.1:${relayPort}`], { LATCH_LOG: "warn", ...env });
+  const relayArgs = () => ["--database", db, "serve", "--listen", `127.0.0.1:${relayPort}`];
+  const startRelay = () => clockOffset
+    ? start("faketime", ["-f", clockOffset, RELAY_BIN, ...relayArgs()], { LATCH_LOG: "warn", FAKETIME_DONT_FAKE_MONOTONIC: "1", ...env })
+    : start(RELAY_BIN, relayArgs(), { LATCH_LOG: "warn", ...env });
   let relay = startRelay();
   start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
   await waitFor(`${RELAY}/healthz`);

@@ -32,7 +32,13 @@ pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<R
         Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at } => {
             let (access_token, access_expires_at) =
                 s.signer.issue(&binding_id, &tenant_id, &user_id, now, s.cfg.access_ttl_ms);
-            Ok(Json(RefreshedTokens { access_token, refresh_token: successor, access_expires_at, refresh_expires_at }))
+            Ok(Json(RefreshedTokens {
+                access_token,
+                refresh_token: successor,
+                access_expires_at,
+                refresh_expires_at,
+                server_time: Some(now),
+            }))
         }
         Refreshed::Reused => {
             s.revocations.bump(); // the binding died with its family

@@ -80,7 +80,10 @@ pub async fn request(
             Created::Ok => {
                 tracing::info!("pairing challenge issued");
                 let interval = secs(s.cfg.poll_interval_ms);
-                return Ok((StatusCode::CREATED, Json(ChallengeIssued { challenge_id, code, expires_at, interval })));
+                return Ok((
+                    StatusCode::CREATED,
+                    Json(ChallengeIssued { challenge_id, code, expires_at, interval, server_time: Some(now) }),
+                ));
             }
             Created::MaxPending => {
                 return Err(ApiError::new(
@@ -172,6 +175,7 @@ async fn deliver(s: &AppState, id_hash: &[u8], now: u64) -> ApiResult<Json<Chall
             refresh_token,
             access_expires_at,
             refresh_expires_at,
+            server_time: Some(now),
         }),
     }))
 }

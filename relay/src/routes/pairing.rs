@@ -119,6 +119,7 @@ pub async fn describe(
             tenant_id: r.tenant_id,
             user_id: r.user_id,
             expires_at: r.expires_at,
+            server_time: Some(now),
         })),
         other => Err(unusable(other.as_ref(), now)),
     }
@@ -186,6 +187,7 @@ pub async fn redeem(
         refresh_token,
         access_expires_at,
         refresh_expires_at,
+        server_time: Some(now),
     }))
 }
 

@@ -5,7 +5,13 @@ use proptest::prelude::*;
 const T0: u64 = 1_800_000_000_000;
 
 fn issued(id: &str, now: u64) -> ChallengeIssued {
-    ChallengeIssued { challenge_id: id.into(), code: "ABCD2345".into(), expires_at: now + 600_000, interval: 5 }
+    ChallengeIssued {
+        challenge_id: id.into(),
+        code: "ABCD2345".into(),
+        expires_at: now + 600_000,
+        interval: 5,
+        server_time: None,
+    }
 }
 
 fn status(s: ChallengeStatus) -> Event {
@@ -24,6 +30,7 @@ fn grant() -> TokenGrant {
         refresh_token: "r".into(),
         access_expires_at: 1,
         refresh_expires_at: 2,
+        server_time: None,
     }
 }
 
@@ -257,6 +264,7 @@ impl Relay {
                     code: "ABCD2345".into(),
                     expires_at: real + 600_000,
                     interval: 5,
+                    server_time: None,
                 })
             }
             Action::Poll { challenge_id, .. } => {

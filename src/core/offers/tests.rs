@@ -19,7 +19,13 @@ fn park(book: &mut OfferBook, t: &str, now: u64, id: &str) -> OfferOutcome {
 }
 
 fn describe(book: &mut OfferBook, id: &str, expires_at: u64) {
-    let d = DescribeResponse { app_name: "Acme".into(), tenant_id: "acme".into(), user_id: "dana".into(), expires_at };
+    let d = DescribeResponse {
+        app_name: "Acme".into(),
+        tenant_id: "acme".into(),
+        user_id: "dana".into(),
+        expires_at,
+        server_time: None,
+    };
     book.described(id, &d, d.app_name.clone());
 }
 

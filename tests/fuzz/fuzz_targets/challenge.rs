@@ -84,6 +84,7 @@ fn grant() -> TokenGrant {
         refresh_token: "r".into(),
         access_expires_at: 1,
         refresh_expires_at: 2,
+        server_time: None,
     }
 }
 
@@ -140,6 +141,7 @@ fuzz_target!(|run: Run| {
                     code: "ABCD2345".into(),
                     expires_at,
                     interval,
+                    server_time: None,
                 })
             }
             Input::Status { status, interval, with_grant } => {
