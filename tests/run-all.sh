@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: installs what is missing, then runs every check and test:
 # format, clippy (native + both wasm builds), Rust unit/property/integration tests, a short
-# run of every fuzz target, the
-# wasm build of the extension, and the real-Chromium end-to-end suite.
+# run of every fuzz target, the wasm build of the extension, and the real-Chromium
+# end-to-end suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
