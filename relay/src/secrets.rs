@@ -46,6 +46,12 @@ pub fn redeemed_refresh_token(pepper: &[u8], prefix: &str, pairing_token: &str, 
     derived_secret(pepper, b"latch redeem\0", &[pairing_token, "\0", redeem_key], prefix)
 }
 
+/// A refresh token derived from a secret only its rightful holder knows (a challenge id),
+/// under a context label, so it can be handed out again without being stored.
+pub fn derived_refresh_token(pepper: &[u8], context: &[u8], secret: &str) -> String {
+    derived_secret(pepper, context, &[secret], latch::core::token::REFRESH_TOKEN_PREFIX)
+}
+
 /// `prefix` + the keyed hash of `context` and `parts`, as a token-shaped secret.
 fn derived_secret(pepper: &[u8], context: &[u8], parts: &[&str], prefix: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes any key length");

@@ -173,3 +173,34 @@ async fn long_poll_returns_pending_at_its_deadline() {
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("pending")));
     assert!(t.elapsed() >= Duration::from_millis(950), "{:?}", t.elapsed());
 }
+
+/// An approval whose answer was lost (worker stopped mid long-poll, connection dropped):
+/// a poll with `redeliver=1` gets the same binding and refresh token again, while that
+/// token is unused. A plain poll still gets the documented 404.
+#[tokio::test]
+async fn a_lost_delivery_is_answered_again_only_when_asked_and_only_while_unused() {
+    let f = fixture_with(|c| c.poll_interval_ms = 0).await;
+    let (_, issued) = request(&f, "dev-1").await;
+    let id = issued["challengeId"].as_str().unwrap();
+    assert_eq!(approve(&f, issued["code"].as_str().unwrap()).await.0, StatusCode::OK);
+    let (s, first) = status(&f, id, 0).await;
+    assert_eq!((s, first["status"].as_str()), (StatusCode::OK, Some("approved")));
+    // The answer never arrived.
+    let (s, b) = status(&f, id, 0).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("challenge_not_found")), "plain poll: 404");
+    let again_path = format!("/api/pairing/status?challengeId={id}&wait=0&redeliver=1");
+    let (s, again) = f.call("GET", &again_path, None, None).await;
+    assert_eq!((s, again["status"].as_str()), (StatusCode::OK, Some("approved")), "{again}");
+    assert_eq!(again["binding"], first["binding"]);
+    assert_eq!(again["refreshToken"], first["refreshToken"]);
+    let bindings = latch_relay::store::list_bindings(&f.state.db, Some("acme")).await.unwrap();
+    assert_eq!(bindings.len(), 1, "never a second binding");
+    // Someone else's challenge id gets nothing.
+    let (s, _) = f.call("GET", "/api/pairing/status?challengeId=lch_guess&redeliver=1", None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Once the refresh token was used, the answer evidently arrived: nothing more.
+    let (s, _) = f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": first["refreshToken"]}))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = f.call("GET", &again_path, None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

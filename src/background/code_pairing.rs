@@ -118,7 +118,9 @@ async fn request() {
 }
 
 async fn poll(challenge_id: String, wait_s: u64) {
-    let path = format!("/api/pairing/status?challengeId={challenge_id}&wait={wait_s}");
+    // redeliver=1: an approval answered to a worker that has since stopped (or over a
+    // dropped connection) is answered again rather than lost.
+    let path = format!("/api/pairing/status?challengeId={challenge_id}&wait={wait_s}&redeliver=1");
     let reply: Reply<ChallengeStatusReply> = relay::get(CONNECT_ORIGIN, &path).await;
     let event = match reply {
         Reply::Ok(mut status) => {

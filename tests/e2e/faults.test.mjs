@@ -1,6 +1,7 @@
 // Fault matrix for one-click pairing, in real Chromium against a real relay behind a
 // fault-injecting proxy: the relay killed before and after the redeem commits, the worker
-// stopped mid-redeem, and 5xx bursts on describe and redeem. In every row the outcome is
+// stopped mid-redeem, 5xx bursts on describe and redeem, and a code-pairing approval whose
+// answer reached a stopped worker. In every row the outcome is
 // exactly one binding, the same at the relay and in the extension, or none and a clear
 // message; never a second binding, never a lost approval.
 import { test, before, after } from "node:test";
@@ -117,6 +118,25 @@ test("5xx bursts on describe and redeem: the prompt waits for the relay, a faile
     stack.fault.state.fail(false);
     await sleep(50);
     await approveAgain(panel);
+    await assertOneBinding(panel, before);
+  });
+});
+
+test("code pairing: an approval answered to a worker stopped mid long-poll is collected by the next one", async () => {
+  await withPanel(async (context, panel) => {
+    const before = (await relayBindings()).length;
+    // The first status poll (a long-poll) carries the approval; its worker is gone by then.
+    const rule = stack.fault.state.once("/api/pairing/status", { mode: "drop-after", run: () => stopWorkers(context) });
+    await panel.getByRole("button", { name: "Pair with a code" }).click();
+    const code = (await panel.locator(".code").textContent({ timeout: 10000 })).trim();
+    await rule.arrived;
+    await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "code-lost");
+    await rule.done;
+    const lost = JSON.parse(rule.answer);
+    assert.equal(lost.status, "approved", "the relay delivered to a worker that is gone");
+    await panel.reload();
+    const [b] = await waitForBindings(panel, 1, 20000);
+    assert.equal(b.bindingId, lost.binding.bindingId, "the same binding, collected again");
     await assertOneBinding(panel, before);
   });
 });

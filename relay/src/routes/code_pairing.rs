@@ -9,7 +9,8 @@ use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use latch::core::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
+use latch::core::offers::REDEEM_RETRY_MS;
+use latch::core::token::is_refresh_token;
 use latch::core::wire::{
     ApproveCodeRequest, BindingInfo, ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply,
     CodeRequest, TokenGrant,
@@ -21,7 +22,8 @@ use super::pairing::{authenticate_app, clean_device_name, valid_user_id};
 use crate::challenges::{self, Approver, Created, Decided};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::secrets::{new_secret, token_hash};
+use crate::secrets::{derived_refresh_token, new_secret, token_hash};
+use crate::store;
 use crate::{code, AppState};
 
 /// Challenge ids are 256-bit secrets: whoever holds one collects the tokens.
@@ -103,6 +105,11 @@ pub async fn request(
 pub struct StatusQuery {
     challenge_id: Option<String>,
     wait: Option<String>,
+    /// Extension of PROTOCOL.md: `redeliver=1` asks for an approval whose answer was lost
+    /// (worker stopped, connection dropped) to be answered again: the same binding and
+    /// refresh token, while that refresh token is unused. Without it a delivered challenge
+    /// answers 404, as documented.
+    redeliver: Option<String>,
 }
 
 fn not_found() -> ApiError {
@@ -111,6 +118,7 @@ fn not_found() -> ApiError {
 
 pub async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> ApiResult<Json<ChallengeStatusReply>> {
     let id = q.challenge_id.unwrap_or_default();
+    let redeliver = matches!(q.redeliver.as_deref(), Some("1" | "true"));
     let id_hash = token_hash(&s.pepper, &id);
     let wait = match q.wait.as_deref() {
         None | Some("") => 0,
@@ -147,16 +155,25 @@ pub async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> 
                 // Wait for any change (or the deadline), then re-read.
                 let _ = tokio::time::timeout_at(wake_at, changed.changed()).await;
             }
-            "approved" => return deliver(&s, &id_hash, now).await,
+            "approved" => return deliver(&s, &id, &id_hash, now).await,
+            "delivered" if redeliver && now < row.expires_at + REDEEM_RETRY_MS => {
+                return deliver_again(&s, &id, now).await;
+            }
             "denied" => return Ok(reply(ChallengeStatus::Denied)),
             _ => return Err(not_found()),
         }
     }
 }
 
-/// Issues the tokens of an approved challenge, exactly once.
-async fn deliver(s: &AppState, id_hash: &[u8], now: u64) -> ApiResult<Json<ChallengeStatusReply>> {
-    let refresh_token = new_secret(REFRESH_TOKEN_PREFIX);
+/// The refresh token delivered for a challenge: derived from its id (a secret only the
+/// requesting extension holds), so a lost answer can be given again; only its hash is stored.
+fn delivered_refresh_token(s: &AppState, challenge_id: &str) -> String {
+    derived_refresh_token(&s.pepper, b"latch challenge delivery\0", challenge_id)
+}
+
+/// Issues the tokens of an approved challenge, once (see [`deliver_again`] for a lost answer).
+async fn deliver(s: &AppState, challenge_id: &str, id_hash: &[u8], now: u64) -> ApiResult<Json<ChallengeStatusReply>> {
+    let refresh_token = delivered_refresh_token(s, challenge_id);
     debug_assert!(is_refresh_token(&refresh_token));
     let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
     let delivered =
@@ -164,20 +181,45 @@ async fn deliver(s: &AppState, id_hash: &[u8], now: u64) -> ApiResult<Json<Chall
     let Some((binding_id, tenant_id, user_id, app_name)) = delivered else {
         return Err(not_found());
     };
-    let (access_token, access_expires_at) = s.signer.issue(&binding_id, &tenant_id, &user_id, now, s.cfg.access_ttl_ms);
     tracing::info!(tenant = %tenant_id, binding = %binding_id, "code pairing delivered");
-    Ok(Json(ChallengeStatusReply {
+    let binding = BindingInfo { binding_id, tenant_id, app_name, user_id };
+    Ok(approved(s, binding, refresh_token, refresh_expires_at, now))
+}
+
+/// The same grant again, while its refresh token is unused and the binding stands.
+async fn deliver_again(s: &AppState, challenge_id: &str, now: u64) -> ApiResult<Json<ChallengeStatusReply>> {
+    let refresh_token = delivered_refresh_token(s, challenge_id);
+    let found = store::unanswered_redeem(&s.db, &token_hash(&s.pepper, &refresh_token)).await?;
+    let Some((b, refresh_expires_at)) = found else {
+        return Err(not_found());
+    };
+    tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "code pairing delivered again after a lost answer");
+    let binding =
+        BindingInfo { binding_id: b.binding_id, tenant_id: b.tenant_id, app_name: b.app_name, user_id: b.user_id };
+    Ok(approved(s, binding, refresh_token, refresh_expires_at, now))
+}
+
+fn approved(
+    s: &AppState,
+    binding: BindingInfo,
+    refresh_token: String,
+    refresh_expires_at: u64,
+    now: u64,
+) -> Json<ChallengeStatusReply> {
+    let (access_token, access_expires_at) =
+        s.signer.issue(&binding.binding_id, &binding.tenant_id, &binding.user_id, now, s.cfg.access_ttl_ms);
+    Json(ChallengeStatusReply {
         status: ChallengeStatus::Approved,
         interval: None,
         grant: Some(TokenGrant {
-            binding: BindingInfo { binding_id, tenant_id, app_name, user_id },
+            binding,
             access_token,
             refresh_token,
             access_expires_at,
             refresh_expires_at,
             server_time: Some(now),
         }),
-    }))
+    })
 }
 
 pub async fn pending(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
