@@ -39,6 +39,8 @@ pub struct Config {
     pub poll_interval_ms: u64,
     /// Abuse limits (requests per minute per key or client address).
     pub limits: limits::LimitConfig,
+    /// Proxies whose `X-Forwarded-For` names the client (load balancers in front).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -52,6 +54,7 @@ impl Config {
             challenge_ttl_ms: 600_000,
             poll_interval_ms: 5_000,
             limits: limits::LimitConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

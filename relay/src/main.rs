@@ -83,6 +83,10 @@ struct ServeArgs {
     /// Redeem calls per client address per minute (0: unlimited).
     #[arg(long, env = "LATCH_REDEEM_PER_MINUTE", default_value_t = 60)]
     redeem_per_minute: usize,
+    /// Addresses of proxies in front of the relay whose X-Forwarded-For is believed
+    /// (comma-separated); per-address limits then apply to the client behind them.
+    #[arg(long = "trusted-proxy", env = "LATCH_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Code approvals and denials per API key per minute (0: unlimited).
     #[arg(long, env = "LATCH_APPROVE_PER_MINUTE", default_value_t = 60)]
     approve_per_minute: usize,
@@ -275,6 +279,7 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.pairing_ttl_ms = a.pairing_ttl_seconds * 1000;
     cfg.access_ttl_ms = a.access_ttl_seconds * 1000;
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
+    cfg.trusted_proxies = a.trusted_proxies;
     cfg.limits = latch_relay::limits::LimitConfig {
         mint_per_key: a.mint_per_minute,
         describe_per_address: a.describe_per_minute,

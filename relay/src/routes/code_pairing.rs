@@ -1,12 +1,10 @@
 //! Code pairing (challenge): the extension requests a code and long-polls its status; the
 //! app (with its API key) or the owner (CLI) approves the code for a user.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use latch::core::offers::REDEEM_RETRY_MS;
@@ -18,6 +16,7 @@ use latch::core::wire::{
 use serde::Deserialize;
 
 use super::body::parse_json;
+use super::client_addr::ClientAddr;
 use super::pairing::{authenticate_app, clean_device_name, valid_user_id};
 use crate::challenges::{self, Approver, Created, Decided};
 use crate::clock::now_ms;
@@ -32,17 +31,6 @@ pub const CHALLENGE_ID_PREFIX: &str = "lch_";
 pub const MAX_WAIT_SECONDS: u64 = 25;
 /// RFC 8628: each `slow_down` adds 5 s to the interval.
 pub const SLOW_DOWN_MS: u64 = 5_000;
-
-/// The client's address (for rate limiting); "unknown" when the server has none.
-pub struct ClientAddr(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(Self(addr.unwrap_or_else(|| "unknown".into())))
-    }
-}
 
 fn secs(ms: u64) -> u64 {
     ms.div_ceil(1000)

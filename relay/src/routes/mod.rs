@@ -4,6 +4,7 @@ pub mod auth;
 mod bindings;
 mod body;
 mod captures;
+pub mod client_addr;
 pub mod code_pairing;
 mod errands;
 mod pairing;

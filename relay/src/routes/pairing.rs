@@ -13,7 +13,7 @@ use latch::core::token::{
 use latch::core::wire::{BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant};
 
 use super::body::{bearer, parse_json};
-use super::code_pairing::ClientAddr;
+use super::client_addr::ClientAddr;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{new_secret, redeemed_refresh_token, token_hash};
