@@ -99,3 +99,14 @@ async fn a_malformed_redeem_key_is_refused_before_anything_is_spent() {
     }
     assert_eq!(redeem_with(&f, &token, Some(KEY)).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_key_counts_without_a_device_name_too() {
+    let f = fixture().await;
+    let token = f.mint("dana").await;
+    let body = json!({"pairingToken": token, "redeemKey": KEY});
+    let (s1, first) = f.call("POST", "/pairing-tokens/redeem", None, Some(body.clone())).await;
+    assert_eq!(s1, StatusCode::OK, "{first}");
+    let (s2, again) = f.call("POST", "/pairing-tokens/redeem", None, Some(body)).await;
+    assert_eq!((s2, &again["binding"]), (StatusCode::OK, &first["binding"]));
+}

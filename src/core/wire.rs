@@ -158,6 +158,8 @@ pub struct DescribeResponse {
 #[serde(rename_all = "camelCase")]
 pub struct RedeemRequest {
     pub pairing_token: String,
+    /// Informational; the relay says "Browser" when it is missing or empty.
+    #[serde(default)]
     pub device_name: String,
     /// Extension of PROTOCOL.md: the same `lrk_…` key on every attempt of one approval.
     /// A retry whose first attempt committed but lost its answer gets that same binding

@@ -140,3 +140,44 @@ test("code pairing: an approval answered to a worker stopped mid long-poll is co
     await assertOneBinding(panel, before);
   });
 });
+
+test("worker stopped while the relay describes a pasted token: the next worker describes it, then Approve binds", async () => {
+  await withPanel(async (context, panel) => {
+    const before = (await relayBindings()).length;
+    let release;
+    const rule = stack.fault.state.once("/pairing-tokens/describe", { mode: "drop-after", hold: new Promise((r) => { release = r; }) });
+    const token = await stack.mint("describe-stop");
+    await panel.getByLabel("Pairing token").fill(token);
+    await panel.getByRole("button", { name: "Connect", exact: true }).click();
+    await rule.arrived;
+    await stopWorkers(context);
+    release();
+    await rule.done;
+    const offers = (await storage(panel, "session", "latch.offers")).offers;
+    assert.equal(offers.length, 1, "the offer outlived the worker");
+    // The panel's next read starts a worker, which describes the offer again.
+    await panel.reload();
+    await approveWhenArmed(panel);
+    await assertOneBinding(panel, before);
+  });
+});
+
+test("code pairing: worker stopped while the code is being requested: the next worker asks again", async () => {
+  await withPanel(async (context, panel) => {
+    const before = (await relayBindings()).length;
+    let release;
+    const rule = stack.fault.state.once("/api/pairing/request", { mode: "drop-after", hold: new Promise((r) => { release = r; }) });
+    await panel.getByRole("button", { name: "Pair with a code" }).click();
+    await rule.arrived;
+    await stopWorkers(context);
+    release();
+    await rule.done;
+    assert.equal(rule.status, 201, "the relay issued a code nobody received");
+    const orphan = JSON.parse(rule.answer).code;
+    await panel.reload();
+    const code = (await panel.locator(".code").textContent({ timeout: 15000 })).trim().replace("-", "");
+    assert.notEqual(code, orphan, "a fresh code, not the lost one");
+    await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "request-stop");
+    await assertOneBinding(panel, before);
+  });
+});
