@@ -7,7 +7,10 @@
 use latch::core::challenge::StoredChallenge;
 use latch::core::offers::{OfferBook, OfferOutcome};
 use latch::core::token::is_pairing_token;
-use latch::core::wire::{ClientFrame, ExternalMessage, OfferRefusal, PanelRequest, ServerFrame, StoredBinding};
+use latch::core::wire::{
+    ChallengeIssued, ChallengeStatusReply, ClientFrame, DescribeResponse, ErrorBody, ExternalMessage, OfferRefusal,
+    PanelRequest, RedeemRequest, RefreshedTokens, ServerFrame, StoredBinding, TokenGrant,
+};
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -33,6 +36,25 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    // Relay answers (the network is not trusted): any times, any clock stamp.
+    let now = 1_700_000_000_000;
+    if let Some(d) = round_trips::<DescribeResponse>(data) {
+        let _ = d.localized(now);
+    }
+    if let Some(g) = round_trips::<TokenGrant>(data) {
+        let _ = g.localized(now);
+    }
+    if let Some(t) = round_trips::<RefreshedTokens>(data) {
+        let _ = t.localized(now);
+    }
+    if let Some(c) = round_trips::<ChallengeIssued>(data) {
+        let _ = c.localized(now);
+    }
+    if let Some(r) = round_trips::<ChallengeStatusReply>(data) {
+        let _ = r.grant.map(|g| g.localized(now));
+    }
+    round_trips::<ErrorBody>(data);
+    round_trips::<RedeemRequest>(data);
     round_trips::<PanelRequest>(data);
     round_trips::<ClientFrame>(data);
     round_trips::<ServerFrame>(data);
