@@ -171,8 +171,13 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null }
       return { status: r.status, body: await r.json() };
     },
     async stop() {
-      for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGTERM");
-      await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null) ? null : new Promise((r) => p.once("exit", r))));
+      const running = procs.filter((p) => p.exitCode === null && p.signalCode === null);
+      const exited = running.map((p) => new Promise((r) => p.once("exit", r)));
+      for (const p of running) p.kill("SIGTERM");
+      // A relay under libfaketime has been seen to miss its SIGTERM: never wait forever.
+      const timer = setTimeout(() => { for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL"); }, 5000);
+      await Promise.all(exited);
+      clearTimeout(timer);
       if (fault) await new Promise((r) => { fault.server.closeAllConnections(); fault.server.close(r); });
       rmSync(dir, { recursive: true, force: true });
     },
