@@ -34,11 +34,9 @@ pub struct ParkedOffer {
     pub expires_at: u64,
     /// When the offer left `awaiting_approval` (for expiry of the outcome record).
     pub decided_at: Option<u64>,
-    /// Set while a redeem is in flight, so a double click cannot redeem twice.
-    #[serde(default)]
-    pub redeeming: bool,
-    /// The worker instance running that redeem. A redeem marked by another instance was
-    /// cut off when its worker stopped: the new worker repeats it (same redeem key).
+    /// The worker instance whose redeem is in flight, so a double click cannot redeem
+    /// twice. A redeem marked by another instance was cut off when its worker stopped: the
+    /// new worker repeats it (same redeem key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redeem_by: Option<String>,
     /// Made at the first Approve and sent with every redeem attempt of this offer.
@@ -131,7 +129,6 @@ impl OfferBook {
             created_at: now,
             expires_at: now + UNDESCRIBED_TTL_MS,
             decided_at: None,
-            redeeming: false,
             redeem_by: None,
             redeem_key: None,
             app_name: None,
@@ -195,14 +192,13 @@ impl OfferBook {
         if o.state != OfferState::AwaitingApproval {
             return Err("already_decided");
         }
-        if o.redeeming && o.redeem_by.as_deref() == Some(worker) {
+        if o.redeem_by.as_deref() == Some(worker) {
             return Err("in_progress");
         }
         if o.app_name.is_none() {
             return Err("not_described");
         }
         let pairing_token = o.pairing_token.clone().ok_or("unknown_offer")?;
-        o.redeeming = true;
         o.redeem_by = Some(worker.to_owned());
         let redeem_key = o.redeem_key.get_or_insert_with(new_key).clone();
         Ok(Redeem { pairing_token, redeem_key })
@@ -212,7 +208,6 @@ impl OfferBook {
     /// the same redeem key.
     pub fn abort_approval(&mut self, offer_id: &str) {
         if let Some(o) = self.get_mut(offer_id) {
-            o.redeeming = false;
             o.redeem_by = None;
         }
     }
@@ -222,8 +217,8 @@ impl OfferBook {
     pub fn interrupted_redeems(&self, worker: &str) -> Vec<String> {
         self.offers
             .iter()
-            .filter(|o| o.state == OfferState::AwaitingApproval && o.redeeming)
-            .filter(|o| o.redeem_by.as_deref() != Some(worker))
+            .filter(|o| o.state == OfferState::AwaitingApproval)
+            .filter(|o| o.redeem_by.as_deref().is_some_and(|by| by != worker))
             .map(|o| o.offer_id.clone())
             .collect()
     }
@@ -269,7 +264,6 @@ impl ParkedOffer {
         self.error = error.map(str::to_owned);
         self.decided_at = Some(now);
         self.pairing_token = None;
-        self.redeeming = false;
         self.redeem_by = None;
         self.redeem_key = None;
     }

@@ -217,7 +217,7 @@ proptest! {
             for o in &book.offers {
                 if o.state != OfferState::AwaitingApproval {
                     prop_assert!(o.pairing_token.is_none());
-                    prop_assert!(!o.redeeming);
+                    prop_assert!(o.redeem_by.is_none());
                     prop_assert!(o.redeem_key.is_none());
                 }
             }
