@@ -1,7 +1,7 @@
 //! The database refuses writes (read-only file system, disk full): every write answers 503
 //! `storage_unavailable`, nothing half-done is left (a refused redeem spends no token), reads
 //! keep working, and the relay recovers by itself once the database takes writes again.
-//! Faults are injected per connection acquisition: `PRAGMA query_only` (SQLITE_READONLY) and
+//! Faults are injected on every connection the pool hands out: `PRAGMA query_only` (SQLITE_READONLY) and
 //! `PRAGMA max_page_count` at the current size (SQLITE_FULL, what a full disk answers).
 
 mod common;
@@ -19,24 +19,34 @@ const OK: u8 = 0;
 const READ_ONLY: u8 = 1;
 const DISK_FULL: u8 = 2;
 
+/// Puts `conn` in the fault mode: read-only, no room to grow, or healthy.
+async fn apply(mode: u8, conn: &mut sqlx::SqliteConnection) -> sqlx::Result<()> {
+    let (query_only, pages) = match mode {
+        READ_ONLY => ("ON", "2147483646"),
+        DISK_FULL => ("OFF", "1"), // clamped to the current page count: no growth
+        _ => ("OFF", "2147483646"),
+    };
+    sqlx::query(&format!("PRAGMA query_only = {query_only}")).execute(&mut *conn).await?;
+    sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(&mut *conn).await?;
+    Ok(())
+}
+
 async fn faulty_fixture(dir: &tempfile::TempDir, mode: Arc<AtomicU8>) -> Fixture {
     let url = format!("sqlite://{}", dir.path().join("latch.db").display());
     db::open(&url).await.unwrap().close().await; // creates and migrates the file
     let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+    let on_connect = mode.clone();
+    // Every connection handed out takes the current mode: new ones (after_connect) and
+    // reused ones (before_acquire).
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        .after_connect(move |conn, _| {
+            let mode = on_connect.load(Ordering::SeqCst);
+            Box::pin(async move { apply(mode, conn).await })
+        })
         .before_acquire(move |conn, _| {
             let mode = mode.load(Ordering::SeqCst);
-            Box::pin(async move {
-                let (query_only, pages) = match mode {
-                    READ_ONLY => ("ON", "2147483646"),
-                    DISK_FULL => ("OFF", "1"), // clamped to the current page count: no growth
-                    _ => ("OFF", "2147483646"),
-                };
-                sqlx::query(&format!("PRAGMA query_only = {query_only}")).execute(&mut *conn).await?;
-                sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(&mut *conn).await?;
-                Ok(true)
-            })
+            Box::pin(async move { apply(mode, conn).await.map(|()| true) })
         })
         .connect_with(opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal))
         .await
