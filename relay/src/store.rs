@@ -182,6 +182,12 @@ pub struct NewBinding {
     pub app_name: String,
 }
 
+impl From<NewBinding> for latch::core::wire::BindingInfo {
+    fn from(b: NewBinding) -> Self {
+        Self { binding_id: b.binding_id, tenant_id: b.tenant_id, app_name: b.app_name, user_id: b.user_id }
+    }
+}
+
 /// Atomically consumes the token and creates the binding and its first session, in one
 /// transaction. The conditional UPDATE is the single-use gate: of any number of
 /// concurrent redeems exactly one sees a row. `None` when the token was not redeemable.

@@ -11,13 +11,13 @@ use latch::core::offers::REDEEM_RETRY_MS;
 use latch::core::token::is_refresh_token;
 use latch::core::wire::{
     ApproveCodeRequest, BindingInfo, ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply,
-    CodeRequest, TokenGrant,
+    CodeRequest,
 };
 use serde::Deserialize;
 
 use super::body::parse_json;
 use super::client_addr::ClientAddr;
-use super::pairing::{authenticate_app, clean_device_name, valid_user_id};
+use super::pairing::{authenticate_app, clean_device_name, token_grant, valid_user_id};
 use crate::challenges::{self, Approver, Created, Decided};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
@@ -182,9 +182,7 @@ async fn deliver_again(s: &AppState, challenge_id: &str, now: u64) -> ApiResult<
         return Err(not_found());
     };
     tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "code pairing delivered again after a lost answer");
-    let binding =
-        BindingInfo { binding_id: b.binding_id, tenant_id: b.tenant_id, app_name: b.app_name, user_id: b.user_id };
-    Ok(approved(s, binding, refresh_token, refresh_expires_at, now))
+    Ok(approved(s, b.into(), refresh_token, refresh_expires_at, now))
 }
 
 fn approved(
@@ -194,19 +192,10 @@ fn approved(
     refresh_expires_at: u64,
     now: u64,
 ) -> Json<ChallengeStatusReply> {
-    let (access_token, access_expires_at) =
-        s.signer.issue(&binding.binding_id, &binding.tenant_id, &binding.user_id, now, s.cfg.access_ttl_ms);
     Json(ChallengeStatusReply {
         status: ChallengeStatus::Approved,
         interval: None,
-        grant: Some(TokenGrant {
-            binding,
-            access_token,
-            refresh_token,
-            access_expires_at,
-            refresh_expires_at,
-            server_time: Some(now),
-        }),
+        grant: Some(token_grant(s, binding, refresh_token, refresh_expires_at, now)),
     })
 }
 

@@ -174,21 +174,21 @@ pub async fn redeem(
             again
         }
     };
+    Ok(Json(token_grant(&s, b.into(), refresh_token, refresh_expires_at, now)))
+}
+
+/// The answer that hands a binding's tokens to the extension (redeem, code delivery):
+/// a fresh access token beside the given refresh token, stamped with the relay's clock.
+pub(super) fn token_grant(
+    s: &AppState,
+    binding: BindingInfo,
+    refresh_token: String,
+    refresh_expires_at: u64,
+    now: u64,
+) -> TokenGrant {
     let (access_token, access_expires_at) =
-        s.signer.issue(&b.binding_id, &b.tenant_id, &b.user_id, now, s.cfg.access_ttl_ms);
-    Ok(Json(TokenGrant {
-        binding: BindingInfo {
-            binding_id: b.binding_id,
-            tenant_id: b.tenant_id,
-            app_name: b.app_name,
-            user_id: b.user_id,
-        },
-        access_token,
-        refresh_token,
-        access_expires_at,
-        refresh_expires_at,
-        server_time: Some(now),
-    }))
+        s.signer.issue(&binding.binding_id, &binding.tenant_id, &binding.user_id, now, s.cfg.access_ttl_ms);
+    TokenGrant { binding, access_token, refresh_token, access_expires_at, refresh_expires_at, server_time: Some(now) }
 }
 
 /// Device names are informational: keep printable characters, at most 64.
