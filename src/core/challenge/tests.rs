@@ -205,6 +205,32 @@ fn reissues_are_bounded() {
     assert_eq!(requests(&p.handle(Event::Started, now)), 1);
 }
 
+/// Found by the `challenge` fuzzer: a relay (or corrupted storage) asking for an absurd
+/// interval or wait overflowed the schedule. Every wait is now bounded by the challenge life.
+#[test]
+fn hostile_waits_are_bounded_not_overflowed() {
+    let mut p = started();
+    let huge = ChallengeIssued { interval: u64::MAX, expires_at: u64::MAX, ..issued("c1", T0) };
+    p.handle(Event::Issued(huge), T0);
+    let slow =
+        Event::TooMany { error: "slow_down".into(), retry_after_ms: Some(u64::MAX), interval_ms: Some(u64::MAX) };
+    let at = scheduled(&p.handle(slow, T0)).expect("a next poll");
+    assert!(at <= T0 + MAX_WAIT_MS, "next poll {} ms away", at - T0);
+    let mut corrupt = stored(u64::MAX, u64::MAX);
+    corrupt.interval_ms = u64::MAX;
+    corrupt.reissues = u32::MAX;
+    corrupt.attempt = u32::MAX;
+    corrupt.last_poll_at = Some(u64::MAX);
+    let mut fresh = Poller::new(2);
+    for a in fresh.handle(Event::Restored(Some(corrupt)), T0) {
+        if let Action::Schedule(t) = a {
+            assert!(t <= T0 + MAX_WAIT_MS);
+        }
+    }
+    fresh.handle(Event::ServerError, T0);
+    fresh.handle(Event::Tick, T0 + MAX_WAIT_MS);
+}
+
 // ---- Simulation: the poller against a model relay, with outages, restarts and clock jumps.
 
 #[derive(Debug, Clone)]
