@@ -164,6 +164,22 @@ pub struct Poller {
     jitter: Jitter,
 }
 
+/// A clock that jumped backwards leaves stored times further in the future than anything
+/// the poller schedules. The real time since the last poll is unknown, so wait one full
+/// interval from now. True when `s` was rebased. (Found by the simulation property: with
+/// the clock set back repeatedly, a live code went unpolled for hours.)
+fn rebase_if_clock_went_back(s: &mut StoredChallenge, now: u64) -> bool {
+    let jumped = s.last_poll_at.is_some_and(|t| t > now)
+        || s.next_poll_at > now + s.interval_ms.max(MAX_WAIT_MS)
+        || s.expires_at > now + MAX_TTL_MS;
+    if jumped {
+        s.next_poll_at = now + s.interval_ms;
+        s.last_poll_at = None;
+        s.expires_at = s.expires_at.min(now + MAX_TTL_MS);
+    }
+    jumped
+}
+
 impl Poller {
     pub fn new(seed: u64) -> Self {
         Self {
@@ -323,16 +339,7 @@ impl Poller {
             self.reissue(now, out);
             return;
         }
-        // A clock that jumped backwards: times in the future beyond anything we could have
-        // scheduled. The real time since the last poll is unknown, so wait a full interval.
-        let jumped = s.last_poll_at.is_some_and(|t| t > now)
-            || s.next_poll_at > now + s.interval_ms.max(CAP_MS)
-            || s.expires_at > now + MAX_TTL_MS;
-        if jumped {
-            s.next_poll_at = now + s.interval_ms;
-            s.last_poll_at = None;
-            s.expires_at = s.expires_at.min(now + MAX_TTL_MS);
-        }
+        rebase_if_clock_went_back(&mut s, now);
         let next = s.next_poll_at;
         self.stored = Some(s);
         if next <= now {
@@ -347,12 +354,22 @@ impl Poller {
         if !matches!(self.phase, Phase::Active) || self.in_flight.is_some() {
             return;
         }
+        if let Some(s) = self.stored.as_mut() {
+            if rebase_if_clock_went_back(s, now) {
+                out.push(Action::Store(s.clone()));
+            }
+        }
         match &self.stored {
             Some(s) if s.expires_at <= now => self.reissue(now, out),
             Some(s) if s.next_poll_at <= now => self.poll(now, out),
             Some(s) => out.push(Action::Schedule(s.next_poll_at)),
             None => match self.retry_at {
-                Some(at) if at > now => out.push(Action::Schedule(at)),
+                Some(at) if at > now => {
+                    // Never further out than any wait we take: the clock may have gone back.
+                    let at = at.min(now + MAX_WAIT_MS);
+                    self.retry_at = Some(at);
+                    out.push(Action::Schedule(at));
+                }
                 _ => self.request(now, out),
             },
         }

@@ -353,7 +353,7 @@ proptest! {
         let local = |real: u64, offset: i64| (real as i64 + offset) as u64;
         let mut storage: Option<StoredChallenge> = None;
         let mut in_flight: Option<Action> = None;
-        let mut next_tick: Option<u64> = None;
+        let mut next_tick: Option<(u64, u64, u64)> = None; // (local time, real and local when set)
         let mut delivered = 0usize;
         let mut jumped_forward = false;
         let mut queue: Vec<Action> = poller.handle(Event::Started, local(real, offset));
@@ -370,7 +370,7 @@ proptest! {
                     }
                     Action::Store(s) => storage = Some(s),
                     Action::Clear => storage = None,
-                    Action::Schedule(t) => next_tick = Some(t),
+                    Action::Schedule(t) => next_tick = Some((t, real, local(real, offset))),
                     Action::Deliver(_) => delivered += 1,
                     Action::Show(_) => {}
                 }
@@ -386,9 +386,12 @@ proptest! {
                         real += 50;
                         let ev = relay.answer(&req, real);
                         queue = poller.handle(ev, local(real, offset));
-                    } else if let Some(t) = next_tick.take() {
-                        let target = t as i64 - offset;
-                        real = real.max(target.max(0) as u64);
+                    } else if let Some((t, at_real, at_local)) = next_tick.take() {
+                        // The driver arms a timer (real time elapses) and an alarm (wall
+                        // clock): the first to fire wakes the poller.
+                        let by_timer = at_real + t.saturating_sub(at_local);
+                        let by_alarm = (t as i64 - offset).max(0) as u64;
+                        real = real.max(by_timer.min(by_alarm));
                         queue = poller.handle(Event::Tick, local(real, offset));
                     } else {
                         // Nothing scheduled: the alarm fires eventually anyway.
