@@ -50,7 +50,7 @@ test("relay killed after the redeem committed: Approve again recovers the same b
   await withPanel(async (_, panel) => {
     const before = (await relayBindings()).length;
     await pasteToken(panel, await stack.mint("kill-after"));
-    const rule = stack.fault.state.once("/pairing-tokens/redeem", { mode: "drop-after", run: () => stack.killRelay() });
+    const rule = stack.fault.state.once("/pairing-tokens/redeem", { mode: "drop-after", after: () => stack.killRelay() });
     await approveWhenArmed(panel);
     await rule.done;
     assert.equal(rule.status, 200, "the relay committed the redeem before it died");
@@ -67,7 +67,7 @@ test("relay killed before the redeem reached it: Approve again binds once", asyn
   await withPanel(async (_, panel) => {
     const before = (await relayBindings()).length;
     await pasteToken(panel, await stack.mint("kill-before"));
-    const rule = stack.fault.state.once("/pairing-tokens/redeem", { mode: "drop-before", run: () => stack.killRelay() });
+    const rule = stack.fault.state.once("/pairing-tokens/redeem", { mode: "drop-before", before: () => stack.killRelay() });
     await approveWhenArmed(panel);
     await rule.done;
     await panel.getByText(UNREACHABLE).waitFor();
@@ -81,12 +81,8 @@ test("worker stopped mid-redeem: the next worker finishes the approval without a
   await withPanel(async (context, panel) => {
     const before = (await relayBindings()).length;
     await pasteToken(panel, await stack.mint("worker-stop"));
-    let release;
-    const rule = stack.fault.state.once("/pairing-tokens/redeem", { mode: "drop-after", hold: new Promise((r) => { release = r; }) });
+    const rule = stack.fault.state.once("/pairing-tokens/redeem", { mode: "drop-after", before: () => stopWorkers(context) });
     await approveWhenArmed(panel);
-    await rule.arrived;
-    await stopWorkers(context);
-    release();
     await rule.done;
     assert.equal(rule.status, 200, "the relay committed; the worker that asked is gone");
     // Any event starts a new worker; opening the panel is one. No click follows.
@@ -126,10 +122,9 @@ test("code pairing: an approval answered to a worker stopped mid long-poll is co
   await withPanel(async (context, panel) => {
     const before = (await relayBindings()).length;
     // The first status poll (a long-poll) carries the approval; its worker is gone by then.
-    const rule = stack.fault.state.once("/api/pairing/status", { mode: "drop-after", run: () => stopWorkers(context) });
+    const rule = stack.fault.state.once("/api/pairing/status", { mode: "drop-after", after: () => stopWorkers(context) });
     await panel.getByRole("button", { name: "Pair with a code" }).click();
     const code = (await panel.locator(".code").textContent({ timeout: 10000 })).trim();
-    await rule.arrived;
     await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "code-lost");
     await rule.done;
     const lost = JSON.parse(rule.answer);
@@ -144,14 +139,10 @@ test("code pairing: an approval answered to a worker stopped mid long-poll is co
 test("worker stopped while the relay describes a pasted token: the next worker describes it, then Approve binds", async () => {
   await withPanel(async (context, panel) => {
     const before = (await relayBindings()).length;
-    let release;
-    const rule = stack.fault.state.once("/pairing-tokens/describe", { mode: "drop-after", hold: new Promise((r) => { release = r; }) });
+    const rule = stack.fault.state.once("/pairing-tokens/describe", { mode: "drop-after", before: () => stopWorkers(context) });
     const token = await stack.mint("describe-stop");
     await panel.getByLabel("Pairing token").fill(token);
     await panel.getByRole("button", { name: "Connect", exact: true }).click();
-    await rule.arrived;
-    await stopWorkers(context);
-    release();
     await rule.done;
     const offers = (await storage(panel, "session", "latch.offers")).offers;
     assert.equal(offers.length, 1, "the offer outlived the worker");
@@ -165,12 +156,8 @@ test("worker stopped while the relay describes a pasted token: the next worker d
 test("code pairing: worker stopped while the code is being requested: the next worker asks again", async () => {
   await withPanel(async (context, panel) => {
     const before = (await relayBindings()).length;
-    let release;
-    const rule = stack.fault.state.once("/api/pairing/request", { mode: "drop-after", hold: new Promise((r) => { release = r; }) });
+    const rule = stack.fault.state.once("/api/pairing/request", { mode: "drop-after", before: () => stopWorkers(context) });
     await panel.getByRole("button", { name: "Pair with a code" }).click();
-    await rule.arrived;
-    await stopWorkers(context);
-    release();
     await rule.done;
     assert.equal(rule.status, 201, "the relay issued a code nobody received");
     const orphan = JSON.parse(rule.answer).code;

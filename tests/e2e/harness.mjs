@@ -39,13 +39,14 @@ function freshDatabase(dir, name) {
 
 /**
  * A pass-through proxy on the relay's public port that can answer 503, counts requests, and
- * takes one-shot faults for a path (`once`):
- * - `{ mode: "drop-before", run }`: runs `run()` (e.g. kill the relay), then drops the
+ * takes one-shot faults for a path (`once`), run once the request has fully arrived:
+ * - `{ mode: "drop-before", before }`: runs `before()` (e.g. kill the relay), then drops the
  *   client's connection; nothing reaches the relay;
- * - `{ mode: "drop-after", run, hold }`: waits for `hold` (a promise) if given, forwards the
- *   request, reads the relay's whole answer, runs `run()`, then drops the client's connection:
- *   the relay committed, the client never hears it.
- * `arrived` and `done` (promises on the returned rule) tell the test where the request is.
+ * - `{ mode: "drop-after", before, after }`: runs `before()` (e.g. stop the worker that
+ *   asked), forwards the request, reads the relay's whole answer, runs `after()`, then drops
+ *   the client's connection: the relay committed, the client never hears it.
+ * `done` (a promise on the returned rule) resolves when the fault has played out; the
+ * relay's answer is then in `status` and `answer`.
  */
 function startFaultProxy(listenPort, targetPort) {
   const state = {
@@ -54,7 +55,6 @@ function startFaultProxy(listenPort, targetPort) {
     fail(on) { this.failing = on; if (on) for (const r of this.open) r.destroy(); },
     once(path, rule) {
       const r = { path, ...rule };
-      r.arrived = new Promise((res) => { r.markArrived = res; });
       r.done = new Promise((res) => { r.markDone = res; });
       this.rules.push(r);
       return r;
@@ -73,10 +73,8 @@ function startFaultProxy(listenPort, targetPort) {
     if (rule) {
       const body = [];
       for await (const c of req) body.push(c);
-      rule.markArrived();
-      if (rule.hold) await rule.hold;
+      await rule.before?.();
       if (rule.mode === "drop-before") {
-        await rule.run?.();
         res.destroy();
         rule.markDone();
         return;
@@ -86,7 +84,7 @@ function startFaultProxy(listenPort, targetPort) {
         for await (const c of r) answer.push(c);
         rule.status = r.statusCode;
         rule.answer = Buffer.concat(answer).toString();
-        await rule.run?.();
+        await rule.after?.();
         res.destroy();
         rule.markDone();
       });

@@ -11,8 +11,8 @@ before(async () => { stack = await startStack(); });
 after(async () => { await stack?.stop(); });
 
 
-/** App page → Connect Latch → connect popup → Continue. */
-async function offerFromApp(context) {
+/** App page → Connect Latch → connect popup → Continue (`beforeContinue` runs just before). */
+async function offerFromApp(context, beforeContinue = async () => {}) {
   const app = await context.newPage();
   await app.goto(`${APP}/`);
   const button = app.getByRole("button", { name: "Connect Latch" });
@@ -23,6 +23,7 @@ async function offerFromApp(context) {
   await popup.waitForURL(/\/connect#token=/);
   const token = new URLSearchParams(new URL(popup.url()).hash.slice(1)).get("token");
   await popup.getByRole("heading", { name: "Connect Acme to Latch" }).waitFor();
+  await beforeContinue();
   await popup.getByRole("button", { name: "Continue" }).click();
   await popup.getByRole("heading", { name: "Approve in the Latch side panel" }).waitFor();
   return { app, popup, token };
@@ -80,6 +81,22 @@ test("Deny stores nothing, tells the connect page, and leaves the token unredeem
     const d = await stack.describe(token);
     assert.equal(d.status, 200, "token still unredeemed");
     await panel.getByText("Nothing is waiting for your approval.").waitFor();
+  } finally { await close(); }
+});
+
+test("the worker stopped before Continue: the click wakes it, the side panel still opens, Approve binds", async () => {
+  const { context, close } = await launchBrowser();
+  try {
+    await offerFromApp(context, () => stopWorkers(context));
+    const end = Date.now() + 5000;
+    while (!(await targetUrls(context)).some((u) => u === `chrome-extension://${EXTENSION_ID}/panel.html`)) {
+      assert.ok(Date.now() < end, "side panel did not open from a cold worker");
+      await sleep(100);
+    }
+    const panel = await openPanel(context);
+    await approveWhenArmed(panel);
+    const [binding] = await waitForBindings(panel, 1);
+    assert.equal((await stack.me(binding.accessToken)).status, 200);
   } finally { await close(); }
 });
 
