@@ -102,6 +102,13 @@ function startFaultProxy(listenPort, targetPort) {
   return new Promise((resolve) => server.listen(listenPort, "127.0.0.1", () => resolve({ server, state })));
 }
 
+/** The path of Debian's libfaketime (package libfaketime, installed with faketime). */
+function libfaketime() {
+  const lib = execFileSync("dpkg", ["-L", "libfaketime"], { encoding: "utf8" }).split("\n").find((l) => l.endsWith("/libfaketime.so.1"));
+  if (!lib) throw new Error("libfaketime.so.1 not found: run tests/setup.sh (it installs faketime)");
+  return lib;
+}
+
 /**
  * Starts relay + demo app. `env` adds relay environment (e.g. LATCH_PAIRING_TTL_SECONDS).
  * With `proxy: true` the relay listens on 8797 behind a fault-injecting proxy on 8787.
@@ -123,10 +130,13 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null }
   };
   const relayPort = proxy ? 8797 : 8787;
   const fault = proxy ? await startFaultProxy(8787, relayPort) : null;
-  const relayArgs = () => ["--database", db, "serve", "--listen", `127.0.0.1:${relayPort}`];
-  const startRelay = () => clockOffset
-    ? start("faketime", ["-f", clockOffset, RELAY_BIN, ...relayArgs()], { LATCH_LOG: "warn", FAKETIME_DONT_FAKE_MONOTONIC: "1", ...env })
-    : start(RELAY_BIN, relayArgs(), { LATCH_LOG: "warn", ...env });
+  // libfaketime preloaded straight into the relay (not the `faketime` wrapper, which forks:
+  // killing the wrapper orphaned the relay and hung the suite).
+  const skew = clockOffset
+    ? { LD_PRELOAD: libfaketime(), FAKETIME: clockOffset, FAKETIME_DONT_FAKE_MONOTONIC: "1" }
+    : {};
+  const startRelay = () =>
+    start(RELAY_BIN, ["--database", db, "serve", "--listen", `127.0.0.1:${relayPort}`], { LATCH_LOG: "warn", ...skew, ...env });
   let relay = startRelay();
   start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
   await waitFor(`${RELAY}/healthz`);
@@ -172,7 +182,7 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null }
       const running = procs.filter((p) => p.exitCode === null && p.signalCode === null);
       const exited = running.map((p) => new Promise((r) => p.once("exit", r)));
       for (const p of running) p.kill("SIGTERM");
-      // A relay under libfaketime has been seen to miss its SIGTERM: never wait forever.
+      // Never wait forever for a process that ignores SIGTERM.
       const timer = setTimeout(() => { for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL"); }, 5000);
       await Promise.all(exited);
       clearTimeout(timer);
