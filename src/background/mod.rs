@@ -80,10 +80,10 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
 /// resume a code pairing or an approved redeem that was running when the worker stopped.
 #[wasm_bindgen]
 pub async fn on_startup() {
-    let pending = state::read_book().await.pending_count();
-    chrome::set_badge(pending).await;
+    let book = state::read_book().await;
+    chrome::set_badge(book.pending_count()).await;
     code_pairing::feed(Event::Tick).await;
-    pairing::resume_interrupted().await;
+    pairing::resume_interrupted(&book).await;
     bindings_changed().await;
 }
 

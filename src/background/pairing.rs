@@ -2,7 +2,7 @@
 
 use crate::config::CONNECT_ORIGIN;
 use crate::core::name_policy::check_consent_name;
-use crate::core::offers::OfferOutcome;
+use crate::core::offers::{OfferBook, OfferOutcome};
 use crate::core::token::REDEEM_KEY_PREFIX;
 use crate::core::wire::{
     BindingView, DescribeResponse, ErrorBody, False, OfferRefusal, OfferReply, OfferState, PairingTokenRequest,
@@ -118,10 +118,11 @@ pub async fn approve(offer_id: &str) -> Result<(), String> {
     }
 }
 
-/// Worker start: finish approvals whose redeem a stopped worker left unanswered.
-pub async fn resume_interrupted() {
+/// Worker start: finish approvals whose redeem a stopped worker left unanswered. `book` is
+/// the one the start-up just read (no second storage read on the cold-start path).
+pub async fn resume_interrupted(book: &OfferBook) {
     let worker = super::state::instance();
-    for offer_id in read_book().await.interrupted_redeems(&worker) {
+    for offer_id in book.interrupted_redeems(&worker) {
         log("repeating a redeem cut off by a stopped worker");
         let _ = approve(&offer_id).await;
     }
