@@ -1,7 +1,7 @@
 //! Secret generation, keyed hashing and constant-time comparison.
 
 use hmac::{Hmac, Mac};
-use latch::core::token::encode_secret;
+use latch::core::token::{encode_secret, REFRESH_TOKEN_PREFIX};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -42,14 +42,14 @@ pub fn successor_token(pepper: &[u8], prefix: &str, token: &str) -> String {
 /// The first refresh token of a redeem that carried a redeem key: derived from the pairing
 /// token and the key, so a retry of a redeem whose answer was lost gets the same token
 /// back while the relay stores only its hash. Without both secrets nobody can derive it.
-pub fn redeemed_refresh_token(pepper: &[u8], prefix: &str, pairing_token: &str, redeem_key: &str) -> String {
-    derived_secret(pepper, b"latch redeem\0", &[pairing_token, "\0", redeem_key], prefix)
+pub fn redeemed_refresh_token(pepper: &[u8], pairing_token: &str, redeem_key: &str) -> String {
+    derived_secret(pepper, b"latch redeem\0", &[pairing_token, "\0", redeem_key], REFRESH_TOKEN_PREFIX)
 }
 
 /// A refresh token derived from a secret only its rightful holder knows (a challenge id),
 /// under a context label, so it can be handed out again without being stored.
 pub fn derived_refresh_token(pepper: &[u8], context: &[u8], secret: &str) -> String {
-    derived_secret(pepper, context, &[secret], latch::core::token::REFRESH_TOKEN_PREFIX)
+    derived_secret(pepper, context, &[secret], REFRESH_TOKEN_PREFIX)
 }
 
 /// `prefix` + the keyed hash of `context` and `parts`, as a token-shaped secret.

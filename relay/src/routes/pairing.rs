@@ -144,7 +144,7 @@ pub async fn redeem(
     let now = now_ms();
     let hash = token_hash(&s.pepper, &token);
     let refresh_token = match &redeem_key {
-        Some(key) => redeemed_refresh_token(&s.pepper, REFRESH_TOKEN_PREFIX, &token, key),
+        Some(key) => redeemed_refresh_token(&s.pepper, &token, key),
         None => new_secret(REFRESH_TOKEN_PREFIX),
     };
     debug_assert!(is_refresh_token(&refresh_token));
