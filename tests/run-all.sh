@@ -25,6 +25,9 @@ done
 step "cargo test (core + relay)"
 cargo test --workspace
 
+step "relay tests on PostgreSQL (throwaway server)"
+bash tests/with-postgres.sh cargo test -p latch-relay
+
 step "fuzz (10 s per target, committed corpus)"
 bash tests/fuzz.sh 10
 

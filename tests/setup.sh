@@ -44,6 +44,12 @@ if ! command -v faketime >/dev/null; then
   apt_install faketime
 fi
 
+# The relay's suite also runs on a throwaway PostgreSQL server (tests/with-postgres.sh).
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  say "installing Debian postgresql"
+  apt_install postgresql
+fi
+
 if [ ! -f node_modules/playwright-core/package.json ]; then
   say "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi

@@ -39,8 +39,8 @@ pub async fn create(
 ) -> sqlx::Result<Created> {
     let r = sqlx::query(
         "INSERT INTO challenges (id_hash, code, device_id, device_name, client_addr, interval_ms, created_at, expires_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-         WHERE (SELECT COUNT(*) FROM challenges WHERE device_id = ?3 AND status = 'pending' AND expires_at > ?7) < ?9",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8
+         WHERE (SELECT COUNT(*) FROM challenges WHERE device_id = $3 AND status = 'pending' AND expires_at > $7) < $9",
     )
     .bind(id_hash)
     .bind(code)
@@ -62,7 +62,7 @@ pub async fn create(
 }
 
 pub async fn get(db: &Db, id_hash: &[u8]) -> sqlx::Result<Option<ChallengeRow>> {
-    let row = sqlx::query("SELECT status, expires_at, interval_ms, last_poll_at FROM challenges WHERE id_hash = ?")
+    let row = sqlx::query("SELECT status, expires_at, interval_ms, last_poll_at FROM challenges WHERE id_hash = $1")
         .bind(id_hash)
         .fetch_optional(db)
         .await?;
@@ -83,8 +83,8 @@ pub const POLL_GRACE_MS: u64 = 500;
 /// Returns the interval in force afterwards and whether the poll was allowed.
 pub async fn record_poll(db: &Db, id_hash: &[u8], now: u64, slow_down_ms: u64) -> sqlx::Result<(bool, u64)> {
     let allowed: Option<i64> = sqlx::query_scalar(
-        "UPDATE challenges SET last_poll_at = ?2
-         WHERE id_hash = ?1 AND (last_poll_at IS NULL OR last_poll_at + interval_ms <= ?2 + ?3) RETURNING interval_ms",
+        "UPDATE challenges SET last_poll_at = $2
+         WHERE id_hash = $1 AND (last_poll_at IS NULL OR last_poll_at + interval_ms <= $2 + $3) RETURNING interval_ms",
     )
     .bind(id_hash)
     .bind(now as i64)
@@ -95,7 +95,7 @@ pub async fn record_poll(db: &Db, id_hash: &[u8], now: u64, slow_down_ms: u64) -
         return Ok((true, interval as u64));
     }
     let interval: Option<i64> = sqlx::query_scalar(
-        "UPDATE challenges SET interval_ms = interval_ms + ?2 WHERE id_hash = ?1 RETURNING interval_ms",
+        "UPDATE challenges SET interval_ms = interval_ms + $2 WHERE id_hash = $1 RETURNING interval_ms",
     )
     .bind(id_hash)
     .bind(slow_down_ms as i64)
@@ -125,7 +125,7 @@ pub enum Decided {
 pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx::Result<Decided> {
     let mut tx = db.begin().await?;
     let device: Option<String> = sqlx::query_scalar(
-        "UPDATE challenges SET status = 'approved' WHERE code = ?1 AND status = 'pending' AND expires_at > ?2 RETURNING device_name",
+        "UPDATE challenges SET status = 'approved' WHERE code = $1 AND status = 'pending' AND expires_at > $2 RETURNING device_name",
     )
     .bind(code)
     .bind(now as i64)
@@ -136,7 +136,7 @@ pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx:
         return why_not(db, code, now).await;
     };
     let binding_id = insert_binding(&mut tx, who.tenant_id, who.user_id, who.app_name, &device_name, now).await?;
-    sqlx::query("UPDATE challenges SET binding_id = ? WHERE code = ?")
+    sqlx::query("UPDATE challenges SET binding_id = $1 WHERE code = $2")
         .bind(&binding_id)
         .bind(code)
         .execute(&mut *tx)
@@ -146,12 +146,13 @@ pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx:
 }
 
 pub async fn deny(db: &Db, code: &str, now: u64) -> sqlx::Result<Decided> {
-    let r =
-        sqlx::query("UPDATE challenges SET status = 'denied' WHERE code = ? AND status = 'pending' AND expires_at > ?")
-            .bind(code)
-            .bind(now as i64)
-            .execute(db)
-            .await?;
+    let r = sqlx::query(
+        "UPDATE challenges SET status = 'denied' WHERE code = $1 AND status = 'pending' AND expires_at > $2",
+    )
+    .bind(code)
+    .bind(now as i64)
+    .execute(db)
+    .await?;
     if r.rows_affected() == 1 {
         Ok(Decided::Denied)
     } else {
@@ -161,7 +162,7 @@ pub async fn deny(db: &Db, code: &str, now: u64) -> sqlx::Result<Decided> {
 
 async fn why_not(db: &Db, code: &str, now: u64) -> sqlx::Result<Decided> {
     let row =
-        sqlx::query("SELECT status, expires_at FROM challenges WHERE code = ?").bind(code).fetch_optional(db).await?;
+        sqlx::query("SELECT status, expires_at FROM challenges WHERE code = $1").bind(code).fetch_optional(db).await?;
     Ok(match row {
         Some(r) if r.get::<String, _>("status") == "pending" && r.get::<i64, _>("expires_at") as u64 <= now => {
             Decided::Expired
@@ -182,7 +183,7 @@ pub async fn deliver(
 ) -> sqlx::Result<Option<(String, String, String, String)>> {
     let mut tx = db.begin().await?;
     let binding_id: Option<String> = sqlx::query_scalar(
-        "UPDATE challenges SET status = 'delivered' WHERE id_hash = ? AND status = 'approved' RETURNING binding_id",
+        "UPDATE challenges SET status = 'delivered' WHERE id_hash = $1 AND status = 'approved' RETURNING binding_id",
     )
     .bind(id_hash)
     .fetch_optional(&mut *tx)
@@ -190,7 +191,7 @@ pub async fn deliver(
     let Some(binding_id) = binding_id else {
         return Ok(None);
     };
-    let b = sqlx::query("SELECT tenant_id, user_id, app_name FROM bindings WHERE id = ? AND revoked_at IS NULL")
+    let b = sqlx::query("SELECT tenant_id, user_id, app_name FROM bindings WHERE id = $1 AND revoked_at IS NULL")
         .bind(&binding_id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -214,7 +215,7 @@ pub struct PendingChallenge {
 /// Pending, unexpired challenges, oldest first.
 pub async fn pending(db: &Db, now: u64) -> sqlx::Result<Vec<PendingChallenge>> {
     let rows = sqlx::query(
-        "SELECT code, device_name, created_at, expires_at FROM challenges WHERE status = 'pending' AND expires_at > ? ORDER BY created_at",
+        "SELECT code, device_name, created_at, expires_at FROM challenges WHERE status = 'pending' AND expires_at > $1 ORDER BY created_at",
     )
     .bind(now as i64)
     .fetch_all(db)

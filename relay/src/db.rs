@@ -1,41 +1,94 @@
-//! Opening the database: SQLite in WAL mode with `synchronous=FULL`, so a 2xx answer to a
-//! write survives a crash (PROTOCOL §3), and the migrations applied at start.
+//! Opening the database. One set of queries runs on both backends through sqlx's `Any`
+//! driver (placeholders are `$N`, which SQLite also reads): SQLite for a single relay,
+//! PostgreSQL for several instances behind a load balancer. SQLite runs in WAL mode with
+//! `synchronous=FULL`, so a 2xx answer to a write survives a crash (PROTOCOL §3); the
+//! migrations of the backend are applied at start (PostgreSQL serialises concurrent
+//! starts with an advisory lock).
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
 
 use crate::secrets;
 
-pub type Db = SqlitePool;
+pub type Db = AnyPool;
 
-/// Opens (creating if missing) the database at `url` (`sqlite://PATH`) and migrates it.
-pub async fn open(url: &str) -> anyhow::Result<Db> {
-    if url.starts_with("postgres") {
-        anyhow::bail!("PostgreSQL support is not built yet; use sqlite://PATH");
+/// Which database a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!("database URL must start with sqlite:// or postgres://")
+        }
     }
-    let opts = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
+
+    pub fn of(db: &Db) -> Self {
+        match db.connect_options().database_url.scheme() {
+            "sqlite" => Self::Sqlite,
+            _ => Self::Postgres,
+        }
+    }
+}
+
+/// Pool options the relay uses; `open_with` lets tests add their own hooks.
+pub fn pool_options(backend: Backend) -> AnyPoolOptions {
+    let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+    match backend {
+        // One writer at a time in SQLite anyway; a few readers beside it.
+        Backend::Sqlite => opts.max_connections(8).after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )
+                .await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => opts.max_connections(16),
+    }
+}
+
+/// Opens (creating a missing SQLite file) the database at `url` and migrates it.
+pub async fn open(url: &str) -> anyhow::Result<Db> {
+    open_with(url, pool_options(Backend::of_url(url)?)).await
+}
+
+pub async fn open_with(url: &str, opts: AnyPoolOptions) -> anyhow::Result<Db> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(url)?;
+    let url = match backend {
+        Backend::Sqlite if !url.contains("mode=") => {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        }
+        _ => url.to_owned(),
+    };
+    let pool = opts.connect_with(url.parse::<AnyConnectOptions>()?).await?;
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+    }
     Ok(pool)
 }
 
 /// Reads a setting, creating it with `init()` the first time. Concurrent first calls
-/// agree on one value (INSERT OR IGNORE, then read back).
+/// (several instances starting at once) agree on one value: insert-if-absent, read back.
 pub async fn setting_or_init(db: &Db, name: &str, init: impl FnOnce() -> String) -> sqlx::Result<String> {
-    sqlx::query("INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)")
+    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(init())
         .execute(db)
         .await?;
-    sqlx::query_scalar("SELECT value FROM settings WHERE name = ?").bind(name).fetch_one(db).await
+    sqlx::query_scalar("SELECT value FROM settings WHERE name = $1").bind(name).fetch_one(db).await
 }
 
 /// A random 256-bit secret as hex, for settings generated on first start.

@@ -41,8 +41,8 @@ pub async fn refresh(
     let refresh_expires_at = now + refresh_ttl_ms;
     let mut tx = db.begin().await?;
     let rotated = sqlx::query(
-        "UPDATE sessions SET rotated_at = ?1, successor_id = ?2
-         WHERE refresh_hash = ?3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?1
+        "UPDATE sessions SET rotated_at = $1, successor_id = $2
+         WHERE refresh_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1
          RETURNING binding_id, family_id",
     )
     .bind(now as i64)
@@ -53,7 +53,7 @@ pub async fn refresh(
     if let Some(row) = rotated {
         let binding_id: String = row.get("binding_id");
         let family_id: String = row.get("family_id");
-        let binding = sqlx::query("SELECT tenant_id, user_id FROM bindings WHERE id = ? AND revoked_at IS NULL")
+        let binding = sqlx::query("SELECT tenant_id, user_id FROM bindings WHERE id = $1 AND revoked_at IS NULL")
             .bind(&binding_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -61,7 +61,7 @@ pub async fn refresh(
             return Ok(Refreshed::Revoked); // dropping tx rolls the rotation back
         };
         sqlx::query(
-            "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&successor_id)
         .bind(&binding_id)
@@ -90,7 +90,7 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], now: u64) -> sqlx::Resul
                 n.rotated_at AS next_rotated, n.revoked_at AS next_revoked, n.expires_at AS next_expires,
                 b.tenant_id, b.user_id, b.revoked_at AS binding_revoked
          FROM sessions s JOIN bindings b ON b.id = s.binding_id LEFT JOIN sessions n ON n.id = s.successor_id
-         WHERE s.refresh_hash = ?",
+         WHERE s.refresh_hash = $1",
     )
     .bind(old_hash)
     .fetch_optional(db)

@@ -17,11 +17,11 @@ pub struct Tenant {
 }
 
 pub async fn create_tenant(db: &Db, t: &Tenant, now: u64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO tenants (id, name, origins, captures, created_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO tenants (id, name, origins, captures, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&t.id)
         .bind(&t.name)
         .bind(serde_json::to_string(&t.origins).expect("strings serialise"))
-        .bind(t.captures)
+        .bind(i64::from(t.captures))
         .bind(now as i64)
         .execute(db)
         .await?;
@@ -29,13 +29,15 @@ pub async fn create_tenant(db: &Db, t: &Tenant, now: u64) -> sqlx::Result<()> {
 }
 
 pub async fn tenant(db: &Db, id: &str) -> sqlx::Result<Option<Tenant>> {
-    let row =
-        sqlx::query("SELECT id, name, origins, captures FROM tenants WHERE id = ?").bind(id).fetch_optional(db).await?;
+    let row = sqlx::query("SELECT id, name, origins, captures FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
     Ok(row.map(|r| Tenant {
         id: r.get("id"),
         name: r.get("name"),
         origins: serde_json::from_str(r.get::<&str, _>("origins")).unwrap_or_default(),
-        captures: r.get("captures"),
+        captures: r.get::<i64, _>("captures") != 0,
     }))
 }
 
@@ -59,7 +61,7 @@ pub async fn create_api_key(db: &Db, tenant_id: &str, label: &str, now: u64) -> 
     let key_id = format!("key_{hex_id}");
     let api_key = format!("{API_KEY_PREFIX}{hex_id}_{}", &new_secret("")[..]);
     let salt = crate::secrets::random_bytes();
-    sqlx::query("INSERT INTO api_keys (id, tenant_id, label, salt, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO api_keys (id, tenant_id, label, salt, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&key_id)
         .bind(tenant_id)
         .bind(label)
@@ -84,7 +86,7 @@ pub async fn authenticate_api_key(db: &Db, api_key: &str) -> sqlx::Result<Option
     let Some(key_id) = api_key_id(api_key) else {
         return Ok(None);
     };
-    let row = sqlx::query("SELECT tenant_id, label, salt, hash FROM api_keys WHERE id = ? AND revoked_at IS NULL")
+    let row = sqlx::query("SELECT tenant_id, label, salt, hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
         .bind(&key_id)
         .fetch_optional(db)
         .await?;
@@ -97,7 +99,7 @@ pub async fn authenticate_api_key(db: &Db, api_key: &str) -> sqlx::Result<Option
 
 pub async fn list_api_keys(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec<ApiKeyInfo>> {
     let rows = sqlx::query(
-        "SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY created_at",
+        "SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys WHERE $1 IS NULL OR tenant_id = $1 ORDER BY created_at",
     )
     .bind(tenant_id)
     .fetch_all(db)
@@ -115,7 +117,7 @@ pub async fn list_api_keys(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec
 }
 
 pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<bool> {
-    let r = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+    let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now as i64)
         .bind(key_id)
         .execute(db)
@@ -132,7 +134,7 @@ pub async fn insert_pairing_token(
     now: u64,
     expires_at: u64,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(hash)
         .bind(tenant_id)
         .bind(user_id)
@@ -159,7 +161,7 @@ pub async fn pairing_token(db: &Db, hash: &[u8]) -> sqlx::Result<Option<TokenRow
     let row = sqlx::query(
         "SELECT p.tenant_id, p.user_id, p.expires_at, p.used_at, k.label, t.name
          FROM pairing_tokens p JOIN api_keys k ON k.id = p.key_id JOIN tenants t ON t.id = p.tenant_id
-         WHERE p.hash = ?",
+         WHERE p.hash = $1",
     )
     .bind(hash)
     .fetch_optional(db)
@@ -202,7 +204,7 @@ pub async fn redeem_pairing_token(
 ) -> sqlx::Result<Option<NewBinding>> {
     let mut tx = db.begin().await?;
     let consumed = sqlx::query(
-        "UPDATE pairing_tokens SET used_at = ?1 WHERE hash = ?2 AND used_at IS NULL AND expires_at > ?1 RETURNING tenant_id, user_id, key_id",
+        "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING tenant_id, user_id, key_id",
     )
     .bind(now as i64)
     .bind(hash)
@@ -214,7 +216,7 @@ pub async fn redeem_pairing_token(
     let key_id: String = consumed.get("key_id");
     let tenant_id: String = consumed.get("tenant_id");
     let names =
-        sqlx::query("SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = ?")
+        sqlx::query("SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1")
             .bind(&key_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -238,7 +240,7 @@ pub async fn redeem_pairing_token(
 pub async fn unanswered_redeem(db: &Db, refresh_hash: &[u8]) -> sqlx::Result<Option<(NewBinding, u64)>> {
     let row = sqlx::query(
         "SELECT b.id, b.tenant_id, b.user_id, b.app_name, s.expires_at FROM sessions s JOIN bindings b ON b.id = s.binding_id
-         WHERE s.refresh_hash = ? AND s.rotated_at IS NULL AND s.revoked_at IS NULL AND b.revoked_at IS NULL",
+         WHERE s.refresh_hash = $1 AND s.rotated_at IS NULL AND s.revoked_at IS NULL AND b.revoked_at IS NULL",
     )
     .bind(refresh_hash)
     .fetch_optional(db)
@@ -256,7 +258,7 @@ pub async fn unanswered_redeem(db: &Db, refresh_hash: &[u8]) -> sqlx::Result<Opt
 
 /// Inserts an active binding; returns its id.
 pub async fn insert_binding(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     tenant_id: &str,
     user_id: &str,
     app_name: &str,
@@ -265,7 +267,7 @@ pub async fn insert_binding(
 ) -> sqlx::Result<String> {
     let binding_id = new_id("bnd_");
     sqlx::query(
-        "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&binding_id)
     .bind(tenant_id)
@@ -280,7 +282,7 @@ pub async fn insert_binding(
 
 /// Starts a refresh session for a binding.
 pub async fn insert_session(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     binding_id: &str,
     refresh_hash: &[u8],
     now: u64,
@@ -288,7 +290,7 @@ pub async fn insert_session(
 ) -> sqlx::Result<()> {
     let id = new_id("ses_");
     sqlx::query(
-        "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES (?1, ?2, ?1, ?3, ?4, ?5)",
+        "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $1, $3, $4, $5)",
     )
     .bind(&id)
     .bind(binding_id)
@@ -303,7 +305,7 @@ pub async fn insert_session(
 /// Revokes the binding that owns this refresh token (and all its sessions).
 /// True when an active binding was revoked by this call.
 pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::Result<bool> {
-    let binding: Option<String> = sqlx::query_scalar("SELECT binding_id FROM sessions WHERE refresh_hash = ?")
+    let binding: Option<String> = sqlx::query_scalar("SELECT binding_id FROM sessions WHERE refresh_hash = $1")
         .bind(refresh_hash)
         .fetch_optional(db)
         .await?;
@@ -316,12 +318,12 @@ pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::
 /// Revokes a binding and its sessions. True when it was active.
 pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
-    let r = sqlx::query("UPDATE bindings SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+    let r = sqlx::query("UPDATE bindings SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now as i64)
         .bind(binding_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE sessions SET revoked_at = ? WHERE binding_id = ? AND revoked_at IS NULL")
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE binding_id = $2 AND revoked_at IS NULL")
         .bind(now as i64)
         .bind(binding_id)
         .execute(&mut *tx)
@@ -345,7 +347,7 @@ pub struct BindingRow {
 pub async fn list_bindings(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec<BindingRow>> {
     let rows = sqlx::query(
         "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at FROM bindings
-         WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY created_at",
+         WHERE $1 IS NULL OR tenant_id = $1 ORDER BY created_at",
     )
     .bind(tenant_id)
     .fetch_all(db)
@@ -353,7 +355,7 @@ pub async fn list_bindings(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec
     Ok(rows.into_iter().map(binding_row).collect())
 }
 
-fn binding_row(r: sqlx::sqlite::SqliteRow) -> BindingRow {
+fn binding_row(r: sqlx::any::AnyRow) -> BindingRow {
     BindingRow {
         binding_id: r.get("id"),
         tenant_id: r.get("tenant_id"),
@@ -368,7 +370,7 @@ fn binding_row(r: sqlx::sqlite::SqliteRow) -> BindingRow {
 /// An active binding by id.
 pub async fn active_binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<BindingRow>> {
     let row = sqlx::query(
-        "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at FROM bindings WHERE id = ? AND revoked_at IS NULL",
+        "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at FROM bindings WHERE id = $1 AND revoked_at IS NULL",
     )
     .bind(binding_id)
     .fetch_optional(db)

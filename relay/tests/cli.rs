@@ -4,6 +4,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 fn relay(db: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_latch-relay"))
         .arg("--database")
@@ -27,8 +29,8 @@ fn fails_with(out: Output, needle: &str) {
 
 #[test]
 fn tenants_keys_and_bindings_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let test_db = tokio::runtime::Runtime::new().unwrap().block_on(common::test_db());
+    let db = test_db.url.clone();
 
     let t = json(relay(
         &db,

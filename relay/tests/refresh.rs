@@ -95,20 +95,20 @@ async fn concurrent_refreshes_agree_on_one_successor() {
     assert_eq!(successors.len(), 1);
 }
 
-/// Sessions live in the database: a new relay process on the same file honours them.
+/// Sessions live in the database: a new relay process on the same database honours them.
 #[tokio::test]
 async fn refresh_sessions_survive_a_relay_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("latch.db").display());
+    let test_db = common::test_db().await;
+    let url = &test_db.url;
     let grant = {
-        let db = latch_relay::db::open(&url).await.unwrap();
+        let db = latch_relay::db::open(url).await.unwrap();
         let state = latch_relay::AppState::new(db, latch_relay::Config::new("http://localhost:8787")).await.unwrap();
         let f = common::fixture_on(state).await;
         let g = paired(&f).await;
         f.state.db.close().await;
         g
     };
-    let db = latch_relay::db::open(&url).await.unwrap();
+    let db = latch_relay::db::open(url).await.unwrap();
     let state = latch_relay::AppState::new(db, latch_relay::Config::new("http://localhost:8787")).await.unwrap();
     let app = latch_relay::app(state);
     let f = common::Fixture::from_app(app);

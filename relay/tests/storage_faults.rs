@@ -13,14 +13,13 @@ use axum::http::StatusCode;
 use common::{fixture_on, Fixture};
 use latch_relay::{db, AppState, Config};
 use serde_json::json;
-use sqlx::sqlite::SqlitePoolOptions;
 
 const OK: u8 = 0;
 const READ_ONLY: u8 = 1;
 const DISK_FULL: u8 = 2;
 
 /// Puts `conn` in the fault mode: read-only, no room to grow, or healthy.
-async fn apply(mode: u8, conn: &mut sqlx::SqliteConnection) -> sqlx::Result<()> {
+async fn apply(mode: u8, conn: &mut sqlx::AnyConnection) -> sqlx::Result<()> {
     let (query_only, pages) = match mode {
         READ_ONLY => ("ON", "2147483646"),
         DISK_FULL => ("OFF", "1"), // clamped to the current page count: no growth
@@ -34,11 +33,10 @@ async fn apply(mode: u8, conn: &mut sqlx::SqliteConnection) -> sqlx::Result<()> 
 async fn faulty_fixture(dir: &tempfile::TempDir, mode: Arc<AtomicU8>) -> Fixture {
     let url = format!("sqlite://{}", dir.path().join("latch.db").display());
     db::open(&url).await.unwrap().close().await; // creates and migrates the file
-    let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
     let on_connect = mode.clone();
     // Every connection handed out takes the current mode: new ones (after_connect) and
     // reused ones (before_acquire).
-    let pool = SqlitePoolOptions::new()
+    let opts = db::pool_options(db::Backend::Sqlite)
         .max_connections(4)
         .after_connect(move |conn, _| {
             let mode = on_connect.load(Ordering::SeqCst);
@@ -47,10 +45,8 @@ async fn faulty_fixture(dir: &tempfile::TempDir, mode: Arc<AtomicU8>) -> Fixture
         .before_acquire(move |conn, _| {
             let mode = mode.load(Ordering::SeqCst);
             Box::pin(async move { apply(mode, conn).await.map(|()| true) })
-        })
-        .connect_with(opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal))
-        .await
-        .unwrap();
+        });
+    let pool = db::open_with(&url, opts).await.unwrap();
     fixture_on(AppState::new(pool, Config::new("http://localhost:8787")).await.unwrap()).await
 }
 

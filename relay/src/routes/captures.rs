@@ -54,7 +54,7 @@ pub async fn post(
     }
     let id = new_id("cap_");
     sqlx::query(
-        "INSERT INTO captures (id, tenant_id, binding_id, user_id, url, title, text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO captures (id, tenant_id, binding_id, user_id, url, title, text, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id)
     .bind(&me.tenant_id)
@@ -73,7 +73,7 @@ pub async fn post(
 pub async fn drain(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
     let (tenant_id, _, _) = authenticate_app(&s, &headers).await?;
     let rows = sqlx::query(
-        "DELETE FROM captures WHERE id IN (SELECT id FROM captures WHERE tenant_id = ?1 ORDER BY created_at LIMIT ?2)
+        "DELETE FROM captures WHERE id IN (SELECT id FROM captures WHERE tenant_id = $1 ORDER BY created_at LIMIT $2)
          RETURNING id, binding_id, user_id, url, title, text, created_at",
     )
     .bind(&tenant_id)

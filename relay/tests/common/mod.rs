@@ -1,4 +1,6 @@
-//! Shared fixtures: a relay app on a fresh temporary SQLite file, a tenant and an API key.
+//! Shared fixtures: a relay app on a fresh database, a tenant and an API key. The database
+//! is a temporary SQLite file, or, when `LATCH_PG_URL` is set (tests/with-postgres.sh), a
+//! fresh PostgreSQL database per test: the whole suite runs on both backends.
 #![allow(dead_code)]
 
 use axum::body::Body;
@@ -22,15 +24,44 @@ pub async fn fixture() -> Fixture {
 }
 
 pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("latch.db").display());
-    let db = db::open(&url).await.unwrap();
+    let test_db = test_db().await;
+    let db = db::open(&test_db.url).await.unwrap();
     let mut cfg = Config::new("http://localhost:8787");
     tweak(&mut cfg);
     let state = AppState::new(db, cfg).await.unwrap();
     let mut f = fixture_on(state).await;
-    f._dir = Some(dir);
+    f._dir = test_db.dir;
     f
+}
+
+/// A fresh, empty database for one test; the SQLite file lives as long as this value.
+pub struct TestDb {
+    pub url: String,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+/// True when the suite runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("LATCH_PG_URL").is_ok_and(|u| !u.is_empty())
+}
+
+pub async fn test_db() -> TestDb {
+    match std::env::var("LATCH_PG_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            use sqlx::{Connection, Executor};
+            sqlx::any::install_default_drivers();
+            let name = latch_relay::secrets::new_id("latch_test_");
+            let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to LATCH_PG_URL");
+            conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+            conn.close().await.unwrap();
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+            TestDb { url: format!("{base}/{name}"), dir: None }
+        }
+        _ => {
+            let dir = tempfile::tempdir().unwrap();
+            TestDb { url: format!("sqlite://{}", dir.path().join("latch.db").display()), dir: Some(dir) }
+        }
+    }
 }
 
 /// The acme tenant and key on an existing state.
