@@ -109,6 +109,28 @@ impl AppState {
     }
 }
 
+impl Inner {
+    /// A challenge was approved or denied: wake long-polls here and on other instances.
+    pub async fn challenges_changed(&self) {
+        self.changes.bump();
+        wake::publish(&self.db, wake::Topic::Challenges).await;
+    }
+
+    /// A binding was revoked: live sockets here and on other instances re-check theirs.
+    pub async fn binding_revoked(&self) {
+        self.revocations.bump();
+        wake::publish(&self.db, wake::Topic::Revocations).await;
+    }
+}
+
+/// Starts what a serving relay runs beside its routes: hearing about changes made by other
+/// instances and processes on the same database.
+pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let signals =
+        vec![(wake::Topic::Challenges, state.changes.clone()), (wake::Topic::Revocations, state.revocations.clone())];
+    tokio::spawn(wake::watch_other_writers(state.db.clone(), signals))
+}
+
 /// A signing secret from `NAME` (the value) or `NAME_FILE` (a file holding it, trimmed).
 fn secret_from_env(name: &str) -> anyhow::Result<Option<Vec<u8>>> {
     if let Ok(path) = std::env::var(format!("{name}_FILE")) {

@@ -261,6 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !store::revoke_binding(&db, &binding_id, now).await? {
                 bail!("no active binding {binding_id:?}");
             }
+            wake::publish(&db, wake::Topic::Revocations).await;
             println!("{}", json!({ "revoked": true, "bindingId": binding_id }));
         }
     }
@@ -292,7 +293,7 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     };
     tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
     let state = AppState::new(db, cfg).await?;
-    tokio::spawn(wake::watch_other_writers(state.db.clone(), vec![state.changes.clone(), state.revocations.clone()]));
+    latch_relay::spawn_background(&state);
     let listener =
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
     let app = latch_relay::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

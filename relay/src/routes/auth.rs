@@ -41,7 +41,7 @@ pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<R
             }))
         }
         Refreshed::Reused => {
-            s.revocations.bump(); // the binding died with its family
+            s.binding_revoked().await; // the binding died with its family
             Err(ApiError::unauthorized(
                 "refresh_token_reused",
                 "This refresh token was already used; the session was revoked for safety. Pair again.",
@@ -62,7 +62,7 @@ pub async fn revoke(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<Re
     let revoked = store::revoke_by_refresh(&s.db, &token_hash(&s.pepper, &req.refresh_token), now_ms()).await?;
     if revoked {
         tracing::info!("binding revoked by its refresh token");
-        s.revocations.bump();
+        s.binding_revoked().await;
     }
     Ok(Json(RevokeResponse { revoked }))
 }

@@ -28,7 +28,7 @@ pub async fn revoke(
     if !store::revoke_binding(&s.db, &binding.binding_id, now_ms()).await? {
         return Err(not_found());
     }
-    s.revocations.bump();
+    s.binding_revoked().await;
     tracing::info!(tenant = %tenant_id, binding = %binding.binding_id, "binding revoked by the app");
     Ok(Json(serde_json::json!({ "revoked": true, "bindingId": binding.binding_id })))
 }

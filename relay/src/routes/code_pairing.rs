@@ -238,7 +238,7 @@ pub async fn approve_code(
     let who = Approver { tenant_id, user_id, app_name: &app_name };
     match challenges::approve(&s.db, &code, &who, now_ms()).await? {
         Decided::Approved { binding_id } => {
-            s.changes.bump();
+            s.challenges_changed().await;
             Ok(BindingInfo { binding_id, tenant_id: tenant_id.into(), app_name, user_id: user_id.into() })
         }
         other => Err(code_errors(other)),
@@ -260,7 +260,7 @@ pub async fn deny_code(s: &AppState, raw_code: &str) -> ApiResult<()> {
     let code = parse_code(raw_code)?;
     match challenges::deny(&s.db, &code, now_ms()).await? {
         Decided::Denied => {
-            s.changes.bump();
+            s.challenges_changed().await;
             Ok(())
         }
         other => Err(code_errors(other)),

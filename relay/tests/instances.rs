@@ -1,0 +1,102 @@
+//! Two relay instances on one database, as behind a load balancer: nothing but the
+//! database is shared (own pools, signals, limits, background listeners). Single use holds
+//! across them, and a change on one wakes waiters on the other. Runs on SQLite (two pools
+//! on one file) and, under tests/with-postgres.sh, on PostgreSQL (LISTEN/NOTIFY).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::{fixture_on, test_db, Fixture, FixtureApp, TestDb};
+use latch_relay::{app, db, spawn_background, AppState, Config};
+use serde_json::json;
+
+struct TwoInstances {
+    a: Fixture,
+    b: FixtureApp,
+    b_key: String,
+    _db: TestDb,
+}
+
+async fn instance(url: &str) -> AppState {
+    let state = AppState::new(db::open(url).await.unwrap(), Config::new("http://localhost:8787")).await.unwrap();
+    spawn_background(&state);
+    state
+}
+
+async fn two_instances() -> TwoInstances {
+    let test_db = test_db().await;
+    let a = fixture_on(instance(&test_db.url).await).await;
+    let b = Fixture::from_app(app(instance(&test_db.url).await));
+    TwoInstances { b_key: a.api_key.clone(), a, b, _db: test_db }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_minted_on_one_instance_is_redeemed_exactly_once_across_both() {
+    let t = two_instances().await;
+    for round in 0..20 {
+        let token = t.a.mint(&format!("user-{round}")).await;
+        let (s, b) = t.b.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": token}))).await;
+        assert_eq!(s, StatusCode::OK, "describe on B: {b}");
+        let body = json!({"pairingToken": token, "deviceName": "Chrome"});
+        let (on_a, on_b) = tokio::join!(
+            tokio::spawn({
+                let app = t.a.app.clone();
+                let body = body.clone();
+                async move { FixtureApp { app }.call("POST", "/pairing-tokens/redeem", None, Some(body)).await }
+            }),
+            tokio::spawn({
+                let app = t.b.app.clone();
+                async move { FixtureApp { app }.call("POST", "/pairing-tokens/redeem", None, Some(body)).await }
+            }),
+        );
+        let outcomes = [on_a.unwrap(), on_b.unwrap()];
+        let won = outcomes.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+        let lost = outcomes.iter().filter(|(s, b)| *s == StatusCode::CONFLICT && b["error"] == "token_used").count();
+        assert_eq!((won, lost), (1, 1), "round {round}: {outcomes:?}");
+    }
+    let (s, list) = t.a.call("GET", "/api/bindings", Some(&t.b_key), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["bindings"].as_array().map(Vec::len), Some(20), "one binding per token: {list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approving_on_one_instance_answers_a_long_poll_on_the_other_within_200_ms() {
+    let t = two_instances().await;
+    let mut slowest = Duration::ZERO;
+    for round in 0..5 {
+        let (s, c) =
+            t.a.call(
+                "POST",
+                "/api/pairing/request",
+                None,
+                Some(json!({"deviceId": format!("dev-{round}"), "deviceName": "Chrome"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        let poll = tokio::spawn({
+            let app = t.a.app.clone();
+            let path =
+                format!("/api/pairing/status?challengeId={}&wait=20&redeliver=1", c["challengeId"].as_str().unwrap());
+            async move {
+                let answer = FixtureApp { app }.call("GET", &path, None, None).await;
+                (answer, Instant::now())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await; // the poll is waiting on A
+        let (s, b) = t
+            .b
+            .call("POST", "/api/pairing/approve", Some(&t.b_key), Some(json!({"code": c["code"], "userId": "dana"})))
+            .await;
+        let approved_at = Instant::now();
+        assert_eq!(s, StatusCode::OK, "approve on B: {b}");
+        let ((s, answer), answered_at) = tokio::time::timeout(Duration::from_secs(5), poll).await.unwrap().unwrap();
+        assert_eq!(s, StatusCode::OK, "{answer}");
+        assert_eq!(answer["status"], "approved", "{answer}");
+        assert!(answer["refreshToken"].as_str().is_some_and(|r| !r.is_empty()), "{answer}");
+        slowest = slowest.max(answered_at.saturating_duration_since(approved_at));
+    }
+    println!("slowest cross-instance wake-up: {slowest:?}");
+    assert!(slowest < Duration::from_millis(200), "{slowest:?}");
+}
