@@ -11,6 +11,7 @@ pub mod error;
 pub mod limits;
 pub mod live;
 pub mod routes;
+pub mod routing;
 pub mod secrets;
 pub mod sessions;
 pub mod store;
@@ -75,6 +76,8 @@ pub struct Inner {
     /// Live extension sockets and errands waiting for answers.
     pub live: live::Live,
     pub limits: limits::Limits,
+    /// Errands across instances (PostgreSQL).
+    pub routing: routing::Routing,
 }
 
 impl std::ops::Deref for AppState {
@@ -97,6 +100,7 @@ impl AppState {
         let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref());
         let limits = limits::Limits::new(&cfg.limits);
         Ok(Self(Arc::new(Inner {
+            routing: routing::Routing::new(db::Backend::of(&db)),
             db,
             cfg,
             pepper,
@@ -124,11 +128,21 @@ impl Inner {
 }
 
 /// Starts what a serving relay runs beside its routes: hearing about changes made by other
-/// instances and processes on the same database.
-pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
-    let signals =
-        vec![(wake::Topic::Challenges, state.changes.clone()), (wake::Topic::Revocations, state.revocations.clone())];
-    tokio::spawn(wake::watch_other_writers(state.db.clone(), signals))
+/// instances and processes on the same database, and (PostgreSQL) the heartbeat that tells
+/// other instances this one still holds its sockets.
+pub fn spawn_background(state: &AppState) {
+    tokio::spawn(wake::watch_other_writers(state.clone()));
+    if state.routing.enabled() {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = routing::heartbeat(&state.db, &state.routing.instance_id, clock::now_ms()).await {
+                    tracing::warn!(error = %e, "instance heartbeat failed");
+                }
+                tokio::time::sleep(routing::HEARTBEAT_EVERY).await;
+            }
+        });
+    }
 }
 
 /// A signing secret from `NAME` (the value) or `NAME_FILE` (a file holding it, trimmed).

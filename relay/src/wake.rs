@@ -3,8 +3,7 @@
 //! this process bump the signal directly; changes made by another process or relay
 //! instance on the same database (the `latch-relay pairing approve` or `binding revoke`
 //! CLI, a second relay behind the same load balancer) are noticed by
-//! [`watch_other_writers`]: on SQLite by comparing `PRAGMA data_version` every 50 ms while
-//! anyone is waiting, on PostgreSQL by `LISTEN`ing to what [`publish`] `NOTIFY`s.
+//! [`watch_other_writers`]: on SQLite by comparing `PRAGMA data_version` every 50 ms, on PostgreSQL by `LISTEN`ing to what [`publish`] `NOTIFY`s.
 
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use sqlx::Connection;
 use tokio::sync::watch;
 
 use crate::db::{Backend, Db};
+use crate::{routing, AppState};
 
 pub const WATCH_EVERY: Duration = Duration::from_millis(50);
 
@@ -47,16 +47,26 @@ pub enum Topic {
     Challenges,
     /// A binding was revoked.
     Revocations,
+    /// An errand for a socket on another instance (payload `instance:errand`).
+    Errands,
+    /// An errand's outcome was written (payload: the errand id).
+    ErrandResults,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 2] = [Topic::Challenges, Topic::Revocations];
+    pub const ALL: [Topic; 4] = [Topic::Challenges, Topic::Revocations, Topic::Errands, Topic::ErrandResults];
 
     pub fn channel(self) -> &'static str {
         match self {
             Topic::Challenges => "latch_challenges",
             Topic::Revocations => "latch_revocations",
+            Topic::Errands => "latch_errands",
+            Topic::ErrandResults => "latch_errand_results",
         }
+    }
+
+    fn of_channel(channel: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.channel() == channel)
     }
 }
 
@@ -65,37 +75,42 @@ impl Topic {
 /// logged, not returned: the change itself is committed, and waiters elsewhere still
 /// re-read when their wait ends.
 pub async fn publish(db: &Db, topic: Topic) {
+    publish_with(db, topic, "").await
+}
+
+pub async fn publish_with(db: &Db, topic: Topic, payload: &str) {
     if Backend::of(db) != Backend::Postgres {
         return;
     }
-    if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(topic.channel()).execute(db).await {
+    let notify = sqlx::query("SELECT pg_notify($1, $2)").bind(topic.channel()).bind(payload).execute(db).await;
+    if let Err(e) = notify {
         tracing::warn!(error = %e, channel = topic.channel(), "cannot notify other instances");
     }
 }
 
-/// Runs forever: bumps the signal of a topic when another instance or process changed it.
-/// `signals` pairs each topic with the signal its waiters watch.
-pub async fn watch_other_writers(db: Db, signals: Vec<(Topic, Signal)>) {
-    match Backend::of(&db) {
-        Backend::Sqlite => watch_sqlite(db, signals.into_iter().map(|(_, s)| s).collect()).await,
-        Backend::Postgres => listen_postgres(db, signals).await,
+/// Runs forever: hears what other instances and processes changed on the same database
+/// and wakes this instance's waiters (or delivers a forwarded errand).
+pub async fn watch_other_writers(state: AppState) {
+    match Backend::of(&state.db) {
+        Backend::Sqlite => watch_sqlite(state.db.clone(), vec![state.changes.clone(), state.revocations.clone()]).await,
+        Backend::Postgres => listen_postgres(state).await,
     }
 }
 
-/// SQLite: compares `PRAGMA data_version` every 50 ms while anyone is waiting; a change
+/// SQLite: compares `PRAGMA data_version` every 50 ms; a change
 /// means another connection (or process) committed, so every waiter re-reads.
 async fn watch_sqlite(db: Db, signals: Vec<Signal>) {
     let Ok(mut conn) = db.acquire().await else {
         return;
     };
-    let mut seen: Option<i64> = None;
+    // The baseline comes first, before anyone can subscribe and wait for a commit.
+    let mut seen: Option<i64> = sqlx::query_scalar("PRAGMA data_version").fetch_one(&mut *conn).await.ok();
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
-        if !signals.iter().any(Signal::has_listeners) {
-            continue;
-        }
+        // Read even while nobody waits: a waiter that subscribes right before a commit
+        // must see that commit as a change, so the version before it has to be known.
         match sqlx::query_scalar::<_, i64>("PRAGMA data_version").fetch_one(&mut *conn).await {
-            Ok(v) if seen.is_some_and(|s| s != v) => {
+            Ok(v) if seen.is_some_and(|s| s != v) && signals.iter().any(Signal::has_listeners) => {
                 seen = Some(v);
                 signals.iter().for_each(Signal::bump);
             }
@@ -109,9 +124,12 @@ async fn watch_sqlite(db: Db, signals: Vec<Signal>) {
 
 /// PostgreSQL: `LISTEN` on every topic's channel over one dedicated connection. When that
 /// connection drops, notifications may have been missed, so every waiter re-reads.
-async fn listen_postgres(db: Db, signals: Vec<(Topic, Signal)>) {
-    let url = db.connect_options().database_url.to_string();
-    let bump_all = || signals.iter().for_each(|(_, s)| s.bump());
+async fn listen_postgres(state: AppState) {
+    let url = state.db.connect_options().database_url.to_string();
+    let bump_all = || {
+        state.changes.bump();
+        state.revocations.bump();
+    };
     loop {
         let mut listener = match PgListener::connect(&url).await {
             Ok(l) => l,
@@ -121,8 +139,7 @@ async fn listen_postgres(db: Db, signals: Vec<(Topic, Signal)>) {
                 continue;
             }
         };
-        let channels: Vec<&str> = signals.iter().map(|(t, _)| t.channel()).collect();
-        if let Err(e) = listener.listen_all(channels).await {
+        if let Err(e) = listener.listen_all(Topic::ALL.map(Topic::channel)).await {
             tracing::warn!(error = %e, "LISTEN failed; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
@@ -130,9 +147,15 @@ async fn listen_postgres(db: Db, signals: Vec<(Topic, Signal)>) {
         bump_all(); // anything committed before LISTEN took effect
         loop {
             match listener.try_recv().await {
-                Ok(Some(n)) => {
-                    signals.iter().filter(|(t, _)| t.channel() == n.channel()).for_each(|(_, s)| s.bump());
-                }
+                Ok(Some(n)) => match Topic::of_channel(n.channel()) {
+                    Some(Topic::Challenges) => state.changes.bump(),
+                    Some(Topic::Revocations) => state.revocations.bump(),
+                    Some(Topic::Errands) => {
+                        tokio::spawn(routing::on_errand_notice(state.clone(), n.payload().to_owned()));
+                    }
+                    Some(Topic::ErrandResults) => routing::on_result_notice(&state, n.payload()),
+                    None => {}
+                },
                 // The connection dropped and try_recv reconnects on the next call.
                 Ok(None) => bump_all(),
                 Err(e) => {

@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use common::ws::{authed, recv, send, serve_app};
 use common::{fixture_on, test_db, Fixture, FixtureApp, TestDb};
 use latch_relay::{app, db, spawn_background, AppState, Config};
 use serde_json::json;
@@ -99,4 +100,59 @@ async fn approving_on_one_instance_answers_a_long_poll_on_the_other_within_200_m
     }
     println!("slowest cross-instance wake-up: {slowest:?}");
     assert!(slowest < Duration::from_millis(200), "{slowest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoking_on_one_instance_closes_the_socket_held_by_the_other() {
+    let t = two_instances().await;
+    let url = serve_app(t.a.app.clone()).await;
+    let (_, grant) = t.a.redeem(&t.a.mint("dana").await).await;
+    let mut ws = authed(&url, grant["accessToken"].as_str().unwrap()).await;
+    let id = grant["binding"]["bindingId"].as_str().unwrap();
+    let started = Instant::now();
+    let (s, _) = t.b.call("DELETE", &format!("/api/bindings/{id}"), Some(&t.b_key), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(recv(&mut ws).await.unwrap()["code"], "binding_revoked");
+    println!("revoke on B → socket on A closed: {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// PostgreSQL only: a single SQLite relay has no other instance to route through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_errand_posted_on_one_instance_reaches_the_socket_on_the_other() {
+    if !common::on_postgres() {
+        println!("errand routing across instances needs PostgreSQL; runs under tests/with-postgres.sh");
+        return;
+    }
+    let t = two_instances().await;
+    let url = serve_app(t.a.app.clone()).await;
+    let (_, grant) = t.a.redeem(&t.a.mint("dana").await).await;
+    let errand = json!({"userId": "dana", "kind": "ping", "params": {"n": 7}});
+    let (s, b) = t.b.call("POST", "/api/errands", Some(&t.b_key), Some(errand.clone())).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::GATEWAY_TIMEOUT, Some("extension_offline")), "{b}");
+
+    let mut ws = authed(&url, grant["accessToken"].as_str().unwrap()).await;
+    let extension = tokio::spawn(async move {
+        for _ in 0..2 {
+            let e = recv(&mut ws).await.unwrap();
+            assert_eq!((e["type"].as_str(), e["kind"].as_str()), (Some("errand"), Some("ping")), "{e}");
+            let answer = if e["params"]["n"] == 7 {
+                json!({"type": "errand_result", "id": e["id"], "ok": true, "result": {"pong": e["params"]["n"]}})
+            } else {
+                json!({"type": "errand_result", "id": e["id"], "ok": false, "error": "not_allowed"})
+            };
+            send(&mut ws, answer).await;
+        }
+        ws
+    });
+    let started = Instant::now();
+    let (s, b) = t.b.call("POST", "/api/errands", Some(&t.b_key), Some(errand)).await;
+    println!("errand B → socket on A → B: {:?}", started.elapsed());
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!((b["ok"].as_bool(), &b["result"]), (Some(true), &json!({"pong": 7})));
+    let refused = json!({"userId": "dana", "kind": "ping", "params": {"n": 8}});
+    let (s, b) = t.b.call("POST", "/api/errands", Some(&t.b_key), Some(refused)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!((b["ok"].as_bool(), &b["error"]), (Some(false), &json!("not_allowed")));
+    let _ws = extension.await.unwrap();
 }

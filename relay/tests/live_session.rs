@@ -5,45 +5,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::{fixture, Fixture};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn serve(f: &Fixture) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = f.app.clone();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("ws://{addr}/api/session")
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).await.unwrap();
-}
-
-/// Next JSON frame, or `None` once the server closed.
-async fn recv(ws: &mut Ws) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a frame within 5 s")? {
-            Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).unwrap()),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            _ => continue,
-        }
-    }
-}
-
-async fn authed(url: &str, token: &str) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    send(&mut ws, json!({"type": "hello"})).await;
-    assert_eq!(recv(&mut ws).await.unwrap()["type"], "hello");
-    send(&mut ws, json!({"type": "auth", "accessToken": token})).await;
-    let ack = recv(&mut ws).await.unwrap();
-    assert_eq!(ack["type"], "auth_ack", "{ack}");
-    ws
-}
+use common::fixture;
+use common::ws::{authed, recv, send, serve};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_refuses_everything_before_auth_ack() {

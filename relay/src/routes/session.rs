@@ -1,7 +1,8 @@
 //! `GET /api/session`: the extension's live channel. `hello` → `hello` → `auth` →
 //! `auth_ack` (or `error` + close); nothing else is accepted before `auth_ack`. After it,
 //! errands go out and `errand_result`s come back. A revoked binding's socket is closed
-//! as soon as a revocation is announced (same process at once; CLI within 50 ms).
+//! as soon as a revocation is announced (same process at once; another process or
+//! instance within 50 ms on SQLite, at once on PostgreSQL).
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::live::Errand;
-use crate::{store, AppState};
+use crate::{routing, store, AppState};
 
 /// The client must finish the handshake within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,10 +67,15 @@ async fn run(s: AppState, mut socket: WebSocket) {
         Ok(Err(code)) => return refuse(socket, code).await,
         Err(_) => return refuse(socket, "handshake_timeout").await,
     };
+    // Reachable (here and from other instances) before the extension hears auth_ack, so
+    // an errand sent right after the ack finds the socket.
+    let (conn, mut errands) = s.live.connect(&binding_id);
+    routing::socket_opened(&s, &binding_id, conn, crate::clock::now_ms()).await;
     if socket.send(frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": scopes}))).await.is_err() {
+        s.live.disconnect(&binding_id, conn);
+        routing::socket_closed(&s, &binding_id, conn).await;
         return;
     }
-    let (conn, mut errands) = s.live.connect(&binding_id);
     let mut revocations = s.revocations.subscribe();
     tracing::info!(binding = %binding_id, "extension connected");
     loop {
@@ -96,6 +102,7 @@ async fn run(s: AppState, mut socket: WebSocket) {
                 if !matches!(store::active_binding(&s.db, &binding_id).await, Ok(Some(_))) {
                     refuse(socket, "binding_revoked").await;
                     s.live.disconnect(&binding_id, conn);
+                    routing::socket_closed(&s, &binding_id, conn).await;
                     tracing::info!(binding = %binding_id, "socket closed: binding revoked");
                     return;
                 }
@@ -103,4 +110,5 @@ async fn run(s: AppState, mut socket: WebSocket) {
         }
     }
     s.live.disconnect(&binding_id, conn);
+    routing::socket_closed(&s, &binding_id, conn).await;
 }

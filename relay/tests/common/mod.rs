@@ -3,6 +3,8 @@
 //! fresh PostgreSQL database per test: the whole suite runs on both backends.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;

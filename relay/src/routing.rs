@@ -1,0 +1,264 @@
+//! Errands across relay instances (PostgreSQL). An extension's socket lives on one
+//! instance; the app's `POST /api/errands` may land on any. Every instance records the
+//! sockets it holds (`live_sockets`) and a heartbeat (`instances`); the receiving instance
+//! writes the errand to the `errands` table and `NOTIFY`s the holder, which hands it to the
+//! socket, writes the outcome once and `NOTIFY`s back. On SQLite (one relay) all of this
+//! is off and errands only go to local sockets.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sqlx::Row;
+use tokio::sync::oneshot;
+
+use crate::db::{Backend, Db};
+use crate::live::{Errand, ErrandOutcome};
+use crate::wake::{self, Topic};
+use crate::AppState;
+
+/// How long an errand waits for the extension's answer.
+pub const ERRAND_TIMEOUT: Duration = Duration::from_secs(15);
+/// An instance without a heartbeat for this long is gone, and so are its sockets.
+pub const INSTANCE_ALIVE_MS: u64 = 30_000;
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+
+pub struct Routing {
+    /// This instance's id (random per process).
+    pub instance_id: String,
+    enabled: bool,
+    /// Errands this instance forwarded, waiting for the holder's "answered" notice.
+    waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
+}
+
+/// Where an errand goes: the user's newest binding with a live socket.
+pub enum Target {
+    Local(String),
+    Remote { binding_id: String, instance_id: String },
+}
+
+impl Routing {
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            instance_id: crate::secrets::new_id("ins_"),
+            enabled: backend == Backend::Postgres,
+            waiting: Mutex::default(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<()>>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub async fn heartbeat(db: &Db, instance_id: &str, now: u64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO instances (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+    )
+    .bind(instance_id)
+    .bind(now as i64)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// This instance stops: its sockets are no longer reachable through it.
+pub async fn leave(db: &Db, instance_id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM live_sockets WHERE instance_id = $1").bind(instance_id).execute(db).await?;
+    sqlx::query("DELETE FROM instances WHERE id = $1").bind(instance_id).execute(db).await?;
+    Ok(())
+}
+
+pub async fn socket_opened(s: &AppState, binding_id: &str, conn: u64, now: u64) {
+    if !s.routing.enabled {
+        return;
+    }
+    if let Err(e) = record_socket(s, binding_id, conn, now).await {
+        tracing::warn!(error = %e, binding = %binding_id, "cannot record the socket for other instances");
+    }
+}
+
+async fn record_socket(s: &AppState, binding_id: &str, conn: u64, now: u64) -> sqlx::Result<()> {
+    // The heartbeat too: the socket must count as reachable even before the first beat.
+    heartbeat(&s.db, &s.routing.instance_id, now).await?;
+    sqlx::query(
+        "INSERT INTO live_sockets (binding_id, instance_id, conn, connected_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (binding_id) DO UPDATE SET instance_id = excluded.instance_id, conn = excluded.conn, connected_at = excluded.connected_at",
+    )
+    .bind(binding_id)
+    .bind(&s.routing.instance_id)
+    .bind(conn as i64)
+    .bind(now as i64)
+    .execute(&s.db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the socket, unless a newer one (here or on another instance) replaced it.
+pub async fn socket_closed(s: &AppState, binding_id: &str, conn: u64) {
+    if !s.routing.enabled {
+        return;
+    }
+    let _ = sqlx::query("DELETE FROM live_sockets WHERE binding_id = $1 AND instance_id = $2 AND conn = $3")
+        .bind(binding_id)
+        .bind(&s.routing.instance_id)
+        .bind(conn as i64)
+        .execute(&s.db)
+        .await;
+}
+
+/// The user's newest binding of this tenant that has a live socket anywhere.
+pub async fn find_target(s: &AppState, tenant_id: &str, user_id: &str, now: u64) -> sqlx::Result<Option<Target>> {
+    if !s.routing.enabled {
+        let bindings = crate::store::list_bindings(&s.db, Some(tenant_id)).await?;
+        let local = bindings.into_iter().rev().filter(|b| !b.revoked && b.user_id == user_id);
+        return Ok(local.map(|b| b.binding_id).find(|id| s.live.is_online(id)).map(Target::Local));
+    }
+    let row = sqlx::query(
+        "SELECT b.id, l.instance_id FROM bindings b
+         JOIN live_sockets l ON l.binding_id = b.id JOIN instances i ON i.id = l.instance_id
+         WHERE b.tenant_id = $1 AND b.user_id = $2 AND b.revoked_at IS NULL AND i.seen_at > $3
+         ORDER BY b.created_at DESC LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(now.saturating_sub(INSTANCE_ALIVE_MS) as i64)
+    .fetch_optional(&s.db)
+    .await?;
+    Ok(row.map(|r| {
+        let binding_id: String = r.get("id");
+        let instance_id: String = r.get("instance_id");
+        if instance_id == s.routing.instance_id {
+            Target::Local(binding_id)
+        } else {
+            Target::Remote { binding_id, instance_id }
+        }
+    }))
+}
+
+/// Sends an errand to a local socket and waits for its answer; `None`: offline or no
+/// answer in time.
+pub async fn run_local(s: &AppState, binding_id: &str, errand: Errand) -> Option<ErrandOutcome> {
+    let id = errand.id.clone();
+    let answer = s.live.send(binding_id, errand)?;
+    match tokio::time::timeout(ERRAND_TIMEOUT, answer).await {
+        Ok(Ok(outcome)) => Some(outcome),
+        _ => {
+            s.live.abandon(&id);
+            None
+        }
+    }
+}
+
+/// Hands an errand to the instance holding the socket and waits for the outcome it writes.
+pub async fn run_remote(
+    s: &AppState,
+    binding_id: &str,
+    instance_id: &str,
+    errand: Errand,
+) -> sqlx::Result<Option<ErrandOutcome>> {
+    let (done, answered) = oneshot::channel();
+    s.routing.waiting().insert(errand.id.clone(), done);
+    let sent = async {
+        sqlx::query(
+            "INSERT INTO errands (id, binding_id, instance_id, kind, params, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&errand.id)
+        .bind(binding_id)
+        .bind(instance_id)
+        .bind(&errand.kind)
+        .bind(errand.params.to_string())
+        .bind(crate::clock::now_ms() as i64)
+        .execute(&s.db)
+        .await?;
+        wake::publish_with(&s.db, Topic::Errands, &format!("{instance_id}:{}", errand.id)).await;
+        sqlx::Result::Ok(())
+    }
+    .await;
+    if let Err(e) = sent {
+        s.routing.waiting().remove(&errand.id);
+        return Err(e);
+    }
+    // The holder answers "offline" itself when its socket times out; a little longer here.
+    let _ = tokio::time::timeout(ERRAND_TIMEOUT + Duration::from_secs(2), answered).await;
+    s.routing.waiting().remove(&errand.id);
+    let outcome: Option<Option<String>> = sqlx::query_scalar("DELETE FROM errands WHERE id = $1 RETURNING outcome")
+        .bind(&errand.id)
+        .fetch_optional(&s.db)
+        .await?;
+    Ok(outcome.flatten().and_then(|text| decode_outcome(&text)))
+}
+
+fn encode_outcome(outcome: Option<&ErrandOutcome>) -> String {
+    match outcome {
+        Some(Ok(result)) => json!({"ok": true, "result": result}),
+        Some(Err(error)) => json!({"ok": false, "error": error}),
+        None => json!({"offline": true}),
+    }
+    .to_string()
+}
+
+fn decode_outcome(text: &str) -> Option<ErrandOutcome> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    match v["ok"].as_bool()? {
+        true => Some(Ok(v["result"].clone())),
+        false => Some(Err(v["error"].clone())),
+    }
+}
+
+/// `latch_errands` notice (`instance:errand`): if it is for this instance, deliver it.
+pub async fn on_errand_notice(s: AppState, payload: String) {
+    let Some((instance, errand_id)) = payload.split_once(':') else {
+        return;
+    };
+    if instance != s.routing.instance_id {
+        return;
+    }
+    let row = sqlx::query("SELECT binding_id, kind, params FROM errands WHERE id = $1 AND outcome IS NULL")
+        .bind(errand_id)
+        .fetch_optional(&s.db)
+        .await;
+    let Ok(Some(row)) = row else {
+        return;
+    };
+    let binding_id: String = row.get("binding_id");
+    let params = serde_json::from_str(row.get::<&str, _>("params")).unwrap_or(Value::Null);
+    let errand = Errand { id: errand_id.to_owned(), kind: row.get("kind"), params };
+    let outcome = run_local(&s, &binding_id, errand).await;
+    let written = sqlx::query("UPDATE errands SET outcome = $1 WHERE id = $2 AND outcome IS NULL")
+        .bind(encode_outcome(outcome.as_ref()))
+        .bind(errand_id)
+        .execute(&s.db)
+        .await;
+    match written {
+        Ok(_) => wake::publish_with(&s.db, Topic::ErrandResults, errand_id).await,
+        Err(e) => tracing::warn!(error = %e, "cannot record an errand's outcome"),
+    }
+}
+
+/// `latch_errand_results` notice: wake the request waiting for that errand, if it is here.
+pub fn on_result_notice(s: &AppState, errand_id: &str) {
+    if let Some(done) = s.routing.waiting().remove(errand_id) {
+        let _ = done.send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_survive_the_table_and_offline_reads_as_none() {
+        let ok: ErrandOutcome = Ok(json!({"title": "x"}));
+        let err: ErrandOutcome = Err(json!("denied"));
+        assert_eq!(decode_outcome(&encode_outcome(Some(&ok))), Some(ok));
+        assert_eq!(decode_outcome(&encode_outcome(Some(&err))), Some(err));
+        assert_eq!(decode_outcome(&encode_outcome(None)), None);
+        assert_eq!(decode_outcome("not json"), None);
+    }
+}

@@ -1,0 +1,48 @@
+//! The extension's side of `/api/session` over a real socket, for tests.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::Fixture;
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn serve(f: &Fixture) -> String {
+    serve_app(f.app.clone()).await
+}
+
+/// Serves `app` on a loopback port; the session URL.
+pub async fn serve_app(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("ws://{addr}/api/session")
+}
+
+pub async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.unwrap();
+}
+
+/// Next JSON frame, or `None` once the server closed.
+pub async fn recv(ws: &mut Ws) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a frame within 5 s")? {
+            Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).unwrap()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+pub async fn authed(url: &str, token: &str) -> Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    send(&mut ws, json!({"type": "hello"})).await;
+    assert_eq!(recv(&mut ws).await.unwrap()["type"], "hello");
+    send(&mut ws, json!({"type": "auth", "accessToken": token})).await;
+    let ack = recv(&mut ws).await.unwrap();
+    assert_eq!(ack["type"], "auth_ack", "{ack}");
+    ws
+}
