@@ -6,10 +6,12 @@ pub mod access;
 pub mod challenges;
 pub mod clock;
 pub mod code;
+pub mod config_file;
 pub mod db;
 pub mod error;
 pub mod limits;
 pub mod live;
+pub mod metrics;
 pub mod routes;
 pub mod routing;
 pub mod secrets;
@@ -78,6 +80,9 @@ pub struct Inner {
     pub limits: limits::Limits,
     /// Errands across instances (PostgreSQL).
     pub routing: routing::Routing,
+    pub metrics: metrics::Metrics,
+    /// Set once when the relay starts shutting down: sockets close, long-polls answer now.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for AppState {
@@ -98,7 +103,8 @@ impl AppState {
         };
         let previous = secret_from_env("LATCH_TOKEN_PREVIOUS_SECRET")?;
         let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref());
-        let limits = limits::Limits::new(&cfg.limits);
+        let metrics = metrics::Metrics::default();
+        let limits = limits::Limits::new(&cfg.limits, &metrics);
         Ok(Self(Arc::new(Inner {
             routing: routing::Routing::new(db::Backend::of(&db)),
             db,
@@ -109,6 +115,8 @@ impl AppState {
             revocations: wake::Signal::default(),
             live: live::Live::default(),
             limits,
+            metrics,
+            shutdown: tokio::sync::watch::channel(false).0,
         })))
     }
 }
@@ -156,6 +164,23 @@ fn secret_from_env(name: &str) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(std::env::var(name).ok().filter(|s| !s.is_empty()).map(String::into_bytes))
 }
 
+/// Every route, with latency metrics per route, a request id on every request (kept when
+/// the load balancer sent `x-request-id`, generated otherwise, echoed in the answer) and a
+/// tracing span carrying it. Spans name the path only: query strings can hold secrets.
 pub fn app(state: AppState) -> Router {
-    routes::router().with_state(state)
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::{DefaultOnResponse, TraceLayer};
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG));
+    routes::router()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_latency))
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(trace)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

@@ -7,7 +7,10 @@ use std::sync::Mutex;
 
 use axum::http::StatusCode;
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::{LimitLabel, Metrics};
 
 const MINUTE_MS: u64 = 60_000;
 
@@ -48,14 +51,19 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(c: &LimitConfig) -> Self {
-        let per_minute = |max| RateLimiter::new(max, MINUTE_MS);
+    /// The limiters, each counting its refusals in `metrics` under its own name.
+    pub fn new(c: &LimitConfig, metrics: &Metrics) -> Self {
+        let per_minute = |max, limit| {
+            let mut l = RateLimiter::new(max, MINUTE_MS);
+            l.refused = metrics.rate_limited.get_or_create(&LimitLabel { limit }).clone();
+            l
+        };
         Self {
-            mint: per_minute(c.mint_per_key),
-            describe: per_minute(c.describe_per_address),
-            redeem: per_minute(c.redeem_per_address),
-            challenge: per_minute(c.challenge_per_address),
-            approve: per_minute(c.approve_per_key),
+            mint: per_minute(c.mint_per_key, "mint"),
+            describe: per_minute(c.describe_per_address, "describe"),
+            redeem: per_minute(c.redeem_per_address, "redeem"),
+            challenge: per_minute(c.challenge_per_address, "code_request"),
+            approve: per_minute(c.approve_per_key, "code_decision"),
         }
     }
 }
@@ -65,11 +73,12 @@ pub struct RateLimiter {
     max: usize,
     window_ms: u64,
     hits: Mutex<HashMap<String, VecDeque<u64>>>,
+    refused: Counter,
 }
 
 impl RateLimiter {
     pub fn new(max: usize, window_ms: u64) -> Self {
-        Self { max, window_ms, hits: Mutex::new(HashMap::new()) }
+        Self { max, window_ms, hits: Mutex::new(HashMap::new()), refused: Counter::default() }
     }
 
     /// `Ok(())` and counts the hit, or `Err(retry_after_ms)`.
@@ -98,6 +107,7 @@ impl RateLimiter {
     /// `Retry-After` (seconds) and `retryAfter` in the body. `what` ends the message.
     pub fn admit(&self, key: &str, now: u64, what: &str) -> ApiResult<()> {
         self.check(key, now).map_err(|wait_ms| {
+            self.refused.inc();
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

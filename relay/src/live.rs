@@ -1,5 +1,5 @@
 //! Live extension sessions (one WebSocket per binding) and the errands waiting for their
-//! answers. In-process only: several relay instances need cross-instance routing (issue 7).
+//! answers, in this process; `routing.rs` reaches sockets held by other instances.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,6 +41,11 @@ impl Live {
         if sockets.get(binding_id).is_some_and(|(c, _)| *c == conn) {
             sockets.remove(binding_id);
         }
+    }
+
+    /// Sockets connected to this instance.
+    pub fn count(&self) -> usize {
+        self.sockets.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     pub fn is_online(&self, binding_id: &str) -> bool {

@@ -1,8 +1,11 @@
 //! `latch-relay` command line: `serve`, and the owner commands that work beside a running
 //! relay on the same database.
 
+use std::future::IntoFuture;
+use std::time::Duration;
+
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use latch::core::name_policy::check_consent_name;
 use latch_relay::routes::{code_pairing, is_plain_origin};
 use latch_relay::{clock::now_ms, db, store, wake, AppState, Config};
@@ -11,11 +14,24 @@ use serde_json::json;
 #[derive(Parser)]
 #[command(name = "latch-relay", version, about = "Latch relay: pairs browsers with web apps")]
 struct Cli {
-    /// Database URL: sqlite://PATH
+    /// Database URL: sqlite://PATH (one relay) or postgres://USER@HOST/DB (several instances).
     #[arg(long, global = true, env = "LATCH_DATABASE_URL", default_value = "sqlite://latch.db")]
     database: String,
+    /// TOML file of settings named like the long flags; flags and LATCH_* env win over it.
+    #[arg(long, global = true, env = "LATCH_CONFIG")]
+    config: Option<String>,
+    /// Log lines as text or JSON (one object per line); the filter is LATCH_LOG (default info).
+    #[arg(long, global = true, env = "LATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -55,7 +71,8 @@ enum PairingCmd {
     Deny { code: String },
 }
 
-#[derive(Args)]
+#[derive(Args, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 struct ServeArgs {
     #[arg(long, env = "LATCH_LISTEN", default_value = "127.0.0.1:8787")]
     listen: String,
@@ -90,6 +107,9 @@ struct ServeArgs {
     /// Code approvals and denials per API key per minute (0: unlimited).
     #[arg(long, env = "LATCH_APPROVE_PER_MINUTE", default_value_t = 60)]
     approve_per_minute: usize,
+    /// On shutdown, how long to wait for in-flight requests and sockets to finish.
+    #[arg(long, env = "LATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    shutdown_grace_seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -144,14 +164,21 @@ enum BindingCmd {
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LATCH_LOG")
-                .unwrap_or_else(|_| "info,sqlx::postgres::notice=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let argv = match latch_relay::config_file::merge(&Cli::command(), std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LATCH_LOG")
+        .unwrap_or_else(|_| "info,sqlx::postgres::notice=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -159,10 +186,23 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let db = db::open(&cli.database).await.with_context(|| format!("cannot open database {}", cli.database))?;
+    let shown_url = redact_url(&cli.database);
+    let db = db::open(&cli.database).await.with_context(|| format!("cannot open database {shown_url}"))?;
     let now = now_ms();
     match cli.command {
-        Command::Serve(a) => serve(db, a).await?,
+        Command::Serve(a) => {
+            let secret_from_env =
+                ["LATCH_TOKEN_SECRET", "LATCH_TOKEN_SECRET_FILE"].iter().any(|v| std::env::var_os(v).is_some());
+            let shown = json!({
+                "database": shown_url,
+                "config": cli.config,
+                "log-format": cli.log_format,
+                "serve": a,
+                "token-secret": if secret_from_env { "from the environment" } else { "generated, kept in the database" },
+            });
+            tracing::info!(config = %shown, "configuration");
+            serve(db, a).await?
+        }
         Command::Tenant(TenantCmd::Create { name, id, origins, captures }) => {
             let name =
                 check_consent_name(&name).map(|_| name.trim().to_owned()).unwrap_or_else(|_| name.trim().to_owned());
@@ -296,9 +336,44 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     latch_relay::spawn_background(&state);
     let listener =
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
-    let app = latch_relay::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = latch_relay::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let stopping = state.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Readiness turns 503, long-polls answer now, sockets get a 1001 close frame.
+        stopping.shutdown.send_replace(true);
+    });
+    let grace = Duration::from_secs(a.shutdown_grace_seconds);
+    let mut signalled = state.shutdown.subscribe();
+    let grace_over = async {
+        let _ = signalled.wait_for(|stop| *stop).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server.into_future() => served?,
+        () = grace_over => tracing::warn!("shutdown grace period over; dropping the requests still running"),
+    }
+    // Upgraded sockets are not connections axum waits for: wait for them to close.
+    let deadline = tokio::time::Instant::now() + grace;
+    while state.live.count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Err(e) = latch_relay::routing::leave(&state.db, &state.routing.instance_id).await {
+        tracing::warn!(error = %e, "cannot withdraw this instance's sockets");
+    }
+    tracing::info!(sockets_left = state.live.count(), "stopped");
     Ok(())
+}
+
+/// Hides the password of a database URL for logs and errors.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, finish in-flight requests.

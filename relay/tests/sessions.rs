@@ -75,6 +75,8 @@ async fn health_and_web_pieces() {
     let f = fixture().await;
     let (s, b) = f.call("GET", "/healthz", None, None).await;
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (s, b) = f.call("GET", "/readyz", None, None).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ready")));
     let (s, page) = f.raw("GET", "/connect", None, None).await;
     assert_eq!(s, StatusCode::OK);
     let page = String::from_utf8(page).unwrap();
@@ -88,4 +90,13 @@ async fn health_and_web_pieces() {
     let (s, js) = f.raw("GET", "/embed.js", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(String::from_utf8(js).unwrap().contains("Connect Latch"));
+}
+
+#[tokio::test]
+async fn a_relay_shutting_down_is_alive_but_not_ready() {
+    let f = fixture().await;
+    f.state.shutdown.send_replace(true);
+    let (s, b) = f.call("GET", "/readyz", None, None).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down")));
+    assert_eq!(f.call("GET", "/healthz", None, None).await.0, StatusCode::OK);
 }

@@ -30,6 +30,7 @@ pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<R
         sessions::refresh(&s.db, &old_hash, &token_hash(&s.pepper, &successor), now, s.cfg.refresh_ttl_ms).await?;
     match outcome {
         Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at } => {
+            s.metrics.refreshed("ok");
             let (access_token, access_expires_at) =
                 s.signer.issue(&binding_id, &tenant_id, &user_id, now, s.cfg.access_ttl_ms);
             Ok(Json(RefreshedTokens {
@@ -41,6 +42,7 @@ pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<R
             }))
         }
         Refreshed::Reused => {
+            s.metrics.refreshed("reused");
             s.binding_revoked().await; // the binding died with its family
             Err(ApiError::unauthorized(
                 "refresh_token_reused",
@@ -48,9 +50,13 @@ pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<R
             ))
         }
         Refreshed::Revoked => {
+            s.metrics.refreshed("revoked");
             Err(ApiError::unauthorized("refresh_token_revoked", "This app was disconnected; pair again to reconnect."))
         }
-        Refreshed::Invalid => Err(invalid()),
+        Refreshed::Invalid => {
+            s.metrics.refreshed("invalid");
+            Err(invalid())
+        }
     }
 }
 

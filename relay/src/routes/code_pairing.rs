@@ -69,6 +69,7 @@ pub async fn request(
         match created {
             Created::Ok => {
                 tracing::info!("pairing challenge issued");
+                s.metrics.started("code");
                 let interval = secs(s.cfg.poll_interval_ms);
                 return Ok((
                     StatusCode::CREATED,
@@ -117,6 +118,7 @@ pub async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> 
     .min(MAX_WAIT_SECONDS);
     // Subscribe before reading, so a change between the read and the wait still wakes us.
     let mut changed = s.changes.subscribe();
+    let mut stopping = s.shutdown.subscribe();
     let started = now_ms();
     if challenges::get(&s.db, &id_hash).await?.is_none() {
         return Err(not_found());
@@ -137,11 +139,15 @@ pub async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> 
             "pending" => {
                 let until_expiry = tokio::time::Instant::now() + Duration::from_millis(row.expires_at - now);
                 let wake_at = deadline.min(until_expiry);
-                if tokio::time::Instant::now() >= deadline {
+                // A relay shutting down answers at once; the next poll goes elsewhere.
+                if tokio::time::Instant::now() >= deadline || *stopping.borrow() {
                     return Ok(reply(ChallengeStatus::Pending));
                 }
-                // Wait for any change (or the deadline), then re-read.
-                let _ = tokio::time::timeout_at(wake_at, changed.changed()).await;
+                // Wait for any change (or the deadline, or shutdown), then re-read.
+                tokio::select! {
+                    _ = tokio::time::timeout_at(wake_at, changed.changed()) => {}
+                    _ = stopping.changed() => {}
+                }
             }
             "approved" => return deliver(&s, &id, &id_hash, now).await,
             "delivered" if redeliver && now < row.expires_at + REDEEM_RETRY_MS => {
@@ -170,6 +176,7 @@ async fn deliver(s: &AppState, challenge_id: &str, id_hash: &[u8], now: u64) -> 
         return Err(not_found());
     };
     tracing::info!(tenant = %tenant_id, binding = %binding_id, "code pairing delivered");
+    s.metrics.completed("code");
     let binding = BindingInfo { binding_id, tenant_id, app_name, user_id };
     Ok(approved(s, binding, refresh_token, refresh_expires_at, now))
 }
@@ -260,6 +267,7 @@ pub async fn deny_code(s: &AppState, raw_code: &str) -> ApiResult<()> {
     let code = parse_code(raw_code)?;
     match challenges::deny(&s.db, &code, now_ms()).await? {
         Decided::Denied => {
+            s.metrics.pairings_denied.inc();
             s.challenges_changed().await;
             Ok(())
         }

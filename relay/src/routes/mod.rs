@@ -49,6 +49,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/me", get(auth::me))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::serve))
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(json_payload_too_large))
@@ -67,9 +69,20 @@ async fn json_payload_too_large(res: Response) -> Response {
     .into_response()
 }
 
-async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+/// Liveness: the process answers. Never depends on the database, so an orchestrator does
+/// not restart every instance when the database has a bad minute.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: send traffic here. 503 while the database does not answer or once the relay
+/// is shutting down, so a load balancer drains this instance first.
+async fn readyz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    if *s.shutdown.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "shutting_down"})));
+    }
     match sqlx::query("SELECT 1").execute(&s.db).await {
-        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "database_unavailable"}))),
     }
 }

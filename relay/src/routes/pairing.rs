@@ -65,6 +65,7 @@ pub async fn mint(
         .await?;
     tracing::info!(tenant = %tenant_id, key = %key_id, "pairing token minted");
     let connect_url = format!("{}/connect#token={token}", s.cfg.public_url);
+    s.metrics.started("token");
     Ok((StatusCode::CREATED, Json(MintResponse { pairing_token: token, expires_at, connect_url })))
 }
 
@@ -156,6 +157,7 @@ pub async fn redeem(
     let (b, refresh_expires_at) = match redeemed {
         Some(b) => {
             tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "pairing token redeemed");
+            s.metrics.completed("token");
             (b, refresh_expires_at)
         }
         None => {
@@ -168,6 +170,9 @@ pub async fn redeem(
                 _ => None,
             };
             let Some(again) = again else {
+                if row.as_ref().is_some_and(|r| r.used) {
+                    s.metrics.redeem_conflicts.inc();
+                }
                 return Err(unusable(row.as_ref(), now));
             };
             tracing::info!(tenant = %again.0.tenant_id, binding = %again.0.binding_id, "redeem answered again after a lost answer");

@@ -77,6 +77,8 @@ async fn run(s: AppState, mut socket: WebSocket) {
         return;
     }
     let mut revocations = s.revocations.subscribe();
+    let mut stopping = s.shutdown.subscribe();
+    s.metrics.live_sockets.inc();
     tracing::info!(binding = %binding_id, "extension connected");
     loop {
         tokio::select! {
@@ -98,11 +100,18 @@ async fn run(s: AppState, mut socket: WebSocket) {
                     break;
                 }
             }
+            Ok(()) = stopping.changed() => { // only ever set to true
+                // 1001 "going away": the extension reconnects, to another instance if need be.
+                let close = CloseFrame { code: 1001, reason: "relay_restarting".into() };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                break;
+            }
             Ok(()) = revocations.changed() => {
                 if !matches!(store::active_binding(&s.db, &binding_id).await, Ok(Some(_))) {
                     refuse(socket, "binding_revoked").await;
                     s.live.disconnect(&binding_id, conn);
                     routing::socket_closed(&s, &binding_id, conn).await;
+                    s.metrics.live_sockets.dec();
                     tracing::info!(binding = %binding_id, "socket closed: binding revoked");
                     return;
                 }
@@ -111,4 +120,5 @@ async fn run(s: AppState, mut socket: WebSocket) {
     }
     s.live.disconnect(&binding_id, conn);
     routing::socket_closed(&s, &binding_id, conn).await;
+    s.metrics.live_sockets.dec();
 }

@@ -1,0 +1,167 @@
+//! Prometheus metrics at `/metrics` (text format 0.0.4): pairings by flow, redeem
+//! conflicts, refreshes by outcome, rate-limited requests by limit, live sockets, and a
+//! latency histogram per route. Counters are per instance; Prometheus sums instances.
+//! Labels are route templates and fixed words, never ids or anything a client chose.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowLabel {
+    /// `token` (one-click) or `code`.
+    pub flow: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabel {
+    pub limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub pairings_started: Family<FlowLabel, Counter>,
+    pub pairings_completed: Family<FlowLabel, Counter>,
+    pub pairings_denied: Counter,
+    pub redeem_conflicts: Counter,
+    pub refreshes: Family<OutcomeLabel, Counter>,
+    pub rate_limited: Family<LimitLabel, Counter>,
+    pub live_sockets: Gauge,
+    latency: LatencyFamily,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms … ~1.6 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("latch");
+        let m = Self {
+            pairings_started: Family::default(),
+            pairings_completed: Family::default(),
+            pairings_denied: Counter::default(),
+            redeem_conflicts: Counter::default(),
+            refreshes: Family::default(),
+            rate_limited: Family::default(),
+            live_sockets: Gauge::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "pairings_started",
+            "Pairings started (token minted, code requested)",
+            m.pairings_started.clone(),
+        );
+        registry.register(
+            "pairings_completed",
+            "Pairings completed (token redeemed, code delivered)",
+            m.pairings_completed.clone(),
+        );
+        registry.register("pairings_denied", "Pairing codes denied by the app", m.pairings_denied.clone());
+        registry.register(
+            "redeem_conflicts",
+            "Redeems of a pairing token that was already used",
+            m.redeem_conflicts.clone(),
+        );
+        registry.register("refreshes", "Refresh-token uses by outcome", m.refreshes.clone());
+        registry.register("rate_limited", "Requests refused by an abuse limit", m.rate_limited.clone());
+        registry.register("live_sockets", "Extension sockets connected to this instance", m.live_sockets.clone());
+        registry.register("http_request_duration_seconds", "Time to answer a request, by route", m.latency.clone());
+        // Every series exists from the start, so dashboards and rate() see zeros, not gaps.
+        for flow in ["token", "code"] {
+            let _ = m.pairings_started.get_or_create(&FlowLabel { flow });
+            let _ = m.pairings_completed.get_or_create(&FlowLabel { flow });
+        }
+        for outcome in ["ok", "reused", "revoked", "invalid"] {
+            let _ = m.refreshes.get_or_create(&OutcomeLabel { outcome });
+        }
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    pub fn started(&self, flow: &'static str) {
+        self.pairings_started.get_or_create(&FlowLabel { flow }).inc();
+    }
+
+    pub fn completed(&self, flow: &'static str) {
+        self.pairings_completed.get_or_create(&FlowLabel { flow }).inc();
+    }
+
+    pub fn refreshed(&self, outcome: &'static str) {
+        self.refreshes.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+}
+
+/// `GET /metrics`.
+pub async fn serve(State(s): State<AppState>) -> Response {
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render()).into_response()
+}
+
+/// Middleware: the latency of every routed request, by route template, method and status.
+pub async fn track_latency(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let labels = RouteLabels { method, route, status: res.status().as_u16() };
+    s.metrics.latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_the_latch_prefix() {
+        let m = Metrics::default();
+        m.started("token");
+        m.completed("code");
+        m.refreshed("reused");
+        m.redeem_conflicts.inc();
+        let text = m.render();
+        for line in [
+            "latch_pairings_started_total{flow=\"token\"} 1",
+            "latch_pairings_completed_total{flow=\"code\"} 1",
+            "latch_refreshes_total{outcome=\"reused\"} 1",
+            "latch_redeem_conflicts_total 1",
+            "latch_live_sockets 0",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The real `latch-relay serve` process: settings from a TOML file, JSON logs with request
+//! ids and no secrets, metrics, and a graceful shutdown on SIGTERM that answers the
+//! long-poll in flight, closes the extension socket with 1001 and exits 0.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use latch_relay::{clock::now_ms, db, store};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn wait_ready(base: &str) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("relay not ready within 20 s");
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < within, "relay did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully() {
+    let test_db = common::test_db().await;
+    let (api_key, _) = {
+        let pool = db::open(&test_db.url).await.unwrap();
+        let tenant = store::Tenant { id: "acme".into(), name: "Acme Inc".into(), origins: vec![], captures: false };
+        store::create_tenant(&pool, &tenant, now_ms()).await.unwrap();
+        let key = store::create_api_key(&pool, "acme", "Acme", now_ms()).await.unwrap();
+        pool.close().await;
+        key
+    };
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("relay.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"127.0.0.1:{port}\"\nlog-format = \"json\"\nshutdown-grace-seconds = 5\n"),
+    )
+    .unwrap();
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_latch-relay"))
+        .args(["--database", &test_db.url, "--config", config.to_str().unwrap(), "serve"])
+        .env("LATCH_LOG", "info,tower_http=debug")
+        .env_remove("LATCH_LISTEN")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&base).await;
+    let http = reqwest::Client::new();
+
+    // One-click pairing over real HTTP, with our own request id.
+    let minted: Value = http
+        .post(format!("{base}/pairing-tokens"))
+        .bearer_auth(&api_key)
+        .json(&json!({"userId": "dana"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = minted["pairingToken"].as_str().unwrap().to_owned();
+    let redeemed = http
+        .post(format!("{base}/pairing-tokens/redeem"))
+        .header("x-request-id", "req-from-the-balancer")
+        .json(&json!({"pairingToken": token, "deviceName": "Chrome"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redeemed.headers()["x-request-id"], "req-from-the-balancer");
+    let grant: Value = redeemed.json().await.unwrap();
+    let access = grant["accessToken"].as_str().unwrap().to_owned();
+    let refresh = grant["refreshToken"].as_str().unwrap().to_owned();
+
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in ["latch_pairings_started_total{flow=\"token\"} 1", "latch_pairings_completed_total{flow=\"token\"} 1"] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    assert!(metrics.contains("route=\"/pairing-tokens/redeem\",status=\"200\""), "{metrics}");
+
+    // A live socket and a long-poll in flight when SIGTERM arrives.
+    let mut ws = common::ws::authed(&format!("ws://127.0.0.1:{port}/api/session"), &access).await;
+    let challenge: Value = http
+        .post(format!("{base}/api/pairing/request"))
+        .json(&json!({"deviceId": "dev-1", "deviceName": "Chrome"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let challenge_id = challenge["challengeId"].as_str().unwrap().to_owned();
+    let poll = tokio::spawn({
+        let url = format!("{base}/api/pairing/status?challengeId={challenge_id}&wait=30");
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap(), Instant::now())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signalled = Instant::now();
+    let sent = Command::new("kill").args(["-TERM", &relay.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+
+    let (status, answer, answered) = tokio::time::timeout(Duration::from_secs(5), poll).await.unwrap().unwrap();
+    assert_eq!((status.as_u16(), answer["status"].as_str()), (200, Some("pending")), "{answer}");
+    println!("long-poll answered {:?} after SIGTERM", answered - signalled);
+    let close = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                Some(Ok(_)) => continue,
+                other => panic!("socket ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(close, Some((1001, "relay_restarting".to_owned())));
+    let exit = wait_exit(&mut relay, Duration::from_secs(5));
+    println!("exited {exit} {:?} after SIGTERM", signalled.elapsed());
+    assert!(exit.success());
+
+    let mut logs = String::new();
+    std::io::Read::read_to_string(relay.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    let lines: Vec<Value> =
+        logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "configuration"), "{logs}");
+    assert!(lines.iter().any(|l| l["span"]["id"] == "req-from-the-balancer"), "request id in the span: {logs}");
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "stopped"), "{logs}");
+    for secret in [&api_key, &token, &access, &refresh, &challenge_id] {
+        assert!(!logs.contains(secret.as_str()), "a secret reached the logs: {logs}");
+    }
+}
