@@ -17,9 +17,18 @@ use crate::{routing, store, AppState};
 /// The client must finish the handshake within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FRAME_BYTES: usize = 1 << 20;
+const SOCKET_BUFFER_BYTES: usize = 512;
 
 pub async fn upgrade(State(s): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_FRAME_BYTES).on_upgrade(move |socket| run(s, socket))
+    // Sessions idle most of the time and their frames are small: 512-byte read buffers
+    // (they grow for a bigger frame) instead of tungstenite's 128 KiB, so 10,000 sockets
+    // fit in tens of MB (BENCHMARKS.md).
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_FRAME_BYTES + SOCKET_BUFFER_BYTES)
+        .on_upgrade(move |socket| run(s, socket))
 }
 
 fn frame(v: Value) -> Message {
@@ -61,19 +70,22 @@ async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<(String, Vec<
 }
 
 async fn run(s: AppState, mut socket: WebSocket) {
-    let authed = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&s, &mut socket)).await;
+    // Every await that is not the idle loop is boxed: a session's task is sized by its
+    // largest state, and 10,000 idle sessions should not each carry a database query.
+    let authed = Box::pin(tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&s, &mut socket))).await;
     let (binding_id, scopes) = match authed {
         Ok(Ok(ok)) => ok,
-        Ok(Err(code)) => return refuse(socket, code).await,
-        Err(_) => return refuse(socket, "handshake_timeout").await,
+        Ok(Err(code)) => return Box::pin(refuse(socket, code)).await,
+        Err(_) => return Box::pin(refuse(socket, "handshake_timeout")).await,
     };
     // Reachable (here and from other instances) before the extension hears auth_ack, so
     // an errand sent right after the ack finds the socket.
     let (conn, mut errands) = s.live.connect(&binding_id);
-    routing::socket_opened(&s, &binding_id, conn, crate::clock::now_ms()).await;
-    if socket.send(frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": scopes}))).await.is_err() {
+    Box::pin(routing::socket_opened(&s, &binding_id, conn, crate::clock::now_ms())).await;
+    let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": scopes}));
+    if Box::pin(socket.send(ack)).await.is_err() {
         s.live.disconnect(&binding_id, conn);
-        routing::socket_closed(&s, &binding_id, conn).await;
+        Box::pin(routing::socket_closed(&s, &binding_id, conn)).await;
         return;
     }
     let mut revocations = s.revocations.subscribe();
@@ -89,13 +101,15 @@ async fn run(s: AppState, mut socket: WebSocket) {
                     s.live.complete(id, outcome);
                 }
                 Some(v) if v["type"] == "ping" => {
-                    let _ = socket.send(frame(json!({"type": "pong"}))).await;
+                    let _ = Box::pin(socket.send(frame(json!({"type": "pong"})))).await;
                 }
                 Some(_) => {}
                 None => break,
             },
-            Some(Errand { id, kind, params }) = errands.recv() => {
-                if socket.send(frame(json!({"type": "errand", "id": id, "kind": kind, "params": params}))).await.is_err() {
+            Some(errand) = errands.recv() => {
+                let Errand { id, kind, params } = *errand;
+                let sent = Box::pin(socket.send(frame(json!({"type": "errand", "id": id, "kind": kind, "params": params})))).await;
+                if sent.is_err() {
                     s.live.abandon(&id);
                     break;
                 }
@@ -103,14 +117,14 @@ async fn run(s: AppState, mut socket: WebSocket) {
             Ok(()) = stopping.changed() => { // only ever set to true
                 // 1001 "going away": the extension reconnects, to another instance if need be.
                 let close = CloseFrame { code: 1001, reason: "relay_restarting".into() };
-                let _ = socket.send(Message::Close(Some(close))).await;
+                let _ = Box::pin(socket.send(Message::Close(Some(close)))).await;
                 break;
             }
             Ok(()) = revocations.changed() => {
-                if !matches!(store::active_binding(&s.db, &binding_id).await, Ok(Some(_))) {
-                    refuse(socket, "binding_revoked").await;
+                if !matches!(Box::pin(store::active_binding(&s.db, &binding_id)).await, Ok(Some(_))) {
+                    Box::pin(refuse(socket, "binding_revoked")).await;
                     s.live.disconnect(&binding_id, conn);
-                    routing::socket_closed(&s, &binding_id, conn).await;
+                    Box::pin(routing::socket_closed(&s, &binding_id, conn)).await;
                     s.metrics.live_sockets.dec();
                     tracing::info!(binding = %binding_id, "socket closed: binding revoked");
                     return;
@@ -119,6 +133,6 @@ async fn run(s: AppState, mut socket: WebSocket) {
         }
     }
     s.live.disconnect(&binding_id, conn);
-    routing::socket_closed(&s, &binding_id, conn).await;
+    Box::pin(routing::socket_closed(&s, &binding_id, conn)).await;
     s.metrics.live_sockets.dec();
 }
