@@ -9,6 +9,7 @@ pub mod code;
 pub mod config_file;
 pub mod db;
 pub mod error;
+pub mod gate_cache;
 pub mod limits;
 pub mod live;
 pub mod metrics;
@@ -81,6 +82,8 @@ pub struct Inner {
     /// Errands across instances (PostgreSQL).
     pub routing: routing::Routing,
     pub metrics: metrics::Metrics,
+    /// Bindings the token gate recently read as active.
+    pub gate_cache: gate_cache::GateCache,
     /// Set once when the relay starts shutting down: sockets close, long-polls answer now.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -104,6 +107,8 @@ impl AppState {
         let previous = secret_from_env("LATCH_TOKEN_PREVIOUS_SECRET")?;
         let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref());
         let metrics = metrics::Metrics::default();
+        let revocations = wake::Signal::default();
+        let gate_cache = gate_cache::GateCache::new(&revocations);
         let limits = limits::Limits::new(&cfg.limits, &metrics);
         Ok(Self(Arc::new(Inner {
             routing: routing::Routing::new(db::Backend::of(&db)),
@@ -112,10 +117,11 @@ impl AppState {
             pepper,
             signer,
             changes: wake::Signal::default(),
-            revocations: wake::Signal::default(),
+            revocations,
             live: live::Live::default(),
             limits,
             metrics,
+            gate_cache,
             shutdown: tokio::sync::watch::channel(false).0,
         })))
     }

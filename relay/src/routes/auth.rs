@@ -10,6 +10,7 @@ use latch::core::wire::{MeResponse, RefreshTokenRequest, RefreshedTokens, Revoke
 use super::body::{bearer, parse_json};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::gate_cache::Active;
 use crate::secrets::{successor_token, token_hash};
 use crate::sessions::{self, Refreshed};
 use crate::store;
@@ -89,11 +90,26 @@ fn invalid() -> ApiError {
 pub async fn gate(s: &AppState, headers: &HeaderMap) -> ApiResult<MeResponse> {
     let token = bearer(headers).ok_or_else(required)?;
     let claims = s.signer.verify(token).ok_or_else(invalid)?;
-    let binding = store::active_binding(&s.db, &claims.sub).await?.ok_or_else(invalid)?;
+    let binding = active_binding(s, &claims.sub).await?.ok_or_else(invalid)?;
     if binding.tenant_id != claims.tid || binding.user_id != claims.uid {
         return Err(invalid());
     }
     Ok(MeResponse { binding_id: claims.sub, tenant_id: claims.tid, user_id: claims.uid, scopes: claims.scopes })
+}
+
+/// The binding if active: remembered by the gate cache, else read (and remembered).
+async fn active_binding(s: &AppState, binding_id: &str) -> ApiResult<Option<Active>> {
+    let now = std::time::Instant::now();
+    if let Some(active) = s.gate_cache.get(binding_id, now) {
+        return Ok(Some(active));
+    }
+    let version = s.gate_cache.version_before_read();
+    let Some(b) = store::active_binding(&s.db, binding_id).await? else {
+        return Ok(None);
+    };
+    let active = Active { tenant_id: b.tenant_id, user_id: b.user_id };
+    s.gate_cache.put(binding_id, active.clone(), version, now);
+    Ok(Some(active))
 }
 
 pub async fn me(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<MeResponse>> {

@@ -1,0 +1,99 @@
+//! The token gate's memory of active bindings. An access token is checked against its
+//! binding on every request so that a revocation takes effect at once; remembering
+//! "this binding was active" spares most of those reads. An entry is trusted only while
+//! no revocation has been heard since it was read (the revocation signal's version, bumped
+//! here at once, by other processes and instances within 50 ms on SQLite, by NOTIFY on
+//! PostgreSQL) and for at most [`TTL`], the backstop if a notification was ever missed.
+//! Only positive answers are kept: an unknown or revoked binding always reads the database.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::wake::Signal;
+
+pub const TTL: Duration = Duration::from_secs(2);
+/// Bound on remembered bindings; a full cache simply starts over.
+const MAX_ENTRIES: usize = 100_000;
+
+/// What the gate needs of an active binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Active {
+    pub tenant_id: String,
+    pub user_id: String,
+}
+
+pub struct GateCache {
+    entries: Mutex<HashMap<String, (Active, u64, Instant)>>,
+    /// Held so the revocation watcher counts this cache as listening (it only checks the
+    /// database for other writers while someone listens).
+    revocations: watch::Receiver<u64>,
+}
+
+impl GateCache {
+    pub fn new(revocations: &Signal) -> Self {
+        Self { entries: Mutex::default(), revocations: revocations.subscribe() }
+    }
+
+    fn version(&self) -> u64 {
+        *self.revocations.borrow()
+    }
+
+    /// The remembered binding, if still trustworthy.
+    pub fn get(&self, binding_id: &str, now: Instant) -> Option<Active> {
+        let version = self.version();
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (active, seen_version, read_at) = entries.get(binding_id)?;
+        (*seen_version == version && now.duration_since(*read_at) < TTL).then(|| active.clone())
+    }
+
+    /// Remembers a binding read as active; `version` is the signal's version taken before
+    /// the read, so a revocation racing the read invalidates the entry.
+    pub fn put(&self, binding_id: &str, active: Active, version: u64, read_at: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(binding_id.to_owned(), (active, version, read_at));
+    }
+
+    /// The version to pass to [`put`](Self::put), read before the database.
+    pub fn version_before_read(&self) -> u64 {
+        self.version()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn active() -> Active {
+        Active { tenant_id: "acme".into(), user_id: "dana".into() }
+    }
+
+    #[test]
+    fn a_revocation_or_the_ttl_ends_trust_in_an_entry() {
+        let signal = Signal::default();
+        let cache = GateCache::new(&signal);
+        let t0 = Instant::now();
+        let v = cache.version_before_read();
+        cache.put("bnd_1", active(), v, t0);
+        assert_eq!(cache.get("bnd_1", t0 + Duration::from_millis(10)), Some(active()));
+        assert_eq!(cache.get("bnd_1", t0 + TTL), None, "too old");
+        assert_eq!(cache.get("bnd_2", t0), None, "never read");
+        signal.bump();
+        assert_eq!(cache.get("bnd_1", t0), None, "a revocation was heard since the read");
+    }
+
+    #[test]
+    fn a_revocation_during_the_read_is_not_forgotten() {
+        let signal = Signal::default();
+        let cache = GateCache::new(&signal);
+        let before = cache.version_before_read();
+        signal.bump(); // revoked while the database answered "active"
+        cache.put("bnd_1", active(), before, Instant::now());
+        assert_eq!(cache.get("bnd_1", Instant::now()), None);
+    }
+}
