@@ -156,3 +156,22 @@ async fn an_errand_posted_on_one_instance_reaches_the_socket_on_the_other() {
     assert_eq!((b["ok"].as_bool(), &b["error"]), (Some(false), &json!("not_allowed")));
     let _ws = extension.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_token_gate_on_one_instance_refuses_a_binding_revoked_on_the_other_within_200_ms() {
+    let t = two_instances().await;
+    let (_, grant) = t.a.redeem(&t.a.mint("dana").await).await;
+    let access = grant["accessToken"].as_str().unwrap();
+    for _ in 0..3 {
+        assert_eq!(t.a.call("GET", "/api/me", Some(access), None).await.0, StatusCode::OK, "remembered by A's gate");
+    }
+    let id = grant["binding"]["bindingId"].as_str().unwrap();
+    let (s, _) = t.b.call("DELETE", &format!("/api/bindings/{id}"), Some(&t.b_key), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let revoked_at = Instant::now();
+    while t.a.call("GET", "/api/me", Some(access), None).await.0 == StatusCode::OK {
+        assert!(revoked_at.elapsed() < Duration::from_millis(200), "A still lets the revoked binding through");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("revoke on B → A's gate refuses: {:?}", revoked_at.elapsed());
+}
