@@ -15,6 +15,7 @@ bash tests/setup.sh
 step "cargo fmt --check"
 cargo fmt --all --check
 cargo fmt --manifest-path tests/fuzz/Cargo.toml --check
+cargo fmt --manifest-path tests/relay-load/Cargo.toml --check
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -34,6 +35,9 @@ bash tests/fuzz.sh 10
 step "build relay + extension"
 cargo build --release -p latch-relay
 bash tests/build.sh
+
+step "relay load benchmark, smoke (1 s phases; full run: tests/bench/relay-load.sh)"
+LATCH_BENCH_SECONDS=1 LATCH_BENCH_SOCKETS=200 bash tests/bench/relay-load.sh
 
 step "end-to-end (Chromium)"
 node --test --test-concurrency=1 tests/e2e/

@@ -142,7 +142,15 @@ async fn run() {
         }
     }
     println!("\n{}", table.join("\n"));
+    let errors = ERRORS.load(std::sync::atomic::Ordering::Relaxed);
+    if errors > 0 {
+        eprintln!("relay-load: {errors} operations failed (unexpected answers); the numbers above are not valid");
+        std::process::exit(1);
+    }
 }
+
+/// Failed operations across all phases: any makes the run fail.
+static ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// `conns` workers for 1 s of warm-up plus `secs`; paced at `pace` ops/s in all if given.
 async fn closed_or_paced(
@@ -171,6 +179,7 @@ async fn closed_or_paced(
     for t in tasks {
         all.merge(t.await.expect("worker"));
     }
+    ERRORS.fetch_add(all.ops.errors, std::sync::atomic::Ordering::Relaxed);
     all
 }
 
