@@ -9,10 +9,10 @@ pub mod code;
 pub mod config_file;
 pub mod db;
 pub mod error;
-pub mod gate_cache;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod remembered;
 pub mod routes;
 pub mod routing;
 pub mod secrets;
@@ -83,7 +83,9 @@ pub struct Inner {
     pub routing: routing::Routing,
     pub metrics: metrics::Metrics,
     /// Bindings the token gate recently read as active.
-    pub gate_cache: gate_cache::GateCache,
+    pub gate_cache: remembered::Remembered<remembered::Active>,
+    /// API keys recently read as active.
+    pub api_keys: remembered::Remembered<store::ApiKeyRecord>,
     /// Set once when the relay starts shutting down: sockets close, long-polls answer now.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -108,7 +110,8 @@ impl AppState {
         let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref());
         let metrics = metrics::Metrics::default();
         let revocations = wake::Signal::default();
-        let gate_cache = gate_cache::GateCache::new(&revocations);
+        let gate_cache = remembered::Remembered::new(&revocations);
+        let api_keys = remembered::Remembered::new(&revocations);
         let limits = limits::Limits::new(&cfg.limits, &metrics);
         Ok(Self(Arc::new(Inner {
             routing: routing::Routing::new(db::Backend::of(&db)),
@@ -122,6 +125,7 @@ impl AppState {
             limits,
             metrics,
             gate_cache,
+            api_keys,
             shutdown: tokio::sync::watch::channel(false).0,
         })))
     }

@@ -253,6 +253,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !store::revoke_api_key(&db, &key_id, now).await? {
                 bail!("no active key {key_id:?}");
             }
+            // Running relays forget what they remembered of keys (SQLite hears the commit).
+            wake::publish(&db, wake::Topic::Revocations).await;
             println!("{}", json!({ "revoked": true, "keyId": key_id }));
         }
         Command::Binding(BindingCmd::List { tenant, json }) => {

@@ -81,19 +81,38 @@ fn api_key_id(api_key: &str) -> Option<String> {
     (hex_id.bytes().all(|c| c.is_ascii_hexdigit()) && secret.len() == 43).then(|| format!("key_{hex_id}"))
 }
 
-/// `(tenantId, keyId, label)` of an active key matching `api_key`, else `None`.
-pub async fn authenticate_api_key(db: &Db, api_key: &str) -> sqlx::Result<Option<(String, String, String)>> {
-    let Some(key_id) = api_key_id(api_key) else {
-        return Ok(None);
-    };
+/// An active API key's row: what checking a presented key needs (its salted hash, never
+/// the key).
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub tenant_id: String,
+    pub label: String,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl ApiKeyRecord {
+    /// Whether `api_key` is this key (constant-time).
+    pub fn matches(&self, api_key: &str) -> bool {
+        ct_eq(&salted_hash(&self.salt, api_key), &self.hash)
+    }
+}
+
+/// The key id a well-formed API key names.
+pub fn api_key_id_of(api_key: &str) -> Option<String> {
+    api_key_id(api_key)
+}
+
+pub async fn active_api_key(db: &Db, key_id: &str) -> sqlx::Result<Option<ApiKeyRecord>> {
     let row = sqlx::query("SELECT tenant_id, label, salt, hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
-        .bind(&key_id)
+        .bind(key_id)
         .fetch_optional(db)
         .await?;
-    Ok(row.and_then(|r| {
-        let salt: Vec<u8> = r.get("salt");
-        let hash: Vec<u8> = r.get("hash");
-        ct_eq(&salted_hash(&salt, api_key), &hash).then(|| (r.get("tenant_id"), key_id, r.get("label")))
+    Ok(row.map(|r| ApiKeyRecord {
+        tenant_id: r.get("tenant_id"),
+        label: r.get("label"),
+        salt: r.get("salt"),
+        hash: r.get("hash"),
     }))
 }
 

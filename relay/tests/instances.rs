@@ -175,3 +175,27 @@ async fn the_token_gate_on_one_instance_refuses_a_binding_revoked_on_the_other_w
     }
     println!("revoke on B → A's gate refuses: {:?}", revoked_at.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_api_key_revoked_by_the_owner_cli_stops_minting_on_a_running_instance_within_200_ms() {
+    let t = two_instances().await;
+    assert_eq!(
+        t.a.call("POST", "/pairing-tokens", Some(&t.a.api_key), Some(json!({"userId": "dana"}))).await.0,
+        StatusCode::CREATED
+    );
+    // What `latch-relay key revoke` does, from its own connection to the database.
+    let cli = db::open(&t._db.url).await.unwrap();
+    assert!(latch_relay::store::revoke_api_key(&cli, &t.a.key_id, latch_relay::clock::now_ms()).await.unwrap());
+    latch_relay::wake::publish(&cli, latch_relay::wake::Topic::Revocations).await;
+    let revoked_at = Instant::now();
+    loop {
+        let (s, b) = t.a.call("POST", "/pairing-tokens", Some(&t.a.api_key), Some(json!({"userId": "dana"}))).await;
+        if s == StatusCode::UNAUTHORIZED {
+            assert_eq!(b["error"], "api_key_invalid");
+            break;
+        }
+        assert!(revoked_at.elapsed() < Duration::from_millis(200), "a revoked key still mints");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("key revoked → refused after {:?}", revoked_at.elapsed());
+}

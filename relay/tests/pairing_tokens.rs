@@ -20,6 +20,9 @@ async fn mint_requires_a_valid_api_key() {
         assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_invalid")), "{key}");
     }
     latch_relay::store::revoke_api_key(&f.state.db, &f.key_id, 0).await.unwrap();
+    // Keys are revoked by the owner CLI, another process: the relay hears of it through its
+    // database watcher (tests/instances.rs covers that path end to end).
+    f.state.revocations.bump();
     let (s, b) = f.call("POST", "/pairing-tokens", Some(&f.api_key), body).await;
     assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_invalid")));
 }

@@ -10,7 +10,7 @@ use latch::core::wire::{MeResponse, RefreshTokenRequest, RefreshedTokens, Revoke
 use super::body::{bearer, parse_json};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::gate_cache::Active;
+use crate::remembered::Active;
 use crate::secrets::{successor_token, token_hash};
 use crate::sessions::{self, Refreshed};
 use crate::store;

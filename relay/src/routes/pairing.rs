@@ -25,9 +25,22 @@ pub async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<(S
     let key = bearer(headers).ok_or_else(|| {
         ApiError::unauthorized("api_key_required", "Send your API key as 'Authorization: Bearer <apiKey>'.")
     })?;
-    store::authenticate_api_key(&s.db, key)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("api_key_invalid", "The API key is unknown or revoked."))
+    let invalid = || ApiError::unauthorized("api_key_invalid", "The API key is unknown or revoked.");
+    let key_id = store::api_key_id_of(key).ok_or_else(invalid)?;
+    let now = std::time::Instant::now();
+    let record = match s.api_keys.get(&key_id, now) {
+        Some(record) => record,
+        None => {
+            let version = s.api_keys.version_before_read();
+            let record = store::active_api_key(&s.db, &key_id).await?.ok_or_else(invalid)?;
+            s.api_keys.put(&key_id, record.clone(), version, now);
+            record
+        }
+    };
+    if !record.matches(key) {
+        return Err(invalid());
+    }
+    Ok((record.tenant_id, key_id, record.label))
 }
 
 /// A user id is 1–128 characters with no control or format characters and no

@@ -1,10 +1,11 @@
-//! The token gate's memory of active bindings. An access token is checked against its
-//! binding on every request so that a revocation takes effect at once; remembering
-//! "this binding was active" spares most of those reads. An entry is trusted only while
-//! no revocation has been heard since it was read (the revocation signal's version, bumped
-//! here at once, by other processes and instances within 50 ms on SQLite, by NOTIFY on
-//! PostgreSQL) and for at most [`TTL`], the backstop if a notification was ever missed.
-//! Only positive answers are kept: an unknown or revoked binding always reads the database.
+//! Rows the relay reads on nearly every request and that only a revocation can make wrong:
+//! "this binding is active" (the token gate) and "this API key is active, with this salted
+//! hash" (every app call). Remembering them spares most of those reads. An entry is trusted
+//! only while no revocation has been heard since it was read (the revocation signal's
+//! version, bumped here at once, by other processes and instances within 50 ms on SQLite,
+//! by NOTIFY on PostgreSQL) and for at most [`TTL`], the backstop if a notification was
+//! ever missed. Only positive answers are kept: unknown or revoked always reads the
+//! database. Nothing secret is kept that is not already at rest (keys only as their hash).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,14 +26,14 @@ pub struct Active {
     pub user_id: String,
 }
 
-pub struct GateCache {
-    entries: Mutex<HashMap<String, (Active, u64, Instant)>>,
+pub struct Remembered<V> {
+    entries: Mutex<HashMap<String, (V, u64, Instant)>>,
     /// Held so the revocation watcher counts this cache as listening (it only checks the
     /// database for other writers while someone listens).
     revocations: watch::Receiver<u64>,
 }
 
-impl GateCache {
+impl<V: Clone> Remembered<V> {
     pub fn new(revocations: &Signal) -> Self {
         Self { entries: Mutex::default(), revocations: revocations.subscribe() }
     }
@@ -41,22 +42,22 @@ impl GateCache {
         *self.revocations.borrow()
     }
 
-    /// The remembered binding, if still trustworthy.
-    pub fn get(&self, binding_id: &str, now: Instant) -> Option<Active> {
+    /// The remembered value, if still trustworthy.
+    pub fn get(&self, id: &str, now: Instant) -> Option<V> {
         let version = self.version();
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (active, seen_version, read_at) = entries.get(binding_id)?;
-        (*seen_version == version && now.duration_since(*read_at) < TTL).then(|| active.clone())
+        let (value, seen_version, read_at) = entries.get(id)?;
+        (*seen_version == version && now.duration_since(*read_at) < TTL).then(|| value.clone())
     }
 
-    /// Remembers a binding read as active; `version` is the signal's version taken before
+    /// Remembers a value read as active; `version` is the signal's version taken before
     /// the read, so a revocation racing the read invalidates the entry.
-    pub fn put(&self, binding_id: &str, active: Active, version: u64, read_at: Instant) {
+    pub fn put(&self, id: &str, value: V, version: u64, read_at: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(binding_id.to_owned(), (active, version, read_at));
+        entries.insert(id.to_owned(), (value, version, read_at));
     }
 
     /// The version to pass to [`put`](Self::put), read before the database.
@@ -76,7 +77,7 @@ mod tests {
     #[test]
     fn a_revocation_or_the_ttl_ends_trust_in_an_entry() {
         let signal = Signal::default();
-        let cache = GateCache::new(&signal);
+        let cache = Remembered::new(&signal);
         let t0 = Instant::now();
         let v = cache.version_before_read();
         cache.put("bnd_1", active(), v, t0);
@@ -90,7 +91,7 @@ mod tests {
     #[test]
     fn a_revocation_during_the_read_is_not_forgotten() {
         let signal = Signal::default();
-        let cache = GateCache::new(&signal);
+        let cache = Remembered::new(&signal);
         let before = cache.version_before_read();
         signal.bump(); // revoked while the database answered "active"
         cache.put("bnd_1", active(), before, Instant::now());
