@@ -29,6 +29,10 @@ async fn wait_ready(base: &str) {
     panic!("relay not ready within 20 s");
 }
 
+async fn post_json(req: reqwest::RequestBuilder, body: Value) -> Value {
+    req.json(&body).send().await.unwrap().json().await.unwrap()
+}
+
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
@@ -71,16 +75,8 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
     let http = reqwest::Client::new();
 
     // One-click pairing over real HTTP, with our own request id.
-    let minted: Value = http
-        .post(format!("{base}/pairing-tokens"))
-        .bearer_auth(&api_key)
-        .json(&json!({"userId": "dana"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let minted =
+        post_json(http.post(format!("{base}/pairing-tokens")).bearer_auth(&api_key), json!({"userId": "dana"})).await;
     let token = minted["pairingToken"].as_str().unwrap().to_owned();
     let redeemed = http
         .post(format!("{base}/pairing-tokens/redeem"))
@@ -102,15 +98,11 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
 
     // A live socket and a long-poll in flight when SIGTERM arrives.
     let mut ws = common::ws::authed(&format!("ws://127.0.0.1:{port}/api/session"), &access).await;
-    let challenge: Value = http
-        .post(format!("{base}/api/pairing/request"))
-        .json(&json!({"deviceId": "dev-1", "deviceName": "Chrome"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let challenge = post_json(
+        http.post(format!("{base}/api/pairing/request")),
+        json!({"deviceId": "dev-1", "deviceName": "Chrome"}),
+    )
+    .await;
     let challenge_id = challenge["challengeId"].as_str().unwrap().to_owned();
     let poll = tokio::spawn({
         let url = format!("{base}/api/pairing/status?challengeId={challenge_id}&wait=30");
