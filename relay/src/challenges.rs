@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::db::Db;
-use crate::store::{insert_binding, insert_session};
+use crate::store::{count_change, insert_binding, insert_session};
+use crate::wake::Topic;
 
 pub const MAX_PENDING_PER_DEVICE: i64 = 3;
 
@@ -141,21 +142,26 @@ pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx:
         .bind(code)
         .execute(&mut *tx)
         .await?;
+    count_change(&mut tx, Topic::Challenges).await?;
     tx.commit().await?;
     Ok(Decided::Approved { binding_id })
 }
 
 pub async fn deny(db: &Db, code: &str, now: u64) -> sqlx::Result<Decided> {
+    let mut tx = db.begin().await?;
     let r = sqlx::query(
         "UPDATE challenges SET status = 'denied' WHERE code = $1 AND status = 'pending' AND expires_at > $2",
     )
     .bind(code)
     .bind(now as i64)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
     if r.rows_affected() == 1 {
+        count_change(&mut tx, Topic::Challenges).await?;
+        tx.commit().await?;
         Ok(Decided::Denied)
     } else {
+        drop(tx);
         why_not(db, code, now).await
     }
 }

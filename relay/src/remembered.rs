@@ -28,8 +28,7 @@ pub struct Active {
 
 pub struct Remembered<V> {
     entries: Mutex<HashMap<String, (V, u64, Instant)>>,
-    /// Held so the revocation watcher counts this cache as listening (it only checks the
-    /// database for other writers while someone listens).
+    /// The revocation signal, read for its version.
     revocations: watch::Receiver<u64>,
 }
 

@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::secrets::{ct_eq, new_id, new_secret, salted_hash};
+use crate::wake::Topic;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -136,11 +137,16 @@ pub async fn list_api_keys(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec
 }
 
 pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
     let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now as i64)
         .bind(key_id)
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
+    if r.rows_affected() == 1 {
+        count_change(&mut tx, Topic::Revocations).await?;
+    }
+    tx.commit().await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -347,8 +353,27 @@ pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64) -> sqlx::Result
         .bind(binding_id)
         .execute(&mut *tx)
         .await?;
+    if r.rows_affected() == 1 {
+        count_change(&mut tx, Topic::Revocations).await?;
+    }
     tx.commit().await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Bumps the counter of `topic` (see migrations/*/0005): other processes on a SQLite file
+/// wake only the waiters of a topic whose counter moved.
+pub async fn count_change(conn: &mut sqlx::AnyConnection, topic: Topic) -> sqlx::Result<()> {
+    sqlx::query("UPDATE change_counters SET seq = seq + 1 WHERE topic = $1")
+        .bind(topic.counter())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Every topic's counter.
+pub async fn change_counters(conn: &mut sqlx::AnyConnection) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query("SELECT topic, seq FROM change_counters").fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|r| (r.get("topic"), r.get("seq"))).collect())
 }
 
 #[derive(Debug, Clone, Serialize)]

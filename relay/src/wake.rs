@@ -3,7 +3,7 @@
 //! this process bump the signal directly; changes made by another process or relay
 //! instance on the same database (the `latch-relay pairing approve` or `binding revoke`
 //! CLI, a second relay behind the same load balancer) are noticed by
-//! [`watch_other_writers`]: on SQLite by comparing `PRAGMA data_version` every 50 ms, on PostgreSQL by `LISTEN`ing to what [`publish`] `NOTIFY`s.
+//! [`watch_other_writers`]: on SQLite by comparing `PRAGMA data_version` every 50 ms and then the change counters, on PostgreSQL by `LISTEN`ing to what [`publish`] `NOTIFY`s.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use sqlx::Connection;
 use tokio::sync::watch;
 
 use crate::db::{Backend, Db};
-use crate::{routing, AppState};
+use crate::{routing, store, AppState};
 
 pub const WATCH_EVERY: Duration = Duration::from_millis(50);
 
@@ -34,13 +34,10 @@ impl Signal {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.0.subscribe()
     }
-
-    fn has_listeners(&self) -> bool {
-        self.0.receiver_count() > 0
-    }
 }
 
-/// What a wake-up is about; also the PostgreSQL `NOTIFY` channel that carries it.
+/// What a wake-up is about; also the PostgreSQL `NOTIFY` channel that carries it and, for
+/// changes other processes wait on, the counter a SQLite watcher reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
     /// A challenge was approved or denied.
@@ -55,6 +52,15 @@ pub enum Topic {
 
 impl Topic {
     pub const ALL: [Topic; 4] = [Topic::Challenges, Topic::Revocations, Topic::Errands, Topic::ErrandResults];
+
+    /// The row of `change_counters` this topic bumps (migrations/*/0005).
+    pub fn counter(self) -> &'static str {
+        match self {
+            Topic::Challenges => "challenges",
+            Topic::Revocations => "revocations",
+            Topic::Errands | Topic::ErrandResults => "",
+        }
+    }
 
     pub fn channel(self) -> &'static str {
         match self {
@@ -92,32 +98,49 @@ pub async fn publish_with(db: &Db, topic: Topic, payload: &str) {
 /// and wakes this instance's waiters (or delivers a forwarded errand).
 pub async fn watch_other_writers(state: AppState) {
     match Backend::of(&state.db) {
-        Backend::Sqlite => watch_sqlite(state.db.clone(), vec![state.changes.clone(), state.revocations.clone()]).await,
+        Backend::Sqlite => {
+            let signals =
+                vec![(Topic::Challenges, state.changes.clone()), (Topic::Revocations, state.revocations.clone())];
+            watch_sqlite(state.db.clone(), signals).await
+        }
         Backend::Postgres => listen_postgres(state).await,
     }
 }
 
-/// SQLite: compares `PRAGMA data_version` every 50 ms; a change
-/// means another connection (or process) committed, so every waiter re-reads.
-async fn watch_sqlite(db: Db, signals: Vec<Signal>) {
+/// SQLite: compares `PRAGMA data_version` every 50 ms; when another connection (or
+/// process) committed, reads the change counters and wakes the waiters of each topic
+/// whose counter moved (all of them if the counters cannot be read).
+async fn watch_sqlite(db: Db, signals: Vec<(Topic, Signal)>) {
     let Ok(mut conn) = db.acquire().await else {
         return;
     };
-    // The baseline comes first, before anyone can subscribe and wait for a commit.
-    let mut seen: Option<i64> = sqlx::query_scalar("PRAGMA data_version").fetch_one(&mut *conn).await.ok();
+    // The baselines come first, before anyone can subscribe and wait for a commit.
+    let mut seen_version: Option<i64> = sqlx::query_scalar("PRAGMA data_version").fetch_one(&mut *conn).await.ok();
+    let mut seen_counts = store::change_counters(&mut conn).await.unwrap_or_default();
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
-        // Read even while nobody waits: a waiter that subscribes right before a commit
-        // must see that commit as a change, so the version before it has to be known.
-        match sqlx::query_scalar::<_, i64>("PRAGMA data_version").fetch_one(&mut *conn).await {
-            Ok(v) if seen.is_some_and(|s| s != v) && signals.iter().any(Signal::has_listeners) => {
-                seen = Some(v);
-                signals.iter().for_each(Signal::bump);
-            }
-            Ok(v) => seen = Some(v),
+        let version = match sqlx::query_scalar::<_, i64>("PRAGMA data_version").fetch_one(&mut *conn).await {
+            Ok(v) => v,
             Err(_) => {
                 let _ = conn.ping().await;
+                continue;
             }
+        };
+        if seen_version == Some(version) {
+            continue;
+        }
+        seen_version = Some(version);
+        match store::change_counters(&mut conn).await {
+            Ok(counts) => {
+                for (topic, signal) in &signals {
+                    let seq = |c: &[(String, i64)]| c.iter().find(|(t, _)| t == topic.counter()).map(|(_, s)| *s);
+                    if seq(&counts) != seq(&seen_counts) {
+                        signal.bump();
+                    }
+                }
+                seen_counts = counts;
+            }
+            Err(_) => signals.iter().for_each(|(_, s)| s.bump()),
         }
     }
 }

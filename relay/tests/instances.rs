@@ -199,3 +199,35 @@ async fn an_api_key_revoked_by_the_owner_cli_stops_minting_on_a_running_instance
     }
     println!("key revoked → refused after {:?}", revoked_at.elapsed());
 }
+
+/// Waiters wake for their own kind of change only: other writes (here a burst of pairings
+/// on B) do not make A's sockets and gate re-check their bindings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unrelated_writes_on_one_instance_wake_nobody_on_the_other() {
+    let t = two_instances().await;
+    let mut revocations = t.a.state.revocations.subscribe();
+    let challenges = t.a.state.changes.subscribe();
+    let (b, b_key) = (&t.b, t.b_key.as_str());
+    let pair_on_b = |user: &'static str| async move {
+        let (s, minted) = b.call("POST", "/pairing-tokens", Some(b_key), Some(json!({"userId": user}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let body = json!({"pairingToken": minted["pairingToken"], "deviceName": "Chrome"});
+        let (s, grant) = b.call("POST", "/pairing-tokens/redeem", None, Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{grant}");
+        grant
+    };
+    for _ in 0..10 {
+        pair_on_b("dana").await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // four watcher ticks
+    assert!(!revocations.has_changed().unwrap(), "pairings are not revocations");
+    assert!(!challenges.has_changed().unwrap(), "pairings decide no challenge");
+    let grant = pair_on_b("erin").await;
+    let id = grant["binding"]["bindingId"].as_str().unwrap();
+    assert_eq!(t.b.call("DELETE", &format!("/api/bindings/{id}"), Some(&t.b_key), None).await.0, StatusCode::OK);
+    tokio::time::timeout(Duration::from_millis(200), revocations.changed())
+        .await
+        .expect("the revocation wakes A")
+        .unwrap();
+    assert!(!challenges.has_changed().unwrap(), "a revocation decides no challenge");
+}
