@@ -154,7 +154,9 @@ pub fn spawn_background(state: &AppState) {
         let state = state.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(e) = routing::heartbeat(&state.db, &state.routing.instance_id, clock::now_ms()).await {
+                let now = clock::now_ms();
+                let beat = routing::heartbeat(&state.db, &state.routing.instance_id, now).await;
+                if let Err(e) = beat.and(routing::sweep(&state.db, now).await) {
                     tracing::warn!(error = %e, "instance heartbeat failed");
                 }
                 tokio::time::sleep(routing::HEARTBEAT_EVERY).await;
@@ -182,7 +184,9 @@ pub fn app(state: AppState) -> Router {
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // A client-chosen id is logged only if short (header values are visible ASCII).
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| v.len() <= 128);
+            let id = id.unwrap_or("-");
             tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
         })
         .on_request(())

@@ -67,6 +67,19 @@ pub async fn heartbeat(db: &Db, instance_id: &str, now: u64) -> sqlx::Result<()>
     Ok(())
 }
 
+/// Forgets what crashed instances left: their heartbeat, sockets and errands nobody reads.
+pub async fn sweep(db: &Db, now: u64) -> sqlx::Result<()> {
+    let gone = now.saturating_sub(10 * INSTANCE_ALIVE_MS) as i64;
+    sqlx::query("DELETE FROM live_sockets WHERE instance_id IN (SELECT id FROM instances WHERE seen_at < $1)")
+        .bind(gone)
+        .execute(db)
+        .await?;
+    sqlx::query("DELETE FROM instances WHERE seen_at < $1").bind(gone).execute(db).await?;
+    let stale_errands = now.saturating_sub(4 * ERRAND_TIMEOUT.as_millis() as u64) as i64;
+    sqlx::query("DELETE FROM errands WHERE created_at < $1").bind(stale_errands).execute(db).await?;
+    Ok(())
+}
+
 /// This instance stops: its sockets are no longer reachable through it.
 pub async fn leave(db: &Db, instance_id: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM live_sockets WHERE instance_id = $1").bind(instance_id).execute(db).await?;

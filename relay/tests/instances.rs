@@ -231,3 +231,43 @@ async fn unrelated_writes_on_one_instance_wake_nobody_on_the_other() {
         .unwrap();
     assert!(!challenges.has_changed().unwrap(), "a revocation decides no challenge");
 }
+
+#[tokio::test]
+async fn the_sweep_forgets_crashed_instances_and_errands_nobody_reads() {
+    let t = two_instances().await;
+    let (_, grant) = t.a.redeem(&t.a.mint("dana").await).await;
+    let binding = grant["binding"]["bindingId"].as_str().unwrap();
+    let db = &t.a.state.db;
+    let now = latch_relay::clock::now_ms();
+    let hour_ago = (now - 3_600_000) as i64;
+    for (id, seen) in [("ins_crashed", hour_ago), ("ins_alive", now as i64)] {
+        sqlx::query("INSERT INTO instances (id, seen_at) VALUES ($1, $2)")
+            .bind(id)
+            .bind(seen)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO live_sockets (binding_id, instance_id, conn, connected_at) VALUES ($1, 'ins_crashed', 1, $2)",
+    )
+    .bind(binding)
+    .bind(hour_ago)
+    .execute(db)
+    .await
+    .unwrap();
+    for (id, at) in [("err_old", hour_ago), ("err_new", now as i64)] {
+        sqlx::query("INSERT INTO errands (id, binding_id, instance_id, kind, params, created_at) VALUES ($1, $2, 'ins_alive', 'ping', '{}', $3)")
+            .bind(id)
+            .bind(binding)
+            .bind(at)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    latch_relay::routing::sweep(db, now).await.unwrap();
+    let ids = |sql: &'static str| async move { sqlx::query_scalar::<_, String>(sql).fetch_all(db).await.unwrap() };
+    assert_eq!(ids("SELECT id FROM instances WHERE id IN ('ins_crashed', 'ins_alive')").await, ["ins_alive"]);
+    assert!(ids("SELECT binding_id FROM live_sockets").await.is_empty());
+    assert_eq!(ids("SELECT id FROM errands").await, ["err_new"]);
+}
