@@ -17,8 +17,10 @@ pub mod routes;
 pub mod routing;
 pub mod secrets;
 pub mod sessions;
+pub mod sqlite_writer;
 pub mod store;
 pub mod wake;
+pub mod writes;
 
 use std::sync::Arc;
 
@@ -86,6 +88,8 @@ pub struct Inner {
     pub gate_cache: remembered::Remembered<remembered::Active>,
     /// API keys recently read as active.
     pub api_keys: remembered::Remembered<store::ApiKeyRecord>,
+    /// SQLite only: the writer thread that group-commits the hot writes.
+    pub writer: Option<sqlite_writer::Writer>,
     /// Set once when the relay starts shutting down: sockets close, long-polls answer now.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -108,6 +112,13 @@ impl AppState {
         };
         let previous = secret_from_env("LATCH_TOKEN_PREVIOUS_SECRET")?;
         let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref());
+        let writer = match db::Backend::of(&db) {
+            db::Backend::Sqlite => {
+                let url = db.connect_options().database_url.to_string();
+                Some(sqlite_writer::Writer::open(sqlite_writer::path_of(&url))?)
+            }
+            db::Backend::Postgres => None,
+        };
         let metrics = metrics::Metrics::default();
         let revocations = wake::Signal::default();
         let gate_cache = remembered::Remembered::new(&revocations);
@@ -127,6 +138,7 @@ impl AppState {
             gate_cache,
             api_keys,
             shutdown: tokio::sync::watch::channel(false).0,
+            writer,
         })))
     }
 }

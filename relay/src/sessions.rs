@@ -27,6 +27,14 @@ pub enum Refreshed {
     Invalid,
 }
 
+// Shared with the SQLite writer thread (`writes.rs`).
+pub const ROTATE_SESSION: &str = "UPDATE sessions SET rotated_at = $1, successor_id = $2
+     WHERE refresh_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1
+     RETURNING binding_id, family_id";
+pub const ACTIVE_BINDING_OWNER: &str = "SELECT tenant_id, user_id FROM bindings WHERE id = $1 AND revoked_at IS NULL";
+pub const INSERT_SUCCESSOR: &str =
+    "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
 /// Rotates the session whose token hashes to `old_hash`; the successor's hash is
 /// `successor_hash`. The rotation itself is one conditional UPDATE, so of two concurrent
 /// refreshes one rotates and the other takes the grace path to the same successor.
@@ -40,37 +48,28 @@ pub async fn refresh(
     let successor_id = new_id("ses_");
     let refresh_expires_at = now + refresh_ttl_ms;
     let mut tx = db.begin().await?;
-    let rotated = sqlx::query(
-        "UPDATE sessions SET rotated_at = $1, successor_id = $2
-         WHERE refresh_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1
-         RETURNING binding_id, family_id",
-    )
-    .bind(now as i64)
-    .bind(&successor_id)
-    .bind(old_hash)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let rotated = sqlx::query(ROTATE_SESSION)
+        .bind(now as i64)
+        .bind(&successor_id)
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(row) = rotated {
         let binding_id: String = row.get("binding_id");
         let family_id: String = row.get("family_id");
-        let binding = sqlx::query("SELECT tenant_id, user_id FROM bindings WHERE id = $1 AND revoked_at IS NULL")
-            .bind(&binding_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let binding = sqlx::query(ACTIVE_BINDING_OWNER).bind(&binding_id).fetch_optional(&mut *tx).await?;
         let Some(b) = binding else {
             return Ok(Refreshed::Revoked); // dropping tx rolls the rotation back
         };
-        sqlx::query(
-            "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&successor_id)
-        .bind(&binding_id)
-        .bind(&family_id)
-        .bind(successor_hash)
-        .bind(refresh_expires_at as i64)
-        .bind(now as i64)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(INSERT_SUCCESSOR)
+            .bind(&successor_id)
+            .bind(&binding_id)
+            .bind(&family_id)
+            .bind(successor_hash)
+            .bind(refresh_expires_at as i64)
+            .bind(now as i64)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         return Ok(Refreshed::Ok {
             binding_id,
@@ -84,7 +83,7 @@ pub async fn refresh(
 }
 
 /// Why a token could not be rotated, acting on reuse.
-async fn classify_unrotatable(db: &Db, old_hash: &[u8], now: u64) -> sqlx::Result<Refreshed> {
+pub async fn classify_unrotatable(db: &Db, old_hash: &[u8], now: u64) -> sqlx::Result<Refreshed> {
     let row = sqlx::query(
         "SELECT s.binding_id, s.expires_at, s.rotated_at, s.revoked_at, s.successor_id,
                 n.rotated_at AS next_rotated, n.revoked_at AS next_revoked, n.expires_at AS next_expires,

@@ -150,6 +150,17 @@ pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<boo
     Ok(r.rows_affected() == 1)
 }
 
+// The hot writes' statements, shared by the sqlx path (PostgreSQL, and SQLite without the
+// writer) and the SQLite writer thread (`writes.rs`).
+pub const INSERT_PAIRING_TOKEN: &str =
+    "INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub const CONSUME_PAIRING_TOKEN: &str = "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING tenant_id, user_id, key_id";
+pub const NAMES_OF_KEY: &str =
+    "SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1";
+pub const INSERT_BINDING: &str =
+    "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $1, $3, $4, $5)";
+
 pub async fn insert_pairing_token(
     db: &Db,
     hash: &[u8],
@@ -159,7 +170,7 @@ pub async fn insert_pairing_token(
     now: u64,
     expires_at: u64,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    sqlx::query(INSERT_PAIRING_TOKEN)
         .bind(hash)
         .bind(tenant_id)
         .bind(user_id)
@@ -228,23 +239,13 @@ pub async fn redeem_pairing_token(
     refresh_expires_at: u64,
 ) -> sqlx::Result<Option<NewBinding>> {
     let mut tx = db.begin().await?;
-    let consumed = sqlx::query(
-        "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING tenant_id, user_id, key_id",
-    )
-    .bind(now as i64)
-    .bind(hash)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let consumed = sqlx::query(CONSUME_PAIRING_TOKEN).bind(now as i64).bind(hash).fetch_optional(&mut *tx).await?;
     let Some(consumed) = consumed else {
         return Ok(None);
     };
     let key_id: String = consumed.get("key_id");
     let tenant_id: String = consumed.get("tenant_id");
-    let names =
-        sqlx::query("SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1")
-            .bind(&key_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let names = sqlx::query(NAMES_OF_KEY).bind(&key_id).fetch_one(&mut *tx).await?;
     let row = TokenRow {
         tenant_id: tenant_id.clone(),
         user_id: consumed.get("user_id"),
@@ -291,17 +292,15 @@ pub async fn insert_binding(
     now: u64,
 ) -> sqlx::Result<String> {
     let binding_id = new_id("bnd_");
-    sqlx::query(
-        "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&binding_id)
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(app_name)
-    .bind(device_name)
-    .bind(now as i64)
-    .execute(tx)
-    .await?;
+    sqlx::query(INSERT_BINDING)
+        .bind(&binding_id)
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(app_name)
+        .bind(device_name)
+        .bind(now as i64)
+        .execute(tx)
+        .await?;
     Ok(binding_id)
 }
 
@@ -314,11 +313,9 @@ pub async fn insert_session(
     expires_at: u64,
 ) -> sqlx::Result<()> {
     let id = new_id("ses_");
-    sqlx::query(
-        "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $1, $3, $4, $5)",
-    )
-    .bind(&id)
-    .bind(binding_id)
+    sqlx::query(INSERT_SESSION)
+        .bind(&id)
+        .bind(binding_id)
         .bind(refresh_hash)
         .bind(expires_at as i64)
         .bind(now as i64)

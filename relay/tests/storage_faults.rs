@@ -18,22 +18,33 @@ const OK: u8 = 0;
 const READ_ONLY: u8 = 1;
 const DISK_FULL: u8 = 2;
 
-/// Puts `conn` in the fault mode: read-only, no room to grow, or healthy.
-async fn apply(mode: u8, conn: &mut sqlx::AnyConnection) -> sqlx::Result<()> {
+/// The PRAGMAs of a fault mode: read-only, no room to grow, or healthy.
+fn pragmas(mode: u8) -> String {
     let (query_only, pages) = match mode {
         READ_ONLY => ("ON", "2147483646"),
         DISK_FULL => ("OFF", "1"), // clamped to the current page count: no growth
         _ => ("OFF", "2147483646"),
     };
-    sqlx::query(&format!("PRAGMA query_only = {query_only}")).execute(&mut *conn).await?;
-    sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(&mut *conn).await?;
+    format!("PRAGMA query_only = {query_only}; PRAGMA max_page_count = {pages};")
+}
+
+/// Puts a pool connection in the fault mode.
+async fn apply(mode: u8, conn: &mut sqlx::AnyConnection) -> sqlx::Result<()> {
+    use sqlx::Executor;
+    conn.execute(pragmas(mode).as_str()).await?;
     Ok(())
+}
+
+/// Puts the writer thread's connection in the fault mode.
+fn apply_to_writer(mode: u8, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&pragmas(mode))
 }
 
 async fn faulty_fixture(dir: &tempfile::TempDir, mode: Arc<AtomicU8>) -> Fixture {
     let url = format!("sqlite://{}", dir.path().join("latch.db").display());
     db::open(&url).await.unwrap().close().await; // creates and migrates the file
     let on_connect = mode.clone();
+    let writer_mode = mode.clone();
     // Every connection handed out takes the current mode: new ones (after_connect) and
     // reused ones (before_acquire).
     let opts = db::pool_options(db::Backend::Sqlite)
@@ -47,7 +58,14 @@ async fn faulty_fixture(dir: &tempfile::TempDir, mode: Arc<AtomicU8>) -> Fixture
             Box::pin(async move { apply(mode, conn).await.map(|()| true) })
         });
     let pool = db::open_with(&url, opts).await.unwrap();
-    fixture_on(AppState::new(pool, Config::new("http://localhost:8787")).await.unwrap()).await
+    let state = AppState::new(pool, Config::new("http://localhost:8787")).await.unwrap();
+    // The writer thread's own connection takes the same mode before every batch.
+    state
+        .writer
+        .as_ref()
+        .expect("SQLite has a writer")
+        .set_batch_hook(Box::new(move |conn| apply_to_writer(writer_mode.load(Ordering::SeqCst), conn)));
+    fixture_on(state).await
 }
 
 #[tokio::test]

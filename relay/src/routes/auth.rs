@@ -12,9 +12,9 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::remembered::Active;
 use crate::secrets::{successor_token, token_hash};
-use crate::sessions::{self, Refreshed};
-use crate::store;
+use crate::sessions::Refreshed;
 use crate::AppState;
+use crate::{store, writes};
 
 /// Rotates a refresh token: a new access token and the successor refresh token.
 pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<RefreshedTokens>> {
@@ -27,8 +27,8 @@ pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<R
     let successor = successor_token(&s.pepper, REFRESH_TOKEN_PREFIX, &req.refresh_token);
     let now = now_ms();
     let old_hash = token_hash(&s.pepper, &req.refresh_token);
-    let outcome =
-        sessions::refresh(&s.db, &old_hash, &token_hash(&s.pepper, &successor), now, s.cfg.refresh_ttl_ms).await?;
+    let successor_hash = token_hash(&s.pepper, &successor);
+    let outcome = writes::refresh(&s, old_hash, successor_hash, now, s.cfg.refresh_ttl_ms).await?;
     match outcome {
         Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at } => {
             s.metrics.refreshed("ok");

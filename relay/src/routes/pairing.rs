@@ -18,6 +18,7 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{new_secret, redeemed_refresh_token, token_hash};
 use crate::store::{self, TokenRow};
+use crate::writes;
 use crate::AppState;
 
 /// The API key of the request's bearer header: `(tenantId, keyId, label)`.
@@ -74,8 +75,15 @@ pub async fn mint(
     let token = new_secret(PAIRING_TOKEN_PREFIX);
     let now = now_ms();
     let expires_at = now + s.cfg.pairing_ttl_ms;
-    store::insert_pairing_token(&s.db, &token_hash(&s.pepper, &token), &tenant_id, &user_id, &key_id, now, expires_at)
-        .await?;
+    let row = writes::PairingToken {
+        hash: token_hash(&s.pepper, &token),
+        tenant_id: tenant_id.clone(),
+        user_id,
+        key_id: key_id.clone(),
+        now,
+        expires_at,
+    };
+    writes::insert_pairing_token(&s, row).await?;
     tracing::info!(tenant = %tenant_id, key = %key_id, "pairing token minted");
     let connect_url = format!("{}/connect#token={token}", s.cfg.public_url);
     s.metrics.started("token");
@@ -164,9 +172,15 @@ pub async fn redeem(
     debug_assert!(is_refresh_token(&refresh_token));
     let refresh_hash = token_hash(&s.pepper, &refresh_token);
     let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
-    let redeemed =
-        store::redeem_pairing_token(&s.db, &hash, &device_name, now, app_name, &refresh_hash, refresh_expires_at)
-            .await?;
+    let redeem = writes::Redeem {
+        hash: hash.clone(),
+        device_name,
+        now,
+        app_name_for: app_name,
+        refresh_hash: refresh_hash.clone(),
+        refresh_expires_at,
+    };
+    let redeemed = writes::redeem_pairing_token(&s, redeem).await?;
     let (b, refresh_expires_at) = match redeemed {
         Some(b) => {
             tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "pairing token redeemed");
