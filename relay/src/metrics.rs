@@ -62,8 +62,7 @@ fn latency_histogram() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("latch");
-        let m = Self {
+        let mut m = Self {
             pairings_started: Family::default(),
             pairings_completed: Family::default(),
             pairings_denied: Counter::default(),
@@ -72,28 +71,28 @@ impl Default for Metrics {
             rate_limited: Family::default(),
             live_sockets: Gauge::default(),
             latency: Family::new_with_constructor(latency_histogram),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("latch"),
         };
-        registry.register(
+        m.registry.register(
             "pairings_started",
             "Pairings started (token minted, code requested)",
             m.pairings_started.clone(),
         );
-        registry.register(
+        m.registry.register(
             "pairings_completed",
             "Pairings completed (token redeemed, code delivered)",
             m.pairings_completed.clone(),
         );
-        registry.register("pairings_denied", "Pairing codes denied by the app", m.pairings_denied.clone());
-        registry.register(
+        m.registry.register("pairings_denied", "Pairing codes denied by the app", m.pairings_denied.clone());
+        m.registry.register(
             "redeem_conflicts",
             "Redeems of a pairing token that was already used",
             m.redeem_conflicts.clone(),
         );
-        registry.register("refreshes", "Refresh-token uses by outcome", m.refreshes.clone());
-        registry.register("rate_limited", "Requests refused by an abuse limit", m.rate_limited.clone());
-        registry.register("live_sockets", "Extension sockets connected to this instance", m.live_sockets.clone());
-        registry.register("http_request_duration_seconds", "Time to answer a request, by route", m.latency.clone());
+        m.registry.register("refreshes", "Refresh-token uses by outcome", m.refreshes.clone());
+        m.registry.register("rate_limited", "Requests refused by an abuse limit", m.rate_limited.clone());
+        m.registry.register("live_sockets", "Extension sockets connected to this instance", m.live_sockets.clone());
+        m.registry.register("http_request_duration_seconds", "Time to answer a request, by route", m.latency.clone());
         // Every series exists from the start, so dashboards and rate() see zeros, not gaps.
         for flow in ["token", "code"] {
             let _ = m.pairings_started.get_or_create(&FlowLabel { flow });
@@ -102,7 +101,7 @@ impl Default for Metrics {
         for outcome in ["ok", "reused", "revoked", "invalid"] {
             let _ = m.refreshes.get_or_create(&OutcomeLabel { outcome });
         }
-        Self { registry, ..m }
+        m
     }
 }
 

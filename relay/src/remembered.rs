@@ -41,8 +41,27 @@ impl<V: Clone> Remembered<V> {
         *self.revocations.borrow()
     }
 
+    /// The value of `id`: remembered if still trustworthy, else `load`ed (and remembered
+    /// when there is one). The signal's version is taken before the load, so a revocation
+    /// racing the read invalidates the entry.
+    pub async fn get_or_load<E, Fut>(&self, id: &str, load: impl FnOnce() -> Fut) -> Result<Option<V>, E>
+    where
+        Fut: std::future::Future<Output = Result<Option<V>, E>>,
+    {
+        let now = Instant::now();
+        if let Some(value) = self.get(id, now) {
+            return Ok(Some(value));
+        }
+        let version = self.version();
+        let Some(value) = load().await? else {
+            return Ok(None);
+        };
+        self.put(id, value.clone(), version, now);
+        Ok(Some(value))
+    }
+
     /// The remembered value, if still trustworthy.
-    pub fn get(&self, id: &str, now: Instant) -> Option<V> {
+    fn get(&self, id: &str, now: Instant) -> Option<V> {
         let version = self.version();
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let (value, seen_version, read_at) = entries.get(id)?;
@@ -51,17 +70,12 @@ impl<V: Clone> Remembered<V> {
 
     /// Remembers a value read as active; `version` is the signal's version taken before
     /// the read, so a revocation racing the read invalidates the entry.
-    pub fn put(&self, id: &str, value: V, version: u64, read_at: Instant) {
+    fn put(&self, id: &str, value: V, version: u64, read_at: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
         entries.insert(id.to_owned(), (value, version, read_at));
-    }
-
-    /// The version to pass to [`put`](Self::put), read before the database.
-    pub fn version_before_read(&self) -> u64 {
-        self.version()
     }
 }
 
@@ -78,7 +92,7 @@ mod tests {
         let signal = Signal::default();
         let cache = Remembered::new(&signal);
         let t0 = Instant::now();
-        let v = cache.version_before_read();
+        let v = cache.version();
         cache.put("bnd_1", active(), v, t0);
         assert_eq!(cache.get("bnd_1", t0 + Duration::from_millis(10)), Some(active()));
         assert_eq!(cache.get("bnd_1", t0 + TTL), None, "too old");
@@ -91,7 +105,7 @@ mod tests {
     fn a_revocation_during_the_read_is_not_forgotten() {
         let signal = Signal::default();
         let cache = Remembered::new(&signal);
-        let before = cache.version_before_read();
+        let before = cache.version();
         signal.bump(); // revoked while the database answered "active"
         cache.put("bnd_1", active(), before, Instant::now());
         assert_eq!(cache.get("bnd_1", Instant::now()), None);

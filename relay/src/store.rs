@@ -75,7 +75,7 @@ pub async fn create_api_key(db: &Db, tenant_id: &str, label: &str, now: u64) -> 
 }
 
 /// The key id inside a well-formed API key.
-fn api_key_id(api_key: &str) -> Option<String> {
+pub fn api_key_id(api_key: &str) -> Option<String> {
     let rest = api_key.strip_prefix(API_KEY_PREFIX)?;
     let (hex_id, secret) = rest.split_at_checked(16)?;
     let secret = secret.strip_prefix('_')?;
@@ -97,11 +97,6 @@ impl ApiKeyRecord {
     pub fn matches(&self, api_key: &str) -> bool {
         ct_eq(&salted_hash(&self.salt, api_key), &self.hash)
     }
-}
-
-/// The key id a well-formed API key names.
-pub fn api_key_id_of(api_key: &str) -> Option<String> {
-    api_key_id(api_key)
 }
 
 pub async fn active_api_key(db: &Db, key_id: &str) -> sqlx::Result<Option<ApiKeyRecord>> {

@@ -99,17 +99,11 @@ pub async fn gate(s: &AppState, headers: &HeaderMap) -> ApiResult<MeResponse> {
 
 /// The binding if active: remembered by the gate cache, else read (and remembered).
 async fn active_binding(s: &AppState, binding_id: &str) -> ApiResult<Option<Active>> {
-    let now = std::time::Instant::now();
-    if let Some(active) = s.gate_cache.get(binding_id, now) {
-        return Ok(Some(active));
-    }
-    let version = s.gate_cache.version_before_read();
-    let Some(b) = store::active_binding(&s.db, binding_id).await? else {
-        return Ok(None);
+    let read = || async {
+        let row = store::active_binding(&s.db, binding_id).await?;
+        Ok::<_, sqlx::Error>(row.map(|b| Active { tenant_id: b.tenant_id, user_id: b.user_id }))
     };
-    let active = Active { tenant_id: b.tenant_id, user_id: b.user_id };
-    s.gate_cache.put(binding_id, active.clone(), version, now);
-    Ok(Some(active))
+    Ok(s.gate_cache.get_or_load(binding_id, read).await?)
 }
 
 pub async fn me(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<MeResponse>> {

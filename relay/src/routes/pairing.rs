@@ -27,17 +27,9 @@ pub async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<(S
         ApiError::unauthorized("api_key_required", "Send your API key as 'Authorization: Bearer <apiKey>'.")
     })?;
     let invalid = || ApiError::unauthorized("api_key_invalid", "The API key is unknown or revoked.");
-    let key_id = store::api_key_id_of(key).ok_or_else(invalid)?;
-    let now = std::time::Instant::now();
-    let record = match s.api_keys.get(&key_id, now) {
-        Some(record) => record,
-        None => {
-            let version = s.api_keys.version_before_read();
-            let record = store::active_api_key(&s.db, &key_id).await?.ok_or_else(invalid)?;
-            s.api_keys.put(&key_id, record.clone(), version, now);
-            record
-        }
-    };
+    let key_id = store::api_key_id(key).ok_or_else(invalid)?;
+    let record =
+        s.api_keys.get_or_load(&key_id, || store::active_api_key(&s.db, &key_id)).await?.ok_or_else(invalid)?;
     if !record.matches(key) {
         return Err(invalid());
     }

@@ -123,11 +123,8 @@ async fn run(s: AppState, mut socket: WebSocket) {
             Ok(()) = revocations.changed() => {
                 if !matches!(Box::pin(store::active_binding(&s.db, &binding_id)).await, Ok(Some(_))) {
                     Box::pin(refuse(socket, "binding_revoked")).await;
-                    s.live.disconnect(&binding_id, conn);
-                    Box::pin(routing::socket_closed(&s, &binding_id, conn)).await;
-                    s.metrics.live_sockets.dec();
                     tracing::info!(binding = %binding_id, "socket closed: binding revoked");
-                    return;
+                    break;
                 }
             }
         }
