@@ -221,9 +221,28 @@ impl From<NewBinding> for latch::core::wire::BindingInfo {
     }
 }
 
-/// Atomically consumes the token and creates the binding and its first session, in one
-/// transaction. The conditional UPDATE is the single-use gate: of any number of
-/// concurrent redeems exactly one sees a row. `None` when the token was not redeemable.
+/// PostgreSQL's redeem as one statement, so one round trip and one commit: consume the
+/// token (the single-use gate), then insert the binding and its first session from the
+/// consumed row. Data-modifying CTEs run in the statement's one snapshot; when the token
+/// is not redeemable `consumed` is empty and nothing is inserted. (SQLite has no
+/// data-modifying CTEs; there `writes.rs` runs the same steps in a savepoint.)
+const REDEEM_IN_ONE_STATEMENT: &str = "WITH consumed AS (
+        UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1
+        RETURNING tenant_id, user_id),
+    binding AS (
+        INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at)
+        SELECT $3, tenant_id, user_id, $4, $5, $1 FROM consumed RETURNING id),
+    session AS (
+        INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at)
+        SELECT $6, id, $6, $7, $8, $1 FROM binding RETURNING id)
+    SELECT consumed.tenant_id, consumed.user_id FROM consumed, session";
+
+/// Atomically consumes the token and creates the binding and its first session
+/// (PostgreSQL; SQLite goes through the writer thread). The conditional UPDATE is the
+/// single-use gate: of any number of concurrent redeems exactly one sees a row. The names
+/// for the app name are read first because the consent-name policy runs here, not in SQL;
+/// a token's tenant and key never change, so the read cannot pair names with the wrong
+/// token. `None` when the token was not redeemable.
 pub async fn redeem_pairing_token(
     db: &Db,
     hash: &[u8],
@@ -233,27 +252,23 @@ pub async fn redeem_pairing_token(
     refresh_hash: &[u8],
     refresh_expires_at: u64,
 ) -> sqlx::Result<Option<NewBinding>> {
-    let mut tx = db.begin().await?;
-    let consumed = sqlx::query(CONSUME_PAIRING_TOKEN).bind(now as i64).bind(hash).fetch_optional(&mut *tx).await?;
-    let Some(consumed) = consumed else {
+    let Some(row) = pairing_token(db, hash).await?.filter(|r| !r.used && r.expires_at > now) else {
         return Ok(None);
     };
-    let key_id: String = consumed.get("key_id");
-    let tenant_id: String = consumed.get("tenant_id");
-    let names = sqlx::query(NAMES_OF_KEY).bind(&key_id).fetch_one(&mut *tx).await?;
-    let row = TokenRow {
-        tenant_id: tenant_id.clone(),
-        user_id: consumed.get("user_id"),
-        key_label: names.get("label"),
-        tenant_name: names.get("name"),
-        expires_at: 0,
-        used: true,
-    };
     let app_name = app_name_for(&row);
-    let binding_id = insert_binding(&mut tx, &tenant_id, &row.user_id, &app_name, device_name, now).await?;
-    insert_session(&mut tx, &binding_id, refresh_hash, now, refresh_expires_at).await?;
-    tx.commit().await?;
-    Ok(Some(NewBinding { binding_id, tenant_id, user_id: row.user_id, app_name }))
+    let binding_id = new_id("bnd_");
+    let redeemed = sqlx::query(REDEEM_IN_ONE_STATEMENT)
+        .bind(now as i64)
+        .bind(hash)
+        .bind(&binding_id)
+        .bind(&app_name)
+        .bind(device_name)
+        .bind(new_id("ses_"))
+        .bind(refresh_hash)
+        .bind(refresh_expires_at as i64)
+        .fetch_optional(db)
+        .await?;
+    Ok(redeemed.map(|r| NewBinding { binding_id, tenant_id: r.get("tenant_id"), user_id: r.get("user_id"), app_name }))
 }
 
 /// The binding a redeem created, if its first session (hash `refresh_hash`) is still
