@@ -48,7 +48,7 @@ pub fn pool_options(backend: Backend) -> AnyPoolOptions {
         Backend::Sqlite => opts.max_connections(8).after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -512;",
                 )
                 .await?;
                 Ok(())

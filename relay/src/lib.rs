@@ -79,7 +79,7 @@ pub struct Inner {
     /// Wakes live sessions when a binding may have been revoked.
     pub revocations: wake::Signal,
     /// Live extension sockets and errands waiting for answers.
-    pub live: live::Live,
+    pub live: Arc<live::Live>,
     pub limits: limits::Limits,
     /// Errands across instances (PostgreSQL).
     pub routing: routing::Routing,
@@ -124,6 +124,9 @@ impl AppState {
         let gate_cache = remembered::Remembered::new(&revocations);
         let api_keys = remembered::Remembered::new(&revocations);
         let limits = limits::Limits::new(&cfg.limits, &metrics);
+        let live = Arc::new(live::Live::default());
+        let shutdown = tokio::sync::watch::channel(false).0;
+        tokio::spawn(live::forward_signals(live.clone(), revocations.subscribe(), shutdown.subscribe()));
         Ok(Self(Arc::new(Inner {
             routing: routing::Routing::new(db::Backend::of(&db)),
             db,
@@ -132,12 +135,12 @@ impl AppState {
             signer,
             changes: wake::Signal::default(),
             revocations,
-            live: live::Live::default(),
+            live: live.clone(),
             limits,
             metrics,
             gate_cache,
             api_keys,
-            shutdown: tokio::sync::watch::channel(false).0,
+            shutdown,
             writer,
         })))
     }

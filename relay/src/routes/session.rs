@@ -4,6 +4,7 @@
 //! as soon as a revocation is announced (same process at once; another process or
 //! instance within 50 ms on SQLite, at once on PostgreSQL).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -11,7 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use crate::live::Errand;
+use crate::live::{Errand, Inbox, Wake};
 use crate::{routing, store, AppState};
 
 /// The client must finish the handshake within this time.
@@ -35,7 +36,7 @@ fn frame(v: Value) -> Message {
     Message::Text(v.to_string().into())
 }
 
-async fn refuse(mut socket: WebSocket, code: &str) {
+async fn refuse(socket: &mut WebSocket, code: &str) {
     let _ = socket.send(frame(json!({"type": "error", "code": code}))).await;
     let _ = socket.send(Message::Close(Some(CloseFrame { code: 4401, reason: code.to_owned().into() }))).await;
 }
@@ -69,67 +70,85 @@ async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<(String, Vec<
     }
 }
 
-async fn run(s: AppState, mut socket: WebSocket) {
-    // Every await that is not the idle loop is boxed: a session's task is sized by its
-    // largest state, and 10,000 idle sessions should not each carry a database query.
-    let authed = Box::pin(tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&s, &mut socket))).await;
-    let (binding_id, scopes) = match authed {
-        Ok(Ok(ok)) => ok,
-        Ok(Err(code)) => return Box::pin(refuse(socket, code)).await,
-        Err(_) => return Box::pin(refuse(socket, "handshake_timeout")).await,
-    };
-    // Reachable (here and from other instances) before the extension hears auth_ack, so
-    // an errand sent right after the ack finds the socket.
-    let (conn, mut errands) = s.live.connect(&binding_id);
-    Box::pin(routing::socket_opened(&s, &binding_id, conn, crate::clock::now_ms())).await;
-    let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": scopes}));
-    if Box::pin(socket.send(ack)).await.is_err() {
-        s.live.disconnect(&binding_id, conn);
-        Box::pin(routing::socket_closed(&s, &binding_id, conn)).await;
-        return;
-    }
-    let mut revocations = s.revocations.subscribe();
-    let mut stopping = s.shutdown.subscribe();
-    s.metrics.live_sockets.inc();
-    tracing::info!(binding = %binding_id, "extension connected");
-    loop {
-        tokio::select! {
-            incoming = next_json(&mut socket) => match incoming {
-                Some(v) if v["type"] == "errand_result" => {
-                    let id = v["id"].as_str().unwrap_or_default();
-                    let outcome = if v["ok"] == true { Ok(v["result"].clone()) } else { Err(v["error"].clone()) };
-                    s.live.complete(id, outcome);
-                }
-                Some(v) if v["type"] == "ping" => {
-                    let _ = Box::pin(socket.send(frame(json!({"type": "pong"})))).await;
-                }
-                Some(_) => {}
-                None => break,
-            },
-            Some(errand) = errands.recv() => {
-                let Errand { id, kind, params } = *errand;
-                let sent = Box::pin(socket.send(frame(json!({"type": "errand", "id": id, "kind": kind, "params": params})))).await;
-                if sent.is_err() {
-                    s.live.abandon(&id);
-                    break;
-                }
-            }
-            Ok(()) = stopping.changed() => { // only ever set to true
-                // 1001 "going away": the extension reconnects, to another instance if need be.
-                let close = CloseFrame { code: 1001, reason: "relay_restarting".into() };
-                let _ = Box::pin(socket.send(Message::Close(Some(close)))).await;
-                break;
-            }
-            Ok(()) = revocations.changed() => {
-                if !matches!(Box::pin(store::active_binding(&s.db, &binding_id)).await, Ok(Some(_))) {
-                    Box::pin(refuse(socket, "binding_revoked")).await;
-                    tracing::info!(binding = %binding_id, "socket closed: binding revoked");
-                    break;
-                }
+/// The session's one task. An `async move` block rather than an `async fn`: an async fn
+/// keeps a second copy of its by-value arguments (the 368-byte socket) for the whole task.
+fn run(s: AppState, mut socket: WebSocket) -> impl std::future::Future<Output = ()> {
+    async move {
+        // Every await that is not the idle loop is boxed: a session's task is sized by its
+        // largest state, and 10,000 idle sessions should not each carry a database query.
+        let Some((binding_id, conn, inbox)) = Box::pin(authenticate(&s, &mut socket)).await else {
+            return;
+        };
+        s.metrics.live_sockets.inc();
+        tracing::info!(binding = %binding_id, "extension connected");
+        loop {
+            tokio::select! {
+                incoming = next_json(&mut socket) => match incoming {
+                    Some(v) if v["type"] == "errand_result" => {
+                        let id = v["id"].as_str().unwrap_or_default();
+                        let outcome = if v["ok"] == true { Ok(v["result"].clone()) } else { Err(v["error"].clone()) };
+                        s.live.complete(id, outcome);
+                    }
+                    Some(v) if v["type"] == "ping" => {
+                        let _ = Box::pin(socket.send(frame(json!({"type": "pong"})))).await;
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                wake = inbox.next() => match wake {
+                    Wake::Errand(errand) => {
+                        let Errand { id, kind, params } = *errand;
+                        let errand = frame(json!({"type": "errand", "id": id, "kind": kind, "params": params}));
+                        if Box::pin(socket.send(errand)).await.is_err() {
+                            s.live.abandon(&id);
+                            break;
+                        }
+                    }
+                    Wake::Leave => {
+                        // 1001 "going away": the extension reconnects, to another instance if need be.
+                        let close = CloseFrame { code: 1001, reason: "relay_restarting".into() };
+                        let _ = Box::pin(socket.send(Message::Close(Some(close)))).await;
+                        break;
+                    }
+                    Wake::Recheck => {
+                        if !matches!(Box::pin(store::active_binding(&s.db, &binding_id)).await, Ok(Some(_))) {
+                            Box::pin(refuse(&mut socket, "binding_revoked")).await;
+                            tracing::info!(binding = %binding_id, "socket closed: binding revoked");
+                            break;
+                        }
+                    }
+                },
             }
         }
+        s.live.disconnect(&binding_id, conn);
+        Box::pin(routing::socket_closed(&s, &binding_id, conn)).await;
+        s.metrics.live_sockets.dec();
     }
-    s.live.disconnect(&binding_id, conn);
-    Box::pin(routing::socket_closed(&s, &binding_id, conn)).await;
-    s.metrics.live_sockets.dec();
+}
+
+/// The handshake, then `auth_ack`: the binding id, connection number and inbox of a socket
+/// now reachable (here and from other instances, before the extension hears the ack, so
+/// an errand sent right after the ack finds it). `None` when the socket was refused or
+/// closed.
+async fn authenticate(s: &AppState, socket: &mut WebSocket) -> Option<(String, u64, Arc<Inbox>)> {
+    let (binding_id, scopes) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(s, socket)).await {
+        Ok(Ok(ok)) => ok,
+        Ok(Err(code)) => {
+            refuse(socket, code).await;
+            return None;
+        }
+        Err(_) => {
+            refuse(socket, "handshake_timeout").await;
+            return None;
+        }
+    };
+    let (conn, inbox) = s.live.connect(&binding_id);
+    routing::socket_opened(s, &binding_id, conn, crate::clock::now_ms()).await;
+    let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": scopes}));
+    if socket.send(ack).await.is_err() {
+        s.live.disconnect(&binding_id, conn);
+        routing::socket_closed(s, &binding_id, conn).await;
+        return None;
+    }
+    Some((binding_id, conn, inbox))
 }
