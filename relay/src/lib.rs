@@ -13,6 +13,7 @@ pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod remembered;
+pub mod request_id;
 pub mod routes;
 pub mod routing;
 pub mod secrets;
@@ -85,7 +86,8 @@ pub struct Inner {
     pub routing: routing::Routing,
     pub metrics: metrics::Metrics,
     /// Bindings the token gate recently read as active.
-    pub gate_cache: remembered::Remembered<remembered::Active>,
+    /// Access tokens that passed the gate, by their hash.
+    pub gate_cache: remembered::Remembered<Arc<routes::auth::Passed>>,
     /// API keys recently read as active.
     pub api_keys: remembered::Remembered<store::ApiKeyRecord>,
     /// SQLite only: the writer thread that group-commits the hot writes.
@@ -121,8 +123,9 @@ impl AppState {
         };
         let metrics = metrics::Metrics::default();
         let revocations = wake::Signal::default();
-        let gate_cache = remembered::Remembered::new(&revocations);
-        let api_keys = remembered::Remembered::new(&revocations);
+        // Each entry is ~300 bytes: 10,000 active clients in ~3 MB.
+        let gate_cache = remembered::Remembered::new(&revocations, 10_000);
+        let api_keys = remembered::Remembered::new(&revocations, 100_000);
         let limits = limits::Limits::new(&cfg.limits, &metrics);
         let live = Arc::new(live::Live::default());
         let shutdown = tokio::sync::watch::channel(false).0;
@@ -195,7 +198,7 @@ fn secret_from_env(name: &str) -> anyhow::Result<Option<Vec<u8>>> {
 /// the load balancer sent `x-request-id`, generated otherwise, echoed in the answer) and a
 /// tracing span carrying it. Spans name the path only: query strings can hold secrets.
 pub fn app(state: AppState) -> Router {
-    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &axum::http::Request<_>| {
@@ -211,5 +214,5 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(request_id::SequentialRequestId::default()))
 }

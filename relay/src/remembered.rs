@@ -1,11 +1,13 @@
-//! Rows the relay reads on nearly every request and that only a revocation can make wrong:
-//! "this binding is active" (the token gate) and "this API key is active, with this salted
-//! hash" (every app call). Remembering them spares most of those reads. An entry is trusted
+//! Answers the relay works out on nearly every request and that only a revocation can make
+//! wrong: "this access token passes the gate" (its signature verified, its binding active)
+//! and "this API key is active, with this salted hash" (every app call). Remembering them
+//! spares most of those reads and verifications. An entry is trusted
 //! only while no revocation has been heard since it was read (the revocation signal's
 //! version, bumped here at once, by other processes and instances within 50 ms on SQLite,
 //! by NOTIFY on PostgreSQL) and for at most [`TTL`], the backstop if a notification was
 //! ever missed. Only positive answers are kept: unknown or revoked always reads the
-//! database. Nothing secret is kept that is not already at rest (keys only as their hash).
+//! database. Nothing secret is kept that is not already at rest (keys and tokens only as
+//! their hash).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,25 +18,17 @@ use tokio::sync::watch;
 use crate::wake::Signal;
 
 pub const TTL: Duration = Duration::from_secs(2);
-/// Bound on remembered bindings; a full cache simply starts over.
-const MAX_ENTRIES: usize = 100_000;
-
-/// What the gate needs of an active binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Active {
-    pub tenant_id: String,
-    pub user_id: String,
-}
-
 pub struct Remembered<V> {
     entries: Mutex<HashMap<String, (V, u64, Instant)>>,
     /// The revocation signal, read for its version.
     revocations: watch::Receiver<u64>,
+    /// Bound on entries; a full cache simply starts over.
+    max_entries: usize,
 }
 
 impl<V: Clone> Remembered<V> {
-    pub fn new(revocations: &Signal) -> Self {
-        Self { entries: Mutex::default(), revocations: revocations.subscribe() }
+    pub fn new(revocations: &Signal, max_entries: usize) -> Self {
+        Self { entries: Mutex::default(), revocations: revocations.subscribe(), max_entries }
     }
 
     fn version(&self) -> u64 {
@@ -72,7 +66,7 @@ impl<V: Clone> Remembered<V> {
     /// the read, so a revocation racing the read invalidates the entry.
     fn put(&self, id: &str, value: V, version: u64, read_at: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_ENTRIES {
+        if entries.len() >= self.max_entries {
             entries.clear();
         }
         entries.insert(id.to_owned(), (value, version, read_at));
@@ -83,14 +77,14 @@ impl<V: Clone> Remembered<V> {
 mod tests {
     use super::*;
 
-    fn active() -> Active {
-        Active { tenant_id: "acme".into(), user_id: "dana".into() }
+    fn active() -> String {
+        "acme/dana".into()
     }
 
     #[test]
     fn a_revocation_or_the_ttl_ends_trust_in_an_entry() {
         let signal = Signal::default();
-        let cache = Remembered::new(&signal);
+        let cache = Remembered::new(&signal, 10);
         let t0 = Instant::now();
         let v = cache.version();
         cache.put("bnd_1", active(), v, t0);
@@ -104,10 +98,22 @@ mod tests {
     #[test]
     fn a_revocation_during_the_read_is_not_forgotten() {
         let signal = Signal::default();
-        let cache = Remembered::new(&signal);
+        let cache = Remembered::new(&signal, 10);
         let before = cache.version();
         signal.bump(); // revoked while the database answered "active"
         cache.put("bnd_1", active(), before, Instant::now());
         assert_eq!(cache.get("bnd_1", Instant::now()), None);
+    }
+
+    #[test]
+    fn a_full_cache_starts_over() {
+        let signal = Signal::default();
+        let cache = Remembered::new(&signal, 2);
+        let (v, t0) = (cache.version(), Instant::now());
+        cache.put("a", active(), v, t0);
+        cache.put("b", active(), v, t0);
+        assert_eq!(cache.get("a", t0), Some(active()));
+        cache.put("c", active(), v, t0);
+        assert_eq!((cache.get("a", t0), cache.get("c", t0)), (None, Some(active())));
     }
 }

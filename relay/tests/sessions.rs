@@ -70,6 +70,24 @@ async fn expired_access_tokens_are_invalid() {
     assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token invalid")));
 }
 
+/// The gate remembers a pass for up to 2 s; a token that expires meanwhile is refused
+/// anyway. JWT expiry has whole seconds: with a TTL of 0 a token lives until the end of
+/// the second it was issued in.
+#[tokio::test]
+async fn a_remembered_pass_still_expires() {
+    let f = fixture_with(|c| c.access_ttl_ms = 0).await;
+    let into_second = || latch_relay::clock::now_ms() % 1000;
+    if into_second() > 300 {
+        tokio::time::sleep(std::time::Duration::from_millis(1000 - into_second())).await;
+    }
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    let (s, b) = f.call("GET", "/api/me", grant["accessToken"].as_str(), None).await;
+    assert_eq!(s, StatusCode::OK, "still within the second it was issued in: {b}");
+    tokio::time::sleep(std::time::Duration::from_millis(1000 - into_second() + 20)).await;
+    let (s, b) = f.call("GET", "/api/me", grant["accessToken"].as_str(), None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token invalid")));
+}
+
 #[tokio::test]
 async fn health_and_web_pieces() {
     let f = fixture().await;
