@@ -86,7 +86,7 @@ pub struct Inner {
     pub routing: routing::Routing,
     pub metrics: metrics::Metrics,
     /// Bindings the token gate recently read as active.
-    /// Access tokens that passed the gate, by their hash.
+    /// Access tokens that passed the gate, by their text.
     pub gate_cache: remembered::Remembered<Arc<routes::auth::Passed>>,
     /// API keys recently read as active.
     pub api_keys: remembered::Remembered<store::ApiKeyRecord>,
@@ -123,7 +123,7 @@ impl AppState {
         };
         let metrics = metrics::Metrics::default();
         let revocations = wake::Signal::default();
-        // Each entry is ~300 bytes: 10,000 active clients in ~3 MB.
+        // Each entry is ~600 bytes: 10,000 active clients in ~6 MB.
         let gate_cache = remembered::Remembered::new(&revocations, 10_000);
         let api_keys = remembered::Remembered::new(&revocations, 100_000);
         let limits = limits::Limits::new(&cfg.limits, &metrics);

@@ -6,8 +6,8 @@
 //! version, bumped here at once, by other processes and instances within 50 ms on SQLite,
 //! by NOTIFY on PostgreSQL) and for at most [`TTL`], the backstop if a notification was
 //! ever missed. Only positive answers are kept: unknown or revoked always reads the
-//! database. Nothing secret is kept that is not already at rest (keys and tokens only as
-//! their hash).
+//! database. API keys are kept only as their salted hash; access tokens as their text, in
+//! memory only, where each is anyway while its request runs (they expire within minutes).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
