@@ -129,7 +129,7 @@ impl AppState {
         let limits = limits::Limits::new(&cfg.limits, &metrics);
         let live = Arc::new(live::Live::default());
         let shutdown = tokio::sync::watch::channel(false).0;
-        tokio::spawn(live::forward_signals(live.clone(), revocations.subscribe(), shutdown.subscribe()));
+        tokio::spawn(live::forward_signals(live.clone(), db.clone(), revocations.subscribe(), shutdown.subscribe()));
         Ok(Self(Arc::new(Inner {
             routing: routing::Routing::new(db::Backend::of(&db)),
             db,

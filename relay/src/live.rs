@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::{oneshot, watch, Notify};
 
+use crate::db::Db;
+use crate::store;
+
 /// An errand on its way to an extension.
 #[derive(Debug, Clone)]
 pub struct Errand {
@@ -138,24 +141,47 @@ impl Live {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(errand_id);
     }
 
+    /// The bindings with a socket here.
+    fn binding_ids(&self) -> Vec<String> {
+        self.sockets.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
     fn raise_all(&self, flag: fn(&Inbox) -> &AtomicBool) {
         for (_, inbox) in self.sockets.lock().unwrap_or_else(|e| e.into_inner()).values() {
             inbox.raise(flag(inbox));
         }
     }
+
+    fn raise_for(&self, binding_ids: &[String], flag: fn(&Inbox) -> &AtomicBool) {
+        let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, inbox) in binding_ids.iter().filter_map(|id| sockets.get(id)) {
+            inbox.raise(flag(inbox));
+        }
+    }
 }
 
-/// Fans the revocation and shutdown signals out to every socket's inbox: one waiter in
-/// the process instead of two per socket. Ends when the signals' senders are dropped.
+/// Fans the revocation and shutdown signals out to the sockets' inboxes: one waiter in
+/// the process instead of two per socket. A revocation asks the database once which of
+/// this instance's bindings are revoked and wakes only their sockets (not 10,000 sockets
+/// each reading its binding). Bumps during that read coalesce into one more round; a
+/// socket registers before its binding is checked (`session.rs`), so none slips between.
+/// Ends when the signals' senders are dropped.
 pub async fn forward_signals(
     live: Arc<Live>,
+    db: Db,
     mut revocations: watch::Receiver<u64>,
     mut stopping: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             changed = revocations.changed() => match changed {
-                Ok(()) => live.raise_all(|i| &i.recheck),
+                Ok(()) => match store::revoked_among(&db, &live.binding_ids()).await {
+                    Ok(revoked) => live.raise_for(&revoked, |i| &i.recheck),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot tell which sockets lost their binding; all re-check");
+                        live.raise_all(|i| &i.recheck);
+                    }
+                },
                 Err(_) => return,
             },
             changed = stopping.changed() => match changed {
@@ -189,24 +215,17 @@ mod tests {
 
     #[tokio::test]
     async fn leaving_comes_before_rechecks_and_errands() {
-        let live = Arc::new(Live::default());
+        let live = Live::default();
         let (_, inbox) = live.connect("bnd_1");
+        let (_, other) = live.connect("bnd_2");
         let _answer = live.send("bnd_1", errand("e1")).expect("socket is online");
-        let (revoked, revocations) = watch::channel(0u64);
-        let (stop, stopping) = watch::channel(false);
-        tokio::spawn(forward_signals(live.clone(), revocations, stopping));
-        revoked.send_replace(1);
-        stop.send_replace(true);
-        tokio::time::timeout(std::time::Duration::from_secs(2), async {
-            while !(inbox.leave.load(Ordering::Acquire) && inbox.recheck.load(Ordering::Acquire)) {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("both signals reach the inbox");
+        live.raise_for(&["bnd_1".into(), "bnd_gone".into()], |i| &i.recheck);
+        live.raise_all(|i| &i.leave);
         assert!(matches!(inbox.next().await, Wake::Leave));
         assert!(matches!(inbox.next().await, Wake::Recheck));
         assert!(matches!(inbox.next().await, Wake::Errand(e) if e.id == "e1"));
+        assert!(matches!(other.next().await, Wake::Leave));
+        assert!(!other.recheck.load(Ordering::Acquire), "only the named binding re-checks");
     }
 
     #[tokio::test]

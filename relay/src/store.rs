@@ -429,6 +429,23 @@ pub async fn active_binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<Bi
     Ok(row.map(binding_row))
 }
 
+/// Which of `ids` are revoked bindings (an unknown id is not). In batches of 500 ids per
+/// statement: one revocation asks this for every socket of an instance.
+pub async fn revoked_among(db: &Db, ids: &[String]) -> sqlx::Result<Vec<String>> {
+    let mut revoked = Vec::new();
+    for batch in ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=batch.len()).map(|n| format!("${n}")).collect();
+        let sql =
+            format!("SELECT id FROM bindings WHERE revoked_at IS NOT NULL AND id IN ({})", placeholders.join(", "));
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for id in batch {
+            query = query.bind(id);
+        }
+        revoked.extend(query.fetch_all(db).await?);
+    }
+    Ok(revoked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -118,3 +118,19 @@ async fn a_relay_shutting_down_is_alive_but_not_ready() {
     assert_eq!((s, b["status"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down")));
     assert_eq!(f.call("GET", "/healthz", None, None).await.0, StatusCode::OK);
 }
+
+/// What a revocation asks for all sockets of an instance at once, in batches of 500.
+#[tokio::test]
+async fn revoked_among_names_only_revoked_bindings() {
+    let f = fixture().await;
+    let (_, kept) = f.redeem(&f.mint("dana").await).await;
+    let (_, gone) = f.redeem(&f.mint("erin").await).await;
+    let (s, _) = f.call("POST", "/api/auth/revoke", None, Some(json!({"refreshToken": gone["refreshToken"]}))).await;
+    assert_eq!(s, StatusCode::OK);
+    let id = |g: &serde_json::Value| g["binding"]["bindingId"].as_str().unwrap().to_owned();
+    let mut ids: Vec<String> = (0..1200).map(|n| format!("bnd_unknown{n}")).collect();
+    ids.insert(700, id(&gone)); // in the second batch
+    ids.push(id(&kept));
+    let revoked = latch_relay::store::revoked_among(&f.state.db, &ids).await.unwrap();
+    assert_eq!(revoked, vec![id(&gone)]);
+}

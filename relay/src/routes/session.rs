@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use crate::access::Claims;
 use crate::live::{Errand, Inbox, Wake};
 use crate::{routing, store, AppState};
 
@@ -52,7 +53,8 @@ async fn next_json(socket: &mut WebSocket) -> Option<Value> {
     }
 }
 
-async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<(String, Vec<String>), &'static str> {
+/// `hello`, then `auth` with an access token whose signature verifies; its claims.
+async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<Claims, &'static str> {
     let hello = next_json(socket).await.ok_or("closed")?;
     if hello["type"] != "hello" {
         return Err("hello_required");
@@ -63,11 +65,7 @@ async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<(String, Vec<
         return Err("auth_required");
     }
     let token = auth["accessToken"].as_str().ok_or("invalid_access_token")?;
-    let claims = s.signer.verify(token).ok_or("invalid_access_token")?;
-    match store::active_binding(&s.db, &claims.sub).await {
-        Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid => Ok((claims.sub, claims.scopes)),
-        _ => Err("invalid_access_token"),
-    }
+    s.signer.verify(token).ok_or("invalid_access_token")
 }
 
 /// The session's one task. An `async move` block rather than an `async fn`: an async fn
@@ -132,8 +130,8 @@ fn run(s: AppState, mut socket: WebSocket) -> impl std::future::Future<Output = 
 /// an errand sent right after the ack finds it). `None` when the socket was refused or
 /// closed.
 async fn authenticate(s: &AppState, socket: &mut WebSocket) -> Option<(String, u64, Arc<Inbox>)> {
-    let (binding_id, scopes) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(s, socket)).await {
-        Ok(Ok(ok)) => ok,
+    let claims = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(s, socket)).await {
+        Ok(Ok(claims)) => claims,
         Ok(Err(code)) => {
             refuse(socket, code).await;
             return None;
@@ -143,9 +141,18 @@ async fn authenticate(s: &AppState, socket: &mut WebSocket) -> Option<(String, u
             return None;
         }
     };
+    let binding_id = claims.sub;
+    // Registered before the binding is read: a revocation committed after the read wakes
+    // this socket's inbox (live::forward_signals), one committed before fails the read.
     let (conn, inbox) = s.live.connect(&binding_id);
+    let active = store::active_binding(&s.db, &binding_id).await;
+    if !matches!(active, Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid) {
+        s.live.disconnect(&binding_id, conn);
+        refuse(socket, "invalid_access_token").await;
+        return None;
+    }
     routing::socket_opened(s, &binding_id, conn, crate::clock::now_ms()).await;
-    let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": scopes}));
+    let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": claims.scopes}));
     if socket.send(ack).await.is_err() {
         s.live.disconnect(&binding_id, conn);
         routing::socket_closed(s, &binding_id, conn).await;
