@@ -70,7 +70,9 @@ pub async fn heartbeat(db: &Db, instance_id: &str, now: u64) -> sqlx::Result<()>
 /// Forgets what crashed instances left: their heartbeat, sockets and errands nobody reads.
 pub async fn sweep(db: &Db, now: u64) -> sqlx::Result<()> {
     let gone = now.saturating_sub(10 * INSTANCE_ALIVE_MS) as i64;
-    sqlx::query("DELETE FROM live_sockets WHERE instance_id IN (SELECT id FROM instances WHERE seen_at < $1)")
+    // Also sockets whose instance row is already gone (another instance's sweep deleted it
+    // between the two statements): a live instance always beats before recording a socket.
+    sqlx::query("DELETE FROM live_sockets WHERE instance_id NOT IN (SELECT id FROM instances WHERE seen_at >= $1)")
         .bind(gone)
         .execute(db)
         .await?;

@@ -88,6 +88,8 @@ pub fn api_key_id(api_key: &str) -> Option<String> {
 pub struct ApiKeyRecord {
     pub tenant_id: String,
     pub label: String,
+    /// The tenant's name, for naming the pairing tokens this key mints.
+    pub tenant_name: String,
     salt: Vec<u8>,
     hash: Vec<u8>,
 }
@@ -100,13 +102,17 @@ impl ApiKeyRecord {
 }
 
 pub async fn active_api_key(db: &Db, key_id: &str) -> sqlx::Result<Option<ApiKeyRecord>> {
-    let row = sqlx::query("SELECT tenant_id, label, salt, hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
-        .bind(key_id)
-        .fetch_optional(db)
-        .await?;
+    let row = sqlx::query(
+        "SELECT k.tenant_id, k.label, k.salt, k.hash, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+         WHERE k.id = $1 AND k.revoked_at IS NULL",
+    )
+    .bind(key_id)
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(|r| ApiKeyRecord {
         tenant_id: r.get("tenant_id"),
         label: r.get("label"),
+        tenant_name: r.get("name"),
         salt: r.get("salt"),
         hash: r.get("hash"),
     }))
@@ -147,31 +153,35 @@ pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<boo
 
 // The hot writes' statements, shared by the sqlx path (PostgreSQL, and SQLite without the
 // writer) and the SQLite writer thread (`writes.rs`).
-pub const INSERT_PAIRING_TOKEN: &str =
-    "INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
-pub const CONSUME_PAIRING_TOKEN: &str = "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING tenant_id, user_id, key_id";
+pub const INSERT_PAIRING_TOKEN: &str = "INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at, app_name) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const CONSUME_PAIRING_TOKEN: &str = "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING tenant_id, user_id, key_id, app_name";
 pub const NAMES_OF_KEY: &str =
     "SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1";
 pub const INSERT_BINDING: &str =
     "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
 pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $1, $3, $4, $5)";
 
-pub async fn insert_pairing_token(
-    db: &Db,
-    hash: &[u8],
-    tenant_id: &str,
-    user_id: &str,
-    key_id: &str,
-    now: u64,
-    expires_at: u64,
-) -> sqlx::Result<()> {
+/// A pairing token to store (only its hash).
+pub struct PairingToken {
+    pub hash: Vec<u8>,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub key_id: String,
+    /// The name its consent prompt shows and its binding gets.
+    pub app_name: String,
+    pub now: u64,
+    pub expires_at: u64,
+}
+
+pub async fn insert_pairing_token(db: &Db, t: &PairingToken) -> sqlx::Result<()> {
     sqlx::query(INSERT_PAIRING_TOKEN)
-        .bind(hash)
-        .bind(tenant_id)
-        .bind(user_id)
-        .bind(key_id)
-        .bind(expires_at as i64)
-        .bind(now as i64)
+        .bind(&t.hash)
+        .bind(&t.tenant_id)
+        .bind(&t.user_id)
+        .bind(&t.key_id)
+        .bind(t.expires_at as i64)
+        .bind(t.now as i64)
+        .bind(&t.app_name)
         .execute(db)
         .await?;
     Ok(())
@@ -182,6 +192,8 @@ pub async fn insert_pairing_token(
 pub struct TokenRow {
     pub tenant_id: String,
     pub user_id: String,
+    /// Named at mint; `None` for tokens minted before that (migration 0006).
+    pub app_name: Option<String>,
     pub key_label: String,
     pub tenant_name: String,
     pub expires_at: u64,
@@ -190,7 +202,7 @@ pub struct TokenRow {
 
 pub async fn pairing_token(db: &Db, hash: &[u8]) -> sqlx::Result<Option<TokenRow>> {
     let row = sqlx::query(
-        "SELECT p.tenant_id, p.user_id, p.expires_at, p.used_at, k.label, t.name
+        "SELECT p.tenant_id, p.user_id, p.expires_at, p.used_at, p.app_name, k.label, t.name
          FROM pairing_tokens p JOIN api_keys k ON k.id = p.key_id JOIN tenants t ON t.id = p.tenant_id
          WHERE p.hash = $1",
     )
@@ -200,6 +212,7 @@ pub async fn pairing_token(db: &Db, hash: &[u8]) -> sqlx::Result<Option<TokenRow
     Ok(row.map(|r| TokenRow {
         tenant_id: r.get("tenant_id"),
         user_id: r.get("user_id"),
+        app_name: r.get("app_name"),
         key_label: r.get("label"),
         tenant_name: r.get("name"),
         expires_at: r.get::<i64, _>("expires_at") as u64,
@@ -224,25 +237,28 @@ impl From<NewBinding> for latch::core::wire::BindingInfo {
 /// PostgreSQL's redeem as one statement, so one round trip and one commit: consume the
 /// token (the single-use gate), then insert the binding and its first session from the
 /// consumed row. Data-modifying CTEs run in the statement's one snapshot; when the token
-/// is not redeemable `consumed` is empty and nothing is inserted. (SQLite has no
-/// data-modifying CTEs; there `writes.rs` runs the same steps in a savepoint.)
+/// is not redeemable `consumed` is empty and nothing is inserted. The app name is the one
+/// stored at mint, else `$4`; a token with neither is left alone (`$4` is NULL on the
+/// first try). (SQLite has no data-modifying CTEs; there `writes.rs` runs the same steps
+/// in a savepoint.)
 const REDEEM_IN_ONE_STATEMENT: &str = "WITH consumed AS (
-        UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1
-        RETURNING tenant_id, user_id),
+        UPDATE pairing_tokens SET used_at = $1
+        WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 AND COALESCE(app_name, $4) IS NOT NULL
+        RETURNING tenant_id, user_id, COALESCE(app_name, $4) AS app_name),
     binding AS (
         INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at)
-        SELECT $3, tenant_id, user_id, $4, $5, $1 FROM consumed RETURNING id),
+        SELECT $3, tenant_id, user_id, app_name, $5, $1 FROM consumed RETURNING id),
     session AS (
         INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at)
         SELECT $6, id, $6, $7, $8, $1 FROM binding RETURNING id)
-    SELECT consumed.tenant_id, consumed.user_id FROM consumed, session";
+    SELECT consumed.tenant_id, consumed.user_id, consumed.app_name FROM consumed, session";
 
 /// Atomically consumes the token and creates the binding and its first session
 /// (PostgreSQL; SQLite goes through the writer thread). The conditional UPDATE is the
-/// single-use gate: of any number of concurrent redeems exactly one sees a row. The names
-/// for the app name are read first because the consent-name policy runs here, not in SQL;
-/// a token's tenant and key never change, so the read cannot pair names with the wrong
-/// token. `None` when the token was not redeemable.
+/// single-use gate: of any number of concurrent redeems exactly one sees a row. A token
+/// named at mint takes one statement; one minted before (migration 0006, or by an older
+/// instance during a rolling upgrade) is read and named by `app_name_for` first. `None`
+/// when the token was not redeemable.
 pub async fn redeem_pairing_token(
     db: &Db,
     hash: &[u8],
@@ -252,23 +268,35 @@ pub async fn redeem_pairing_token(
     refresh_hash: &[u8],
     refresh_expires_at: u64,
 ) -> sqlx::Result<Option<NewBinding>> {
-    let Some(row) = pairing_token(db, hash).await?.filter(|r| !r.used && r.expires_at > now) else {
-        return Ok(None);
+    let redeem = |app_name: Option<String>| async move {
+        let binding_id = new_id("bnd_");
+        let redeemed = sqlx::query(REDEEM_IN_ONE_STATEMENT)
+            .bind(now as i64)
+            .bind(hash)
+            .bind(&binding_id)
+            .bind(app_name)
+            .bind(device_name)
+            .bind(new_id("ses_"))
+            .bind(refresh_hash)
+            .bind(refresh_expires_at as i64)
+            .fetch_optional(db)
+            .await?;
+        Ok::<_, sqlx::Error>(redeemed.map(|r| NewBinding {
+            binding_id,
+            tenant_id: r.get("tenant_id"),
+            user_id: r.get("user_id"),
+            app_name: r.get("app_name"),
+        }))
     };
-    let app_name = app_name_for(&row);
-    let binding_id = new_id("bnd_");
-    let redeemed = sqlx::query(REDEEM_IN_ONE_STATEMENT)
-        .bind(now as i64)
-        .bind(hash)
-        .bind(&binding_id)
-        .bind(&app_name)
-        .bind(device_name)
-        .bind(new_id("ses_"))
-        .bind(refresh_hash)
-        .bind(refresh_expires_at as i64)
-        .fetch_optional(db)
-        .await?;
-    Ok(redeemed.map(|r| NewBinding { binding_id, tenant_id: r.get("tenant_id"), user_id: r.get("user_id"), app_name }))
+    if let Some(done) = redeem(None).await? {
+        return Ok(Some(done));
+    }
+    match pairing_token(db, hash).await? {
+        Some(row) if row.app_name.is_none() && !row.used && row.expires_at > now => {
+            redeem(Some(app_name_for(&row))).await
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The binding a redeem created, if its first session (hash `refresh_hash`) is still

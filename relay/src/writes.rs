@@ -8,25 +8,16 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::secrets::new_id;
 use crate::sessions::{self, Refreshed, ACTIVE_BINDING_OWNER, INSERT_SUCCESSOR, ROTATE_SESSION};
+pub use crate::store::PairingToken;
 use crate::store::{
     self, NewBinding, TokenRow, CONSUME_PAIRING_TOKEN, INSERT_BINDING, INSERT_PAIRING_TOKEN, INSERT_SESSION,
     NAMES_OF_KEY,
 };
 use crate::AppState;
 
-pub struct PairingToken {
-    pub hash: Vec<u8>,
-    pub tenant_id: String,
-    pub user_id: String,
-    pub key_id: String,
-    pub now: u64,
-    pub expires_at: u64,
-}
-
 pub async fn insert_pairing_token(s: &AppState, t: PairingToken) -> sqlx::Result<()> {
     let Some(writer) = &s.writer else {
-        return store::insert_pairing_token(&s.db, &t.hash, &t.tenant_id, &t.user_id, &t.key_id, t.now, t.expires_at)
-            .await;
+        return store::insert_pairing_token(&s.db, &t).await;
     };
     writer
         .write(move |c| {
@@ -36,7 +27,8 @@ pub async fn insert_pairing_token(s: &AppState, t: PairingToken) -> sqlx::Result
                 t.user_id,
                 t.key_id,
                 t.expires_at as i64,
-                t.now as i64
+                t.now as i64,
+                t.app_name
             ])?;
             Ok(())
         })
@@ -73,16 +65,30 @@ fn redeem_on(c: &Connection, r: Redeem) -> rusqlite::Result<Option<NewBinding>> 
     let consumed = c
         .prepare_cached(CONSUME_PAIRING_TOKEN)?
         .query_row(params![r.now as i64, r.hash], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get(3)?))
         })
         .optional()?;
-    let Some((tenant_id, user_id, key_id)) = consumed else {
+    let Some((tenant_id, user_id, key_id, app_name)) = consumed else {
         return Ok(None);
     };
-    let (key_label, tenant_name) = c
-        .prepare_cached(NAMES_OF_KEY)?
-        .query_row(params![key_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
-    let row = TokenRow { tenant_id, user_id, key_label, tenant_name, expires_at: 0, used: true };
+    let row = match app_name {
+        Some(named) => TokenRow {
+            tenant_id,
+            user_id,
+            app_name: Some(named),
+            key_label: String::new(),
+            tenant_name: String::new(),
+            expires_at: 0,
+            used: true,
+        },
+        // Minted before migration 0006 (or by an older instance): named now, as before.
+        None => {
+            let (key_label, tenant_name) = c
+                .prepare_cached(NAMES_OF_KEY)?
+                .query_row(params![key_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+            TokenRow { tenant_id, user_id, app_name: None, key_label, tenant_name, expires_at: 0, used: true }
+        }
+    };
     let app_name = (r.app_name_for)(&row);
     let binding_id = new_id("bnd_");
     c.prepare_cached(INSERT_BINDING)?.execute(params![

@@ -133,10 +133,19 @@ async fn hostile_key_labels_fall_back_to_the_tenant_name_then_id() {
     let (_, d) =
         f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": b["pairingToken"]}))).await;
     assert_eq!(d["appName"], "Acme Inc");
-    sqlx::query("UPDATE tenants SET name = 'Go\u{200B}ogle'").execute(&f.state.db).await.unwrap();
+    // A tenant whose name is hostile too: the id is all that is left.
+    let tenant = latch_relay::store::Tenant {
+        id: "goog".into(),
+        name: "Go\u{200B}ogle".into(),
+        origins: vec!["https://goog.example".into()],
+        captures: false,
+    };
+    latch_relay::store::create_tenant(&f.state.db, &tenant, 0).await.unwrap();
+    let (key, _) = latch_relay::store::create_api_key(&f.state.db, "goog", "Latch Security", 0).await.unwrap();
+    let (_, b) = f.call("POST", "/pairing-tokens", Some(&key), Some(json!({"userId": "dana"}))).await;
     let (_, d) =
         f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": b["pairingToken"]}))).await;
-    assert_eq!(d["appName"], "acme");
+    assert_eq!(d["appName"], "goog");
 }
 
 /// Exactly one of 100 concurrent redeems of one token succeeds; the rest get 409.
@@ -163,4 +172,44 @@ async fn hundred_concurrent_redeems_bind_exactly_once() {
     assert_eq!((ok, conflict), (1, 99));
     let bindings = latch_relay::store::list_bindings(&f.state.db, Some("acme")).await.unwrap();
     assert_eq!(bindings.len(), 1);
+}
+
+/// The name is worked out at mint and stored with the token: describe shows it and redeem
+/// binds exactly it. A token minted before names were stored (or by an older instance in
+/// a rolling upgrade) is named from the key and tenant at describe and redeem, as before.
+#[tokio::test]
+async fn the_name_stored_at_mint_is_shown_and_bound_and_unnamed_tokens_still_work() {
+    let f = fixture().await;
+    let set_name = |token: &str, name: Option<&str>| {
+        let hash = latch_relay::secrets::token_hash(&f.state.pepper, token);
+        let db = f.state.db.clone();
+        let name = name.map(str::to_owned);
+        async move {
+            sqlx::query("UPDATE pairing_tokens SET app_name = $1 WHERE hash = $2")
+                .bind(name)
+                .bind(hash)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    };
+    let named = f.mint("dana").await;
+    let stored: Option<String> = sqlx::query_scalar("SELECT app_name FROM pairing_tokens WHERE hash = $1")
+        .bind(latch_relay::secrets::token_hash(&f.state.pepper, &named))
+        .fetch_one(&f.state.db)
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some("Acme"), "named at mint");
+    set_name(&named, Some("Acme Support")).await; // e.g. the key was labelled so at mint
+    let unnamed = f.mint("erin").await;
+    set_name(&unnamed, None).await;
+
+    for (token, expected) in [(&named, "Acme Support"), (&unnamed, "Acme")] {
+        let (s, b) = f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": token}))).await;
+        assert_eq!((s, b["appName"].as_str()), (StatusCode::OK, Some(expected)), "{b}");
+        let (s, b) = f.redeem(token).await;
+        assert_eq!((s, b["binding"]["appName"].as_str()), (StatusCode::OK, Some(expected)), "{b}");
+        let (s, b) = f.redeem(token).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("token_used")), "still single use");
+    }
 }

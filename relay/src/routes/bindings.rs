@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::{store, AppState};
 
 pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
-    let (tenant_id, _, _) = authenticate_app(&s, &headers).await?;
+    let tenant_id = authenticate_app(&s, &headers).await?.tenant_id;
     let bindings = store::list_bindings(&s.db, Some(&tenant_id)).await?;
     Ok(Json(serde_json::json!({ "bindings": bindings })))
 }
@@ -20,7 +20,7 @@ pub async fn revoke(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (tenant_id, _, _) = authenticate_app(&s, &headers).await?;
+    let tenant_id = authenticate_app(&s, &headers).await?.tenant_id;
     let not_found =
         || ApiError::new(StatusCode::NOT_FOUND, "binding_not_found", "No active binding of this app has this id.");
     let binding =

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::body::parse_json;
 use super::client_addr::ClientAddr;
-use super::pairing::{authenticate_app, clean_device_name, token_grant, valid_user_id};
+use super::pairing::{authenticate_app, clean_device_name, token_grant, valid_user_id, App};
 use crate::challenges::{self, Approver, Created, Decided};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
@@ -253,7 +253,7 @@ pub async fn approve_code(
 }
 
 pub async fn approve(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
-    let (tenant_id, key_id, label) = authenticate_app(&s, &headers).await?;
+    let App { tenant_id, key_id, label, .. } = authenticate_app(&s, &headers).await?;
     s.limits.approve.admit(&key_id, now_ms(), "codes tried with this API key")?;
     let req: ApproveCodeRequest = parse_json(&body)?;
     let user_id = valid_user_id(&serde_json::json!({ "userId": req.user_id }))
@@ -276,7 +276,7 @@ pub async fn deny_code(s: &AppState, raw_code: &str) -> ApiResult<()> {
 }
 
 pub async fn deny(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
-    let (_, key_id, _) = authenticate_app(&s, &headers).await?;
+    let key_id = authenticate_app(&s, &headers).await?.key_id;
     s.limits.approve.admit(&key_id, now_ms(), "codes tried with this API key")?;
     let req: CodeRequest = parse_json(&body)?;
     deny_code(&s, &req.code).await?;

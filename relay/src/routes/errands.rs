@@ -31,7 +31,7 @@ fn offline() -> ApiError {
 }
 
 pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<Value>> {
-    let (tenant_id, _, _) = authenticate_app(&s, &headers).await?;
+    let tenant_id = authenticate_app(&s, &headers).await?.tenant_id;
     let req: ErrandRequest = parse_json(&body)?;
     if req.kind.is_empty() || req.kind.len() > 64 {
         return Err(ApiError::bad_request("invalid_kind", "kind must be 1–64 characters."));

@@ -21,8 +21,16 @@ use crate::store::{self, TokenRow};
 use crate::writes;
 use crate::AppState;
 
-/// The API key of the request's bearer header: `(tenantId, keyId, label)`.
-pub async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<(String, String, String)> {
+/// The app behind a request's API key.
+pub struct App {
+    pub tenant_id: String,
+    pub key_id: String,
+    pub label: String,
+    pub tenant_name: String,
+}
+
+/// The API key of the request's bearer header.
+pub async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<App> {
     let key = bearer(headers).ok_or_else(|| {
         ApiError::unauthorized("api_key_required", "Send your API key as 'Authorization: Bearer <apiKey>'.")
     })?;
@@ -33,7 +41,7 @@ pub async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<(S
     if !record.matches(key) {
         return Err(invalid());
     }
-    Ok((record.tenant_id, key_id, record.label))
+    Ok(App { tenant_id: record.tenant_id, key_id, label: record.label, tenant_name: record.tenant_name })
 }
 
 /// A user id is 1–128 characters with no control or format characters and no
@@ -56,7 +64,7 @@ pub async fn mint(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MintResponse>)> {
-    let (tenant_id, key_id, _) = authenticate_app(&s, &headers).await?;
+    let App { tenant_id, key_id, label, tenant_name } = authenticate_app(&s, &headers).await?;
     s.limits.mint.admit(&key_id, now_ms(), "pairing tokens minted with this API key")?;
     let user_id = parse_json::<serde_json::Value>(&body).ok().and_then(|v| valid_user_id(&v)).ok_or_else(|| {
         ApiError::bad_request(
@@ -72,6 +80,7 @@ pub async fn mint(
         tenant_id: tenant_id.clone(),
         user_id,
         key_id: key_id.clone(),
+        app_name: display_name(Some(&label), &tenant_name, &tenant_id),
         now,
         expires_at,
     };
@@ -82,10 +91,14 @@ pub async fn mint(
     Ok((StatusCode::CREATED, Json(MintResponse { pairing_token: token, expires_at, connect_url })))
 }
 
-/// The name the consent prompt shows: key label → tenant name → tenant id, each through
-/// the consent-name policy.
+/// The name the consent prompt shows: the one worked out at mint, or for a token minted
+/// before names were stored, key label → tenant name → tenant id, each through the
+/// consent-name policy (as mint does).
 pub fn app_name(row: &TokenRow) -> String {
-    display_name(Some(&row.key_label), &row.tenant_name, &row.tenant_id)
+    match &row.app_name {
+        Some(named) => named.clone(),
+        None => display_name(Some(&row.key_label), &row.tenant_name, &row.tenant_id),
+    }
 }
 
 fn token_from(body: &[u8]) -> ApiResult<String> {
