@@ -44,8 +44,11 @@ impl Backend {
 pub fn pool_options(backend: Backend) -> AnyPoolOptions {
     let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
     match backend {
-        // One writer at a time in SQLite anyway; a few readers beside it.
-        Backend::Sqlite => opts.max_connections(8).after_connect(|conn, _| {
+        // One writer at a time in SQLite anyway (the hot writes have their own thread,
+        // sqlite_writer.rs); four readers with 512 KiB page caches beside it. Eight readers
+        // with SQLite's default 2 MB caches cost ~10 MB of RSS at 10,000 sockets and
+        // bought no throughput on two cores (BENCHMARKS.md).
+        Backend::Sqlite => opts.max_connections(4).after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -512;",
