@@ -40,9 +40,26 @@ impl Backend {
     }
 }
 
+/// A pooled connection idle this long is pinged before use.
+const CHECK_IF_IDLE_FOR: Duration = Duration::from_secs(5);
+
 /// Pool options the relay uses; `open_with` lets tests add their own hooks.
 pub fn pool_options(backend: Backend) -> AnyPoolOptions {
-    let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+    // sqlx pings every idle connection it hands out by default: one more round trip (or,
+    // on SQLite, one more hop to the worker thread) per statement. Only a connection idle
+    // for a while is checked now, which is when a restarted server or a dropped TCP
+    // connection would show.
+    let opts = AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        });
     match backend {
         // One writer at a time in SQLite anyway (the hot writes have their own thread,
         // sqlite_writer.rs); four readers with 512 KiB page caches beside it. Eight readers
