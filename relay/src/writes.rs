@@ -71,30 +71,30 @@ fn redeem_on(c: &Connection, r: Redeem) -> rusqlite::Result<Option<NewBinding>> 
     let Some((tenant_id, user_id, key_id, app_name)) = consumed else {
         return Ok(None);
     };
-    let row = match app_name {
-        Some(named) => TokenRow {
-            tenant_id,
-            user_id,
-            app_name: Some(named),
-            key_label: String::new(),
-            tenant_name: String::new(),
-            expires_at: 0,
-            used: true,
-        },
+    let app_name = match app_name {
+        Some(named) => named,
         // Minted before migration 0006 (or by an older instance): named now, as before.
         None => {
             let (key_label, tenant_name) = c
                 .prepare_cached(NAMES_OF_KEY)?
                 .query_row(params![key_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
-            TokenRow { tenant_id, user_id, app_name: None, key_label, tenant_name, expires_at: 0, used: true }
+            let row = TokenRow {
+                tenant_id: tenant_id.clone(),
+                user_id: user_id.clone(),
+                app_name: None,
+                key_label,
+                tenant_name,
+                expires_at: 0,
+                used: true,
+            };
+            (r.app_name_for)(&row)
         }
     };
-    let app_name = (r.app_name_for)(&row);
     let binding_id = new_id("bnd_");
     c.prepare_cached(INSERT_BINDING)?.execute(params![
         binding_id,
-        row.tenant_id,
-        row.user_id,
+        tenant_id,
+        user_id,
         app_name,
         r.device_name,
         r.now as i64
@@ -106,7 +106,7 @@ fn redeem_on(c: &Connection, r: Redeem) -> rusqlite::Result<Option<NewBinding>> 
         r.refresh_expires_at as i64,
         r.now as i64
     ])?;
-    Ok(Some(NewBinding { binding_id, tenant_id: row.tenant_id, user_id: row.user_id, app_name }))
+    Ok(Some(NewBinding { binding_id, tenant_id, user_id, app_name }))
 }
 
 /// [`sessions::refresh`]: the rotation runs on the writer; anything but a clean rotation

@@ -37,6 +37,12 @@ fn frame(v: Value) -> Message {
     Message::Text(v.to_string().into())
 }
 
+/// 1001 "going away": the extension reconnects, to another instance if need be.
+async fn going_away(socket: &mut WebSocket) {
+    let close = CloseFrame { code: 1001, reason: "relay_restarting".into() };
+    let _ = socket.send(Message::Close(Some(close))).await;
+}
+
 async fn refuse(socket: &mut WebSocket, code: &str) {
     let _ = socket.send(frame(json!({"type": "error", "code": code}))).await;
     let _ = socket.send(Message::Close(Some(CloseFrame { code: 4401, reason: code.to_owned().into() }))).await;
@@ -104,9 +110,7 @@ fn run(s: AppState, mut socket: WebSocket) -> impl std::future::Future<Output = 
                         }
                     }
                     Wake::Leave => {
-                        // 1001 "going away": the extension reconnects, to another instance if need be.
-                        let close = CloseFrame { code: 1001, reason: "relay_restarting".into() };
-                        let _ = Box::pin(socket.send(Message::Close(Some(close)))).await;
+                        Box::pin(going_away(&mut socket)).await;
                         break;
                     }
                     Wake::Recheck => {
@@ -144,7 +148,13 @@ async fn authenticate(s: &AppState, socket: &mut WebSocket) -> Option<(String, u
     let binding_id = claims.sub;
     // Registered before the binding is read: a revocation committed after the read wakes
     // this socket's inbox (live::forward_signals), one committed before fails the read.
+    // The same for shutdown: set before this check, or seen by the forwarder after it.
     let (conn, inbox) = s.live.connect(&binding_id);
+    if *s.shutdown.borrow() {
+        s.live.disconnect(&binding_id, conn);
+        going_away(socket).await;
+        return None;
+    }
     let active = store::active_binding(&s.db, &binding_id).await;
     if !matches!(active, Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid) {
         s.live.disconnect(&binding_id, conn);
