@@ -140,7 +140,9 @@ async fn deny_and_expiry() {
     assert_eq!(b["status"], "expired");
 }
 
-/// A long-poll answers within 100 ms of the approval, not at the end of its wait.
+/// A long-poll answers on the approval, not at the end of its 20 s wait. The bound is
+/// loose on purpose: this checks the wake-up, not its speed (12–15 ms here, printed; a
+/// shared CI machine once took 120 ms on PostgreSQL). Speed is BENCHMARKS.md's job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_wakes_on_approval() {
     let f = std::sync::Arc::new(fixture().await);
@@ -161,7 +163,7 @@ async fn long_poll_wakes_on_approval() {
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("approved")));
     let latency = answered_at.duration_since(approved_at);
     println!("long-poll wake latency: {latency:?}");
-    assert!(latency < Duration::from_millis(100), "{latency:?}");
+    assert!(latency < Duration::from_secs(1), "{latency:?}");
 }
 
 #[tokio::test]
