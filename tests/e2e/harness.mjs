@@ -192,22 +192,29 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null }
   };
 }
 
-/** Chromium with the unpacked extension in a fresh profile. */
-export async function launchBrowser() {
+/**
+ * Chromium with the unpacked extension in a fresh profile. `alsoLoad`: more unpacked
+ * extension directories (the benchmark's plain-JS baseline).
+ */
+export async function launchBrowser({ alsoLoad = [] } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "latch-profile-"));
+  const dirs = [EXTENSION_DIR, ...alsoLoad].join(",");
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
     args: [
-      `--disable-extensions-except=${EXTENSION_DIR}`, `--load-extension=${EXTENSION_DIR}`,
+      `--disable-extensions-except=${dirs}`, `--load-extension=${dirs}`,
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
     ],
   });
-  let [worker] = context.serviceWorkers();
-  if (!worker) worker = await context.waitForEvent("serviceworker", { timeout: 15000 });
-  const id = new URL(worker.url()).host;
-  if (id !== EXTENSION_ID) throw new Error(`extension id ${id}, expected the fixed development id ${EXTENSION_ID}`);
+  const ids = () => context.serviceWorkers().map((w) => new URL(w.url()).host);
+  const end = Date.now() + 15000;
+  while (ids().length < 1 + alsoLoad.length) {
+    if (Date.now() > end) throw new Error(`extension workers did not start: ${ids()}`);
+    await sleep(50);
+  }
+  if (!ids().includes(EXTENSION_ID)) throw new Error(`extension ids ${ids()}, expected the fixed development id ${EXTENSION_ID}`);
   return {
     context,
     async close() { await context.close(); rmSync(profile, { recursive: true, force: true }); },

@@ -1,0 +1,51 @@
+// Baseline for the cold-start benchmark (tests/bench/extension.mjs): the same work as
+// Latch's worker does for `pairing.offer` before it answers, in plain JavaScript and
+// without wasm. Listener registered synchronously, the same side-panel call inside the
+// gesture, the connect-origin and token-shape checks, a read-modify-write of the offer
+// book in chrome.storage.session, the badge, the same reply. Not shipped; never loaded
+// outside the benchmark.
+const CONNECT_ORIGIN = new URL(chrome.runtime.getManifest().externally_connectable.matches[0]).origin;
+const TOKEN = /^lpt_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+
+function openPrompt(tab) {
+  const fallback = () => chrome.windows.create({ type: "popup", url: "panel.html", width: 420, height: 640 });
+  if (tab.openerTabId !== undefined) chrome.sidePanel.open({ tabId: tab.openerTabId }).catch(() => {});
+  chrome.sidePanel.open({ windowId: tab.windowId }).catch(fallback);
+}
+
+async function offer(token, tabId) {
+  if (typeof token !== "string" || !TOKEN.test(token)) return { ok: false, error: "bad_token_shape" };
+  const book = (await chrome.storage.session.get("latch.offers"))["latch.offers"] || { offers: [], recent: [] };
+  const now = Date.now();
+  const parked = book.offers.find((o) => o.state === "awaiting_approval" && o.pairingToken === token);
+  if (parked) return { ok: true, offerId: parked.offerId, state: "awaiting_approval" };
+  const offerId = crypto.randomUUID();
+  book.recent.push(now);
+  book.offers.push({ offerId, pairingToken: token, tabId, state: "awaiting_approval", createdAt: now, expiresAt: now + 120000 });
+  await chrome.storage.session.set({ "latch.offers": book });
+  const pending = book.offers.filter((o) => o.state === "awaiting_approval").length;
+  await chrome.action.setBadgeText({ text: pending ? String(pending) : "" });
+  return { ok: true, offerId, state: "awaiting_approval" };
+}
+
+/** The connect page's poll for its offer's outcome. */
+async function result(offerId) {
+  const book = (await chrome.storage.session.get("latch.offers"))["latch.offers"] || { offers: [] };
+  const o = book.offers.find((x) => x.offerId === offerId);
+  return { state: o ? o.state : "expired" };
+}
+
+chrome.runtime.onMessageExternal.addListener((message, sender, sendResponse) => {
+  if (sender.origin !== CONNECT_ORIGIN || !message) return false;
+  let reply;
+  if (message.type === "pairing.offer") {
+    if (sender.tab) openPrompt(sender.tab);
+    reply = offer(message.pairingToken, sender.tab?.id ?? null);
+  } else if (message.type === "pairing.result" && typeof message.offerId === "string") {
+    reply = result(message.offerId);
+  } else {
+    return false;
+  }
+  reply.then(sendResponse, () => sendResponse(undefined));
+  return true;
+});

@@ -1,0 +1,175 @@
+// Benchmark (not a test): the extension's start-up and approval latency in real headless
+// Chromium, against a real relay on loopback. Prints (ms):
+// 1. cold start: worker stopped over CDP → `pairing.offer` sent from a page on the connect
+//    origin (a real click, so the side-panel call has its gesture) → reply received; Latch
+//    and a plain-JS baseline extension (tests/bench/baseline-extension: same checks, same
+//    storage write, no wasm) loaded side by side in the same browser, runs interleaved;
+// 2. warm: the same message to a running worker;
+// 3. Approve → tokens stored: the click on Approve in the panel → `latch.bindings` written
+//    (the page's storage.onChanged), redeem against the relay included.
+// Usage: npm run build && cargo build --release -p latch-relay && node tests/bench/extension.mjs
+// RUNS (default 30) sets the number of runs of each.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  startStack, launchBrowser, openPanel, pasteToken, approveWhenArmed, waitForBindings, storage,
+  sleep, EXTENSION_DIR, EXTENSION_ID, ROOT, RELAY,
+} from "../e2e/harness.mjs";
+
+const RUNS = Number(process.env.RUNS || 30);
+
+/** The baseline: Latch's manifest (same permissions, origins, locales) with its worker and panel swapped. */
+function baselineExtension() {
+  const dir = mkdtempSync(join(tmpdir(), "latch-baseline-"));
+  cpSync(join(EXTENSION_DIR, "_locales"), join(dir, "_locales"), { recursive: true });
+  cpSync(join(EXTENSION_DIR, "icons"), join(dir, "icons"), { recursive: true });
+  for (const f of ["background.js", "panel.html"]) cpSync(join(ROOT, "tests/bench/baseline-extension", f), join(dir, f));
+  const manifest = JSON.parse(readFileSync(join(EXTENSION_DIR, "manifest.json"), "utf8"));
+  delete manifest.key; // its own id
+  writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
+  return dir;
+}
+
+const quantile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
+const fmt = (x) => x.toFixed(2).padStart(7);
+
+/** Running state of every service worker, from CDP's ServiceWorker domain. */
+async function watchWorkers(context, page) {
+  const cdp = await context.newCDPSession(page);
+  const versions = new Map();
+  cdp.on("ServiceWorker.workerVersionUpdated", ({ versions: vs }) => {
+    for (const v of vs) versions.set(v.versionId, v);
+  });
+  await cdp.send("ServiceWorker.enable");
+  const statusOf = (id) => [...versions.values()].filter((v) => v.scriptURL.startsWith(`chrome-extension://${id}/`)).map((v) => v.runningStatus);
+  return {
+    async stopAll(ids) {
+      await cdp.send("ServiceWorker.stopAllWorkers");
+      const end = Date.now() + 5000;
+      while (!ids.every((id) => statusOf(id).every((s) => s === "stopped"))) {
+        if (Date.now() > end) throw new Error(`workers did not stop: ${ids.map(statusOf)}`);
+        await sleep(5);
+      }
+    },
+    running: (id) => statusOf(id).includes("running"),
+  };
+}
+
+/**
+ * A window of its own on the connect origin (a side panel is per window) with a button
+ * that sends `window.benchMessage` to the extension and times the reply in the page.
+ */
+async function connectPage(context, opener, extensionId) {
+  const opened = context.waitForEvent("page");
+  await opener.evaluate((url) => chrome.windows.create({ url, type: "normal" }), `${RELAY}/connect`);
+  const page = await opened;
+  await page.waitForLoadState();
+  await page.evaluate((id) => {
+    window.benchReplies = [];
+    const button = document.createElement("button");
+    button.id = "bench-send";
+    button.textContent = "bench";
+    button.style = "position:fixed;top:0;left:0;z-index:2147483647";
+    document.body.append(button);
+    button.addEventListener("click", () => {
+      const t0 = performance.now();
+      chrome.runtime.sendMessage(id, window.benchMessage, (reply) => {
+        window.benchReplies.push({ ms: performance.now() - t0, reply, error: chrome.runtime.lastError?.message });
+      });
+    });
+  }, extensionId);
+  /** Sends `message` with a real click (the side-panel call needs its gesture); the reply and its time. */
+  return async (message) => {
+    const n = await page.evaluate((m) => { window.benchMessage = m; return window.benchReplies.length; }, message);
+    await page.click("#bench-send");
+    await page.waitForFunction((k) => window.benchReplies.length > k, n, { polling: 1 });
+    const r = await page.evaluate((k) => window.benchReplies[k], n);
+    if (!r.reply) throw new Error(`${message.type} to ${extensionId}: no reply (${r.error})`);
+    return r;
+  };
+}
+
+const stack = await startStack({ LATCH_MINT_PER_MINUTE: "0", LATCH_DESCRIBE_PER_MINUTE: "0", LATCH_REDEEM_PER_MINUTE: "0" });
+const baselineDir = baselineExtension();
+const { context, close } = await launchBrowser({ alsoLoad: [baselineDir] });
+try {
+  const baselineId = context.serviceWorkers().map((w) => new URL(w.url()).host).find((id) => id !== EXTENSION_ID);
+  const panel = await openPanel(context);
+  const baselinePage = await context.newPage();
+  await baselinePage.goto(`chrome-extension://${baselineId}/panel.html`);
+  const workers = await watchWorkers(context, panel);
+  const subjects = [
+    { name: "Latch (wasm)", send: await connectPage(context, panel, EXTENSION_ID), id: EXTENSION_ID, store: panel },
+    { name: "plain-JS baseline", send: await connectPage(context, panel, baselineId), id: baselineId, store: baselinePage },
+  ].map((s) => ({ ...s, cold: [], warm: [], poll: [] }));
+  const offer = async (s, pairingToken) => {
+    const r = await s.send({ type: "pairing.offer", pairingToken });
+    if (!r.reply.ok) throw new Error(`${s.name}: offer refused: ${JSON.stringify(r.reply)}`);
+    return r;
+  };
+  // Each run starts from an empty offer book, so no offer meets the parking or rate limits.
+  const forgetOffers = async (s) => {
+    await s.store.evaluate(() => chrome.storage.session.remove("latch.offers"));
+    await sleep(150); // let the panel's reaction to the change settle
+  };
+  for (let i = 0; i < RUNS + 2; i++) {
+    const order = i % 2 ? [...subjects].reverse() : subjects;
+    for (const s of order) {
+      await forgetOffers(s);
+      const token = await stack.mint(`cold-${i}`);
+      await workers.stopAll([EXTENSION_ID, baselineId]);
+      const cold = await offer(s, token);
+      if (!workers.running(s.id)) throw new Error(`${s.name}: worker not running after the offer`);
+      // The connect page's next message for the same pairing, to the now running worker.
+      const poll = await s.send({ type: "pairing.result", offerId: cold.reply.offerId });
+      if (poll.reply.state !== "awaiting_approval") throw new Error(`${s.name}: result ${JSON.stringify(poll.reply)}`);
+      await forgetOffers(s);
+      const warm = await offer(s, await stack.mint(`warm-${i}`));
+      if (i >= 2) { s.cold.push(cold.ms); s.poll.push(poll.ms); s.warm.push(warm.ms); } // two warm-up rounds
+    }
+  }
+  const [latch, base] = subjects;
+  console.log(`extension messages over ${RUNS} interleaved runs (ms): p50, p95`);
+  for (const s of subjects) {
+    const row = (label, xs) => `${label} ${fmt(quantile(xs, 0.5))} ${fmt(quantile(xs, 0.95))}`;
+    console.log(`  ${s.name.padEnd(18)} ${row("cold offer", s.cold)}   ${row("warm offer", s.warm)}   ${row("warm pairing.result", s.poll)}`);
+  }
+  console.log(`  cold-start median ratio Latch / baseline: ${(quantile(latch.cold, 0.5) / quantile(base.cold, 0.5)).toFixed(2)} (target ≤ 1.20)`);
+
+  // Approve → tokens stored, in the panel (a tab), worker warm as after Connect. The last
+  // offers' descriptions may still be landing: let them, then start from an empty book.
+  await sleep(500);
+  await forgetOffers(subjects[0]);
+  const approve = [];
+  for (let i = 0; i < RUNS + 2; i++) {
+    await pasteToken(panel, await stack.mint(`approve-${i}`));
+    await approveWhenArmed(panel, () => panel.evaluate(() => {
+      window.benchApprove = {};
+      window.addEventListener("click", () => { window.benchApprove.click = performance.now(); }, { capture: true, once: true });
+      chrome.storage.onChanged.addListener(function stored(changes, area) {
+        const c = changes["latch.bindings"];
+        if (area === "local" && c && (c.newValue || []).length > (c.oldValue || []).length) {
+          window.benchApprove.stored = performance.now();
+          chrome.storage.onChanged.removeListener(stored);
+        }
+      });
+    }));
+    await panel.waitForFunction(() => window.benchApprove.stored !== undefined, null, { polling: 1 });
+    const { click, stored } = await panel.evaluate(() => window.benchApprove);
+    if (i >= 2) approve.push(stored - click);
+    const [b] = await waitForBindings(panel, 1);
+    await panel.evaluate((bindingId) => chrome.runtime.sendMessage({ type: "panel.disconnect", bindingId }), b.bindingId);
+    await waitForBindings(panel, 0);
+    await forgetOffers(subjects[0]);
+  }
+  console.log(`Approve click → latch.bindings written over ${RUNS} runs (ms): p50 ${fmt(quantile(approve, 0.5))}, p95 ${fmt(quantile(approve, 0.95))} (target p50 ≤ 50)`);
+  if ((await storage(panel, "local", "latch.bindings") || []).length) throw new Error("bindings left behind");
+} finally {
+  await close();
+  await stack.stop();
+  rmSync(baselineDir, { recursive: true, force: true });
+}
