@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: installs what is missing, then runs every check and test:
 # format, clippy (native + both wasm builds), Rust unit/property/integration tests, a short
-# run of every fuzz target, the wasm build of the extension, and the real-Chromium
+# run of every fuzz target, the wasm build of the extension and its size budgets, and the real-Chromium
 # end-to-end suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,9 @@ bash tests/fuzz.sh 10
 step "build relay + extension"
 cargo build --release -p latch-relay
 bash tests/build.sh
+
+step "extension size budgets"
+node tests/size-budget.mjs
 
 step "relay load benchmark, smoke (1 s phases; full run: tests/bench/relay-load.sh)"
 LATCH_BENCH_SECONDS=1 LATCH_BENCH_SOCKETS=200 bash tests/bench/relay-load.sh

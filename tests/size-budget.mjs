@@ -1,0 +1,54 @@
+// Size budgets of the built extension (CI runs this after tests/build.sh; sizes are
+// deterministic, so this is a check, not a benchmark). Prints raw and gzip -9 bytes of
+// every .wasm and .js in dist/extension/ and of the zip, then fails if a budget is exceeded.
+// KB here is 1,000 bytes. Usage: node tests/size-budget.mjs
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { gzipSync } from "node:zlib";
+import { ROOT } from "./e2e/harness.mjs";
+
+const DIST = join(ROOT, "dist/extension");
+const ZIP = join(ROOT, "dist/latch-extension.zip");
+
+/**
+ * `limit`: enforced (gzip bytes for wasm, raw for the zip). `target`: issue 8's goal where
+ * the limit is still above it; the limit only moves down, towards the target, as it is met.
+ */
+const BUDGETS = [
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 260_000, target: 60_000 },
+  { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
+  { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
+];
+
+function* files(dir) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* files(p);
+    else if (/\.(wasm|js)$/.test(name)) yield p;
+  }
+}
+
+const sizes = new Map();
+for (const p of [...files(DIST), ZIP]) {
+  const bytes = readFileSync(p);
+  sizes.set(relative(DIST, p), { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length });
+}
+
+const kb = (n) => `${(n / 1000).toFixed(1)} KB`;
+console.log("extension sizes (raw / gzip -9):");
+for (const [file, s] of sizes) console.log(`  ${file.padEnd(26)} ${String(s.raw).padStart(8)} / ${String(s.gzip).padStart(8)}`);
+
+let failed = false;
+console.log("budgets:");
+for (const b of BUDGETS) {
+  const size = sizes.get(b.file)?.[b.measure];
+  if (size === undefined) throw new Error(`${b.file} not built: run tests/build.sh`);
+  const ok = size <= b.limit;
+  failed ||= !ok;
+  const goal = b.target === undefined ? "" : size <= b.target ? `, target ${kb(b.target)} met` : `, target ${kb(b.target)} not yet met`;
+  console.log(`  ${ok ? "ok  " : "OVER"} ${b.file.padEnd(26)} ${b.measure} ${kb(size)} (limit ${kb(b.limit)}${goal})`);
+}
+if (failed) {
+  console.error("size budget exceeded");
+  process.exit(1);
+}
