@@ -62,7 +62,8 @@ async fn read_page(tab_id: i32) -> Result<Capture, String> {
     injections.pop().and_then(|i| i.result).ok_or_else(|| "no_page_access".into())
 }
 
-/// Sends the active page to the binding's app; returns the confirmation to show.
+/// Sends the active page to the binding's app; returns the page's title (the panel words
+/// the confirmation with the app's re-checked name).
 pub async fn send_active_page(binding_id: &str) -> Result<String, String> {
     let binding = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).ok_or("unknown_binding")?;
     if binding.needs_repair.is_some() {
@@ -79,7 +80,7 @@ pub async fn send_active_page(binding_id: &str) -> Result<String, String> {
         let reply: Reply<CaptureAccepted> =
             relay::post_with_bearer(CONNECT_ORIGIN, "/api/inbox/v1/captures", &token, &capture).await;
         match reply {
-            Reply::Ok(_) => return Ok(format!("Sent “{}” to {}.", capture.title, binding.app_name)),
+            Reply::Ok(_) => return Ok(capture.title),
             Reply::Refused { status: 401, .. } if attempt == 0 => {
                 token = tokens::refreshed_access_token(binding_id).await?;
             }

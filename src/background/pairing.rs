@@ -1,7 +1,6 @@
 //! One-click and pasted-token pairing: park, describe, approve (redeem), deny, disconnect.
 
 use crate::config::CONNECT_ORIGIN;
-use crate::core::name_policy::check_consent_name;
 use crate::core::offers::{OfferBook, OfferOutcome};
 use crate::core::token::REDEEM_KEY_PREFIX;
 use crate::core::wire::{
@@ -58,8 +57,9 @@ async fn describe(offer_id: &str) -> Result<(), String> {
     match reply {
         Reply::Ok(d) => {
             let d = d.localized(now_ms());
-            // Re-check the relay's name: one that fails the policy is never shown.
-            let name = check_consent_name(&d.app_name).unwrap_or_else(|_| d.tenant_id.clone());
+            // Stored as the relay sent it; the panel re-checks every name it shows
+            // (`PanelState::with_shown_names`), so the worker links no Unicode tables.
+            let name = d.app_name.clone();
             update_book(|book, _| book.described(offer_id, &d, name)).await.map_err(storage_error)
         }
         Reply::Refused { body: ErrorBody { error, .. }, .. } => {

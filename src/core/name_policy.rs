@@ -2,9 +2,13 @@
 //! name) and the extension (before it shows one) run. A name that fails is never shown;
 //! callers fall back to the next candidate (key label → tenant name → tenant id).
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
-use unicode_security::{confusable_detection::skeleton, MixedScript};
+use unicode_security::MixedScript;
+
+// Generated (fold_table_source.rs) and compared byte for byte, so rustfmt stays out.
+#[rustfmt::skip]
+mod fold_table;
 
 /// Longest acceptable name, in characters after normalisation.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -35,6 +39,8 @@ pub enum NameRejection {
     CombiningMarks,
     MixedScript,
     TrustFrameWord(&'static str),
+    /// [`recheck_shown_name`] only: certainly not NFC (the relay sends names normalised).
+    NotNormalized,
 }
 
 /// Normalises (NFC, trimmed) and checks `raw`; returns the name to display.
@@ -42,6 +48,32 @@ pub fn check_consent_name(raw: &str) -> Result<String, NameRejection> {
     // Only plain spaces are trimmed: any other whitespace or control character is refused,
     // wherever it stands, rather than quietly dropped.
     let name: String = raw.nfc().collect::<String>().trim_matches(' ').to_string();
+    check_normalized(name)
+}
+
+/// The extension's re-check of a name the relay vouched for, before it is shown: the same
+/// rules on the name as it is, without normalising it. The relay only hands out names
+/// [`check_consent_name`] returned, which are NFC, so for those the answer is the relay's.
+/// NFC's quick check (a small table; the composition tables are ~60 KB of gzip in wasm)
+/// refuses a name that is certainly not NFC. One it cannot decide ("maybe": a combining
+/// mark that could compose) is checked as it stands: decomposed text has more marks, so
+/// the rules are only stricter on it, and the look-alike folds decompose anyway.
+pub fn recheck_shown_name(name: &str) -> Result<String, NameRejection> {
+    let name = name.trim_matches(' ');
+    if is_nfc_quick(name.chars()) == IsNormalized::No {
+        return Err(NameRejection::NotNormalized);
+    }
+    check_normalized(name.to_owned())
+}
+
+/// The name the extension shows for an app: the relay's name if it passes the re-check,
+/// else the tenant id (PROTOCOL §6: a name that fails is never shown).
+pub fn shown_name(app_name: &str, tenant_id: &str) -> String {
+    recheck_shown_name(app_name).unwrap_or_else(|_| tenant_id.to_owned())
+}
+
+/// Every rule after normalisation and trimming.
+fn check_normalized(name: String) -> Result<String, NameRejection> {
     if name.is_empty() {
         return Err(NameRejection::Empty);
     }
@@ -110,18 +142,42 @@ fn has_mark_abuse(name: &str) -> bool {
     false
 }
 
-/// Lower-cased confusable skeletons with spaces and punctuation dropped, so "L a t c h",
-/// "LATCH" and "Ⓛatch"/"1atch" style look-alikes compare equal to "latch". Two orders,
-/// because case and look-alikes interact: skeleton first catches "Iatch" (a capital i looks
-/// like l), lower-case first catches "VERIFIED" (whose skeleton reads "VERlFlED"; found by
-/// the name_policy fuzzer).
+/// The two comparison folds of `s`: each character's lower-cased confusable skeleton
+/// (UTS #39), letters and digits kept, every non-ASCII one as the breaker `*`, so
+/// "L a t c h", "LATCH" and "Ⓛatch"/"1atch" style look-alikes compare equal to "latch".
+/// Two orders, because case and look-alikes interact: skeleton first catches "Iatch" (a
+/// capital i looks like l), lower-case first catches "VERIFIED" (whose skeleton reads
+/// "VERlFlED"; found by the name_policy fuzzer). Per character from a table generated from
+/// unicode-security (`fold_table_source.rs`): the full confusables table is ~90 KB of gzip
+/// in the extension's wasm, the few thousand entries that can spell an ASCII word ~10 KB.
 fn folds_for_comparison(s: &str) -> [String; 2] {
-    let fold = |t: &str| -> String { skeleton(t).flat_map(char::to_lowercase).collect() };
-    let keep = |t: String| -> String { t.chars().filter(|c| c.is_alphanumeric()).collect() };
-    let lowered: String = s.chars().flat_map(char::to_lowercase).collect();
-    [keep(fold(&fold(s))), keep(fold(&lowered))]
+    let mut folds = [String::new(), String::new()];
+    for c in s.chars() {
+        let i = fold_table::CHARS.binary_search(&(c as u32));
+        let skeleton_first =
+            i.ok().map(|i| &fold_table::FOLDS[fold_table::STARTS[i].into()..fold_table::STARTS[i + 1].into()]);
+        let lower_first = fold_table::LOWER_FIRST
+            .binary_search_by_key(&(c as u32), |e| e.0)
+            .ok()
+            .map(|j| fold_table::LOWER_FIRST[j].1);
+        for (fold, table) in folds.iter_mut().zip([skeleton_first, lower_first.or(skeleton_first)]) {
+            match table {
+                Some(t) => fold.push_str(t),
+                None => fold.extend(c.to_lowercase().filter(|l| l.is_alphanumeric()).map(|l| {
+                    if l.is_ascii() {
+                        l
+                    } else {
+                        '*'
+                    }
+                })),
+            }
+        }
+    }
+    folds
 }
 
+#[cfg(test)]
+mod fold_table_source;
 #[cfg(test)]
 mod hostile_names;
 
@@ -169,6 +225,35 @@ mod tests {
         for (name, expect) in cases {
             let got = check_consent_name(name).expect_err(name);
             assert!(expect(&got), "{name:?} -> {got:?}");
+        }
+    }
+
+    #[test]
+    fn the_extension_recheck_agrees_on_normalised_names_and_refuses_others() {
+        for name in ["Acme", "Café Crème", "東京ストア", "Latch", "Ac\u{200B}me", "\u{0410}cme", "Iatch", ""] {
+            let relay = check_consent_name(name);
+            assert_eq!(recheck_shown_name(name), relay, "{name:?}");
+            if let Ok(normalised) = relay {
+                assert_eq!(recheck_shown_name(&normalised).as_ref(), Ok(&normalised));
+            }
+        }
+        // The Angstrom sign is never NFC (it normalises to Å): a relay that sends it is refused.
+        assert_eq!(recheck_shown_name("\u{212B}cme"), Err(NameRejection::NotNormalized));
+        assert_eq!(shown_name("\u{212B}cme", "acme"), "acme");
+        // NFC with a mark that could compose elsewhere (quick check "maybe"): as the relay says.
+        assert_eq!(recheck_shown_name("A\u{324}"), check_consent_name("A\u{324}"));
+        assert_eq!(recheck_shown_name("A\u{324}").as_deref(), Ok("A\u{324}"));
+        assert_eq!(shown_name("Latch Helper", "acme"), "acme");
+        assert_eq!(shown_name(" Acme ", "acme"), "Acme");
+    }
+
+    proptest::proptest! {
+        /// Whatever the relay vouches for, the extension shows unchanged.
+        #[test]
+        fn the_recheck_accepts_what_the_relay_returns(raw in "\\PC{0,20}") {
+            if let Ok(name) = check_consent_name(&raw) {
+                proptest::prop_assert_eq!(recheck_shown_name(&name), Ok(name.clone()));
+            }
         }
     }
 

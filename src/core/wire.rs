@@ -439,6 +439,24 @@ pub struct PanelState {
     pub challenge: Option<crate::core::challenge::ChallengeView>,
 }
 
+impl PanelState {
+    /// The state as the panel may show it: every app name re-checked against the
+    /// consent-name policy, a failing one replaced by the tenant id (PROTOCOL §6). The
+    /// background stores names as the relay sent them and never shows them itself.
+    pub fn with_shown_names(mut self) -> Self {
+        use crate::core::name_policy::shown_name;
+        for p in &mut self.pending {
+            if let Some(name) = &p.app_name {
+                p.app_name = Some(shown_name(name, p.tenant_id.as_deref().unwrap_or_default()));
+            }
+        }
+        for b in &mut self.bindings {
+            b.app_name = shown_name(&b.app_name, &b.tenant_id);
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingView {
@@ -483,7 +501,7 @@ impl From<&StoredBinding> for BindingView {
 #[serde(rename_all = "camelCase")]
 pub struct PanelReply {
     pub ok: bool,
-    /// A confirmation to show (e.g. "Sent to Acme").
+    /// A confirmation to show; for a capture, the page's title (the panel names the app).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -619,5 +637,35 @@ mod tests {
         assert_eq!(serde_json::to_value(r).unwrap(), json!({"ok":false,"error":"bad_token_shape"}));
         let r = ResultReply { state: OfferState::Denied, app_name: Some("Acme".into()), error: None };
         assert_eq!(serde_json::to_value(r).unwrap(), json!({"state":"denied","appName":"Acme"}));
+    }
+
+    #[test]
+    fn the_panel_shows_only_names_that_pass_the_recheck() {
+        let pending = |name: Option<&str>| PendingView {
+            offer_id: "o".into(),
+            app_name: name.map(Into::into),
+            tenant_id: Some("acme".into()),
+            user_id: Some("dana".into()),
+            expires_at: 0,
+            shown_at: 0,
+        };
+        let binding = |name: &str| BindingView {
+            binding_id: "b".into(),
+            app_name: name.into(),
+            tenant_id: "acme".into(),
+            user_id: "dana".into(),
+            paired_at: 0,
+            needs_repair: None,
+        };
+        let state = PanelState {
+            pending: vec![pending(Some("Acme")), pending(Some("Latch Verified")), pending(None)],
+            bindings: vec![binding("Acme Store"), binding("Ac\u{202E}me")],
+            challenge: None,
+        }
+        .with_shown_names();
+        let names: Vec<_> = state.pending.iter().map(|p| p.app_name.as_deref()).collect();
+        assert_eq!(names, [Some("Acme"), Some("acme"), None]);
+        let names: Vec<_> = state.bindings.iter().map(|b| b.app_name.as_str()).collect();
+        assert_eq!(names, ["Acme Store", "acme"]);
     }
 }

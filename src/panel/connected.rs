@@ -45,8 +45,15 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
             <div class="actions">
                 {binding.needs_repair.is_none().then(|| {
                     let id = binding.binding_id.clone();
+                    let name = binding.app_name.clone();
+                    let send = move |_| {
+                        let name = name.clone();
+                        panel.run_then(PanelRequest::Capture { binding_id: id.clone() }, move |title| {
+                            format!("Sent “{title}” to {name}.")
+                        })
+                    };
                     view! {
-                        <button type="button" on:click=move |_| panel.run(PanelRequest::Capture { binding_id: id.clone() })>
+                        <button type="button" on:click=send>
                             {format!("Send this page to {}", binding.app_name)}
                         </button>
                     }

@@ -29,14 +29,19 @@ pub struct Panel {
 impl Panel {
     /// Sends a command; adopts the state the background answers with and shows any error.
     pub fn run(self, req: PanelRequest) {
+        self.run_then(req, |info| info);
+    }
+
+    /// [`Panel::run`], wording a confirmation from the reply's `info` with `confirm`.
+    pub fn run_then(self, req: PanelRequest, confirm: impl FnOnce(String) -> String + 'static) {
         leptos::task::spawn_local(async move {
             match api::send(&req).await {
                 Some(reply) => {
                     if let Some(s) = reply.state {
-                        self.state.set(s);
+                        self.state.set(s.with_shown_names());
                     }
                     self.notice.set(reply.error.as_deref().map(api::explain));
-                    self.info.set(reply.info);
+                    self.info.set(reply.info.map(confirm));
                 }
                 None => self.notice.set(Some(api::explain("no_background"))),
             }
@@ -46,7 +51,7 @@ impl Panel {
     fn refresh(self) {
         leptos::task::spawn_local(async move {
             if let Some(s) = api::send(&PanelRequest::State).await.and_then(|r| r.state) {
-                self.state.set(s);
+                self.state.set(s.with_shown_names());
             }
         });
     }

@@ -26,6 +26,7 @@ fn rule_of(r: &NameRejection) -> Rule {
         NameRejection::CombiningMarks => Rule::Marks,
         NameRejection::MixedScript => Rule::MixedScript,
         NameRejection::TrustFrameWord(_) => Rule::TrustFrame,
+        NameRejection::NotNormalized => unreachable!("check_consent_name normalises"),
     }
 }
 

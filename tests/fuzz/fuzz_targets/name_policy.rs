@@ -1,9 +1,10 @@
 //! The consent-name policy (PROTOCOL §6) on arbitrary strings: never panics, and whatever it
 //! accepts is short, trimmed, NFC, free of forbidden characters, single-script, free of
-//! trust-frame words, and accepted again unchanged (the relay and the extension agree).
+//! trust-frame words, and accepted again unchanged, also by the extension's re-check (the
+//! relay and the extension agree).
 #![no_main]
 
-use latch::core::name_policy::{check_consent_name, display_name, MAX_NAME_CHARS};
+use latch::core::name_policy::{check_consent_name, display_name, recheck_shown_name, MAX_NAME_CHARS};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,6 +23,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(!lower.contains(word), "{name:?} contains {word}");
         }
         assert_eq!(check_consent_name(&name).as_deref(), Ok(name.as_str()), "not idempotent");
+        // The extension's re-check shows exactly what the relay vouched for.
+        assert_eq!(recheck_shown_name(&name).as_deref(), Ok(name.as_str()), "re-check refused {name:?}");
     }
     // The prompt always has a name: the fallback chain ends at the tenant id.
     let shown = display_name(Some(raw), raw, "acme");
