@@ -5,9 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+mod flat;
+
 /// Messages the connect page sends with `chrome.runtime.sendMessage(EXT_ID, msg)` (§5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[serde(tag = "type", try_from = "flat::ExternalFields")]
 pub enum ExternalMessage {
     #[serde(rename = "pairing.offer", rename_all = "camelCase")]
     PairingOffer { pairing_token: String },
@@ -289,7 +291,7 @@ pub enum ChallengeStatus {
 
 /// 200 answer to `GET /api/pairing/status`; carries the tokens (once) when approved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "flat::ChallengeStatusFields")]
 pub struct ChallengeStatusReply {
     pub status: ChallengeStatus,
     /// Poll interval in force, seconds (extension of PROTOCOL.md).
@@ -315,7 +317,7 @@ pub struct CodeRequest {
 
 /// Frames the relay sends. Unknown fields are ignored; unknown types fail to decode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "flat::ServerFrameFields")]
 pub enum ServerFrame {
     Hello,
     #[serde(rename_all = "camelCase")]
@@ -406,7 +408,7 @@ impl StoredBinding {
 // ---- Panel ↔ background (`chrome.runtime.sendMessage` inside the extension) ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[serde(tag = "type", try_from = "flat::PanelFields")]
 pub enum PanelRequest {
     #[serde(rename = "panel.state")]
     State,
@@ -667,5 +669,74 @@ mod tests {
         assert_eq!(names, [Some("Acme"), Some("acme"), None]);
         let names: Vec<_> = state.bindings.iter().map(|b| b.app_name.as_str()).collect();
         assert_eq!(names, ["Acme Store", "acme"]);
+    }
+
+    /// The flat decode shapes (flat.rs) read exactly what the derived encoders write.
+    #[test]
+    fn tagged_messages_round_trip_through_their_flat_decoders() {
+        fn round_trip<T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(v: T) {
+            let json = serde_json::to_value(&v).unwrap();
+            assert_eq!(serde_json::from_value::<T>(json.clone()).unwrap(), v, "{json}");
+        }
+        for m in [
+            PanelRequest::State,
+            PanelRequest::Approve { offer_id: "o".into() },
+            PanelRequest::Deny { offer_id: "o".into() },
+            PanelRequest::Connect { pairing_token: "t".into() },
+            PanelRequest::Disconnect { binding_id: "b".into() },
+            PanelRequest::PairCode,
+            PanelRequest::CancelCode,
+            PanelRequest::Capture { binding_id: "b".into() },
+        ] {
+            round_trip(m);
+        }
+        for f in [
+            ServerFrame::Hello,
+            ServerFrame::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into()] },
+            ServerFrame::Error { code: "c".into() },
+            ServerFrame::Errand { id: "e".into(), kind: "ping".into() },
+            ServerFrame::Pong,
+        ] {
+            round_trip(f);
+        }
+        for m in [
+            ExternalMessage::PairingOffer { pairing_token: "t".into() },
+            ExternalMessage::PairingResult { offer_id: "o".into() },
+            ExternalMessage::Status { tenant_id: "acme".into() },
+        ] {
+            round_trip(m);
+        }
+        let grant = TokenGrant {
+            binding: BindingInfo {
+                binding_id: "b".into(),
+                tenant_id: "acme".into(),
+                app_name: "Acme".into(),
+                user_id: "dana".into(),
+            },
+            access_token: "a".into(),
+            refresh_token: "r".into(),
+            access_expires_at: 1,
+            refresh_expires_at: 2,
+            server_time: Some(3),
+        };
+        round_trip(ChallengeStatusReply { status: ChallengeStatus::Approved, interval: Some(5), grant: Some(grant) });
+        round_trip(ChallengeStatusReply { status: ChallengeStatus::Pending, interval: None, grant: None });
+        // A partial grant is no grant (as with `flatten` on an Option).
+        let partial: ChallengeStatusReply =
+            serde_json::from_value(json!({"status":"approved","accessToken":"a","refreshToken":"r"})).unwrap();
+        assert_eq!(partial.grant, None);
+        for bad in [
+            json!({"type":"panel.approve"}),
+            json!({"type":"panel.connect","pairingToken":7}),
+            json!({"type":"panel.nope"}),
+            json!({"offerId":"o"}),
+        ] {
+            assert!(serde_json::from_value::<PanelRequest>(bad.clone()).is_err(), "{bad}");
+        }
+        for bad in [json!({"type":"errand","id":"e"}), json!({"type":"auth_ack","bindingId":"b"}), json!({"type":"x"})]
+        {
+            assert!(serde_json::from_value::<ServerFrame>(bad.clone()).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_value::<ChallengeStatusReply>(json!({"status":"nope"})).is_err());
     }
 }

@@ -1,0 +1,141 @@
+//! Flat decode shapes for the tagged messages. serde's derive for an internally tagged
+//! enum (`#[serde(tag = "type")]`) or a `flatten`ed field first buffers the whole value
+//! into its private `Content` tree and then decodes it again; in the worker's wasm that
+//! machinery (one copy per message type and deserializer) was ~40 KB. These structs decode
+//! in one pass, and `TryFrom` picks the variant: the same JSON is accepted and refused as
+//! before (wire.rs tests), unknown fields are still ignored.
+
+use serde::Deserialize;
+
+use super::{
+    BindingInfo, ChallengeStatus, ChallengeStatusReply, ExternalMessage, PanelRequest, ServerFrame, TokenGrant,
+};
+
+/// The error for a message whose `type` is known but a field it needs is missing.
+fn missing(field: &'static str) -> String {
+    format!("missing field `{field}`")
+}
+
+fn unknown(kind: &str) -> String {
+    format!("unknown type `{kind}`")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalFields {
+    #[serde(rename = "type")]
+    kind: String,
+    pairing_token: Option<String>,
+    offer_id: Option<String>,
+    tenant_id: Option<String>,
+}
+
+impl TryFrom<ExternalFields> for ExternalMessage {
+    type Error = String;
+    fn try_from(m: ExternalFields) -> Result<Self, String> {
+        Ok(match m.kind.as_str() {
+            "pairing.offer" => {
+                Self::PairingOffer { pairing_token: m.pairing_token.ok_or_else(|| missing("pairingToken"))? }
+            }
+            "pairing.result" => Self::PairingResult { offer_id: m.offer_id.ok_or_else(|| missing("offerId"))? },
+            "status" => Self::Status { tenant_id: m.tenant_id.ok_or_else(|| missing("tenantId"))? },
+            other => return Err(unknown(other)),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PanelFields {
+    #[serde(rename = "type")]
+    kind: String,
+    offer_id: Option<String>,
+    pairing_token: Option<String>,
+    binding_id: Option<String>,
+}
+
+impl TryFrom<PanelFields> for PanelRequest {
+    type Error = String;
+    fn try_from(m: PanelFields) -> Result<Self, String> {
+        let offer_id = || m.offer_id.clone().ok_or_else(|| missing("offerId"));
+        let binding_id = || m.binding_id.clone().ok_or_else(|| missing("bindingId"));
+        Ok(match m.kind.as_str() {
+            "panel.state" => Self::State,
+            "panel.approve" => Self::Approve { offer_id: offer_id()? },
+            "panel.deny" => Self::Deny { offer_id: offer_id()? },
+            "panel.connect" => {
+                Self::Connect { pairing_token: m.pairing_token.clone().ok_or_else(|| missing("pairingToken"))? }
+            }
+            "panel.disconnect" => Self::Disconnect { binding_id: binding_id()? },
+            "panel.pairCode" => Self::PairCode,
+            "panel.cancelCode" => Self::CancelCode,
+            "panel.capture" => Self::Capture { binding_id: binding_id()? },
+            other => return Err(unknown(other)),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerFrameFields {
+    #[serde(rename = "type")]
+    kind: String,
+    binding_id: Option<String>,
+    scopes: Option<Vec<String>>,
+    code: Option<String>,
+    id: Option<String>,
+    #[serde(rename = "kind")]
+    errand_kind: Option<String>,
+}
+
+impl TryFrom<ServerFrameFields> for ServerFrame {
+    type Error = String;
+    fn try_from(f: ServerFrameFields) -> Result<Self, String> {
+        Ok(match f.kind.as_str() {
+            "hello" => Self::Hello,
+            "auth_ack" => Self::AuthAck {
+                binding_id: f.binding_id.ok_or_else(|| missing("bindingId"))?,
+                scopes: f.scopes.ok_or_else(|| missing("scopes"))?,
+            },
+            "error" => Self::Error { code: f.code.ok_or_else(|| missing("code"))? },
+            "errand" => Self::Errand {
+                id: f.id.ok_or_else(|| missing("id"))?,
+                kind: f.errand_kind.ok_or_else(|| missing("kind"))?,
+            },
+            "pong" => Self::Pong,
+            other => return Err(unknown(other)),
+        })
+    }
+}
+
+/// `ChallengeStatusReply` with its grant's fields side by side (the relay sends them flat).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeStatusFields {
+    status: ChallengeStatus,
+    #[serde(default)]
+    interval: Option<u64>,
+    binding: Option<BindingInfo>,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    access_expires_at: Option<u64>,
+    refresh_expires_at: Option<u64>,
+    server_time: Option<u64>,
+}
+
+impl From<ChallengeStatusFields> for ChallengeStatusReply {
+    /// Like `#[serde(flatten)]` on an `Option`: a grant only when all its fields are there.
+    fn from(f: ChallengeStatusFields) -> Self {
+        let grant = (|| {
+            Some(TokenGrant {
+                binding: f.binding?,
+                access_token: f.access_token?,
+                refresh_token: f.refresh_token?,
+                access_expires_at: f.access_expires_at?,
+                refresh_expires_at: f.refresh_expires_at?,
+                server_time: f.server_time,
+            })
+        })();
+        Self { status: f.status, interval: f.interval, grant }
+    }
+}
