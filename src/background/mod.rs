@@ -78,14 +78,21 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
 
 /// Worker start, browser start-up and install: bring the badge in line with storage and
 /// resume a code pairing or an approved redeem that was running when the worker stopped.
+/// Waits [`STARTUP_DEFER_MS`] first: Chrome starts a stopped worker for an event (usually
+/// a `pairing.offer`), and this work's dozen storage reads would queue ahead of that
+/// event's in the browser (measured: +5-10 ms on the offer's answer; BENCHMARKS.md).
 #[wasm_bindgen]
 pub async fn on_startup() {
+    gloo_timers::future::TimeoutFuture::new(STARTUP_DEFER_MS).await;
     let book = state::read_book().await;
     chrome::set_badge(book.pending_count()).await;
     code_pairing::feed(Event::Tick).await;
     pairing::resume_interrupted(&book).await;
     bindings_changed().await;
 }
+
+/// How long start-up work yields to the event that woke the worker.
+const STARTUP_DEFER_MS: u32 = 100;
 
 /// After bindings may have changed: schedule their refreshes and open their live channels.
 pub(crate) async fn bindings_changed() {

@@ -25,7 +25,9 @@ pub async fn update_book<R>(f: impl FnOnce(&mut OfferBook, u64) -> R) -> Result<
     let mut book = read_book().await;
     let r = f(&mut book, now_ms());
     chrome::storage_set(Area::Session, OFFERS_KEY, &book).await?;
-    chrome::set_badge(book.pending_count()).await;
+    // The answer need not wait for the badge (one more round trip to the browser on the
+    // cold-start path); Chrome applies the calls in the order they are made.
+    wasm_bindgen_futures::spawn_local(chrome::set_badge(book.pending_count()));
     Ok(r)
 }
 

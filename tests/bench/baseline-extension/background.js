@@ -24,7 +24,7 @@ async function offer(token, tabId) {
   book.offers.push({ offerId, pairingToken: token, tabId, state: "awaiting_approval", createdAt: now, expiresAt: now + 120000 });
   await chrome.storage.session.set({ "latch.offers": book });
   const pending = book.offers.filter((o) => o.state === "awaiting_approval").length;
-  await chrome.action.setBadgeText({ text: pending ? String(pending) : "" });
+  chrome.action.setBadgeText({ text: pending ? String(pending) : "" }); // not awaited, as in Latch
   return { ok: true, offerId, state: "awaiting_approval" };
 }
 
