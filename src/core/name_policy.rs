@@ -3,10 +3,11 @@
 //! callers fall back to the next candidate (key label → tenant name → tenant id).
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
-use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use unicode_security::MixedScript;
 
-// Generated (fold_table_source.rs) and compared byte for byte, so rustfmt stays out.
+// Generated (tables_source.rs) and compared byte for byte, so rustfmt stays out.
+#[rustfmt::skip]
+mod class_table;
 #[rustfmt::skip]
 mod fold_table;
 
@@ -109,20 +110,34 @@ pub fn first_acceptable<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Op
     candidates.into_iter().find_map(|c| check_consent_name(c).ok())
 }
 
-/// Control, format (bidi overrides, zero-width), private-use, unassigned and surrogate
-/// characters, line/paragraph separators, and every space except U+0020.
-fn is_forbidden_char(c: char) -> bool {
-    use GeneralCategory::*;
-    match c.general_category() {
-        Control | Format | PrivateUse | Unassigned | Surrogate | LineSeparator | ParagraphSeparator => true,
-        SpaceSeparator => c != ' ',
-        _ => false,
+/// What the policy makes of a character's general category (`tables_source.rs` derives
+/// the table and the rule from unicode-properties).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CharClass {
+    Allowed = 0,
+    /// Control, format (bidi overrides, zero-width), private-use, unassigned, surrogate,
+    /// line/paragraph separators, and every space except U+0020.
+    Forbidden = 1,
+    /// Combining marks (Mn, Mc, Me).
+    Mark = 2,
+}
+
+fn char_class(c: char) -> CharClass {
+    // The last run starting at or before `c` (RUNS[0] starts at 0).
+    let i = class_table::RUNS.partition_point(|&run| run >> 2 <= c as u32) - 1;
+    match class_table::RUNS[i] & 3 {
+        1 => CharClass::Forbidden,
+        2 => CharClass::Mark,
+        _ => CharClass::Allowed,
     }
 }
 
+fn is_forbidden_char(c: char) -> bool {
+    char_class(c) == CharClass::Forbidden
+}
+
 fn is_mark(c: char) -> bool {
-    use GeneralCategory::*;
-    matches!(c.general_category(), NonspacingMark | SpacingMark | EnclosingMark)
+    char_class(c) == CharClass::Mark
 }
 
 /// A leading combining mark, or a run of more than two: "zalgo" text that draws over
@@ -148,7 +163,7 @@ fn has_mark_abuse(name: &str) -> bool {
 /// Two orders, because case and look-alikes interact: skeleton first catches "Iatch" (a
 /// capital i looks like l), lower-case first catches "VERIFIED" (whose skeleton reads
 /// "VERlFlED"; found by the name_policy fuzzer). Per character from a table generated from
-/// unicode-security (`fold_table_source.rs`): the full confusables table is ~90 KB of gzip
+/// unicode-security (`tables_source.rs`): the full confusables table is ~90 KB of gzip
 /// in the extension's wasm, the few thousand entries that can spell an ASCII word ~10 KB.
 fn folds_for_comparison(s: &str) -> [String; 2] {
     let mut folds = [String::new(), String::new()];
@@ -177,9 +192,9 @@ fn folds_for_comparison(s: &str) -> [String; 2] {
 }
 
 #[cfg(test)]
-mod fold_table_source;
-#[cfg(test)]
 mod hostile_names;
+#[cfg(test)]
+mod tables_source;
 
 #[cfg(test)]
 mod tests {
