@@ -206,6 +206,8 @@ export async function launchBrowser({ alsoLoad = [] } = {}) {
       `--disable-extensions-except=${dirs}`, `--load-extension=${dirs}`,
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+      // Experiments only, e.g. LATCH_CHROMIUM_FLAGS=--js-flags=--no-wasm-lazy-compilation.
+      ...(process.env.LATCH_CHROMIUM_FLAGS ? process.env.LATCH_CHROMIUM_FLAGS.split(" ") : []),
     ],
   });
   const ids = () => context.serviceWorkers().map((w) => new URL(w.url()).host);
