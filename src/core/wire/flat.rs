@@ -2,8 +2,12 @@
 //! enum (`#[serde(tag = "type")]`) or a `flatten`ed field first buffers the whole value
 //! into its private `Content` tree and then decodes it again; in the worker's wasm that
 //! machinery (one copy per message type and deserializer) was ~40 KB. These structs decode
-//! in one pass, and `TryFrom` picks the variant: the same JSON is accepted and refused as
-//! before (wire.rs tests), unknown fields are still ignored.
+//! in one pass, and `TryFrom` picks the variant: what the encoders write decodes to the
+//! same value (wire.rs tests) and unknown fields are still ignored. Two refusals are
+//! stricter than serde's: a message carrying another variant's field with the wrong type
+//! (`pairing.offer` with `"offerId": 5`), and a status answer with a malformed grant
+//! (serde's flattened `Option` quietly made that "approved, no tokens"; now the answer
+//! does not decode and the poller treats it as a server error, retried with backoff).
 
 use serde::Deserialize;
 
