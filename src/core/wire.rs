@@ -562,6 +562,24 @@ impl ChallengeIssued {
     }
 }
 
+/// A grant for tests of the wire and of the code-pairing poller.
+#[cfg(test)]
+pub(crate) fn test_grant() -> TokenGrant {
+    TokenGrant {
+        binding: BindingInfo {
+            binding_id: "b".into(),
+            tenant_id: "acme".into(),
+            app_name: "Acme".into(),
+            user_id: "dana".into(),
+        },
+        access_token: "a".into(),
+        refresh_token: "r".into(),
+        access_expires_at: 1,
+        refresh_expires_at: 2,
+        server_time: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -706,19 +724,7 @@ mod tests {
         ] {
             round_trip(m);
         }
-        let grant = TokenGrant {
-            binding: BindingInfo {
-                binding_id: "b".into(),
-                tenant_id: "acme".into(),
-                app_name: "Acme".into(),
-                user_id: "dana".into(),
-            },
-            access_token: "a".into(),
-            refresh_token: "r".into(),
-            access_expires_at: 1,
-            refresh_expires_at: 2,
-            server_time: Some(3),
-        };
+        let grant = TokenGrant { server_time: Some(3), ..test_grant() };
         round_trip(ChallengeStatusReply { status: ChallengeStatus::Approved, interval: Some(5), grant: Some(grant) });
         round_trip(ChallengeStatusReply { status: ChallengeStatus::Pending, interval: None, grant: None });
         // A partial grant is no grant (as with `flatten` on an Option).

@@ -1,5 +1,4 @@
 use super::*;
-use crate::core::wire::BindingInfo;
 use proptest::prelude::*;
 
 const T0: u64 = 1_800_000_000_000;
@@ -19,19 +18,7 @@ fn status(s: ChallengeStatus) -> Event {
 }
 
 fn grant() -> TokenGrant {
-    TokenGrant {
-        binding: BindingInfo {
-            binding_id: "b".into(),
-            tenant_id: "acme".into(),
-            app_name: "Acme".into(),
-            user_id: "dana".into(),
-        },
-        access_token: "a".into(),
-        refresh_token: "r".into(),
-        access_expires_at: 1,
-        refresh_expires_at: 2,
-        server_time: None,
-    }
+    crate::core::wire::test_grant()
 }
 
 fn approved() -> Event {
