@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use crate::config::CONNECT_ORIGIN;
 use crate::core::wire::{Capture, CaptureAccepted, ErrorBody};
 use crate::shell::relay::{self, Reply};
-use crate::shell::{chrome, now_ms};
+use crate::shell::{chrome, from_js, now_ms};
 
 use super::state::read_bindings;
 use super::tokens;
@@ -46,7 +46,7 @@ fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
 /// that isn't one of the extension's own pages.
 async fn active_page() -> Option<i32> {
     let query = obj(&[("active", true.into()), ("windowType", "normal".into())]);
-    let tabs: Vec<Tab> = serde_wasm_bindgen::from_value(tabs_query(&query).await.ok()?).ok()?;
+    let tabs: Vec<Tab> = from_js(tabs_query(&query).await.ok()?)?;
     let own = format!("chrome-extension://{}/", chrome::runtime_id());
     tabs.into_iter()
         .filter(|t| !t.url.as_deref().is_some_and(|u| u.starts_with(&own) || u.starts_with("chrome://")))
@@ -58,7 +58,7 @@ async fn read_page(tab_id: i32) -> Result<Capture, String> {
     let files = js_sys::Array::of1(&"capture.js".into());
     let details = obj(&[("target", obj(&[("tabId", tab_id.into())])), ("files", files.into())]);
     let results = execute_script(&details).await.map_err(|_| "no_page_access".to_string())?;
-    let mut injections: Vec<Injection> = serde_wasm_bindgen::from_value(results).map_err(|_| "no_page_access")?;
+    let mut injections: Vec<Injection> = from_js(results).ok_or("no_page_access")?;
     injections.pop().and_then(|i| i.result).ok_or_else(|| "no_page_access".into())
 }
 

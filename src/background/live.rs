@@ -12,7 +12,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use crate::config::CONNECT_ORIGIN;
 use crate::core::backoff::{full_jitter_ms, Jitter};
 use crate::core::wire::{ClientFrame, PingResult, ServerFrame};
-use crate::shell::{log, now_ms, to_js};
+use crate::shell::{from_js, log, now_ms, to_js};
 
 use super::state::{read_bindings, update_bindings};
 use super::tokens;
@@ -62,7 +62,7 @@ fn send(socket: &WebSocket, frame: &ClientFrame) {
 /// Decodes a text frame; anything else (binary, bad JSON, unknown type) is `None`.
 fn decode(data: JsValue) -> Option<ServerFrame> {
     let value = js_sys::JSON::parse(&data.as_string()?).ok()?;
-    serde_wasm_bindgen::from_value(value).ok()
+    from_js(value)
 }
 
 fn connect(binding_id: &str) {

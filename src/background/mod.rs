@@ -17,7 +17,7 @@ use crate::config::CONNECT_ORIGIN;
 use crate::core::challenge::Event;
 use crate::core::origin::is_connect_origin;
 use crate::core::wire::{ExternalMessage, PanelReply, PanelRequest, StatusReply};
-use crate::shell::{chrome, log, to_js};
+use crate::shell::{chrome, from_js, log, to_js};
 
 /// `chrome.runtime.onMessageExternal`: messages from web pages.
 /// Anything not from the connect origin, or not of a known shape, is ignored (undefined).
@@ -27,7 +27,7 @@ pub async fn handle_external(message: JsValue, sender_origin: Option<String>, ta
         log(&format!("ignored external message from {sender_origin:?}"));
         return JsValue::UNDEFINED;
     }
-    let Ok(msg) = serde_wasm_bindgen::from_value::<ExternalMessage>(message) else {
+    let Some(msg) = from_js::<ExternalMessage>(message) else {
         log("ignored external message of unknown shape");
         return JsValue::UNDEFINED;
     };
@@ -49,7 +49,7 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
         log("ignored internal message from outside the extension's pages");
         return JsValue::UNDEFINED;
     }
-    let Ok(req) = serde_wasm_bindgen::from_value::<PanelRequest>(message) else {
+    let Some(req) = from_js::<PanelRequest>(message) else {
         return to_js(&PanelReply { ok: false, info: None, error: Some("bad_request".into()), state: None });
     };
     let result: Result<Option<String>, String> = match req {

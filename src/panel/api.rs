@@ -13,7 +13,7 @@ extern "C" {
 
 pub async fn send(req: &PanelRequest) -> Option<PanelReply> {
     let v = chrome::send_message(req).await.ok()?;
-    serde_wasm_bindgen::from_value(v).ok()
+    crate::shell::from_js(v)
 }
 
 /// Calls `f` whenever extension storage changes (offers parked, bindings written).

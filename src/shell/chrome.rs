@@ -52,7 +52,7 @@ pub async fn storage_get<T: DeserializeOwned>(area: Area, key: &str) -> Result<O
     if value.is_undefined() {
         return Ok(None);
     }
-    Ok(serde_wasm_bindgen::from_value(value).ok())
+    Ok(super::from_js(value))
 }
 
 pub async fn storage_set<T: Serialize>(area: Area, key: &str, value: &T) -> Result<(), JsValue> {

@@ -2,6 +2,7 @@
 //! clock. No decisions here — only calls and conversions.
 
 pub mod chrome;
+mod js_value;
 pub mod relay;
 
 use wasm_bindgen::JsValue;
@@ -30,7 +31,12 @@ pub fn random_secret(prefix: &str) -> String {
     crate::core::token::encode_secret(prefix, &b)
 }
 
-/// Serialises to a plain JS value (objects, not Maps).
+/// Encodes as a plain JS value (objects, arrays, strings, numbers; `None` as null).
 pub fn to_js<T: serde::Serialize>(v: &T) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::UNDEFINED)
+    crate::core::dynamic::to_dyn(v).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Decodes a JS value; `None` when it doesn't have the type's shape.
+pub fn from_js<T: serde::de::DeserializeOwned>(v: JsValue) -> Option<T> {
+    crate::core::dynamic::from_dyn(v).ok()
 }

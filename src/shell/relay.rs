@@ -81,10 +81,8 @@ async fn call<T: DeserializeOwned>(url: &str, init: &JsValue) -> Reply<T> {
         return if status >= 500 { Reply::ServerError } else { Reply::Unreachable };
     };
     match status {
-        200..=299 => serde_wasm_bindgen::from_value(value).map_or(Reply::ServerError, Reply::Ok),
-        400..=499 => {
-            serde_wasm_bindgen::from_value(value).map_or(Reply::ServerError, |body| Reply::Refused { status, body })
-        }
+        200..=299 => super::from_js(value).map_or(Reply::ServerError, Reply::Ok),
+        400..=499 => super::from_js(value).map_or(Reply::ServerError, |body| Reply::Refused { status, body }),
         _ => Reply::ServerError,
     }
 }
