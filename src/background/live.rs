@@ -4,8 +4,8 @@
 //! alive (Chrome 116+ counts WebSocket activity).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
+use litemap::LiteMap;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
@@ -27,8 +27,8 @@ struct Conn {
 }
 
 thread_local! {
-    static CONNS: RefCell<HashMap<String, Conn>> = RefCell::new(HashMap::new());
-    static FAILURES: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    static CONNS: RefCell<LiteMap<String, Conn>> = const { RefCell::new(LiteMap::new()) };
+    static FAILURES: RefCell<LiteMap<String, u32>> = const { RefCell::new(LiteMap::new()) };
     static JITTER: RefCell<Jitter> = RefCell::new(Jitter::new(now_ms()));
 }
 

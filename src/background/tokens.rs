@@ -3,10 +3,11 @@
 //! binding at a time; everyone who needs a token meanwhile waits for that one refresh.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+
+use litemap::LiteMap;
 
 use crate::config::CONNECT_ORIGIN;
 use crate::core::refresh::{Action, Event, Scheduler};
@@ -28,7 +29,7 @@ struct Waiter {
 
 thread_local! {
     static SCHEDULER: RefCell<Option<Scheduler>> = const { RefCell::new(None) };
-    static WAITERS: RefCell<HashMap<String, Vec<Rc<Waiter>>>> = RefCell::new(HashMap::new());
+    static WAITERS: RefCell<LiteMap<String, Vec<Rc<Waiter>>>> = const { RefCell::new(LiteMap::new()) };
 }
 
 fn handle(event: Event) -> Vec<Action> {

@@ -4,16 +4,17 @@
 //! schedules don't pile up timers.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+
+use litemap::LiteMap;
 
 use crate::shell::{chrome, now_ms};
 
 pub type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 thread_local! {
-    static ARMED: RefCell<HashMap<&'static str, u64>> = RefCell::new(HashMap::new());
+    static ARMED: RefCell<LiteMap<&'static str, u64>> = const { RefCell::new(LiteMap::new()) };
 }
 
 /// Runs `then()` at `at` (epoch ms), unless a wake-up of this name is already armed for

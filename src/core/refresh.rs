@@ -7,7 +7,7 @@
 //! never deleted; network errors and 5xx retry with the same full-jitter backoff as
 //! code pairing.
 
-use std::collections::HashMap;
+use litemap::LiteMap;
 
 use super::backoff::{full_jitter_ms, Jitter};
 
@@ -58,13 +58,13 @@ struct Slot {
 
 #[derive(Debug, Clone)]
 pub struct Scheduler {
-    slots: HashMap<String, Slot>,
+    slots: LiteMap<String, Slot>,
     jitter: Jitter,
 }
 
 impl Scheduler {
     pub fn new(seed: u64) -> Self {
-        Self { slots: HashMap::new(), jitter: Jitter::new(seed) }
+        Self { slots: LiteMap::new(), jitter: Jitter::new(seed) }
     }
 
     pub fn in_flight(&self, binding_id: &str) -> bool {

@@ -3,7 +3,8 @@
 // 1. cold start: worker stopped over CDP → `pairing.offer` sent from a page on the connect
 //    origin (a real click, so the side-panel call has its gesture) → reply received; Latch
 //    and a plain-JS baseline extension (tests/bench/baseline-extension: same checks, same
-//    storage write, no wasm) loaded side by side in the same browser, runs interleaved;
+//    storage write, no wasm) loaded side by side in the same browser, runs interleaved,
+//    with two variants of the baseline that first load an empty wasm / Latch's wasm;
 // 2. warm: the same message to a running worker;
 // 3. Approve → tokens stored: the click on Approve in the panel → `latch.bindings` written
 //    (the page's storage.onChanged), redeem against the relay included.
@@ -19,14 +20,35 @@ import {
 
 const RUNS = Number(process.env.RUNS || 30);
 
+/**
+ * What the baseline's worker does before its plain-JS handler runs (`prelude.js`):
+ * - plain: nothing;
+ * - empty wasm: fetch and instantiate the smallest valid wasm module (8 bytes), the floor
+ *   for any worker that runs its handler in wasm;
+ * - Latch's wasm: fetch and instantiate Latch's own background wasm through its
+ *   wasm-bindgen `init`, as Latch's shim does, and call nothing in it.
+ */
+const PRELUDES = {
+  plain: "export const ready = Promise.resolve();\n",
+  emptyWasm:
+    'export const ready = WebAssembly.instantiateStreaming(fetch(chrome.runtime.getURL("empty.wasm")));\n',
+  latchWasm:
+    'import init from "./pkg/background.js";\n' +
+    'export const ready = init({ module_or_path: chrome.runtime.getURL("pkg/background_bg.wasm") });\n',
+};
+
 /** The baseline: Latch's manifest (same permissions, origins, locales) with its worker and panel swapped. */
-function baselineExtension() {
+function baselineExtension(prelude) {
   const dir = mkdtempSync(join(tmpdir(), "latch-baseline-"));
   cpSync(join(EXTENSION_DIR, "_locales"), join(dir, "_locales"), { recursive: true });
   cpSync(join(EXTENSION_DIR, "icons"), join(dir, "icons"), { recursive: true });
+  cpSync(join(EXTENSION_DIR, "pkg"), join(dir, "pkg"), { recursive: true });
+  writeFileSync(join(dir, "empty.wasm"), Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
+  writeFileSync(join(dir, "prelude.js"), PRELUDES[prelude]);
   for (const f of ["background.js", "panel.html"]) cpSync(join(ROOT, "tests/bench/baseline-extension", f), join(dir, f));
   const manifest = JSON.parse(readFileSync(join(EXTENSION_DIR, "manifest.json"), "utf8"));
   delete manifest.key; // its own id
+  manifest.name = `latch-bench-${prelude}`; // how the benchmark tells the variants apart
   writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
   return dir;
 }
@@ -94,18 +116,32 @@ async function connectPage(context, opener, extensionId) {
 }
 
 const stack = await startStack({ LATCH_MINT_PER_MINUTE: "0", LATCH_DESCRIBE_PER_MINUTE: "0", LATCH_REDEEM_PER_MINUTE: "0" });
-const baselineDir = baselineExtension();
-const { context, close } = await launchBrowser({ alsoLoad: [baselineDir] });
+const variants = [
+  { name: "plain-JS baseline", prelude: "plain" },
+  { name: "  + empty wasm", prelude: "emptyWasm" },
+  { name: "  + Latch's wasm", prelude: "latchWasm" },
+].map((v) => ({ ...v, dir: baselineExtension(v.prelude) }));
+const { context, close } = await launchBrowser({ alsoLoad: variants.map((v) => v.dir) });
 try {
-  const baselineId = context.serviceWorkers().map((w) => new URL(w.url()).host).find((id) => id !== EXTENSION_ID);
+  // The variants have no manifest key, so Chrome derives their ids: find them by name.
+  const names = new Map();
+  for (const w of context.serviceWorkers()) names.set(await w.evaluate(() => chrome.runtime.getManifest().name), new URL(w.url()).host);
+  const idOf = (prelude) => {
+    const id = names.get(`latch-bench-${prelude}`);
+    if (!id) throw new Error(`baseline variant ${prelude} not loaded: ${[...names.keys()]}`);
+    return id;
+  };
   const panel = await openPanel(context);
-  const baselinePage = await context.newPage();
-  await baselinePage.goto(`chrome-extension://${baselineId}/panel.html`);
   const workers = await watchWorkers(context, panel);
-  const subjects = [
-    { name: "Latch (wasm)", send: await connectPage(context, panel, EXTENSION_ID), id: EXTENSION_ID, store: panel },
-    { name: "plain-JS baseline", send: await connectPage(context, panel, baselineId), id: baselineId, store: baselinePage },
-  ].map((s) => ({ ...s, cold: [], warm: [], poll: [] }));
+  const subjects = [{ name: "Latch (wasm)", send: await connectPage(context, panel, EXTENSION_ID), id: EXTENSION_ID, store: panel }];
+  for (const v of variants) {
+    const id = idOf(v.prelude);
+    const store = await context.newPage();
+    await store.goto(`chrome-extension://${id}/panel.html`);
+    subjects.push({ name: v.name, send: await connectPage(context, panel, id), id, store });
+  }
+  for (const s of subjects) Object.assign(s, { cold: [], warm: [], poll: [] });
+  const ids = subjects.map((s) => s.id);
   const offer = async (s, pairingToken) => {
     const r = await s.send({ type: "pairing.offer", pairingToken });
     if (!r.reply.ok) throw new Error(`${s.name}: offer refused: ${JSON.stringify(r.reply)}`);
@@ -117,11 +153,12 @@ try {
     await sleep(150); // let the panel's reaction to the change settle
   };
   for (let i = 0; i < RUNS + 2; i++) {
-    const order = i % 2 ? [...subjects].reverse() : subjects;
+    // Rotate who goes first, so no subject always follows the same one.
+    const order = subjects.map((_, k) => subjects[(k + i) % subjects.length]);
     for (const s of order) {
       await forgetOffers(s);
       const token = await stack.mint(`cold-${i}`);
-      await workers.stopAll([EXTENSION_ID, baselineId]);
+      await workers.stopAll(ids);
       const cold = await offer(s, token);
       if (!workers.running(s.id)) throw new Error(`${s.name}: worker not running after the offer`);
       // The connect page's next message for the same pairing, to the now running worker.
@@ -138,7 +175,9 @@ try {
     const row = (label, xs) => `${label} ${fmt(quantile(xs, 0.5))} ${fmt(quantile(xs, 0.95))}`;
     console.log(`  ${s.name.padEnd(18)} ${row("cold offer", s.cold)}   ${row("warm offer", s.warm)}   ${row("warm pairing.result", s.poll)}`);
   }
-  console.log(`  cold-start median ratio Latch / baseline: ${(quantile(latch.cold, 0.5) / quantile(base.cold, 0.5)).toFixed(2)} (target ≤ 1.20)`);
+  const ratio = (s) => (quantile(s.cold, 0.5) / quantile(base.cold, 0.5)).toFixed(2);
+  console.log(`  cold-start median ratio Latch / baseline: ${ratio(latch)} (target ≤ 1.20)`);
+  for (const s of subjects.slice(2)) console.log(`  cold-start median ratio${s.name.replace(/^ +\+/, " baseline +")} / baseline: ${ratio(s)}`);
 
   // Approve → tokens stored, in the panel (a tab), worker warm as after Connect. The last
   // offers' descriptions may still be landing: let them, then start from an empty book.
@@ -171,5 +210,5 @@ try {
 } finally {
   await close();
   await stack.stop();
-  rmSync(baselineDir, { recursive: true, force: true });
+  for (const v of variants) rmSync(v.dir, { recursive: true, force: true });
 }

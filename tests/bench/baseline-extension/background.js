@@ -3,7 +3,11 @@
 // without wasm. Listener registered synchronously, the same side-panel call inside the
 // gesture, the connect-origin and token-shape checks, a read-modify-write of the offer
 // book in chrome.storage.session, the badge, the same reply. Not shipped; never loaded
-// outside the benchmark.
+// outside the benchmark. `prelude.js` is written by the benchmark: empty for the plain
+// baseline, or loading a wasm module first for the "floor" variants (how much of Latch's
+// cold start is only getting a wasm module ready, before any Rust runs).
+import { ready } from "./prelude.js";
+
 const CONNECT_ORIGIN = new URL(chrome.runtime.getManifest().externally_connectable.matches[0]).origin;
 const TOKEN = /^lpt_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
@@ -40,9 +44,9 @@ chrome.runtime.onMessageExternal.addListener((message, sender, sendResponse) => 
   let reply;
   if (message.type === "pairing.offer") {
     if (sender.tab) openPrompt(sender.tab);
-    reply = offer(message.pairingToken, sender.tab?.id ?? null);
+    reply = ready.then(() => offer(message.pairingToken, sender.tab?.id ?? null));
   } else if (message.type === "pairing.result" && typeof message.offerId === "string") {
-    reply = result(message.offerId);
+    reply = ready.then(() => result(message.offerId));
   } else {
     return false;
   }
