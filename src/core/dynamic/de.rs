@@ -65,8 +65,8 @@ impl<'de, D: Dynamic> de::Deserializer<'de> for Deserializer<D> {
             }
             Shape::Number(n) => visitor.visit_f64(n),
             Shape::String(s) => visitor.visit_string(s),
-            // A visitor that stops early (a struct read from a longer array) leaves items
-            // over: refused, as serde_json does, rather than dropped unseen.
+            // A visitor that stops early leaves items over: refused, as serde_json does,
+            // rather than dropped unseen.
             Shape::Array(items) => {
                 let mut seq = Seq(items.into_iter());
                 let value = visitor.visit_seq(&mut seq)?;
@@ -76,15 +76,7 @@ impl<'de, D: Dynamic> de::Deserializer<'de> for Deserializer<D> {
                     Err(Refused)
                 }
             }
-            Shape::Object(entries) => {
-                let mut map = Map { entries: entries.into_iter(), value: None };
-                let value = visitor.visit_map(&mut map)?;
-                if map.entries.len() == 0 {
-                    Ok(value)
-                } else {
-                    Err(Refused)
-                }
-            }
+            Shape::Object(entries) => visit_object(entries, visitor),
             Shape::Unsupported => Err(Refused),
         }
     }
@@ -109,6 +101,21 @@ impl<'de, D: Dynamic> de::Deserializer<'de> for Deserializer<D> {
         }
     }
 
+    /// A struct is read from an object only. serde's derive can also read one from an array
+    /// of its fields in order; no message is written that way, and refusing it here leaves
+    /// that second decoder of every struct out of the wasm.
+    fn deserialize_struct<W: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: W,
+    ) -> Result<W::Value, Refused> {
+        match self.shape() {
+            Shape::Object(entries) => visit_object(entries, visitor),
+            _ => Err(Refused),
+        }
+    }
+
     fn deserialize_newtype_struct<W: Visitor<'de>>(self, _name: &'static str, visitor: W) -> Result<W::Value, Refused> {
         visitor.visit_newtype_struct(self)
     }
@@ -120,7 +127,18 @@ impl<'de, D: Dynamic> de::Deserializer<'de> for Deserializer<D> {
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
+    }
+}
+
+/// Hands an object's entries to `visitor`; entries it leaves unread are refused, as above.
+fn visit_object<'de, V: Dynamic, W: Visitor<'de>>(entries: Vec<(String, V)>, visitor: W) -> Result<W::Value, Refused> {
+    let mut map = Map { entries: entries.into_iter(), value: None };
+    let value = visitor.visit_map(&mut map)?;
+    if map.entries.len() == 0 {
+        Ok(value)
+    } else {
+        Err(Refused)
     }
 }
 
