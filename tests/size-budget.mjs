@@ -15,7 +15,7 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * the limit is still above it; the limit only moves down, towards the target, as it is met.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 100_000, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 82_000, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];
