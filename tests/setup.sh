@@ -50,6 +50,12 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   apt_install postgresql
 fi
 
+# The scaffold e2e test runs the generated Flask app in a venv (Flask from PyPI).
+if ! python3 -m venv --help >/dev/null 2>&1; then
+  say "installing Debian python3-venv"
+  apt_install python3 python3-venv
+fi
+
 if [ ! -f node_modules/playwright-core/package.json ]; then
   say "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi

@@ -16,6 +16,7 @@ pub mod remembered;
 pub mod request_id;
 pub mod routes;
 pub mod routing;
+pub mod scaffold;
 pub mod secrets;
 pub mod sessions;
 pub mod sqlite_writer;

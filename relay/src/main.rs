@@ -50,6 +50,31 @@ enum Command {
     /// Code pairing, owner side.
     #[command(subcommand)]
     Pairing(PairingCmd),
+    /// Starter code for integrators.
+    #[command(subcommand)]
+    Scaffold(ScaffoldCmd),
+}
+
+#[derive(Subcommand)]
+enum ScaffoldCmd {
+    /// The app-side route that mints pairing tokens (API key from LATCH_API_KEY), and a page
+    /// with the embed script tag and container: printed, or written with --out.
+    WebPairing {
+        #[arg(long, value_enum)]
+        stack: latch_relay::scaffold::Stack,
+        /// The app's route the embed script asks for a token.
+        #[arg(long, default_value = latch_relay::scaffold::DEFAULT_TOKEN_ROUTE)]
+        token_route: String,
+        /// The relay's public origin.
+        #[arg(long, default_value = latch_relay::scaffold::DEFAULT_RELAY_URL)]
+        relay_url: String,
+        /// The tenant id (for the embed's connected state).
+        #[arg(long, default_value = "acme")]
+        tenant: String,
+        /// Write the files into this directory (created if missing; nothing is overwritten).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -186,10 +211,16 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Commands that need no database come first: opening one creates its file.
+    let command = match cli.command {
+        Command::Scaffold(c) => return scaffold(c),
+        command => command,
+    };
     let shown_url = redact_url(&cli.database);
     let db = db::open(&cli.database).await.with_context(|| format!("cannot open database {shown_url}"))?;
     let now = now_ms();
-    match cli.command {
+    match command {
+        Command::Scaffold(_) => unreachable!("handled before the database is opened"),
         Command::Serve(a) => {
             let secret_from_env =
                 ["LATCH_TOKEN_SECRET", "LATCH_TOKEN_SECRET_FILE"].iter().any(|v| std::env::var_os(v).is_some());
@@ -307,6 +338,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", json!({ "revoked": true, "bindingId": binding_id }));
         }
     }
+    Ok(())
+}
+
+fn scaffold(c: ScaffoldCmd) -> anyhow::Result<()> {
+    use latch_relay::scaffold;
+    let ScaffoldCmd::WebPairing { stack, token_route, relay_url, tenant, out } = c;
+    let s = scaffold::render(&scaffold::Request { stack, token_route, relay_url, tenant_id: tenant })?;
+    let Some(dir) = out else {
+        print!("{}", scaffold::to_text(&s));
+        return Ok(());
+    };
+    let written = scaffold::write(&s, &dir).with_context(|| format!("cannot write into {}", dir.display()))?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    println!("run it: {}", stack.run_hint(&dir.display().to_string()));
+    println!("the script tag and container, for a page of your own:\n{}", s.snippet);
     Ok(())
 }
 

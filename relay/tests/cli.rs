@@ -64,3 +64,31 @@ fn tenants_keys_and_bindings_from_the_command_line() {
     fails_with(relay(&db, &["binding", "revoke", "bnd_nope"]), "no active binding");
     assert!(!relay(&db, &["bogus"]).status.success());
 }
+
+#[test]
+fn scaffold_prints_or_writes_without_touching_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("never.db");
+    let db = format!("sqlite://{}", db_path.display());
+
+    let out = relay(&db, &["scaffold", "web-pairing", "--stack", "express", "--token-route", "/latch/t"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for header in ["==> package.json <==", "==> server.js <==", "==> the script tag and container"] {
+        assert!(text.contains(header), "{header} in:\n{text}");
+    }
+    assert!(text.contains(r#"data-latch-token-url="/latch/t""#));
+    assert!(!db_path.exists(), "scaffold opened the database");
+
+    let out_dir = dir.path().join("app");
+    let out_arg = out_dir.to_str().unwrap();
+    let written = relay(&db, &["scaffold", "web-pairing", "--stack", "flask", "--out", out_arg]);
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    assert!(out_dir.join("app.py").exists() && out_dir.join("requirements.txt").exists());
+    fails_with(relay(&db, &["scaffold", "web-pairing", "--stack", "flask", "--out", out_arg]), "already exists");
+
+    fails_with(relay(&db, &["scaffold", "web-pairing", "--stack", "axum", "--token-route", "/x\"y"]), "--token-route");
+    fails_with(relay(&db, &["scaffold", "web-pairing", "--stack", "axum", "--relay-url", "ftp://x"]), "--relay-url");
+    assert!(!relay(&db, &["scaffold", "web-pairing", "--stack", "django"]).status.success());
+    assert!(!db_path.exists(), "scaffold opened the database");
+}

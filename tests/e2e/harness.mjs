@@ -114,8 +114,9 @@ function libfaketime() {
  * With `proxy: true` the relay listens on 8797 behind a fault-injecting proxy on 8787.
  * With `clockOffset` (e.g. "-10m") the relay runs under libfaketime, its wall clock that far
  * from the browser's (monotonic time untouched, so its timers still run true).
+ * With `demoApp: false` nothing listens on the app's port (8788): the caller brings an app.
  */
-export async function startStack(env = {}, { proxy = false, clockOffset = null } = {}) {
+export async function startStack(env = {}, { proxy = false, clockOffset = null, demoApp = true } = {}) {
   if (!existsSync(RELAY_BIN)) throw new Error(`${RELAY_BIN} missing: run npm test (it builds the relay)`);
   const dir = mkdtempSync(join(tmpdir(), "latch-e2e-"));
   let { db, apiKey } = freshDatabase(dir, "latch.db");
@@ -138,9 +139,9 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null }
   const startRelay = () =>
     start(RELAY_BIN, ["--database", db, "serve", "--listen", `127.0.0.1:${relayPort}`], { LATCH_LOG: "warn", ...skew, ...env });
   let relay = startRelay();
-  start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
+  if (demoApp) start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
   await waitFor(`${RELAY}/healthz`);
-  await waitFor(`${APP}/`);
+  if (demoApp) await waitFor(`${APP}/`);
   return {
     get db() { return db; }, get apiKey() { return apiKey; }, logs, fault,
     /** Runs the relay CLI against the stack's database; resolves to its JSON output. */
@@ -223,6 +224,24 @@ export async function launchBrowser({ alsoLoad = [] } = {}) {
   };
 }
 
+/** App page → Connect Latch → connect popup → Continue (`beforeContinue` runs just before). */
+export async function offerFromApp(context, beforeContinue = async () => {}) {
+  const app = await context.newPage();
+  await app.goto(`${APP}/`);
+  const button = app.getByRole("button", { name: "Connect Latch" });
+  await button.waitFor();
+  const popupOpened = context.waitForEvent("page");
+  await button.click();
+  const popup = await popupOpened;
+  await popup.waitForURL(/\/connect#token=/);
+  const token = new URLSearchParams(new URL(popup.url()).hash.slice(1)).get("token");
+  await popup.getByRole("heading", { name: "Connect Acme to Latch" }).waitFor();
+  await beforeContinue();
+  await popup.getByRole("button", { name: "Continue" }).click();
+  await popup.getByRole("heading", { name: "Approve in the Latch side panel" }).waitFor();
+  return { app, popup, token };
+}
+
 /** An extension page in a normal tab: the panel, usable to read storage and click. */
 export async function openPanel(context) {
   const page = await context.newPage();
@@ -300,4 +319,4 @@ export function screenshotPath(name) {
   return join(dir, name);
 }
 
-export { sleep };
+export { sleep, waitFor };

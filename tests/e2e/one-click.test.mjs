@@ -3,31 +3,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   startStack, launchBrowser, openPanel, storage, stopWorkers, targetUrls, screenshotPath,
-  approveWhenArmed, pasteToken, waitForBindings, PROMPT, APP, EXTENSION_ID, sleep,
+  approveWhenArmed, pasteToken, waitForBindings, offerFromApp, PROMPT, APP, EXTENSION_ID, sleep,
 } from "./harness.mjs";
 
 let stack;
 before(async () => { stack = await startStack(); });
 after(async () => { await stack?.stop(); });
 
-
-/** App page → Connect Latch → connect popup → Continue (`beforeContinue` runs just before). */
-async function offerFromApp(context, beforeContinue = async () => {}) {
-  const app = await context.newPage();
-  await app.goto(`${APP}/`);
-  const button = app.getByRole("button", { name: "Connect Latch" });
-  await button.waitFor();
-  const popupOpened = context.waitForEvent("page");
-  await button.click();
-  const popup = await popupOpened;
-  await popup.waitForURL(/\/connect#token=/);
-  const token = new URLSearchParams(new URL(popup.url()).hash.slice(1)).get("token");
-  await popup.getByRole("heading", { name: "Connect Acme to Latch" }).waitFor();
-  await beforeContinue();
-  await popup.getByRole("button", { name: "Continue" }).click();
-  await popup.getByRole("heading", { name: "Approve in the Latch side panel" }).waitFor();
-  return { app, popup, token };
-}
 
 test("one click: Connect Latch → Continue → Approve binds, closes the popup, and the app reads Latch Connected", async () => {
   const { context, close } = await launchBrowser();
