@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod limits;
 pub mod live;
+pub mod mcp;
 pub mod metrics;
 pub mod remembered;
 pub mod request_id;

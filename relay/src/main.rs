@@ -53,6 +53,8 @@ enum Command {
     /// Starter code for integrators.
     #[command(subcommand)]
     Scaffold(ScaffoldCmd),
+    /// An MCP server on stdin/stdout with the tool scaffold_web_pairing.
+    Mcp,
 }
 
 #[derive(Subcommand)]
@@ -214,13 +216,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // Commands that need no database come first: opening one creates its file.
     let command = match cli.command {
         Command::Scaffold(c) => return scaffold(c),
+        Command::Mcp => return latch_relay::mcp::serve_stdio().await,
         command => command,
     };
     let shown_url = redact_url(&cli.database);
     let db = db::open(&cli.database).await.with_context(|| format!("cannot open database {shown_url}"))?;
     let now = now_ms();
     match command {
-        Command::Scaffold(_) => unreachable!("handled before the database is opened"),
+        Command::Scaffold(_) | Command::Mcp => unreachable!("handled before the database is opened"),
         Command::Serve(a) => {
             let secret_from_env =
                 ["LATCH_TOKEN_SECRET", "LATCH_TOKEN_SECRET_FILE"].iter().any(|v| std::env::var_os(v).is_some());

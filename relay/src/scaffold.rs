@@ -8,9 +8,12 @@
 
 use std::fmt;
 
+use rmcp::schemars::JsonSchema;
+
 /// The stacks a scaffold exists for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(crate = "rmcp::schemars")]
 pub enum Stack {
     Express,
     Axum,
