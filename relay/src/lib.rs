@@ -8,6 +8,7 @@ pub mod clock;
 pub mod code;
 pub mod config_file;
 pub mod db;
+pub mod enrollment;
 pub mod error;
 pub mod limits;
 pub mod live;

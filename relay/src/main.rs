@@ -154,6 +154,32 @@ enum TenantCmd {
         #[arg(long)]
         captures: bool,
     },
+    /// Register an Ed25519 enrollment key for enterprise auto-pair; prints its id. Without
+    /// --public-key a key pair is made and the private key printed once (keep it safe).
+    EnrollKey {
+        #[arg(long)]
+        tenant: String,
+        /// An existing public key: 32 bytes, base64url.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Sign an enrollment assertion {tenantId, userId, aud, exp, nonce} for one browser
+    /// (no database needed). The private key comes from LATCH_ENROLL_PRIVATE_KEY or a file.
+    SignAssertion {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        user: String,
+        /// The relay's public URL, which the assertion is for.
+        #[arg(long, default_value = latch_relay::scaffold::DEFAULT_RELAY_URL)]
+        aud: String,
+        /// How long the assertion stays usable (at most 30 days).
+        #[arg(long, default_value_t = 7 * 24 * 3600)]
+        ttl_seconds: u64,
+        /// A file holding the private key (lesk_…); else LATCH_ENROLL_PRIVATE_KEY.
+        #[arg(long)]
+        private_key_file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -217,6 +243,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         Command::Scaffold(c) => return scaffold(c),
         Command::Mcp => return latch_relay::mcp::serve_stdio().await,
+        Command::Tenant(TenantCmd::SignAssertion { tenant, user, aud, ttl_seconds, private_key_file }) => {
+            return sign_assertion(tenant, user, aud, ttl_seconds, private_key_file)
+        }
         command => command,
     };
     let shown_url = redact_url(&cli.database);
@@ -255,6 +284,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             store::create_tenant(&db, &store::Tenant { id: id.clone(), name, origins, captures }, now).await?;
             println!("{}", json!({ "tenantId": id }));
+        }
+        Command::Tenant(TenantCmd::SignAssertion { .. }) => unreachable!("handled before the database is opened"),
+        Command::Tenant(TenantCmd::EnrollKey { tenant, public_key }) => {
+            use latch_relay::enrollment;
+            if store::tenant(&db, &tenant).await?.is_none() {
+                bail!("no tenant {tenant:?}");
+            }
+            let (private_key, public_key) = match public_key {
+                Some(p) => (None, p),
+                None => {
+                    let (private, public) = enrollment::generate();
+                    (Some(private), public)
+                }
+            };
+            let Some(bytes) = enrollment::parse_public_key(&public_key) else {
+                bail!("--public-key must be an Ed25519 public key: 32 bytes in base64url");
+            };
+            let key_id = enrollment::insert_key(&db, &tenant, &bytes, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot register the key (already registered?): {e}"))?;
+            let mut out = json!({ "keyId": key_id, "tenantId": tenant, "publicKey": public_key });
+            if let Some(private) = private_key {
+                out["privateKey"] = private.into();
+            }
+            println!("{out}");
         }
         Command::Key(KeyCmd::Create { tenant, label }) => {
             if store::tenant(&db, &tenant).await?.is_none() {
@@ -341,6 +395,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", json!({ "revoked": true, "bindingId": binding_id }));
         }
     }
+    Ok(())
+}
+
+fn sign_assertion(
+    tenant: String,
+    user: String,
+    aud: String,
+    ttl_seconds: u64,
+    private_key_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    use latch_relay::enrollment::{self, Claims, MAX_LIFETIME_MS};
+    if ttl_seconds == 0 || ttl_seconds * 1000 > MAX_LIFETIME_MS {
+        bail!("--ttl-seconds must be 1 to {} (30 days)", MAX_LIFETIME_MS / 1000);
+    }
+    if !valid_tenant_id(&tenant) {
+        bail!("--tenant must be a tenant id");
+    }
+    let user_ok =
+        !user.is_empty() && user.chars().count() <= 128 && user.trim() == user && !user.chars().any(char::is_control);
+    if !user_ok {
+        bail!("--user must be 1–128 characters, no control characters or surrounding spaces");
+    }
+    let aud = aud.trim_end_matches('/').to_owned();
+    if !latch_relay::routes::is_plain_origin(&aud) {
+        bail!("--aud must be the relay's URL, like https://latch.example.com");
+    }
+    let private_key = match private_key_file {
+        Some(path) => std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?,
+        None => std::env::var("LATCH_ENROLL_PRIVATE_KEY")
+            .map_err(|_| anyhow::anyhow!("give the private key in LATCH_ENROLL_PRIVATE_KEY or --private-key-file"))?,
+    };
+    let exp = (now_ms() / 1000) + ttl_seconds;
+    let claims = Claims { tenant_id: tenant, user_id: user, aud, exp, nonce: enrollment::new_nonce() };
+    let assertion = enrollment::sign(&private_key, &claims).map_err(|e| anyhow::anyhow!(e))?;
+    println!("{}", json!({ "assertion": assertion, "exp": exp, "nonce": claims.nonce }));
     Ok(())
 }
 

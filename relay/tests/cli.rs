@@ -92,3 +92,48 @@ fn scaffold_prints_or_writes_without_touching_a_database() {
     assert!(!relay(&db, &["scaffold", "web-pairing", "--stack", "django"]).status.success());
     assert!(!db_path.exists(), "scaffold opened the database");
 }
+
+#[test]
+fn enrollment_keys_and_assertions_from_the_command_line() {
+    let test_db = tokio::runtime::Runtime::new().unwrap().block_on(common::test_db());
+    let db = test_db.url.clone();
+    json(relay(&db, &["tenant", "create", "--name", "Acme Inc", "--id", "acme"]));
+
+    let made = json(relay(&db, &["tenant", "enroll-key", "--tenant", "acme"]));
+    let private = made["privateKey"].as_str().expect("a generated key's private half is printed once").to_owned();
+    let public = made["publicKey"].as_str().unwrap().to_owned();
+    assert!(made["keyId"].as_str().unwrap().starts_with("lek_"));
+    fails_with(
+        relay(&db, &["tenant", "enroll-key", "--tenant", "acme", "--public-key", &public]),
+        "already registered",
+    );
+    fails_with(relay(&db, &["tenant", "enroll-key", "--tenant", "nobody"]), "no tenant");
+    fails_with(relay(&db, &["tenant", "enroll-key", "--tenant", "acme", "--public-key", "AAAA"]), "--public-key");
+    let (_, other_public) = latch_relay::enrollment::generate();
+    let given = json(relay(&db, &["tenant", "enroll-key", "--tenant", "acme", "--public-key", &other_public]));
+    assert!(given.get("privateKey").is_none(), "the admin's own key pair: nothing secret printed");
+
+    let sign = |extra: &[&str], key: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_latch-relay"));
+        c.args(["--database", &db, "tenant", "sign-assertion", "--tenant", "acme", "--user", "dana"]).args(extra);
+        match key {
+            Some(k) => c.env("LATCH_ENROLL_PRIVATE_KEY", k),
+            None => c.env_remove("LATCH_ENROLL_PRIVATE_KEY"),
+        };
+        c.output().expect("run latch-relay")
+    };
+    let signed = json(sign(&["--aud", "https://latch.example.com/", "--ttl-seconds", "600"], Some(&private)));
+    let assertion = signed["assertion"].as_str().unwrap();
+    let now = latch_relay::clock::now_ms();
+    let claims = latch_relay::enrollment::verify(assertion, &public, "acme", "https://latch.example.com", now)
+        .expect("verifies");
+    assert_eq!((claims.user_id.as_str(), claims.aud.as_str()), ("dana", "https://latch.example.com"));
+    assert!((now / 1000 + 590..=now / 1000 + 610).contains(&claims.exp));
+    let second = json(sign(&[], Some(&private)));
+    assert_ne!(second["nonce"], signed["nonce"], "a new nonce every time");
+
+    fails_with(sign(&[], None), "LATCH_ENROLL_PRIVATE_KEY");
+    fails_with(sign(&[], Some("lak_wrong")), "not a Latch enrollment key");
+    fails_with(sign(&["--ttl-seconds", "99999999"], Some(&private)), "--ttl-seconds");
+    fails_with(sign(&["--aud", "javascript:x"], Some(&private)), "--aud");
+}

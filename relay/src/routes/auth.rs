@@ -67,7 +67,15 @@ pub async fn revoke(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<Re
     if !is_refresh_token(&req.refresh_token) {
         return Err(ApiError::bad_request("refresh_token_invalid", "This is not a Latch refresh token."));
     }
-    let revoked = store::revoke_by_refresh(&s.db, &token_hash(&s.pepper, &req.refresh_token), now_ms()).await?;
+    let hash = token_hash(&s.pepper, &req.refresh_token);
+    if crate::enrollment::managed_by_refresh(&s.db, &hash).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "managed_binding",
+            "Your organization manages this connection; your administrator can remove it.",
+        ));
+    }
+    let revoked = store::revoke_by_refresh(&s.db, &hash, now_ms()).await?;
     if revoked {
         tracing::info!("binding revoked by its refresh token");
         s.binding_revoked().await;

@@ -6,6 +6,7 @@ mod body;
 mod captures;
 pub mod client_addr;
 pub mod code_pairing;
+mod enterprise;
 mod errands;
 mod pairing;
 mod session;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/pairing/pending", get(code_pairing::pending))
         .route("/api/pairing/approve", post(code_pairing::approve))
         .route("/api/pairing/deny", post(code_pairing::deny))
+        .route("/api/enterprise/enroll", post(enterprise::enroll))
         .route("/api/auth/refresh", post(auth::refresh))
         .route("/api/auth/revoke", post(auth::revoke))
         .route("/api/session", get(session::upgrade))

@@ -1,0 +1,129 @@
+//! `POST /api/enterprise/enroll`: a browser under an organization's policy presents the
+//! admin's signed assertion and gets a managed binding, with no click (PROTOCOL §8).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use latch::core::name_policy::display_name;
+use latch::core::offers::REDEEM_RETRY_MS;
+use latch::core::wire::{BindingInfo, TokenGrant};
+use serde::Deserialize;
+
+use super::body::parse_json;
+use super::client_addr::ClientAddr;
+use super::pairing::{clean_device_name, token_grant, valid_user_id};
+use crate::clock::now_ms;
+use crate::enrollment::{self, Claims, Enrollment, Refusal};
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::{derived_refresh_token, token_hash};
+use crate::store;
+use crate::AppState;
+
+/// An assertion is a short JWT; anything much longer is not one.
+const MAX_ASSERTION_BYTES: usize = 4096;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnrollRequest {
+    assertion: String,
+    #[serde(default)]
+    device_name: String,
+}
+
+fn refused(r: Refusal) -> ApiError {
+    use StatusCode as S;
+    let (status, code, message) = match r {
+        Refusal::Malformed => (
+            S::BAD_REQUEST,
+            "malformed_assertion",
+            "This is not an enrollment assertion made by `latch-relay tenant sign-assertion`.",
+        ),
+        Refusal::Invalid => (
+            S::UNAUTHORIZED,
+            "assertion_invalid",
+            "The assertion is not signed by an enrollment key registered for its tenant (tampered, or the key was revoked).",
+        ),
+        Refusal::Expired => (S::UNAUTHORIZED, "assertion_expired", "The assertion has expired; sign a new one."),
+        Refusal::WrongAudience => {
+            (S::UNAUTHORIZED, "wrong_audience", "The assertion was made for another relay (its aud is not this relay's URL).")
+        }
+        Refusal::TooLongLived => {
+            (S::BAD_REQUEST, "assertion_too_long_lived", "An assertion may be valid for at most 30 days; sign a shorter one.")
+        }
+        Refusal::Replayed => (
+            S::CONFLICT,
+            "assertion_replayed",
+            "This assertion has already enrolled a browser; sign a new one for each browser.",
+        ),
+    };
+    ApiError::new(status, code, message)
+}
+
+pub async fn enroll(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Json<TokenGrant>> {
+    s.limits.redeem.admit(&addr, now_ms(), "enrollments from this address")?;
+    let req: EnrollRequest = parse_json(&body)?;
+    if req.assertion.len() > MAX_ASSERTION_BYTES {
+        return Err(refused(Refusal::Malformed));
+    }
+    let now = now_ms();
+    let key_id = enrollment::kid(&req.assertion).map_err(refused)?;
+    let (tenant_id, public_key) = enrollment::active_key(&s.db, &key_id).await?.ok_or(refused(Refusal::Invalid))?;
+    let audience = s.cfg.public_url.trim_end_matches('/');
+    let claims = enrollment::verify(&req.assertion, &public_key, &tenant_id, audience, now).map_err(refused)?;
+    valid_user_id(&serde_json::json!({ "userId": claims.user_id })).ok_or(refused(Refusal::Malformed))?;
+
+    let tenant_name = store::tenant(&s.db, &tenant_id).await?.map(|t| t.name).unwrap_or_default();
+    let app_name = display_name(None, &tenant_name, &tenant_id);
+    // Derived from the assertion's nonce: a retry whose first answer was lost gets the
+    // same refresh token, and so the same binding (below), never a second one.
+    let refresh_token = derived_refresh_token(&s.pepper, b"latch enrollment\0", &format!("{key_id}\0{}", claims.nonce));
+    let refresh_hash = token_hash(&s.pepper, &refresh_token);
+    let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
+    let e = Enrollment {
+        key_id: &key_id,
+        app_name: &app_name,
+        device_name: &clean_device_name(&req.device_name),
+        refresh_hash: &refresh_hash,
+        refresh_expires_at,
+        now,
+    };
+    let grant = |binding_id: String, app_name: String, refresh_expires_at: u64| {
+        let binding =
+            BindingInfo { binding_id, tenant_id: tenant_id.clone(), app_name, user_id: claims.user_id.clone() };
+        Json(token_grant(&s, binding, refresh_token.clone(), refresh_expires_at, now))
+    };
+    if let Some(binding_id) = enrollment::enroll(&s.db, &claims, &e).await? {
+        tracing::info!(tenant = %tenant_id, binding = %binding_id, key = %key_id, "browser enrolled by policy");
+        s.metrics.completed("enrollment");
+        return Ok(grant(binding_id, app_name, refresh_expires_at));
+    }
+    again(&s, &key_id, &claims, &refresh_hash, now)
+        .await?
+        .map(|(b, exp)| grant(b, app_name, exp))
+        .ok_or(refused(Refusal::Replayed))
+}
+
+/// A used nonce whose binding's first session is still unused, within the retry window:
+/// the first answer was lost. `(binding id, refresh expiry)`.
+async fn again(
+    s: &AppState,
+    key_id: &str,
+    claims: &Claims,
+    refresh_hash: &[u8],
+    now: u64,
+) -> ApiResult<Option<(String, u64)>> {
+    let used_at = enrollment::nonce_used_at(&s.db, key_id, &claims.nonce).await?;
+    if !used_at.is_some_and(|t| now < t + REDEEM_RETRY_MS) {
+        return Ok(None);
+    }
+    let found = store::unanswered_redeem(&s.db, refresh_hash).await?;
+    Ok(found.map(|(b, refresh_expires_at)| {
+        tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "enrollment answered again after a lost answer");
+        (b.binding_id, refresh_expires_at)
+    }))
+}
