@@ -118,7 +118,7 @@ async fn again(
     now: u64,
 ) -> ApiResult<Option<(String, u64)>> {
     let used_at = enrollment::nonce_used_at(&s.db, key_id, &claims.nonce).await?;
-    if !used_at.is_some_and(|t| now < t + REDEEM_RETRY_MS) {
+    if used_at.is_none_or(|t| now >= t + REDEEM_RETRY_MS) {
         return Ok(None);
     }
     let found = store::unanswered_redeem(&s.db, refresh_hash).await?;
