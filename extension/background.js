@@ -34,6 +34,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) =>
   answer(ready.then(() => latch.handle_panel(message, sender.id ?? null, sender.origin ?? null)), sendResponse));
 
 chrome.alarms.onAlarm.addListener((alarm) => { ready.then(() => latch.on_alarm(alarm.name)); });
+chrome.storage.onChanged.addListener((_changes, area) => { ready.then(() => latch.on_storage_changed(area)); });
 chrome.runtime.onStartup.addListener(() => { ready.then(() => latch.on_startup()); });
 chrome.runtime.onInstalled.addListener(() => {
   chrome.sidePanel.setPanelBehavior({ openPanelOnActionClick: true }).catch(() => {});

@@ -17,6 +17,8 @@ thread_local! {
     pub static STORAGE: AsyncLock = const { AsyncLock::new() };
     /// The code-pairing poller's actions (stores must land in the order decided).
     pub static CHALLENGE: AsyncLock = const { AsyncLock::new() };
+    /// Enterprise enrollment: one attempt per assertion at a time.
+    pub static MANAGED: AsyncLock = const { AsyncLock::new() };
 }
 
 pub struct Guard(&'static std::thread::LocalKey<AsyncLock>);

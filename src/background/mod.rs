@@ -6,6 +6,7 @@ mod capture;
 mod code_pairing;
 mod live;
 mod lock;
+mod managed;
 mod pairing;
 mod state;
 mod tokens;
@@ -89,6 +90,15 @@ pub async fn on_startup() {
     code_pairing::feed(Event::Tick).await;
     pairing::resume_interrupted(&book).await;
     bindings_changed().await;
+    managed::sync().await;
+}
+
+/// `chrome.storage.onChanged`: a changed organization policy may mean a new enrollment.
+#[wasm_bindgen]
+pub async fn on_storage_changed(area: String) {
+    if area == "managed" {
+        managed::sync().await;
+    }
 }
 
 /// How long start-up work yields to the event that woke the worker.
@@ -108,6 +118,9 @@ pub async fn on_alarm(name: String) {
     }
     if name == tokens::ALARM {
         tokens::tick().await;
+    }
+    if name == managed::ALARM {
+        managed::sync().await;
     }
     live::ensure_all().await;
 }

@@ -154,6 +154,9 @@ pub async fn disconnect(binding_id: &str) -> Result<(), String> {
     let Some(b) = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id) else {
         return Err("unknown_binding".into());
     };
+    if b.managed {
+        return Err("managed_binding".into());
+    }
     let req = RefreshTokenRequest { refresh_token: b.refresh_token };
     match relay::post::<_, RevokeResponse>(RELAY, "/api/auth/revoke", &req).await {
         Reply::Ok(_) | Reply::Refused { .. } => {
@@ -177,5 +180,6 @@ pub async fn panel_state() -> PanelState {
         pending: book.pending_views(),
         bindings: read_bindings().await.iter().map(BindingView::from).collect(),
         challenge: super::code_pairing::view().await,
+        managed: super::managed::view().await,
     }
 }

@@ -170,6 +170,16 @@ pub struct RedeemRequest {
     pub redeem_key: Option<String>,
 }
 
+/// `POST /api/enterprise/enroll` (PROTOCOL §8): the admin's assertion from the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollRequest {
+    pub assertion: String,
+    /// Informational, as in a redeem.
+    #[serde(default)]
+    pub device_name: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BindingInfo {
@@ -384,6 +394,13 @@ pub struct StoredBinding {
     /// Set when the relay refused a refresh: the user must pair again. Never deleted silently.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_repair: Option<String>,
+    /// Made by the organization's policy (enterprise auto-pair): the user can't disconnect it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub managed: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl StoredBinding {
@@ -401,6 +418,7 @@ impl StoredBinding {
             paired_at,
             access_obtained_at: Some(paired_at),
             needs_repair: None,
+            managed: false,
         }
     }
 }
@@ -439,6 +457,9 @@ pub struct PanelState {
     /// "Pair with a code", when a code pairing is running or has just ended.
     #[serde(default)]
     pub challenge: Option<crate::core::challenge::ChallengeView>,
+    /// The organization's policy, when one is set and was acted on.
+    #[serde(default)]
+    pub managed: Option<crate::core::managed::ManagedView>,
 }
 
 impl PanelState {
@@ -483,6 +504,9 @@ pub struct BindingView {
     /// Why the binding stopped working and needs pairing again.
     #[serde(default)]
     pub needs_repair: Option<String>,
+    /// The organization's (enterprise auto-pair): shown without Disconnect.
+    #[serde(default)]
+    pub managed: bool,
 }
 
 impl From<&StoredBinding> for BindingView {
@@ -494,6 +518,7 @@ impl From<&StoredBinding> for BindingView {
             user_id: b.user_id.clone(),
             paired_at: b.paired_at,
             needs_repair: b.needs_repair.clone(),
+            managed: b.managed,
         }
     }
 }
@@ -676,11 +701,13 @@ mod tests {
             user_id: "dana".into(),
             paired_at: 0,
             needs_repair: None,
+            managed: false,
         };
         let state = PanelState {
             pending: vec![pending(Some("Acme")), pending(Some("Latch Verified")), pending(None)],
             bindings: vec![binding("Acme Store"), binding("Ac\u{202E}me")],
             challenge: None,
+            managed: None,
         }
         .with_shown_names();
         let names: Vec<_> = state.pending.iter().map(|p| p.app_name.as_deref()).collect();

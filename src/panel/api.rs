@@ -45,6 +45,29 @@ pub fn explain(code: &str) -> String {
         }
         "needs_repair" => "This app needs to be paired again before it can receive pages.",
         "no_background" => "Latch's background service isn't answering. Close and reopen this panel.",
+        "managed_binding" => "Your organization manages this connection. Ask your administrator to remove it.",
+        _ => return explain_policy(code),
+    }
+    .to_string()
+}
+
+/// Why the organization's policy did not connect this browser, and what to ask for.
+pub fn explain_policy(code: &str) -> String {
+    match code {
+        "assertion_replayed" => {
+            "The enrollment in your organization's policy was already used by another browser. Ask your administrator for a new one for this browser."
+        }
+        "assertion_expired" => "The enrollment in your organization's policy has expired. Ask your administrator for a new one.",
+        "assertion_invalid" => {
+            "The enrollment in your organization's policy is not signed by a key the relay knows (changed, or the key was revoked). Ask your administrator for a new one."
+        }
+        "wrong_audience" => "The enrollment in your organization's policy was made for another Latch relay. Ask your administrator for one for this relay.",
+        "malformed_assertion" | "assertion_too_long_lived" => {
+            "The enrollment in your organization's policy is not valid. Ask your administrator to sign a new one with latch-relay tenant sign-assertion."
+        }
+        "policy_wrong_relay" => "Your organization's policy names a different relay than this Latch uses. Ask your administrator to check relayUrl.",
+        "policy_incomplete" => "Your organization's policy is missing relayUrl, tenantId or assertion. Ask your administrator to complete it.",
+        "relay_unreachable" => "Latch's relay can't be reached yet; Latch will try again by itself.",
         _ => "Something went wrong. Try again.",
     }
     .to_string()

@@ -1,15 +1,26 @@
-//! "Connected apps": one row per binding with Disconnect.
+//! "Connected apps": one row per binding with Disconnect (an organization's binding has
+//! none), and why the organization's policy did not connect this browser, if it didn't.
 
 use leptos::prelude::*;
 
-use super::Panel;
+use super::{api, Panel};
+use crate::core::managed::Outcome;
 use crate::core::wire::{BindingView, PanelRequest};
 
 #[component]
 pub fn ConnectedApps(panel: Panel) -> impl IntoView {
+    let policy_problem = move || {
+        panel.state.with(|s| s.managed.clone()).filter(|m| m.outcome != Outcome::Enrolled).and_then(|m| m.error)
+    };
     view! {
         <section aria-labelledby="connected-heading">
             <h2 id="connected-heading" class="section">"Connected apps"</h2>
+            {move || policy_problem().map(|code| view! {
+                <div class="card policy-problem" role="alert">
+                    <strong>"Your organization's Latch policy did not connect this browser. "</strong>
+                    {api::explain_policy(&code)}
+                </div>
+            })}
             <Show
                 when=move || !panel.state.with(|s| s.bindings.is_empty())
                 fallback=|| view! { <p class="empty">"No apps are connected yet. Use Connect Latch on an app's site, or paste a pairing token above."</p> }
@@ -58,8 +69,14 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                         </button>
                     }
                 })}
-                <button type="button" class="secondary"
-                    on:click=move |_| panel.run(PanelRequest::Disconnect { binding_id: id.clone() })>"Disconnect"</button>
+                {if binding.managed {
+                    view! { <span class="managed">"Managed by your organization"</span> }.into_any()
+                } else {
+                    view! {
+                        <button type="button" class="secondary"
+                            on:click=move |_| panel.run(PanelRequest::Disconnect { binding_id: id.clone() })>"Disconnect"</button>
+                    }.into_any()
+                }}
             </div>
         </li>
     }

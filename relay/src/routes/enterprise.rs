@@ -7,8 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use latch::core::name_policy::display_name;
 use latch::core::offers::REDEEM_RETRY_MS;
-use latch::core::wire::{BindingInfo, TokenGrant};
-use serde::Deserialize;
+use latch::core::wire::{BindingInfo, EnrollRequest, TokenGrant};
 
 use super::body::parse_json;
 use super::client_addr::ClientAddr;
@@ -22,14 +21,6 @@ use crate::AppState;
 
 /// An assertion is a short JWT; anything much longer is not one.
 const MAX_ASSERTION_BYTES: usize = 4096;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EnrollRequest {
-    assertion: String,
-    #[serde(default)]
-    device_name: String,
-}
 
 fn refused(r: Refusal) -> ApiError {
     use StatusCode as S;

@@ -124,6 +124,7 @@ fn panel_reply() -> PanelReply {
                 user_id: "dana".into(),
                 paired_at: 9,
                 needs_repair: Some("revoked".into()),
+                managed: true,
             }],
             challenge: Some(ChallengeView {
                 state: ViewState::Idle,
@@ -132,6 +133,10 @@ fn panel_reply() -> PanelReply {
                 retry_at: Some(3),
                 error: None,
                 reissued: true,
+            }),
+            managed: Some(crate::core::managed::ManagedView {
+                outcome: crate::core::managed::Outcome::Refused,
+                error: Some("assertion_replayed".into()),
             }),
         }),
     }

@@ -1,0 +1,102 @@
+//! Enterprise auto-pair: reads the organization's policy (`chrome.storage.managed`),
+//! enrolls with the relay when `core::managed` says so, stores the managed binding and
+//! the record of the attempt (`latch.managed`). Runs at worker start, when the policy
+//! changes, and at the retry alarm after an outage.
+
+use wasm_bindgen::prelude::*;
+
+use crate::config::CONNECT_ORIGIN;
+use crate::core::managed::{self, Answer, ManagedView, Outcome, Policy, Record, Step};
+use crate::core::wire::{EnrollRequest, StoredBinding, TokenGrant};
+use crate::shell::chrome::{self, Area};
+use crate::shell::relay::{self, Reply};
+use crate::shell::{from_js, log, now_ms, random_id};
+
+use super::lock;
+use super::state::update_bindings;
+use super::wakeup::{wake_at, LocalFuture};
+
+pub const RECORD_KEY: &str = "latch.managed";
+pub const ALARM: &str = "latch.managed";
+const DEVICE_NAME: &str = "Chrome with Latch (managed)";
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["chrome", "storage", "managed"], js_name = get, catch)]
+    async fn managed_get() -> Result<JsValue, JsValue>;
+}
+
+async fn read_record() -> Option<Record> {
+    chrome::storage_get(Area::Local, RECORD_KEY).await.ok().flatten()
+}
+
+/// What the panel shows about the policy.
+pub async fn view() -> Option<ManagedView> {
+    read_record().await.as_ref().map(ManagedView::from)
+}
+
+fn retry() -> LocalFuture {
+    Box::pin(sync())
+}
+
+/// Brings this browser in line with the policy.
+pub async fn sync() {
+    let _guard = lock::lock(&lock::MANAGED).await;
+    let policy: Policy = managed_get().await.ok().and_then(from_js).unwrap_or_default();
+    let previous = read_record().await;
+    let now = now_ms();
+    let (fingerprint, answer) = match managed::decide(&policy, previous.as_ref(), CONNECT_ORIGIN, now) {
+        Step::Idle => {
+            if let Some(Record { outcome: Outcome::Retrying, retry_at: Some(at), .. }) = previous {
+                wake_at(ALARM, at, retry).await;
+            }
+            return;
+        }
+        Step::Refuse { fingerprint, error } => (fingerprint, Answer::Refused { error: error.into() }),
+        Step::Enroll { assertion, fingerprint } => {
+            let req = EnrollRequest { assertion, device_name: DEVICE_NAME.into() };
+            let answer = match relay::post::<_, TokenGrant>(CONNECT_ORIGIN, "/api/enterprise/enroll", &req).await {
+                Reply::Ok(grant) => store(grant, previous.as_ref()).await,
+                Reply::Refused { body, .. } => Answer::Refused { error: body.error },
+                Reply::Unreachable | Reply::ServerError => Answer::Unreachable,
+            };
+            (fingerprint, answer)
+        }
+    };
+    let random = u64::from_str_radix(&random_id()[..16], 16).unwrap_or(1);
+    let record = managed::record(fingerprint, answer, previous.as_ref(), now_ms(), random);
+    if previous.as_ref() != Some(&record) && chrome::storage_set(Area::Local, RECORD_KEY, &record).await.is_err() {
+        log("could not store the enrollment record");
+    }
+    if let Some(error) = &record.error {
+        log(&format!("organization policy not applied: {error}"));
+    }
+    if let (Outcome::Retrying, Some(at)) = (record.outcome, record.retry_at) {
+        wake_at(ALARM, at, retry).await;
+    }
+    super::bindings_changed().await;
+}
+
+/// Stores the managed binding; the one an earlier policy made is dropped from this browser
+/// (the relay keeps it until the app or the owner revokes it).
+async fn store(grant: TokenGrant, previous: Option<&Record>) -> Answer {
+    let now = now_ms();
+    let binding = StoredBinding { managed: true, ..StoredBinding::from_grant(grant.localized(now), now) };
+    let binding_id = binding.binding_id.clone();
+    let replaced = previous.and_then(|r| r.binding_id.clone()).filter(|old| *old != binding_id);
+    let stored = update_bindings(|all| {
+        all.retain(|b| b.binding_id != binding.binding_id && Some(&b.binding_id) != replaced.as_ref());
+        all.push(binding);
+    })
+    .await;
+    if let Some(old) = &replaced {
+        super::live::close(old);
+        super::tokens::forget(old);
+    }
+    match stored {
+        Ok(()) => Answer::Enrolled { binding_id },
+        // Not stored: the relay's answer for this nonce can be fetched again (the retry
+        // window of a lost answer), so this is an outage, not a refusal.
+        Err(_) => Answer::Unreachable,
+    }
+}

@@ -1,0 +1,243 @@
+//! Enterprise auto-pair in the extension (PROTOCOL §8): from the admin's policy
+//! (`chrome.storage.managed`) and what this browser last did with it
+//! (`chrome.storage.local["latch.managed"]`), what to do now. The worker does the IO.
+//!
+//! An assertion enrolls once: the record keeps a fingerprint of the assertion it was made
+//! for, so a worker restart does not enroll again, and a changed policy (a new assertion)
+//! does. A refusal is final for that assertion (the panel says why and what to ask the
+//! admin for); no answer from the relay is retried with backoff.
+
+use serde::{Deserialize, Serialize};
+
+use super::backoff::full_jitter_ms;
+
+/// `chrome.storage.managed`, as declared in `extension/managed_schema.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    #[serde(default)]
+    pub relay_url: Option<String>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    #[serde(default)]
+    pub assertion: Option<String>,
+}
+
+/// How the last enrollment attempt for an assertion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Enrolled,
+    /// The relay (or this extension) refused it: only a new policy can change that.
+    Refused,
+    /// The relay did not answer: tried again at `retry_at`.
+    Retrying,
+}
+
+/// `chrome.storage.local["latch.managed"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// Of the assertion this record is about (not a secret; change detection only).
+    pub fingerprint: String,
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub binding_id: Option<String>,
+    #[serde(default)]
+    pub attempt: u32,
+    #[serde(default)]
+    pub retry_at: Option<u64>,
+}
+
+/// What the panel shows about the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedView {
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl From<&Record> for ManagedView {
+    fn from(r: &Record) -> Self {
+        Self { outcome: r.outcome, error: r.error.clone() }
+    }
+}
+
+/// The next step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// No policy, or this assertion was already dealt with (or waits for `retry_at`).
+    Idle,
+    /// Present the assertion to the relay.
+    Enroll { assertion: String, fingerprint: String },
+    /// The policy can't be used as it is; record why.
+    Refuse { fingerprint: String, error: &'static str },
+}
+
+/// 64-bit FNV-1a of the assertion, in hex: tells one assertion from the next.
+pub fn fingerprint(assertion: &str) -> String {
+    let hash =
+        assertion.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
+/// The longest assertion the extension sends (the relay refuses longer ones too).
+const MAX_ASSERTION_LEN: usize = 4096;
+
+/// What to do with `policy`, given the `record` of the last attempt, at `now`.
+pub fn decide(policy: &Policy, record: Option<&Record>, connect_origin: &str, now: u64) -> Step {
+    let (relay_url, tenant_id, assertion) = match (&policy.relay_url, &policy.tenant_id, &policy.assertion) {
+        (None, None, None) => return Step::Idle,
+        (Some(r), Some(t), Some(a)) if !r.is_empty() && !t.is_empty() && !a.is_empty() => (r, t, a),
+        _ => {
+            let fingerprint = fingerprint(policy.assertion.as_deref().unwrap_or_default());
+            return Step::Refuse { fingerprint, error: "policy_incomplete" };
+        }
+    };
+    let _ = tenant_id; // The relay checks the assertion's tenant; the policy's names it for people.
+    let fingerprint = fingerprint(assertion);
+    match record {
+        Some(r) if r.fingerprint == fingerprint => match r.outcome {
+            Outcome::Enrolled | Outcome::Refused => return Step::Idle,
+            Outcome::Retrying if r.retry_at.is_some_and(|t| t > now) => return Step::Idle,
+            Outcome::Retrying => {}
+        },
+        _ => {}
+    }
+    if relay_url.trim_end_matches('/') != connect_origin {
+        return Step::Refuse { fingerprint, error: "policy_wrong_relay" };
+    }
+    if assertion.len() > MAX_ASSERTION_LEN {
+        return Step::Refuse { fingerprint, error: "malformed_assertion" };
+    }
+    Step::Enroll { assertion: assertion.clone(), fingerprint }
+}
+
+/// The relay's answer to an enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Enrolled {
+        binding_id: String,
+    },
+    Refused {
+        error: String,
+    },
+    /// No answer, or a 5xx.
+    Unreachable,
+}
+
+/// The record after an attempt; `previous` is the record before it (for the attempt count).
+pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, now: u64, random: u64) -> Record {
+    let attempt = previous.filter(|r| r.fingerprint == fingerprint).map_or(0, |r| r.attempt);
+    match answer {
+        Answer::Enrolled { binding_id } => Record {
+            fingerprint,
+            outcome: Outcome::Enrolled,
+            error: None,
+            binding_id: Some(binding_id),
+            attempt: 0,
+            retry_at: None,
+        },
+        Answer::Refused { error } => Record {
+            fingerprint,
+            outcome: Outcome::Refused,
+            error: Some(error),
+            binding_id: None,
+            attempt: 0,
+            retry_at: None,
+        },
+        Answer::Unreachable => {
+            let attempt = attempt.saturating_add(1);
+            // At least a second apart, whatever the jitter drew.
+            let retry_at = now + full_jitter_ms(attempt, random).max(1_000);
+            Record {
+                fingerprint,
+                outcome: Outcome::Retrying,
+                error: Some("relay_unreachable".into()),
+                binding_id: None,
+                attempt,
+                retry_at: Some(retry_at),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ORIGIN: &str = "http://localhost:8787";
+
+    fn policy(assertion: &str) -> Policy {
+        Policy {
+            relay_url: Some(format!("{ORIGIN}/")),
+            tenant_id: Some("acme".into()),
+            assertion: Some(assertion.into()),
+        }
+    }
+
+    #[test]
+    fn a_new_assertion_enrolls_once() {
+        let p = policy("a.b.c");
+        let Step::Enroll { fingerprint, .. } = decide(&p, None, ORIGIN, 0) else { panic!("enroll") };
+        let done = record(fingerprint, Answer::Enrolled { binding_id: "b".into() }, None, 0, 0);
+        assert_eq!(decide(&p, Some(&done), ORIGIN, 1), Step::Idle, "a restarted worker does not enroll again");
+        assert!(matches!(decide(&policy("d.e.f"), Some(&done), ORIGIN, 1), Step::Enroll { .. }), "a new policy does");
+        assert_eq!(decide(&Policy::default(), Some(&done), ORIGIN, 1), Step::Idle);
+    }
+
+    #[test]
+    fn refusals_are_final_and_outages_retry_with_backoff() {
+        let p = policy("a.b.c");
+        let fp = fingerprint("a.b.c");
+        let refused = record(fp.clone(), Answer::Refused { error: "assertion_replayed".into() }, None, 0, 0);
+        assert_eq!(decide(&p, Some(&refused), ORIGIN, 10_000_000), Step::Idle);
+        let down = record(fp.clone(), Answer::Unreachable, None, 1_000, u64::MAX);
+        let at = down.retry_at.unwrap();
+        assert!((2_000..=2_000 + 1_000).contains(&at), "{at}");
+        assert_eq!(decide(&p, Some(&down), ORIGIN, at - 1), Step::Idle);
+        assert!(matches!(decide(&p, Some(&down), ORIGIN, at), Step::Enroll { .. }));
+        let again = record(fp, Answer::Unreachable, Some(&down), at, u64::MAX);
+        assert_eq!(again.attempt, 2);
+    }
+
+    #[test]
+    fn a_policy_for_another_relay_or_half_set_is_refused() {
+        let mut p = policy("a.b.c");
+        p.relay_url = Some("https://elsewhere.example".into());
+        assert!(matches!(decide(&p, None, ORIGIN, 0), Step::Refuse { error: "policy_wrong_relay", .. }));
+        for half in [
+            Policy { assertion: None, ..policy("x") },
+            Policy { tenant_id: Some(String::new()), ..policy("x") },
+            Policy { relay_url: None, tenant_id: None, assertion: Some("x".into()) },
+        ] {
+            assert!(
+                matches!(decide(&half, None, ORIGIN, 0), Step::Refuse { error: "policy_incomplete", .. }),
+                "{half:?}"
+            );
+        }
+        assert!(matches!(
+            decide(&policy(&"x".repeat(5000)), None, ORIGIN, 0),
+            Step::Refuse { error: "malformed_assertion", .. }
+        ));
+    }
+
+    proptest! {
+        /// Whatever happened before, the same assertion is never enrolled twice once an
+        /// attempt was answered, and a different assertion is always tried.
+        #[test]
+        fn answered_assertions_are_never_retried(a in "[a-z.]{1,40}", b in "[a-z.]{1,40}", now in 0u64..1 << 50, refused in any::<bool>()) {
+            let answer = if refused { Answer::Refused { error: "x".into() } } else { Answer::Enrolled { binding_id: "b".into() } };
+            let r = record(fingerprint(&a), answer, None, now, 0);
+            prop_assert_eq!(decide(&policy(&a), Some(&r), ORIGIN, now.saturating_add(1 << 40)), Step::Idle);
+            if fingerprint(&a) != fingerprint(&b) {
+                let enrolls = matches!(decide(&policy(&b), Some(&r), ORIGIN, now), Step::Enroll { .. });
+                prop_assert!(enrolls);
+            }
+        }
+    }
+}
