@@ -30,14 +30,16 @@ fn assertion(private: &str, user: &str, exp_ms: u64, aud: &str) -> String {
     enrollment::sign(private, &claims).unwrap()
 }
 
+const KEY: &str = "lrk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const OTHER_KEY: &str = "lrk_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA";
+
+async fn enroll_with(f: &Fixture, assertion: &str, key: Option<&str>) -> (StatusCode, Value) {
+    let body = json!({"assertion": assertion, "deviceName": "Managed Chrome", "enrollKey": key});
+    f.call("POST", "/api/enterprise/enroll", None, Some(body)).await
+}
+
 async fn enroll(f: &Fixture, assertion: &str) -> (StatusCode, Value) {
-    f.call(
-        "POST",
-        "/api/enterprise/enroll",
-        None,
-        Some(json!({"assertion": assertion, "deviceName": "Managed Chrome"})),
-    )
-    .await
+    enroll_with(f, assertion, Some(KEY)).await
 }
 
 #[tokio::test]
@@ -59,7 +61,13 @@ async fn a_signed_assertion_enrolls_once_into_a_managed_binding() {
     let (s, b) = f.call("POST", "/api/auth/revoke", None, Some(json!({"refreshToken": refresh}))).await;
     assert_eq!((s, b["error"].clone()), (StatusCode::FORBIDDEN, json!("managed_binding")));
 
-    // A retry whose answer was lost gets the same binding while its refresh token is unused…
+    // A copy of the assertion presented without the browser's enroll key is a replay…
+    for key in [None, Some(OTHER_KEY)] {
+        let (s, b) = enroll_with(&f, &a, key).await;
+        assert_eq!((s, b["error"].clone()), (StatusCode::CONFLICT, json!("assertion_replayed")), "{b}");
+    }
+    // …while the browser's retry whose answer was lost gets the same binding, as long as
+    // its refresh token is unused…
     let (s, again) = enroll(&f, &a).await;
     assert_eq!(s, StatusCode::OK, "{again}");
     assert_eq!(again["binding"]["bindingId"], grant["binding"]["bindingId"]);
@@ -112,5 +120,7 @@ async fn tampered_expired_foreign_and_unknown_assertions_bind_nothing() {
     }
     let (s, _) = f.call("POST", "/api/enterprise/enroll", None, Some(json!({"nope": 1}))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, b) = enroll_with(&f, &good, Some("lrk_short")).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_enroll_key")));
     assert!(latch_relay::store::list_bindings(&f.state.db, None).await.unwrap().is_empty(), "nothing bound");
 }

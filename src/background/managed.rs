@@ -7,10 +7,11 @@ use wasm_bindgen::prelude::*;
 
 use crate::config::CONNECT_ORIGIN;
 use crate::core::managed::{self, Answer, ManagedView, Outcome, Policy, Record, Step};
+use crate::core::token::REDEEM_KEY_PREFIX;
 use crate::core::wire::{EnrollRequest, StoredBinding, TokenGrant};
 use crate::shell::chrome::{self, Area};
 use crate::shell::relay::{self, Reply};
-use crate::shell::{from_js, log, now_ms, random_id};
+use crate::shell::{from_js, log, now_ms, random_id, random_secret};
 
 use super::lock;
 use super::state::update_bindings;
@@ -54,7 +55,15 @@ pub async fn sync() {
         }
         Step::Refuse { fingerprint, error } => (fingerprint, Answer::Refused { error: error.into() }),
         Step::Enroll { assertion, fingerprint } => {
-            let req = EnrollRequest { assertion, device_name: DEVICE_NAME.into() };
+            let attempt =
+                managed::attempting(fingerprint.clone(), previous.as_ref(), || random_secret(REDEEM_KEY_PREFIX));
+            if chrome::storage_set(Area::Local, RECORD_KEY, &attempt).await.is_err() {
+                log("could not store the enrollment attempt");
+                return;
+            }
+            let req =
+                EnrollRequest { assertion, device_name: DEVICE_NAME.into(), enroll_key: attempt.enroll_key.clone() };
+            let previous = Some(attempt);
             let answer = match relay::post::<_, TokenGrant>(CONNECT_ORIGIN, "/api/enterprise/enroll", &req).await {
                 Reply::Ok(grant) => store(grant, previous.as_ref()).await,
                 Reply::Refused { body, .. } => Answer::Refused { error: body.error },

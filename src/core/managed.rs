@@ -49,6 +49,10 @@ pub struct Record {
     pub attempt: u32,
     #[serde(default)]
     pub retry_at: Option<u64>,
+    /// Sent with every attempt for this assertion (`EnrollRequest::enroll_key`): stored
+    /// before the first, so a retry after a lost answer gets the same binding back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enroll_key: Option<String>,
 }
 
 /// What the panel shows about the policy.
@@ -116,6 +120,21 @@ pub fn decide(policy: &Policy, record: Option<&Record>, connect_origin: &str, no
     Step::Enroll { assertion: assertion.clone(), fingerprint }
 }
 
+/// The record to store before an attempt: the enroll key of an earlier attempt with the
+/// same assertion, or a new one from `new_key`.
+pub fn attempting(fingerprint: String, previous: Option<&Record>, new_key: impl FnOnce() -> String) -> Record {
+    let same = previous.filter(|r| r.fingerprint == fingerprint);
+    Record {
+        enroll_key: Some(same.and_then(|r| r.enroll_key.clone()).unwrap_or_else(new_key)),
+        attempt: same.map_or(0, |r| r.attempt),
+        fingerprint,
+        outcome: Outcome::Retrying,
+        error: None,
+        binding_id: None,
+        retry_at: None,
+    }
+}
+
 /// The relay's answer to an enrollment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -129,9 +148,12 @@ pub enum Answer {
     Unreachable,
 }
 
-/// The record after an attempt; `previous` is the record before it (for the attempt count).
+/// The record after an attempt; `previous` is the record before it (the attempt count and,
+/// for a retry, the enroll key carry over; an answered assertion needs no key).
 pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, now: u64, random: u64) -> Record {
-    let attempt = previous.filter(|r| r.fingerprint == fingerprint).map_or(0, |r| r.attempt);
+    let same = previous.filter(|r| r.fingerprint == fingerprint);
+    let attempt = same.map_or(0, |r| r.attempt);
+    let enroll_key = same.and_then(|r| r.enroll_key.clone());
     match answer {
         Answer::Enrolled { binding_id } => Record {
             fingerprint,
@@ -140,6 +162,7 @@ pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, no
             binding_id: Some(binding_id),
             attempt: 0,
             retry_at: None,
+            enroll_key: None,
         },
         Answer::Refused { error } => Record {
             fingerprint,
@@ -148,6 +171,7 @@ pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, no
             binding_id: None,
             attempt: 0,
             retry_at: None,
+            enroll_key: None,
         },
         Answer::Unreachable => {
             let attempt = attempt.saturating_add(1);
@@ -160,6 +184,7 @@ pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, no
                 binding_id: None,
                 attempt,
                 retry_at: Some(retry_at),
+                enroll_key,
             }
         }
     }
@@ -203,6 +228,21 @@ mod tests {
         assert!(matches!(decide(&p, Some(&down), ORIGIN, at), Step::Enroll { .. }));
         let again = record(fp, Answer::Unreachable, Some(&down), at, u64::MAX);
         assert_eq!(again.attempt, 2);
+    }
+
+    #[test]
+    fn every_attempt_with_one_assertion_sends_the_same_enroll_key() {
+        let fp = fingerprint("a.b.c");
+        let first = attempting(fp.clone(), None, || "k1".into());
+        assert_eq!((first.outcome, first.enroll_key.as_deref()), (Outcome::Retrying, Some("k1")));
+        let down = record(fp.clone(), Answer::Unreachable, Some(&first), 0, 0);
+        let second = attempting(fp.clone(), Some(&down), || "k2".into());
+        assert_eq!(second.enroll_key.as_deref(), Some("k1"), "kept across attempts and worker restarts");
+        assert_eq!(second.attempt, 1);
+        let other = attempting(fingerprint("d.e.f"), Some(&down), || "k3".into());
+        assert_eq!(other.enroll_key.as_deref(), Some("k3"), "a new assertion, a new key");
+        // A worker stopped mid-attempt left the attempting record: the next one retries.
+        assert!(matches!(decide(&policy("a.b.c"), Some(&second), ORIGIN, 0), Step::Enroll { .. }));
     }
 
     #[test]

@@ -178,6 +178,11 @@ pub struct EnrollRequest {
     /// Informational, as in a redeem.
     #[serde(default)]
     pub device_name: String,
+    /// The same `lrk_…` key on every attempt with this assertion, made by the browser: a
+    /// retry whose first answer was lost gets that binding again; a copy of the assertion
+    /// presented by anyone else (another key) is a replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enroll_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

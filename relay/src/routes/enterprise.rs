@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use latch::core::name_policy::display_name;
 use latch::core::offers::REDEEM_RETRY_MS;
+use latch::core::token::{is_redeem_key, REFRESH_TOKEN_PREFIX};
 use latch::core::wire::{BindingInfo, EnrollRequest, TokenGrant};
 
 use super::body::parse_json;
@@ -15,7 +16,7 @@ use super::pairing::{clean_device_name, token_grant, valid_user_id};
 use crate::clock::now_ms;
 use crate::enrollment::{self, Claims, Enrollment, Refusal};
 use crate::error::{ApiError, ApiResult};
-use crate::secrets::{derived_refresh_token, token_hash};
+use crate::secrets::{derived_refresh_token, new_secret, token_hash};
 use crate::store;
 use crate::AppState;
 
@@ -58,6 +59,12 @@ pub async fn enroll(
 ) -> ApiResult<Json<TokenGrant>> {
     s.limits.redeem.admit(&addr, now_ms(), "enrollments from this address")?;
     let req: EnrollRequest = parse_json(&body)?;
+    if req.enroll_key.as_deref().is_some_and(|k| !is_redeem_key(k)) {
+        return Err(ApiError::bad_request(
+            "invalid_enroll_key",
+            "enrollKey must be lrk_ followed by 43 base64url characters.",
+        ));
+    }
     if req.assertion.len() > MAX_ASSERTION_BYTES {
         return Err(refused(Refusal::Malformed));
     }
@@ -70,9 +77,13 @@ pub async fn enroll(
 
     let tenant_name = store::tenant(&s.db, &tenant_id).await?.map(|t| t.name).unwrap_or_default();
     let app_name = display_name(None, &tenant_name, &tenant_id);
-    // Derived from the assertion's nonce: a retry whose first answer was lost gets the
-    // same refresh token, and so the same binding (below), never a second one.
-    let refresh_token = derived_refresh_token(&s.pepper, b"latch enrollment\0", &format!("{key_id}\0{}", claims.nonce));
+    // With the browser's enroll key, derived from it and the nonce: a retry whose first
+    // answer was lost gets the same refresh token, and so the same binding (below), never
+    // a second one. Without a key (or with another) a used nonce is a replay.
+    let refresh_token = match &req.enroll_key {
+        Some(k) => derived_refresh_token(&s.pepper, b"latch enrollment\0", &format!("{key_id}\0{}\0{k}", claims.nonce)),
+        None => new_secret(REFRESH_TOKEN_PREFIX),
+    };
     let refresh_hash = token_hash(&s.pepper, &refresh_token);
     let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
     let e = Enrollment {
