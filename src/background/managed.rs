@@ -46,14 +46,15 @@ pub async fn sync() {
     let policy: Policy = managed_get().await.ok().and_then(from_js).unwrap_or_default();
     let previous = read_record().await;
     let now = now_ms();
-    let (fingerprint, answer) = match managed::decide(&policy, previous.as_ref(), CONNECT_ORIGIN, now) {
+    // `basis`: the record the outcome is recorded over (the attempt's, once one was made).
+    let (fingerprint, answer, basis) = match managed::decide(&policy, previous.as_ref(), CONNECT_ORIGIN, now) {
         Step::Idle => {
             if let Some(Record { outcome: Outcome::Retrying, retry_at: Some(at), .. }) = previous {
                 wake_at(ALARM, at, retry).await;
             }
             return;
         }
-        Step::Refuse { fingerprint, error } => (fingerprint, Answer::Refused { error: error.into() }),
+        Step::Refuse { fingerprint, error } => (fingerprint, Answer::Refused { error: error.into() }, previous),
         Step::Enroll { assertion, fingerprint } => {
             let attempt =
                 managed::attempting(fingerprint.clone(), previous.as_ref(), || random_secret(REDEEM_KEY_PREFIX));
@@ -63,18 +64,17 @@ pub async fn sync() {
             }
             let req =
                 EnrollRequest { assertion, device_name: DEVICE_NAME.into(), enroll_key: attempt.enroll_key.clone() };
-            let previous = Some(attempt);
             let answer = match relay::post::<_, TokenGrant>(CONNECT_ORIGIN, "/api/enterprise/enroll", &req).await {
-                Reply::Ok(grant) => store(grant, previous.as_ref()).await,
+                Reply::Ok(grant) => store(grant, attempt.binding_id.as_deref()).await,
                 Reply::Refused { body, .. } => Answer::Refused { error: body.error },
                 Reply::Unreachable | Reply::ServerError => Answer::Unreachable,
             };
-            (fingerprint, answer)
+            (fingerprint, answer, Some(attempt))
         }
     };
     let random = u64::from_str_radix(&random_id()[..16], 16).unwrap_or(1);
-    let record = managed::record(fingerprint, answer, previous.as_ref(), now_ms(), random);
-    if previous.as_ref() != Some(&record) && chrome::storage_set(Area::Local, RECORD_KEY, &record).await.is_err() {
+    let record = managed::record(fingerprint, answer, basis.as_ref(), now_ms(), random);
+    if basis.as_ref() != Some(&record) && chrome::storage_set(Area::Local, RECORD_KEY, &record).await.is_err() {
         log("could not store the enrollment record");
     }
     if let Some(error) = &record.error {
@@ -86,13 +86,13 @@ pub async fn sync() {
     super::bindings_changed().await;
 }
 
-/// Stores the managed binding; the one an earlier policy made is dropped from this browser
-/// (the relay keeps it until the app or the owner revokes it).
-async fn store(grant: TokenGrant, previous: Option<&Record>) -> Answer {
+/// Stores the managed binding; `held`, the one an earlier policy made, is dropped from this
+/// browser (the relay keeps it until the app or the owner revokes it).
+async fn store(grant: TokenGrant, held: Option<&str>) -> Answer {
     let now = now_ms();
     let binding = StoredBinding { managed: true, ..StoredBinding::from_grant(grant.localized(now), now) };
     let binding_id = binding.binding_id.clone();
-    let replaced = previous.and_then(|r| r.binding_id.clone()).filter(|old| *old != binding_id);
+    let replaced = held.filter(|old| *old != binding_id).map(str::to_owned);
     let stored = update_bindings(|all| {
         all.retain(|b| b.binding_id != binding.binding_id && Some(&b.binding_id) != replaced.as_ref());
         all.push(binding);

@@ -43,6 +43,8 @@ pub struct Record {
     pub outcome: Outcome,
     #[serde(default)]
     pub error: Option<String>,
+    /// The managed binding this browser holds from its latest enrollment (kept through
+    /// later attempts, so a new enrollment can replace it).
     #[serde(default)]
     pub binding_id: Option<String>,
     #[serde(default)]
@@ -130,7 +132,7 @@ pub fn attempting(fingerprint: String, previous: Option<&Record>, new_key: impl 
         fingerprint,
         outcome: Outcome::Retrying,
         error: None,
-        binding_id: None,
+        binding_id: previous.and_then(|r| r.binding_id.clone()),
         retry_at: None,
     }
 }
@@ -154,6 +156,7 @@ pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, no
     let same = previous.filter(|r| r.fingerprint == fingerprint);
     let attempt = same.map_or(0, |r| r.attempt);
     let enroll_key = same.and_then(|r| r.enroll_key.clone());
+    let held = previous.and_then(|r| r.binding_id.clone());
     match answer {
         Answer::Enrolled { binding_id } => Record {
             fingerprint,
@@ -168,7 +171,7 @@ pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, no
             fingerprint,
             outcome: Outcome::Refused,
             error: Some(error),
-            binding_id: None,
+            binding_id: held,
             attempt: 0,
             retry_at: None,
             enroll_key: None,
@@ -181,7 +184,7 @@ pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, no
                 fingerprint,
                 outcome: Outcome::Retrying,
                 error: Some("relay_unreachable".into()),
-                binding_id: None,
+                binding_id: held,
                 attempt,
                 retry_at: Some(retry_at),
                 enroll_key,
@@ -241,6 +244,12 @@ mod tests {
         assert_eq!(second.attempt, 1);
         let other = attempting(fingerprint("d.e.f"), Some(&down), || "k3".into());
         assert_eq!(other.enroll_key.as_deref(), Some("k3"), "a new assertion, a new key");
+        // The binding an earlier enrollment made is remembered until a new one replaces it.
+        let done = record(fp.clone(), Answer::Enrolled { binding_id: "b1".into() }, Some(&second), 0, 0);
+        let next = attempting(fingerprint("g.h.i"), Some(&done), || "k4".into());
+        assert_eq!(next.binding_id.as_deref(), Some("b1"));
+        let refused = record(fingerprint("g.h.i"), Answer::Refused { error: "x".into() }, Some(&next), 0, 0);
+        assert_eq!(refused.binding_id.as_deref(), Some("b1"), "a refused policy leaves the held binding known");
         // A worker stopped mid-attempt left the attempting record: the next one retries.
         assert!(matches!(decide(&policy("a.b.c"), Some(&second), ORIGIN, 0), Step::Enroll { .. }));
     }

@@ -13,7 +13,7 @@ export const RELAY = "http://localhost:8787";
 export const APP = "http://localhost:8788";
 export const EXTENSION_ID = "caldpegfoiafoehigbniidhckihmjbop";
 export const EXTENSION_DIR = join(ROOT, "dist/extension");
-const RELAY_BIN = join(ROOT, "target/release/latch-relay");
+export const RELAY_BIN = join(ROOT, "target/release/latch-relay");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -9,10 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   startStack, launchBrowser, openPanel, approveWhenArmed, waitForBindings, offerFromApp, waitFor,
-  APP, ROOT,
+  APP, ROOT, RELAY_BIN,
 } from "./harness.mjs";
 
-const RELAY_BIN = join(ROOT, "target/release/latch-relay");
 const ROUTE = "/api/latch/token";
 const PORT = new URL(APP).port;
 
