@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
+use super::i18n::{t, t_with};
 use super::Panel;
 use crate::core::challenge::{ChallengeView, ViewState};
 use crate::core::wire::PanelRequest;
@@ -27,7 +28,7 @@ pub fn CodePairing(panel: Panel) -> impl IntoView {
     let start = move |_| panel.run(PanelRequest::PairCode);
     view! {
         <section aria-labelledby="code-heading">
-            <h2 id="code-heading" class="section">"Pair with a code"</h2>
+            <h2 id="code-heading" class="section">{t("code_heading")}</h2>
             {move || match view_state() {
                 Some(v) if is_running(&v) => running(panel, v, now).into_any(),
                 Some(v) => view! {
@@ -35,8 +36,8 @@ pub fn CodePairing(panel: Panel) -> impl IntoView {
                     <button type="button" class="secondary" on:click=start>{again_label(&v)}</button>
                 }.into_any(),
                 None => view! {
-                    <p class="meta">"No Connect Latch button on the app's site? Get a code and give it to the app."</p>
-                    <button type="button" class="secondary" on:click=start>"Pair with a code"</button>
+                    <p class="meta">{t("code_intro")}</p>
+                    <button type="button" class="secondary" on:click=start>{t("code_start")}</button>
                 }.into_any(),
             }}
         </section>
@@ -49,10 +50,10 @@ fn is_running(v: &ChallengeView) -> bool {
 
 fn running(panel: Panel, v: ChallengeView, now: RwSignal<u64>) -> impl IntoView {
     let status = match v.state {
-        ViewState::Requesting if v.reissued => "The previous code is no longer valid; getting a new one…".to_string(),
-        ViewState::Requesting => "Getting a code from Latch's relay…".to_string(),
+        ViewState::Requesting if v.reissued => t("code_reissued"),
+        ViewState::Requesting => t("code_requesting"),
         ViewState::WaitingForRelay => String::new(),
-        _ => "Enter this code in the app to approve this browser.".to_string(),
+        _ => t("code_enter"),
     };
     let retry_at = v.retry_at;
     let expires_at = v.expires_at;
@@ -61,33 +62,33 @@ fn running(panel: Panel, v: ChallengeView, now: RwSignal<u64>) -> impl IntoView 
         <div class="card code-card">
             {code_shown.map(|c| view! {
                 <p class="code">{c}</p>
-                <p class="meta">"Expires in " <span class="countdown">{move || countdown(expires_at.unwrap_or(0), now.get())}</span></p>
+                <p class="meta">{t("code_expires_in")} " " <span class="countdown">{move || countdown(expires_at.unwrap_or(0), now.get())}</span></p>
             })}
             <p class="meta" role="status">
                 {status}
                 {retry_at.map(|at| view! {
-                    "Waiting for Latch's relay. Retrying in "
+                    {t("code_waiting_relay")} " "
                     <span class="countdown">{move || countdown(at, now.get())}</span>
                 })}
             </p>
-            <button type="button" class="secondary" on:click=move |_| panel.run(PanelRequest::CancelCode)>"Cancel"</button>
+            <button type="button" class="secondary" on:click=move |_| panel.run(PanelRequest::CancelCode)>{t("cancel")}</button>
         </div>
     }
 }
 
 fn ended_message(v: &ChallengeView) -> String {
     match v.state {
-        ViewState::Approved => "Approved. The app is listed under Connected apps.".into(),
-        ViewState::Denied => "The app declined this code. Nothing was connected.".into(),
-        ViewState::Expired => "The code expired before anyone approved it.".into(),
-        ViewState::Failed => format!("Code pairing stopped: {}.", v.error.as_deref().unwrap_or("unknown error")),
+        ViewState::Approved => t("code_approved"),
+        ViewState::Denied => t("code_denied"),
+        ViewState::Expired => t("code_expired"),
+        ViewState::Failed => t_with("code_failed", &[&v.error.clone().unwrap_or_else(|| t("code_failed_unknown"))]),
         _ => String::new(),
     }
 }
 
-fn again_label(v: &ChallengeView) -> &'static str {
+fn again_label(v: &ChallengeView) -> String {
     match v.state {
-        ViewState::Expired | ViewState::Failed => "Get a new code",
-        _ => "Pair with a code",
+        ViewState::Expired | ViewState::Failed => t("code_new"),
+        _ => t("code_start"),
     }
 }

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::i18n::t;
 use super::Panel;
 use crate::core::wire::PanelRequest;
 
@@ -11,25 +12,25 @@ pub fn ConnectApp(panel: Panel) -> impl IntoView {
     let token = RwSignal::new(String::new());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let t = token.get_untracked();
-        if t.trim().is_empty() {
-            panel.notice.set(Some("Paste the pairing token the app showed you, then click Connect.".into()));
+        let pasted = token.get_untracked();
+        if pasted.trim().is_empty() {
+            panel.notice.set(Some(t("connect_empty")));
             return;
         }
         token.set(String::new());
-        panel.run(PanelRequest::Connect { pairing_token: t });
+        panel.run(PanelRequest::Connect { pairing_token: pasted });
     };
     view! {
         <section aria-labelledby="connect-heading">
-            <h2 id="connect-heading" class="section">"Connect an app"</h2>
+            <h2 id="connect-heading" class="section">{t("connect_heading")}</h2>
             <form on:submit=submit>
-                <label for="pairing-token">"Pairing token"</label>
+                <label for="pairing-token">{t("pairing_token_label")}</label>
                 <div class="row">
                     <input id="pairing-token" type="text" autocomplete="off" spellcheck="false"
                         placeholder="lpt_…"
                         prop:value=move || token.get()
                         on:input=move |ev| token.set(event_target_value(&ev)) />
-                    <button type="submit">"Connect"</button>
+                    <button type="submit">{t("connect_button")}</button>
                 </div>
             </form>
         </section>

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::i18n::{t, t_with};
 use super::{api, Panel};
 use crate::core::managed::Outcome;
 use crate::core::wire::{BindingView, PanelRequest};
@@ -14,16 +15,16 @@ pub fn ConnectedApps(panel: Panel) -> impl IntoView {
     };
     view! {
         <section aria-labelledby="connected-heading">
-            <h2 id="connected-heading" class="section">"Connected apps"</h2>
+            <h2 id="connected-heading" class="section">{t("connected_heading")}</h2>
             {move || policy_problem().map(|code| view! {
                 <div class="card policy-problem" role="alert">
-                    <strong>"Your organization's Latch policy did not connect this browser. "</strong>
+                    <strong>{t("policy_problem")} " "</strong>
                     {api::explain_policy(&code)}
                 </div>
             })}
             <Show
                 when=move || !panel.state.with(|s| s.bindings.is_empty())
-                fallback=|| view! { <p class="empty">"No apps are connected yet. Use Connect Latch on an app's site, or paste a pairing token above."</p> }
+                fallback=|| view! { <p class="empty">{t("connected_empty")}</p> }
             >
                 <ul class="bindings">
                     <For
@@ -41,16 +42,14 @@ pub fn ConnectedApps(panel: Panel) -> impl IntoView {
 fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
     let id = binding.binding_id.clone();
     let paired = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(binding.paired_at as f64))
-        .to_locale_date_string("en-US", &wasm_bindgen::JsValue::UNDEFINED);
+        .to_locale_date_string(&super::i18n::language(), &wasm_bindgen::JsValue::UNDEFINED);
     view! {
         <li class="card binding" data-binding-id=binding.binding_id.clone()>
             <div>
                 <div class="verified-name">{binding.app_name.clone()}</div>
-                <div class="meta">"User " <code>{binding.user_id.clone()}</code> " · Paired " {String::from(paired)}</div>
+                <div class="meta">{t("connected_user")} " " <code>{binding.user_id.clone()}</code> " · " {t("connected_paired")} " " {String::from(paired)}</div>
                 {binding.needs_repair.clone().map(|why| view! {
-                    <div class="needs-repair" role="status">
-                        "Needs pairing again: the relay refused to renew this connection (" {why} "). Disconnect it, then connect the app again."
-                    </div>
+                    <div class="needs-repair" role="status">{t_with("needs_repair", &[&why])}</div>
                 })}
             </div>
             <div class="actions">
@@ -60,21 +59,21 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                     let send = move |_| {
                         let name = name.clone();
                         panel.run_then(PanelRequest::Capture { binding_id: id.clone() }, move |title| {
-                            format!("Sent “{title}” to {name}.")
+                            t_with("sent_page", &[&title, &name])
                         })
                     };
                     view! {
                         <button type="button" on:click=send>
-                            {format!("Send this page to {}", binding.app_name)}
+                            {t_with("send_page", &[&binding.app_name])}
                         </button>
                     }
                 })}
                 {if binding.managed {
-                    view! { <span class="managed">"Managed by your organization"</span> }.into_any()
+                    view! { <span class="managed">{t("managed_label")}</span> }.into_any()
                 } else {
                     view! {
                         <button type="button" class="secondary"
-                            on:click=move |_| panel.run(PanelRequest::Disconnect { binding_id: id.clone() })>"Disconnect"</button>
+                            on:click=move |_| panel.run(PanelRequest::Disconnect { binding_id: id.clone() })>{t("disconnect")}</button>
                     }.into_any()
                 }}
             </div>

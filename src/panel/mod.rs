@@ -5,6 +5,7 @@ mod api;
 mod code_pairing;
 mod connect;
 mod connected;
+mod i18n;
 mod pending;
 
 use leptos::prelude::*;
@@ -14,6 +15,10 @@ use crate::core::wire::{PanelRequest, PanelState};
 
 #[wasm_bindgen(start)]
 pub fn start() {
+    // The page is in the language Chrome shows (screen readers pick their voice by it).
+    if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+        let _ = root.set_attribute("lang", &i18n::language());
+    }
     leptos::mount::mount_to_body(App);
 }
 
@@ -65,7 +70,7 @@ fn App() -> impl IntoView {
     api::on_storage_changed(move || panel.refresh());
     view! {
         <main>
-            <header class="brand">"Latch"</header>
+            <header class="brand">{i18n::t("extName")}</header>
             <p class="notice" role="alert" hidden=move || panel.notice.get().is_none()>
                 {move || panel.notice.get().unwrap_or_default()}
             </p>

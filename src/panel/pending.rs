@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
+use super::i18n::{t, t_around};
 use super::Panel;
 use crate::core::wire::{PanelRequest, PendingView};
 
@@ -14,10 +15,10 @@ const ARM_DELAY: Duration = Duration::from_millis(500);
 pub fn PendingApprovals(panel: Panel) -> impl IntoView {
     view! {
         <section aria-labelledby="pending-heading">
-            <h2 id="pending-heading" class="section">"Pending approvals"</h2>
+            <h2 id="pending-heading" class="section">{t("pending_heading")}</h2>
             <Show
                 when=move || !panel.state.with(|s| s.pending.is_empty())
-                fallback=|| view! { <p class="empty">"Nothing is waiting for your approval."</p> }
+                fallback=|| view! { <p class="empty">{t("pending_empty")}</p> }
             >
                 <For
                     each=move || panel.state.get().pending
@@ -37,26 +38,28 @@ fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
     let deny_id = id.clone();
     let heading_id = format!("prompt-{id}");
     let labelled_by = heading_id.clone();
+    let (before, after) = t_around("prompt_heading");
+    let (before, after) = (before.trim_end().to_owned(), after.trim_start().to_owned());
     match offer.app_name {
         None => view! {
             <article class="card prompt" aria-busy="true">
-                <p>"Checking this request with Latch's relay…"</p>
-                <button type="button" class="secondary" on:click=move |_| panel.run(PanelRequest::Deny { offer_id: deny_id.clone() })>"Deny"</button>
+                <p>{t("prompt_checking")}</p>
+                <button type="button" class="secondary" on:click=move |_| panel.run(PanelRequest::Deny { offer_id: deny_id.clone() })>{t("deny")}</button>
             </article>
         }
         .into_any(),
         Some(name) => view! {
             <article class="card prompt" aria-labelledby=labelled_by>
-                <h3 id=heading_id>"Allow " <span class="verified-name">{name}</span> " to run tasks in your browser?"</h3>
+                <h3 id=heading_id>{before} <span class="verified-name">{name}</span> {after}</h3>
                 <p class="meta">
-                    "App id " <code>{offer.tenant_id.unwrap_or_default()}</code>
-                    " · User " <code>{offer.user_id.unwrap_or_default()}</code>
+                    {t("prompt_app_id")} " " <code>{offer.tenant_id.unwrap_or_default()}</code>
+                    " · " {t("prompt_user")} " " <code>{offer.user_id.unwrap_or_default()}</code>
                 </p>
                 <div class="actions">
                     <button type="button" disabled=move || !armed.get()
-                        on:click=move |_| panel.run(PanelRequest::Approve { offer_id: id.clone() })>"Approve"</button>
+                        on:click=move |_| panel.run(PanelRequest::Approve { offer_id: id.clone() })>{t("approve")}</button>
                     <button type="button" class="secondary"
-                        on:click=move |_| panel.run(PanelRequest::Deny { offer_id: deny_id.clone() })>"Deny"</button>
+                        on:click=move |_| panel.run(PanelRequest::Deny { offer_id: deny_id.clone() })>{t("deny")}</button>
                 </div>
             </article>
         }
