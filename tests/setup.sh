@@ -56,7 +56,7 @@ if ! python3 -m venv --help >/dev/null 2>&1; then
   apt_install python3 python3-venv
 fi
 
-if [ ! -f node_modules/playwright-core/package.json ]; then
+if [ ! -f node_modules/playwright-core/package.json ] || [ ! -f node_modules/axe-core/package.json ]; then
   say "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 fi

@@ -195,14 +195,17 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
 
 /**
  * Chromium with the unpacked extension in a fresh profile. `alsoLoad`: more unpacked
- * extension directories (the benchmark's plain-JS baseline).
+ * extension directories (the benchmark's plain-JS baseline). `language`: the UI language
+ * (e.g. "de"), else the environment's.
  */
-export async function launchBrowser({ alsoLoad = [] } = {}) {
+export async function launchBrowser({ alsoLoad = [], language = null } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "latch-profile-"));
   const dirs = [EXTENSION_DIR, ...alsoLoad].join(",");
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
+    // Chromium on Linux takes its UI language (chrome.i18n's locale) from the environment.
+    ...(language ? { env: { ...process.env, LANGUAGE: language, LANG: `${language}.UTF-8` }, locale: language } : {}),
     args: [
       `--disable-extensions-except=${dirs}`, `--load-extension=${dirs}`,
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
