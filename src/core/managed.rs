@@ -157,6 +157,12 @@ pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, no
     let attempt = same.map_or(0, |r| r.attempt);
     let enroll_key = same.and_then(|r| r.enroll_key.clone());
     let held = previous.and_then(|r| r.binding_id.clone());
+    // Rate limiting is not a verdict on the assertion (a fleet behind one address enrolls
+    // at once): wait and try again, as after an outage.
+    let answer = match answer {
+        Answer::Refused { error } if error == "rate_limited" => Answer::Unreachable,
+        other => other,
+    };
     match answer {
         Answer::Enrolled { binding_id } => Record {
             fingerprint,
@@ -231,6 +237,17 @@ mod tests {
         assert!(matches!(decide(&p, Some(&down), ORIGIN, at), Step::Enroll { .. }));
         let again = record(fp, Answer::Unreachable, Some(&down), at, u64::MAX);
         assert_eq!(again.attempt, 2);
+    }
+
+    #[test]
+    fn rate_limiting_is_retried_not_final() {
+        let fp = fingerprint("a.b.c");
+        let limited = record(fp.clone(), Answer::Refused { error: "rate_limited".into() }, None, 0, 0);
+        assert_eq!(limited.outcome, Outcome::Retrying);
+        assert!(matches!(
+            decide(&policy("a.b.c"), Some(&limited), ORIGIN, limited.retry_at.unwrap()),
+            Step::Enroll { .. }
+        ));
     }
 
     #[test]
