@@ -70,7 +70,7 @@ fn App() -> impl IntoView {
     api::on_storage_changed(move || panel.refresh());
     view! {
         <main>
-            <header class="brand">{i18n::t("extName")}</header>
+            <header><h1 class="brand">{i18n::t("extName")}</h1></header>
             <p class="notice" role="alert" hidden=move || panel.notice.get().is_none()>
                 {move || panel.notice.get().unwrap_or_default()}
             </p>

@@ -38,8 +38,8 @@ fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
     let deny_id = id.clone();
     let heading_id = format!("prompt-{id}");
     let labelled_by = heading_id.clone();
+    // The text around the name keeps its own spaces ("Allow ", " to run…").
     let (before, after) = t_around("prompt_heading");
-    let (before, after) = (before.trim_end().to_owned(), after.trim_start().to_owned());
     match offer.app_name {
         None => view! {
             <article class="card prompt" aria-busy="true">
@@ -50,7 +50,7 @@ fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
         .into_any(),
         Some(name) => view! {
             <article class="card prompt" aria-labelledby=labelled_by>
-                <h3 id=heading_id>{before} <span class="verified-name">{name}</span> {after}</h3>
+                <h3 id=heading_id>{before}<span class="verified-name">{name}</span>{after}</h3>
                 <p class="meta">
                     {t("prompt_app_id")} " " <code>{offer.tenant_id.unwrap_or_default()}</code>
                     " · " {t("prompt_user")} " " <code>{offer.user_id.unwrap_or_default()}</code>

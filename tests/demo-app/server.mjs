@@ -33,12 +33,14 @@ header{display:flex;justify-content:space-between;align-items:center}
 [data-latch-connect] button:disabled{background:#5a8f73;cursor:default}</style>
 </head><body>
 <header><h1>Acme</h1><span id="who">Signed in as ${user.name} (${user.id})</span></header>
+<main>
 <p>Connect your browser so Acme can run small tasks in it for you.</p>
 <div data-latch-connect></div>
 <script src="${RELAY_URL}/embed.js" data-latch-token-url="/latch/pairing-token" data-latch-tenant="${TENANT}"></script>
 <p><button type="button" id="ping">Ping browser</button> <span id="ping-result" role="status"></span></p>
 <script src="/app.js"></script>
 <p>No button working in your browser? <a href="/pair">Approve a pairing code</a> from Latch's side panel instead.</p>
+</main>
 </body></html>`;
 }
 
