@@ -1,8 +1,8 @@
-// Accessibility and languages of the panel and the connect page, in real Chromium: axe-core
-// finds no violations in any panel state (empty, prompt, error, code shown, connected apps,
-// an organization policy that failed) in English and German, nor on the connect page; every
-// control is reachable with the keyboard. The English run also writes the README's
-// screenshots (docs/), so they show the current build.
+// Accessibility, languages and themes of the panel and the connect page, in real Chromium:
+// axe-core finds no violations in any panel state (empty, prompt, error, code shown,
+// connected apps, an organization policy that failed) in English and German, in the light
+// and the dark theme, nor on the connect page; every control is reachable with the
+// keyboard. The English light run also writes the README's screenshots (docs/).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -48,9 +48,10 @@ async function keyboardReachesEverything(page, label) {
   assert.ok(seen.size >= controls, `${label}: Tab reached ${seen.size} of ${controls} controls`);
 }
 
-for (const language of ["en", "de"]) {
-  test(`panel (${language}): no axe violations in any state, keyboard reaches every control`, async () => {
-    const { context, close } = await launchBrowser({ language });
+for (const [language, colorScheme] of [["en", "light"], ["de", "light"], ["en", "dark"]]) {
+  test(`panel (${language}, ${colorScheme}): no axe violations in any state, keyboard reaches every control`, async () => {
+    const { context, close } = await launchBrowser({ language, colorScheme });
+    const shots = language === "en" && colorScheme === "light";
     try {
       const panel = await openPanel(context).catch(async () => {
         // In German the heading is not "Connected apps": open the page without that wait.
@@ -64,7 +65,7 @@ for (const language of ["en", "de"]) {
       await panel.getByRole("heading", { name: await t("connected_heading") }).waitFor();
       await panel.setViewportSize({ width: 400, height: 720 });
       const shot = async (name) => {
-        if (language !== "en") return;
+        if (!shots) return;
         await panel.evaluate(() => document.activeElement?.blur()); // no focus ring in the README
         await panel.screenshot({ path: screenshotPath(name), fullPage: true });
       };

@@ -196,14 +196,15 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
 /**
  * Chromium with the unpacked extension in a fresh profile. `alsoLoad`: more unpacked
  * extension directories (the benchmark's plain-JS baseline). `language`: the UI language
- * (e.g. "de"), else the environment's.
+ * (e.g. "de"), else the environment's. `colorScheme`: "light" or "dark" (the system theme).
  */
-export async function launchBrowser({ alsoLoad = [], language = null } = {}) {
+export async function launchBrowser({ alsoLoad = [], language = null, colorScheme = "light" } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "latch-profile-"));
   const dirs = [EXTENSION_DIR, ...alsoLoad].join(",");
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
+    colorScheme,
     // Chromium on Linux takes its UI language (chrome.i18n's locale) from the environment.
     ...(language ? { env: { ...process.env, LANGUAGE: language, LANG: `${language}.UTF-8` }, locale: language } : {}),
     args: [
