@@ -38,9 +38,11 @@ fn keys_in_panel_source() -> BTreeSet<String> {
     keys
 }
 
-/// Error codes the background or the relay answers that the panel explains (`err_…`,
-/// `policy_…` keys, looked up by code).
+/// Keys the panel picks at run time: error codes the background or the relay answers
+/// (`err_…`, `policy_…`, looked up by code) and the two repair sentences.
 const EXPLAINED: &[&str] = &[
+    "needs_repair",
+    "needs_repair_managed",
     "err_bad_token_shape",
     "err_token_expired",
     "err_token_used",

@@ -10,7 +10,7 @@ use crate::core::challenge::{Action, ChallengeView, Event, Poller, StoredChallen
 use crate::core::wire::{ChallengeIssued, ChallengeRequest, ChallengeStatusReply, StoredBinding};
 use crate::shell::chrome::{self, Area};
 use crate::shell::relay::{self, Reply};
-use crate::shell::{log, now_ms, random_id};
+use crate::shell::{log, now_ms, random_id, random_u64};
 
 use super::lock;
 use super::state::update_bindings;
@@ -42,7 +42,7 @@ pub async fn feed(event: Event) {
             if p.is_some() {
                 return Vec::new();
             }
-            let seed = u64::from_str_radix(&random_id()[..16], 16).unwrap_or(0);
+            let seed = random_u64();
             p.insert(Poller::new(seed)).handle(Event::Restored(stored), now_ms())
         });
         run(actions).await;

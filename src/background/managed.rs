@@ -11,7 +11,7 @@ use crate::core::token::REDEEM_KEY_PREFIX;
 use crate::core::wire::{EnrollRequest, StoredBinding, TokenGrant};
 use crate::shell::chrome::{self, Area};
 use crate::shell::relay::{self, Reply};
-use crate::shell::{from_js, log, now_ms, random_id, random_secret};
+use crate::shell::{from_js, log, now_ms, random_secret, random_u64};
 
 use super::lock;
 use super::state::update_bindings;
@@ -72,7 +72,7 @@ pub async fn sync() {
             (fingerprint, answer, Some(attempt))
         }
     };
-    let random = u64::from_str_radix(&random_id()[..16], 16).unwrap_or(1);
+    let random = random_u64();
     let record = managed::record(fingerprint, answer, basis.as_ref(), now_ms(), random);
     if basis.as_ref() != Some(&record) && chrome::storage_set(Area::Local, RECORD_KEY, &record).await.is_err() {
         log("could not store the enrollment record");

@@ -13,7 +13,7 @@ use crate::config::CONNECT_ORIGIN;
 use crate::core::refresh::{Action, Event, Scheduler};
 use crate::core::wire::{ErrorBody, RefreshTokenRequest, RefreshedTokens};
 use crate::shell::relay::{self, Reply};
-use crate::shell::{log, now_ms, random_id};
+use crate::shell::{log, now_ms, random_u64};
 
 use super::state::{read_bindings, update_bindings};
 use super::wakeup::wake_at;
@@ -34,7 +34,7 @@ thread_local! {
 
 fn handle(event: Event) -> Vec<Action> {
     SCHEDULER.with_borrow_mut(|s| {
-        let seed = u64::from_str_radix(&random_id()[..16], 16).unwrap_or(1);
+        let seed = random_u64();
         s.get_or_insert_with(|| Scheduler::new(seed)).handle(event, now_ms())
     })
 }

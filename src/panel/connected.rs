@@ -41,6 +41,8 @@ pub fn ConnectedApps(panel: Panel) -> impl IntoView {
 #[component]
 fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
     let id = binding.binding_id.clone();
+    // An organization's connection has no Disconnect: its repair is the admin's.
+    let repair_key = if binding.managed { "needs_repair_managed" } else { "needs_repair" };
     let paired = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(binding.paired_at as f64))
         .to_locale_date_string(&super::i18n::language(), &wasm_bindgen::JsValue::UNDEFINED);
     view! {
@@ -49,7 +51,7 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                 <div class="verified-name">{binding.app_name.clone()}</div>
                 <div class="meta">{t("connected_user")} " " <code>{binding.user_id.clone()}</code> " · " {t("connected_paired")} " " {String::from(paired)}</div>
                 {binding.needs_repair.clone().map(|why| view! {
-                    <div class="needs-repair" role="status">{t_with("needs_repair", &[&why])}</div>
+                    <div class="needs-repair" role="status">{t_with(repair_key, &[&why])}</div>
                 })}
             </div>
             <div class="actions">

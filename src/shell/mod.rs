@@ -24,6 +24,13 @@ pub fn random_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// 64 random bits (jitter seeds).
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).expect("crypto.getRandomValues is available");
+    u64::from_le_bytes(b)
+}
+
 /// A random 256-bit secret `prefix` + 43 base64url characters (redeem keys).
 pub fn random_secret(prefix: &str) -> String {
     let mut b = [0u8; 32];
