@@ -43,6 +43,7 @@ function baselineExtension(prelude) {
   cpSync(join(EXTENSION_DIR, "_locales"), join(dir, "_locales"), { recursive: true });
   cpSync(join(EXTENSION_DIR, "icons"), join(dir, "icons"), { recursive: true });
   cpSync(join(EXTENSION_DIR, "pkg"), join(dir, "pkg"), { recursive: true });
+  cpSync(join(EXTENSION_DIR, "managed_schema.json"), join(dir, "managed_schema.json")); // the manifest names it
   writeFileSync(join(dir, "empty.wasm"), Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
   writeFileSync(join(dir, "prelude.js"), PRELUDES[prelude]);
   for (const f of ["background.js", "panel.html"]) cpSync(join(ROOT, "tests/bench/baseline-extension", f), join(dir, f));
