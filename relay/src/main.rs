@@ -159,8 +159,8 @@ enum TenantCmd {
     EnrollKey {
         #[arg(long)]
         tenant: String,
-        /// An existing public key: 32 bytes, base64url.
-        #[arg(long)]
+        /// An existing public key: 32 bytes, base64url (which may start with "-").
+        #[arg(long, allow_hyphen_values = true)]
         public_key: Option<String>,
     },
     /// Sign an enrollment assertion {tenantId, userId, aud, exp, nonce} for one browser

@@ -109,6 +109,15 @@ fn enrollment_keys_and_assertions_from_the_command_line() {
     );
     fails_with(relay(&db, &["tenant", "enroll-key", "--tenant", "nobody"]), "no tenant");
     fails_with(relay(&db, &["tenant", "enroll-key", "--tenant", "acme", "--public-key", "AAAA"]), "--public-key");
+    // A base64url key may start with "-": it is still a value, not a flag.
+    let dashed = loop {
+        let (_, p) = latch_relay::enrollment::generate();
+        if p.starts_with('-') {
+            break p;
+        }
+    };
+    let d = json(relay(&db, &["tenant", "enroll-key", "--tenant", "acme", "--public-key", &dashed]));
+    assert_eq!(d["publicKey"], dashed.as_str());
     let (_, other_public) = latch_relay::enrollment::generate();
     let given = json(relay(&db, &["tenant", "enroll-key", "--tenant", "acme", "--public-key", &other_public]));
     assert!(given.get("privateKey").is_none(), "the admin's own key pair: nothing secret printed");
