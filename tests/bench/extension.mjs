@@ -122,7 +122,16 @@ const variants = [
   { name: "  + empty wasm", prelude: "emptyWasm" },
   { name: "  + Latch's wasm", prelude: "latchWasm" },
 ].map((v) => ({ ...v, dir: baselineExtension(v.prelude) }));
-const { context, close } = await launchBrowser({ alsoLoad: variants.map((v) => v.dir) });
+// If Chromium does not come up, the relay and demo app still stop (a stray demo app on the
+// app port would answer the next suite's requests).
+let browser;
+try {
+  browser = await launchBrowser({ alsoLoad: variants.map((v) => v.dir) });
+} catch (e) {
+  await stack.stop();
+  throw e;
+}
+const { context, close } = browser;
 try {
   // The variants have no manifest key, so Chrome derives their ids: find them by name.
   const names = new Map();

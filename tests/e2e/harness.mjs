@@ -116,8 +116,16 @@ function libfaketime() {
  * from the browser's (monotonic time untouched, so its timers still run true).
  * With `demoApp: false` nothing listens on the app's port (8788): the caller brings an app.
  */
+/** Throws when something already answers on `url`: a stray process from an earlier run. */
+async function mustBeFree(url) {
+  const answered = await fetch(url).then(() => true, () => false);
+  if (answered) throw new Error(`${url} already answers: a process from an earlier run holds the port (stop it first)`);
+}
+
 export async function startStack(env = {}, { proxy = false, clockOffset = null, demoApp = true } = {}) {
   if (!existsSync(RELAY_BIN)) throw new Error(`${RELAY_BIN} missing: run npm test (it builds the relay)`);
+  await mustBeFree(`${RELAY}/healthz`);
+  await mustBeFree(`${APP}/`);
   const dir = mkdtempSync(join(tmpdir(), "latch-e2e-"));
   let { db, apiKey } = freshDatabase(dir, "latch.db");
   const procs = [];
