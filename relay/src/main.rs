@@ -273,7 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("--name must be 1–128 characters");
             }
             let id = id.unwrap_or_else(|| latch_relay::secrets::new_id("tn_"));
-            if !valid_tenant_id(&id) {
+            if !store::valid_tenant_id(&id) {
                 bail!("--id must be 1–64 of a-z 0-9 _ - and pass the consent-name policy");
             }
             if let Some(bad) = origins.iter().find(|o| !is_plain_origin(o)) {
@@ -409,13 +409,11 @@ fn sign_assertion(
     if ttl_seconds == 0 || ttl_seconds * 1000 > MAX_LIFETIME_MS {
         bail!("--ttl-seconds must be 1 to {} (30 days)", MAX_LIFETIME_MS / 1000);
     }
-    if !valid_tenant_id(&tenant) {
+    if !store::valid_tenant_id(&tenant) {
         bail!("--tenant must be a tenant id");
     }
-    let user_ok =
-        !user.is_empty() && user.chars().count() <= 128 && user.trim() == user && !user.chars().any(char::is_control);
-    if !user_ok {
-        bail!("--user must be 1–128 characters, no control characters or surrounding spaces");
+    if !latch_relay::routes::is_valid_user_id(&user) {
+        bail!("--user must be 1–128 characters, no control or format characters or surrounding spaces");
     }
     let aud = aud.trim_end_matches('/').to_owned();
     if !latch_relay::routes::is_plain_origin(&aud) {
@@ -448,13 +446,6 @@ fn scaffold(c: ScaffoldCmd) -> anyhow::Result<()> {
     println!("run it: {}", stack.run_hint(&dir.display().to_string()));
     println!("the script tag and container, for a page of your own:\n{}", s.snippet);
     Ok(())
-}
-
-fn valid_tenant_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
-        && check_consent_name(id).is_ok()
 }
 
 async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use std::fmt;
 use rmcp::schemars::JsonSchema;
 
 /// The stacks a scaffold exists for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[schemars(crate = "rmcp::schemars")]
 pub enum Stack {
@@ -22,14 +22,6 @@ pub enum Stack {
 
 impl Stack {
     pub const ALL: [Stack; 3] = [Stack::Express, Stack::Axum, Stack::Flask];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Stack::Express => "express",
-            Stack::Axum => "axum",
-            Stack::Flask => "flask",
-        }
-    }
 
     /// How to run what was written into `dir`.
     pub fn run_hint(self, dir: &str) -> String {
@@ -59,14 +51,14 @@ pub const DEFAULT_TOKEN_ROUTE: &str = "/latch/pairing-token";
 pub const DEFAULT_RELAY_URL: &str = "http://localhost:8787";
 
 /// One generated file, its path relative to the output directory.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
     pub path: &'static str,
     pub contents: String,
 }
 
 /// A scaffold: the files of a runnable app, and the snippet for a page of one's own.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Scaffold {
     pub files: Vec<File>,
     pub snippet: String,
@@ -94,12 +86,6 @@ fn valid_route(route: &str) -> bool {
         && route.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'-' | b'_' | b'.' | b'~'))
 }
 
-fn valid_tenant_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
-}
-
 /// Checks the inputs and renders the scaffold.
 pub fn render(req: &Request) -> Result<Scaffold, Invalid> {
     if !valid_route(&req.token_route) || req.token_route == "/" {
@@ -115,7 +101,7 @@ pub fn render(req: &Request) -> Result<Scaffold, Invalid> {
             req.relay_url
         )));
     }
-    if !valid_tenant_id(&req.tenant_id) {
+    if !crate::store::valid_tenant_id(&req.tenant_id) {
         return Err(Invalid(format!("--tenant {:?} must be a tenant id (1–64 of a-z 0-9 _ -)", req.tenant_id)));
     }
     let snippet = format!(

@@ -8,6 +8,15 @@ use crate::db::Db;
 use crate::secrets::{ct_eq, new_id, new_secret, salted_hash};
 use crate::wake::Topic;
 
+/// A tenant id: 1–64 of `a-z 0-9 _ -`, passing the consent-name policy (the id is the
+/// last fallback of the name a browser shows). Also what scaffolds and assertions name.
+pub fn valid_tenant_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+        && latch::core::name_policy::check_consent_name(id).is_ok()
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {

@@ -95,15 +95,16 @@ const MAX_ASSERTION_LEN: usize = 4096;
 
 /// What to do with `policy`, given the `record` of the last attempt, at `now`.
 pub fn decide(policy: &Policy, record: Option<&Record>, connect_origin: &str, now: u64) -> Step {
-    let (relay_url, tenant_id, assertion) = match (&policy.relay_url, &policy.tenant_id, &policy.assertion) {
+    // The relay checks the assertion's tenant; the policy's `tenantId` names it for people,
+    // so it only has to be there.
+    let (relay_url, assertion) = match (&policy.relay_url, &policy.tenant_id, &policy.assertion) {
         (None, None, None) => return Step::Idle,
-        (Some(r), Some(t), Some(a)) if !r.is_empty() && !t.is_empty() && !a.is_empty() => (r, t, a),
+        (Some(r), Some(t), Some(a)) if !r.is_empty() && !t.is_empty() && !a.is_empty() => (r, a),
         _ => {
             let fingerprint = fingerprint(policy.assertion.as_deref().unwrap_or_default());
             return Step::Refuse { fingerprint, error: "policy_incomplete" };
         }
     };
-    let _ = tenant_id; // The relay checks the assertion's tenant; the policy's names it for people.
     let fingerprint = fingerprint(assertion);
     match record {
         Some(r) if r.fingerprint == fingerprint => match r.outcome {

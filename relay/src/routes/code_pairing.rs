@@ -226,7 +226,7 @@ fn parse_code(raw: &str) -> ApiResult<String> {
 }
 
 /// The name the browser will list for this app: key label → tenant name → tenant id.
-async fn app_name_for(s: &AppState, tenant_id: &str, key_label: Option<&str>) -> ApiResult<String> {
+pub(super) async fn app_name_for(s: &AppState, tenant_id: &str, key_label: Option<&str>) -> ApiResult<String> {
     let tenant = crate::store::tenant(&s.db, tenant_id).await?;
     let tenant_name = tenant.map(|t| t.name).unwrap_or_default();
     Ok(latch::core::name_policy::display_name(key_label, &tenant_name, tenant_id))

@@ -5,14 +5,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use latch::core::name_policy::display_name;
 use latch::core::offers::REDEEM_RETRY_MS;
 use latch::core::token::{is_redeem_key, REFRESH_TOKEN_PREFIX};
 use latch::core::wire::{BindingInfo, EnrollRequest, TokenGrant};
 
 use super::body::parse_json;
 use super::client_addr::ClientAddr;
-use super::pairing::{clean_device_name, token_grant, valid_user_id};
+use super::code_pairing::app_name_for;
+use super::pairing::{clean_device_name, is_valid_user_id, token_grant};
 use crate::clock::now_ms;
 use crate::enrollment::{self, Claims, Enrollment, Refusal};
 use crate::error::{ApiError, ApiResult};
@@ -73,10 +73,10 @@ pub async fn enroll(
     let (tenant_id, public_key) = enrollment::active_key(&s.db, &key_id).await?.ok_or(refused(Refusal::Invalid))?;
     let audience = s.cfg.public_url.trim_end_matches('/');
     let claims = enrollment::verify(&req.assertion, &public_key, &tenant_id, audience, now).map_err(refused)?;
-    valid_user_id(&serde_json::json!({ "userId": claims.user_id })).ok_or(refused(Refusal::Malformed))?;
-
-    let tenant_name = store::tenant(&s.db, &tenant_id).await?.map(|t| t.name).unwrap_or_default();
-    let app_name = display_name(None, &tenant_name, &tenant_id);
+    if !is_valid_user_id(&claims.user_id) {
+        return Err(refused(Refusal::Malformed));
+    }
+    let app_name = app_name_for(&s, &tenant_id, None).await?;
     // With the browser's enroll key, derived from it and the nonce: a retry whose first
     // answer was lost gets the same refresh token, and so the same binding (below), never
     // a second one. Without a key (or with another) a used nonce is a replay.

@@ -88,4 +88,5 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Valu
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "database_unavailable"}))),
     }
 }
+pub use pairing::is_valid_user_id;
 pub use web::is_plain_origin;

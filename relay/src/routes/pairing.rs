@@ -48,11 +48,15 @@ pub async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<Ap
 /// surrounding whitespace: it is shown to the user beneath the app name.
 pub(super) fn valid_user_id(v: &serde_json::Value) -> Option<String> {
     let s = v.get("userId")?.as_str()?;
-    let ok = !s.is_empty()
+    is_valid_user_id(s).then(|| s.to_owned())
+}
+
+/// The rule of [`valid_user_id`] for a string (enrollment assertions, the CLI that signs them).
+pub fn is_valid_user_id(s: &str) -> bool {
+    !s.is_empty()
         && s.chars().count() <= 128
         && s.trim() == s
-        && !s.chars().any(|c| c.is_control() || is_format_char(c));
-    ok.then(|| s.to_owned())
+        && !s.chars().any(|c| c.is_control() || is_format_char(c))
 }
 
 fn is_format_char(c: char) -> bool {
