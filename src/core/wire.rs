@@ -11,8 +11,14 @@ mod flat;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", try_from = "flat::ExternalFields")]
 pub enum ExternalMessage {
+    /// `opener`: the origin the connect page verified as its opener (§4 "Opener check"),
+    /// absent when it could not.
     #[serde(rename = "pairing.offer", rename_all = "camelCase")]
-    PairingOffer { pairing_token: String },
+    PairingOffer {
+        pairing_token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opener: Option<String>,
+    },
     #[serde(rename = "pairing.result", rename_all = "camelCase")]
     PairingResult { offer_id: String },
     #[serde(rename = "status", rename_all = "camelCase")]
@@ -150,6 +156,11 @@ pub struct DescribeResponse {
     /// Extension of PROTOCOL.md: the prompt shows the user id beneath the name.
     pub user_id: String,
     pub expires_at: u64,
+    /// Extension of PROTOCOL.md: the tenant's registered web origins. The connect page
+    /// runs its opener check against them (§4); the extension shows an opener only when it
+    /// is one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_origins: Vec<String>,
     /// Extension of PROTOCOL.md: the relay's clock when it answered, so the extension can
     /// read the times above on its own clock (see [`to_local_time`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,13 +309,32 @@ pub struct ChallengeIssued {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengeStatus {
+    /// No app has approved the code yet.
     Pending,
-    Approved,
+    /// An app approved the code; the browser's user has not answered (nothing is bound).
+    AwaitingConfirmation,
+    /// The user approved in the extension; the binding exists (its tokens were the
+    /// answer to `POST /api/pairing/confirm`, never to a status poll).
+    Confirmed,
     Denied,
     Expired,
 }
 
-/// 200 answer to `GET /api/pairing/status`; carries the tokens (once) when approved.
+/// Who asks to be connected, once an app approved the code: what the prompt shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeRequester {
+    /// Relay-verified (consent-name policy); re-checked by the panel before it is shown.
+    pub app_name: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    /// The tenant's (first) registered web origin, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_origin: Option<String>,
+}
+
+/// 200 answer to `GET /api/pairing/status`. With `awaiting_confirmation` it names the
+/// requester (flat: `appName`, `tenantId`, `userId`, `appOrigin` beside `status`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", from = "flat::ChallengeStatusFields")]
 pub struct ChallengeStatusReply {
@@ -313,13 +343,43 @@ pub struct ChallengeStatusReply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<u64>,
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
-    pub grant: Option<TokenGrant>,
+    pub requester: Option<CodeRequester>,
+}
+
+/// `POST /api/pairing/confirm`: the user clicked Approve on a code prompt. The same
+/// `lrk_…` key on every attempt: a retry whose first answer was lost gets the same binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmRequest {
+    pub challenge_id: String,
+    pub redeem_key: String,
+    /// Informational, as in a redeem.
+    #[serde(default)]
+    pub device_name: String,
+}
+
+/// `POST /api/pairing/reject`: the user clicked Deny (or cancelled the code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectRequest {
+    pub challenge_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApproveCodeRequest {
     pub code: String,
+    pub user_id: String,
+}
+
+/// 202 answer to `POST /api/pairing/approve`: the browser now asks its user.
+/// `status` is `awaiting_confirmation` (or, for a retry after the user already approved,
+/// `confirmed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApproveCodeReply {
+    pub status: ChallengeStatus,
+    pub app_name: String,
     pub user_id: String,
 }
 
@@ -439,6 +499,12 @@ pub enum PanelRequest {
     Approve { offer_id: String },
     #[serde(rename = "panel.deny", rename_all = "camelCase")]
     Deny { offer_id: String },
+    /// Approve on a code prompt (`offer_id` is that prompt's [`PendingView::offer_id`]).
+    #[serde(rename = "panel.approveCode", rename_all = "camelCase")]
+    ApproveCode { offer_id: String },
+    /// Deny on a code prompt.
+    #[serde(rename = "panel.denyCode", rename_all = "camelCase")]
+    DenyCode { offer_id: String },
     #[serde(rename = "panel.connect", rename_all = "camelCase")]
     Connect { pairing_token: String },
     #[serde(rename = "panel.disconnect", rename_all = "camelCase")]
@@ -496,6 +562,28 @@ pub struct PendingView {
     pub expires_at: u64,
     /// When the prompt first became visible; Approve stays disabled briefly after it.
     pub shown_at: u64,
+    /// Which path asked: the prompt's opener line (§4) depends on it.
+    #[serde(default)]
+    pub via: PromptVia,
+    /// One-click: the site the connect page verified as its opener (§4), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opener: Option<String>,
+    /// Code pairing: the code (`XXXX-XXXX`) the app approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Code pairing: the app's registered web origin, as the relay names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_origin: Option<String>,
+}
+
+/// How a prompt came to be (PROTOCOL §11 `via` uses the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptVia {
+    #[default]
+    OneClick,
+    PastedToken,
+    Code,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -592,6 +680,17 @@ impl ChallengeIssued {
     }
 }
 
+/// A requester for tests of the wire and of the code-pairing poller.
+#[cfg(test)]
+pub(crate) fn test_requester() -> CodeRequester {
+    CodeRequester {
+        app_name: "Acme".into(),
+        tenant_id: "acme".into(),
+        user_id: "dana".into(),
+        app_origin: Some("http://localhost:8788".into()),
+    }
+}
+
 /// A grant for tests of the wire and of the code-pairing poller.
 #[cfg(test)]
 pub(crate) fn test_grant() -> TokenGrant {
@@ -628,6 +727,7 @@ mod tests {
             tenant_id: "acme".into(),
             user_id: "dana".into(),
             expires_at: behind + 120_000,
+            app_origins: vec![],
             server_time: Some(behind),
         };
         let d = d.localized(local);
@@ -639,7 +739,14 @@ mod tests {
     #[test]
     fn external_messages_decode_from_protocol_json() {
         let m: ExternalMessage = serde_json::from_value(json!({"type":"pairing.offer","pairingToken":"x"})).unwrap();
-        assert_eq!(m, ExternalMessage::PairingOffer { pairing_token: "x".into() });
+        assert_eq!(m, ExternalMessage::PairingOffer { pairing_token: "x".into(), opener: None });
+        let m: ExternalMessage =
+            serde_json::from_value(json!({"type":"pairing.offer","pairingToken":"x","opener":"http://localhost:8788"}))
+                .unwrap();
+        assert_eq!(
+            m,
+            ExternalMessage::PairingOffer { pairing_token: "x".into(), opener: Some("http://localhost:8788".into()) }
+        );
         let m: ExternalMessage = serde_json::from_value(json!({"type":"pairing.result","offerId":"o"})).unwrap();
         assert_eq!(m, ExternalMessage::PairingResult { offer_id: "o".into() });
         let m: ExternalMessage = serde_json::from_value(json!({"type":"status","tenantId":"acme"})).unwrap();
@@ -698,6 +805,10 @@ mod tests {
             user_id: Some("dana".into()),
             expires_at: 0,
             shown_at: 0,
+            via: PromptVia::OneClick,
+            opener: None,
+            code: None,
+            app_origin: None,
         };
         let binding = |name: &str| BindingView {
             binding_id: "b".into(),
@@ -732,6 +843,8 @@ mod tests {
             PanelRequest::State,
             PanelRequest::Approve { offer_id: "o".into() },
             PanelRequest::Deny { offer_id: "o".into() },
+            PanelRequest::ApproveCode { offer_id: "code-o".into() },
+            PanelRequest::DenyCode { offer_id: "code-o".into() },
             PanelRequest::Connect { pairing_token: "t".into() },
             PanelRequest::Disconnect { binding_id: "b".into() },
             PanelRequest::PairCode,
@@ -750,19 +863,28 @@ mod tests {
             round_trip(f);
         }
         for m in [
-            ExternalMessage::PairingOffer { pairing_token: "t".into() },
+            ExternalMessage::PairingOffer { pairing_token: "t".into(), opener: None },
+            ExternalMessage::PairingOffer { pairing_token: "t".into(), opener: Some("https://app.example".into()) },
             ExternalMessage::PairingResult { offer_id: "o".into() },
             ExternalMessage::Status { tenant_id: "acme".into() },
         ] {
             round_trip(m);
         }
-        let grant = TokenGrant { server_time: Some(3), ..test_grant() };
-        round_trip(ChallengeStatusReply { status: ChallengeStatus::Approved, interval: Some(5), grant: Some(grant) });
-        round_trip(ChallengeStatusReply { status: ChallengeStatus::Pending, interval: None, grant: None });
-        // A partial grant is no grant (as with `flatten` on an Option).
+        round_trip(ChallengeStatusReply {
+            status: ChallengeStatus::AwaitingConfirmation,
+            interval: Some(5),
+            requester: Some(test_requester()),
+        });
+        round_trip(ChallengeStatusReply { status: ChallengeStatus::Pending, interval: None, requester: None });
+        let awaiting: ChallengeStatusReply = serde_json::from_value(json!({"status":"awaiting_confirmation",
+            "appName":"Acme","tenantId":"acme","userId":"dana","appOrigin":"http://localhost:8788"}))
+        .unwrap();
+        assert_eq!(awaiting.requester, Some(test_requester()));
+        // A partial requester is no requester (as with `flatten` on an Option).
         let partial: ChallengeStatusReply =
-            serde_json::from_value(json!({"status":"approved","accessToken":"a","refreshToken":"r"})).unwrap();
-        assert_eq!(partial.grant, None);
+            serde_json::from_value(json!({"status":"awaiting_confirmation","appName":"Acme"})).unwrap();
+        assert_eq!(partial.requester, None);
+        assert!(serde_json::from_value::<ChallengeStatusReply>(json!({"status":"approved"})).is_err());
         for bad in [
             json!({"type":"panel.approve"}),
             json!({"type":"panel.connect","pairingToken":7}),

@@ -5,15 +5,13 @@
 //! in one pass, and `TryFrom` picks the variant: what the encoders write decodes to the
 //! same value (wire.rs tests) and unknown fields are still ignored. Two refusals are
 //! stricter than serde's: a message carrying another variant's field with the wrong type
-//! (`pairing.offer` with `"offerId": 5`), and a status answer with a malformed grant
-//! (serde's flattened `Option` quietly made that "approved, no tokens"; now the answer
-//! does not decode and the poller treats it as a server error, retried with backoff).
+//! (`pairing.offer` with `"offerId": 5`), and a status answer with a malformed requester
+//! field (`"appName": 5`: the answer does not decode and the poller treats it as a server
+//! error, retried with backoff).
 
 use serde::Deserialize;
 
-use super::{
-    BindingInfo, ChallengeStatus, ChallengeStatusReply, ExternalMessage, PanelRequest, ServerFrame, TokenGrant,
-};
+use super::{ChallengeStatus, ChallengeStatusReply, CodeRequester, ExternalMessage, PanelRequest, ServerFrame};
 
 /// The error for a message whose `type` is known but a field it needs is missing.
 fn missing(field: &'static str) -> String {
@@ -32,15 +30,17 @@ pub struct ExternalFields {
     pairing_token: Option<String>,
     offer_id: Option<String>,
     tenant_id: Option<String>,
+    opener: Option<String>,
 }
 
 impl TryFrom<ExternalFields> for ExternalMessage {
     type Error = String;
     fn try_from(m: ExternalFields) -> Result<Self, String> {
         Ok(match m.kind.as_str() {
-            "pairing.offer" => {
-                Self::PairingOffer { pairing_token: m.pairing_token.ok_or_else(|| missing("pairingToken"))? }
-            }
+            "pairing.offer" => Self::PairingOffer {
+                pairing_token: m.pairing_token.ok_or_else(|| missing("pairingToken"))?,
+                opener: m.opener,
+            },
             "pairing.result" => Self::PairingResult { offer_id: m.offer_id.ok_or_else(|| missing("offerId"))? },
             "status" => Self::Status { tenant_id: m.tenant_id.ok_or_else(|| missing("tenantId"))? },
             other => return Err(unknown(other)),
@@ -67,6 +67,8 @@ impl TryFrom<PanelFields> for PanelRequest {
             "panel.state" => Self::State,
             "panel.approve" => Self::Approve { offer_id: offer_id()? },
             "panel.deny" => Self::Deny { offer_id: offer_id()? },
+            "panel.approveCode" => Self::ApproveCode { offer_id: offer_id()? },
+            "panel.denyCode" => Self::DenyCode { offer_id: offer_id()? },
             "panel.connect" => {
                 Self::Connect { pairing_token: m.pairing_token.clone().ok_or_else(|| missing("pairingToken"))? }
             }
@@ -112,34 +114,30 @@ impl TryFrom<ServerFrameFields> for ServerFrame {
     }
 }
 
-/// `ChallengeStatusReply` with its grant's fields side by side (the relay sends them flat).
+/// `ChallengeStatusReply` with its requester's fields side by side (the relay sends them flat).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeStatusFields {
     status: ChallengeStatus,
     #[serde(default)]
     interval: Option<u64>,
-    binding: Option<BindingInfo>,
-    access_token: Option<String>,
-    refresh_token: Option<String>,
-    access_expires_at: Option<u64>,
-    refresh_expires_at: Option<u64>,
-    server_time: Option<u64>,
+    app_name: Option<String>,
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    app_origin: Option<String>,
 }
 
 impl From<ChallengeStatusFields> for ChallengeStatusReply {
-    /// Like `#[serde(flatten)]` on an `Option`: a grant only when all its fields are there.
+    /// Like `#[serde(flatten)]` on an `Option`: a requester only when its required fields are there.
     fn from(f: ChallengeStatusFields) -> Self {
-        let grant = (|| {
-            Some(TokenGrant {
-                binding: f.binding?,
-                access_token: f.access_token?,
-                refresh_token: f.refresh_token?,
-                access_expires_at: f.access_expires_at?,
-                refresh_expires_at: f.refresh_expires_at?,
-                server_time: f.server_time,
+        let requester = (|| {
+            Some(CodeRequester {
+                app_name: f.app_name?,
+                tenant_id: f.tenant_id?,
+                user_id: f.user_id?,
+                app_origin: f.app_origin,
             })
         })();
-        Self { status: f.status, interval: f.interval, grant }
+        Self { status: f.status, interval: f.interval, requester }
     }
 }
