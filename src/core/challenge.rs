@@ -9,6 +9,12 @@
 //! * recovery on restore (seed 002): orphaned metadata, expired by the local clock, 404
 //!   and `expired` all reissue; a clock that jumped backwards waits one full interval;
 //! * at most one request is in flight; a response nobody waits for is ignored;
+//! * every poll is covered by a wake-up at its deadline plus [`POLL_WAKE_MARGIN_MS`]: a
+//!   worker Chrome stops mid-poll never hears the answer, so the alarm must start it again;
+//! * an app's approval only names who asks (`awaiting_confirmation`): the poller shows that
+//!   as a prompt and sends `confirm` only after [`Event::Approve`], the user's click, with
+//!   one redeem key stored before the first attempt (a lost answer is asked again with the
+//!   same key and gets the same binding). Deny sends `reject`;
 //! * reissues are bounded ([`MAX_REISSUES`]), so every run ends: approved, denied,
 //!   expired or failed.
 //!
@@ -18,7 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::backoff::{full_jitter_ms, Jitter, CAP_MS};
-use super::wire::{ChallengeIssued, ChallengeStatus, ChallengeStatusReply, TokenGrant};
+use super::wire::{ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester, TokenGrant};
 
 /// Seconds a status poll may wait at the relay (below Chrome's 30 s fetch limit).
 pub const LONG_POLL_WAIT_S: u64 = 20;
@@ -35,6 +41,13 @@ pub const MAX_PENDING_WAIT_MS: u64 = 60_000;
 /// Longest poll interval or retry wait taken from the relay or from storage: a longer one
 /// than a challenge's whole life is junk (or hostile) and would overflow the schedule.
 pub const MAX_WAIT_MS: u64 = MAX_TTL_MS;
+
+/// A poll's wake-up is armed this long after its deadline: if the worker is stopped while
+/// the poll waits at the relay, the alarm starts it again and it polls anew.
+pub const POLL_WAKE_MARGIN_MS: u64 = 5_000;
+/// While a call is in flight, a tick re-arms the wake-up this far out (a watchdog for a
+/// fetch that never settles because its worker was stopped).
+pub const IN_FLIGHT_WATCHDOG_MS: u64 = 30_000;
 
 /// A wait the relay or storage asked for, in ms, bounded by [`MAX_WAIT_MS`].
 fn bounded_ms(ms: u64) -> u64 {
@@ -57,6 +70,31 @@ pub struct StoredChallenge {
     pub last_poll_at: Option<u64>,
     #[serde(default)]
     pub reissues: u32,
+    /// An app approved the code: who asks, and since when the prompt shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<CodePrompt>,
+    /// The user clicked Approve: the `lrk_…` key every confirm attempt carries. Stored
+    /// before the first attempt, so a new worker repeats it and gets the same binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_key: Option<String>,
+}
+
+/// The code prompt: an app's approval waiting for the user's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodePrompt {
+    #[serde(flatten)]
+    pub requester: CodeRequester,
+    /// When the prompt first showed (Approve arms a moment later).
+    pub shown_at: u64,
+}
+
+impl CodePrompt {
+    /// The prompt's id in the panel: a new requester is a new prompt, never the old one's
+    /// Approve.
+    pub fn id(&self, code: &str) -> String {
+        format!("code-{code}-{}", self.shown_at)
+    }
 }
 
 /// What happened.
@@ -70,11 +108,18 @@ pub enum Event {
     Restored(Option<StoredChallenge>),
     /// Time passed (timer or alarm).
     Tick,
+    /// The user clicked Approve on the prompt `prompt_id`; `redeem_key` is a fresh `lrk_…`
+    /// key (the driver makes it; the core has no randomness).
+    Approve { prompt_id: String, redeem_key: String },
+    /// The user clicked Deny on the prompt `prompt_id`.
+    Reject { prompt_id: String },
+    /// 200 from `POST /api/pairing/confirm`.
+    Confirmed(TokenGrant),
     /// 201 from `POST /api/pairing/request`.
     Issued(ChallengeIssued),
     /// 200 from `GET /api/pairing/status`.
     Status(ChallengeStatusReply),
-    /// 404 from status.
+    /// 404 from status or confirm.
     NotFound,
     /// 429: `slow_down` (with the new interval, if given) or `rate_limited`/`max_pending`.
     TooMany { error: String, retry_after_ms: Option<u64>, interval_ms: Option<u64> },
@@ -91,8 +136,13 @@ pub enum Event {
 pub enum Action {
     /// `POST /api/pairing/request`.
     Request,
-    /// `GET /api/pairing/status?challengeId=…&wait=…`.
-    Poll { challenge_id: String, wait_s: u64 },
+    /// `GET /api/pairing/status?challengeId=…&wait=…&seen=…`: the relay answers as soon as
+    /// the status is no longer `seen`.
+    Poll { challenge_id: String, wait_s: u64, seen: ChallengeStatus },
+    /// `POST /api/pairing/confirm {challengeId, redeemKey}`.
+    Confirm { challenge_id: String, redeem_key: String },
+    /// `POST /api/pairing/reject {challengeId}`; nobody waits for the answer.
+    Reject { challenge_id: String },
     /// Persist (`latch.challenge`).
     Store(StoredChallenge),
     /// Remove `latch.challenge`.
@@ -117,6 +167,9 @@ pub struct ChallengeView {
     pub retry_at: Option<u64>,
     pub error: Option<String>,
     pub reissued: bool,
+    /// While an app's approval waits for the user: who asks (the panel's prompt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<CodePrompt>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +179,10 @@ pub enum ViewState {
     Requesting,
     Pending,
     WaitingForRelay,
+    /// An app approved the code; the prompt waits for the user.
+    AwaitingConfirmation,
+    /// The user approved; the binding is being made.
+    Confirming,
     Approved,
     Denied,
     Expired,
@@ -136,6 +193,7 @@ pub enum ViewState {
 enum InFlight {
     Request,
     Poll,
+    Confirm,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,9 +276,15 @@ impl Poller {
             Phase::Active => match s {
                 None if self.request_failures > 0 => ViewState::WaitingForRelay,
                 None => ViewState::Requesting,
+                Some(c) if c.confirm_key.is_some() => ViewState::Confirming,
+                Some(c) if c.prompt.is_some() => ViewState::AwaitingConfirmation,
                 Some(c) if c.attempt > 0 && c.next_poll_at > now => ViewState::WaitingForRelay,
                 Some(_) => ViewState::Pending,
             },
+        };
+        let prompt = match state {
+            ViewState::AwaitingConfirmation => s.and_then(|c| c.prompt.clone()),
+            _ => None,
         };
         let retry_at = match state {
             ViewState::WaitingForRelay => s.map(|c| c.next_poll_at).or(self.retry_at),
@@ -233,7 +297,17 @@ impl Poller {
             retry_at,
             error: self.last_error.clone(),
             reissued: self.reissued,
+            prompt,
         }
+    }
+
+    /// The id of the prompt on show, if any (see [`CodePrompt::id`]).
+    pub fn prompt_id(&self) -> Option<String> {
+        let s = self.stored.as_ref()?;
+        if s.confirm_key.is_some() {
+            return None;
+        }
+        Some(s.prompt.as_ref()?.id(s.code.as_deref()?))
     }
 
     /// Handles one event at local time `now`; returns the actions to carry out in order.
@@ -242,15 +316,28 @@ impl Poller {
         match event {
             Event::Started => self.on_started(now, &mut out),
             Event::Cancelled => {
+                // Tell the relay too, so an app's approval can't wait for a code nobody shows.
+                if let Some(id) = self.stored.as_ref().and_then(|s| s.challenge_id.clone()) {
+                    out.push(Action::Reject { challenge_id: id });
+                }
                 self.reset_to(Phase::Idle);
                 out.push(Action::Clear);
+            }
+            Event::Approve { prompt_id, redeem_key } => self.on_approve(&prompt_id, redeem_key, now, &mut out),
+            Event::Reject { prompt_id } => self.on_reject(&prompt_id, &mut out),
+            Event::Confirmed(grant) => {
+                if self.take(InFlight::Confirm) {
+                    // Deliver before clearing: the tokens are never lost between the two.
+                    out.push(Action::Deliver(grant));
+                    self.finish(ViewState::Approved, &mut out);
+                }
             }
             Event::Restored(stored) => self.on_restored(stored, now, &mut out),
             Event::Tick => self.on_tick(now, &mut out),
             Event::Issued(issued) => self.on_issued(issued, now, &mut out),
             Event::Status(reply) => self.on_status(reply, now, &mut out),
             Event::NotFound => {
-                if self.take(InFlight::Poll) {
+                if self.take(InFlight::Poll) || self.take(InFlight::Confirm) {
                     self.reissue(now, &mut out);
                 } else if self.take(InFlight::Request) {
                     self.fail("challenge_not_found", &mut out);
@@ -307,6 +394,7 @@ impl Poller {
         if self.in_flight.is_none() {
             self.in_flight = Some(InFlight::Request);
             out.push(Action::Store(self.requesting_marker(now)));
+            out.push(Action::Schedule(now + IN_FLIGHT_WATCHDOG_MS));
             out.push(Action::Request);
         }
     }
@@ -321,6 +409,8 @@ impl Poller {
             interval_ms: 0,
             last_poll_at: None,
             reissues: self.reissues,
+            prompt: None,
+            confirm_key: None,
         }
     }
 
@@ -334,8 +424,18 @@ impl Poller {
         s.attempt = s.attempt.min(MAX_FAILURES);
         s.interval_ms = bounded_ms(s.interval_ms);
         let orphaned = s.challenge_id.is_none() || s.code.is_none();
-        let expired = s.expires_at <= now;
-        if orphaned || expired {
+        if orphaned {
+            self.reissue(now, out);
+            return;
+        }
+        if s.confirm_key.is_some() {
+            // The user approved and the answer may have been lost: ask again with the
+            // same key (the relay answers the same binding), even past the code's expiry.
+            self.stored = Some(s);
+            self.confirm(now, out);
+            return;
+        }
+        if s.expires_at <= now {
             self.reissue(now, out);
             return;
         }
@@ -351,7 +451,13 @@ impl Poller {
     }
 
     fn on_tick(&mut self, now: u64, out: &mut Vec<Action>) {
-        if !matches!(self.phase, Phase::Active) || self.in_flight.is_some() {
+        if !matches!(self.phase, Phase::Active) {
+            return;
+        }
+        if self.in_flight.is_some() {
+            // Keep a wake-up armed while the call is out: if this worker is stopped, its
+            // answer is never heard and only the alarm starts a new worker.
+            out.push(Action::Schedule(now + IN_FLIGHT_WATCHDOG_MS));
             return;
         }
         if let Some(s) = self.stored.as_mut() {
@@ -360,6 +466,8 @@ impl Poller {
             }
         }
         match &self.stored {
+            Some(s) if s.confirm_key.is_some() && s.next_poll_at <= now => self.confirm(now, out),
+            Some(s) if s.confirm_key.is_some() => out.push(Action::Schedule(s.next_poll_at)),
             Some(s) if s.expires_at <= now => self.reissue(now, out),
             Some(s) if s.next_poll_at <= now => self.poll(now, out),
             Some(s) => out.push(Action::Schedule(s.next_poll_at)),
@@ -391,6 +499,8 @@ impl Poller {
             interval_ms: bounded_ms(issued.interval.saturating_mul(1000)),
             last_poll_at: None,
             reissues: self.reissues,
+            prompt: None,
+            confirm_key: None,
         });
         // Long-poll first: no reason to wait before the first status request.
         self.poll(now, out);
@@ -407,9 +517,55 @@ impl Poller {
         s.last_poll_at = Some(now);
         s.next_poll_at = now + s.interval_ms;
         let wait_s = LONG_POLL_WAIT_S.min(s.expires_at.saturating_sub(now) / 1000);
+        let seen = if s.prompt.is_some() { ChallengeStatus::AwaitingConfirmation } else { ChallengeStatus::Pending };
         self.in_flight = Some(InFlight::Poll);
         out.push(Action::Store(s.clone()));
-        out.push(Action::Poll { challenge_id: id, wait_s });
+        // Armed before the poll goes out: a worker stopped while the poll waits is started
+        // again by the alarm (PLATFORM-NOTES: nothing else wakes it).
+        out.push(Action::Schedule(now + wait_s * 1000 + POLL_WAKE_MARGIN_MS));
+        out.push(Action::Poll { challenge_id: id, wait_s, seen });
+    }
+
+    /// Sends (or repeats, with the same key) the user's Approve to the relay.
+    fn confirm(&mut self, now: u64, out: &mut Vec<Action>) {
+        let Some(s) = self.stored.as_mut() else {
+            return;
+        };
+        let (Some(id), Some(key)) = (s.challenge_id.clone(), s.confirm_key.clone()) else {
+            return;
+        };
+        s.next_poll_at = now;
+        self.in_flight = Some(InFlight::Confirm);
+        out.push(Action::Store(s.clone()));
+        out.push(Action::Schedule(now + IN_FLIGHT_WATCHDOG_MS));
+        out.push(Action::Confirm { challenge_id: id, redeem_key: key });
+    }
+
+    fn on_approve(&mut self, prompt_id: &str, redeem_key: String, now: u64, out: &mut Vec<Action>) {
+        let showing = matches!(self.phase, Phase::Active)
+            && !matches!(self.in_flight, Some(InFlight::Confirm | InFlight::Request))
+            && self.prompt_id().as_deref() == Some(prompt_id);
+        if !showing {
+            return; // a stale click: that prompt is gone or was replaced
+        }
+        // A poll waiting at the relay is abandoned; its answer will be ignored.
+        self.in_flight = None;
+        if let Some(s) = self.stored.as_mut() {
+            s.confirm_key = Some(redeem_key);
+            s.attempt = 0;
+        }
+        self.backoff_level = 0;
+        self.confirm(now, out);
+    }
+
+    fn on_reject(&mut self, prompt_id: &str, out: &mut Vec<Action>) {
+        if !matches!(self.phase, Phase::Active) || self.prompt_id().as_deref() != Some(prompt_id) {
+            return;
+        }
+        if let Some(id) = self.stored.as_ref().and_then(|s| s.challenge_id.clone()) {
+            out.push(Action::Reject { challenge_id: id });
+        }
+        self.finish(ViewState::Denied, out);
     }
 
     /// Earliest time the next poll may start: one interval after the last start.
@@ -436,23 +592,45 @@ impl Poller {
             s.attempt = 0;
         }
         self.backoff_level = 0;
-        match (reply.status, reply.grant) {
-            (ChallengeStatus::Pending, _) => {
-                if self.stored.as_ref().is_some_and(|s| s.expires_at <= now) {
+        let expired = self.stored.as_ref().is_some_and(|s| s.expires_at <= now);
+        match reply.status {
+            ChallengeStatus::Pending => {
+                if let Some(s) = self.stored.as_mut() {
+                    s.prompt = None;
+                }
+                if expired {
                     self.reissue(now, out);
                 } else {
                     let at = self.earliest_poll(now);
                     self.schedule_poll(at, out);
                 }
             }
-            (ChallengeStatus::Approved, Some(grant)) => {
-                // Deliver before clearing: the tokens are never lost between the two.
-                out.push(Action::Deliver(grant));
-                self.finish(ViewState::Approved, out);
+            ChallengeStatus::AwaitingConfirmation => {
+                let Some(requester) = reply.requester else {
+                    return self.fail("awaiting_without_requester", out);
+                };
+                if expired {
+                    return self.reissue(now, out);
+                }
+                if let Some(s) = self.stored.as_mut() {
+                    // Another requester than the one on show is a new prompt (new id).
+                    if s.prompt.as_ref().map(|p| &p.requester) != Some(&requester) {
+                        s.prompt = Some(CodePrompt { requester, shown_at: now });
+                    }
+                }
+                let at = self.earliest_poll(now);
+                self.schedule_poll(at, out);
             }
-            (ChallengeStatus::Approved, None) => self.fail("approved_without_tokens", out),
-            (ChallengeStatus::Denied, _) => self.finish(ViewState::Denied, out),
-            (ChallengeStatus::Expired, _) => self.reissue(now, out),
+            ChallengeStatus::Confirmed => {
+                if self.stored.as_ref().is_some_and(|s| s.confirm_key.is_some()) {
+                    self.confirm(now, out);
+                } else {
+                    // Not by this browser's Approve: nothing to take.
+                    self.fail("already_confirmed", out);
+                }
+            }
+            ChallengeStatus::Denied => self.finish(ViewState::Denied, out),
+            ChallengeStatus::Expired => self.reissue(now, out),
         }
     }
 
@@ -465,6 +643,10 @@ impl Poller {
         out: &mut Vec<Action>,
     ) {
         match self.in_flight.take() {
+            Some(InFlight::Confirm) => {
+                let at = now + bounded_ms(retry_after_ms.unwrap_or(SLOW_DOWN_STEP_MS));
+                self.schedule_poll(at, out);
+            }
             Some(InFlight::Poll) => {
                 if let Some(s) = self.stored.as_mut() {
                     // slow_down: adopt the server's new interval (at least +5 s), then wait it.
@@ -493,6 +675,16 @@ impl Poller {
         self.backoff_level += 1;
         let wait = full_jitter_ms(self.backoff_level, self.jitter.next_u64());
         match kind {
+            InFlight::Confirm => {
+                let Some(s) = self.stored.as_mut() else {
+                    return;
+                };
+                s.attempt += 1;
+                if s.attempt > MAX_FAILURES {
+                    return self.fail("relay_unreachable", out);
+                }
+                self.schedule_poll(now + wait, out);
+            }
             InFlight::Poll => {
                 let Some(s) = self.stored.as_mut() else {
                     return;

@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::origin::verified_opener;
 use super::token::is_pairing_token;
-use super::wire::{DescribeResponse, OfferRefusal, OfferState, PendingView, ResultReply};
+use super::wire::{DescribeResponse, OfferRefusal, OfferState, PendingView, PromptVia, ResultReply};
 
 /// At most this many offers await approval at once.
 pub const MAX_PARKED: usize = 5;
@@ -46,6 +47,33 @@ pub struct ParkedOffer {
     pub tenant_id: Option<String>,
     pub user_id: Option<String>,
     pub error: Option<String>,
+    /// One-click from the connect page, or pasted into the panel.
+    #[serde(default)]
+    pub via: PromptVia,
+    /// The opener the connect page reported (§4). Until describe it is only a claim; after
+    /// it, only an origin the relay lists for the tenant is kept (`verified_opener`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opener: Option<String>,
+}
+
+/// Where an offer came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    /// The connect page's tab, closed after approval. `None` for a manual paste.
+    pub tab_id: Option<i32>,
+    pub via: PromptVia,
+    /// The connect page's verified opener, if it reported one.
+    pub opener: Option<String>,
+}
+
+impl Arrival {
+    pub fn connect_page(tab_id: Option<i32>, opener: Option<String>) -> Self {
+        Self { tab_id, via: PromptVia::OneClick, opener }
+    }
+
+    pub fn pasted() -> Self {
+        Self { tab_id: None, via: PromptVia::PastedToken, opener: None }
+    }
 }
 
 /// What a redeem attempt sends (`POST /pairing-tokens/redeem`).
@@ -93,8 +121,8 @@ impl OfferBook {
         self.recent.retain(|&t| now.saturating_sub(t) < MINUTE_MS && t <= now);
     }
 
-    /// Parks `token` unless its shape, the rate limit or the parking limit refuses it.
-    /// `new_id` is only used when a new offer is parked.
+    /// [`OfferBook::offer_from`] for a connect page's offer without an opener (`tab_id`
+    /// set) or a pasted token (`None`).
     pub fn offer(
         &mut self,
         token: &str,
@@ -102,6 +130,21 @@ impl OfferBook {
         now: u64,
         new_id: impl FnOnce() -> String,
     ) -> OfferOutcome {
+        let arrival = if tab_id.is_some() { Arrival::connect_page(tab_id, None) } else { Arrival::pasted() };
+        self.offer_from(token, arrival, now, new_id)
+    }
+
+    /// Parks `token` unless its shape, the rate limit or the parking limit refuses it.
+    /// `new_id` is only used when a new offer is parked. Re-offering a parked token
+    /// resumes it and never changes its opener (a second page can't relabel a prompt).
+    pub fn offer_from(
+        &mut self,
+        token: &str,
+        arrival: Arrival,
+        now: u64,
+        new_id: impl FnOnce() -> String,
+    ) -> OfferOutcome {
+        let Arrival { tab_id, via, opener } = arrival;
         if !is_pairing_token(token) {
             return OfferOutcome::Refused(OfferRefusal::BadTokenShape);
         }
@@ -135,6 +178,8 @@ impl OfferBook {
             tenant_id: None,
             user_id: None,
             error: None,
+            via,
+            opener,
         });
         OfferOutcome::Parked { offer_id }
     }
@@ -173,6 +218,7 @@ impl OfferBook {
             o.tenant_id = Some(d.tenant_id.clone());
             o.user_id = Some(d.user_id.clone());
             o.expires_at = o.expires_at.min(d.expires_at);
+            o.opener = verified_opener(o.opener.as_deref(), &d.app_origins);
         }
     }
 
@@ -253,6 +299,11 @@ impl OfferBook {
                 user_id: o.user_id.clone(),
                 expires_at: o.expires_at,
                 shown_at: o.created_at,
+                via: o.via,
+                // Only a described offer's opener was checked against the relay's list.
+                opener: o.app_name.as_ref().and(o.opener.clone()),
+                code: None,
+                app_origin: None,
             })
             .collect()
     }

@@ -14,15 +14,48 @@ fn issued(id: &str, now: u64) -> ChallengeIssued {
 }
 
 fn status(s: ChallengeStatus) -> Event {
-    Event::Status(ChallengeStatusReply { status: s, interval: Some(5), grant: None })
+    Event::Status(ChallengeStatusReply { status: s, interval: Some(5), requester: None })
 }
 
 fn grant() -> TokenGrant {
     crate::core::wire::test_grant()
 }
 
-fn approved() -> Event {
-    Event::Status(ChallengeStatusReply { status: ChallengeStatus::Approved, interval: None, grant: Some(grant()) })
+/// The relay says an app approved the code: who asks.
+fn awaiting() -> Event {
+    Event::Status(ChallengeStatusReply {
+        status: ChallengeStatus::AwaitingConfirmation,
+        interval: Some(5),
+        requester: Some(crate::core::wire::test_requester()),
+    })
+}
+
+fn confirms(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::Confirm { redeem_key, .. } = a { Some(redeem_key.clone()) } else { None })
+        .collect()
+}
+
+fn rejects(actions: &[Action]) -> usize {
+    actions.iter().filter(|a| matches!(a, Action::Reject { .. })).count()
+}
+
+fn delivers(actions: &[Action]) -> usize {
+    actions.iter().filter(|a| matches!(a, Action::Deliver(_))).count()
+}
+
+/// A poller whose code an app approved at `T0 + 300`: the prompt is on show.
+fn prompting() -> (Poller, String) {
+    let mut p = started();
+    p.handle(Event::Issued(issued("c1", T0)), T0);
+    let a = p.handle(awaiting(), T0 + 300);
+    assert_eq!(delivers(&a), 0, "an app's approval binds nothing");
+    let view = p.view(T0 + 300);
+    assert_eq!(view.state, ViewState::AwaitingConfirmation);
+    assert_eq!(view.prompt.as_ref().map(|p| p.requester.app_name.as_str()), Some("Acme"));
+    let id = p.prompt_id().expect("a prompt on show");
+    (p, id)
 }
 
 fn polls(actions: &[Action]) -> Vec<u64> {
@@ -61,16 +94,144 @@ fn long_polls_first_then_respects_the_interval() {
 }
 
 #[test]
-fn approval_delivers_then_clears() {
-    let mut p = started();
-    p.handle(Event::Issued(issued("c1", T0)), T0);
-    let a = p.handle(approved(), T0 + 300);
+fn an_app_approval_prompts_and_only_approve_confirms() {
+    let (mut p, id) = prompting();
+    // The next poll says what it has seen, so the relay holds it until something changes.
+    let a = p.handle(Event::Tick, T0 + 5_000);
+    assert!(a.iter().any(|x| matches!(x, Action::Poll { seen: ChallengeStatus::AwaitingConfirmation, .. })));
+    // Approve: one confirm with the key, stored before it goes out.
+    let a = p.handle(Event::Approve { prompt_id: id.clone(), redeem_key: "lrk_1".into() }, T0 + 6_000);
+    assert_eq!(confirms(&a), vec!["lrk_1".to_string()]);
+    let store = a.iter().position(|x| matches!(x, Action::Store(s) if s.confirm_key.as_deref() == Some("lrk_1")));
+    let confirm = a.iter().position(|x| matches!(x, Action::Confirm { .. }));
+    assert!(store < confirm, "{a:?}");
+    assert_eq!(p.view(T0 + 6_000).state, ViewState::Confirming);
+    // A second click (or the abandoned poll's answer) changes nothing.
+    assert!(p.handle(Event::Approve { prompt_id: id, redeem_key: "lrk_2".into() }, T0 + 6_001).is_empty());
+    assert!(p.handle(awaiting(), T0 + 6_002).is_empty());
+    let a = p.handle(Event::Confirmed(grant()), T0 + 6_100);
     let deliver = a.iter().position(|x| matches!(x, Action::Deliver(_))).expect("deliver");
     let clear = a.iter().position(|x| matches!(x, Action::Clear)).expect("clear");
     assert!(deliver < clear);
-    assert_eq!(p.view(T0).state, ViewState::Approved);
-    // A duplicate answer is ignored: nothing in flight.
-    assert!(p.handle(approved(), T0 + 400).is_empty());
+    assert_eq!(p.view(T0 + 6_100).state, ViewState::Approved);
+    assert!(p.handle(Event::Confirmed(grant()), T0 + 6_200).is_empty(), "a duplicate answer is ignored");
+}
+
+#[test]
+fn a_stale_or_foreign_click_confirms_nothing() {
+    let (mut p, id) = prompting();
+    for wrong in ["code-ABCD2345-1", "", "o1"] {
+        assert!(p.handle(Event::Approve { prompt_id: wrong.into(), redeem_key: "k".into() }, T0 + 400).is_empty());
+        assert!(p.handle(Event::Reject { prompt_id: wrong.into() }, T0 + 400).is_empty());
+    }
+    // Another requester replaces the prompt: the old prompt's Approve no longer counts.
+    p.handle(Event::Tick, T0 + 5_000);
+    let other = CodeRequester { app_name: "Globex".into(), ..crate::core::wire::test_requester() };
+    p.handle(
+        Event::Status(ChallengeStatusReply {
+            status: ChallengeStatus::AwaitingConfirmation,
+            interval: None,
+            requester: Some(other),
+        }),
+        T0 + 5_100,
+    );
+    let new_id = p.prompt_id().unwrap();
+    assert_ne!(new_id, id);
+    assert!(p.handle(Event::Approve { prompt_id: id, redeem_key: "k".into() }, T0 + 5_200).is_empty());
+    assert_eq!(confirms(&p.handle(Event::Approve { prompt_id: new_id, redeem_key: "k".into() }, T0 + 5_300)).len(), 1);
+    // Before any prompt, nothing can be approved.
+    let mut q = started();
+    q.handle(Event::Issued(issued("c1", T0)), T0);
+    assert_eq!(q.prompt_id(), None);
+}
+
+#[test]
+fn deny_rejects_at_the_relay_and_ends() {
+    let (mut p, id) = prompting();
+    let a = p.handle(Event::Reject { prompt_id: id }, T0 + 400);
+    assert_eq!(rejects(&a), 1);
+    assert!(a.contains(&Action::Clear));
+    assert_eq!(confirms(&a).len() + delivers(&a), 0);
+    assert_eq!(p.view(T0 + 400).state, ViewState::Denied);
+    // Cancelling a live code also tells the relay.
+    let mut q = started();
+    q.handle(Event::Issued(issued("c1", T0)), T0);
+    assert_eq!(rejects(&q.handle(Event::Cancelled, T0 + 1)), 1);
+}
+
+#[test]
+fn a_lost_confirm_is_repeated_with_the_same_key() {
+    let (mut p, id) = prompting();
+    let a = p.handle(Event::Approve { prompt_id: id, redeem_key: "lrk_1".into() }, T0 + 1_000);
+    let saved = a.iter().rev().find_map(|x| if let Action::Store(s) = x { Some(s.clone()) } else { None }).unwrap();
+    // The worker is stopped before the answer: the next one confirms again, same key.
+    let mut fresh = Poller::new(9);
+    assert_eq!(confirms(&fresh.handle(Event::Restored(Some(saved.clone())), T0 + 60_000)), vec!["lrk_1"]);
+    // ... even past the code's expiry (the relay decides).
+    let mut late = Poller::new(9);
+    assert_eq!(confirms(&late.handle(Event::Restored(Some(saved)), T0 + 700_000)), vec!["lrk_1"]);
+    // Network errors retry with backoff, same key.
+    let a = p.handle(Event::NetworkError, T0 + 1_100);
+    let at = scheduled(&a).unwrap();
+    assert_eq!(confirms(&p.handle(Event::Tick, at)), vec!["lrk_1"]);
+    // Refusals end the run and say why.
+    let (mut r, id) = prompting();
+    r.handle(Event::Approve { prompt_id: id, redeem_key: "lrk_4".into() }, T0 + 1_000);
+    r.handle(Event::Refused("code_expired".into()), T0 + 1_100);
+    assert_eq!((r.view(T0).state, r.view(T0).error.as_deref()), (ViewState::Failed, Some("code_expired")));
+}
+
+#[test]
+fn confirmed_by_someone_else_takes_nothing() {
+    let mut p = started();
+    p.handle(Event::Issued(issued("c1", T0)), T0);
+    let a = p.handle(status(ChallengeStatus::Confirmed), T0 + 300);
+    assert_eq!(confirms(&a).len() + delivers(&a), 0);
+    assert_eq!(p.view(T0).state, ViewState::Failed);
+    // An awaiting answer without its requester is refused, not shown half-empty.
+    let mut q = started();
+    q.handle(Event::Issued(issued("c1", T0)), T0);
+    q.handle(status(ChallengeStatus::AwaitingConfirmation), T0 + 300);
+    assert_eq!(q.view(T0).state, ViewState::Failed);
+}
+
+#[test]
+fn the_prompt_survives_a_restart() {
+    let (mut p, id) = prompting();
+    let a = p.handle(Event::Tick, T0 + 5_000);
+    let saved = a.iter().rev().find_map(|x| if let Action::Store(s) = x { Some(s.clone()) } else { None }).unwrap();
+    assert!(saved.prompt.is_some());
+    let mut fresh = Poller::new(3);
+    let a = fresh.handle(Event::Restored(Some(saved)), T0 + 30_000);
+    assert!(a.iter().any(|x| matches!(x, Action::Poll { seen: ChallengeStatus::AwaitingConfirmation, .. })));
+    assert_eq!(fresh.prompt_id(), Some(id.clone()), "same prompt, same id");
+    assert_eq!(fresh.view(T0 + 30_000).state, ViewState::AwaitingConfirmation);
+    assert_eq!(confirms(&fresh.handle(Event::Approve { prompt_id: id, redeem_key: "k".into() }, T0 + 30_001)).len(), 1);
+}
+
+/// PLATFORM-NOTES: a worker stopped while a fetch waits never hears the answer, and
+/// nothing starts it again unless an alarm is due. Every call goes out covered.
+#[test]
+fn every_call_is_covered_by_a_wake_up() {
+    let (mut p, id) = prompting();
+    let check = |a: Vec<Action>, now: u64| {
+        for (i, x) in a.iter().enumerate() {
+            let covered_until = match x {
+                Action::Poll { wait_s, .. } => now + wait_s * 1000,
+                Action::Confirm { .. } | Action::Request => now,
+                _ => continue,
+            };
+            let armed = a[..i].iter().any(|y| matches!(y, Action::Schedule(t) if *t > covered_until));
+            assert!(armed, "{x:?} without a wake-up armed before it: {a:?}");
+        }
+    };
+    check(p.handle(Event::Tick, T0 + 5_000), T0 + 5_000);
+    // A tick while the poll waits keeps a wake-up armed.
+    assert!(scheduled(&p.handle(Event::Tick, T0 + 26_000)).is_some_and(|t| t > T0 + 26_000));
+    check(p.handle(Event::Approve { prompt_id: id, redeem_key: "k".into() }, T0 + 27_000), T0 + 27_000);
+    let mut q = Poller::new(1);
+    check(q.handle(Event::Started, T0), T0);
+    check(q.handle(Event::Issued(issued("c1", T0)), T0), T0);
 }
 
 #[test]
@@ -155,6 +316,8 @@ fn stored(next_poll_at: u64, expires_at: u64) -> StoredChallenge {
         interval_ms: 5_000,
         last_poll_at: Some(next_poll_at - 5_000),
         reissues: 0,
+        prompt: None,
+        confirm_key: None,
     }
 }
 
@@ -218,19 +381,26 @@ fn hostile_waits_are_bounded_not_overflowed() {
     fresh.handle(Event::Tick, T0 + MAX_WAIT_MS);
 }
 
-// ---- Simulation: the poller against a model relay, with outages, restarts and clock jumps.
+// ---- Simulation: the poller against a model relay, with outages, restarts, stopped
+// workers, clock jumps, apps approving and users answering the prompt.
 
 #[derive(Debug, Clone)]
 enum Step {
     /// Let time pass to the next scheduled tick (or answer what's in flight).
     Advance,
-    /// The app approves / denies the current code.
-    Approve,
-    Deny,
+    /// An app approves / withdraws the current code.
+    AppApprove,
+    AppWithdraw,
+    /// The user clicks Approve / Deny on the prompt on show (if any).
+    UserApprove,
+    UserDeny,
     /// The relay answers 503 / drops connections until `ms` from now.
     Outage(u64, bool),
-    /// The worker is killed and restarts from storage.
+    /// The worker restarts at once (the user opened the panel): rebuilt from storage.
     Restart,
+    /// Chrome stops the worker; only an armed alarm starts it again. `true`: a confirm in
+    /// flight reached the relay, but its answer is lost.
+    Stop(bool),
     /// The local clock jumps by `ms` (positive or negative).
     Jump(i64),
     /// The relay forgets everything (restarted on an empty database).
@@ -239,25 +409,36 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        8 => Just(Step::Advance),
-        1 => Just(Step::Approve),
-        1 => Just(Step::Deny),
+        10 => Just(Step::Advance),
+        2 => Just(Step::AppApprove),
+        1 => Just(Step::AppWithdraw),
+        2 => Just(Step::UserApprove),
+        1 => Just(Step::UserDeny),
         1 => (1_000u64..120_000, any::<bool>()).prop_map(|(ms, net)| Step::Outage(ms, net)),
         1 => Just(Step::Restart),
+        2 => any::<bool>().prop_map(Step::Stop),
         1 => (-3_600_000i64..600_000).prop_map(Step::Jump),
         1 => Just(Step::Wipe),
     ]
 }
 
+struct Challenge {
+    expires_at: u64,
+    interval: u64,
+    last_poll: Option<u64>,
+    status: &'static str,
+    /// The redeem key of the confirm that made the binding.
+    bound_with: Option<String>,
+}
+
 #[derive(Default)]
 struct Relay {
     next_id: u64,
-    /// id → (expires_at real, interval, last poll real, status)
-    challenges: std::collections::HashMap<String, (u64, u64, Option<u64>, &'static str)>,
+    challenges: std::collections::HashMap<String, Challenge>,
     current: Option<String>,
     down_until: u64,
     down_is_network: bool,
-    delivered: usize,
+    bindings: usize,
     too_fast_polls: usize,
 }
 
@@ -270,7 +451,14 @@ impl Relay {
             Action::Request => {
                 self.next_id += 1;
                 let id = format!("c{}", self.next_id);
-                self.challenges.insert(id.clone(), (real + 600_000, 5_000, None, "pending"));
+                let c = Challenge {
+                    expires_at: real + 600_000,
+                    interval: 5_000,
+                    last_poll: None,
+                    status: "pending",
+                    bound_with: None,
+                };
+                self.challenges.insert(id.clone(), c);
                 self.current = Some(id.clone());
                 Event::Issued(ChallengeIssued {
                     challenge_id: id,
@@ -282,44 +470,57 @@ impl Relay {
             }
             Action::Poll { challenge_id, .. } => {
                 let Some(c) = self.challenges.get_mut(challenge_id) else { return Event::NotFound };
-                if let Some(last) = c.2 {
-                    if real < last + c.1 {
+                if let Some(last) = c.last_poll {
+                    if real < last + c.interval {
                         self.too_fast_polls += 1;
-                        c.1 += 5_000;
+                        c.interval += 5_000;
                         return Event::TooMany {
                             error: "slow_down".into(),
                             retry_after_ms: None,
-                            interval_ms: Some(c.1),
+                            interval_ms: Some(c.interval),
                         };
                     }
                 }
-                c.2 = Some(real);
-                let interval = Some(c.1 / 1000);
-                let reply = |status| Event::Status(ChallengeStatusReply { status, interval, grant: None });
-                match c.3 {
-                    "pending" if real >= c.0 => reply(ChallengeStatus::Expired),
-                    "pending" => reply(ChallengeStatus::Pending),
-                    "denied" => reply(ChallengeStatus::Denied),
-                    "approved" => {
-                        c.3 = "delivered";
-                        self.delivered += 1;
-                        Event::Status(ChallengeStatusReply {
-                            status: ChallengeStatus::Approved,
-                            interval,
-                            grant: Some(grant()),
-                        })
+                c.last_poll = Some(real);
+                let interval = Some(c.interval / 1000);
+                let reply = |status, requester| Event::Status(ChallengeStatusReply { status, interval, requester });
+                let live = real < c.expires_at;
+                match c.status {
+                    "pending" | "awaiting" if !live => reply(ChallengeStatus::Expired, None),
+                    "pending" => reply(ChallengeStatus::Pending, None),
+                    "awaiting" => {
+                        reply(ChallengeStatus::AwaitingConfirmation, Some(crate::core::wire::test_requester()))
                     }
-                    _ => Event::NotFound,
+                    "confirmed" => reply(ChallengeStatus::Confirmed, None),
+                    _ => reply(ChallengeStatus::Denied, None),
                 }
+            }
+            Action::Confirm { challenge_id, redeem_key } => {
+                let Some(c) = self.challenges.get_mut(challenge_id) else { return Event::NotFound };
+                match c.status {
+                    "awaiting" if real < c.expires_at => {
+                        c.status = "confirmed";
+                        c.bound_with = Some(redeem_key.clone());
+                        self.bindings += 1;
+                    }
+                    "awaiting" => return Event::Refused("code_expired".into()),
+                    "confirmed" if c.bound_with.as_ref() == Some(redeem_key) => {}
+                    _ => return Event::Refused("not_awaiting_confirmation".into()),
+                }
+                let mut g = grant();
+                g.binding.binding_id = challenge_id.clone();
+                Event::Confirmed(g)
             }
             _ => unreachable!(),
         }
     }
 
-    fn decide(&mut self, status: &'static str, real: u64) {
-        if let Some(c) = self.current.as_ref().and_then(|id| self.challenges.get_mut(id)) {
-            if c.3 == "pending" && real < c.0 {
-                c.3 = status;
+    /// What the app (or a `reject`) does to the current challenge.
+    fn decide(&mut self, id: Option<&str>, from: &[&str], to: &'static str, real: u64) {
+        let id = id.map(str::to_owned).or_else(|| self.current.clone());
+        if let Some(c) = id.and_then(|id| self.challenges.get_mut(&id)) {
+            if from.contains(&c.status) && real < c.expires_at {
+                c.status = to;
             }
         }
     }
@@ -328,83 +529,147 @@ impl Relay {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
-    /// One in flight at most; no poll faster than the relay allows (unless the local clock
-    /// jumped forward in between); every delivered grant reaches `Deliver` exactly once;
-    /// and the run ends within a bound of real time.
+    /// Nothing is confirmed but with a key from the user's Approve; one call in flight at
+    /// most; no poll faster than the relay allows (unless the local clock jumped forward);
+    /// a stopped worker is always started again by an armed alarm (never stranded); every
+    /// binding the relay made reaches `Deliver` exactly once (unless the relay forgot it or
+    /// the run gave up); and the run ends within a bound of real time.
     #[test]
-    fn poller_is_safe_and_terminates(steps in proptest::collection::vec(step(), 1..120), seed in any::<u64>()) {
+    fn poller_is_safe_and_terminates(steps in proptest::collection::vec(step(), 1..160), seed in any::<u64>()) {
         let mut relay = Relay::default();
-        let mut poller = Poller::new(seed);
+        let mut poller = Some(Poller::new(seed));
         let mut real: u64 = T0;
         let mut offset: i64 = 0;
         let local = |real: u64, offset: i64| (real as i64 + offset) as u64;
         let mut storage: Option<StoredChallenge> = None;
         let mut in_flight: Option<Action> = None;
-        let mut next_tick: Option<(u64, u64, u64)> = None; // (local time, real and local when set)
-        let mut delivered = 0usize;
+        // (local time, real and local when set); the timer dies with the worker, the alarm doesn't.
+        let mut next_tick: Option<(u64, u64, u64)> = None;
+        let mut delivered = std::collections::HashSet::new();
+        let mut approved_keys = std::collections::HashSet::new();
         let mut jumped_forward = false;
-        let mut queue: Vec<Action> = poller.handle(Event::Started, local(real, offset));
+        let mut wiped = false;
+        let mut keys = 0u32;
+        let mut queue: Vec<Action> = poller.as_mut().unwrap().handle(Event::Started, local(real, offset));
 
         let mut steps = steps.into_iter().chain(std::iter::repeat(Step::Advance));
         let deadline = T0 + 4 * 3_600_000;
         loop {
-            // Carry out queued actions.
             for a in std::mem::take(&mut queue) {
                 match a {
-                    Action::Request | Action::Poll { .. } => {
-                        prop_assert!(in_flight.is_none(), "two requests in flight");
+                    Action::Request | Action::Poll { .. } | Action::Confirm { .. } => {
+                        if let Action::Confirm { redeem_key, .. } = &a {
+                            prop_assert!(approved_keys.contains(redeem_key), "confirm without the user's Approve");
+                            // Approve abandons a poll waiting at the relay (its answer is ignored).
+                            if matches!(in_flight, Some(Action::Poll { .. })) {
+                                in_flight = None;
+                            }
+                        }
+                        prop_assert!(in_flight.is_none(), "two calls in flight");
                         in_flight = Some(a);
+                    }
+                    Action::Reject { challenge_id } => {
+                        relay.decide(Some(&challenge_id), &["pending", "awaiting"], "denied", real)
                     }
                     Action::Store(s) => storage = Some(s),
                     Action::Clear => storage = None,
                     Action::Schedule(t) => next_tick = Some((t, real, local(real, offset))),
-                    Action::Deliver(_) => delivered += 1,
+                    Action::Deliver(g) => {
+                        prop_assert!(delivered.insert(g.binding.binding_id), "one binding delivered twice");
+                    }
                     Action::Show(_) => {}
                 }
             }
-            if poller.is_done() && in_flight.is_none() {
+            let done = match &poller {
+                Some(p) => p.is_done() && in_flight.is_none(),
+                None => storage.is_none(),
+            };
+            if done {
                 break;
             }
-            prop_assert!(real < deadline, "did not terminate: {:?}", poller.view(local(real, offset)));
+            let now_local = local(real, offset);
+            prop_assert!(real < deadline, "did not terminate: {:?}", poller.as_ref().map(|p| p.view(now_local)));
             let before_too_fast = relay.too_fast_polls;
             match steps.next().unwrap() {
-                Step::Advance => {
-                    if let Some(req) = in_flight.take() {
-                        real += 50;
-                        let ev = relay.answer(&req, real);
-                        queue = poller.handle(ev, local(real, offset));
-                    } else if let Some((t, at_real, at_local)) = next_tick.take() {
-                        // The driver arms a timer (real time elapses) and an alarm (wall
-                        // clock): the first to fire wakes the poller.
-                        let by_timer = at_real + t.saturating_sub(at_local);
-                        let by_alarm = (t as i64 - offset).max(0) as u64;
-                        real = real.max(by_timer.min(by_alarm));
-                        queue = poller.handle(Event::Tick, local(real, offset));
-                    } else {
-                        // Nothing scheduled: the alarm fires eventually anyway.
-                        real += 30_000;
-                        queue = poller.handle(Event::Tick, local(real, offset));
+                Step::Advance => match poller.as_mut() {
+                    Some(p) => {
+                        if let Some(req) = in_flight.take() {
+                            real += 50;
+                            let ev = relay.answer(&req, real);
+                            queue = p.handle(ev, local(real, offset));
+                        } else if let Some((t, at_real, at_local)) = next_tick.take() {
+                            // A timer (real time elapses) and an alarm (wall clock): the first wakes it.
+                            let by_timer = at_real + t.saturating_sub(at_local);
+                            let by_alarm = (t as i64 - offset).max(0) as u64;
+                            real = real.max(by_timer.min(by_alarm));
+                            queue = p.handle(Event::Tick, local(real, offset));
+                        } else {
+                            prop_assert!(p.is_done(), "a live poller with nothing armed: {:?}", p.view(now_local));
+                        }
+                    }
+                    None => {
+                        // Stopped: only the alarm starts a new worker.
+                        let Some((t, _, _)) = next_tick.take() else {
+                            return Err(TestCaseError::fail(format!("stopped with nothing armed: {storage:?}")));
+                        };
+                        real = real.max((t as i64 - offset).max(0) as u64);
+                        let mut p = Poller::new(seed ^ real);
+                        queue = p.handle(Event::Restored(storage.clone()), local(real, offset));
+                        poller = Some(p);
+                    }
+                },
+                Step::AppApprove => relay.decide(None, &["pending"], "awaiting", real),
+                Step::AppWithdraw => relay.decide(None, &["awaiting"], "denied", real),
+                Step::UserApprove => {
+                    if let Some(p) = poller.as_mut() {
+                        if let Some(prompt_id) = p.prompt_id() {
+                            keys += 1;
+                            let redeem_key = format!("lrk_{keys}");
+                            approved_keys.insert(redeem_key.clone());
+                            queue = p.handle(Event::Approve { prompt_id, redeem_key }, local(real, offset));
+                        }
                     }
                 }
-                Step::Approve => relay.decide("approved", real),
-                Step::Deny => relay.decide("denied", real),
+                Step::UserDeny => {
+                    if let Some(p) = poller.as_mut() {
+                        if let Some(prompt_id) = p.prompt_id() {
+                            queue = p.handle(Event::Reject { prompt_id }, local(real, offset));
+                        }
+                    }
+                }
                 Step::Outage(ms, net) => { relay.down_until = real + ms; relay.down_is_network = net; }
                 Step::Restart => {
                     in_flight = None; // the request dies with the worker, unanswered
-                    next_tick = None;
-                    poller = Poller::new(seed ^ real);
-                    queue = poller.handle(Event::Restored(storage.clone()), local(real, offset));
+                    next_tick = next_tick.map(|(t, _, _)| (t, u64::MAX / 4, 0)); // alarm only
+                    let mut p = Poller::new(seed ^ real);
+                    queue = p.handle(Event::Restored(storage.clone()), local(real, offset));
+                    poller = Some(p);
+                }
+                Step::Stop(reached_relay) => {
+                    if poller.is_some() {
+                        if let Some(req @ Action::Confirm { .. }) = in_flight.take() {
+                            if reached_relay {
+                                let _lost = relay.answer(&req, real);
+                            }
+                        }
+                        in_flight = None;
+                        poller = None;
+                    }
                 }
                 Step::Jump(ms) => {
                     if ms > 0 { jumped_forward = true; }
                     offset = (offset + ms).max(-(T0 as i64) / 2);
                 }
-                Step::Wipe => { relay.challenges.clear(); relay.current = None; }
+                Step::Wipe => { relay.challenges.clear(); relay.current = None; wiped = true; }
             }
             if relay.too_fast_polls > before_too_fast {
                 prop_assert!(jumped_forward, "polled faster than the interval without a clock jump");
             }
         }
-        prop_assert_eq!(delivered, relay.delivered, "every grant the relay handed out was delivered");
+        let failed = poller.as_ref().is_some_and(|p| p.view(0).state == ViewState::Failed);
+        prop_assert!(delivered.len() <= relay.bindings);
+        if !wiped && !failed {
+            prop_assert_eq!(delivered.len(), relay.bindings, "every binding the relay made was delivered");
+        }
     }
 }

@@ -100,6 +100,8 @@ fn offer() -> ParkedOffer {
         tenant_id: Some("acme".into()),
         user_id: None,
         error: None,
+        via: PromptVia::OneClick,
+        opener: Some("http://localhost:8788".into()),
     }
 }
 
@@ -116,6 +118,10 @@ fn panel_reply() -> PanelReply {
                 user_id: Some("dana".into()),
                 expires_at: 5,
                 shown_at: 0,
+                via: PromptVia::Code,
+                opener: None,
+                code: Some("ABCD-EFGH".into()),
+                app_origin: Some("http://localhost:8788".into()),
             }],
             bindings: vec![BindingView {
                 binding_id: "b".into(),
@@ -133,6 +139,7 @@ fn panel_reply() -> PanelReply {
                 retry_at: Some(3),
                 error: None,
                 reissued: true,
+                prompt: Some(crate::core::challenge::CodePrompt { requester: test_requester(), shown_at: 4 }),
             }),
             managed: Some(crate::core::managed::ManagedView {
                 outcome: crate::core::managed::Outcome::Refused,
@@ -154,14 +161,16 @@ fn decoded_samples() -> Vec<(Value, DecodeCheck, DecodeCheck)> {
     }
     let samples: Vec<(Value, (DecodeCheck, DecodeCheck))> = vec![
         (json!({"type":"pairing.offer","pairingToken":"lpt_x"}), checks!(ExternalMessage)),
+        (json!({"type":"pairing.offer","pairingToken":"lpt_x","opener":"http://a.b"}), checks!(ExternalMessage)),
+        (json!({"type":"panel.approveCode","offerId":"code-1"}), checks!(PanelRequest)),
         (json!({"type":"panel.approve","offerId":"o1"}), checks!(PanelRequest)),
         (serde_json::to_value(panel_reply()).unwrap(), checks!(PanelReply)),
         (json!({"type":"auth_ack","bindingId":"b","scopes":["errands"]}), checks!(ServerFrame)),
         (
             serde_json::to_value(ChallengeStatusReply {
-                status: ChallengeStatus::Approved,
+                status: ChallengeStatus::AwaitingConfirmation,
                 interval: Some(5),
-                grant: Some(test_grant()),
+                requester: Some(test_requester()),
             })
             .unwrap(),
             checks!(ChallengeStatusReply),
@@ -174,7 +183,8 @@ fn decoded_samples() -> Vec<(Value, DecodeCheck, DecodeCheck)> {
             checks!(StoredChallenge),
         ),
         (
-            json!({"appName":"Acme","tenantId":"acme","userId":"dana","expiresAt":3,"serverTime":1}),
+            json!({"appName":"Acme","tenantId":"acme","userId":"dana","expiresAt":3,"serverTime":1,
+                "appOrigins":["http://localhost:8788"]}),
             checks!(DescribeResponse),
         ),
     ];
@@ -188,7 +198,12 @@ fn every_kind_of_wire_type_encodes_and_decodes_like_serde_json() {
     round_trips(PanelRequest::State);
     round_trips(panel_reply());
     round_trips(ServerFrame::Errand { id: "e".into(), kind: "ping".into() });
-    round_trips(ChallengeStatusReply { status: ChallengeStatus::Approved, interval: None, grant: Some(test_grant()) });
+    round_trips(ChallengeStatusReply {
+        status: ChallengeStatus::AwaitingConfirmation,
+        interval: None,
+        requester: Some(test_requester()),
+    });
+    round_trips(ConfirmRequest { challenge_id: "c".into(), redeem_key: "k".into(), device_name: "Browser".into() });
     round_trips(OfferBook { offers: vec![offer()], recent: vec![] });
     round_trips(StoredBinding::from_grant(test_grant(), 1_700_000_000_000));
     round_trips(OfferReply::Parked { ok: True, offer_id: "o".into(), state: OfferState::AwaitingApproval });

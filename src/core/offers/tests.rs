@@ -24,6 +24,7 @@ fn describe(book: &mut OfferBook, id: &str, expires_at: u64) {
         tenant_id: "acme".into(),
         user_id: "dana".into(),
         expires_at,
+        app_origins: vec!["http://localhost:8788".into()],
         server_time: None,
     };
     book.described(id, &d, d.app_name.clone());
@@ -45,6 +46,31 @@ fn same_token_resumes_the_same_offer() {
     assert_eq!(book.offer(&token(1), Some(9), 10, || "b".into()), OfferOutcome::AlreadyParked { offer_id: "a".into() });
     assert_eq!(book.get("a").unwrap().tab_id, Some(9));
     assert_eq!(book.pending_count(), 1);
+}
+
+#[test]
+fn the_prompt_names_an_opener_only_after_the_relay_lists_it() {
+    let mut book = OfferBook::default();
+    let from = |o: &str| Arrival::connect_page(Some(1), Some(o.into()));
+    book.offer_from(&token(1), from("http://localhost:8788"), 0, || "a".into());
+    book.offer_from(&token(2), from("https://evil.example"), 0, || "b".into());
+    book.offer(&token(3), None, 0, || "c".into());
+    // Undescribed: no opener shown yet, whatever the page claimed.
+    assert!(book.pending_views().iter().all(|v| v.opener.is_none()));
+    for id in ["a", "b", "c"] {
+        describe(&mut book, id, 100_000);
+    }
+    let views = book.pending_views();
+    let opener = |id: &str| views.iter().find(|v| v.offer_id == id).unwrap().opener.clone();
+    assert_eq!(opener("a").as_deref(), Some("http://localhost:8788"));
+    assert_eq!(opener("b"), None, "an origin the tenant did not register is dropped");
+    assert_eq!(opener("c"), None);
+    let via = |id: &str| views.iter().find(|v| v.offer_id == id).unwrap().via;
+    assert_eq!((via("a"), via("c")), (PromptVia::OneClick, PromptVia::PastedToken));
+    // Re-offering the same token from another page resumes it without relabelling it.
+    let again = book.offer_from(&token(2), from("http://localhost:8788"), 1, || "d".into());
+    assert_eq!(again, OfferOutcome::AlreadyParked { offer_id: "b".into() });
+    assert_eq!(book.get("b").unwrap().opener, None);
 }
 
 #[test]
