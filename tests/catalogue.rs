@@ -115,6 +115,11 @@ fn the_english_labels_protocol_fixes_are_exact() {
         ("connected_heading", "Connected apps"),
         ("disconnect", "Disconnect"),
         ("managed_label", "Managed by your organization"),
+        ("prompt_opened_from", "Opened from $ORIGIN$"),
+        (
+            "prompt_caution",
+            "Latch could not confirm which site opened this request. Approve only if you just asked $APP$ to connect.",
+        ),
     ] {
         assert_eq!(en[key]["message"], label, "{key}");
     }

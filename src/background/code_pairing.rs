@@ -6,11 +6,15 @@
 use std::cell::RefCell;
 
 use crate::config::CONNECT_ORIGIN;
-use crate::core::challenge::{Action, ChallengeView, Event, Poller, StoredChallenge};
-use crate::core::wire::{ChallengeIssued, ChallengeRequest, ChallengeStatusReply, StoredBinding};
+use crate::core::challenge::{Action, ChallengeView, Event, Poller, StoredChallenge, ViewState};
+use crate::core::token::REDEEM_KEY_PREFIX;
+use crate::core::wire::{
+    ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply, ConfirmRequest, PendingView, PromptVia,
+    RejectRequest, StoredBinding, TokenGrant,
+};
 use crate::shell::chrome::{self, Area};
 use crate::shell::relay::{self, Reply};
-use crate::shell::{log, now_ms, random_id, random_u64};
+use crate::shell::{log, now_ms, random_id, random_secret, random_u64};
 
 use super::lock;
 use super::state::update_bindings;
@@ -58,6 +62,55 @@ pub async fn view() -> Option<ChallengeView> {
     chrome::storage_get(Area::Session, VIEW_KEY).await.ok().flatten()
 }
 
+/// The code prompt as a pending approval (the same prompt as the other paths, §6).
+pub fn prompt_view(view: &ChallengeView) -> Option<PendingView> {
+    let prompt = view.prompt.as_ref()?;
+    let code = view.code.clone()?;
+    let r = &prompt.requester;
+    Some(PendingView {
+        offer_id: prompt.id(&code),
+        app_name: Some(r.app_name.clone()),
+        tenant_id: Some(r.tenant_id.clone()),
+        user_id: Some(r.user_id.clone()),
+        expires_at: view.expires_at.unwrap_or_default(),
+        shown_at: prompt.shown_at,
+        via: PromptVia::Code,
+        opener: None,
+        code: Some(code),
+        app_origin: r.app_origin.clone(),
+    })
+}
+
+/// True while a code prompt waits for the user (the badge counts it).
+pub async fn prompt_waiting() -> bool {
+    view().await.is_some_and(|v| v.state == ViewState::AwaitingConfirmation)
+}
+
+/// The user clicked Approve on the code prompt `prompt_id`: confirm at the relay. A prompt
+/// that is no longer on show (replaced, expired, already answered) is refused.
+pub async fn approve(prompt_id: &str) -> Result<(), String> {
+    if !showing(prompt_id).await {
+        return Err("already_decided".into());
+    }
+    let redeem_key = random_secret(REDEEM_KEY_PREFIX);
+    feed(Event::Approve { prompt_id: prompt_id.to_owned(), redeem_key }).await;
+    Ok(())
+}
+
+/// The user clicked Deny on the code prompt `prompt_id`.
+pub async fn deny(prompt_id: &str) -> Result<(), String> {
+    if !showing(prompt_id).await {
+        return Err("already_decided".into());
+    }
+    feed(Event::Reject { prompt_id: prompt_id.to_owned() }).await;
+    Ok(())
+}
+
+async fn showing(prompt_id: &str) -> bool {
+    feed(Event::Tick).await; // restores the poller in a new worker
+    POLLER.with_borrow(|p| p.as_ref().and_then(Poller::prompt_id)).as_deref() == Some(prompt_id)
+}
+
 /// Carries out actions in order; network calls run as their own tasks and feed back.
 async fn run(actions: Vec<Action>) {
     if actions.is_empty() {
@@ -67,9 +120,13 @@ async fn run(actions: Vec<Action>) {
     for action in actions {
         match action {
             Action::Request => wasm_bindgen_futures::spawn_local(Box::pin(request()) as LocalFuture),
-            Action::Poll { challenge_id, wait_s } => {
-                wasm_bindgen_futures::spawn_local(Box::pin(poll(challenge_id, wait_s)) as LocalFuture)
+            Action::Poll { challenge_id, wait_s, seen } => {
+                wasm_bindgen_futures::spawn_local(Box::pin(poll(challenge_id, wait_s, seen)) as LocalFuture)
             }
+            Action::Confirm { challenge_id, redeem_key } => {
+                wasm_bindgen_futures::spawn_local(Box::pin(confirm(challenge_id, redeem_key)) as LocalFuture)
+            }
+            Action::Reject { challenge_id } => wasm_bindgen_futures::spawn_local(reject(challenge_id)),
             Action::Store(s) => {
                 if let Err(e) = chrome::storage_set(Area::Local, CHALLENGE_KEY, &s).await {
                     log(&format!("could not store the challenge: {e:?}"));
@@ -80,6 +137,8 @@ async fn run(actions: Vec<Action>) {
             }
             Action::Schedule(at) => wake_at(ALARM, at, || feed_later(Event::Tick)).await,
             Action::Deliver(grant) => {
+                // Only the answer to confirm carries a grant, and confirm only follows the
+                // user's Approve (core::challenge).
                 let binding = StoredBinding::from_grant(grant, now_ms());
                 let stored = update_bindings(|all| {
                     all.retain(|b| b.binding_id != binding.binding_id);
@@ -93,6 +152,7 @@ async fn run(actions: Vec<Action>) {
             }
             Action::Show(view) => {
                 let _ = chrome::storage_set(Area::Session, VIEW_KEY, &view).await;
+                wasm_bindgen_futures::spawn_local(super::state::refresh_badge());
             }
         }
     }
@@ -117,20 +177,43 @@ async fn request() {
     feed_later(event).await;
 }
 
-async fn poll(challenge_id: String, wait_s: u64) {
-    // redeliver=1: an approval answered to a worker that has since stopped (or over a
-    // dropped connection) is answered again rather than lost.
-    let path = format!("/api/pairing/status?challengeId={challenge_id}&wait={wait_s}&redeliver=1");
+async fn poll(challenge_id: String, wait_s: u64, seen: ChallengeStatus) {
+    // `seen`: the relay holds the poll while the status is still what the prompt shows.
+    let seen = match seen {
+        ChallengeStatus::AwaitingConfirmation => "&seen=awaiting_confirmation",
+        _ => "",
+    };
+    let path = format!("/api/pairing/status?challengeId={challenge_id}&wait={wait_s}{seen}");
     let reply: Reply<ChallengeStatusReply> = relay::get(CONNECT_ORIGIN, &path).await;
     let event = match reply {
-        Reply::Ok(mut status) => {
-            status.grant = status.grant.map(|g| g.localized(now_ms()));
-            Event::Status(status)
-        }
+        Reply::Ok(status) => Event::Status(status),
         Reply::Refused { status: 404, .. } => Event::NotFound,
         other => failure(other),
     };
     feed_later(event).await;
+}
+
+/// The user's Approve, at the relay: the binding and its tokens.
+async fn confirm(challenge_id: String, redeem_key: String) {
+    let body = ConfirmRequest { challenge_id, redeem_key, device_name: DEVICE_NAME.into() };
+    let reply: Reply<TokenGrant> = relay::post(CONNECT_ORIGIN, "/api/pairing/confirm", &body).await;
+    let event = match reply {
+        Reply::Ok(grant) => Event::Confirmed(grant.localized(now_ms())),
+        Reply::Refused { status: 404, .. } => Event::NotFound,
+        other => failure(other),
+    };
+    feed_later(event).await;
+}
+
+/// The user's Deny (or Cancel), at the relay. Nothing waits for it: without the user's
+/// confirm nothing is bound, and the code expires anyway.
+async fn reject(challenge_id: String) {
+    let body = RejectRequest { challenge_id };
+    if let Reply::Unreachable | Reply::ServerError =
+        relay::post::<_, ChallengeStatusReply>(CONNECT_ORIGIN, "/api/pairing/reject", &body).await
+    {
+        log("could not tell the relay the code was declined; it expires by itself");
+    }
 }
 
 fn failure<T>(reply: Reply<T>) -> Event {

@@ -33,7 +33,9 @@ pub async fn handle_external(message: JsValue, sender_origin: Option<String>, ta
         return JsValue::UNDEFINED;
     };
     match msg {
-        ExternalMessage::PairingOffer { pairing_token } => to_js(&pairing::offer(&pairing_token, tab_id).await),
+        ExternalMessage::PairingOffer { pairing_token, opener } => {
+            to_js(&pairing::offer(&pairing_token, tab_id, opener).await)
+        }
         ExternalMessage::PairingResult { offer_id } => to_js(&state::read_book().await.result(&offer_id)),
         ExternalMessage::Status { tenant_id } => {
             let connected = state::read_bindings().await.iter().any(|b| b.tenant_id == tenant_id);
@@ -57,6 +59,8 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
         PanelRequest::State => Ok(None),
         PanelRequest::Approve { offer_id } => pairing::approve(&offer_id).await.map(|()| None),
         PanelRequest::Deny { offer_id } => pairing::deny(&offer_id).await.map(|()| None),
+        PanelRequest::ApproveCode { offer_id } => code_pairing::approve(&offer_id).await.map(|()| None),
+        PanelRequest::DenyCode { offer_id } => code_pairing::deny(&offer_id).await.map(|()| None),
         PanelRequest::Connect { pairing_token } => pairing::connect_pasted(pairing_token.trim()).await.map(|()| None),
         PanelRequest::Disconnect { binding_id } => pairing::disconnect(&binding_id).await.map(|()| None),
         PanelRequest::PairCode => {
@@ -86,8 +90,8 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
 pub async fn on_startup() {
     gloo_timers::future::TimeoutFuture::new(STARTUP_DEFER_MS).await;
     let book = state::read_book().await;
-    chrome::set_badge(book.pending_count()).await;
     code_pairing::feed(Event::Tick).await;
+    state::refresh_badge().await;
     pairing::resume_interrupted(&book).await;
     bindings_changed().await;
     managed::sync().await;

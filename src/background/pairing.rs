@@ -1,7 +1,7 @@
 //! One-click and pasted-token pairing: park, describe, approve (redeem), deny, disconnect.
 
 use crate::config::CONNECT_ORIGIN;
-use crate::core::offers::{OfferBook, OfferOutcome};
+use crate::core::offers::{Arrival, OfferBook, OfferOutcome};
 use crate::core::token::REDEEM_KEY_PREFIX;
 use crate::core::wire::{
     BindingView, DescribeResponse, ErrorBody, False, OfferRefusal, OfferReply, OfferState, PairingTokenRequest,
@@ -21,9 +21,11 @@ fn storage_error(e: wasm_bindgen::JsValue) -> String {
     "storage_unavailable".into()
 }
 
-/// `pairing.offer` from the connect page.
-pub async fn offer(token: &str, tab_id: Option<i32>) -> OfferReply {
-    let outcome = update_book(|book, now| book.offer(token, tab_id, now, random_id)).await;
+/// `pairing.offer` from the connect page, with the opener it verified (checked against the
+/// tenant's registered origins once the relay describes the token).
+pub async fn offer(token: &str, tab_id: Option<i32>, opener: Option<String>) -> OfferReply {
+    let arrival = Arrival::connect_page(tab_id, opener);
+    let outcome = update_book(|book, now| book.offer_from(token, arrival, now, random_id)).await;
     match outcome {
         Ok(OfferOutcome::Parked { offer_id }) => {
             // Answer now; the relay's description fills in the prompt moments later.
@@ -140,7 +142,9 @@ pub async fn deny(offer_id: &str) -> Result<(), String> {
 
 /// A token pasted into "Connect an app": same gates as the one-click path.
 pub async fn connect_pasted(token: &str) -> Result<(), String> {
-    let outcome = update_book(|book, now| book.offer(token, None, now, random_id)).await.map_err(storage_error)?;
+    let outcome = update_book(|book, now| book.offer_from(token, Arrival::pasted(), now, random_id))
+        .await
+        .map_err(storage_error)?;
     match outcome {
         OfferOutcome::Parked { offer_id } => describe(&offer_id).await,
         OfferOutcome::AlreadyParked { .. } => Ok(()),
@@ -176,10 +180,13 @@ pub async fn panel_state() -> PanelState {
             let _ = describe(&offer_id).await;
         });
     }
+    let challenge = super::code_pairing::view().await;
+    let mut pending = book.pending_views();
+    pending.extend(challenge.as_ref().and_then(super::code_pairing::prompt_view));
     PanelState {
-        pending: book.pending_views(),
+        pending,
         bindings: read_bindings().await.iter().map(BindingView::from).collect(),
-        challenge: super::code_pairing::view().await,
+        challenge,
         managed: super::managed::view().await,
     }
 }

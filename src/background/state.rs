@@ -27,8 +27,19 @@ pub async fn update_book<R>(f: impl FnOnce(&mut OfferBook, u64) -> R) -> Result<
     chrome::storage_set(Area::Session, OFFERS_KEY, &book).await?;
     // The answer need not wait for the badge (one more round trip to the browser on the
     // cold-start path); Chrome applies the calls in the order they are made.
-    wasm_bindgen_futures::spawn_local(chrome::set_badge(book.pending_count()));
+    let offers = book.pending_count();
+    wasm_bindgen_futures::spawn_local(async move {
+        let code = usize::from(super::code_pairing::prompt_waiting().await);
+        chrome::set_badge(offers + code).await;
+    });
     Ok(r)
+}
+
+/// The badge counts every prompt waiting for the user: parked offers and a code prompt.
+pub async fn refresh_badge() {
+    let offers = read_book().await.pending_count();
+    let code = usize::from(super::code_pairing::prompt_waiting().await);
+    chrome::set_badge(offers + code).await;
 }
 
 pub async fn read_bindings() -> Vec<StoredBinding> {

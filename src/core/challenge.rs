@@ -93,7 +93,7 @@ impl CodePrompt {
     /// The prompt's id in the panel: a new requester is a new prompt, never the old one's
     /// Approve.
     pub fn id(&self, code: &str) -> String {
-        format!("code-{code}-{}", self.shown_at)
+        format!("code-{}-{}", code.replace('-', ""), self.shown_at)
     }
 }
 

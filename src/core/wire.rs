@@ -547,6 +547,9 @@ impl PanelState {
         for b in &mut self.bindings {
             b.app_name = shown_name(&b.app_name, &b.tenant_id);
         }
+        if let Some(r) = self.challenge.as_mut().and_then(|c| c.prompt.as_mut()).map(|p| &mut p.requester) {
+            r.app_name = shown_name(&r.app_name, &r.tenant_id);
+        }
         self
     }
 }
@@ -819,13 +822,28 @@ mod tests {
             needs_repair: None,
             managed: false,
         };
+        let prompt = crate::core::challenge::CodePrompt {
+            requester: CodeRequester { app_name: "Latch Support".into(), ..test_requester() },
+            shown_at: 0,
+        };
+        let challenge = crate::core::challenge::ChallengeView {
+            state: crate::core::challenge::ViewState::AwaitingConfirmation,
+            code: Some("ABCD-EFGH".into()),
+            expires_at: None,
+            retry_at: None,
+            error: None,
+            reissued: false,
+            prompt: Some(prompt),
+        };
         let state = PanelState {
             pending: vec![pending(Some("Acme")), pending(Some("Latch Verified")), pending(None)],
             bindings: vec![binding("Acme Store"), binding("Ac\u{202E}me")],
-            challenge: None,
+            challenge: Some(challenge),
             managed: None,
         }
         .with_shown_names();
+        let code_prompt = state.challenge.as_ref().and_then(|c| c.prompt.as_ref()).unwrap();
+        assert_eq!(code_prompt.requester.app_name, "acme", "the code prompt's name is re-checked too");
         let names: Vec<_> = state.pending.iter().map(|p| p.app_name.as_deref()).collect();
         assert_eq!(names, [Some("Acme"), Some("acme"), None]);
         let names: Vec<_> = state.bindings.iter().map(|b| b.app_name.as_str()).collect();

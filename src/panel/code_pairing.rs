@@ -45,7 +45,14 @@ pub fn CodePairing(panel: Panel) -> impl IntoView {
 }
 
 fn is_running(v: &ChallengeView) -> bool {
-    matches!(v.state, ViewState::Requesting | ViewState::Pending | ViewState::WaitingForRelay)
+    matches!(
+        v.state,
+        ViewState::Requesting
+            | ViewState::Pending
+            | ViewState::WaitingForRelay
+            | ViewState::AwaitingConfirmation
+            | ViewState::Confirming
+    )
 }
 
 fn running(panel: Panel, v: ChallengeView, now: RwSignal<u64>) -> impl IntoView {
@@ -53,6 +60,11 @@ fn running(panel: Panel, v: ChallengeView, now: RwSignal<u64>) -> impl IntoView 
         ViewState::Requesting if v.reissued => t("code_reissued"),
         ViewState::Requesting => t("code_requesting"),
         ViewState::WaitingForRelay => String::new(),
+        ViewState::AwaitingConfirmation => {
+            let name = v.prompt.as_ref().map(|p| p.requester.app_name.clone()).unwrap_or_default();
+            t_with("code_awaiting", &[&name])
+        }
+        ViewState::Confirming => t("code_confirming"),
         _ => t("code_enter"),
     };
     let retry_at = v.retry_at;

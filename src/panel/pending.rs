@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use super::i18n::{t, t_around};
+use super::i18n::{t, t_around, t_with};
 use super::Panel;
-use crate::core::wire::{PanelRequest, PendingView};
+use crate::core::wire::{PanelRequest, PendingView, PromptVia};
 
 const ARM_DELAY: Duration = Duration::from_millis(500);
 
@@ -30,39 +30,67 @@ pub fn PendingApprovals(panel: Panel) -> impl IntoView {
     }
 }
 
+/// The line under the prompt that says who opened it (PROTOCOL §4): the verified opener,
+/// or, where there is none, the caution for the prompt's path.
+fn opener_line(offer: &PendingView, name: &str) -> String {
+    match (offer.via, &offer.opener, &offer.code) {
+        (PromptVia::OneClick, Some(origin), _) => t_with("prompt_opened_from", &[origin]),
+        (PromptVia::OneClick, None, _) => t_with("prompt_caution", &[name]),
+        (PromptVia::PastedToken, _, _) => t_with("prompt_pasted", &[name]),
+        (PromptVia::Code, _, code) => t_with("prompt_code", &[code.as_deref().unwrap_or_default(), name]),
+    }
+}
+
+/// The commands behind Approve and Deny: a code prompt answers the relay's challenge, the
+/// others a parked offer.
+fn commands(offer: &PendingView) -> (PanelRequest, PanelRequest) {
+    let offer_id = offer.offer_id.clone();
+    match offer.via {
+        PromptVia::Code => {
+            (PanelRequest::ApproveCode { offer_id: offer_id.clone() }, PanelRequest::DenyCode { offer_id })
+        }
+        _ => (PanelRequest::Approve { offer_id: offer_id.clone() }, PanelRequest::Deny { offer_id }),
+    }
+}
+
 #[component]
 fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
     let armed = RwSignal::new(false);
     set_timeout(move || armed.set(true), ARM_DELAY);
-    let id = offer.offer_id.clone();
-    let deny_id = id.clone();
-    let heading_id = format!("prompt-{id}");
+    let (approve, deny) = commands(&offer);
+    let deny_again = deny.clone();
+    let heading_id = format!("prompt-{}", offer.offer_id);
     let labelled_by = heading_id.clone();
     // The text around the name keeps its own spaces ("Allow ", " to run…").
     let (before, after) = t_around("prompt_heading");
-    match offer.app_name {
-        None => view! {
+    let Some(name) = offer.app_name.clone() else {
+        return view! {
             <article class="card prompt" aria-busy="true">
                 <p>{t("prompt_checking")}</p>
-                <button type="button" class="secondary" on:click=move |_| panel.run(PanelRequest::Deny { offer_id: deny_id.clone() })>{t("deny")}</button>
+                <button type="button" class="secondary" on:click=move |_| panel.run(deny.clone())>{t("deny")}</button>
             </article>
         }
-        .into_any(),
-        Some(name) => view! {
-            <article class="card prompt" aria-labelledby=labelled_by>
-                <h3 id=heading_id>{before}<span class="verified-name">{name}</span>{after}</h3>
-                <p class="meta">
-                    {t("prompt_app_id")} " " <code>{offer.tenant_id.unwrap_or_default()}</code>
-                    " · " {t("prompt_user")} " " <code>{offer.user_id.unwrap_or_default()}</code>
-                </p>
-                <div class="actions">
-                    <button type="button" disabled=move || !armed.get()
-                        on:click=move |_| panel.run(PanelRequest::Approve { offer_id: id.clone() })>{t("approve")}</button>
-                    <button type="button" class="secondary"
-                        on:click=move |_| panel.run(PanelRequest::Deny { offer_id: deny_id.clone() })>{t("deny")}</button>
-                </div>
-            </article>
-        }
-        .into_any(),
+        .into_any();
+    };
+    let opener = opener_line(&offer, &name);
+    let verified = offer.opener.is_some();
+    let site = offer.app_origin.clone().map(|o| view! { " · " {t("prompt_site")} " " <code>{o}</code> });
+    view! {
+        <article class="card prompt" aria-labelledby=labelled_by>
+            <h3 id=heading_id>{before}<span class="verified-name">{name}</span>{after}</h3>
+            <p class="meta">
+                {t("prompt_app_id")} " " <code>{offer.tenant_id.unwrap_or_default()}</code>
+                " · " {t("prompt_user")} " " <code>{offer.user_id.unwrap_or_default()}</code>
+                {site}
+            </p>
+            <p class=if verified { "opener verified" } else { "opener caution" }>{opener}</p>
+            <div class="actions">
+                <button type="button" disabled=move || !armed.get()
+                    on:click=move |_| panel.run(approve.clone())>{t("approve")}</button>
+                <button type="button" class="secondary"
+                    on:click=move |_| panel.run(deny_again.clone())>{t("deny")}</button>
+            </div>
+        </article>
     }
+    .into_any()
 }
