@@ -8,6 +8,8 @@
   const token = params.get("token") || "";
   const returnUrl = safeReturn(params.get("return"));
   let appName = "the app";
+  // The site that opened this page, as the browser witnessed it (PROTOCOL §4), or null.
+  let opener = null;
 
   function safeReturn(raw) {
     try {
@@ -29,6 +31,36 @@
     token_used: ["This connect link was already used", "Each link works once. Go back to the app and click Connect Latch again."],
     token_expired: ["This connect link has expired", "Links work for two minutes. Go back to the app and click Connect Latch again."],
   };
+
+  async function tokenTag(t) {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(t));
+    return Array.from(new Uint8Array(digest).slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // Opener check (PROTOCOL §4): ask window.opener to echo a fresh nonce, posting it only to
+  // the tenant's registered origins (the browser drops it for any other opener). embed.js in
+  // the opener echoes it when this page carries the token it handed out (the tag: a window
+  // its page opened but someone else navigated gets no echo). Only an echo whose
+  // event.origin is registered counts.
+  async function checkOpener(origins) {
+    if (!window.opener || !Array.isArray(origins) || origins.length === 0) return null;
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    const nonce = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    const tag = await tokenTag(token);
+    return new Promise((resolve) => {
+      const done = (origin) => { window.removeEventListener("message", onMessage); clearTimeout(timer); resolve(origin); };
+      const onMessage = (e) => {
+        if (e.source !== window.opener || !origins.includes(e.origin)) return;
+        if (!e.data || e.data.latch !== "opener" || e.data.nonce !== nonce) return;
+        done(e.origin);
+      };
+      window.addEventListener("message", onMessage);
+      const timer = setTimeout(() => done(null), 1500);
+      for (const origin of origins) {
+        try { window.opener.postMessage({ latch: "opener?", nonce, tag }, origin); } catch { /* opener gone */ }
+      }
+    });
+  }
 
   function extensionAvailable() {
     return typeof chrome !== "undefined" && chrome.runtime && typeof chrome.runtime.sendMessage === "function";
@@ -84,6 +116,9 @@
     $("user-id").textContent = body.userId;
     $("describe").hidden = false;
     if (!extensionAvailable()) return noExtension();
+    // Before Continue shows: its click must reach the extension synchronously (the gesture
+    // that lets the side panel open), so the answer must already be known.
+    opener = await checkOpener(body.appOrigins).catch(() => null);
     show("Connect " + body.appName + " to Latch", "Click Continue, then approve in the Latch side panel.");
     $("continue").hidden = false;
     $("continue").focus();
@@ -97,7 +132,9 @@
 
   async function offer() {
     $("continue").disabled = true;
-    const reply = await send({ type: "pairing.offer", pairingToken: token });
+    const message = { type: "pairing.offer", pairingToken: token };
+    if (opener) message.opener = opener;
+    const reply = await send(message);
     if (reply === null) return noExtension();
     if (!reply.ok) {
       $("continue").disabled = false;

@@ -13,6 +13,9 @@
   const buttons = [];
   let frame = null;
   let connected = false;
+  // The connect popup this page opened, and the tag of the token it handed it.
+  let popup = null;
+  let handedTag = null;
 
   function render() {
     for (const b of buttons) {
@@ -40,9 +43,23 @@
     }
   }
 
+  async function tokenTag(t) {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(t));
+    return Array.from(new Uint8Array(digest).slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // Opener check (PROTOCOL §4): the connect page this page opened asks who opened it; echo
+  // its nonce, but only to the relay, only for our own popup, and only while it carries the
+  // token this page handed it.
+  window.addEventListener("message", (e) => {
+    if (e.origin !== relay || !popup || e.source !== popup || !e.data || e.data.latch !== "opener?") return;
+    if (typeof e.data.nonce !== "string" || !handedTag || e.data.tag !== handedTag) return;
+    e.source.postMessage({ latch: "opener", nonce: e.data.nonce }, relay);
+  });
+
   async function connect() {
     // Open the popup inside the click (popup blockers), then point it at the connect page.
-    const popup = window.open("about:blank", "latch-connect", "popup,width=480,height=640");
+    popup = window.open("about:blank", "latch-connect", "popup,width=480,height=640");
     if (!popup) return note("Allow pop-ups for this site, or paste a pairing token into Latch's side panel.");
     note("");
     let body;
@@ -54,6 +71,8 @@
       popup.close();
       return note("Couldn't start pairing: " + e.message);
     }
+    // crypto.subtle needs a secure context; without it the opener check shows the caution.
+    handedTag = await tokenTag(body.pairingToken).catch(() => null);
     const hash = new URLSearchParams({ token: body.pairingToken, return: location.href });
     popup.location.href = relay + "/connect#" + hash.toString();
     const watch = setInterval(() => {

@@ -3,7 +3,7 @@
 // own clock: a relay running behind must not expire offers, codes or tokens early.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startStack, launchBrowser, openPanel, storage, pairByPaste, waitForBindings, sleep, RELAY } from "./harness.mjs";
+import { startStack, launchBrowser, openPanel, storage, pairByPaste, waitForBindings, approveWhenArmed, sleep, RELAY } from "./harness.mjs";
 
 const SKEW_MS = 10 * 60_000;
 let stack;
@@ -33,7 +33,7 @@ test("one click with the relay 10 min behind: the prompt stays, Approve binds, e
   }
 });
 
-test("code pairing with the relay 10 min behind: the code stays live and approval delivers", async () => {
+test("code pairing with the relay 10 min behind: the code stays live, the prompt shows, Approve delivers", async () => {
   const { context, close } = await launchBrowser();
   try {
     const panel = await openPanel(context);
@@ -47,7 +47,8 @@ test("code pairing with the relay 10 min behind: the code stays live and approva
       method: "POST", headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
       body: JSON.stringify({ code, userId: "dana" }),
     });
-    assert.equal(r.status, 200, await r.text());
+    assert.equal(r.status, 202, await r.text());
+    await approveWhenArmed(panel);
     const [b] = await waitForBindings(panel, 1);
     assert.equal(b.userId, "dana");
     // The binding is stored before the challenge is cleared: wait for the clear.

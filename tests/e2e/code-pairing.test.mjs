@@ -1,9 +1,11 @@
-// Code pairing in real Chromium: the panel shows a code, the owner approves it with the
-// relay CLI, and the extension picks up its tokens — also across killed workers, a killed
-// relay, a relay that lost the challenge, and 20 s of 503s.
+// Code pairing in real Chromium: the panel shows a code, the owner (relay CLI) or the app
+// approves it, the panel asks its user, and only Approve there binds — also across killed
+// workers, a killed relay, a relay that lost the challenge, and 20 s of 503s.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startStack, launchBrowser, openPanel, storage, stopWorkers, waitForBindings, sleep } from "./harness.mjs";
+import {
+  startStack, launchBrowser, openPanel, storage, stopWorkers, waitForBindings, approveWhenArmed, sleep, CLI_PROMPT, PROMPT,
+} from "./harness.mjs";
 
 const CODE = /^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/;
 let stack;
@@ -28,7 +30,13 @@ async function expectConnected(panel) {
   return binding;
 }
 
-test("code shown in the panel → pairing approve → tokens stored within 1 s", async () => {
+/** The owner approves `code`; the panel's prompt is then approved by its user. */
+async function ownerApprovesThenUser(panel, code, user = "dana") {
+  await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", user);
+  await approveWhenArmed(panel, undefined, CLI_PROMPT, 45000);
+}
+
+test("code shown in the panel → pairing approve → the prompt within 1 s → Approve → tokens stored", async () => {
   stack = await startStack({ LATCH_CHALLENGE_REQUESTS_PER_MINUTE: "100" });
   const { context, close } = await launchBrowser();
   try {
@@ -41,12 +49,16 @@ test("code shown in the panel → pairing approve → tokens stored within 1 s",
     for (const k of ["expiresAt", "nextPollAt", "attempt"]) assert.equal(typeof stored[k], "number", k);
 
     await sleep(300); // the long-poll is waiting at the relay
-    await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
+    const approval = await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
+    assert.equal(approval.status, "awaiting_confirmation");
     const approvedAt = Date.now();
-    await waitForBindings(panel, 1);
+    await panel.getByRole("heading", { name: CLI_PROMPT }).waitFor();
     const latency = Date.now() - approvedAt;
-    console.log(`# code approval → tokens stored: ${latency} ms`);
+    console.log(`# code approval → prompt on screen: ${latency} ms`);
     assert.ok(latency < 1000, `${latency} ms`);
+    assert.equal(((await storage(panel, "local", "latch.bindings")) || []).length, 0, "nothing bound before Approve");
+    assert.equal(await panel.evaluate(() => chrome.action.getBadgeText({})), "1", "the badge counts the prompt");
+    await approveWhenArmed(panel, undefined, CLI_PROMPT);
     await expectConnected(panel);
     await panel.getByText("Approved. The app is listed under Connected apps.").waitFor();
   } finally { await close(); await stack.stop(); stack = null; }
@@ -62,6 +74,7 @@ test("worker stopped while the code is pending, and while waiting for the relay"
     await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
     // Any event starts the worker again; it resumes from latch.challenge.
     await panel.reload();
+    await approveWhenArmed(panel, undefined, CLI_PROMPT);
     await expectConnected(panel);
 
     // Waiting for the relay: relay down, worker killed, relay back.
@@ -73,6 +86,7 @@ test("worker stopped while the code is pending, and while waiting for the relay"
     await stack.restartRelay();
     await stack.cli("pairing", "approve", second, "--tenant", "acme", "--user", "dana");
     await panel.reload();
+    await approveWhenArmed(panel, undefined, CLI_PROMPT, 40000);
     await waitForBindings(panel, 2, 40000);
   } finally { await close(); await stack.stop(); stack = null; }
 });
@@ -94,7 +108,7 @@ test("relay killed mid-poll: recovers on the same database; a fresh code when th
       second = ((await panel.locator(".code").textContent({ timeout: 1000 }).catch(() => first)) || first).trim();
     }
     assert.match(second, CODE);
-    await stack.cli("pairing", "approve", second, "--tenant", "acme", "--user", "dana");
+    await ownerApprovesThenUser(panel, second);
     await expectConnected(panel);
   } finally { await close(); await stack.stop(); stack = null; }
 });
@@ -116,13 +130,13 @@ test("relay answering 503 for 20 s: bounded backoff, no request storm, then reco
     console.log(`# requests during a 20 s outage: ${during}`);
     // Backoff: 1, 2, 4, 8, 16 s ceilings with full jitter, never under the 5 s interval.
     assert.ok(during >= 2 && during <= 6, `${during} requests in 20 s`);
-    await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
+    await ownerApprovesThenUser(panel, code);
     const [binding] = await waitForBindings(panel, 1, 40000);
     assert.equal(binding.userId, "dana");
   } finally { await close(); await stack.stop(); stack = null; }
 });
 
-test("the app's own page approves a typed code for its signed-in user", async () => {
+test("the app's own page approves a typed code; the panel asks its user, and only Approve binds", async () => {
   stack = await startStack();
   const { context, close } = await launchBrowser();
   try {
@@ -136,7 +150,19 @@ test("the app's own page approves a typed code for its signed-in user", async ()
     await app.getByText("No pending code matches").waitFor();
     await app.getByLabel("Pairing code").fill(code.toLowerCase());
     await app.getByRole("button", { name: "Approve" }).click();
-    await app.getByText("Approved. Latch in that browser is now connected to Acme as dana.").waitFor();
+    await app.getByText("Sent. Approve the request in Latch in that browser to connect it to Acme as dana.").waitFor();
+    // The same prompt as one-click: the app, its id and the user, and where it came from.
+    await panel.getByRole("heading", { name: PROMPT }).waitFor();
+    const prompt = panel.locator("article.prompt");
+    await prompt.getByText("acme", { exact: true }).waitFor();
+    await prompt.getByText("dana", { exact: true }).waitFor();
+    await prompt.getByText("http://localhost:8788", { exact: true }).waitFor();
+    await prompt.getByText(`An app entered this browser's code ${code}. Approve only if you just asked Acme to connect.`).waitFor();
+    assert.ok(await prompt.getByRole("button", { name: "Approve", exact: true }).isDisabled(), "Approve arms after a delay");
+    await panel.getByText("Acme entered this code. Answer its request under Pending approvals.").waitFor();
+    assert.equal(((await storage(panel, "local", "latch.bindings")) || []).length, 0, "nothing bound before Approve");
+    await approveWhenArmed(panel);
     await expectConnected(panel);
+    await panel.getByText("Nothing is waiting for your approval.").waitFor();
   } finally { await close(); await stack.stop(); stack = null; }
 });

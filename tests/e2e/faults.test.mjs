@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startStack, launchBrowser, openPanel, storage, stopWorkers, pasteToken, approveWhenArmed, waitForBindings, PROMPT, sleep,
+  startStack, launchBrowser, openPanel, storage, stopWorkers, pasteToken, approveWhenArmed, waitForBindings, PROMPT, CLI_PROMPT, sleep,
 } from "./harness.mjs";
 
 const UNREACHABLE = "Latch's relay can't be reached. Check your connection and try again.";
@@ -118,20 +118,35 @@ test("5xx bursts on describe and redeem: the prompt waits for the relay, a faile
   });
 });
 
-test("code pairing: an approval answered to a worker stopped mid long-poll is collected by the next one", async () => {
+test("code pairing: a confirm answered to a worker stopped mid-request is collected by the next one, same binding", async () => {
   await withPanel(async (context, panel) => {
     const before = (await relayBindings()).length;
-    // The first status poll (a long-poll) carries the approval; its worker is gone by then.
-    const rule = stack.fault.state.once("/api/pairing/status", { mode: "drop-after", after: () => stopWorkers(context) });
     await panel.getByRole("button", { name: "Pair with a code" }).click();
     const code = (await panel.locator(".code").textContent({ timeout: 10000 })).trim();
     await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "code-lost");
+    // The user's Approve reaches the relay, which binds; the worker is gone before the answer.
+    const rule = stack.fault.state.once("/api/pairing/confirm", { mode: "drop-after", after: () => stopWorkers(context) });
+    await approveWhenArmed(panel, undefined, CLI_PROMPT);
     await rule.done;
+    assert.equal(rule.status, 200, rule.answer);
     const lost = JSON.parse(rule.answer);
-    assert.equal(lost.status, "approved", "the relay delivered to a worker that is gone");
     await panel.reload();
     const [b] = await waitForBindings(panel, 1, 20000);
-    assert.equal(b.bindingId, lost.binding.bindingId, "the same binding, collected again");
+    assert.equal(b.bindingId, lost.binding.bindingId, "the same binding, collected again with the same key");
+    await assertOneBinding(panel, before);
+  });
+});
+
+test("code pairing: worker stopped while the prompt waits: the prompt is still there and Approve binds", async () => {
+  await withPanel(async (context, panel) => {
+    const before = (await relayBindings()).length;
+    await panel.getByRole("button", { name: "Pair with a code" }).click();
+    const code = (await panel.locator(".code").textContent({ timeout: 10000 })).trim();
+    await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "prompt-stop");
+    await panel.getByRole("heading", { name: CLI_PROMPT }).waitFor();
+    await stopWorkers(context);
+    await panel.reload();
+    await approveWhenArmed(panel, undefined, CLI_PROMPT);
     await assertOneBinding(panel, before);
   });
 });
@@ -165,6 +180,7 @@ test("code pairing: worker stopped while the code is being requested: the next w
     const code = (await panel.locator(".code").textContent({ timeout: 15000 })).trim().replace("-", "");
     assert.notEqual(code, orphan, "a fresh code, not the lost one");
     await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "request-stop");
+    await approveWhenArmed(panel, undefined, CLI_PROMPT);
     await assertOneBinding(panel, before);
   });
 });

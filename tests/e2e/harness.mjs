@@ -264,6 +264,8 @@ export async function openPanel(context) {
 
 /** The consent prompt's heading for the demo tenant. */
 export const PROMPT = "Allow Acme to run tasks in your browser?";
+/** The heading when the owner approves a code with the CLI (no API key: the tenant's name). */
+export const CLI_PROMPT = "Allow Acme Inc to run tasks in your browser?";
 
 /** Types a token into "Connect an app" and clicks Connect. */
 export async function pasteToken(panel, token) {
@@ -271,9 +273,9 @@ export async function pasteToken(panel, token) {
   await panel.getByRole("button", { name: "Connect", exact: true }).click();
 }
 
-/** Waits for the prompt and for Approve to arm (at most 2 s), then clicks it. */
-export async function approveWhenArmed(panel, beforeClick = async () => {}) {
-  await panel.getByRole("heading", { name: PROMPT }).waitFor();
+/** Waits for the prompt (`heading`) and for Approve to arm (at most 2 s), then clicks it. */
+export async function approveWhenArmed(panel, beforeClick = async () => {}, heading = PROMPT, timeout = 30000) {
+  await panel.getByRole("heading", { name: heading }).waitFor({ timeout });
   const approve = panel.getByRole("button", { name: "Approve", exact: true });
   await approve.waitFor();
   const end = Date.now() + 2000;
@@ -301,6 +303,14 @@ export async function pairByPaste(panel, token) {
   await pasteToken(panel, token);
   await approveWhenArmed(panel);
   return (await waitForBindings(panel, 1))[0];
+}
+
+/** A relay call with the given API key (or none); resolves to `{ status, body }`. */
+export async function relayCall(method, path, apiKey, body) {
+  const headers = { "content-type": "application/json" };
+  if (apiKey) headers.authorization = `Bearer ${apiKey}`;
+  const r = await fetch(`${RELAY}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: r.status, body: await r.json().catch(() => null) };
 }
 
 export async function storage(panelPage, area, key) {

@@ -26,6 +26,8 @@ test("one click: Connect Latch → Continue → Approve binds, closes the popup,
     await panel.getByRole("heading", { name: PROMPT }).waitFor();
     await panel.getByText("acme", { exact: true }).waitFor();
     await panel.getByText("dana", { exact: true }).waitFor();
+    // The connect page proved which page opened it (the opener check, PROTOCOL §4).
+    await panel.getByText("Opened from http://localhost:8788", { exact: true }).waitFor();
     // The toolbar badge counts pending approvals.
     assert.equal(await panel.evaluate(() => chrome.action.getBadgeText({})), "1");
     await panel.setViewportSize({ width: 400, height: 560 });

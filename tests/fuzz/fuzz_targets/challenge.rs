@@ -5,15 +5,18 @@
 //! * at most one request in flight, and never a second one before the first is answered;
 //! * no poll of a challenge before the interval in force since its last poll has passed
 //!   (unless a restart or a clock jump intervened, where the poller waits a full interval);
-//! * tokens are delivered only from an `approved` status that carries them, once, and
-//!   cleared from storage right after;
+//! * an app's approval (`awaiting_confirmation`) binds nothing: a confirm goes out only with
+//!   a key from the user's Approve of the prompt on show, and tokens are delivered only from
+//!   a confirm's answer, once, and cleared from storage right after;
+//! * every request, poll and confirm goes out with a wake-up armed past its deadline (a
+//!   stopped worker is started again by the alarm);
 //! * every wake-up is scheduled at or after `now`; long-polls stay within the relay's 25 s;
 //! * whatever it stores decodes again and restores without panicking.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use latch::core::challenge::{Action, Event, Poller, StoredChallenge};
-use latch::core::wire::{BindingInfo, ChallengeIssued, ChallengeStatus, ChallengeStatusReply, TokenGrant};
+use latch::core::challenge::{Action, CodePrompt, Event, Poller, StoredChallenge};
+use latch::core::wire::{BindingInfo, ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester, TokenGrant};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -26,6 +29,8 @@ struct Stored {
     interval_ms: u64,
     last_poll_at: Option<u64>,
     reissues: u32,
+    prompt: Option<(String, u64)>,
+    confirm_key: Option<u8>,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -45,8 +50,18 @@ enum Input {
     Status {
         status: u8,
         interval: Option<u64>,
-        with_grant: bool,
+        /// With a requester (named by this byte), or without one.
+        requester: Option<u8>,
     },
+    /// The user clicks Approve or Deny on the prompt on show, or on a made-up id.
+    UserApprove {
+        on_shown: bool,
+        key: u8,
+    },
+    UserDeny {
+        on_shown: bool,
+    },
+    Confirmed,
     NotFound,
     TooMany {
         slow_down: bool,
@@ -88,6 +103,10 @@ fn grant() -> TokenGrant {
     }
 }
 
+fn requester(app_name: String) -> CodeRequester {
+    CodeRequester { app_name, tenant_id: "acme".into(), user_id: "dana".into(), app_origin: None }
+}
+
 /// What the harness knows about polls of one challenge id.
 struct LastPoll {
     id: String,
@@ -110,7 +129,10 @@ fuzz_target!(|run: Run| {
         }
         let was_in_flight = poller.in_flight();
         let is_tick = matches!(step.input, Input::Tick);
-        let mut approved_with_grant = false;
+        let mut confirmed_answer = false;
+        let mut approve_key: Option<String> = None;
+        // A new worker repeats the confirm key it restores (the user's earlier Approve).
+        let mut restored_key: Option<String> = None;
         let event = match step.input {
             Input::Started => Event::Started,
             Input::Cancelled => Event::Cancelled,
@@ -128,9 +150,12 @@ fuzz_target!(|run: Run| {
                         interval_ms: c.interval_ms,
                         last_poll_at: c.last_poll_at,
                         reissues: c.reissues,
+                        prompt: c.prompt.map(|(name, shown_at)| CodePrompt { requester: requester(name), shown_at }),
+                        confirm_key: c.confirm_key.map(|k| format!("lrk_stored{k}")),
                     }),
                     _ => None,
                 };
+                restored_key = s.as_ref().and_then(|s| s.confirm_key.clone());
                 Event::Restored(s)
             }
             Input::Tick => Event::Tick,
@@ -144,15 +169,32 @@ fuzz_target!(|run: Run| {
                     server_time: None,
                 })
             }
-            Input::Status { status, interval, with_grant } => {
-                let status = match status % 4 {
+            Input::Status { status, interval, requester: who } => {
+                let status = match status % 5 {
                     0 => ChallengeStatus::Pending,
-                    1 => ChallengeStatus::Approved,
-                    2 => ChallengeStatus::Denied,
+                    1 => ChallengeStatus::AwaitingConfirmation,
+                    2 => ChallengeStatus::Confirmed,
+                    3 => ChallengeStatus::Denied,
                     _ => ChallengeStatus::Expired,
                 };
-                approved_with_grant = status == ChallengeStatus::Approved && with_grant;
-                Event::Status(ChallengeStatusReply { status, interval, grant: with_grant.then(grant) })
+                let requester = who.map(|n| requester(format!("App {n}")));
+                Event::Status(ChallengeStatusReply { status, interval, requester })
+            }
+            Input::UserApprove { on_shown, key } => {
+                let prompt_id = if on_shown { poller.prompt_id().unwrap_or_default() } else { format!("code-X-{key}") };
+                let redeem_key = format!("lrk_user{key}");
+                if poller.prompt_id().as_deref() == Some(prompt_id.as_str()) {
+                    approve_key = Some(redeem_key.clone());
+                }
+                Event::Approve { prompt_id, redeem_key }
+            }
+            Input::UserDeny { on_shown } => {
+                let prompt_id = if on_shown { poller.prompt_id().unwrap_or_default() } else { "code-X-1".into() };
+                Event::Reject { prompt_id }
+            }
+            Input::Confirmed => {
+                confirmed_answer = true;
+                Event::Confirmed(grant())
             }
             Input::NotFound => Event::NotFound,
             Input::TooMany { slow_down, retry_after_ms, interval_ms } => Event::TooMany {
@@ -164,10 +206,13 @@ fuzz_target!(|run: Run| {
             Input::ServerError => Event::ServerError,
             Input::NetworkError => Event::NetworkError,
         };
+        let stored_key = restored_key.or_else(|| stored.as_ref().and_then(|s| s.confirm_key.clone()));
         let actions = poller.handle(event, now);
 
-        let sends: Vec<&Action> =
-            actions.iter().filter(|a| matches!(a, Action::Request | Action::Poll { .. })).collect();
+        let sends: Vec<&Action> = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Request | Action::Poll { .. } | Action::Confirm { .. }))
+            .collect();
         assert!(sends.len() <= 1, "two requests at once: {actions:?}");
         if !sends.is_empty() {
             assert!(poller.in_flight(), "sent without marking it in flight");
@@ -177,14 +222,28 @@ fuzz_target!(|run: Run| {
         let delivered = actions.iter().filter(|a| matches!(a, Action::Deliver(_))).count();
         assert!(delivered <= 1);
         if delivered == 1 {
-            assert!(approved_with_grant && was_in_flight, "tokens delivered without an approved answer");
+            assert!(confirmed_answer && was_in_flight, "tokens delivered without a confirm's answer");
             let after = actions.iter().skip_while(|a| !matches!(a, Action::Deliver(_)));
             assert!(after.clone().any(|a| matches!(a, Action::Clear)), "delivered but not cleared");
         }
-        for a in &actions {
+        for (i, a) in actions.iter().enumerate() {
+            if matches!(a, Action::Request | Action::Poll { .. } | Action::Confirm { .. }) {
+                let deadline = match a {
+                    Action::Poll { wait_s, .. } => now + wait_s * 1000,
+                    _ => now,
+                };
+                let armed = actions[..i].iter().any(|b| matches!(b, Action::Schedule(t) if *t > deadline));
+                assert!(armed, "{a:?} without a wake-up armed past it: {actions:?}");
+            }
             match a {
                 Action::Schedule(t) => assert!(*t >= now, "wake-up in the past: {t} < {now}"),
-                Action::Poll { challenge_id, wait_s } => {
+                Action::Confirm { redeem_key, .. } => {
+                    // Only the user's Approve, or a repeat of one already stored, confirms.
+                    let by_user = approve_key.as_deref() == Some(redeem_key.as_str());
+                    let repeat = stored_key.as_deref() == Some(redeem_key.as_str());
+                    assert!(by_user || repeat, "confirm with key {redeem_key} the user never gave");
+                }
+                Action::Poll { challenge_id, wait_s, .. } => {
                     assert!(*wait_s <= 25, "long-poll of {wait_s} s");
                     if let Some(lp) = last_poll.as_ref().filter(|lp| &lp.id == challenge_id) {
                         assert!(

@@ -95,6 +95,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     tenant_id: "acme".into(),
                     user_id: "dana".into(),
                     expires_at: now.saturating_add_signed(expires_in),
+                    app_origins: vec![],
                     server_time: None,
                 };
                 book.described(&id, &d, "Acme".into());
