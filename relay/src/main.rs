@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use latch::core::name_policy::check_consent_name;
-use latch_relay::routes::{code_pairing, is_plain_origin};
+use latch_relay::routes::{code_approval, is_plain_origin, is_valid_user_id};
 use latch_relay::{clock::now_ms, db, store, wake, AppState, Config};
 use serde_json::json;
 
@@ -81,12 +81,12 @@ enum ScaffoldCmd {
 
 #[derive(Subcommand)]
 enum PairingCmd {
-    /// Pending codes.
+    /// Open codes: pending, and approved ones awaiting the browser user (with tenant and user).
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Approve a code for a user of a tenant.
+    /// Approve a code for a user of a tenant; the browser's user still has to approve.
     Approve {
         code: String,
         #[arg(long)]
@@ -94,7 +94,7 @@ enum PairingCmd {
         #[arg(long)]
         user: String,
     },
-    /// Deny a code.
+    /// Deny an open code, approved or not.
     Deny { code: String },
 }
 
@@ -363,12 +363,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Pairing(PairingCmd::List { json }) => {
-            let list = latch_relay::challenges::pending(&db, now).await?;
+            let list = latch_relay::challenges::open_codes(&db, now).await?;
             if json {
                 println!("{}", serde_json::to_string(&list)?);
             } else {
                 for c in list {
-                    println!("{}\t{}\texpires in {}s", c.code, c.device_name, c.expires_at.saturating_sub(now) / 1000);
+                    let approved = match (&c.tenant_id, &c.user_id) {
+                        (Some(t), Some(u)) => format!("\t{t}\t{u}"),
+                        _ => String::new(),
+                    };
+                    println!(
+                        "{}\t{}\t{}\texpires in {}s{approved}",
+                        c.code,
+                        c.status,
+                        c.device_name,
+                        c.expires_at.saturating_sub(now) / 1000
+                    );
                 }
             }
         }
@@ -376,15 +386,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if store::tenant(&db, &tenant).await?.is_none() {
                 bail!("no tenant {tenant:?}");
             }
+            if !is_valid_user_id(&user) {
+                bail!("--user must be 1–128 characters, no control or format characters or surrounding spaces");
+            }
             let state = AppState::new(db, Config::new("http://localhost:8787")).await?;
-            let binding = code_pairing::approve_code(&state, &code, &tenant, &user, None)
+            // Like an app's approval: the browser's user still has to approve.
+            let reply = code_approval::approve_code(&state, &code, &tenant, &user, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-            println!("{}", json!({ "binding": binding }));
+            println!("{}", serde_json::to_string(&reply)?);
         }
         Command::Pairing(PairingCmd::Deny { code }) => {
             let state = AppState::new(db, Config::new("http://localhost:8787")).await?;
-            code_pairing::deny_code(&state, &code).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            code_approval::deny_code(&state, &code).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             println!("{}", json!({ "status": "denied" }));
         }
         Command::Binding(BindingCmd::Revoke { binding_id }) => {
@@ -412,7 +426,7 @@ fn sign_assertion(
     if !store::valid_tenant_id(&tenant) {
         bail!("--tenant must be a tenant id");
     }
-    if !latch_relay::routes::is_valid_user_id(&user) {
+    if !is_valid_user_id(&user) {
         bail!("--user must be 1–128 characters, no control or format characters or surrounding spaces");
     }
     let aud = aud.trim_end_matches('/').to_owned();

@@ -83,7 +83,11 @@ impl Default for Metrics {
             "Pairings completed (token redeemed, code delivered)",
             m.pairings_completed.clone(),
         );
-        m.registry.register("pairings_denied", "Pairing codes denied by the app", m.pairings_denied.clone());
+        m.registry.register(
+            "pairings_denied",
+            "Pairing codes denied: by the browser user, withdrawn by the approving app, or by the owner",
+            m.pairings_denied.clone(),
+        );
         m.registry.register(
             "redeem_conflicts",
             "Redeems of a pairing token that was already used",

@@ -46,6 +46,14 @@ pub fn redeemed_refresh_token(pepper: &[u8], pairing_token: &str, redeem_key: &s
     derived_secret(pepper, b"latch redeem\0", &[pairing_token, "\0", redeem_key], REFRESH_TOKEN_PREFIX)
 }
 
+/// The first refresh token of a confirmed code pairing: derived from the challenge id and
+/// the confirm's redeem key (both secrets of the requesting extension), so a confirm whose
+/// answer was lost, retried with the same key, gets the same token back while the relay
+/// stores only its hash. Its own context label: never equal to a redeem's token.
+pub fn confirmed_refresh_token(pepper: &[u8], challenge_id: &str, redeem_key: &str) -> String {
+    derived_secret(pepper, b"latch code confirm\0", &[challenge_id, "\0", redeem_key], REFRESH_TOKEN_PREFIX)
+}
+
 /// A refresh token derived from a secret only its rightful holder knows (a challenge id),
 /// under a context label, so it can be handed out again without being stored.
 pub fn derived_refresh_token(pepper: &[u8], context: &[u8], secret: &str) -> String {

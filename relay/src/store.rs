@@ -205,13 +205,15 @@ pub struct TokenRow {
     pub app_name: Option<String>,
     pub key_label: String,
     pub tenant_name: String,
+    /// The tenant's registered web origins (describe names them).
+    pub tenant_origins: Vec<String>,
     pub expires_at: u64,
     pub used: bool,
 }
 
 pub async fn pairing_token(db: &Db, hash: &[u8]) -> sqlx::Result<Option<TokenRow>> {
     let row = sqlx::query(
-        "SELECT p.tenant_id, p.user_id, p.expires_at, p.used_at, p.app_name, k.label, t.name
+        "SELECT p.tenant_id, p.user_id, p.expires_at, p.used_at, p.app_name, k.label, t.name, t.origins
          FROM pairing_tokens p JOIN api_keys k ON k.id = p.key_id JOIN tenants t ON t.id = p.tenant_id
          WHERE p.hash = $1",
     )
@@ -224,6 +226,7 @@ pub async fn pairing_token(db: &Db, hash: &[u8]) -> sqlx::Result<Option<TokenRow
         app_name: r.get("app_name"),
         key_label: r.get("label"),
         tenant_name: r.get("name"),
+        tenant_origins: serde_json::from_str(r.get::<&str, _>("origins")).unwrap_or_default(),
         expires_at: r.get::<i64, _>("expires_at") as u64,
         used: r.get::<Option<i64>, _>("used_at").is_some(),
     }))

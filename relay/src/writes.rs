@@ -84,6 +84,7 @@ fn redeem_on(c: &Connection, r: Redeem) -> rusqlite::Result<Option<NewBinding>> 
                 app_name: None,
                 key_label,
                 tenant_name,
+                tenant_origins: Vec::new(),
                 expires_at: 0,
                 used: true,
             };

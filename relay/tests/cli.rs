@@ -146,3 +146,65 @@ fn enrollment_keys_and_assertions_from_the_command_line() {
     fails_with(sign(&["--ttl-seconds", "99999999"], Some(&private)), "--ttl-seconds");
     fails_with(sign(&["--aud", "javascript:x"], Some(&private)), "--aud");
 }
+
+/// The owner's `pairing approve` works like an app's: the code awaits the browser user's
+/// Approve and nothing is bound. `pairing list` shows every open code, `pairing deny` ends
+/// any of them.
+#[test]
+fn pairing_approve_from_the_command_line_still_asks_the_browser() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let test_db = rt.block_on(common::test_db());
+    let db = test_db.url.clone();
+    json(relay(&db, &["tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", "http://localhost:8788"]));
+    let browser = rt.block_on(async {
+        let state = latch_relay::AppState::new(
+            latch_relay::db::open(&db).await.unwrap(),
+            latch_relay::Config::new("http://localhost:8787"),
+        )
+        .await
+        .unwrap();
+        common::Fixture::from_app(latch_relay::app(state))
+    });
+    let request = |device: &str| {
+        let body = serde_json::json!({"deviceId": device, "deviceName": "Chrome"});
+        let (_, c) = rt.block_on(browser.call("POST", "/api/pairing/request", None, Some(body)));
+        (c["challengeId"].as_str().unwrap().to_owned(), c["code"].as_str().unwrap().to_owned())
+    };
+    let (first_id, first) = request("dev-1");
+    let (_, second) = request("dev-2");
+    let listed = json(relay(&db, &["pairing", "list", "--json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert!(listed.as_array().unwrap().iter().all(|c| c["status"] == "pending"), "{listed}");
+
+    let approved = json(relay(&db, &["pairing", "approve", &first, "--tenant", "acme", "--user", "dana"]));
+    assert_eq!(
+        approved,
+        serde_json::json!({"status": "awaiting_confirmation", "appName": "Acme Inc", "userId": "dana"})
+    );
+    let listed = json(relay(&db, &["pairing", "list", "--json"]));
+    let shown = format!("{}-{}", &first[..4], &first[4..]);
+    let entry = listed.as_array().unwrap().iter().find(|c| c["code"] == shown.as_str()).unwrap().clone();
+    assert_eq!((entry["status"].as_str(), entry["tenantId"].as_str()), (Some("awaiting_confirmation"), Some("acme")));
+    assert_eq!(entry["userId"], "dana");
+    let text = String::from_utf8(relay(&db, &["pairing", "list"]).stdout).unwrap();
+    assert!(text.lines().any(|l| l.starts_with(&shown) && l.contains("awaiting_confirmation")), "{text}");
+    assert_eq!(json(relay(&db, &["binding", "list", "--json"])), serde_json::json!([]), "nothing bound yet");
+    let (_, status) =
+        rt.block_on(browser.call("GET", &format!("/api/pairing/status?challengeId={first_id}"), None, None));
+    assert_eq!((status["status"].as_str(), status["userId"].as_str()), (Some("awaiting_confirmation"), Some("dana")));
+
+    fails_with(
+        relay(&db, &["pairing", "approve", &first, "--tenant", "acme", "--user", "erin"]),
+        "code_already_approved",
+    );
+    fails_with(
+        relay(&db, &["pairing", "approve", "ZZZZ-ZZZZ", "--tenant", "acme", "--user", "dana"]),
+        "code_not_found",
+    );
+    fails_with(relay(&db, &["pairing", "approve", &second, "--tenant", "nobody", "--user", "dana"]), "no tenant");
+    for code in [&first, &second] {
+        assert_eq!(json(relay(&db, &["pairing", "deny", code]))["status"], "denied", "the owner denies any open code");
+    }
+    fails_with(relay(&db, &["pairing", "deny", &first]), "code_not_found");
+    assert_eq!(json(relay(&db, &["pairing", "list", "--json"])), serde_json::json!([]));
+}

@@ -1,4 +1,7 @@
 //! PROTOCOL §3 code pairing: request, status (long-poll, slow_down), approve/deny, pending.
+//! An app's approval only names who asks (`awaiting_confirmation`); the binding is made by
+//! the browser user's confirm. Tenant isolation, confirm's exactly-once and lost-answer
+//! rules: `code_confirmation.rs`.
 
 mod common;
 
@@ -21,6 +24,18 @@ async fn status(f: &Fixture, id: &str, wait: u64) -> (StatusCode, Value) {
 async fn approve(f: &Fixture, code: &str) -> (StatusCode, Value) {
     f.call("POST", "/api/pairing/approve", Some(&f.api_key), Some(json!({"code": code, "userId": "dana"}))).await
 }
+
+async fn confirm(f: &Fixture, id: &str, key: &str) -> (StatusCode, Value) {
+    f.call("POST", "/api/pairing/confirm", None, Some(json!({"challengeId": id, "redeemKey": key}))).await
+}
+
+async fn bindings(f: &Fixture) -> Value {
+    let (s, b) = f.call("GET", "/api/bindings", Some(&f.api_key), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["bindings"].clone()
+}
+
+const KEY: &str = "lrk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 #[tokio::test]
 async fn request_issues_a_code_from_the_alphabet() {
@@ -92,40 +107,127 @@ async fn unknown_challenges_and_codes() {
 }
 
 #[tokio::test]
-async fn approval_delivers_tokens_exactly_once() {
+async fn approval_awaits_the_browser_user_and_only_confirm_binds() {
     let f = fixture_with(|c| c.poll_interval_ms = 0).await;
     let (_, c) = request(&f, "dev-1").await;
     let (id, code) = (c["challengeId"].as_str().unwrap(), c["code"].as_str().unwrap());
-    let (s, p) = f.call("GET", "/api/pairing/pending", Some(&f.api_key), None).await;
-    assert_eq!(s, StatusCode::OK);
     let shown = format!("{}-{}", &code[..4], &code[4..]);
-    assert!(p["pending"].as_array().unwrap().iter().any(|x| x["code"] == shown.as_str()), "{p}");
+    let (s, p) = f.call("GET", "/api/pairing/pending", Some(&f.api_key), None).await;
+    assert_eq!((s, &p), (StatusCode::OK, &json!({"pending": []})), "an unapproved code is listed to no key");
 
     // Lower case with a dash is accepted.
     let (s, b) = approve(&f, &shown.to_lowercase()).await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["binding"]["userId"], "dana");
-    assert_eq!(b["binding"]["appName"], "Acme");
-    let (s, b) = approve(&f, code).await;
-    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("code_not_found")), "approve once");
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(b, json!({"status": "awaiting_confirmation", "appName": "Acme", "userId": "dana"}));
+    assert_eq!(bindings(&f).await, json!([]), "nothing is bound by an app's approval");
+    let (_, p) = f.call("GET", "/api/pairing/pending", Some(&f.api_key), None).await;
+    let listed = &p["pending"].as_array().unwrap()[..];
+    assert_eq!(listed.len(), 1, "{p}");
+    assert_eq!((listed[0]["code"].as_str(), listed[0]["userId"].as_str()), (Some(shown.as_str()), Some("dana")));
+    assert_eq!(listed[0]["deviceName"], "Chrome");
+    assert!(listed[0]["approvedAt"].as_u64().is_some(), "{p}");
 
     let (s, b) = status(&f, id, 0).await;
-    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("approved")), "{b}");
-    assert!(latch::core::token::is_refresh_token(b["refreshToken"].as_str().unwrap()));
-    let (s, me) = f.call("GET", "/api/me", b["accessToken"].as_str(), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "awaiting_confirmation");
+    assert_eq!((b["appName"].as_str(), b["tenantId"].as_str()), (Some("Acme"), Some("acme")));
+    assert_eq!((b["userId"].as_str(), b["appOrigin"].as_str()), (Some("dana"), Some("http://localhost:8788")));
+    assert!(b.get("refreshToken").is_none() && b.get("binding").is_none(), "no tokens from a status poll: {b}");
+
+    let (s, grant) = confirm(&f, id, KEY).await;
+    assert_eq!(s, StatusCode::OK, "{grant}");
+    assert_eq!(grant["binding"]["userId"], "dana");
+    assert_eq!(grant["binding"]["appName"], "Acme");
+    assert_eq!(grant["binding"]["tenantId"], "acme");
+    assert!(latch::core::token::is_refresh_token(grant["refreshToken"].as_str().unwrap()));
+    let (s, me) = f.call("GET", "/api/me", grant["accessToken"].as_str(), None).await;
     assert_eq!((s, me["userId"].as_str()), (StatusCode::OK, Some("dana")));
-    let (s, _) = status(&f, id, 0).await;
-    assert_eq!(s, StatusCode::NOT_FOUND, "tokens are handed out once");
+    let listed = bindings(&f).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["bindingId"], grant["binding"]["bindingId"]);
+    assert_eq!(listed[0]["deviceName"], "Chrome", "the device name sent with the request");
+
+    let (s, b) = status(&f, id, 0).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("confirmed")), "{b}");
+    assert!(b.get("refreshToken").is_none());
+    let (_, p) = f.call("GET", "/api/pairing/pending", Some(&f.api_key), None).await;
+    assert_eq!(p["pending"], json!([]), "answered codes are no longer pending");
+    let (s, b) = approve(&f, code).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::ACCEPTED, Some("confirmed")), "the same approval again: {b}");
+}
+
+#[tokio::test]
+async fn reject_denies_binds_nothing_and_confirm_afterwards_conflicts() {
+    let f = fixture_with(|c| c.poll_interval_ms = 0).await;
+    let (_, c) = request(&f, "dev-1").await;
+    let id = c["challengeId"].as_str().unwrap();
+    assert_eq!(approve(&f, c["code"].as_str().unwrap()).await.0, StatusCode::ACCEPTED);
+    let reject = json!({"challengeId": id});
+    let (s, b) = f.call("POST", "/api/pairing/reject", None, Some(reject.clone())).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"status": "denied"})));
+    let (s, b) = f.call("POST", "/api/pairing/reject", None, Some(reject)).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("denied")), "idempotent");
+    let (_, b) = status(&f, id, 0).await;
+    assert_eq!(b["status"], "denied");
+    let (s, b) = confirm(&f, id, KEY).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("not_awaiting_confirmation")));
+    assert_eq!(bindings(&f).await, json!([]));
+    let (s, b) = approve(&f, c["code"].as_str().unwrap()).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("code_not_found")), "a denied code is done");
+
+    // A code nobody approved can be rejected too (the user cancelled it) ...
+    let (_, c) = request(&f, "dev-2").await;
+    let id = c["challengeId"].as_str().unwrap();
+    let (s, _) = f.call("POST", "/api/pairing/reject", None, Some(json!({"challengeId": id}))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = approve(&f, c["code"].as_str().unwrap()).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("code_not_found")));
+    // ... but not a confirmed one, nor an unknown one.
+    let (_, c) = request(&f, "dev-3").await;
+    let id = c["challengeId"].as_str().unwrap();
+    approve(&f, c["code"].as_str().unwrap()).await;
+    assert_eq!(confirm(&f, id, KEY).await.0, StatusCode::OK);
+    let (s, b) = f.call("POST", "/api/pairing/reject", None, Some(json!({"challengeId": id}))).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("not_awaiting_confirmation")));
+    let (s, b) = f.call("POST", "/api/pairing/reject", None, Some(json!({"challengeId": "lch_nope"}))).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("challenge_not_found")));
+}
+
+#[tokio::test]
+async fn confirm_refuses_unknown_unapproved_and_malformed() {
+    let f = fixture_with(|c| c.poll_interval_ms = 0).await;
+    let (s, b) = confirm(&f, "lch_nope", KEY).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("challenge_not_found")));
+    let (_, c) = request(&f, "dev-1").await;
+    let id = c["challengeId"].as_str().unwrap();
+    let (s, b) = confirm(&f, id, KEY).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("not_awaiting_confirmation")), "pending");
+    approve(&f, c["code"].as_str().unwrap()).await;
+    for key in ["", "lrk_short", "lpt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        let (s, b) = confirm(&f, id, key).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_redeem_key")), "{key}");
+    }
+    let (s, _) = f.call("POST", "/api/pairing/confirm", None, Some(json!({"challengeId": id}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "redeemKey is required");
+    assert_eq!(bindings(&f).await, json!([]));
+    let body = json!({"challengeId": id, "redeemKey": KEY, "deviceName": "Work laptop"});
+    let (s, grant) = f.call("POST", "/api/pairing/confirm", None, Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{grant}");
+    assert_eq!(bindings(&f).await[0]["deviceName"], "Work laptop", "the name sent with the confirm wins");
 }
 
 #[tokio::test]
 async fn deny_and_expiry() {
     let f = fixture_with(|c| c.poll_interval_ms = 0).await;
     let (_, c) = request(&f, "dev-1").await;
-    let (s, _) = f.call("POST", "/api/pairing/deny", Some(&f.api_key), Some(json!({"code": c["code"]}))).await;
-    assert_eq!(s, StatusCode::OK);
+    let code = c["code"].as_str().unwrap();
+    assert_eq!(approve(&f, code).await.0, StatusCode::ACCEPTED);
+    let (s, b) = f.call("POST", "/api/pairing/deny", Some(&f.api_key), Some(json!({"code": code}))).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"status": "denied"})), "the approving app withdraws");
     let (_, b) = status(&f, c["challengeId"].as_str().unwrap(), 0).await;
     assert_eq!(b["status"], "denied");
+    let (s, b) = f.call("POST", "/api/pairing/deny", Some(&f.api_key), Some(json!({"code": code}))).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("code_not_found")));
 
     let f = fixture_with(|c| {
         c.poll_interval_ms = 0;
@@ -140,30 +242,110 @@ async fn deny_and_expiry() {
     assert_eq!(b["status"], "expired");
 }
 
+/// An approved code the user did not answer in time: confirm says so, the poll says
+/// expired, and nothing is bound.
+#[tokio::test]
+async fn an_expired_awaiting_code_cannot_be_confirmed() {
+    let f = fixture_with(|c| {
+        c.poll_interval_ms = 0;
+        c.challenge_ttl_ms = 300;
+    })
+    .await;
+    let (_, c) = request(&f, "dev-1").await;
+    let id = c["challengeId"].as_str().unwrap();
+    assert_eq!(approve(&f, c["code"].as_str().unwrap()).await.0, StatusCode::ACCEPTED);
+    let (_, b) = status(&f, id, 0).await;
+    assert_eq!(b["status"], "awaiting_confirmation");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (s, b) = confirm(&f, id, KEY).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::GONE, Some("code_expired")));
+    let (_, b) = status(&f, id, 0).await;
+    assert_eq!(b["status"], "expired");
+    assert!(b.get("appName").is_none(), "{b}");
+    assert_eq!(bindings(&f).await, json!([]));
+    let (_, p) = f.call("GET", "/api/pairing/pending", Some(&f.api_key), None).await;
+    assert_eq!(p["pending"], json!([]));
+}
+
 /// A long-poll answers on the approval, not at the end of its 20 s wait. The bound is
 /// loose on purpose: this checks the wake-up, not its speed (12–15 ms here, printed; a
 /// shared CI machine once took 120 ms on PostgreSQL). Speed is BENCHMARKS.md's job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn long_poll_wakes_on_approval() {
+async fn long_poll_seen_pending_wakes_on_approval_with_the_requester() {
     let f = std::sync::Arc::new(fixture().await);
     let (_, c) = request(&f, "dev-1").await;
     let id = c["challengeId"].as_str().unwrap().to_owned();
     let poller = {
         let f = f.clone();
         tokio::spawn(async move {
-            let r = status(&f, &id, 20).await;
+            let r =
+                f.call("GET", &format!("/api/pairing/status?challengeId={id}&wait=20&seen=pending"), None, None).await;
             (r, Instant::now())
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!poller.is_finished(), "still waiting while pending");
     let approved_at = Instant::now();
-    assert_eq!(approve(&f, c["code"].as_str().unwrap()).await.0, StatusCode::OK);
+    assert_eq!(approve(&f, c["code"].as_str().unwrap()).await.0, StatusCode::ACCEPTED);
     let ((s, b), answered_at) = poller.await.unwrap();
-    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("approved")));
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("awaiting_confirmation")), "{b}");
+    assert_eq!((b["appName"].as_str(), b["userId"].as_str()), (Some("Acme"), Some("dana")));
     let latency = answered_at.duration_since(approved_at);
     println!("long-poll wake latency: {latency:?}");
     assert!(latency < Duration::from_secs(1), "{latency:?}");
+}
+
+/// The extension that already shows the prompt polls with `seen=awaiting_confirmation`:
+/// that poll waits while the code still awaits, and answers on the user's (or the app's)
+/// decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_seen_awaiting_waits_and_wakes_on_reject_or_confirm() {
+    let f = std::sync::Arc::new(fixture_with(|c| c.poll_interval_ms = 0).await);
+    for answer in ["reject", "confirm", "deny"] {
+        let (_, c) = request(&f, &format!("dev-{answer}")).await;
+        let id = c["challengeId"].as_str().unwrap().to_owned();
+        assert_eq!(approve(&f, c["code"].as_str().unwrap()).await.0, StatusCode::ACCEPTED);
+        let poller = {
+            let (f, id) = (f.clone(), id.clone());
+            tokio::spawn(async move {
+                let path = format!("/api/pairing/status?challengeId={id}&wait=20&seen=awaiting_confirmation");
+                (f.call("GET", &path, None, None).await, Instant::now())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!poller.is_finished(), "{answer}: still waiting while awaiting the user");
+        let decided_at = Instant::now();
+        let expected = match answer {
+            "reject" => {
+                let (s, _) = f.call("POST", "/api/pairing/reject", None, Some(json!({"challengeId": id}))).await;
+                assert_eq!(s, StatusCode::OK);
+                "denied"
+            }
+            "confirm" => {
+                assert_eq!(confirm(&f, &id, KEY).await.0, StatusCode::OK);
+                "confirmed"
+            }
+            _ => {
+                let body = json!({"code": c["code"]});
+                assert_eq!(f.call("POST", "/api/pairing/deny", Some(&f.api_key), Some(body)).await.0, StatusCode::OK);
+                "denied"
+            }
+        };
+        let ((s, b), answered_at) = poller.await.unwrap();
+        assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some(expected)), "{answer}: {b}");
+        let latency = answered_at.duration_since(decided_at);
+        assert!(latency < Duration::from_secs(1), "{answer}: {latency:?}");
+    }
+    // Polled as if still pending, an awaiting code answers at once.
+    let (_, c) = request(&f, "dev-last").await;
+    approve(&f, c["code"].as_str().unwrap()).await;
+    let t = Instant::now();
+    let (_, b) = status(&f, c["challengeId"].as_str().unwrap(), 20).await;
+    assert_eq!(b["status"], "awaiting_confirmation");
+    assert!(t.elapsed() < Duration::from_secs(1));
+    let path = format!("/api/pairing/status?challengeId={}&seen=approved", c["challengeId"].as_str().unwrap());
+    let (s, b) = f.call("GET", &path, None, None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_seen")));
 }
 
 #[tokio::test]
@@ -176,33 +358,14 @@ async fn long_poll_returns_pending_at_its_deadline() {
     assert!(t.elapsed() >= Duration::from_millis(950), "{:?}", t.elapsed());
 }
 
-/// An approval whose answer was lost (worker stopped mid long-poll, connection dropped):
-/// a poll with `redeliver=1` gets the same binding and refresh token again, while that
-/// token is unused. A plain poll still gets the documented 404.
+/// An approved code still counts against the browser's three open codes.
 #[tokio::test]
-async fn a_lost_delivery_is_answered_again_only_when_asked_and_only_while_unused() {
-    let f = fixture_with(|c| c.poll_interval_ms = 0).await;
-    let (_, issued) = request(&f, "dev-1").await;
-    let id = issued["challengeId"].as_str().unwrap();
-    assert_eq!(approve(&f, issued["code"].as_str().unwrap()).await.0, StatusCode::OK);
-    let (s, first) = status(&f, id, 0).await;
-    assert_eq!((s, first["status"].as_str()), (StatusCode::OK, Some("approved")));
-    // The answer never arrived.
-    let (s, b) = status(&f, id, 0).await;
-    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("challenge_not_found")), "plain poll: 404");
-    let again_path = format!("/api/pairing/status?challengeId={id}&wait=0&redeliver=1");
-    let (s, again) = f.call("GET", &again_path, None, None).await;
-    assert_eq!((s, again["status"].as_str()), (StatusCode::OK, Some("approved")), "{again}");
-    assert_eq!(again["binding"], first["binding"]);
-    assert_eq!(again["refreshToken"], first["refreshToken"]);
-    let bindings = latch_relay::store::list_bindings(&f.state.db, Some("acme")).await.unwrap();
-    assert_eq!(bindings.len(), 1, "never a second binding");
-    // Someone else's challenge id gets nothing.
-    let (s, _) = f.call("GET", "/api/pairing/status?challengeId=lch_guess&redeliver=1", None, None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    // Once the refresh token was used, the answer evidently arrived: nothing more.
-    let (s, _) = f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": first["refreshToken"]}))).await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = f.call("GET", &again_path, None, None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+async fn awaiting_codes_count_as_open_for_the_device_limit() {
+    let f = fixture().await;
+    for _ in 0..3 {
+        let (_, c) = request(&f, "dev-1").await;
+        approve(&f, c["code"].as_str().unwrap()).await;
+    }
+    let (s, b) = request(&f, "dev-1").await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("max_pending")));
 }

@@ -92,8 +92,7 @@ async fn approving_on_one_instance_answers_a_long_poll_on_the_other_within_200_m
         assert_eq!(s, StatusCode::CREATED, "{c}");
         let poll = tokio::spawn({
             let app = t.a.app.clone();
-            let path =
-                format!("/api/pairing/status?challengeId={}&wait=20&redeliver=1", c["challengeId"].as_str().unwrap());
+            let path = format!("/api/pairing/status?challengeId={}&wait=20", c["challengeId"].as_str().unwrap());
             async move {
                 let answer = FixtureApp { app }.call("GET", &path, None, None).await;
                 (answer, Instant::now())
@@ -105,15 +104,63 @@ async fn approving_on_one_instance_answers_a_long_poll_on_the_other_within_200_m
             .call("POST", "/api/pairing/approve", Some(&t.b_key), Some(json!({"code": c["code"], "userId": "dana"})))
             .await;
         let approved_at = Instant::now();
-        assert_eq!(s, StatusCode::OK, "approve on B: {b}");
+        assert_eq!(s, StatusCode::ACCEPTED, "approve on B: {b}");
         let ((s, answer), answered_at) = tokio::time::timeout(Duration::from_secs(5), poll).await.unwrap().unwrap();
         assert_eq!(s, StatusCode::OK, "{answer}");
-        assert_eq!(answer["status"], "approved", "{answer}");
-        assert!(answer["refreshToken"].as_str().is_some_and(|r| !r.is_empty()), "{answer}");
+        assert_eq!(answer["status"], "awaiting_confirmation", "{answer}");
+        assert_eq!(answer["userId"], "dana", "{answer}");
         slowest = slowest.max(answered_at.saturating_duration_since(approved_at));
     }
     println!("slowest cross-instance wake-up: {slowest:?}");
     assert!(slowest < Duration::from_millis(200), "{slowest:?}");
+}
+
+/// The browser user's confirm binds exactly once even when its attempts reach both
+/// instances at once (a retrying extension behind a load balancer, or copies of the id
+/// with other keys), and the long-poll waiting on A hears a confirm made on B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confirms_split_over_both_instances_bind_exactly_once() {
+    let t = two_instances().await;
+    for (round, same_key) in [(0, true), (1, false), (2, true), (3, false)] {
+        let body = json!({"deviceId": format!("dev-{round}"), "deviceName": "Chrome"});
+        let (_, c) = t.a.call("POST", "/api/pairing/request", None, Some(body)).await;
+        let id = c["challengeId"].as_str().unwrap().to_owned();
+        let approval = json!({"code": c["code"], "userId": format!("user-{round}")});
+        let (s, b) = t.b.call("POST", "/api/pairing/approve", Some(&t.b_key), Some(approval)).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let poll = tokio::spawn({
+            let app = t.a.app.clone();
+            let path = format!("/api/pairing/status?challengeId={id}&wait=20&seen=awaiting_confirmation");
+            async move { FixtureApp { app }.call("GET", &path, None, None).await }
+        });
+        let tasks: Vec<_> = (0..40)
+            .map(|n| {
+                let app = if n % 2 == 0 { t.a.app.clone() } else { t.b.app.clone() };
+                let key = if same_key { "A".repeat(43) } else { format!("{n:0>42}A") };
+                let body = json!({"challengeId": id, "redeemKey": format!("lrk_{key}")});
+                tokio::spawn(
+                    async move { FixtureApp { app }.call("POST", "/api/pairing/confirm", None, Some(body)).await },
+                )
+            })
+            .collect();
+        let mut bound = std::collections::HashSet::new();
+        let mut conflicts = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                (StatusCode::OK, b) => {
+                    bound.insert(b["binding"]["bindingId"].as_str().unwrap().to_owned());
+                }
+                (StatusCode::CONFLICT, b) if b["error"] == "not_awaiting_confirmation" => conflicts += 1,
+                (s, b) => panic!("round {round}: unexpected {s} {b}"),
+            }
+        }
+        assert_eq!(bound.len(), 1, "round {round}: {bound:?}");
+        assert_eq!(conflicts, if same_key { 0 } else { 39 }, "round {round}");
+        let (s, answer) = tokio::time::timeout(Duration::from_secs(5), poll).await.unwrap().unwrap();
+        assert_eq!((s, answer["status"].as_str()), (StatusCode::OK, Some("confirmed")), "{answer}");
+    }
+    let all = latch_relay::store::list_bindings(&t.a.state.db, None).await.unwrap();
+    assert_eq!(all.len(), 4, "one binding per confirmed code");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

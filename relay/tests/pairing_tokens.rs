@@ -213,3 +213,27 @@ async fn the_name_stored_at_mint_is_shown_and_bound_and_unnamed_tokens_still_wor
         assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("token_used")), "still single use");
     }
 }
+
+/// Describe names the tenant's registered web origins (the connect page's opener check and
+/// the prompt's opener line use them); an origin that is not a plain origin is left out.
+#[tokio::test]
+async fn describe_names_the_tenants_plain_origins() {
+    let f = fixture().await;
+    let token = f.mint("dana").await;
+    let (s, d) = f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": token}))).await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["appOrigins"], json!(["http://localhost:8788"]));
+
+    let tenant = latch_relay::store::Tenant {
+        id: "globex".into(),
+        name: "Globex".into(),
+        origins: vec!["javascript:alert(1)".into(), "https://globex.example".into(), "https://x.example/path".into()],
+        captures: false,
+    };
+    latch_relay::store::create_tenant(&f.state.db, &tenant, 0).await.unwrap();
+    let (key, _) = latch_relay::store::create_api_key(&f.state.db, "globex", "Globex", 0).await.unwrap();
+    let (_, b) = f.call("POST", "/pairing-tokens", Some(&key), Some(json!({"userId": "gus"}))).await;
+    let (_, d) =
+        f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": b["pairingToken"]}))).await;
+    assert_eq!(d["appOrigins"], json!(["https://globex.example"]), "{d}");
+}

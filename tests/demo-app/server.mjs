@@ -157,8 +157,9 @@ const server = createServer(async (req, res) => {
       const code = ((await readForm(req)).get("code") || "").trim();
       try {
         const { status, body } = await approveCode(user, code);
-        if (status === 200) return html(200, pairPage(user, `Approved. Latch in that browser is now connected to Acme as ${user.id}.`, true));
-        const why = { code_not_found: "No pending code matches. Check the code in Latch's side panel.", code_expired: "That code has expired. Get a new one in Latch's side panel." }[body.error] || body.message || "The code was not accepted.";
+        // 202: the relay asks Latch's user in that browser; nothing is connected until they approve there.
+        if (status === 202) return html(200, pairPage(user, `Sent. Approve the request in Latch in that browser to connect it to ${body.appName || "Acme"} as ${body.userId || user.id}.`, true));
+        const why = { code_not_found: "No pending code matches. Check the code in Latch's side panel.", code_expired: "That code has expired. Get a new one in Latch's side panel.", code_already_approved: "Another app already claimed this code." }[body.error] || body.message || "The code was not accepted.";
         return html(status, pairPage(user, why));
       } catch {
         return html(502, pairPage(user, "Latch's relay did not answer. Try again."));

@@ -11,7 +11,7 @@ use latch::core::wire::{BindingInfo, EnrollRequest, TokenGrant};
 
 use super::body::parse_json;
 use super::client_addr::ClientAddr;
-use super::code_pairing::app_name_for;
+use super::code_approval::app_name_for;
 use super::pairing::{clean_device_name, is_valid_user_id, token_grant};
 use crate::clock::now_ms;
 use crate::enrollment::{self, Claims, Enrollment, Refusal};

@@ -5,6 +5,8 @@ mod bindings;
 mod body;
 mod captures;
 pub mod client_addr;
+pub mod code_approval;
+mod code_confirmation;
 pub mod code_pairing;
 mod enterprise;
 mod errands;
@@ -32,9 +34,11 @@ pub fn router() -> Router<AppState> {
         .route("/pairing-tokens/redeem", post(pairing::redeem))
         .route("/api/pairing/request", post(code_pairing::request))
         .route("/api/pairing/status", get(code_pairing::status))
-        .route("/api/pairing/pending", get(code_pairing::pending))
-        .route("/api/pairing/approve", post(code_pairing::approve))
-        .route("/api/pairing/deny", post(code_pairing::deny))
+        .route("/api/pairing/confirm", post(code_confirmation::confirm))
+        .route("/api/pairing/reject", post(code_confirmation::reject))
+        .route("/api/pairing/pending", get(code_approval::pending))
+        .route("/api/pairing/approve", post(code_approval::approve))
+        .route("/api/pairing/deny", post(code_approval::deny))
         .route("/api/enterprise/enroll", post(enterprise::enroll))
         .route("/api/auth/refresh", post(auth::refresh))
         .route("/api/auth/revoke", post(auth::revoke))

@@ -147,6 +147,7 @@ pub async fn describe(
     match row {
         Some(r) if !r.used && r.expires_at > now => Ok(Json(DescribeResponse {
             app_name: app_name(&r),
+            app_origins: r.tenant_origins.iter().filter(|o| super::is_plain_origin(o)).cloned().collect(),
             tenant_id: r.tenant_id,
             user_id: r.user_id,
             expires_at: r.expires_at,
@@ -218,7 +219,7 @@ pub async fn redeem(
     Ok(Json(token_grant(&s, b.into(), refresh_token, refresh_expires_at, now)))
 }
 
-/// The answer that hands a binding's tokens to the extension (redeem, code delivery):
+/// The answer that hands a binding's tokens to the extension (redeem, code confirm):
 /// a fresh access token beside the given refresh token, stamped with the relay's clock.
 pub(super) fn token_grant(
     s: &AppState,

@@ -1,0 +1,88 @@
+//! The browser's side of code pairing: its user approves (confirm) or denies (reject) the
+//! request an app's approval named. The challenge id, a 256-bit secret only the requesting
+//! extension holds, is the credential; only its keyed hash is stored.
+
+use sqlx::Row;
+
+use super::{CONFIRMED, DENIED};
+use crate::db::Db;
+use crate::store::{count_change, insert_binding, insert_session, NewBinding};
+use crate::wake::Topic;
+
+/// Confirms an awaiting, unexpired challenge: in one transaction the conditional UPDATE
+/// (the exactly-once gate, also across instances: a concurrent confirm waits on the row
+/// and then matches nothing), the binding with the approver's names, its first session
+/// (refresh hash `refresh_hash`) and the binding id on the challenge. `device_name`:
+/// the one sent with the confirm, else the one sent with the request. `None` when the
+/// challenge was not awaiting confirmation (or is unknown, or expired).
+pub async fn confirm(
+    db: &Db,
+    id_hash: &[u8],
+    device_name: Option<&str>,
+    refresh_hash: &[u8],
+    now: u64,
+    refresh_expires_at: u64,
+) -> sqlx::Result<Option<NewBinding>> {
+    let mut tx = db.begin().await?;
+    let row = sqlx::query(
+        "UPDATE challenges SET status = 'confirmed', confirmed_at = $2
+         WHERE id_hash = $1 AND status = 'awaiting_confirmation' AND expires_at > $2
+         RETURNING tenant_id, user_id, app_name, device_name",
+    )
+    .bind(id_hash)
+    .bind(now as i64)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let (tenant_id, user_id, app_name): (String, String, String) =
+        (r.get("tenant_id"), r.get("user_id"), r.get("app_name"));
+    let requested_as: String = r.get("device_name");
+    let device_name = device_name.unwrap_or(&requested_as);
+    let binding_id = insert_binding(&mut tx, &tenant_id, &user_id, &app_name, device_name, now).await?;
+    insert_session(&mut tx, &binding_id, refresh_hash, now, refresh_expires_at).await?;
+    sqlx::query("UPDATE challenges SET binding_id = $1 WHERE id_hash = $2")
+        .bind(&binding_id)
+        .bind(id_hash)
+        .execute(&mut *tx)
+        .await?;
+    count_change(&mut tx, Topic::Challenges).await?;
+    tx.commit().await?;
+    Ok(Some(NewBinding { binding_id, tenant_id, user_id, app_name }))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// This call denied it.
+    Now,
+    /// It was denied before (a retry).
+    Already,
+    /// The user confirmed it: there is nothing to reject.
+    Confirmed,
+    NotFound,
+}
+
+/// The browser's user denies (or cancels) a pending or awaiting challenge.
+pub async fn reject(db: &Db, id_hash: &[u8]) -> sqlx::Result<Rejected> {
+    let mut tx = db.begin().await?;
+    let r = sqlx::query(
+        "UPDATE challenges SET status = 'denied' WHERE id_hash = $1 AND status IN ('pending', 'awaiting_confirmation')",
+    )
+    .bind(id_hash)
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() == 1 {
+        count_change(&mut tx, Topic::Challenges).await?;
+        tx.commit().await?;
+        return Ok(Rejected::Now);
+    }
+    drop(tx);
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM challenges WHERE id_hash = $1").bind(id_hash).fetch_optional(db).await?;
+    Ok(match status.as_deref() {
+        Some(DENIED) => Rejected::Already,
+        Some(CONFIRMED) => Rejected::Confirmed,
+        _ => Rejected::NotFound,
+    })
+}

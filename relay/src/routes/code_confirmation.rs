@@ -1,0 +1,86 @@
+//! Code pairing, the browser user's answer to the prompt an app's approval raised:
+//! confirm (Approve) creates the binding and hands over its tokens, exactly once; reject
+//! (Deny) ends the request. No auth: the 256-bit challenge id is the credential.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use latch::core::offers::REDEEM_RETRY_MS;
+use latch::core::token::{is_redeem_key, is_refresh_token};
+use latch::core::wire::{ConfirmRequest, RejectRequest, TokenGrant};
+
+use super::body::parse_json;
+use super::code_pairing::not_found;
+use super::pairing::{clean_device_name, token_grant};
+use crate::challenges::{self, Rejected};
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::{confirmed_refresh_token, token_hash};
+use crate::{store, AppState};
+
+fn not_awaiting() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "not_awaiting_confirmation",
+        "This code is not waiting for your approval (no app approved it, or it was already answered).",
+    )
+}
+
+pub async fn confirm(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<TokenGrant>> {
+    let req: ConfirmRequest = parse_json(&body)?;
+    if !is_redeem_key(&req.redeem_key) {
+        return Err(ApiError::bad_request(
+            "invalid_redeem_key",
+            "redeemKey must be lrk_ followed by 43 base64url characters.",
+        ));
+    }
+    let now = now_ms();
+    let id_hash = token_hash(&s.pepper, &req.challenge_id);
+    // Derived, not random: a retry with the same key after a lost answer gets it again.
+    let refresh_token = confirmed_refresh_token(&s.pepper, &req.challenge_id, &req.redeem_key);
+    debug_assert!(is_refresh_token(&refresh_token));
+    let refresh_hash = token_hash(&s.pepper, &refresh_token);
+    let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
+    let device_name = (!req.device_name.trim().is_empty()).then(|| clean_device_name(&req.device_name));
+    let confirmed =
+        challenges::confirm(&s.db, &id_hash, device_name.as_deref(), &refresh_hash, now, refresh_expires_at).await?;
+    if let Some(b) = confirmed {
+        tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "code pairing confirmed by the browser user");
+        s.metrics.completed("code");
+        s.challenges_changed().await;
+        return Ok(Json(token_grant(&s, b.into(), refresh_token, refresh_expires_at, now)));
+    }
+    let row = challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;
+    match row.status.as_str() {
+        // A confirm that committed but whose answer was lost: same key, same binding and
+        // refresh token, while that token is unused. Never a second binding.
+        challenges::CONFIRMED if now < row.expires_at + REDEEM_RETRY_MS => {
+            let Some((b, refresh_expires_at)) = store::unanswered_redeem(&s.db, &refresh_hash).await? else {
+                return Err(not_awaiting());
+            };
+            tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "code confirm answered again after a lost answer");
+            Ok(Json(token_grant(&s, b.into(), refresh_token, refresh_expires_at, now)))
+        }
+        challenges::AWAITING if row.expires_at <= now => {
+            Err(ApiError::new(StatusCode::GONE, "code_expired", "This code has expired; ask for a new one."))
+        }
+        _ => Err(not_awaiting()),
+    }
+}
+
+pub async fn reject(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
+    let req: RejectRequest = parse_json(&body)?;
+    let id_hash = token_hash(&s.pepper, &req.challenge_id);
+    match challenges::reject(&s.db, &id_hash).await? {
+        Rejected::Now => {
+            tracing::info!("code pairing rejected by the browser user");
+            s.metrics.pairings_denied.inc();
+            s.challenges_changed().await;
+        }
+        Rejected::Already => {}
+        Rejected::Confirmed => return Err(not_awaiting()),
+        Rejected::NotFound => return Err(not_found()),
+    }
+    Ok(Json(serde_json::json!({ "status": "denied" })))
+}
