@@ -17,8 +17,29 @@ const KEY: &str = "lrk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const OTHER_KEY: &str = "lrk_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA";
 
 async fn fixture() -> Fixture {
-    // 100 confirms come from one test address; polls are not the point here.
-    fixture_with(|c| c.poll_interval_ms = 0).await
+    // 100 confirms come from one test address (the per-address limit is tested below);
+    // polls are not the point here.
+    fixture_with(|c| {
+        c.poll_interval_ms = 0;
+        c.limits.redeem_per_address = 0;
+    })
+    .await
+}
+
+/// Confirm and reject need no key (the challenge id is the credential), so guessing is held
+/// to the redeem limit per address; a guessed id costs a read, not a write.
+#[tokio::test]
+async fn confirms_and_rejects_are_rate_limited_per_address() {
+    let f = fixture_with(|c| c.limits.redeem_per_address = 3).await;
+    for n in 0..3 {
+        let path = if n % 2 == 0 { "/api/pairing/confirm" } else { "/api/pairing/reject" };
+        let body = json!({"challengeId": format!("lch_guess{n}"), "redeemKey": KEY});
+        let (s, b) = f.call("POST", path, None, Some(body)).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("challenge_not_found")), "{b}");
+    }
+    let (s, b) =
+        f.call("POST", "/api/pairing/confirm", None, Some(json!({"challengeId": "lch_x", "redeemKey": KEY}))).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")), "{b}");
 }
 
 /// A code requested by a browser: `(challengeId, code)`.

@@ -57,6 +57,12 @@ pub async fn feed(event: Event) {
     }
 }
 
+/// Feeds the relay's answer to call `call` (dropped if the poller no longer waits for it).
+async fn feed_answer(call: u32, event: Event) {
+    let actions = POLLER.with_borrow_mut(|p| p.as_mut().map(|p| p.answer(call, event, now_ms())).unwrap_or_default());
+    run(actions).await;
+}
+
 /// The panel's view of the poller.
 pub async fn view() -> Option<ChallengeView> {
     chrome::storage_get(Area::Session, VIEW_KEY).await.ok().flatten()
@@ -119,12 +125,12 @@ async fn run(actions: Vec<Action>) {
     let _guard = lock::lock(&lock::CHALLENGE).await;
     for action in actions {
         match action {
-            Action::Request => wasm_bindgen_futures::spawn_local(Box::pin(request()) as LocalFuture),
-            Action::Poll { challenge_id, wait_s, seen } => {
-                wasm_bindgen_futures::spawn_local(Box::pin(poll(challenge_id, wait_s, seen)) as LocalFuture)
+            Action::Request { call } => wasm_bindgen_futures::spawn_local(Box::pin(request(call)) as LocalFuture),
+            Action::Poll { call, challenge_id, wait_s, seen } => {
+                wasm_bindgen_futures::spawn_local(Box::pin(poll(call, challenge_id, wait_s, seen)) as LocalFuture)
             }
-            Action::Confirm { challenge_id, redeem_key } => {
-                wasm_bindgen_futures::spawn_local(Box::pin(confirm(challenge_id, redeem_key)) as LocalFuture)
+            Action::Confirm { call, challenge_id, redeem_key } => {
+                wasm_bindgen_futures::spawn_local(Box::pin(confirm(call, challenge_id, redeem_key)) as LocalFuture)
             }
             Action::Reject { challenge_id } => wasm_bindgen_futures::spawn_local(reject(challenge_id)),
             Action::Store(s) => {
@@ -167,17 +173,17 @@ async fn device_id() -> String {
     id
 }
 
-async fn request() {
+async fn request(call: u32) {
     let body = ChallengeRequest { device_id: device_id().await, device_name: DEVICE_NAME.into() };
     let reply: Reply<ChallengeIssued> = relay::post(CONNECT_ORIGIN, "/api/pairing/request", &body).await;
     let event = match reply {
         Reply::Ok(issued) => Event::Issued(issued.localized(now_ms())),
         other => failure(other),
     };
-    feed_later(event).await;
+    feed_answer(call, event).await;
 }
 
-async fn poll(challenge_id: String, wait_s: u64, seen: ChallengeStatus) {
+async fn poll(call: u32, challenge_id: String, wait_s: u64, seen: ChallengeStatus) {
     // `seen`: the relay holds the poll while the status is still what the prompt shows.
     let seen = match seen {
         ChallengeStatus::AwaitingConfirmation => "&seen=awaiting_confirmation",
@@ -190,11 +196,11 @@ async fn poll(challenge_id: String, wait_s: u64, seen: ChallengeStatus) {
         Reply::Refused { status: 404, .. } => Event::NotFound,
         other => failure(other),
     };
-    feed_later(event).await;
+    feed_answer(call, event).await;
 }
 
 /// The user's Approve, at the relay: the binding and its tokens.
-async fn confirm(challenge_id: String, redeem_key: String) {
+async fn confirm(call: u32, challenge_id: String, redeem_key: String) {
     let body = ConfirmRequest { challenge_id, redeem_key, device_name: DEVICE_NAME.into() };
     let reply: Reply<TokenGrant> = relay::post(CONNECT_ORIGIN, "/api/pairing/confirm", &body).await;
     let event = match reply {
@@ -202,7 +208,7 @@ async fn confirm(challenge_id: String, redeem_key: String) {
         Reply::Refused { status: 404, .. } => Event::NotFound,
         other => failure(other),
     };
-    feed_later(event).await;
+    feed_answer(call, event).await;
 }
 
 /// The user's Deny (or Cancel), at the relay. Nothing waits for it: without the user's

@@ -135,13 +135,15 @@ pub enum Event {
 /// What the driver must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// `POST /api/pairing/request`.
-    Request,
+    /// `POST /api/pairing/request`. `call` numbers every call: its answer goes back
+    /// through [`Poller::answer`] with the same number, so the answer to a call the poller
+    /// has since abandoned (a long-poll cut short by Approve) is never taken for another's.
+    Request { call: u32 },
     /// `GET /api/pairing/status?challengeId=…&wait=…&seen=…`: the relay answers as soon as
     /// the status is no longer `seen`.
-    Poll { challenge_id: String, wait_s: u64, seen: ChallengeStatus },
+    Poll { call: u32, challenge_id: String, wait_s: u64, seen: ChallengeStatus },
     /// `POST /api/pairing/confirm {challengeId, redeemKey}`.
-    Confirm { challenge_id: String, redeem_key: String },
+    Confirm { call: u32, challenge_id: String, redeem_key: String },
     /// `POST /api/pairing/reject {challengeId}`; nobody waits for the answer.
     Reject { challenge_id: String },
     /// Persist (`latch.challenge`).
@@ -210,6 +212,8 @@ pub struct Poller {
     phase: Phase,
     stored: Option<StoredChallenge>,
     in_flight: Option<InFlight>,
+    /// The number of the latest call (see [`Action::Request`]).
+    call: u32,
     /// Consecutive failures while no challenge exists yet (requesting).
     request_failures: u32,
     reissues: u32,
@@ -245,6 +249,7 @@ impl Poller {
             phase: Phase::Idle,
             stored: None,
             in_flight: None,
+            call: 0,
             request_failures: 0,
             reissues: 0,
             reissued: false,
@@ -258,6 +263,21 @@ impl Poller {
     /// True while a request or poll is outstanding.
     pub fn in_flight(&self) -> bool {
         self.in_flight.is_some()
+    }
+
+    /// Handles the relay's answer (or failure) to call number `call`. The answer to any
+    /// call but the one in flight is dropped: it was abandoned, or answered already.
+    pub fn answer(&mut self, call: u32, event: Event, now: u64) -> Vec<Action> {
+        if self.in_flight.is_none() || call != self.call {
+            return Vec::new();
+        }
+        self.handle(event, now)
+    }
+
+    fn next_call(&mut self, kind: InFlight) -> u32 {
+        self.in_flight = Some(kind);
+        self.call = self.call.wrapping_add(1);
+        self.call
     }
 
     pub fn is_done(&self) -> bool {
@@ -316,6 +336,9 @@ impl Poller {
         let mut out = Vec::new();
         match event {
             Event::Started => self.on_started(now, &mut out),
+            // Once the user approved, the binding may already exist at the relay: Cancel can't
+            // take that back (it would leave a binding nobody holds). Revoke it afterwards.
+            Event::Cancelled if self.stored.as_ref().is_some_and(|s| s.confirm_key.is_some()) => {}
             Event::Cancelled => {
                 // Tell the relay too, so an app's approval can't wait for a code nobody shows.
                 if let Some(id) = self.stored.as_ref().and_then(|s| s.challenge_id.clone()) {
@@ -328,6 +351,10 @@ impl Poller {
             Event::Reject { prompt_id } => self.on_reject(&prompt_id, &mut out),
             Event::Confirmed(grant) => {
                 if self.take(InFlight::Confirm) {
+                    if !self.grant_matches_prompt(&grant) {
+                        // Not what the user approved (a confused or hostile relay): store nothing.
+                        return self.fail_with("grant_mismatch", now);
+                    }
                     // Deliver before clearing: the tokens are never lost between the two.
                     out.push(Action::Deliver(grant));
                     self.finish(ViewState::Approved, &mut out);
@@ -357,6 +384,22 @@ impl Poller {
         if !out.is_empty() {
             out.push(Action::Show(self.view(now)));
         }
+        out
+    }
+
+    /// The grant binds the app and user the prompt named (a restored confirm without a
+    /// stored prompt has nothing to compare and is taken as is).
+    fn grant_matches_prompt(&self, grant: &TokenGrant) -> bool {
+        let Some(p) = self.stored.as_ref().and_then(|s| s.prompt.as_ref()) else {
+            return true;
+        };
+        grant.binding.tenant_id == p.requester.tenant_id && grant.binding.user_id == p.requester.user_id
+    }
+
+    fn fail_with(&mut self, error: &str, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.fail(error, &mut out);
+        out.push(Action::Show(self.view(now)));
         out
     }
 
@@ -393,10 +436,10 @@ impl Poller {
     /// before the answer finds "orphaned metadata" on restore and asks again.
     fn request(&mut self, now: u64, out: &mut Vec<Action>) {
         if self.in_flight.is_none() {
-            self.in_flight = Some(InFlight::Request);
+            let call = self.next_call(InFlight::Request);
             out.push(Action::Store(self.requesting_marker(now)));
             out.push(Action::Schedule(now + IN_FLIGHT_WATCHDOG_MS));
-            out.push(Action::Request);
+            out.push(Action::Request { call });
         }
     }
 
@@ -519,12 +562,13 @@ impl Poller {
         s.next_poll_at = now + s.interval_ms;
         let wait_s = LONG_POLL_WAIT_S.min(s.expires_at.saturating_sub(now) / 1000);
         let seen = if s.prompt.is_some() { ChallengeStatus::AwaitingConfirmation } else { ChallengeStatus::Pending };
-        self.in_flight = Some(InFlight::Poll);
-        out.push(Action::Store(s.clone()));
+        let stored = s.clone();
+        let call = self.next_call(InFlight::Poll);
+        out.push(Action::Store(stored));
         // Armed before the poll goes out: a worker stopped while the poll waits is started
         // again by the alarm (PLATFORM-NOTES: nothing else wakes it).
         out.push(Action::Schedule(now + wait_s * 1000 + POLL_WAKE_MARGIN_MS));
-        out.push(Action::Poll { challenge_id: id, wait_s, seen });
+        out.push(Action::Poll { call, challenge_id: id, wait_s, seen });
     }
 
     /// Sends (or repeats, with the same key) the user's Approve to the relay.
@@ -536,10 +580,11 @@ impl Poller {
             return;
         };
         s.next_poll_at = now;
-        self.in_flight = Some(InFlight::Confirm);
-        out.push(Action::Store(s.clone()));
+        let stored = s.clone();
+        let call = self.next_call(InFlight::Confirm);
+        out.push(Action::Store(stored));
         out.push(Action::Schedule(now + IN_FLIGHT_WATCHDOG_MS));
-        out.push(Action::Confirm { challenge_id: id, redeem_key: key });
+        out.push(Action::Confirm { call, challenge_id: id, redeem_key: key });
     }
 
     fn on_approve(&mut self, prompt_id: &str, redeem_key: String, now: u64, out: &mut Vec<Action>) {

@@ -83,7 +83,10 @@ fn running(panel: Panel, v: ChallengeView, now: RwSignal<u64>) -> impl IntoView 
                     <span class="countdown">{move || countdown(at, now.get())}</span>
                 })}
             </p>
-            <button type="button" class="secondary" on:click=move |_| panel.run(PanelRequest::CancelCode)>{t("cancel")}</button>
+            // After Approve the binding may already exist: nothing left to cancel.
+            {(v.state != ViewState::Confirming).then(|| view! {
+                <button type="button" class="secondary" on:click=move |_| panel.run(PanelRequest::CancelCode)>{t("cancel")}</button>
+            })}
         </div>
     }
 }

@@ -158,8 +158,10 @@ const server = createServer(async (req, res) => {
       try {
         const { status, body } = await approveCode(user, code);
         // 202: the relay asks Latch's user in that browser; nothing is connected until they approve there.
-        if (status === 202) return html(200, pairPage(user, `Sent. Approve the request in Latch in that browser to connect it to ${body.appName || "Acme"} as ${body.userId || user.id}.`, true));
-        const why = { code_not_found: "No pending code matches. Check the code in Latch's side panel.", code_expired: "That code has expired. Get a new one in Latch's side panel.", code_already_approved: "Another app already claimed this code." }[body.error] || body.message || "The code was not accepted.";
+        const app = body.appName || "Acme";
+        if (status === 202 && body.status === "confirmed") return html(200, pairPage(user, `Already connected: Latch in that browser approved ${app} for ${body.userId || user.id}.`, true));
+        if (status === 202) return html(200, pairPage(user, `Sent. Approve the request in Latch in that browser to connect it to ${app} as ${body.userId || user.id}.`, true));
+        const why = { code_not_found: "No pending code matches. Check the code in Latch's side panel.", code_expired: "That code has expired. Get a new one in Latch's side panel.", code_already_approved: "This code was already approved, by another app or for another account. Get a new code in Latch's side panel." }[body.error] || body.message || "The code was not accepted.";
         return html(status, pairPage(user, why));
       } catch {
         return html(502, pairPage(user, "Latch's relay did not answer. Try again."));

@@ -28,8 +28,25 @@ async function showCode(panel) {
 }
 
 const approveAs = (apiKey, code, userId = "dana") => relayCall("POST", "/api/pairing/approve", apiKey, { code, userId });
-const pendingOf = async (apiKey) => (await relayCall("GET", "/api/pairing/pending", apiKey)).body.pending;
-const bindingsOf = async (apiKey) => (await relayCall("GET", "/api/bindings", apiKey)).body.bindings ?? [];
+async function pendingOf(apiKey) {
+  const r = await relayCall("GET", "/api/pairing/pending", apiKey);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.pending;
+}
+async function bindingsOf(apiKey) {
+  const r = await relayCall("GET", "/api/bindings", apiKey);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.bindings;
+}
+/** Polls `read` until it deep-equals `want` (the panel's reject is sent without waiting). */
+async function eventually(read, want, what, ms = 5000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const got = await read();
+    try { assert.deepEqual(got, want, what); return; } catch (e) { if (Date.now() > end) throw e; }
+    await sleep(50);
+  }
+}
 
 test("code: a second app's key sees and claims nothing; Deny binds nothing and the app's list stays empty", async () => {
   const { context, close } = await launchBrowser();
@@ -59,7 +76,7 @@ test("code: a second app's key sees and claims nothing; Deny binds nothing and t
     assert.deepEqual((await storage(panel, "local", "latch.bindings")) ?? [], []);
     assert.deepEqual(await bindingsOf(stack.apiKey), [], "the app's binding list stays empty");
     assert.deepEqual(await bindingsOf(globexKey), []);
-    assert.deepEqual(await pendingOf(stack.apiKey), [], "nothing awaits any more");
+    await eventually(() => pendingOf(stack.apiKey), [], "nothing awaits any more");
   } finally { await close(); }
 });
 
@@ -110,8 +127,21 @@ test("opener: the tenant's own page shows 'Opened from'; the same kind of token 
     await panel.getByText("Nothing is waiting for your approval.").waitFor();
 
     // The tenant's own page, through embed.js: verified.
-    await offerFromApp(context);
+    const { popup: own } = await offerFromApp(context);
     await panel.getByText("Opened from http://localhost:8788", { exact: true }).waitFor();
+    await panel.getByRole("button", { name: "Deny", exact: true }).click();
+    await own.getByRole("heading", { name: "Not connected" }).waitFor();
+
+    // Acme's own popup, navigated to someone else's token (as a page that can reach the
+    // named window could): its opener is still Acme's page, but embed.js echoes only for
+    // the token it handed out, so the prompt shows the caution.
+    const foreign = await stack.mint("mallory");
+    await own.goto(`${RELAY}/connect?hijacked=1#token=${foreign}`);
+    assert.ok(await own.evaluate(() => window.opener !== null), "the opener survived the navigation");
+    await own.getByRole("button", { name: "Continue" }).click();
+    await panel.getByRole("heading", { name: PROMPT }).waitFor();
+    await panel.getByText("Latch could not confirm which site opened this request. Approve only if you just asked Acme to connect.").waitFor();
+    assert.equal(await panel.getByText(/^Opened from/).count(), 0);
     await panel.getByRole("button", { name: "Deny", exact: true }).click();
   } finally { await close(); }
 });

@@ -6,11 +6,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use latch::core::offers::REDEEM_RETRY_MS;
 use latch::core::token::{is_redeem_key, is_refresh_token};
 use latch::core::wire::{ConfirmRequest, RejectRequest, TokenGrant};
 
 use super::body::parse_json;
+use super::client_addr::ClientAddr;
 use super::code_pairing::not_found;
 use super::pairing::{clean_device_name, token_grant};
 use crate::challenges::{self, Rejected};
@@ -27,7 +27,13 @@ fn not_awaiting() -> ApiError {
     )
 }
 
-pub async fn confirm(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<TokenGrant>> {
+pub async fn confirm(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Json<TokenGrant>> {
+    // Unauthenticated and writing: held to the redeem limit per address, like redeem.
+    s.limits.redeem.admit(&addr, now_ms(), "codes confirmed from this address")?;
     let req: ConfirmRequest = parse_json(&body)?;
     if !is_redeem_key(&req.redeem_key) {
         return Err(ApiError::bad_request(
@@ -37,6 +43,8 @@ pub async fn confirm(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<T
     }
     let now = now_ms();
     let id_hash = token_hash(&s.pepper, &req.challenge_id);
+    // A guessed id costs a read, never a write transaction (SQLite's one write lock).
+    challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;
     // Derived, not random: a retry with the same key after a lost answer gets it again.
     let refresh_token = confirmed_refresh_token(&s.pepper, &req.challenge_id, &req.redeem_key);
     debug_assert!(is_refresh_token(&refresh_token));
@@ -54,8 +62,10 @@ pub async fn confirm(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<T
     let row = challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;
     match row.status.as_str() {
         // A confirm that committed but whose answer was lost: same key, same binding and
-        // refresh token, while that token is unused. Never a second binding.
-        challenges::CONFIRMED if now < row.expires_at + REDEEM_RETRY_MS => {
+        // refresh token, while that token is unused and the binding stands, however late
+        // (a browser closed for a day repeats its confirm on start-up; refusing it would
+        // leave a binding nobody holds). Never a second binding.
+        challenges::CONFIRMED => {
             let Some((b, refresh_expires_at)) = store::unanswered_redeem(&s.db, &refresh_hash).await? else {
                 return Err(not_awaiting());
             };
@@ -69,9 +79,15 @@ pub async fn confirm(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<T
     }
 }
 
-pub async fn reject(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
+pub async fn reject(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.limits.redeem.admit(&addr, now_ms(), "codes rejected from this address")?;
     let req: RejectRequest = parse_json(&body)?;
     let id_hash = token_hash(&s.pepper, &req.challenge_id);
+    challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;
     match challenges::reject(&s.db, &id_hash).await? {
         Rejected::Now => {
             tracing::info!("code pairing rejected by the browser user");

@@ -63,7 +63,7 @@ fn polls(actions: &[Action]) -> Vec<u64> {
 }
 
 fn requests(actions: &[Action]) -> usize {
-    actions.iter().filter(|a| matches!(a, Action::Request)).count()
+    actions.iter().filter(|a| matches!(a, Action::Request { .. })).count()
 }
 
 fn scheduled(actions: &[Action]) -> Option<u64> {
@@ -182,6 +182,40 @@ fn a_lost_confirm_is_repeated_with_the_same_key() {
 }
 
 #[test]
+fn cancel_after_approve_does_not_drop_the_binding() {
+    let (mut p, id) = prompting();
+    p.handle(Event::Approve { prompt_id: id, redeem_key: "lrk_1".into() }, T0 + 1_000);
+    assert!(p.handle(Event::Cancelled, T0 + 1_001).is_empty(), "the confirm goes on");
+    assert_eq!(delivers(&p.handle(Event::Confirmed(grant()), T0 + 1_100)), 1);
+}
+
+#[test]
+fn an_abandoned_poll_answers_nothing_for_the_confirm() {
+    let (mut p, id) = prompting();
+    let a = p.handle(Event::Tick, T0 + 5_000);
+    let poll_call = a.iter().find_map(|x| if let Action::Poll { call, .. } = x { Some(*call) } else { None }).unwrap();
+    let a = p.handle(Event::Approve { prompt_id: id, redeem_key: "lrk_1".into() }, T0 + 6_000);
+    let confirm_call =
+        a.iter().find_map(|x| if let Action::Confirm { call, .. } = x { Some(*call) } else { None }).unwrap();
+    assert_ne!(poll_call, confirm_call);
+    for late in [Event::Refused("slow".into()), Event::NotFound, Event::NetworkError] {
+        assert!(p.answer(poll_call, late, T0 + 6_050).is_empty());
+    }
+    assert_eq!(delivers(&p.answer(confirm_call, Event::Confirmed(grant()), T0 + 6_100)), 1);
+}
+
+#[test]
+fn a_grant_for_someone_else_than_the_prompt_named_is_not_stored() {
+    let (mut p, id) = prompting();
+    p.handle(Event::Approve { prompt_id: id, redeem_key: "lrk_1".into() }, T0 + 1_000);
+    let mut other = grant();
+    other.binding.user_id = "mallory".into();
+    let a = p.handle(Event::Confirmed(other), T0 + 1_100);
+    assert_eq!(delivers(&a), 0);
+    assert_eq!(p.view(T0).error.as_deref(), Some("grant_mismatch"));
+}
+
+#[test]
 fn confirmed_by_someone_else_takes_nothing() {
     let mut p = started();
     p.handle(Event::Issued(issued("c1", T0)), T0);
@@ -218,7 +252,7 @@ fn every_call_is_covered_by_a_wake_up() {
         for (i, x) in a.iter().enumerate() {
             let covered_until = match x {
                 Action::Poll { wait_s, .. } => now + wait_s * 1000,
-                Action::Confirm { .. } | Action::Request => now,
+                Action::Confirm { .. } | Action::Request { .. } => now,
                 _ => continue,
             };
             let armed = a[..i].iter().any(|y| matches!(y, Action::Schedule(t) if *t > covered_until));
@@ -448,7 +482,7 @@ impl Relay {
             return if self.down_is_network { Event::NetworkError } else { Event::ServerError };
         }
         match action {
-            Action::Request => {
+            Action::Request { .. } => {
                 self.next_id += 1;
                 let id = format!("c{}", self.next_id);
                 let c = Challenge {
@@ -495,7 +529,7 @@ impl Relay {
                     _ => reply(ChallengeStatus::Denied, None),
                 }
             }
-            Action::Confirm { challenge_id, redeem_key } => {
+            Action::Confirm { challenge_id, redeem_key, .. } => {
                 let Some(c) = self.challenges.get_mut(challenge_id) else { return Event::NotFound };
                 match c.status {
                     "awaiting" if real < c.expires_at => {
@@ -526,6 +560,13 @@ impl Relay {
     }
 }
 
+fn call_of(a: &Action) -> u32 {
+    match a {
+        Action::Request { call } | Action::Poll { call, .. } | Action::Confirm { call, .. } => *call,
+        _ => unreachable!(),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -550,6 +591,8 @@ proptest! {
         let mut jumped_forward = false;
         let mut wiped = false;
         let mut keys = 0u32;
+        // Calls the poller abandoned: their answers (any kind) must change nothing.
+        let mut abandoned: Vec<Action> = Vec::new();
         let mut queue: Vec<Action> = poller.as_mut().unwrap().handle(Event::Started, local(real, offset));
 
         let mut steps = steps.into_iter().chain(std::iter::repeat(Step::Advance));
@@ -557,12 +600,12 @@ proptest! {
         loop {
             for a in std::mem::take(&mut queue) {
                 match a {
-                    Action::Request | Action::Poll { .. } | Action::Confirm { .. } => {
+                    Action::Request { .. } | Action::Poll { .. } | Action::Confirm { .. } => {
                         if let Action::Confirm { redeem_key, .. } = &a {
                             prop_assert!(approved_keys.contains(redeem_key), "confirm without the user's Approve");
-                            // Approve abandons a poll waiting at the relay (its answer is ignored).
-                            if matches!(in_flight, Some(Action::Poll { .. })) {
-                                in_flight = None;
+                            // Approve abandons a poll waiting at the relay; its answer comes later.
+                            if let Some(poll @ Action::Poll { .. }) = in_flight.take() {
+                                abandoned.push(poll);
                             }
                         }
                         prop_assert!(in_flight.is_none(), "two calls in flight");
@@ -593,10 +636,15 @@ proptest! {
             match steps.next().unwrap() {
                 Step::Advance => match poller.as_mut() {
                     Some(p) => {
-                        if let Some(req) = in_flight.take() {
+                        if let Some(stale) = abandoned.pop() {
+                            for ev in [Event::NetworkError, Event::NotFound, Event::Refused("x".into()), Event::ServerError] {
+                                let late = p.answer(call_of(&stale), ev, local(real, offset));
+                                prop_assert!(late.is_empty(), "an abandoned call's answer acted: {late:?}");
+                            }
+                        } else if let Some(req) = in_flight.take() {
                             real += 50;
                             let ev = relay.answer(&req, real);
-                            queue = p.handle(ev, local(real, offset));
+                            queue = p.answer(call_of(&req), ev, local(real, offset));
                         } else if let Some((t, at_real, at_local)) = next_tick.take() {
                             // A timer (real time elapses) and an alarm (wall clock): the first wakes it.
                             let by_timer = at_real + t.saturating_sub(at_local);
@@ -640,6 +688,7 @@ proptest! {
                 Step::Outage(ms, net) => { relay.down_until = real + ms; relay.down_is_network = net; }
                 Step::Restart => {
                     in_flight = None; // the request dies with the worker, unanswered
+                    abandoned.clear();
                     next_tick = next_tick.map(|(t, _, _)| (t, u64::MAX / 4, 0)); // alarm only
                     let mut p = Poller::new(seed ^ real);
                     queue = p.handle(Event::Restored(storage.clone()), local(real, offset));
@@ -653,6 +702,7 @@ proptest! {
                             }
                         }
                         in_flight = None;
+                        abandoned.clear();
                         poller = None;
                     }
                 }

@@ -16,7 +16,9 @@
 
 use arbitrary::Arbitrary;
 use latch::core::challenge::{Action, CodePrompt, Event, Poller, StoredChallenge};
-use latch::core::wire::{BindingInfo, ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester, TokenGrant};
+use latch::core::wire::{
+    BindingInfo, ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester, TokenGrant,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -211,7 +213,7 @@ fuzz_target!(|run: Run| {
 
         let sends: Vec<&Action> = actions
             .iter()
-            .filter(|a| matches!(a, Action::Request | Action::Poll { .. } | Action::Confirm { .. }))
+            .filter(|a| matches!(a, Action::Request { .. } | Action::Poll { .. } | Action::Confirm { .. }))
             .collect();
         assert!(sends.len() <= 1, "two requests at once: {actions:?}");
         if !sends.is_empty() {
@@ -227,7 +229,7 @@ fuzz_target!(|run: Run| {
             assert!(after.clone().any(|a| matches!(a, Action::Clear)), "delivered but not cleared");
         }
         for (i, a) in actions.iter().enumerate() {
-            if matches!(a, Action::Request | Action::Poll { .. } | Action::Confirm { .. }) {
+            if matches!(a, Action::Request { .. } | Action::Poll { .. } | Action::Confirm { .. }) {
                 let deadline = match a {
                     Action::Poll { wait_s, .. } => now + wait_s * 1000,
                     _ => now,
