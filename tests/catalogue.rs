@@ -52,6 +52,8 @@ const EXPLAINED: &[&str] = &[
     "err_relay_unreachable",
     "err_not_described",
     "err_already_decided",
+    "err_code_expired",
+    "err_not_awaiting_confirmation",
     "err_unknown_binding",
     "err_no_consumer",
     "err_no_page_access",

@@ -84,7 +84,7 @@ pub struct StoredChallenge {
 #[serde(rename_all = "camelCase")]
 pub struct CodePrompt {
     /// Nested, not flattened: serde's `flatten` buffers through its `Content` tree, which
-    /// cost the worker ~8 KB gzip of wasm (measured).
+    /// cost the worker 2.4 KB gzip of wasm (measured: 91,491 → 89,137 bytes).
     pub requester: CodeRequester,
     /// When the prompt first showed (Approve arms a moment later).
     pub shown_at: u64,

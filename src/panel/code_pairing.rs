@@ -96,8 +96,22 @@ fn ended_message(v: &ChallengeView) -> String {
         ViewState::Approved => t("code_approved"),
         ViewState::Denied => t("code_denied"),
         ViewState::Expired => t("code_expired"),
-        ViewState::Failed => t_with("code_failed", &[&v.error.clone().unwrap_or_else(|| t("code_failed_unknown"))]),
+        ViewState::Failed => failed_message(v.error.as_deref()),
         _ => String::new(),
+    }
+}
+
+/// A sentence for the reasons a person can act on (the catalogue's `err_<code>`), else the
+/// code itself in the generic sentence.
+fn failed_message(error: Option<&str>) -> String {
+    let Some(code) = error else {
+        return t_with("code_failed", &[&t("code_failed_unknown")]);
+    };
+    let sentence = t(&format!("err_{code}"));
+    if sentence.is_empty() {
+        t_with("code_failed", &[code])
+    } else {
+        sentence
     }
 }
 
