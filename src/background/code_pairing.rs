@@ -156,6 +156,7 @@ async fn run(actions: Vec<Action>) {
                     Err(e) => log(&format!("could not store the binding: {e:?}")),
                 }
             }
+            Action::PromptShown => wasm_bindgen_futures::spawn_local(bring_prompt_up()),
             Action::Show(view) => {
                 let _ = chrome::storage_set(Area::Session, VIEW_KEY, &view).await;
                 wasm_bindgen_futures::spawn_local(super::state::refresh_badge());
@@ -209,6 +210,14 @@ async fn confirm(call: u32, challenge_id: String, redeem_key: String) {
         other => failure(other),
     };
     feed_answer(call, event).await;
+}
+
+/// An app approved the code while no Latch page is open (the user is at the app, typing
+/// it): open the panel in a small window, as the one-click path does without a gesture.
+async fn bring_prompt_up() {
+    if !chrome::extension_page_open().await {
+        chrome::open_panel_window().await;
+    }
 }
 
 /// The user's Deny (or Cancel), at the relay. Nothing waits for it: without the user's

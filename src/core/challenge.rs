@@ -156,6 +156,9 @@ pub enum Action {
     Deliver(TokenGrant),
     /// Update the panel.
     Show(ChallengeView),
+    /// A new prompt waits for the user: bring it before them if no Latch page is open
+    /// (PROTOCOL §6: the prompt opens without the user hunting for it).
+    PromptShown,
 }
 
 /// What the panel shows under "Pair with a code".
@@ -662,6 +665,7 @@ impl Poller {
                     // Another requester than the one on show is a new prompt (new id).
                     if s.prompt.as_ref().map(|p| &p.requester) != Some(&requester) {
                         s.prompt = Some(CodePrompt { requester, shown_at: now });
+                        out.push(Action::PromptShown);
                     }
                 }
                 let at = self.earliest_poll(now);

@@ -29,6 +29,11 @@ extern "C" {
     #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = remove, catch)]
     async fn tabs_remove(tab_id: i32) -> Result<JsValue, JsValue>;
 
+    #[wasm_bindgen(js_namespace = ["chrome", "runtime"], js_name = getContexts, catch)]
+    async fn runtime_get_contexts(filter: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_namespace = ["chrome", "windows"], js_name = create, catch)]
+    async fn windows_create(info: &JsValue) -> Result<JsValue, JsValue>;
+
     #[wasm_bindgen(js_namespace = ["chrome", "action"], js_name = setBadgeText, catch)]
     async fn action_set_badge_text(details: &JsValue) -> Result<JsValue, JsValue>;
 }
@@ -102,4 +107,25 @@ pub async fn set_badge(count: usize) {
     let details = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&details, &"text".into(), &text.into());
     let _ = action_set_badge_text(&details).await;
+}
+
+/// True when one of the extension's pages (the panel: side panel, tab or window) is open.
+pub async fn extension_page_open() -> bool {
+    let filter = js_sys::Object::new();
+    let kinds = js_sys::Array::of3(&"SIDE_PANEL".into(), &"TAB".into(), &"POPUP".into());
+    let _ = js_sys::Reflect::set(&filter, &"contextTypes".into(), &kinds);
+    match runtime_get_contexts(&filter).await {
+        Ok(list) => js_sys::Array::from(&list).length() > 0,
+        Err(_) => true, // unknown: don't open a window over the user's work
+    }
+}
+
+/// Opens the panel in a small window (no gesture needed, unlike the side panel).
+pub async fn open_panel_window() {
+    let info = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&info, &"type".into(), &"popup".into());
+    let _ = js_sys::Reflect::set(&info, &"url".into(), &"panel.html".into());
+    let _ = js_sys::Reflect::set(&info, &"width".into(), &420.into());
+    let _ = js_sys::Reflect::set(&info, &"height".into(), &640.into());
+    let _ = windows_create(&info).await;
 }

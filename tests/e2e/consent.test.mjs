@@ -100,6 +100,22 @@ test("code: a worker stopped mid long-poll wakes by itself; the open panel shows
   } finally { await close(); }
 });
 
+test("code: with no Latch page open, an app's approval opens the prompt in a window; Approve there binds", async () => {
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const code = await showCode(panel);
+    await panel.close(); // the user went to the app to type the code
+    const opened = context.waitForEvent("page", { predicate: (p) => p.url().endsWith("/panel.html"), timeout: 30000 });
+    assert.equal((await approveAs(stack.apiKey, code)).status, 202);
+    const prompt = await opened;
+    await approveWhenArmed(prompt);
+    const [b] = await waitForBindings(prompt, 1);
+    assert.equal(b.userId, "dana");
+    await relayCall("DELETE", `/api/bindings/${b.bindingId}`, stack.apiKey);
+  } finally { await close(); }
+});
+
 test("opener: the tenant's own page shows 'Opened from'; the same kind of token from another origin shows the caution", async () => {
   const { context, close } = await launchBrowser();
   try {

@@ -51,6 +51,7 @@ fn prompting() -> (Poller, String) {
     p.handle(Event::Issued(issued("c1", T0)), T0);
     let a = p.handle(awaiting(), T0 + 300);
     assert_eq!(delivers(&a), 0, "an app's approval binds nothing");
+    assert!(a.contains(&Action::PromptShown), "a new prompt is brought before the user");
     let view = p.view(T0 + 300);
     assert_eq!(view.state, ViewState::AwaitingConfirmation);
     assert_eq!(view.prompt.as_ref().map(|p| p.requester.app_name.as_str()), Some("Acme"));
@@ -99,6 +100,8 @@ fn an_app_approval_prompts_and_only_approve_confirms() {
     // The next poll says what it has seen, so the relay holds it until something changes.
     let a = p.handle(Event::Tick, T0 + 5_000);
     assert!(a.iter().any(|x| matches!(x, Action::Poll { seen: ChallengeStatus::AwaitingConfirmation, .. })));
+    // The same requester again is the same prompt: not brought up a second time.
+    assert!(!p.handle(awaiting(), T0 + 5_100).contains(&Action::PromptShown));
     // Approve: one confirm with the key, stored before it goes out.
     let a = p.handle(Event::Approve { prompt_id: id.clone(), redeem_key: "lrk_1".into() }, T0 + 6_000);
     assert_eq!(confirms(&a), vec!["lrk_1".to_string()]);
@@ -620,7 +623,7 @@ proptest! {
                     Action::Deliver(g) => {
                         prop_assert!(delivered.insert(g.binding.binding_id), "one binding delivered twice");
                     }
-                    Action::Show(_) => {}
+                    Action::Show(_) | Action::PromptShown => {}
                 }
             }
             let done = match &poller {
