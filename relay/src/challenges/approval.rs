@@ -5,10 +5,8 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{AWAITING, CONFIRMED, PENDING};
+use super::{update_and_announce, AWAITING, CONFIRMED, PENDING};
 use crate::db::Db;
-use crate::store::count_change;
-use crate::wake::Topic;
 
 /// Who approves a code: recorded on the challenge and shown in the browser's prompt.
 pub struct Approver<'a> {
@@ -39,8 +37,7 @@ pub enum Approval {
 /// The conditional UPDATE is the single-approval gate; when it matches nothing, the row
 /// says why.
 pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx::Result<Approval> {
-    let mut tx = db.begin().await?;
-    let r = sqlx::query(
+    let update = sqlx::query(
         "UPDATE challenges SET status = 'awaiting_confirmation', tenant_id = $2, user_id = $3, app_name = $4,
                 app_origin = $5, approved_at = $6
          WHERE code = $1 AND status = 'pending' AND expires_at > $6",
@@ -50,15 +47,10 @@ pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx:
     .bind(who.user_id)
     .bind(who.app_name)
     .bind(who.app_origin)
-    .bind(now as i64)
-    .execute(&mut *tx)
-    .await?;
-    if r.rows_affected() == 1 {
-        count_change(&mut tx, Topic::Challenges).await?;
-        tx.commit().await?;
+    .bind(now as i64);
+    if update_and_announce(db, update).await? {
         return Ok(Approval::Recorded);
     }
-    drop(tx);
     let row = sqlx::query("SELECT status, expires_at, tenant_id, user_id, app_name FROM challenges WHERE code = $1")
         .bind(code)
         .fetch_optional(db)
@@ -85,22 +77,14 @@ pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx:
 /// `awaiting_confirmation` → `denied`. False for any other code (unapproved, another
 /// tenant's, confirmed, expired, unknown), which the caller must not tell apart.
 pub async fn withdraw(db: &Db, code: &str, tenant_id: &str, now: u64) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
-    let r = sqlx::query(
+    let update = sqlx::query(
         "UPDATE challenges SET status = 'denied'
          WHERE code = $1 AND status = 'awaiting_confirmation' AND tenant_id = $2 AND expires_at > $3",
     )
     .bind(code)
     .bind(tenant_id)
-    .bind(now as i64)
-    .execute(&mut *tx)
-    .await?;
-    if r.rows_affected() != 1 {
-        return Ok(false);
-    }
-    count_change(&mut tx, Topic::Challenges).await?;
-    tx.commit().await?;
-    Ok(true)
+    .bind(now as i64);
+    update_and_announce(db, update).await
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -112,21 +96,15 @@ pub enum OwnerDenial {
 
 /// The relay owner (CLI) denies any open code, approved or not.
 pub async fn deny_open(db: &Db, code: &str, now: u64) -> sqlx::Result<OwnerDenial> {
-    let mut tx = db.begin().await?;
-    let r = sqlx::query(
+    let update = sqlx::query(
         "UPDATE challenges SET status = 'denied'
          WHERE code = $1 AND status IN ('pending', 'awaiting_confirmation') AND expires_at > $2",
     )
     .bind(code)
-    .bind(now as i64)
-    .execute(&mut *tx)
-    .await?;
-    if r.rows_affected() == 1 {
-        count_change(&mut tx, Topic::Challenges).await?;
-        tx.commit().await?;
+    .bind(now as i64);
+    if update_and_announce(db, update).await? {
         return Ok(OwnerDenial::Denied);
     }
-    drop(tx);
     let status: Option<String> = sqlx::query_scalar(
         "SELECT status FROM challenges WHERE code = $1 AND status IN ('pending', 'awaiting_confirmation')",
     )

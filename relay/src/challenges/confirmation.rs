@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{CONFIRMED, DENIED};
+use super::{update_and_announce, CONFIRMED, DENIED};
 use crate::db::Db;
 use crate::store::{count_change, insert_binding, insert_session, NewBinding};
 use crate::wake::Topic;
@@ -65,19 +65,13 @@ pub enum Rejected {
 
 /// The browser's user denies (or cancels) a pending or awaiting challenge.
 pub async fn reject(db: &Db, id_hash: &[u8]) -> sqlx::Result<Rejected> {
-    let mut tx = db.begin().await?;
-    let r = sqlx::query(
+    let update = sqlx::query(
         "UPDATE challenges SET status = 'denied' WHERE id_hash = $1 AND status IN ('pending', 'awaiting_confirmation')",
     )
-    .bind(id_hash)
-    .execute(&mut *tx)
-    .await?;
-    if r.rows_affected() == 1 {
-        count_change(&mut tx, Topic::Challenges).await?;
-        tx.commit().await?;
+    .bind(id_hash);
+    if update_and_announce(db, update).await? {
         return Ok(Rejected::Now);
     }
-    drop(tx);
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM challenges WHERE id_hash = $1").bind(id_hash).fetch_optional(db).await?;
     Ok(match status.as_deref() {

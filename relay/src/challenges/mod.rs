@@ -8,6 +8,8 @@ use latch::core::wire::CodeRequester;
 use sqlx::Row;
 
 use crate::db::Db;
+use crate::store::count_change;
+use crate::wake::Topic;
 
 mod approval;
 mod confirmation;
@@ -25,6 +27,22 @@ pub const CONFIRMED: &str = "confirmed";
 pub const DENIED: &str = "denied";
 
 pub const MAX_PENDING_PER_DEVICE: i64 = 3;
+
+/// Runs one conditional UPDATE of a challenge; when it matched its row, counts the change
+/// in the same transaction (other instances' long-polls wake on it) and commits. True when
+/// it matched.
+async fn update_and_announce<'q>(
+    db: &Db,
+    update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    if update.execute(&mut *tx).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    count_change(&mut tx, Topic::Challenges).await?;
+    tx.commit().await?;
+    Ok(true)
+}
 
 /// A challenge as its poller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
