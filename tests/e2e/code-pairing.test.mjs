@@ -171,3 +171,25 @@ test("the app's own page approves a typed code; the panel asks its user, and onl
     await panel.getByText("Nothing is waiting for your approval.").waitFor();
   } finally { await close(); await stack.stop(); stack = null; }
 });
+
+test("relay restarted between the app's approval and the user's Approve: the prompt stays, Approve binds once", async () => {
+  stack = await startStack();
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const code = await showCode(panel);
+    await stack.cli("pairing", "approve", code, "--tenant", "acme", "--user", "dana");
+    await panel.getByRole("heading", { name: CLI_PROMPT }).waitFor();
+    await stack.killRelay();
+    // Approve while the relay is down: the confirm is retried with backoff, same key.
+    await approveWhenArmed(panel, undefined, CLI_PROMPT);
+    await panel.getByText("Connecting…").waitFor();
+    await sleep(1500);
+    await stack.restartRelay();
+    const [binding] = await waitForBindings(panel, 1, 40000);
+    assert.equal(binding.userId, "dana");
+    const listed = (await stack.cli("binding", "list", "--tenant", "acme", "--json")).filter((b) => !b.revoked);
+    assert.deepEqual(listed.map((b) => b.bindingId), [binding.bindingId], "one binding at the relay");
+    await expectConnected(panel);
+  } finally { await close(); await stack.stop(); stack = null; }
+});
