@@ -5,6 +5,9 @@
 // another origin and for a pasted token.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   startStack, launchBrowser, openPanel, storage, stopWorkers, waitForBindings, approveWhenArmed, pasteToken,
   offerFromApp, relayCall, sleep, PROMPT, RELAY,
@@ -98,6 +101,26 @@ test("code: a worker stopped mid long-poll wakes by itself; the open panel shows
     assert.deepEqual((await bindingsOf(stack.apiKey)).map((x) => x.bindingId), [b.bindingId]);
     await relayCall("DELETE", `/api/bindings/${b.bindingId}`, stack.apiKey);
   } finally { await close(); }
+});
+
+test("code: the prompt survives the browser restarting; Approve after the restart binds", async () => {
+  const profileDir = mkdtempSync(join(tmpdir(), "latch-profile-kept-"));
+  try {
+    let { context, close } = await launchBrowser({ profileDir });
+    let panel = await openPanel(context);
+    const code = await showCode(panel);
+    assert.equal((await approveAs(stack.apiKey, code)).status, 202);
+    await panel.getByRole("heading", { name: PROMPT }).waitFor();
+    await close();
+    ({ context, close } = await launchBrowser({ profileDir }));
+    try {
+      panel = await openPanel(context);
+      await approveWhenArmed(panel);
+      const [b] = await waitForBindings(panel, 1);
+      assert.equal(b.userId, "dana");
+      await relayCall("DELETE", `/api/bindings/${b.bindingId}`, stack.apiKey);
+    } finally { await close(); }
+  } finally { rmSync(profileDir, { recursive: true, force: true }); }
 });
 
 test("code: with no Latch page open, an app's approval opens the prompt in a window; Approve there binds", async () => {

@@ -206,8 +206,9 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
  * extension directories (the benchmark's plain-JS baseline). `language`: the UI language
  * (e.g. "de"), else the environment's. `colorScheme`: "light" or "dark" (the system theme).
  */
-export async function launchBrowser({ alsoLoad = [], language = null, colorScheme = "light" } = {}) {
-  const profile = mkdtempSync(join(tmpdir(), "latch-profile-"));
+export async function launchBrowser({ alsoLoad = [], language = null, colorScheme = "light", profileDir = null } = {}) {
+  // `profileDir`: reuse (and keep) a profile, to restart the browser on the same storage.
+  const profile = profileDir ?? mkdtempSync(join(tmpdir(), "latch-profile-"));
   const dirs = [EXTENSION_DIR, ...alsoLoad].join(",");
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -232,7 +233,7 @@ export async function launchBrowser({ alsoLoad = [], language = null, colorSchem
   if (!ids().includes(EXTENSION_ID)) throw new Error(`extension ids ${ids()}, expected the fixed development id ${EXTENSION_ID}`);
   return {
     context,
-    async close() { await context.close(); rmSync(profile, { recursive: true, force: true }); },
+    async close() { await context.close(); if (!profileDir) rmSync(profile, { recursive: true, force: true }); },
   };
 }
 
