@@ -354,13 +354,14 @@ impl Poller {
             Event::Reject { prompt_id } => self.on_reject(&prompt_id, &mut out),
             Event::Confirmed(grant) => {
                 if self.take(InFlight::Confirm) {
-                    if !self.grant_matches_prompt(&grant) {
+                    if self.grant_matches_prompt(&grant) {
+                        // Deliver before clearing: the tokens are never lost between the two.
+                        out.push(Action::Deliver(grant));
+                        self.finish(ViewState::Approved, &mut out);
+                    } else {
                         // Not what the user approved (a confused or hostile relay): store nothing.
-                        return self.fail_with("grant_mismatch", now);
+                        self.fail("grant_mismatch", &mut out);
                     }
-                    // Deliver before clearing: the tokens are never lost between the two.
-                    out.push(Action::Deliver(grant));
-                    self.finish(ViewState::Approved, &mut out);
                 }
             }
             Event::Restored(stored) => self.on_restored(stored, now, &mut out),
@@ -397,13 +398,6 @@ impl Poller {
             return true;
         };
         grant.binding.tenant_id == p.requester.tenant_id && grant.binding.user_id == p.requester.user_id
-    }
-
-    fn fail_with(&mut self, error: &str, now: u64) -> Vec<Action> {
-        let mut out = Vec::new();
-        self.fail(error, &mut out);
-        out.push(Action::Show(self.view(now)));
-        out
     }
 
     /// Consumes the in-flight marker if it is `kind`.
