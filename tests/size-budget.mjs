@@ -15,10 +15,12 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * the limit is still above it. The limit moves down as code is removed; it moves up only
  * for a feature's own code, by what that feature measured (BENCHMARKS.md says which):
  * 100 KB → 82 KB (the core's JS codec, litemap), → 86 KB (enterprise auto-pair, +5.0 KB),
- * → 91.6 KB (consent on every path, issue 17: code prompt, confirm/reject, opener, +6.3 KB).
+ * → 91.6 KB (consent on every path, issue 17: code prompt, confirm/reject, opener, +6.3 KB),
+ * → 108.5 KB (serde-wasm-bindgen restored at the JS boundary, as the design card fixes it:
+ * +18.1 KB measured; the hand-written codec it replaced is gone). Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 91_600, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 108_500, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

@@ -4,7 +4,6 @@
 pub mod backoff;
 pub mod challenge;
 pub mod code;
-pub mod dynamic;
 pub mod managed;
 pub mod name_policy;
 pub mod offers;

@@ -2,7 +2,6 @@
 //! clock. No decisions here — only calls and conversions.
 
 pub mod chrome;
-mod js_value;
 pub mod relay;
 
 use wasm_bindgen::JsValue;
@@ -38,12 +37,14 @@ pub fn random_secret(prefix: &str) -> String {
     crate::core::token::encode_secret(prefix, &b)
 }
 
-/// Encodes as a plain JS value (objects, arrays, strings, numbers; `None` as null).
+/// Encodes as a plain JS value (objects, arrays, strings, numbers; `None` as null), the
+/// shapes the JSON wire and chrome.storage use. A value that can't be encoded (an integer
+/// beyond 2^53) is `undefined`.
 pub fn to_js<T: serde::Serialize>(v: &T) -> JsValue {
-    crate::core::dynamic::to_dyn(v).unwrap_or(JsValue::UNDEFINED)
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// Decodes a JS value; `None` when it doesn't have the type's shape.
 pub fn from_js<T: serde::de::DeserializeOwned>(v: JsValue) -> Option<T> {
-    crate::core::dynamic::from_dyn(v).ok()
+    serde_wasm_bindgen::from_value(v).ok()
 }
