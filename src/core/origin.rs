@@ -15,12 +15,17 @@ pub const MAX_ORIGIN_LEN: usize = 200;
 /// registered origins (`app_origins` from describe). Anything else shows the caution.
 pub fn verified_opener(opener: Option<&str>, app_origins: &[String]) -> Option<String> {
     let o = opener?;
-    let plain = o.len() <= MAX_ORIGIN_LEN
-        && o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")).is_some_and(|rest| {
-            !rest.is_empty()
-                && rest.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'))
-        });
+    let plain = o.len() <= MAX_ORIGIN_LEN && is_plain_origin(o);
     (plain && app_origins.iter().any(|a| a == o)).then(|| o.to_owned())
+}
+
+/// `scheme://host[:port]` (http or https) with nothing that could break out of a CSP
+/// source list or a prompt line. The relay holds tenant origins to the same rule.
+pub fn is_plain_origin(o: &str) -> bool {
+    let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        !r.is_empty() && r.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'))
+    })
 }
 
 #[cfg(test)]

@@ -97,10 +97,6 @@ async fn status_frame(State(s): State<AppState>, Query(q): Query<StatusQuery>) -
     Ok(page(html, &ancestors))
 }
 
-/// `scheme://host[:port]` with nothing that could break out of a CSP source list.
-pub fn is_plain_origin(o: &str) -> bool {
-    let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
-    rest.is_some_and(|r| {
-        !r.is_empty() && r.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'))
-    })
-}
+/// `scheme://host[:port]` with nothing that could break out of a CSP source list: the same
+/// rule the extension holds an opener to before a prompt names it.
+pub use latch::core::origin::is_plain_origin;
