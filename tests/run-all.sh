@@ -40,7 +40,7 @@ step "extension size budgets"
 node tests/size-budget.mjs
 
 step "relay load benchmark, smoke (1 s phases; full run: tests/bench/relay-load.sh)"
-LATCH_BENCH_SECONDS=1 LATCH_BENCH_SOCKETS=200 LATCH_BENCH_PROFILE=dev bash tests/bench/relay-load.sh
+LATCH_BENCH_SECONDS=1 LATCH_BENCH_SOCKETS=200 LATCH_BENCH_LIMITER_KEYS=10000 LATCH_BENCH_PROFILE=dev bash tests/bench/relay-load.sh
 
 step "end-to-end (Chromium)"
 node --test --test-concurrency=1 tests/e2e/

@@ -40,7 +40,7 @@ function stop(code = 0) {
 process.on("SIGINT", () => stop(0));
 process.on("SIGTERM", () => stop(0));
 
-run("relay", RELAY_BIN, ["--database", DB, "serve"]);
+run("relay", RELAY_BIN, ["--database", DB, "serve", "--dev"]);
 run("acme", process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
 
 for (let i = 0; i < 100; i++) {

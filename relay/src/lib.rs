@@ -51,6 +51,10 @@ pub struct Config {
     pub limits: limits::LimitConfig,
     /// Proxies whose `X-Forwarded-For` names the client (load balancers in front).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Without `LATCH_TOKEN_SECRET`/`LATCH_TOKEN_PEPPER`, generate them into the database.
+    /// True for the library's callers (tests, owner commands); `serve` sets it only with
+    /// `--dev`, so a production relay refuses to start without secrets of its own.
+    pub secrets_in_database: bool,
 }
 
 impl Config {
@@ -65,6 +69,7 @@ impl Config {
             poll_interval_ms: 5_000,
             limits: limits::LimitConfig::default(),
             trusted_proxies: Vec::new(),
+            secrets_in_database: true,
         }
     }
 }
@@ -77,6 +82,8 @@ pub struct Inner {
     pub cfg: Config,
     /// Key for the hashes of pairing and refresh tokens at rest.
     pub pepper: Vec<u8>,
+    /// The pepper before the last rotation: refresh tokens hashed under it still rotate.
+    pub previous_pepper: Option<Vec<u8>>,
     pub signer: access::Signer,
     /// Wakes long-polls when challenges may have changed.
     pub changes: wake::Signal,
@@ -107,16 +114,17 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Loads (or creates once) the hashing pepper and signing secret, then builds state.
-    /// `LATCH_TOKEN_SECRET` / `LATCH_TOKEN_PREVIOUS_SECRET` override the stored secret.
+    /// Loads the token keys ([`secrets::TokenKeys::load`]: from the environment, or from
+    /// the database when `cfg.secrets_in_database`), then builds state.
     pub async fn new(db: Db, cfg: Config) -> anyhow::Result<Self> {
-        let pepper = hex::decode(db::setting_or_init(&db, "token_pepper", db::fresh_secret_hex).await?)?;
-        let current = match secret_from_env("LATCH_TOKEN_SECRET")? {
-            Some(s) => s,
-            None => hex::decode(db::setting_or_init(&db, "token_secret", db::fresh_secret_hex).await?)?,
-        };
-        let previous = secret_from_env("LATCH_TOKEN_PREVIOUS_SECRET")?;
-        let signer = access::Signer::new(&cfg.public_url, &current, previous.as_deref());
+        let keys = secrets::TokenKeys::load(&db, cfg.secrets_in_database).await?;
+        Self::with_keys(db, cfg, keys)
+    }
+
+    /// State with the token keys given (tests rotate them this way).
+    pub fn with_keys(db: Db, cfg: Config, keys: secrets::TokenKeys) -> anyhow::Result<Self> {
+        let signer = access::Signer::new(&cfg.public_url, &keys.signing, keys.previous_signing.as_deref());
+        let (pepper, previous_pepper) = (keys.pepper, keys.previous_pepper);
         let writer = match db::Backend::of(&db) {
             db::Backend::Sqlite => {
                 let url = db.connect_options().database_url.to_string();
@@ -138,6 +146,7 @@ impl AppState {
             db,
             cfg,
             pepper,
+            previous_pepper,
             signer,
             changes: wake::Signal::default(),
             revocations,
@@ -171,6 +180,7 @@ impl Inner {
 /// other instances this one still holds its sockets.
 pub fn spawn_background(state: &AppState) {
     tokio::spawn(wake::watch_other_writers(state.clone()));
+    limits::spawn_sweeper(state.clone());
     if state.routing.enabled() {
         let state = state.clone();
         tokio::spawn(async move {
@@ -184,17 +194,6 @@ pub fn spawn_background(state: &AppState) {
             }
         });
     }
-}
-
-/// A signing secret from `NAME` (the value) or `NAME_FILE` (a file holding it, trimmed).
-fn secret_from_env(name: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    if let Ok(path) = std::env::var(format!("{name}_FILE")) {
-        let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{name}_FILE {path}: {e}"))?;
-        let secret = text.trim();
-        anyhow::ensure!(secret.len() >= 32, "{name}_FILE must hold at least 32 characters");
-        return Ok(Some(secret.as_bytes().to_vec()));
-    }
-    Ok(std::env::var(name).ok().filter(|s| !s.is_empty()).map(String::into_bytes))
 }
 
 /// Every route, with latency metrics per route, a request id on every request (kept when

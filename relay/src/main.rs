@@ -134,6 +134,22 @@ struct ServeArgs {
     /// Code approvals and denials per API key per minute (0: unlimited).
     #[arg(long, env = "LATCH_APPROVE_PER_MINUTE", default_value_t = 60)]
     approve_per_minute: usize,
+    /// Token refreshes per client address per minute (0: unlimited).
+    #[arg(long, env = "LATCH_REFRESH_PER_MINUTE", default_value_t = 600)]
+    refresh_per_minute: usize,
+    /// Refreshes of one refresh token per minute (0: unlimited).
+    #[arg(long, env = "LATCH_REFRESH_PER_TOKEN_PER_MINUTE", default_value_t = 30)]
+    refresh_per_token_per_minute: usize,
+    /// Revocations per client address per minute (0: unlimited).
+    #[arg(long, env = "LATCH_REVOKE_PER_MINUTE", default_value_t = 60)]
+    revoke_per_minute: usize,
+    /// Code status polls per client address per minute (0: unlimited).
+    #[arg(long, env = "LATCH_STATUS_PER_MINUTE", default_value_t = 600)]
+    status_per_minute: usize,
+    /// Development: without LATCH_TOKEN_SECRET / LATCH_TOKEN_PEPPER, generate them into the
+    /// database. Never in production: a copy of the database would then forge tokens.
+    #[arg(long, env = "LATCH_DEV")]
+    dev: bool,
     /// On shutdown, how long to wait for in-flight requests and sockets to finish.
     #[arg(long, env = "LATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     shutdown_grace_seconds: u64,
@@ -254,14 +270,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Scaffold(_) | Command::Mcp => unreachable!("handled before the database is opened"),
         Command::Serve(a) => {
-            let secret_from_env =
-                ["LATCH_TOKEN_SECRET", "LATCH_TOKEN_SECRET_FILE"].iter().any(|v| std::env::var_os(v).is_some());
             let shown = json!({
                 "database": shown_url,
                 "config": cli.config,
                 "log-format": cli.log_format,
                 "serve": a,
-                "token-secret": if secret_from_env { "from the environment" } else { "generated, kept in the database" },
             });
             tracing::info!(config = %shown, "configuration");
             serve(db, a).await?
@@ -471,15 +484,30 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.access_ttl_ms = a.access_ttl_seconds * 1000;
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
     cfg.trusted_proxies = a.trusted_proxies;
+    cfg.secrets_in_database = a.dev;
     cfg.limits = latch_relay::limits::LimitConfig {
         mint_per_key: a.mint_per_minute,
         describe_per_address: a.describe_per_minute,
         redeem_per_address: a.redeem_per_minute,
         challenge_per_address: a.challenge_requests_per_minute.max(1),
         approve_per_key: a.approve_per_minute,
+        refresh_per_address: a.refresh_per_minute,
+        refresh_per_token: a.refresh_per_token_per_minute,
+        revoke_per_address: a.revoke_per_minute,
+        status_per_address: a.status_per_minute,
     };
     tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
-    let state = AppState::new(db, cfg).await?;
+    let keys = latch_relay::secrets::TokenKeys::load(&db, cfg.secrets_in_database).await?;
+    if keys.from_database {
+        tracing::warn!("--dev: token secret and pepper generated into the database; never run production like this");
+    } else {
+        tracing::info!(
+            previous_secret = keys.previous_signing.is_some(),
+            previous_pepper = keys.previous_pepper.is_some(),
+            "token secret and pepper from the environment"
+        );
+    }
+    let state = AppState::with_keys(db, cfg, keys)?;
     latch_relay::spawn_background(&state);
     let listener =
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;

@@ -84,6 +84,81 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// Fewest bytes a configured secret may have: 256 bits, as the generated ones.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The keys of the token layer: the HMAC pepper of every token hash at rest and the HS256
+/// access-token signing secret, each with the previous one kept while rotating. They come
+/// from outside the database (env or files), so a copy of the database (a backup, a
+/// replica, the SQLite file) can neither forge access tokens nor derive refresh tokens.
+pub struct TokenKeys {
+    pub pepper: Vec<u8>,
+    /// Refresh tokens hashed under it still rotate (onto `pepper`), so rotating the pepper
+    /// logs nobody out; drop it after one refresh lifetime.
+    pub previous_pepper: Option<Vec<u8>>,
+    pub signing: Vec<u8>,
+    /// Access tokens signed with it still verify until they expire.
+    pub previous_signing: Option<Vec<u8>>,
+    /// Generated and kept in the database (`--dev` only).
+    pub from_database: bool,
+}
+
+impl TokenKeys {
+    /// `LATCH_TOKEN_SECRET`, `LATCH_TOKEN_PEPPER` and their `PREVIOUS_` companions, each as
+    /// the value or `…_FILE`. Without the current two: generated once and kept in the
+    /// database if `allow_database` (development), else an error that says what to set.
+    pub async fn load(db: &crate::Db, allow_database: bool) -> anyhow::Result<Self> {
+        let signing = secret_from_env("LATCH_TOKEN_SECRET")?;
+        let pepper = secret_from_env("LATCH_TOKEN_PEPPER")?;
+        let previous_signing = secret_from_env("LATCH_TOKEN_PREVIOUS_SECRET")?;
+        let previous_pepper = secret_from_env("LATCH_TOKEN_PREVIOUS_PEPPER")?;
+        let (signing, pepper, from_database) = match (signing, pepper) {
+            (Some(signing), Some(pepper)) => (signing, pepper, false),
+            (signing, pepper) if allow_database => {
+                let stored = |name| async move {
+                    let hex_value = crate::db::setting_or_init(db, name, crate::db::fresh_secret_hex).await?;
+                    anyhow::Ok(hex::decode(hex_value)?)
+                };
+                let signing = match signing {
+                    Some(s) => s,
+                    None => stored("token_secret").await?,
+                };
+                let pepper = match pepper {
+                    Some(p) => p,
+                    None => stored("token_pepper").await?,
+                };
+                (signing, pepper, true)
+            }
+            _ => anyhow::bail!(
+                "set LATCH_TOKEN_SECRET and LATCH_TOKEN_PEPPER (or LATCH_TOKEN_SECRET_FILE and \
+                 LATCH_TOKEN_PEPPER_FILE), each at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`; \
+                 they must not live in the database. For development only, --dev generates them into the database"
+            ),
+        };
+        Ok(Self { pepper, previous_pepper, signing, previous_signing, from_database })
+    }
+}
+
+/// A secret from `NAME` (the value) or `NAME_FILE` (a file holding it, trimmed), at least
+/// [`MIN_SECRET_BYTES`] long either way; `None` when neither is set.
+fn secret_from_env(name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let (secret, from) = if let Ok(path) = std::env::var(format!("{name}_FILE")) {
+        let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{name}_FILE {path}: {e}"))?;
+        (text.trim().to_owned(), format!("{name}_FILE"))
+    } else {
+        match std::env::var(name) {
+            Ok(v) if !v.is_empty() => (v, name.to_owned()),
+            _ => return Ok(None),
+        }
+    };
+    anyhow::ensure!(
+        secret.len() >= MIN_SECRET_BYTES,
+        "{from} must hold at least {MIN_SECRET_BYTES} bytes (it has {}); e.g. `openssl rand -hex 32`",
+        secret.len()
+    );
+    Ok(Some(secret.into_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

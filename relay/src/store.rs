@@ -376,6 +376,15 @@ pub async fn insert_session(
 
 /// Revokes the binding that owns this refresh token (and all its sessions).
 /// True when an active binding was revoked by this call.
+/// Whether a session (any rotation of a family) is stored under this refresh-token hash.
+pub async fn session_exists(db: &Db, refresh_hash: &[u8]) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE refresh_hash = $1")
+        .bind(refresh_hash)
+        .fetch_optional(db)
+        .await?;
+    Ok(found.is_some())
+}
+
 pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::Result<bool> {
     let binding: Option<String> = sqlx::query_scalar("SELECT binding_id FROM sessions WHERE refresh_hash = $1")
         .bind(refresh_hash)

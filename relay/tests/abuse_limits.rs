@@ -16,6 +16,10 @@ fn limited(f: &mut LimitConfig, n: usize) {
         redeem_per_address: n,
         challenge_per_address: n,
         approve_per_key: n,
+        refresh_per_address: n,
+        refresh_per_token: n,
+        revoke_per_address: n,
+        status_per_address: n,
     };
 }
 
@@ -129,4 +133,62 @@ async fn oversized_bodies_are_refused_as_json_before_anything_is_read() {
         let b: Value = serde_json::from_slice(&body).expect("a JSON error body");
         assert_eq!(b["error"], "payload_too_large", "{path}");
     }
+}
+
+#[tokio::test]
+async fn refresh_revoke_and_status_are_limited_per_address_and_a_limited_refresh_rotates_nothing() {
+    let f = fixture_with(|c| limited(&mut c.limits, 2)).await;
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    let refresh = grant["refreshToken"].as_str().unwrap().to_owned();
+    let unknown = "lrt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    for _ in 0..2 {
+        let (s, _) = post(&f, "/api/auth/refresh", None, json!({"refreshToken": unknown})).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, b) = post(&f, "/api/auth/refresh", None, json!({"refreshToken": refresh})).await;
+    assert_rate_limited(s, &b, "refresh");
+
+    for _ in 0..2 {
+        let (s, _) = post(&f, "/api/auth/revoke", None, json!({"refreshToken": unknown})).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let (s, b) = post(&f, "/api/auth/revoke", None, json!({"refreshToken": refresh})).await;
+    assert_rate_limited(s, &b, "revoke");
+
+    for i in 0..2 {
+        let (s, _) = f.call("GET", &format!("/api/pairing/status?challengeId=lch_nope{i}"), None, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+    let (s, b) = f.call("GET", "/api/pairing/status?challengeId=lch_nope", None, None).await;
+    assert_rate_limited(s, &b, "status");
+
+    // Neither the limited refresh nor the limited revoke touched the session.
+    let mut f2 = f;
+    f2.state = latch_relay::AppState::new(f2.state.db.clone(), latch_relay::Config::new("http://localhost:8787"))
+        .await
+        .unwrap();
+    f2.app = latch_relay::app(f2.state.clone());
+    let (s, b) = post(&f2, "/api/auth/refresh", None, json!({"refreshToken": refresh})).await;
+    assert_eq!(s, StatusCode::OK, "the token still rotates once limits allow: {b}");
+}
+
+#[tokio::test]
+async fn one_refresh_token_is_limited_on_its_own_whatever_the_address() {
+    let f = fixture_with(|c| {
+        limited(&mut c.limits, 0);
+        c.limits.refresh_per_token = 2;
+    })
+    .await;
+    // Well-shaped tokens nobody holds, differing in their first character.
+    let unknown = |i: u8| format!("lrt_{}{}", char::from(b'B' + i), "A".repeat(42));
+    for i in 0..5 {
+        let (s, _) = post(&f, "/api/auth/refresh", None, json!({"refreshToken": unknown(i)})).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "other tokens are not held back");
+    }
+    for _ in 0..2 {
+        let (s, _) = post(&f, "/api/auth/refresh", None, json!({"refreshToken": unknown(9)})).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, b) = post(&f, "/api/auth/refresh", None, json!({"refreshToken": unknown(9)})).await;
+    assert_rate_limited(s, &b, "refresh of one token");
 }

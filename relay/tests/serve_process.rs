@@ -64,9 +64,15 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
         format!("listen = \"127.0.0.1:{port}\"\nlog-format = \"json\"\nshutdown-grace-seconds = 5\n"),
     )
     .unwrap();
+    // Production's way: the token secret and pepper from files, nothing generated.
+    let (secret_file, pepper_file) = (dir.path().join("secret"), dir.path().join("pepper"));
+    std::fs::write(&secret_file, format!("{}\n", "s".repeat(40))).unwrap();
+    std::fs::write(&pepper_file, "p".repeat(32)).unwrap();
     let mut relay = Command::new(env!("CARGO_BIN_EXE_latch-relay"))
         .args(["--database", &test_db.url, "--config", config.to_str().unwrap(), "serve"])
         .env("LATCH_LOG", "info,tower_http=debug")
+        .env("LATCH_TOKEN_SECRET_FILE", &secret_file)
+        .env("LATCH_TOKEN_PEPPER_FILE", &pepper_file)
         .env_remove("LATCH_LISTEN")
         .stderr(Stdio::piped())
         .spawn()
@@ -145,4 +151,37 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
     for secret in [&api_key, &token, &access, &refresh, &challenge_id] {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs: {logs}");
     }
+    let pool = db::open(&test_db.url).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT name FROM settings").fetch_all(&pool).await.unwrap();
+    assert!(!stored.iter().any(|n| n.starts_with("token_")), "secrets in the database: {stored:?}");
+}
+
+/// `serve` without a token secret and pepper of its own refuses to start (unless --dev),
+/// and so does one with a secret too short to be one.
+#[tokio::test]
+async fn serve_refuses_generated_or_short_secrets_outside_dev() {
+    let test_db = common::test_db().await;
+    let run = |env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_latch-relay"));
+        c.args(["--database", &test_db.url, "serve", "--listen", "127.0.0.1:0"]);
+        for v in ["LATCH_DEV", "LATCH_TOKEN_SECRET", "LATCH_TOKEN_PEPPER", "LATCH_TOKEN_SECRET_FILE"] {
+            c.env_remove(v);
+        }
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.stderr(Stdio::piped()).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = run(&[]);
+    assert!(!ok && err.contains("LATCH_TOKEN_SECRET") && err.contains("--dev"), "{err}");
+    let (ok, err) = run(&[("LATCH_TOKEN_SECRET", &"s".repeat(64))]);
+    assert!(!ok && err.contains("LATCH_TOKEN_PEPPER"), "a secret without a pepper: {err}");
+    let (ok, err) = run(&[("LATCH_TOKEN_SECRET", "x"), ("LATCH_TOKEN_PEPPER", &"p".repeat(32))]);
+    assert!(!ok && err.contains("LATCH_TOKEN_SECRET must hold at least 32 bytes"), "{err}");
+    let (ok, err) = run(&[("LATCH_TOKEN_SECRET", &"s".repeat(32)), ("LATCH_TOKEN_PEPPER", &"p".repeat(31))]);
+    assert!(!ok && err.contains("LATCH_TOKEN_PEPPER must hold at least 32 bytes"), "{err}");
+    let pool = db::open(&test_db.url).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT name FROM settings").fetch_all(&pool).await.unwrap();
+    assert!(!stored.iter().any(|n| n.starts_with("token_")), "nothing generated: {stored:?}");
 }

@@ -145,7 +145,7 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
     ? { LD_PRELOAD: libfaketime(), FAKETIME: clockOffset, FAKETIME_DONT_FAKE_MONOTONIC: "1" }
     : {};
   const startRelay = () =>
-    start(RELAY_BIN, ["--database", db, "serve", "--listen", `127.0.0.1:${relayPort}`], { LATCH_LOG: "warn", ...skew, ...env });
+    start(RELAY_BIN, ["--database", db, "serve", "--dev", "--listen", `127.0.0.1:${relayPort}`], { LATCH_LOG: "warn", ...skew, ...env });
   let relay = startRelay();
   if (demoApp) start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
   await waitFor(`${RELAY}/healthz`);

@@ -10,6 +10,7 @@ use latch::core::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
 use latch::core::wire::{MeResponse, RefreshTokenRequest, RefreshedTokens, RevokeResponse};
 
 use super::body::{bearer, parse_json};
+use super::client_addr::ClientAddr;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{successor_token, token_hash};
@@ -18,8 +19,15 @@ use crate::AppState;
 use crate::{store, writes};
 
 /// Rotates a refresh token: a new access token and the successor refresh token.
-pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<RefreshedTokens>> {
+/// Held to a rate per client address and per token named: a refresh costs a write, and a
+/// stolen-token holder must not be able to hammer one family.
+pub async fn refresh(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Json<RefreshedTokens>> {
     let req: RefreshTokenRequest = parse_json(&body)?;
+    s.limits.refresh_by_address.admit(&addr, "refreshes from this address")?;
     let invalid =
         || ApiError::unauthorized("refresh_token_invalid", "This refresh token is unknown or expired; pair again.");
     if !is_refresh_token(&req.refresh_token) {
@@ -28,8 +36,15 @@ pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<R
     let successor = successor_token(&s.pepper, REFRESH_TOKEN_PREFIX, &req.refresh_token);
     let now = now_ms();
     let old_hash = token_hash(&s.pepper, &req.refresh_token);
+    // Keyed by the token's hash: the limiter's memory holds no usable secret.
+    s.limits.refresh_by_token.admit(&hex::encode(&old_hash), "refreshes of this token")?;
     let successor_hash = token_hash(&s.pepper, &successor);
-    let outcome = writes::refresh(&s, old_hash, successor_hash, now, s.cfg.refresh_ttl_ms).await?;
+    let mut outcome = writes::refresh(&s, old_hash, successor_hash.clone(), now, s.cfg.refresh_ttl_ms).await?;
+    if let (Refreshed::Invalid, Some(previous)) = (&outcome, &s.previous_pepper) {
+        // Hashed before the pepper was rotated: it rotates onto the current pepper.
+        let old_hash = token_hash(previous, &req.refresh_token);
+        outcome = writes::refresh(&s, old_hash, successor_hash, now, s.cfg.refresh_ttl_ms).await?;
+    }
     match outcome {
         Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at } => {
             s.metrics.refreshed("ok");
@@ -62,12 +77,23 @@ pub async fn refresh(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<R
     }
 }
 
-pub async fn revoke(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<RevokeResponse>> {
+pub async fn revoke(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Json<RevokeResponse>> {
     let req: RefreshTokenRequest = parse_json(&body)?;
+    s.limits.revoke.admit(&addr, "revocations from this address")?;
     if !is_refresh_token(&req.refresh_token) {
         return Err(ApiError::bad_request("refresh_token_invalid", "This is not a Latch refresh token."));
     }
-    let hash = token_hash(&s.pepper, &req.refresh_token);
+    // Hashed under the current pepper, or (not yet rotated since) the previous one.
+    let mut hash = token_hash(&s.pepper, &req.refresh_token);
+    if let Some(previous) = &s.previous_pepper {
+        if !store::session_exists(&s.db, &hash).await? {
+            hash = token_hash(previous, &req.refresh_token);
+        }
+    }
     if crate::enrollment::managed_by_refresh(&s.db, &hash).await? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -11,7 +11,8 @@ use axum::http::HeaderMap;
 
 use crate::AppState;
 
-/// The client's address as a limiter key; "unknown" when the server has no peer address.
+/// The client's address as a limiter key ([`crate::limits::address_key`]: IPv6 by its /64);
+/// "unknown" when the server has no peer address.
 pub struct ClientAddr(pub String);
 
 impl FromRequestParts<AppState> for ClientAddr {
@@ -19,7 +20,7 @@ impl FromRequestParts<AppState> for ClientAddr {
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         let addr = peer.map(|ip| client_ip(ip, &parts.headers, &s.cfg.trusted_proxies));
-        Ok(Self(addr.map_or_else(|| "unknown".into(), |ip| ip.to_string())))
+        Ok(Self(addr.map_or_else(|| "unknown".into(), crate::limits::address_key)))
     }
 }
 

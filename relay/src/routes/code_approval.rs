@@ -81,7 +81,7 @@ pub async fn approve(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ApproveCodeReply>)> {
     let App { tenant_id, key_id, label, .. } = authenticate_app(&s, &headers).await?;
-    s.limits.approve.admit(&key_id, now_ms(), "codes tried with this API key")?;
+    s.limits.approve.admit(&key_id, "codes tried with this API key")?;
     let req: ApproveCodeRequest = parse_json(&body)?;
     let user_id = valid_user_id(&serde_json::json!({ "userId": req.user_id }))
         .ok_or_else(|| ApiError::bad_request("invalid_user_id", "userId must be 1–128 printable characters."))?;
@@ -100,7 +100,7 @@ pub async fn pending(State(s): State<AppState>, headers: HeaderMap) -> ApiResult
 /// `code_not_found`, whatever its state: an app learns nothing of codes it did not approve.
 pub async fn deny(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
     let App { tenant_id, key_id, .. } = authenticate_app(&s, &headers).await?;
-    s.limits.approve.admit(&key_id, now_ms(), "codes tried with this API key")?;
+    s.limits.approve.admit(&key_id, "codes tried with this API key")?;
     let req: CodeRequest = parse_json(&body)?;
     let code = parse_code(&req.code)?;
     if !challenges::withdraw(&s.db, &code, &tenant_id, now_ms()).await? {

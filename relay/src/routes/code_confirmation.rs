@@ -33,7 +33,7 @@ pub async fn confirm(
     body: Bytes,
 ) -> ApiResult<Json<TokenGrant>> {
     // Unauthenticated and writing: held to the redeem limit per address, like redeem.
-    s.limits.redeem.admit(&addr, now_ms(), "codes confirmed from this address")?;
+    s.limits.redeem.admit(&addr, "codes confirmed from this address")?;
     let req: ConfirmRequest = parse_json(&body)?;
     if !is_redeem_key(&req.redeem_key) {
         return Err(ApiError::bad_request(
@@ -84,7 +84,7 @@ pub async fn reject(
     ClientAddr(addr): ClientAddr,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    s.limits.redeem.admit(&addr, now_ms(), "codes rejected from this address")?;
+    s.limits.redeem.admit(&addr, "codes rejected from this address")?;
     let req: RejectRequest = parse_json(&body)?;
     let id_hash = token_hash(&s.pepper, &req.challenge_id);
     challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;

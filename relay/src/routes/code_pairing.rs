@@ -38,7 +38,7 @@ pub async fn request(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ChallengeIssued>)> {
     let now = now_ms();
-    s.limits.challenge.admit(&addr, now, "codes requested")?;
+    s.limits.challenge.admit(&addr, "codes requested")?;
     let req: ChallengeRequest = parse_json(&body)?;
     let device_id = req.device_id.trim();
     if device_id.is_empty() || device_id.len() > 128 || device_id.chars().any(char::is_control) {
@@ -115,7 +115,14 @@ fn reply_for(row: &ChallengeRow, now: u64) -> Option<ChallengeStatusReply> {
     Some(ChallengeStatusReply { status, interval: Some(secs(row.interval_ms)), requester })
 }
 
-pub async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> ApiResult<Json<ChallengeStatusReply>> {
+/// Held to a rate per client address (unknown ids cost a read each) and, per challenge, to
+/// its poll interval (`slow_down`).
+pub async fn status(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Query(q): Query<StatusQuery>,
+) -> ApiResult<Json<ChallengeStatusReply>> {
+    s.limits.status.admit(&addr, "status polls from this address")?;
     let id = q.challenge_id.unwrap_or_default();
     let id_hash = token_hash(&s.pepper, &id);
     let wait = match q.wait.as_deref() {

@@ -57,7 +57,7 @@ pub async fn enroll(
     ClientAddr(addr): ClientAddr,
     body: Bytes,
 ) -> ApiResult<Json<TokenGrant>> {
-    s.limits.redeem.admit(&addr, now_ms(), "enrollments from this address")?;
+    s.limits.redeem.admit(&addr, "enrollments from this address")?;
     let req: EnrollRequest = parse_json(&body)?;
     if req.enroll_key.as_deref().is_some_and(|k| !is_redeem_key(k)) {
         return Err(ApiError::bad_request(

@@ -69,7 +69,7 @@ pub async fn mint(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MintResponse>)> {
     let App { tenant_id, key_id, label, tenant_name } = authenticate_app(&s, &headers).await?;
-    s.limits.mint.admit(&key_id, now_ms(), "pairing tokens minted with this API key")?;
+    s.limits.mint.admit(&key_id, "pairing tokens minted with this API key")?;
     let user_id = parse_json::<serde_json::Value>(&body).ok().and_then(|v| valid_user_id(&v)).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_user_id",
@@ -140,7 +140,7 @@ pub async fn describe(
     ClientAddr(addr): ClientAddr,
     body: Bytes,
 ) -> ApiResult<Json<DescribeResponse>> {
-    s.limits.describe.admit(&addr, now_ms(), "pairing tokens looked up from this address")?;
+    s.limits.describe.admit(&addr, "pairing tokens looked up from this address")?;
     let token = token_from(&body)?;
     let now = now_ms();
     let row = store::pairing_token(&s.db, &token_hash(&s.pepper, &token)).await?;
@@ -162,7 +162,7 @@ pub async fn redeem(
     ClientAddr(addr): ClientAddr,
     body: Bytes,
 ) -> ApiResult<Json<TokenGrant>> {
-    s.limits.redeem.admit(&addr, now_ms(), "pairing tokens redeemed from this address")?;
+    s.limits.redeem.admit(&addr, "pairing tokens redeemed from this address")?;
     let token = token_from(&body)?;
     let req = parse_json::<RedeemRequest>(&body).ok();
     let device_name = req.as_ref().map_or_else(|| "Browser".into(), |r| clean_device_name(&r.device_name));

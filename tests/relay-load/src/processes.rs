@@ -45,8 +45,10 @@ async fn wait_listening(addr: &str) {
 pub async fn relay(database: &str) -> Proc {
     let addr = free_addr();
     let child = Command::new(relay_binary())
-        .args(["--database", database, "serve", "--listen", &addr])
+        .args(["--database", database, "serve", "--dev", "--listen", &addr])
         .args(["--mint-per-minute", "0", "--describe-per-minute", "0", "--redeem-per-minute", "0"])
+        .args(["--refresh-per-minute", "0", "--refresh-per-token-per-minute", "0", "--revoke-per-minute", "0"])
+        .args(["--status-per-minute", "0"])
         .env("LATCH_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
