@@ -341,8 +341,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !store::revoke_api_key(&db, &key_id, now).await? {
                 bail!("no active key {key_id:?}");
             }
-            // Running relays forget what they remembered of keys (SQLite hears the commit).
+            // Running relays forget what they remembered of keys (SQLite hears the commit),
+            // and long-polls of the codes the key had approved hear they were denied.
             wake::publish(&db, wake::Topic::Revocations).await;
+            wake::publish(&db, wake::Topic::Challenges).await;
             println!("{}", json!({ "revoked": true, "keyId": key_id }));
         }
         Command::Binding(BindingCmd::List { tenant, json }) => {
@@ -391,7 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let state = AppState::new(db, Config::new("http://localhost:8787")).await?;
             // Like an app's approval: the browser's user still has to approve.
-            let reply = code_approval::approve_code(&state, &code, &tenant, &user, None)
+            let reply = code_approval::approve_code(&state, &code, &tenant, &user, None, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             println!("{}", serde_json::to_string(&reply)?);
