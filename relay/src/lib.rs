@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod challenges;
+pub mod cleanup;
 pub mod clock;
 pub mod code;
 pub mod config_file;
@@ -51,6 +52,8 @@ pub struct Config {
     pub limits: limits::LimitConfig,
     /// Proxies whose `X-Forwarded-For` names the client (load balancers in front).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The cleanup of expired rows every instance runs (`cleanup.rs`).
+    pub cleanup: cleanup::CleanupConfig,
 }
 
 impl Config {
@@ -65,6 +68,7 @@ impl Config {
             poll_interval_ms: 5_000,
             limits: limits::LimitConfig::default(),
             trusted_proxies: Vec::new(),
+            cleanup: cleanup::CleanupConfig::default(),
         }
     }
 }
@@ -167,10 +171,11 @@ impl Inner {
 }
 
 /// Starts what a serving relay runs beside its routes: hearing about changes made by other
-/// instances and processes on the same database, and (PostgreSQL) the heartbeat that tells
-/// other instances this one still holds its sockets.
+/// instances and processes on the same database, the cleanup of expired rows, and
+/// (PostgreSQL) the heartbeat that tells other instances this one still holds its sockets.
 pub fn spawn_background(state: &AppState) {
     tokio::spawn(wake::watch_other_writers(state.clone()));
+    tokio::spawn(cleanup::run_forever(state.clone()));
     if state.routing.enabled() {
         let state = state.clone();
         tokio::spawn(async move {

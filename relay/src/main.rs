@@ -137,6 +137,12 @@ struct ServeArgs {
     /// On shutdown, how long to wait for in-flight requests and sockets to finish.
     #[arg(long, env = "LATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     shutdown_grace_seconds: u64,
+    /// Time between two passes of the cleanup of expired rows (0: never).
+    #[arg(long, env = "LATCH_CLEANUP_INTERVAL_SECONDS", default_value_t = 600)]
+    cleanup_interval_seconds: u64,
+    /// How long expired rows (tokens, codes, sessions, revoked bindings) are kept for forensics.
+    #[arg(long, env = "LATCH_EXPIRED_RETENTION_SECONDS", default_value_t = 86_400)]
+    expired_retention_seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -473,6 +479,10 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.access_ttl_ms = a.access_ttl_seconds * 1000;
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
     cfg.trusted_proxies = a.trusted_proxies;
+    cfg.cleanup = latch_relay::cleanup::CleanupConfig {
+        interval_ms: a.cleanup_interval_seconds * 1000,
+        expired_retention_ms: a.expired_retention_seconds * 1000,
+    };
     cfg.limits = latch_relay::limits::LimitConfig {
         mint_per_key: a.mint_per_minute,
         describe_per_address: a.describe_per_minute,

@@ -4,3 +4,12 @@
 -- (pairing_tokens.key_id has named the minting key since 0001).
 ALTER TABLE challenges ADD COLUMN key_id TEXT REFERENCES api_keys(id);
 CREATE INDEX challenges_key ON challenges(key_id, status);
+
+-- The cleanup (cleanup.rs) finds expired and revoked rows by these, in batches.
+CREATE INDEX pairing_tokens_expiry ON pairing_tokens(expires_at);
+CREATE INDEX challenges_expiry ON challenges(expires_at);
+CREATE INDEX challenges_binding ON challenges(binding_id);
+CREATE INDEX sessions_expiry ON sessions(expires_at);
+CREATE INDEX bindings_revoked ON bindings(revoked_at);
+CREATE INDEX enrollment_nonces_created ON enrollment_nonces(created_at);
+CREATE INDEX captures_binding ON captures(binding_id);
