@@ -160,11 +160,12 @@ pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<boo
         .await?;
     if r.rows_affected() == 1 {
         count_change(&mut tx, Topic::Revocations).await?;
-        let withdrawn =
-            sqlx::query("UPDATE challenges SET status = 'denied' WHERE key_id = $1 AND status = 'awaiting_confirmation'")
-                .bind(key_id)
-                .execute(&mut *tx)
-                .await?;
+        let withdrawn = sqlx::query(
+            "UPDATE challenges SET status = 'denied' WHERE key_id = $1 AND status = 'awaiting_confirmation'",
+        )
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
         if withdrawn.rows_affected() > 0 {
             count_change(&mut tx, Topic::Challenges).await?;
         }
@@ -178,7 +179,8 @@ pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<boo
 pub const INSERT_PAIRING_TOKEN: &str = "INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at, app_name) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 /// The single-use gate: unused, unexpired, and its minting key not revoked (read in the
 /// same statement, so a `key revoke` committed before it is always seen).
-pub const CONSUME_PAIRING_TOKEN: &str = "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1
+pub const CONSUME_PAIRING_TOKEN: &str =
+    "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1
      AND key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NULL) RETURNING tenant_id, user_id, key_id, app_name";
 pub const NAMES_OF_KEY: &str =
     "SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1";

@@ -65,13 +65,15 @@ async fn a_pass_removes_what_expired_past_retention_and_keeps_what_is_usable() {
     let t0 = now_ms();
     let _unused_token = f.mint("ann").await; // expires at t0 + 2 min
     let active = paired(&f, "bob").await; // token used; binding active, family live 30 days
-    let (s, rotated) = f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": active["refreshToken"]}))).await;
+    let (s, rotated) =
+        f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": active["refreshToken"]}))).await;
     assert_eq!(s, StatusCode::OK, "{rotated}");
     let revoked = paired(&f, "cat").await;
     let revoked_id = revoked["binding"]["bindingId"].as_str().unwrap();
     let (s, _) = f.call("DELETE", &format!("/api/bindings/{revoked_id}"), Some(&f.api_key), None).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = f.call("POST", "/api/pairing/request", None, Some(json!({"deviceId": "dev-2", "deviceName": "C"}))).await;
+    let (s, _) =
+        f.call("POST", "/api/pairing/request", None, Some(json!({"deviceId": "dev-2", "deviceName": "C"}))).await;
     assert_eq!(s, StatusCode::CREATED); // pending, expires at t0 + 10 min
     let repeat_confirm = confirmed_code(&f).await;
     sqlx::query("INSERT INTO enrollment_keys (id, tenant_id, public_key, created_at) VALUES ('ek_1', 'acme', 'x', $1)")
@@ -118,7 +120,8 @@ async fn a_pass_removes_what_expired_past_retention_and_keeps_what_is_usable() {
     }
     // What was kept still works: the active binding refreshes, and the browser whose
     // confirm answer was lost still gets its binding.
-    let (s, b) = f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": rotated["refreshToken"]}))).await;
+    let (s, b) =
+        f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": rotated["refreshToken"]}))).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let (s, b) = f.call("POST", "/api/pairing/confirm", None, Some(repeat_confirm)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
