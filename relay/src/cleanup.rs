@@ -1,6 +1,6 @@
 //! Deleting what can no longer be used (issue 18): expired pairing tokens and challenges,
 //! session families past their expiry, spent enrollment nonces, revoked bindings with
-//! their sessions. Every instance runs [`run_forever`]; expired rows are kept
+//! their sessions, and captures the app did not drain within the inbox's retention. Every instance runs [`run_forever`]; expired rows are kept
 //! [`CleanupConfig::expired_retention_ms`] longer for forensics.
 //!
 //! Never deleted: anything still usable — an unexpired token, challenge or session family,
@@ -39,8 +39,8 @@ impl Default for CleanupConfig {
 }
 
 /// The tables a pass deletes from, in the order it does (the metric's `table` label).
-pub const TABLES: [&str; 6] =
-    ["pairing_tokens", "challenges", "enrollment_nonces", "sessions", "live_sockets", "bindings"];
+pub const TABLES: [&str; 7] =
+    ["pairing_tokens", "challenges", "enrollment_nonces", "sessions", "captures", "live_sockets", "bindings"];
 
 /// Rows one pass removed, per table (in [`TABLES`] order; only those with removals).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -73,15 +73,22 @@ struct Step {
     /// How long past `now` minus the retention a row must have expired: at least the
     /// window in which it can still answer a retry.
     kept_at_least_ms: u64,
+    /// Undrained captures: kept for the inbox's retention instead (they are the app's
+    /// data, not forensics).
+    captures: bool,
+    /// Rows per statement.
+    batch: i64,
 }
 
-const STEPS: [Step; 7] = [
+const STEPS: [Step; 8] = [
     // A used token answers a lost redeem's retry until REDEEM_RETRY_MS past its expiry.
     Step {
         table: "pairing_tokens",
         key: "hash",
         condition: "t.expires_at < $1",
         kept_at_least_ms: latch::core::offers::REDEEM_RETRY_MS,
+        captures: false,
+        batch: BATCH,
     },
     // A confirmed code answers a repeated confirm while its binding's first session is
     // unused and the binding stands ("however late": routes/code_confirmation.rs).
@@ -93,6 +100,8 @@ const STEPS: [Step; 7] = [
             WHERE s.binding_id = t.binding_id AND s.id = s.family_id AND s.rotated_at IS NULL
               AND s.revoked_at IS NULL AND s.expires_at > $2 AND b.revoked_at IS NULL)",
         kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
     },
     // A nonce refuses its assertion's replay until the assertion itself has expired.
     Step {
@@ -100,6 +109,8 @@ const STEPS: [Step; 7] = [
         key: "key_id, nonce",
         condition: "t.created_at < $1",
         kept_at_least_ms: crate::enrollment::NONCE_NEEDED_MS,
+        captures: false,
+        batch: BATCH,
     },
     // A family is dead once its newest session expired; reuse of any of its tokens then
     // answers `refresh_token_invalid`, as for any unknown token.
@@ -109,6 +120,18 @@ const STEPS: [Step; 7] = [
         condition: "t.expires_at < $1 AND NOT EXISTS (
             SELECT 1 FROM sessions n WHERE n.family_id = t.family_id AND n.expires_at >= $1)",
         kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
+    },
+    // Captures the app did not drain within the inbox's retention; up to 640 KiB each,
+    // so fewer per statement.
+    Step {
+        table: "captures",
+        key: "id",
+        condition: "t.created_at < $1",
+        kept_at_least_ms: 0,
+        captures: true,
+        batch: 50,
     },
     // Revoked bindings: their sessions and socket records first, then the binding once
     // nothing refers to it any more (a capture not yet drained or expired, a challenge
@@ -118,12 +141,16 @@ const STEPS: [Step; 7] = [
         key: "id",
         condition: "t.binding_id IN (SELECT id FROM bindings WHERE revoked_at < $1)",
         kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
     },
     Step {
         table: "live_sockets",
         key: "binding_id",
         condition: "t.binding_id IN (SELECT id FROM bindings WHERE revoked_at < $1)",
         kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
     },
     Step {
         table: "bindings",
@@ -134,6 +161,8 @@ const STEPS: [Step; 7] = [
             AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.binding_id = t.id)
             AND NOT EXISTS (SELECT 1 FROM live_sockets l WHERE l.binding_id = t.id)",
         kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
     },
 ];
 
@@ -145,7 +174,8 @@ async fn delete_in_batches(db: &Db, step: &Step, cutoff: i64, now: i64) -> sqlx:
     };
     let (table, key, condition) = (step.table, step.key, step.condition);
     let sql = format!(
-        "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} t WHERE {condition} LIMIT {BATCH}{lock})"
+        "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} t WHERE {condition} LIMIT {}{lock})",
+        step.batch
     );
     let mut removed = 0;
     loop {
@@ -154,7 +184,7 @@ async fn delete_in_batches(db: &Db, step: &Step, cutoff: i64, now: i64) -> sqlx:
         let query = if condition.contains("$2") { query.bind(now) } else { query };
         let n = query.execute(db).await?.rows_affected();
         removed += n;
-        if n < BATCH as u64 {
+        if n < step.batch as u64 {
             return Ok(removed);
         }
         tokio::task::yield_now().await;
@@ -168,7 +198,8 @@ pub async fn run_once(state: &AppState, now: u64) -> sqlx::Result<Removed> {
     let retention = state.cfg.cleanup.expired_retention_ms;
     let mut removed = Removed::default();
     for step in &STEPS {
-        let cutoff = now.saturating_sub(retention.max(step.kept_at_least_ms)) as i64;
+        let kept = if step.captures { state.cfg.inbox.retention_ms } else { retention.max(step.kept_at_least_ms) };
+        let cutoff = now.saturating_sub(kept) as i64;
         let n = delete_in_batches(&state.db, step, cutoff, now as i64).await?;
         removed.add(step.table, n);
         state.metrics.cleanup_removed(step.table, n);

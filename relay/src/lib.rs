@@ -11,6 +11,7 @@ pub mod config_file;
 pub mod db;
 pub mod enrollment;
 pub mod error;
+pub mod inbox;
 pub mod limits;
 pub mod live;
 pub mod mcp;
@@ -54,6 +55,8 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The cleanup of expired rows every instance runs (`cleanup.rs`).
     pub cleanup: cleanup::CleanupConfig,
+    /// The capture inbox's bounds: rate per binding, cap per tenant, expiry (`inbox.rs`).
+    pub inbox: inbox::InboxConfig,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Config {
             limits: limits::LimitConfig::default(),
             trusted_proxies: Vec::new(),
             cleanup: cleanup::CleanupConfig::default(),
+            inbox: inbox::InboxConfig::default(),
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct Inner {
     pub writer: Option<sqlite_writer::Writer>,
     /// Set once when the relay starts shutting down: sockets close, long-polls answer now.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// The per-binding capture rate limit.
+    pub inbox: inbox::Inbox,
 }
 
 impl std::ops::Deref for AppState {
@@ -134,6 +140,7 @@ impl AppState {
         let gate_cache = remembered::Remembered::new(&revocations, 10_000);
         let api_keys = remembered::Remembered::new(&revocations, 100_000);
         let limits = limits::Limits::new(&cfg.limits, &metrics);
+        let inbox = inbox::Inbox::new(&cfg.inbox, &metrics);
         let live = Arc::new(live::Live::default());
         let shutdown = tokio::sync::watch::channel(false).0;
         tokio::spawn(live::forward_signals(live.clone(), db.clone(), revocations.subscribe(), shutdown.subscribe()));
@@ -152,6 +159,7 @@ impl AppState {
             api_keys,
             shutdown,
             writer,
+            inbox,
         })))
     }
 }

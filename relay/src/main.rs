@@ -143,6 +143,18 @@ struct ServeArgs {
     /// How long expired rows (tokens, codes, sessions, revoked bindings) are kept for forensics.
     #[arg(long, env = "LATCH_EXPIRED_RETENTION_SECONDS", default_value_t = 86_400)]
     expired_retention_seconds: u64,
+    /// Page captures one binding may send per minute (0: unlimited).
+    #[arg(long, env = "LATCH_CAPTURES_PER_BINDING_PER_MINUTE", default_value_t = 10)]
+    captures_per_binding_per_minute: usize,
+    /// Captures a tenant's inbox holds until the app drains it (then 507 inbox_full).
+    #[arg(long, env = "LATCH_INBOX_MAX_CAPTURES", default_value_t = 1_000)]
+    inbox_max_captures: u64,
+    /// Bytes (URL + title + text) a tenant's inbox holds until the app drains it.
+    #[arg(long, env = "LATCH_INBOX_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    inbox_max_bytes: u64,
+    /// Undrained captures older than this are deleted.
+    #[arg(long, env = "LATCH_CAPTURE_RETENTION_DAYS", default_value_t = 7)]
+    capture_retention_days: u64,
 }
 
 #[derive(Subcommand)]
@@ -482,6 +494,12 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.cleanup = latch_relay::cleanup::CleanupConfig {
         interval_ms: a.cleanup_interval_seconds * 1000,
         expired_retention_ms: a.expired_retention_seconds * 1000,
+    };
+    cfg.inbox = latch_relay::inbox::InboxConfig {
+        per_binding_per_minute: a.captures_per_binding_per_minute,
+        max_captures: a.inbox_max_captures,
+        max_bytes: a.inbox_max_bytes,
+        retention_ms: a.capture_retention_days * 24 * 3_600_000,
     };
     cfg.limits = latch_relay::limits::LimitConfig {
         mint_per_key: a.mint_per_minute,
