@@ -30,6 +30,7 @@
     token_not_found: ["This connect link is not valid", "The relay doesn't know this pairing token. Go back to the app and click Connect Latch again."],
     token_used: ["This connect link was already used", "Each link works once. Go back to the app and click Connect Latch again."],
     token_expired: ["This connect link has expired", "Links work for two minutes. Go back to the app and click Connect Latch again."],
+    token_revoked: ["This connect link was withdrawn", "The app revoked the key that made it. Go back to the app and click Connect Latch again."],
   };
 
   async function tokenTag(t) {

@@ -19,6 +19,10 @@ use crate::store::{insert_binding, insert_session};
 pub const PRIVATE_KEY_PREFIX: &str = "lesk_";
 /// The longest an assertion may be valid: a leaked, unused one is worthless after this.
 pub const MAX_LIFETIME_MS: u64 = 30 * 24 * 3600 * 1000;
+/// How long after its use a nonce still refuses a replay: an assertion accepted then
+/// expired at most [`MAX_LIFETIME_MS`] (plus leeway) later and is accepted until its expiry
+/// plus leeway. The cleanup keeps used nonces at least this long.
+pub const NONCE_NEEDED_MS: u64 = MAX_LIFETIME_MS + 2 * LEEWAY_SECONDS * 1000;
 /// Clock difference between the admin's machine and the relay that is forgiven.
 const LEEWAY_SECONDS: u64 = 60;
 

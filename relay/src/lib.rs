@@ -4,12 +4,14 @@
 
 pub mod access;
 pub mod challenges;
+pub mod cleanup;
 pub mod clock;
 pub mod code;
 pub mod config_file;
 pub mod db;
 pub mod enrollment;
 pub mod error;
+pub mod inbox;
 pub mod limits;
 pub mod live;
 pub mod mcp;
@@ -55,6 +57,10 @@ pub struct Config {
     /// True for the library's callers (tests, owner commands); `serve` sets it only with
     /// `--dev`, so a production relay refuses to start without secrets of its own.
     pub secrets_in_database: bool,
+    /// The cleanup of expired rows every instance runs (`cleanup.rs`).
+    pub cleanup: cleanup::CleanupConfig,
+    /// The capture inbox's bounds: rate per binding, cap per tenant, expiry (`inbox.rs`).
+    pub inbox: inbox::InboxConfig,
 }
 
 impl Config {
@@ -70,6 +76,8 @@ impl Config {
             limits: limits::LimitConfig::default(),
             trusted_proxies: Vec::new(),
             secrets_in_database: true,
+            cleanup: cleanup::CleanupConfig::default(),
+            inbox: inbox::InboxConfig::default(),
         }
     }
 }
@@ -104,6 +112,8 @@ pub struct Inner {
     pub writer: Option<sqlite_writer::Writer>,
     /// Set once when the relay starts shutting down: sockets close, long-polls answer now.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// The per-binding capture rate limit.
+    pub inbox: inbox::Inbox,
 }
 
 impl std::ops::Deref for AppState {
@@ -138,6 +148,7 @@ impl AppState {
         let gate_cache = remembered::Remembered::new(&revocations, 10_000);
         let api_keys = remembered::Remembered::new(&revocations, 100_000);
         let limits = limits::Limits::new(&cfg.limits, &metrics);
+        let inbox = inbox::Inbox::new(&cfg.inbox, &metrics);
         let live = Arc::new(live::Live::default());
         let shutdown = tokio::sync::watch::channel(false).0;
         tokio::spawn(live::forward_signals(live.clone(), db.clone(), revocations.subscribe(), shutdown.subscribe()));
@@ -157,6 +168,7 @@ impl AppState {
             api_keys,
             shutdown,
             writer,
+            inbox,
         })))
     }
 }
@@ -176,11 +188,12 @@ impl Inner {
 }
 
 /// Starts what a serving relay runs beside its routes: hearing about changes made by other
-/// instances and processes on the same database, and (PostgreSQL) the heartbeat that tells
-/// other instances this one still holds its sockets.
+/// instances and processes on the same database, the cleanup of expired rows, and
+/// (PostgreSQL) the heartbeat that tells other instances this one still holds its sockets.
 pub fn spawn_background(state: &AppState) {
     tokio::spawn(wake::watch_other_writers(state.clone()));
     limits::spawn_sweeper(state.clone());
+    tokio::spawn(cleanup::run_forever(state.clone()));
     if state.routing.enabled() {
         let state = state.clone();
         tokio::spawn(async move {

@@ -154,7 +154,11 @@ pub fn spawn_sweeper(state: crate::AppState) {
         loop {
             every.tick().await;
             let s = state.clone();
-            let _ = tokio::task::spawn_blocking(move || s.limits.forget_idle()).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                s.limits.forget_idle();
+                s.inbox.forget_idle();
+            })
+            .await;
         }
     });
 }

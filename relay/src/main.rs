@@ -153,6 +153,24 @@ struct ServeArgs {
     /// On shutdown, how long to wait for in-flight requests and sockets to finish.
     #[arg(long, env = "LATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     shutdown_grace_seconds: u64,
+    /// Time between two passes of the cleanup of expired rows (0: never).
+    #[arg(long, env = "LATCH_CLEANUP_INTERVAL_SECONDS", default_value_t = 600)]
+    cleanup_interval_seconds: u64,
+    /// How long expired rows (tokens, codes, sessions, revoked bindings) are kept for forensics.
+    #[arg(long, env = "LATCH_EXPIRED_RETENTION_SECONDS", default_value_t = 86_400)]
+    expired_retention_seconds: u64,
+    /// Page captures one binding may send per minute (0: unlimited).
+    #[arg(long, env = "LATCH_CAPTURES_PER_BINDING_PER_MINUTE", default_value_t = 10)]
+    captures_per_binding_per_minute: usize,
+    /// Captures a tenant's inbox holds until the app drains it (then 507 inbox_full).
+    #[arg(long, env = "LATCH_INBOX_MAX_CAPTURES", default_value_t = 1_000)]
+    inbox_max_captures: u64,
+    /// Bytes (URL + title + text) a tenant's inbox holds until the app drains it.
+    #[arg(long, env = "LATCH_INBOX_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    inbox_max_bytes: u64,
+    /// Undrained captures older than this are deleted.
+    #[arg(long, env = "LATCH_CAPTURE_RETENTION_DAYS", default_value_t = 7)]
+    capture_retention_days: u64,
 }
 
 #[derive(Subcommand)]
@@ -354,8 +372,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !store::revoke_api_key(&db, &key_id, now).await? {
                 bail!("no active key {key_id:?}");
             }
-            // Running relays forget what they remembered of keys (SQLite hears the commit).
+            // Running relays forget what they remembered of keys (SQLite hears the commit),
+            // and long-polls of the codes the key had approved hear they were denied.
             wake::publish(&db, wake::Topic::Revocations).await;
+            wake::publish(&db, wake::Topic::Challenges).await;
             println!("{}", json!({ "revoked": true, "keyId": key_id }));
         }
         Command::Binding(BindingCmd::List { tenant, json }) => {
@@ -404,7 +424,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let state = AppState::new(db, Config::new("http://localhost:8787")).await?;
             // Like an app's approval: the browser's user still has to approve.
-            let reply = code_approval::approve_code(&state, &code, &tenant, &user, None)
+            let reply = code_approval::approve_code(&state, &code, &tenant, &user, None, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             println!("{}", serde_json::to_string(&reply)?);
@@ -485,6 +505,16 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
     cfg.trusted_proxies = a.trusted_proxies;
     cfg.secrets_in_database = a.dev;
+    cfg.cleanup = latch_relay::cleanup::CleanupConfig {
+        interval_ms: a.cleanup_interval_seconds * 1000,
+        expired_retention_ms: a.expired_retention_seconds * 1000,
+    };
+    cfg.inbox = latch_relay::inbox::InboxConfig {
+        per_binding_per_minute: a.captures_per_binding_per_minute,
+        max_captures: a.inbox_max_captures,
+        max_bytes: a.inbox_max_bytes,
+        retention_ms: a.capture_retention_days * 24 * 3_600_000,
+    };
     cfg.limits = latch_relay::limits::LimitConfig {
         mint_per_key: a.mint_per_minute,
         describe_per_address: a.describe_per_minute,

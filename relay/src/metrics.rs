@@ -35,6 +35,11 @@ pub struct LimitLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabel {
+    pub table: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub method: String,
     pub route: String,
@@ -53,6 +58,8 @@ pub struct Metrics {
     pub rate_limited: Family<LimitLabel, Counter>,
     pub live_sockets: Gauge,
     latency: LatencyFamily,
+    /// Rows the cleanup deleted, by table (`cleanup.rs`).
+    pub cleanup_removed: Family<TableLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -72,6 +79,7 @@ impl Default for Metrics {
             live_sockets: Gauge::default(),
             latency: Family::new_with_constructor(latency_histogram),
             registry: Registry::with_prefix("latch"),
+            cleanup_removed: Family::default(),
         };
         m.registry.register(
             "pairings_started",
@@ -97,6 +105,11 @@ impl Default for Metrics {
         m.registry.register("rate_limited", "Requests refused by an abuse limit", m.rate_limited.clone());
         m.registry.register("live_sockets", "Extension sockets connected to this instance", m.live_sockets.clone());
         m.registry.register("http_request_duration_seconds", "Time to answer a request, by route", m.latency.clone());
+        m.registry.register(
+            "cleanup_removed",
+            "Rows deleted by the cleanup (expired past retention, or of revoked bindings), by table",
+            m.cleanup_removed.clone(),
+        );
         // Every series exists from the start, so dashboards and rate() see zeros, not gaps.
         for flow in ["token", "code"] {
             let _ = m.pairings_started.get_or_create(&FlowLabel { flow });
@@ -104,6 +117,9 @@ impl Default for Metrics {
         }
         for outcome in ["ok", "reused", "revoked", "invalid"] {
             let _ = m.refreshes.get_or_create(&OutcomeLabel { outcome });
+        }
+        for table in crate::cleanup::TABLES {
+            let _ = m.cleanup_removed.get_or_create(&TableLabel { table });
         }
         m
     }
@@ -120,6 +136,10 @@ impl Metrics {
 
     pub fn refreshed(&self, outcome: &'static str) {
         self.refreshes.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn cleanup_removed(&self, table: &'static str, rows: u64) {
+        self.cleanup_removed.get_or_create(&TableLabel { table }).inc_by(rows);
     }
 
     pub fn render(&self) -> String {

@@ -146,6 +146,11 @@ pub async fn list_api_keys(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec
         .collect())
 }
 
+/// Revokes a key. From the commit on, the pairing tokens it minted no longer describe or
+/// redeem (both read the key's row in their own statement, never a remembered answer), and
+/// the code approvals it made that still await the browser's user are denied in the same
+/// transaction (their long-polls wake on the challenges counter); `challenges::confirm`
+/// also requires the approving key to be active, for an approval racing this revocation.
 pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
@@ -155,6 +160,15 @@ pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<boo
         .await?;
     if r.rows_affected() == 1 {
         count_change(&mut tx, Topic::Revocations).await?;
+        let withdrawn = sqlx::query(
+            "UPDATE challenges SET status = 'denied' WHERE key_id = $1 AND status = 'awaiting_confirmation'",
+        )
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        if withdrawn.rows_affected() > 0 {
+            count_change(&mut tx, Topic::Challenges).await?;
+        }
     }
     tx.commit().await?;
     Ok(r.rows_affected() == 1)
@@ -163,7 +177,11 @@ pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<boo
 // The hot writes' statements, shared by the sqlx path (PostgreSQL, and SQLite without the
 // writer) and the SQLite writer thread (`writes.rs`).
 pub const INSERT_PAIRING_TOKEN: &str = "INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at, app_name) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub const CONSUME_PAIRING_TOKEN: &str = "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING tenant_id, user_id, key_id, app_name";
+/// The single-use gate: unused, unexpired, and its minting key not revoked (read in the
+/// same statement, so a `key revoke` committed before it is always seen).
+pub const CONSUME_PAIRING_TOKEN: &str =
+    "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1
+     AND key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NULL) RETURNING tenant_id, user_id, key_id, app_name";
 pub const NAMES_OF_KEY: &str =
     "SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1";
 pub const INSERT_BINDING: &str =
@@ -209,11 +227,13 @@ pub struct TokenRow {
     pub tenant_origins: Vec<String>,
     pub expires_at: u64,
     pub used: bool,
+    /// The API key that minted it was revoked: it neither describes nor redeems.
+    pub key_revoked: bool,
 }
 
 pub async fn pairing_token(db: &Db, hash: &[u8]) -> sqlx::Result<Option<TokenRow>> {
     let row = sqlx::query(
-        "SELECT p.tenant_id, p.user_id, p.expires_at, p.used_at, p.app_name, k.label, t.name, t.origins
+        "SELECT p.tenant_id, p.user_id, p.expires_at, p.used_at, p.app_name, k.label, k.revoked_at, t.name, t.origins
          FROM pairing_tokens p JOIN api_keys k ON k.id = p.key_id JOIN tenants t ON t.id = p.tenant_id
          WHERE p.hash = $1",
     )
@@ -229,6 +249,7 @@ pub async fn pairing_token(db: &Db, hash: &[u8]) -> sqlx::Result<Option<TokenRow
         tenant_origins: serde_json::from_str(r.get::<&str, _>("origins")).unwrap_or_default(),
         expires_at: r.get::<i64, _>("expires_at") as u64,
         used: r.get::<Option<i64>, _>("used_at").is_some(),
+        key_revoked: r.get::<Option<i64>, _>("revoked_at").is_some(),
     }))
 }
 
@@ -256,6 +277,7 @@ impl From<NewBinding> for latch::core::wire::BindingInfo {
 const REDEEM_IN_ONE_STATEMENT: &str = "WITH consumed AS (
         UPDATE pairing_tokens SET used_at = $1
         WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 AND COALESCE(app_name, $4) IS NOT NULL
+          AND key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NULL)
         RETURNING tenant_id, user_id, COALESCE(app_name, $4) AS app_name),
     binding AS (
         INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at)
@@ -304,7 +326,7 @@ pub async fn redeem_pairing_token(
         return Ok(Some(done));
     }
     match pairing_token(db, hash).await? {
-        Some(row) if row.app_name.is_none() && !row.used && row.expires_at > now => {
+        Some(row) if row.app_name.is_none() && !row.used && !row.key_revoked && row.expires_at > now => {
             redeem(Some(app_name_for(&row))).await
         }
         _ => Ok(None),

@@ -87,6 +87,7 @@ fn redeem_on(c: &Connection, r: Redeem) -> rusqlite::Result<Option<NewBinding>> 
                 tenant_origins: Vec::new(),
                 expires_at: 0,
                 used: true,
+                key_revoked: false,
             };
             (r.app_name_for)(&row)
         }

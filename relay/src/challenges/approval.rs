@@ -15,6 +15,9 @@ pub struct Approver<'a> {
     /// Through the consent-name policy already.
     pub app_name: &'a str,
     pub app_origin: Option<&'a str>,
+    /// The approving API key (`None`: the relay owner's CLI). Revoking it withdraws the
+    /// approval (`store::revoke_api_key`) and `confirm` refuses it.
+    pub key_id: Option<&'a str>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -34,20 +37,22 @@ pub enum Approval {
 }
 
 /// Approves a pending, unexpired code for `who`: `pending` → `awaiting_confirmation`.
-/// The conditional UPDATE is the single-approval gate; when it matches nothing, the row
-/// says why.
+/// The conditional UPDATE is the single-approval gate (and refuses a key revoked since the
+/// caller's remembered check); when it matches nothing, the row says why.
 pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx::Result<Approval> {
     let update = sqlx::query(
         "UPDATE challenges SET status = 'awaiting_confirmation', tenant_id = $2, user_id = $3, app_name = $4,
-                app_origin = $5, approved_at = $6
-         WHERE code = $1 AND status = 'pending' AND expires_at > $6",
+                app_origin = $5, approved_at = $6, key_id = $7
+         WHERE code = $1 AND status = 'pending' AND expires_at > $6
+           AND ($7 IS NULL OR $7 IN (SELECT id FROM api_keys WHERE revoked_at IS NULL))",
     )
     .bind(code)
     .bind(who.tenant_id)
     .bind(who.user_id)
     .bind(who.app_name)
     .bind(who.app_origin)
-    .bind(now as i64);
+    .bind(now as i64)
+    .bind(who.key_id);
     if update_and_announce(db, update).await? {
         return Ok(Approval::Recorded);
     }

@@ -9,7 +9,8 @@ use crate::db::Db;
 use crate::store::{count_change, insert_binding, insert_session, NewBinding};
 use crate::wake::Topic;
 
-/// Confirms an awaiting, unexpired challenge: in one transaction the conditional UPDATE
+/// Confirms an awaiting, unexpired challenge whose approving API key (if any) is not
+/// revoked: in one transaction the conditional UPDATE
 /// (the exactly-once gate, also across instances: a concurrent confirm waits on the row
 /// and then matches nothing), the binding with the approver's names, its first session
 /// (refresh hash `refresh_hash`) and the binding id on the challenge. `device_name`:
@@ -27,6 +28,7 @@ pub async fn confirm(
     let row = sqlx::query(
         "UPDATE challenges SET status = 'confirmed', confirmed_at = $2
          WHERE id_hash = $1 AND status = 'awaiting_confirmation' AND expires_at > $2
+           AND (key_id IS NULL OR key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NULL))
          RETURNING tenant_id, user_id, app_name, device_name",
     )
     .bind(id_hash)
@@ -79,4 +81,17 @@ pub async fn reject(db: &Db, id_hash: &[u8]) -> sqlx::Result<Rejected> {
         Some(CONFIRMED) => Rejected::Confirmed,
         _ => Rejected::NotFound,
     })
+}
+
+/// An approval whose API key was revoked after it was recorded but which the revocation's
+/// own sweep missed (the approval committed concurrently with it): denied now, so its
+/// status says what `confirm` already refuses. True when this call denied it.
+pub async fn deny_if_key_revoked(db: &Db, id_hash: &[u8]) -> sqlx::Result<bool> {
+    let update = sqlx::query(
+        "UPDATE challenges SET status = 'denied'
+         WHERE id_hash = $1 AND status = 'awaiting_confirmation'
+           AND key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)",
+    )
+    .bind(id_hash);
+    update_and_announce(db, update).await
 }

@@ -18,7 +18,7 @@ pub use approval::{
     approve, awaiting_for_tenant, deny_open, open_codes, withdraw, Approval, Approver, AwaitingCode, OpenCode,
     OwnerDenial,
 };
-pub use confirmation::{confirm, reject, Rejected};
+pub use confirmation::{confirm, deny_if_key_revoked, reject, Rejected};
 
 /// Stored statuses (`expired` is worked out from `expires_at`, never stored).
 pub const PENDING: &str = "pending";

@@ -14,10 +14,15 @@ use super::auth::gate;
 use super::pairing::authenticate_app;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::secrets::new_id;
-use crate::{store, AppState};
+use crate::{inbox, store, AppState};
 
-pub const MAX_CAPTURE_BYTES: usize = 1024 * 1024;
+/// The largest capture the extension sends fits with room to spare: `capture.js` takes at
+/// most 200,000 UTF-16 units of the page's text, at most 3 UTF-8 bytes each once JSON-encoded
+/// (600,000 bytes; only raw C0 control characters other than tab, newline and carriage
+/// return would take 6, and page text has next to none), plus a URL of at most 4,096 bytes
+/// and a title of at most 1,024 (6,144 with every character escaped) and the keys:
+/// ~610,300 bytes. 640 KiB = 655,360 bytes (the limit used to be 1 MiB).
+pub const MAX_CAPTURE_BYTES: usize = 640 * 1024;
 const MAX_URL: usize = 4096;
 const MAX_TITLE: usize = 1024;
 const DRAIN_BATCH: i64 = 100;
@@ -40,6 +45,7 @@ pub async fn post(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let me = gate(&s, &headers).await?;
+    s.inbox.admit(&me.binding_id)?;
     let capture: Capture = serde_json::from_slice(&body).map_err(|_| invalid_payload())?;
     if !valid(&capture) {
         return Err(invalid_payload());
@@ -52,20 +58,14 @@ pub async fn post(
             "This app does not accept page captures.",
         ));
     }
-    let id = new_id("cap_");
-    sqlx::query(
-        "INSERT INTO captures (id, tenant_id, binding_id, user_id, url, title, text, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(&me.tenant_id)
-    .bind(&me.binding_id)
-    .bind(&me.user_id)
-    .bind(&capture.url)
-    .bind(&capture.title)
-    .bind(&capture.text)
-    .bind(now_ms() as i64)
-    .execute(&s.db)
-    .await?;
+    let poster = inbox::Poster { tenant_id: &me.tenant_id, binding_id: &me.binding_id, user_id: &me.user_id };
+    let Some(id) = inbox::insert(&s.db, &capture, &poster, &s.cfg.inbox, now_ms()).await? else {
+        return Err(ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "inbox_full",
+            "This app's capture inbox is full until the app collects its captures; try again later.",
+        ));
+    };
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "accepted", "captureId": id }))))
 }
 

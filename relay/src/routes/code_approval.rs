@@ -50,10 +50,12 @@ pub async fn approve_code(
     tenant_id: &str,
     user_id: &str,
     key_label: Option<&str>,
+    key_id: Option<&str>,
 ) -> ApiResult<ApproveCodeReply> {
     let code = parse_code(raw_code)?;
     let (app_name, origins) = requester_of(s, tenant_id, key_label).await?;
-    let who = Approver { tenant_id, user_id, app_name: &app_name, app_origin: origins.first().map(String::as_str) };
+    let app_origin = origins.first().map(String::as_str);
+    let who = Approver { tenant_id, user_id, app_name: &app_name, app_origin, key_id };
     let (status, app_name) = match challenges::approve(&s.db, &code, &who, now_ms()).await? {
         Approval::Recorded => {
             tracing::info!(tenant = %tenant_id, "pairing code approved; awaiting the browser user");
@@ -85,7 +87,7 @@ pub async fn approve(
     let req: ApproveCodeRequest = parse_json(&body)?;
     let user_id = valid_user_id(&serde_json::json!({ "userId": req.user_id }))
         .ok_or_else(|| ApiError::bad_request("invalid_user_id", "userId must be 1–128 printable characters."))?;
-    let reply = approve_code(&s, &req.code, &tenant_id, &user_id, Some(&label)).await?;
+    let reply = approve_code(&s, &req.code, &tenant_id, &user_id, Some(&label), Some(&key_id)).await?;
     Ok((StatusCode::ACCEPTED, Json(reply)))
 }
 

@@ -75,6 +75,14 @@ pub async fn confirm(
         challenges::AWAITING if row.expires_at <= now => {
             Err(ApiError::new(StatusCode::GONE, "code_expired", "This code has expired; ask for a new one."))
         }
+        // Awaiting and unexpired, yet not confirmable: the approving app's key was revoked.
+        challenges::AWAITING => {
+            if challenges::deny_if_key_revoked(&s.db, &id_hash).await? {
+                tracing::info!("code approval of a revoked API key denied at confirm");
+                s.challenges_changed().await;
+            }
+            Err(not_awaiting())
+        }
         _ => Err(not_awaiting()),
     }
 }

@@ -126,6 +126,11 @@ fn unusable(row: Option<&TokenRow>, now: u64) -> ApiError {
             "This pairing token is unknown; ask the app for a new one.",
         ),
         Some(r) if r.used => ApiError::new(StatusCode::CONFLICT, "token_used", "This pairing token was already used."),
+        Some(r) if r.key_revoked => ApiError::new(
+            StatusCode::GONE,
+            "token_revoked",
+            "The app's key that made this pairing token was revoked; ask the app for a new one.",
+        ),
         Some(r) if r.expires_at <= now => ApiError::new(
             StatusCode::GONE,
             "token_expired",
@@ -145,7 +150,7 @@ pub async fn describe(
     let now = now_ms();
     let row = store::pairing_token(&s.db, &token_hash(&s.pepper, &token)).await?;
     match row {
-        Some(r) if !r.used && r.expires_at > now => Ok(Json(DescribeResponse {
+        Some(r) if !r.used && !r.key_revoked && r.expires_at > now => Ok(Json(DescribeResponse {
             app_name: app_name(&r),
             app_origins: r.tenant_origins.iter().filter(|o| super::is_plain_origin(o)).cloned().collect(),
             tenant_id: r.tenant_id,

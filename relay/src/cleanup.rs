@@ -1,0 +1,233 @@
+//! Deleting what can no longer be used (issue 18): expired pairing tokens and challenges,
+//! session families past their expiry, spent enrollment nonces, revoked bindings with
+//! their sessions, and captures the app did not drain within the inbox's retention. Every instance runs [`run_forever`]; expired rows are kept
+//! [`CleanupConfig::expired_retention_ms`] longer for forensics.
+//!
+//! Never deleted: anything still usable — an unexpired token, challenge or session family,
+//! a used token or nonce while a lost answer may still be asked for again (the redeem
+//! retry window, an assertion's lifetime), a confirmed challenge whose binding's first
+//! session is still unused (the browser may repeat its confirm), an active binding, and a
+//! revoked binding while any row still refers to it.
+//!
+//! Deletes run in batches of [`BATCH`] rows, each its own short statement, so no pass holds
+//! a lock for long (on SQLite, the hot writes of the group-committing writer queue behind
+//! one batch at most). Several instances on one PostgreSQL run passes at the same time
+//! safely: each batch picks its rows `FOR UPDATE SKIP LOCKED`, so two passes split the
+//! work instead of waiting on (or deadlocking over) each other's rows, and a row already
+//! gone is simply not deleted twice.
+
+use std::time::Duration;
+
+use crate::db::{Backend, Db};
+use crate::AppState;
+
+/// Rows deleted per statement.
+pub const BATCH: i64 = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupConfig {
+    /// Time between passes; 0 turns the cleanup off.
+    pub interval_ms: u64,
+    /// How long rows stay after they expired (or their binding was revoked).
+    pub expired_retention_ms: u64,
+}
+
+impl Default for CleanupConfig {
+    fn default() -> Self {
+        Self { interval_ms: 600_000, expired_retention_ms: 86_400_000 }
+    }
+}
+
+/// The tables a pass deletes from, in the order it does (the metric's `table` label).
+pub const TABLES: [&str; 7] =
+    ["pairing_tokens", "challenges", "enrollment_nonces", "sessions", "captures", "live_sockets", "bindings"];
+
+/// Rows one pass removed, per table (in [`TABLES`] order; only those with removals).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Removed(pub Vec<(&'static str, u64)>);
+
+impl Removed {
+    pub fn of(&self, table: &str) -> u64 {
+        self.0.iter().filter(|(t, _)| *t == table).map(|(_, n)| n).sum()
+    }
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
+    fn add(&mut self, table: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.0.iter_mut().find(|(t, _)| *t == table) {
+            Some((_, total)) => *total += n,
+            None => self.0.push((table, n)),
+        }
+    }
+}
+
+/// One step of a pass: rows of `table` (aliased `t`) whose `key` matches `condition`.
+/// `$1` is the step's cutoff, `$2` the pass's `now`.
+struct Step {
+    table: &'static str,
+    key: &'static str,
+    condition: &'static str,
+    /// How long past `now` minus the retention a row must have expired: at least the
+    /// window in which it can still answer a retry.
+    kept_at_least_ms: u64,
+    /// Undrained captures: kept for the inbox's retention instead (they are the app's
+    /// data, not forensics).
+    captures: bool,
+    /// Rows per statement.
+    batch: i64,
+}
+
+const STEPS: [Step; 8] = [
+    // A used token answers a lost redeem's retry until REDEEM_RETRY_MS past its expiry.
+    Step {
+        table: "pairing_tokens",
+        key: "hash",
+        condition: "t.expires_at < $1",
+        kept_at_least_ms: latch::core::offers::REDEEM_RETRY_MS,
+        captures: false,
+        batch: BATCH,
+    },
+    // A confirmed code answers a repeated confirm while its binding's first session is
+    // unused and the binding stands ("however late": routes/code_confirmation.rs).
+    Step {
+        table: "challenges",
+        key: "id_hash",
+        condition: "t.expires_at < $1 AND NOT EXISTS (
+            SELECT 1 FROM sessions s JOIN bindings b ON b.id = s.binding_id
+            WHERE s.binding_id = t.binding_id AND s.id = s.family_id AND s.rotated_at IS NULL
+              AND s.revoked_at IS NULL AND s.expires_at > $2 AND b.revoked_at IS NULL)",
+        kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
+    },
+    // A nonce refuses its assertion's replay until the assertion itself has expired.
+    Step {
+        table: "enrollment_nonces",
+        key: "key_id, nonce",
+        condition: "t.created_at < $1",
+        kept_at_least_ms: crate::enrollment::NONCE_NEEDED_MS,
+        captures: false,
+        batch: BATCH,
+    },
+    // A family is dead once its newest session expired; reuse of any of its tokens then
+    // answers `refresh_token_invalid`, as for any unknown token.
+    Step {
+        table: "sessions",
+        key: "id",
+        condition: "t.expires_at < $1 AND NOT EXISTS (
+            SELECT 1 FROM sessions n WHERE n.family_id = t.family_id AND n.expires_at >= $1)",
+        kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
+    },
+    // Captures the app did not drain within the inbox's retention; up to 640 KiB each,
+    // so fewer per statement.
+    Step {
+        table: "captures",
+        key: "id",
+        condition: "t.created_at < $1",
+        kept_at_least_ms: 0,
+        captures: true,
+        batch: 50,
+    },
+    // Revoked bindings: their sessions and socket records first, then the binding once
+    // nothing refers to it any more (a capture not yet drained or expired, a challenge
+    // still kept, keep it).
+    Step {
+        table: "sessions",
+        key: "id",
+        condition: "t.binding_id IN (SELECT id FROM bindings WHERE revoked_at < $1)",
+        kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
+    },
+    Step {
+        table: "live_sockets",
+        key: "binding_id",
+        condition: "t.binding_id IN (SELECT id FROM bindings WHERE revoked_at < $1)",
+        kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
+    },
+    Step {
+        table: "bindings",
+        key: "id",
+        condition: "t.revoked_at < $1
+            AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.binding_id = t.id)
+            AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.binding_id = t.id)
+            AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.binding_id = t.id)
+            AND NOT EXISTS (SELECT 1 FROM live_sockets l WHERE l.binding_id = t.id)",
+        kept_at_least_ms: 0,
+        captures: false,
+        batch: BATCH,
+    },
+];
+
+/// Deletes, batch by batch, the rows of `step` whose time is before `cutoff`.
+async fn delete_in_batches(db: &Db, step: &Step, cutoff: i64, now: i64) -> sqlx::Result<u64> {
+    let lock = match Backend::of(db) {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "", // one writer at a time: nothing to skip
+    };
+    let (table, key, condition) = (step.table, step.key, step.condition);
+    let sql = format!(
+        "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} t WHERE {condition} LIMIT {}{lock})",
+        step.batch
+    );
+    let mut removed = 0;
+    loop {
+        let query = sqlx::query(&sql).bind(cutoff);
+        // PostgreSQL refuses a parameter the statement doesn't use.
+        let query = if condition.contains("$2") { query.bind(now) } else { query };
+        let n = query.execute(db).await?.rows_affected();
+        removed += n;
+        if n < step.batch as u64 {
+            return Ok(removed);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// One pass at time `now` (ms since the epoch; tests pass a clock of their own). Counts
+/// what it removed in `latch_cleanup_removed_total{table}` and logs a line when it removed
+/// anything.
+pub async fn run_once(state: &AppState, now: u64) -> sqlx::Result<Removed> {
+    let retention = state.cfg.cleanup.expired_retention_ms;
+    let mut removed = Removed::default();
+    for step in &STEPS {
+        let kept = if step.captures { state.cfg.inbox.retention_ms } else { retention.max(step.kept_at_least_ms) };
+        let cutoff = now.saturating_sub(kept) as i64;
+        let n = delete_in_batches(&state.db, step, cutoff, now as i64).await?;
+        removed.add(step.table, n);
+        state.metrics.cleanup_removed(step.table, n);
+    }
+    if removed.total() > 0 {
+        let tables: Vec<String> = removed.0.iter().map(|(t, n)| format!("{t}={n}")).collect();
+        tracing::info!(removed = removed.total(), tables = %tables.join(" "), "cleanup removed expired rows");
+    }
+    Ok(removed)
+}
+
+/// Runs a pass at start and then every `interval_ms` until the relay shuts down. A failed
+/// pass is logged; the next one tries again.
+pub async fn run_forever(state: AppState) {
+    let every = state.cfg.cleanup.interval_ms;
+    if every == 0 {
+        return;
+    }
+    let mut ticks = tokio::time::interval(Duration::from_millis(every));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = state.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        if let Err(e) = run_once(&state, crate::clock::now_ms()).await {
+            tracing::warn!(error = %e, "cleanup pass failed; the next one retries");
+        }
+    }
+}
