@@ -1,7 +1,6 @@
 //! `latch-relay` command line: `serve`, and the owner commands that work beside a running
 //! relay on the same database.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -37,7 +36,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the relay.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage tenants (apps).
     #[command(subcommand)]
     Tenant(TenantCmd),
@@ -150,6 +149,25 @@ struct ServeArgs {
     /// database. Never in production: a copy of the database would then forge tokens.
     #[arg(long, env = "LATCH_DEV")]
     dev: bool,
+    /// Open client connections at most, WebSockets included (0: as many as the descriptor
+    /// limit allows, less 256 kept for the database and files). At the cap new clients
+    /// wait in the backlog.
+    #[arg(long, env = "LATCH_MAX_CONNECTIONS", default_value_t = 0)]
+    max_connections: usize,
+    /// Time a client has to send a request's headers, or to start its next request on a
+    /// kept-alive connection, before the connection is closed.
+    #[arg(long, env = "LATCH_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_read_timeout_seconds: u64,
+    /// Time a request has to arrive and be answered (long-polls wait at most 25 s of it): 408.
+    #[arg(long, env = "LATCH_REQUEST_TIMEOUT_SECONDS", default_value_t = 35)]
+    request_timeout_seconds: u64,
+    /// Longest pause inside a request body before the request fails.
+    #[arg(long, env = "LATCH_BODY_TIMEOUT_SECONDS", default_value_t = 10)]
+    body_timeout_seconds: u64,
+    /// Serve GET /metrics (Prometheus) on this separate address, e.g. 127.0.0.1:9787; never
+    /// on the public listener. Off when not given.
+    #[arg(long, env = "LATCH_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// On shutdown, how long to wait for in-flight requests and sockets to finish.
     #[arg(long, env = "LATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     shutdown_grace_seconds: u64,
@@ -295,7 +313,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "serve": a,
             });
             tracing::info!(config = %shown, "configuration");
-            serve(db, a).await?
+            serve(db, *a).await?
         }
         Command::Tenant(TenantCmd::Create { name, id, origins, captures }) => {
             let name =
@@ -505,6 +523,10 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
     cfg.trusted_proxies = a.trusted_proxies;
     cfg.secrets_in_database = a.dev;
+    anyhow::ensure!(a.request_timeout_seconds > 25, "--request-timeout-seconds must exceed the 25 s of a long-poll");
+    anyhow::ensure!(a.header_read_timeout_seconds > 0 && a.body_timeout_seconds > 0, "timeouts must be at least 1 s");
+    cfg.request_timeout_ms = a.request_timeout_seconds * 1000;
+    cfg.body_timeout_ms = a.body_timeout_seconds * 1000;
     cfg.cleanup = latch_relay::cleanup::CleanupConfig {
         interval_ms: a.cleanup_interval_seconds * 1000,
         expired_retention_ms: a.expired_retention_seconds * 1000,
@@ -541,9 +563,19 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     latch_relay::spawn_background(&state);
     let listener =
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
-    let app = latch_relay::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Some(addr) = &a.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!(listen = %addr, "metrics listener");
+        let routes = latch_relay::metrics::router(state.clone());
+        tokio::spawn(async move { axum::serve(metrics, routes).await });
+    }
+    let limits = latch_relay::server::ServerLimits::fitted(
+        a.max_connections,
+        Duration::from_secs(a.header_read_timeout_seconds),
+    );
+    tracing::info!(max_connections = limits.max_connections, "connection cap");
     let stopping = state.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = latch_relay::server::serve(listener, latch_relay::app(state.clone()), limits, async move {
         shutdown_signal().await;
         // Readiness turns 503, long-polls answer now, sockets get a 1001 close frame.
         stopping.shutdown.send_replace(true);
@@ -555,7 +587,7 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        served = server.into_future() => served?,
+        () = server => {}
         () = grace_over => tracing::warn!("shutdown grace period over; dropping the requests still running"),
     }
     // Upgraded sockets are not connections axum waits for: wait for them to close.

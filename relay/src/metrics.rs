@@ -149,6 +149,12 @@ impl Metrics {
     }
 }
 
+/// The metrics listener's routes (`--metrics-listen`): `GET /metrics` only, never on the
+/// public listener, where anyone could read traffic levels and error rates.
+pub fn router(state: AppState) -> axum::Router {
+    axum::Router::new().route("/metrics", axum::routing::get(serve)).with_state(state)
+}
+
 /// `GET /metrics`.
 pub async fn serve(State(s): State<AppState>) -> Response {
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render()).into_response()

@@ -56,12 +56,16 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
         key
     };
     let port = free_port();
+    let metrics_port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("relay.toml");
     std::fs::write(
         &config,
-        format!("listen = \"127.0.0.1:{port}\"\nlog-format = \"json\"\nshutdown-grace-seconds = 5\n"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nlog-format = \"json\"\nshutdown-grace-seconds = 5\n\
+             metrics-listen = \"127.0.0.1:{metrics_port}\"\n"
+        ),
     )
     .unwrap();
     // Production's way: the token secret and pepper from files, nothing generated.
@@ -96,7 +100,11 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
     let access = grant["accessToken"].as_str().unwrap().to_owned();
     let refresh = grant["refreshToken"].as_str().unwrap().to_owned();
 
-    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    // Metrics only on their own listener, never on the public one.
+    let public = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
+    let metrics =
+        http.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap().text().await.unwrap();
     for line in ["latch_pairings_started_total{flow=\"token\"} 1", "latch_pairings_completed_total{flow=\"token\"} 1"] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }

@@ -56,7 +56,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/me", get(auth::me))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::serve))
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(json_payload_too_large))
