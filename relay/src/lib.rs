@@ -51,6 +51,9 @@ pub struct Config {
     pub limits: limits::LimitConfig,
     /// Proxies whose `X-Forwarded-For` names the client (load balancers in front).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// WebSockets per client address that may be open without having authenticated yet
+    /// (0: no cap).
+    pub unauthenticated_sockets_per_address: usize,
 }
 
 impl Config {
@@ -65,6 +68,7 @@ impl Config {
             poll_interval_ms: 5_000,
             limits: limits::LimitConfig::default(),
             trusted_proxies: Vec::new(),
+            unauthenticated_sockets_per_address: 32,
         }
     }
 }

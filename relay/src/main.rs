@@ -137,6 +137,9 @@ struct ServeArgs {
     /// On shutdown, how long to wait for in-flight requests and sockets to finish.
     #[arg(long, env = "LATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     shutdown_grace_seconds: u64,
+    /// WebSockets per client address still authenticating at once (0: unlimited).
+    #[arg(long, env = "LATCH_UNAUTHENTICATED_SOCKETS_PER_ADDRESS", default_value_t = 32)]
+    unauthenticated_sockets_per_address: usize,
 }
 
 #[derive(Subcommand)]
@@ -468,6 +471,7 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
         cfg.extension_ids = a.extension_id.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
     }
     cfg.pairing_ttl_ms = a.pairing_ttl_seconds * 1000;
+    cfg.unauthenticated_sockets_per_address = a.unauthenticated_sockets_per_address;
     cfg.access_ttl_ms = a.access_ttl_seconds * 1000;
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
     cfg.trusted_proxies = a.trusted_proxies;

@@ -64,6 +64,10 @@ test("short access tokens are refreshed ahead of expiry and the next ping works"
     await sleep(7000); // past the first token's expiry: the socket keeps working
     assert.equal((await stack.me(first.accessToken)).status, 401);
     await pingUntilAnswered();
+    // The worker handed each fresh token to its open socket (a renewing `auth`), so the
+    // relay never had to close it at a token's expiry (4408).
+    const metrics = await (await fetch(`${RELAY}/metrics`)).text();
+    assert.match(metrics, /^latch_sockets_expired_total 0$/m);
   } finally { await close(); await stack.stop(); stack = null; }
 });
 

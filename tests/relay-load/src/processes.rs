@@ -47,6 +47,8 @@ pub async fn relay(database: &str) -> Proc {
     let child = Command::new(relay_binary())
         .args(["--database", database, "serve", "--listen", &addr])
         .args(["--mint-per-minute", "0", "--describe-per-minute", "0", "--redeem-per-minute", "0"])
+        // 256 handshakes at a time from one address.
+        .args(["--unauthenticated-sockets-per-address", "0"])
         .env("LATCH_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
