@@ -139,7 +139,10 @@ async fn unauthenticated_sockets_per_address_are_capped_until_they_authenticate(
     }
     let (_, text) = f.raw("GET", "/metrics", None, None).await;
     let text = String::from_utf8(text).unwrap();
-    assert!(text.contains("latch_rate_limited_total{limit=\"unauthenticated_sockets\"} 1"), "{text}");
+    // At least the one refusal above (more if the closed socket's place took a retry).
+    let refused =
+        text.lines().find_map(|l| l.strip_prefix("latch_rate_limited_total{limit=\"unauthenticated_sockets\"} "));
+    assert!(refused.and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n >= 1), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
