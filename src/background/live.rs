@@ -36,7 +36,7 @@ thread_local! {
     static CONNS: RefCell<LiteMap<String, Conn>> = const { RefCell::new(LiteMap::new()) };
     static FAILURES: RefCell<LiteMap<String, u32>> = const { RefCell::new(LiteMap::new()) };
     /// Bindings whose socket a newer one replaced (4409): not reopened by this worker.
-    static REPLACED: RefCell<LiteMap<String, ()>> = const { RefCell::new(LiteMap::new()) };
+    static REPLACED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static JITTER: RefCell<Jitter> = RefCell::new(Jitter::new(now_ms()));
 }
 
@@ -48,7 +48,7 @@ fn session_url() -> String {
 /// Opens a socket for every binding that has none (and doesn't need re-pair).
 pub async fn ensure_all() {
     for b in read_bindings().await {
-        let replaced = REPLACED.with_borrow(|r| r.contains_key(&b.binding_id));
+        let replaced = REPLACED.with_borrow(|r| r.contains(&b.binding_id));
         if b.needs_repair.is_none() && !replaced && !CONNS.with_borrow(|c| c.contains_key(&b.binding_id)) {
             connect(&b.binding_id);
         }
@@ -114,10 +114,7 @@ fn connect(binding_id: &str) {
         wasm_bindgen_futures::spawn_local(async move {
             match next {
                 AfterClose::Forget => forget_revoked(&b).await,
-                AfterClose::StayClosed => {
-                    log(&format!("binding {b}: a newer socket took over; not reconnecting"));
-                    REPLACED.with_borrow_mut(|r| r.insert(b, ()));
-                }
+                AfterClose::StayClosed => REPLACED.with_borrow_mut(|r| r.push(b)),
                 AfterClose::RefreshThenReconnect => match tokens::refreshed_access_token(&b).await {
                     Ok(_) if !CONNS.with_borrow(|c| c.contains_key(&b)) => connect(&b),
                     Ok(_) => {}
