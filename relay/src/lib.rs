@@ -66,6 +66,9 @@ pub struct Config {
     pub cleanup: cleanup::CleanupConfig,
     /// The capture inbox's bounds: rate per binding, cap per tenant, expiry (`inbox.rs`).
     pub inbox: inbox::InboxConfig,
+    /// WebSockets per client address that may be open without having authenticated yet
+    /// (0: no cap).
+    pub unauthenticated_sockets_per_address: usize,
 }
 
 impl Config {
@@ -85,6 +88,7 @@ impl Config {
             body_timeout_ms: 10_000,
             cleanup: cleanup::CleanupConfig::default(),
             inbox: inbox::InboxConfig::default(),
+            unauthenticated_sockets_per_address: 32,
         }
     }
 }

@@ -189,6 +189,9 @@ struct ServeArgs {
     /// Undrained captures older than this are deleted.
     #[arg(long, env = "LATCH_CAPTURE_RETENTION_DAYS", default_value_t = 7)]
     capture_retention_days: u64,
+    /// WebSockets per client address still authenticating at once (0: unlimited).
+    #[arg(long, env = "LATCH_UNAUTHENTICATED_SOCKETS_PER_ADDRESS", default_value_t = 32)]
+    unauthenticated_sockets_per_address: usize,
 }
 
 #[derive(Subcommand)]
@@ -519,6 +522,7 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
         cfg.extension_ids = a.extension_id.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
     }
     cfg.pairing_ttl_ms = a.pairing_ttl_seconds * 1000;
+    cfg.unauthenticated_sockets_per_address = a.unauthenticated_sockets_per_address;
     cfg.access_ttl_ms = a.access_ttl_seconds * 1000;
     cfg.refresh_ttl_ms = a.refresh_ttl_seconds * 1000;
     cfg.trusted_proxies = a.trusted_proxies;

@@ -40,6 +40,11 @@ pub struct TableLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub method: String,
     pub route: String,
@@ -57,6 +62,12 @@ pub struct Metrics {
     pub refreshes: Family<OutcomeLabel, Counter>,
     pub rate_limited: Family<LimitLabel, Counter>,
     pub live_sockets: Gauge,
+    /// `errand_result` frames not taken, by reason (`other_socket`, `unknown`).
+    pub errand_results_ignored: Family<ReasonLabel, Counter>,
+    /// Sockets closed because a newer socket of the same binding took over.
+    pub sockets_replaced: Counter,
+    /// Sockets closed because their access token expired without a renewing `auth`.
+    pub sockets_expired: Counter,
     latency: LatencyFamily,
     /// Rows the cleanup deleted, by table (`cleanup.rs`).
     pub cleanup_removed: Family<TableLabel, Counter>,
@@ -77,6 +88,9 @@ impl Default for Metrics {
             refreshes: Family::default(),
             rate_limited: Family::default(),
             live_sockets: Gauge::default(),
+            errand_results_ignored: Family::default(),
+            sockets_replaced: Counter::default(),
+            sockets_expired: Counter::default(),
             latency: Family::new_with_constructor(latency_histogram),
             registry: Registry::with_prefix("latch"),
             cleanup_removed: Family::default(),
@@ -104,6 +118,21 @@ impl Default for Metrics {
         m.registry.register("refreshes", "Refresh-token uses by outcome", m.refreshes.clone());
         m.registry.register("rate_limited", "Requests refused by an abuse limit", m.rate_limited.clone());
         m.registry.register("live_sockets", "Extension sockets connected to this instance", m.live_sockets.clone());
+        m.registry.register(
+            "errand_results_ignored",
+            "errand_result frames not taken: from a socket the errand was not sent to, or for no waiting errand",
+            m.errand_results_ignored.clone(),
+        );
+        m.registry.register(
+            "sockets_replaced",
+            "Extension sockets closed because a newer socket of the same binding took over",
+            m.sockets_replaced.clone(),
+        );
+        m.registry.register(
+            "sockets_expired",
+            "Extension sockets closed at their access token's expiry (no renewing auth)",
+            m.sockets_expired.clone(),
+        );
         m.registry.register("http_request_duration_seconds", "Time to answer a request, by route", m.latency.clone());
         m.registry.register(
             "cleanup_removed",
@@ -114,6 +143,9 @@ impl Default for Metrics {
         for flow in ["token", "code"] {
             let _ = m.pairings_started.get_or_create(&FlowLabel { flow });
             let _ = m.pairings_completed.get_or_create(&FlowLabel { flow });
+        }
+        for reason in ["other_socket", "unknown"] {
+            let _ = m.errand_results_ignored.get_or_create(&ReasonLabel { reason });
         }
         for outcome in ["ok", "reused", "revoked", "invalid"] {
             let _ = m.refreshes.get_or_create(&OutcomeLabel { outcome });

@@ -2,8 +2,11 @@
 //! instance; the app's `POST /api/errands` may land on any. Every instance records the
 //! sockets it holds (`live_sockets`) and a heartbeat (`instances`); the receiving instance
 //! writes the errand to the `errands` table and `NOTIFY`s the holder, which hands it to the
-//! socket, writes the outcome once and `NOTIFY`s back. On SQLite (one relay) all of this
-//! is off and errands only go to local sockets.
+//! socket, writes the outcome once and `NOTIFY`s back. The holder takes the answer only
+//! from the socket it sent the errand to (`live.rs`), so routing keeps that rule. A binding
+//! has one socket across instances: the instance recording a newer one `NOTIFY`s the
+//! holder of the older, which closes it. On SQLite (one relay) all of this is off and
+//! errands only go to local sockets.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,7 +35,8 @@ pub struct Routing {
     waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
 }
 
-/// Where an errand goes: the user's newest binding with a live socket.
+/// Where an errand goes: the binding the app named, or else the user's most recently
+/// created binding with a live socket (ties: the greatest binding id).
 pub enum Target {
     Local(String),
     Remote { binding_id: String, instance_id: String },
@@ -98,20 +102,60 @@ pub async fn socket_opened(s: &AppState, binding_id: &str, conn: u64, now: u64) 
     }
 }
 
+/// Records the socket as the binding's one socket; the instance holding the one it
+/// replaces (if another) is told to close it (`latch_sockets`, `instance:conn:binding`).
 async fn record_socket(s: &AppState, binding_id: &str, conn: u64, now: u64) -> sqlx::Result<()> {
     // The heartbeat too: the socket must count as reachable even before the first beat.
     heartbeat(&s.db, &s.routing.instance_id, now).await?;
-    sqlx::query(
+    let mut tx = s.db.begin().await?;
+    // Insert, or lock the row of the socket this one replaces: two instances recording
+    // sockets of one binding at once take turns, and the second learns of the first.
+    let inserted = sqlx::query(
         "INSERT INTO live_sockets (binding_id, instance_id, conn, connected_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (binding_id) DO UPDATE SET instance_id = excluded.instance_id, conn = excluded.conn, connected_at = excluded.connected_at",
+         ON CONFLICT (binding_id) DO NOTHING",
     )
     .bind(binding_id)
     .bind(&s.routing.instance_id)
     .bind(conn as i64)
     .bind(now as i64)
-    .execute(&s.db)
-    .await?;
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let mut replaced = None;
+    if inserted == 0 {
+        let old = sqlx::query("SELECT instance_id, conn FROM live_sockets WHERE binding_id = $1 FOR UPDATE")
+            .bind(binding_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        replaced = old.map(|r| (r.get::<String, _>("instance_id"), r.get::<i64, _>("conn")));
+        sqlx::query("UPDATE live_sockets SET instance_id = $2, conn = $3, connected_at = $4 WHERE binding_id = $1")
+            .bind(binding_id)
+            .bind(&s.routing.instance_id)
+            .bind(conn as i64)
+            .bind(now as i64)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    // A socket on this instance was already replaced in `live`.
+    if let Some((instance, old_conn)) = replaced.filter(|(i, _)| *i != s.routing.instance_id) {
+        wake::publish_with(&s.db, Topic::Sockets, &format!("{instance}:{old_conn}:{binding_id}")).await;
+    }
     Ok(())
+}
+
+/// `latch_sockets` notice: a newer socket of a binding was recorded elsewhere; if the one
+/// it replaced is here, it closes.
+pub fn on_socket_notice(s: &AppState, payload: &str) {
+    let mut parts = payload.splitn(3, ':');
+    let (Some(instance), Some(conn), Some(binding_id)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    if instance == s.routing.instance_id {
+        if let Ok(conn) = conn.parse() {
+            s.live.replaced_elsewhere(binding_id, conn);
+        }
+    }
 }
 
 /// Forgets the socket, unless a newer one (here or on another instance) replaced it.
@@ -127,33 +171,54 @@ pub async fn socket_closed(s: &AppState, binding_id: &str, conn: u64) {
         .await;
 }
 
-/// The user's newest binding of this tenant that has a live socket anywhere.
+/// The user's most recently created binding of this tenant that has a live socket
+/// anywhere; of bindings created in the same millisecond, the greatest id (PROTOCOL §10).
 pub async fn find_target(s: &AppState, tenant_id: &str, user_id: &str, now: u64) -> sqlx::Result<Option<Target>> {
     if !s.routing.enabled {
-        let bindings = crate::store::list_bindings(&s.db, Some(tenant_id)).await?;
-        let local = bindings.into_iter().rev().filter(|b| !b.revoked && b.user_id == user_id);
-        return Ok(local.map(|b| b.binding_id).find(|id| s.live.is_online(id)).map(Target::Local));
+        let mut bindings = crate::store::list_bindings(&s.db, Some(tenant_id)).await?;
+        bindings.retain(|b| !b.revoked && b.user_id == user_id && s.live.is_online(&b.binding_id));
+        let newest =
+            bindings.into_iter().max_by(|a, b| (a.created_at, &a.binding_id).cmp(&(b.created_at, &b.binding_id)));
+        return Ok(newest.map(|b| Target::Local(b.binding_id)));
     }
     let row = sqlx::query(
         "SELECT b.id, l.instance_id FROM bindings b
          JOIN live_sockets l ON l.binding_id = b.id JOIN instances i ON i.id = l.instance_id
          WHERE b.tenant_id = $1 AND b.user_id = $2 AND b.revoked_at IS NULL AND i.seen_at > $3
-         ORDER BY b.created_at DESC LIMIT 1",
+         ORDER BY b.created_at DESC, b.id DESC LIMIT 1",
     )
     .bind(tenant_id)
     .bind(user_id)
     .bind(now.saturating_sub(INSTANCE_ALIVE_MS) as i64)
     .fetch_optional(&s.db)
     .await?;
-    Ok(row.map(|r| {
-        let binding_id: String = r.get("id");
-        let instance_id: String = r.get("instance_id");
-        if instance_id == s.routing.instance_id {
+    Ok(row.map(|r| s.routing.target(r.get("id"), r.get("instance_id"))))
+}
+
+/// Where the live socket of `binding_id` is, if it has one.
+pub async fn locate(s: &AppState, binding_id: &str, now: u64) -> sqlx::Result<Option<Target>> {
+    if !s.routing.enabled {
+        return Ok(s.live.is_online(binding_id).then(|| Target::Local(binding_id.to_owned())));
+    }
+    let instance: Option<String> = sqlx::query_scalar(
+        "SELECT l.instance_id FROM live_sockets l JOIN instances i ON i.id = l.instance_id
+         WHERE l.binding_id = $1 AND i.seen_at > $2",
+    )
+    .bind(binding_id)
+    .bind(now.saturating_sub(INSTANCE_ALIVE_MS) as i64)
+    .fetch_optional(&s.db)
+    .await?;
+    Ok(instance.map(|i| s.routing.target(binding_id.to_owned(), i)))
+}
+
+impl Routing {
+    fn target(&self, binding_id: String, instance_id: String) -> Target {
+        if instance_id == self.instance_id {
             Target::Local(binding_id)
         } else {
             Target::Remote { binding_id, instance_id }
         }
-    }))
+    }
 }
 
 /// Sends an errand to a local socket and waits for its answer; `None`: offline or no

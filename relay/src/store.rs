@@ -489,6 +489,17 @@ fn binding_row(r: sqlx::any::AnyRow) -> BindingRow {
     }
 }
 
+/// A binding by id, revoked or not.
+pub async fn binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<BindingRow>> {
+    let row = sqlx::query(
+        "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at FROM bindings WHERE id = $1",
+    )
+    .bind(binding_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(binding_row))
+}
+
 /// An active binding by id.
 pub async fn active_binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<BindingRow>> {
     let row = sqlx::query(

@@ -48,17 +48,21 @@ pub enum Topic {
     Errands,
     /// An errand's outcome was written (payload: the errand id).
     ErrandResults,
+    /// A newer socket of a binding was recorded (payload `instance:conn:binding` of the
+    /// socket it replaced).
+    Sockets,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 4] = [Topic::Challenges, Topic::Revocations, Topic::Errands, Topic::ErrandResults];
+    pub const ALL: [Topic; 5] =
+        [Topic::Challenges, Topic::Revocations, Topic::Errands, Topic::ErrandResults, Topic::Sockets];
 
     /// The row of `change_counters` this topic bumps (migrations/*/0005).
     pub fn counter(self) -> &'static str {
         match self {
             Topic::Challenges => "challenges",
             Topic::Revocations => "revocations",
-            Topic::Errands | Topic::ErrandResults => "",
+            Topic::Errands | Topic::ErrandResults | Topic::Sockets => "",
         }
     }
 
@@ -68,6 +72,7 @@ impl Topic {
             Topic::Revocations => "latch_revocations",
             Topic::Errands => "latch_errands",
             Topic::ErrandResults => "latch_errand_results",
+            Topic::Sockets => "latch_sockets",
         }
     }
 
@@ -177,6 +182,7 @@ async fn listen_postgres(state: AppState) {
                         tokio::spawn(routing::on_errand_notice(state.clone(), n.payload().to_owned()));
                     }
                     Some(Topic::ErrandResults) => routing::on_result_notice(&state, n.payload()),
+                    Some(Topic::Sockets) => routing::on_socket_notice(&state, n.payload()),
                     None => {}
                 },
                 // The connection dropped and try_recv reconnects on the next call.

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::ws::{authed, recv, send, serve_app};
+use common::ws::{authed, close_of, recv, round_trip, send, serve_app};
 use common::{fixture_on, test_db, Fixture, FixtureApp, TestDb};
 use latch_relay::{app, db, spawn_background, AppState, Config};
 use serde_json::json;
@@ -219,6 +219,65 @@ async fn an_errand_posted_on_one_instance_reaches_the_socket_on_the_other() {
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!((b["ok"].as_bool(), &b["error"]), (Some(false), &json!("not_allowed")));
     let _ws = extension.await.unwrap();
+}
+
+/// PostgreSQL only: one socket per binding across instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_newer_socket_on_one_instance_closes_the_older_on_the_other() {
+    if !common::on_postgres() {
+        println!("sockets across instances need PostgreSQL; runs under tests/with-postgres.sh");
+        return;
+    }
+    let t = two_instances().await;
+    let (url_a, url_b) = (serve_app(t.a.app.clone()).await, serve_app(t.b.app.clone()).await);
+    let (_, grant) = t.a.redeem(&t.a.mint("dana").await).await;
+    let token = grant["accessToken"].as_str().unwrap();
+    let mut on_a = authed(&url_a, token).await;
+    let started = Instant::now();
+    let mut on_b = authed(&url_b, token).await;
+    assert_eq!(close_of(&mut on_a).await, Some((4409, "replaced".into())));
+    println!("socket on B → older socket on A closed: {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // And back: a newer one on A closes B's.
+    let on_a = authed(&url_a, token).await;
+    assert_eq!(close_of(&mut on_b).await, Some((4409, "replaced".into())));
+    let extension = tokio::spawn(async move {
+        let mut ws = on_a;
+        let e = recv(&mut ws).await.unwrap();
+        send(&mut ws, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": "a"})).await;
+        ws
+    });
+    let errand = json!({"userId": "dana", "kind": "ping"});
+    let (s, b) = t.b.call("POST", "/api/errands", Some(&t.b_key), Some(errand)).await;
+    assert_eq!((s, &b["result"]), (StatusCode::OK, &json!("a")), "{b}");
+    extension.await.unwrap();
+}
+
+/// PostgreSQL only: an errand routed to another instance is still answered only by the
+/// socket it went to there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_routed_errand_takes_its_answer_only_from_the_socket_it_went_to() {
+    if !common::on_postgres() {
+        println!("errand routing across instances needs PostgreSQL; runs under tests/with-postgres.sh");
+        return;
+    }
+    let t = two_instances().await;
+    let url = serve_app(t.a.app.clone()).await;
+    let (_, dana) = t.a.redeem(&t.a.mint("dana").await).await;
+    let (_, erin) = t.a.redeem(&t.a.mint("erin").await).await;
+    let mut target = authed(&url, dana["accessToken"].as_str().unwrap()).await;
+    let mut intruder = authed(&url, erin["accessToken"].as_str().unwrap()).await;
+    let extension = tokio::spawn(async move {
+        let e = recv(&mut target).await.unwrap();
+        send(&mut intruder, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": "forged"})).await;
+        round_trip(&mut intruder).await;
+        send(&mut target, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": "real"})).await;
+        (target, intruder)
+    });
+    let errand = json!({"userId": "dana", "kind": "ping"});
+    let (s, b) = t.b.call("POST", "/api/errands", Some(&t.b_key), Some(errand)).await;
+    assert_eq!((s, &b["result"]), (StatusCode::OK, &json!("real")), "{b}");
+    extension.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

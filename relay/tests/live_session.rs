@@ -1,13 +1,18 @@
-//! The WebSocket session over a real socket: handshake rules, errands, revocation.
+//! The WebSocket session over a real socket: handshake rules, errands, revocation, and
+//! what bounds a socket: frame sizes before `auth_ack`, unauthenticated sockets per
+//! address, one socket per binding, the access token's expiry; errand answers only from
+//! the socket the errand went to, and which binding an errand goes to.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::fixture;
-use common::ws::{authed, recv, send, serve};
-use serde_json::json;
+use common::ws::{authed, close_of, recv, round_trip, send, serve, serve_with_addr, Ws};
+use common::{fixture, fixture_with, Fixture};
+use futures_util::SinkExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_refuses_everything_before_auth_ack() {
@@ -66,4 +71,274 @@ async fn revoking_the_binding_closes_its_socket_within_a_second() {
     assert!(recv(&mut ws).await.is_none());
     println!("revoke → socket closed: {:?}", t.elapsed());
     assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_over_4_kib_before_auth_ack_close_the_socket_and_after_it_up_to_64_kib_pass() {
+    let f = fixture().await;
+    let url = serve(&f).await;
+    // A hello padded past 4 KiB: refused with 1009 before anything else happens.
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send(&mut ws, json!({"type": "hello", "pad": "x".repeat(5 * 1024)})).await;
+    assert_eq!(recv(&mut ws).await.unwrap(), json!({"type": "error", "code": "frame_too_large"}));
+    assert_eq!(close_of(&mut ws).await, Some((1009, "frame_too_large".into())));
+    // A 200 KiB frame is refused from its header: the socket ends, nothing is answered.
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let _ = ws.send(Message::text(json!({"type": "hello", "pad": "x".repeat(200 * 1024)}).to_string())).await;
+    assert_eq!(recv(&mut ws).await, None, "no hello back");
+    // The same 4 KiB is allowed after auth_ack: a 10 KiB errand_result gets through.
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    let mut ws = authed(&url, grant["accessToken"].as_str().unwrap()).await;
+    let big = "y".repeat(10 * 1024);
+    let extension = tokio::spawn({
+        let big = big.clone();
+        async move {
+            let e = recv(&mut ws).await.unwrap();
+            send(&mut ws, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": {"text": big}})).await;
+            ws
+        }
+    });
+    let (s, b) =
+        f.call("POST", "/api/errands", Some(&f.api_key), Some(json!({"userId": "dana", "kind": "ping"}))).await;
+    assert_eq!((s, b["result"]["text"].as_str()), (StatusCode::OK, Some(big.as_str())));
+    extension.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_sockets_per_address_are_capped_until_they_authenticate() {
+    let f = fixture_with(|c| c.unauthenticated_sockets_per_address = 3).await;
+    let url = serve_with_addr(f.app.clone()).await;
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        waiting.push(tokio_tungstenite::connect_async(&url).await.expect("under the cap").0);
+    }
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(res.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]));
+        }
+        other => panic!("a fourth unauthenticated socket from one address: {:?}", other.map(|(_, r)| r.status())),
+    }
+    // One of them authenticates: it no longer counts, and a new socket is let in.
+    let mut first = waiting.remove(0);
+    send(&mut first, json!({"type": "hello"})).await;
+    recv(&mut first).await.unwrap();
+    send(&mut first, json!({"type": "auth", "accessToken": grant["accessToken"]})).await;
+    assert_eq!(recv(&mut first).await.unwrap()["type"], "auth_ack");
+    waiting.push(tokio_tungstenite::connect_async(&url).await.expect("an authenticated socket frees its place").0);
+    // One that closes frees its place too (counted down when the server sees it end).
+    drop(waiting.remove(0));
+    let started = Instant::now();
+    loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok((ws, _)) => break waiting.push(ws),
+            Err(_) if started.elapsed() < Duration::from_secs(2) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("a closed socket still counts: {e}"),
+        }
+    }
+    let text = f.state.metrics.render();
+    // At least the one refusal above (more if the closed socket's place took a retry).
+    let refused =
+        text.lines().find_map(|l| l.strip_prefix("latch_rate_limited_total{limit=\"unauthenticated_sockets\"} "));
+    assert!(refused.and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n >= 1), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_socket_of_a_binding_closes_the_older_with_4409() {
+    let f = fixture().await;
+    let url = serve(&f).await;
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    let token = grant["accessToken"].as_str().unwrap();
+    // One access token, twenty sockets one after another: each closes the one before.
+    let mut older = authed(&url, token).await;
+    for _ in 0..20 {
+        let newer = authed(&url, token).await;
+        assert_eq!(close_of(&mut older).await, Some((4409, "replaced".into())));
+        older = newer;
+    }
+    // The survivor is the binding's socket: it gets the errand.
+    let extension = tokio::spawn(async move {
+        let e = recv(&mut older).await.unwrap();
+        send(&mut older, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": "last"})).await;
+        older
+    });
+    let (s, b) =
+        f.call("POST", "/api/errands", Some(&f.api_key), Some(json!({"userId": "dana", "kind": "ping"}))).await;
+    assert_eq!((s, &b["result"]), (StatusCode::OK, &json!("last")), "{b}");
+    extension.await.unwrap();
+    assert!(f.state.metrics.render().contains("latch_sockets_replaced_total 20"));
+}
+
+async fn refresh(f: &Fixture, grant: &Value) -> Value {
+    let (s, b) = f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": grant["refreshToken"]}))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_ends_with_its_access_token_unless_an_auth_renews_it() {
+    let f = fixture_with(|c| c.access_ttl_ms = 4_000).await;
+    let url = serve(&f).await;
+    let (_, dana) = f.redeem(&f.mint("dana").await).await;
+    let (_, erin) = f.redeem(&f.mint("erin").await).await;
+    let started = Instant::now();
+    let mut lapsing = authed(&url, dana["accessToken"].as_str().unwrap()).await;
+    let mut renewed = authed(&url, erin["accessToken"].as_str().unwrap()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fresh = refresh(&f, &erin).await;
+    send(&mut renewed, json!({"type": "auth", "accessToken": fresh["accessToken"]})).await;
+    let ack = recv(&mut renewed).await.unwrap();
+    assert_eq!(
+        (ack["type"].as_str(), ack["bindingId"].as_str()),
+        (Some("auth_ack"), erin["binding"]["bindingId"].as_str())
+    );
+    // The first token's expiry (≤ 4 s after it was issued) passes: only the renewed socket lives on.
+    assert_eq!(recv(&mut lapsing).await.unwrap(), json!({"type": "error", "code": "access_token_expired"}));
+    assert_eq!(close_of(&mut lapsing).await, Some((4408, "access_token_expired".into())));
+    let lapsed_after = started.elapsed();
+    assert!(lapsed_after <= Duration::from_millis(4_500), "{lapsed_after:?}");
+    tokio::time::sleep(Duration::from_millis(4_600).saturating_sub(started.elapsed())).await;
+    round_trip(&mut renewed).await;
+    // …until the fresh token's own expiry.
+    assert_eq!(close_of(&mut renewed).await, Some((4408, "access_token_expired".into())));
+    assert!(started.elapsed() >= Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewing_auth_must_carry_a_token_of_the_same_binding() {
+    let f = fixture().await;
+    let url = serve(&f).await;
+    let (_, dana) = f.redeem(&f.mint("dana").await).await;
+    let (_, erin) = f.redeem(&f.mint("erin").await).await;
+    for bad in [erin["accessToken"].clone(), json!("forged"), Value::Null] {
+        let mut ws = authed(&url, dana["accessToken"].as_str().unwrap()).await;
+        send(&mut ws, json!({"type": "auth", "accessToken": bad})).await;
+        assert_eq!(recv(&mut ws).await.unwrap(), json!({"type": "error", "code": "invalid_access_token"}), "{bad}");
+        assert_eq!(close_of(&mut ws).await, Some((4401, "invalid_access_token".into())), "{bad}");
+    }
+}
+
+/// A second tenant for tests that need another app's binding.
+async fn globex(f: &Fixture) -> String {
+    let tenant = latch_relay::store::Tenant {
+        id: "globex".into(),
+        name: "Globex".into(),
+        origins: vec!["http://localhost:8789".into()],
+        captures: false,
+    };
+    let now = latch_relay::clock::now_ms();
+    latch_relay::store::create_tenant(&f.state.db, &tenant, now).await.unwrap();
+    latch_relay::store::create_api_key(&f.state.db, "globex", "Globex", now).await.unwrap().0
+}
+
+async fn pair_with(f: &Fixture, api_key: &str, user: &str) -> Value {
+    let (s, minted) = f.call("POST", "/pairing-tokens", Some(api_key), Some(json!({"userId": user}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{minted}");
+    let (s, grant) = f.redeem(minted["pairingToken"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{grant}");
+    grant
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_errand_result_is_taken_only_from_the_socket_the_errand_went_to() {
+    let f = fixture().await;
+    let url = serve(&f).await;
+    let globex_key = globex(&f).await;
+    let dana = pair_with(&f, &f.api_key, "dana").await;
+    let eve = pair_with(&f, &globex_key, "eve").await; // another tenant's browser
+    let mut target = authed(&url, dana["accessToken"].as_str().unwrap()).await;
+    let mut intruder = authed(&url, eve["accessToken"].as_str().unwrap()).await;
+    let extension = tokio::spawn(async move {
+        let e = recv(&mut target).await.unwrap();
+        send(&mut intruder, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": "forged"})).await;
+        round_trip(&mut intruder).await; // the forged answer was read first
+        send(&mut target, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": "real"})).await;
+        (target, intruder)
+    });
+    let (s, b) =
+        f.call("POST", "/api/errands", Some(&f.api_key), Some(json!({"userId": "dana", "kind": "ping"}))).await;
+    assert_eq!((s, &b["result"]), (StatusCode::OK, &json!("real")), "{b}");
+    extension.await.unwrap();
+    let text = f.state.metrics.render();
+    assert!(text.contains("latch_errand_results_ignored_total{reason=\"other_socket\"} 1"), "{text}");
+}
+
+/// Answers the next errand on `ws` with `name`.
+fn answer_as(mut ws: Ws, name: &'static str) -> tokio::task::JoinHandle<Ws> {
+    tokio::spawn(async move {
+        let e = recv(&mut ws).await.unwrap();
+        send(&mut ws, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": name})).await;
+        ws
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errands_go_to_the_named_binding_or_else_the_users_newest() {
+    let f = fixture().await;
+    let url = serve(&f).await;
+    let globex_key = globex(&f).await;
+    let older = pair_with(&f, &f.api_key, "dana").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let newer = pair_with(&f, &f.api_key, "dana").await;
+    let id = |g: &Value| g["binding"]["bindingId"].as_str().unwrap().to_owned();
+    let older_ws = authed(&url, older["accessToken"].as_str().unwrap()).await;
+    let newer_ws = authed(&url, newer["accessToken"].as_str().unwrap()).await;
+    let errand = |binding: Option<String>| json!({"userId": "dana", "kind": "ping", "bindingId": binding});
+
+    let newer_task = answer_as(newer_ws, "newer");
+    let (s, b) = f.call("POST", "/api/errands", Some(&f.api_key), Some(errand(None))).await;
+    assert_eq!(
+        (s, &b["result"], b["bindingId"].as_str()),
+        (StatusCode::OK, &json!("newer"), Some(id(&newer).as_str()))
+    );
+    let older_task = answer_as(older_ws, "older");
+    let (s, b) = f.call("POST", "/api/errands", Some(&f.api_key), Some(errand(Some(id(&older))))).await;
+    assert_eq!(
+        (s, &b["result"], b["bindingId"].as_str()),
+        (StatusCode::OK, &json!("older"), Some(id(&older).as_str()))
+    );
+    let (_older_ws, _newer_ws) = (older_task.await.unwrap(), newer_task.await.unwrap());
+
+    // Bindings the caller may not name: another tenant's, another user's, one that never existed.
+    let foreign = pair_with(&f, &globex_key, "dana").await;
+    let erins = pair_with(&f, &f.api_key, "erin").await;
+    for other in [id(&foreign), id(&erins), "bnd_nope".into()] {
+        let (s, b) = f.call("POST", "/api/errands", Some(&f.api_key), Some(errand(Some(other.clone())))).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_paired")), "{other}: {b}");
+        assert!(b["message"].is_string(), "{b}");
+    }
+    let (s, _) = f.call("DELETE", &format!("/api/bindings/{}", id(&older)), Some(&f.api_key), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = f.call("POST", "/api/errands", Some(&f.api_key), Some(errand(Some(id(&older))))).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::GONE, Some("binding_revoked")), "{b}");
+}
+
+/// Two bindings created in the same millisecond: the greater binding id wins, whichever was
+/// inserted last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_created_in_the_same_millisecond_route_to_the_greater_id() {
+    let f = fixture().await;
+    let url = serve(&f).await;
+    // Pair until the first binding of a user has the greater id (half the time): the
+    // insertion order then disagrees with the rule.
+    let (user, first, second) = loop {
+        let user = format!("user-{}", latch_relay::secrets::new_id(""));
+        let first = pair_with(&f, &f.api_key, &user).await;
+        let second = pair_with(&f, &f.api_key, &user).await;
+        if first["binding"]["bindingId"].as_str() > second["binding"]["bindingId"].as_str() {
+            break (user, first, second);
+        }
+    };
+    sqlx::query("UPDATE bindings SET created_at = 1700000000000 WHERE user_id = $1")
+        .bind(&user)
+        .execute(&f.state.db)
+        .await
+        .unwrap();
+    let first_ws = authed(&url, first["accessToken"].as_str().unwrap()).await;
+    let _second_ws = authed(&url, second["accessToken"].as_str().unwrap()).await;
+    let first_task = answer_as(first_ws, "first");
+    let (s, b) = f.call("POST", "/api/errands", Some(&f.api_key), Some(json!({"userId": user, "kind": "ping"}))).await;
+    assert_eq!((s, &b["result"]), (StatusCode::OK, &json!("first")), "{b}");
+    first_task.await.unwrap();
 }

@@ -1,9 +1,12 @@
 //! The live channel: one WebSocket per binding to `/api/session`. Answers errands
-//! (`ping` now), reconnects with full-jitter backoff, re-authenticates after a refresh,
-//! and removes a binding the relay says was revoked. A frame every 20 s keeps the worker
-//! alive (Chrome 116+ counts WebSocket activity).
+//! (`ping` now), reconnects with full-jitter backoff, re-authenticates on the open socket
+//! after every refresh (`auth` with the fresh token, so the relay keeps it past the old
+//! token's expiry), and removes a binding the relay says was revoked. What each close
+//! code means is `core::session::after_close`: a socket replaced by a newer one of the
+//! same binding stays closed for the rest of this worker's life. A frame every 20 s keeps
+//! the worker alive (Chrome 116+ counts WebSocket activity).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use litemap::LiteMap;
 use wasm_bindgen::prelude::*;
@@ -11,6 +14,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::config::CONNECT_ORIGIN;
 use crate::core::backoff::{full_jitter_ms, Jitter};
+use crate::core::session::{after_close, AfterClose};
 use crate::core::wire::{ClientFrame, PingResult, ServerFrame};
 use crate::shell::{from_js, log, now_ms, to_js};
 
@@ -21,6 +25,8 @@ const KEEPALIVE_MS: u32 = 20_000;
 
 struct Conn {
     socket: WebSocket,
+    /// The relay answered `auth_ack`: a fresh token goes to it as a re-`auth`.
+    authenticated: Cell<bool>,
     /// Held so the callbacks live as long as the socket.
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
     _keepalive: gloo_timers::callback::Interval,
@@ -29,6 +35,8 @@ struct Conn {
 thread_local! {
     static CONNS: RefCell<LiteMap<String, Conn>> = const { RefCell::new(LiteMap::new()) };
     static FAILURES: RefCell<LiteMap<String, u32>> = const { RefCell::new(LiteMap::new()) };
+    /// Bindings whose socket a newer one replaced (4409): not reopened by this worker.
+    static REPLACED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static JITTER: RefCell<Jitter> = RefCell::new(Jitter::new(now_ms()));
 }
 
@@ -40,10 +48,23 @@ fn session_url() -> String {
 /// Opens a socket for every binding that has none (and doesn't need re-pair).
 pub async fn ensure_all() {
     for b in read_bindings().await {
-        if b.needs_repair.is_none() && !CONNS.with_borrow(|c| c.contains_key(&b.binding_id)) {
+        let replaced = REPLACED.with_borrow(|r| r.contains(&b.binding_id));
+        if b.needs_repair.is_none() && !replaced && !CONNS.with_borrow(|c| c.contains_key(&b.binding_id)) {
             connect(&b.binding_id);
         }
     }
+}
+
+/// A fresh access token was stored for `binding_id`: hand it to the relay on the open
+/// socket, which then stays open until that token's expiry.
+pub fn reauthenticate(binding_id: &str, access_token: &str) {
+    CONNS.with_borrow(|c| {
+        if let Some(c) =
+            c.get(binding_id).filter(|c| c.authenticated.get() && c.socket.ready_state() == WebSocket::OPEN)
+        {
+            send(&c.socket, &ClientFrame::Auth { access_token: access_token.to_owned() });
+        }
+    });
 }
 
 /// Closes a binding's socket (Disconnect).
@@ -81,7 +102,8 @@ fn connect(binding_id: &str) {
     let b = id.clone();
     let s = socket.clone();
     let on_close = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        let reason = e.unchecked_into::<CloseEvent>().reason();
+        let e = e.unchecked_into::<CloseEvent>();
+        let next = after_close(e.code(), &e.reason());
         let b = b.clone();
         // Only react for the socket that is still current.
         let current = CONNS.with_borrow(|c| c.get(&b).is_some_and(|c| c.socket == s));
@@ -90,10 +112,15 @@ fn connect(binding_id: &str) {
         }
         CONNS.with_borrow_mut(|c| c.remove(&b));
         wasm_bindgen_futures::spawn_local(async move {
-            if reason == "binding_revoked" {
-                forget_revoked(&b).await;
-            } else {
-                schedule_reconnect(b);
+            match next {
+                AfterClose::Forget => forget_revoked(&b).await,
+                AfterClose::StayClosed => REPLACED.with_borrow_mut(|r| r.push(b)),
+                AfterClose::RefreshThenReconnect => match tokens::refreshed_access_token(&b).await {
+                    Ok(_) if !CONNS.with_borrow(|c| c.contains_key(&b)) => connect(&b),
+                    Ok(_) => {}
+                    Err(_) => schedule_reconnect(b),
+                },
+                AfterClose::Reconnect => schedule_reconnect(b),
             }
         });
     });
@@ -107,9 +134,15 @@ fn connect(binding_id: &str) {
         }
     });
     CONNS.with_borrow_mut(|c| {
-        if let Some(old) =
-            c.insert(id, Conn { socket, _handlers: vec![on_open, on_message, on_close], _keepalive: keepalive })
-        {
+        if let Some(old) = c.insert(
+            id,
+            Conn {
+                socket,
+                authenticated: Cell::new(false),
+                _handlers: vec![on_open, on_message, on_close],
+                _keepalive: keepalive,
+            },
+        ) {
             let _ = old.socket.close();
         }
     });
@@ -139,6 +172,11 @@ async fn on_frame(socket: WebSocket, binding_id: String, frame: ServerFrame) {
         }
         ServerFrame::AuthAck { .. } => {
             FAILURES.with_borrow_mut(|f| f.remove(&binding_id));
+            CONNS.with_borrow(|c| {
+                if let Some(c) = c.get(&binding_id).filter(|c| c.socket == socket) {
+                    c.authenticated.set(true);
+                }
+            });
         }
         ServerFrame::Error { code } if code == "invalid_access_token" => {
             // Refresh (single-flight); the close that follows reconnects with the new token.

@@ -127,7 +127,10 @@ async fn refresh(binding_id: String) {
             })
             .await;
             match stored {
-                Ok(()) => Event::Refreshed { binding_id, expires_at },
+                Ok(()) => {
+                    super::live::reauthenticate(&binding_id, &t.access_token);
+                    Event::Refreshed { binding_id, expires_at }
+                }
                 Err(_) => Event::Failed { binding_id },
             }
         }

@@ -9,5 +9,6 @@ pub mod name_policy;
 pub mod offers;
 pub mod origin;
 pub mod refresh;
+pub mod session;
 pub mod token;
 pub mod wire;

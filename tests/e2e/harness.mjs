@@ -10,6 +10,8 @@ import { chromium } from "playwright-core";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const RELAY = "http://localhost:8787";
+/** The relay's Prometheus metrics: their own listener, never the public one. */
+export const RELAY_METRICS = "http://127.0.0.1:8789";
 export const APP = "http://localhost:8788";
 export const EXTENSION_ID = "caldpegfoiafoehigbniidhckihmjbop";
 export const EXTENSION_DIR = join(ROOT, "dist/extension");
@@ -145,7 +147,7 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
     ? { LD_PRELOAD: libfaketime(), FAKETIME: clockOffset, FAKETIME_DONT_FAKE_MONOTONIC: "1" }
     : {};
   const startRelay = () =>
-    start(RELAY_BIN, ["--database", db, "serve", "--dev", "--listen", `127.0.0.1:${relayPort}`], { LATCH_LOG: "warn", ...skew, ...env });
+    start(RELAY_BIN, ["--database", db, "serve", "--dev", "--listen", `127.0.0.1:${relayPort}`, "--metrics-listen", "127.0.0.1:8789"], { LATCH_LOG: "warn", ...skew, ...env });
   let relay = startRelay();
   if (demoApp) start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
   await waitFor(`${RELAY}/healthz`);

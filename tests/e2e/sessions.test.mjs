@@ -3,7 +3,7 @@
 // the app from the panel.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startStack, launchBrowser, openPanel, pairByPaste, storage, sleep, APP, RELAY } from "./harness.mjs";
+import { startStack, launchBrowser, openPanel, pairByPaste, storage, sleep, APP, RELAY, RELAY_METRICS } from "./harness.mjs";
 
 let stack;
 after(async () => { await stack?.stop(); });
@@ -64,6 +64,10 @@ test("short access tokens are refreshed ahead of expiry and the next ping works"
     await sleep(7000); // past the first token's expiry: the socket keeps working
     assert.equal((await stack.me(first.accessToken)).status, 401);
     await pingUntilAnswered();
+    // The worker handed each fresh token to its open socket (a renewing `auth`), so the
+    // relay never had to close it at a token's expiry (4408).
+    const metrics = await (await fetch(`${RELAY_METRICS}/metrics`)).text();
+    assert.match(metrics, /^latch_sockets_expired_total 0$/m);
   } finally { await close(); await stack.stop(); stack = null; }
 });
 

@@ -1,5 +1,7 @@
 //! `POST /api/errands`: the app asks a user's browser to do something and waits for the
-//! answer (504 `extension_offline` when no browser of that user is connected).
+//! answer (504 `extension_offline` when no browser of that user is connected). With
+//! several bindings the errand goes to the user's most recently created one that is
+//! connected (`routing::find_target`), or to the one the app names with `bindingId`.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,7 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::live::Errand;
 use crate::routing::{self, Target};
 use crate::secrets::new_id;
-use crate::AppState;
+use crate::{store, AppState};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,6 +26,9 @@ pub struct ErrandRequest {
     kind: String,
     #[serde(default)]
     params: Value,
+    /// One of the user's bindings, chosen by the app.
+    #[serde(default)]
+    binding_id: Option<String>,
 }
 
 fn offline() -> ApiError {
@@ -36,8 +41,27 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
     if req.kind.is_empty() || req.kind.len() > 64 {
         return Err(ApiError::bad_request("invalid_kind", "kind must be 1–64 characters."));
     }
-    // The user's newest connected binding of this tenant, on this instance or another.
-    let target = routing::find_target(&s, &tenant_id, &req.user_id, now_ms()).await?.ok_or_else(offline)?;
+    let target = match &req.binding_id {
+        // Only a binding of this tenant and user; any other is "not paired" for this app.
+        Some(id) => match store::binding(&s.db, id).await? {
+            Some(b) if b.tenant_id == tenant_id && b.user_id == req.user_id => {
+                if b.revoked {
+                    return Err(ApiError::new(StatusCode::GONE, "binding_revoked", "That binding was revoked."));
+                }
+                routing::locate(&s, id, now_ms()).await?
+            }
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_paired",
+                    "This app has no such binding for this user.",
+                ))
+            }
+        },
+        // The user's newest connected binding of this tenant, on this instance or another.
+        None => routing::find_target(&s, &tenant_id, &req.user_id, now_ms()).await?,
+    };
+    let target = target.ok_or_else(offline)?;
     let errand = Errand { id: new_id("err_"), kind: req.kind, params: req.params };
     let (binding_id, outcome) = match target {
         Target::Local(binding_id) => {

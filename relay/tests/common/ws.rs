@@ -46,3 +46,36 @@ pub async fn authed(url: &str, token: &str) -> Ws {
     assert_eq!(ack["type"], "auth_ack", "{ack}");
     ws
 }
+
+/// Serves `app` with the peer address known (as `serve` does), so per-address limits see
+/// 127.0.0.1; the session URL.
+pub async fn serve_with_addr(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("ws://{addr}/api/session")
+}
+
+/// Reads until the server's close frame: its code and reason (`None`: the socket ended
+/// without one). Fails if nothing ends it within 5 s.
+pub async fn close_of(ws: &mut Ws) -> Option<(u16, String)> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a close within 5 s")? {
+            Ok(Message::Close(Some(c))) => return Some((c.code.into(), c.reason.to_string())),
+            Ok(Message::Close(None)) | Err(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+/// A `ping` answered with `pong`: the session read every frame sent before it.
+pub async fn round_trip(ws: &mut Ws) {
+    send(ws, json!({"type": "ping"})).await;
+    loop {
+        let f = recv(ws).await.expect("pong, not a close");
+        if f["type"] == "pong" {
+            return;
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The live socket's close codes (§3 "WebSocket"), shared with the relay, and what the
+//! extension does after each close, sans-IO.
+//!
+//! | code | reason | relay closed because | the extension |
+//! |---|---|---|---|
+//! | 4401 | `binding_revoked` | the binding was revoked | forgets the binding |
+//! | 4401 | another error code | the handshake or an `auth` was refused | reconnects with backoff |
+//! | 4408 | `access_token_expired` | the access token expired and no `auth` renewed it | refreshes, then reconnects at once |
+//! | 4409 | `replaced` | a newer socket of the same binding took over | stays closed (never fights the newer socket) |
+//! | 1009 | `frame_too_large` | a frame before `auth_ack` was over 4 KiB, or one after it over 64 KiB | reconnects with backoff |
+//! | anything else (1001 relay restarting, 1006 network) | | | reconnects with backoff |
+
+/// The handshake or an `auth` was refused; the reason is the `error` code.
+pub const CLOSE_REFUSED: u16 = 4401;
+/// The access token expired without an `auth` renewing it.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4408;
+/// A newer socket of the same binding took over.
+pub const CLOSE_REPLACED: u16 = 4409;
+/// A frame too big (WebSocket "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// What to do after the relay (or the network) closed a binding's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterClose {
+    /// The binding was revoked: forget it.
+    Forget,
+    /// Another socket of this binding is live now: don't reconnect (until the worker
+    /// starts again).
+    StayClosed,
+    /// Get a fresh access token, then reconnect without waiting.
+    RefreshThenReconnect,
+    /// Reconnect after the usual full-jitter backoff.
+    Reconnect,
+}
+
+pub fn after_close(code: u16, reason: &str) -> AfterClose {
+    match (code, reason) {
+        (_, "binding_revoked") => AfterClose::Forget,
+        (CLOSE_REPLACED, _) => AfterClose::StayClosed,
+        (CLOSE_TOKEN_EXPIRED, _) => AfterClose::RefreshThenReconnect,
+        _ => AfterClose::Reconnect,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_close_code_has_its_own_next_step() {
+        assert_eq!(after_close(CLOSE_REFUSED, "binding_revoked"), AfterClose::Forget);
+        assert_eq!(after_close(CLOSE_REPLACED, "replaced"), AfterClose::StayClosed);
+        assert_eq!(after_close(CLOSE_TOKEN_EXPIRED, "access_token_expired"), AfterClose::RefreshThenReconnect);
+        for (code, reason) in [
+            (CLOSE_REFUSED, "invalid_access_token"),
+            (CLOSE_REFUSED, "handshake_timeout"),
+            (CLOSE_TOO_BIG, "frame_too_large"),
+            (1001, "relay_restarting"),
+            (1006, ""),
+            (1000, ""),
+        ] {
+            assert_eq!(after_close(code, reason), AfterClose::Reconnect, "{code} {reason}");
+        }
+    }
+
+    #[test]
+    fn only_the_replaced_code_stops_reconnecting() {
+        // A reason alone never stops the extension: only the documented code does.
+        assert_eq!(after_close(1000, "replaced"), AfterClose::Reconnect);
+        assert_eq!(after_close(CLOSE_REFUSED, "replaced"), AfterClose::Reconnect);
+        assert_eq!(after_close(CLOSE_REPLACED, ""), AfterClose::StayClosed);
+    }
+}
