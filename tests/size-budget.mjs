@@ -17,10 +17,12 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * 100 KB → 82 KB (the core's JS codec, litemap), → 86 KB (enterprise auto-pair, +5.0 KB),
  * → 91.6 KB (consent on every path, issue 17: code prompt, confirm/reject, opener, +6.3 KB),
  * → 108.5 KB (serde-wasm-bindgen restored at the JS boundary, as the design card fixes it:
- * +18.1 KB measured; the hand-written codec it replaced is gone). Ratchet down from here.
+ * +18.1 KB measured; the hand-written codec it replaced is gone), → 108.6 KB (issue 18: the
+ * socket's close codes — 4409 replaced, 4408 expired — and the renewing `auth` after each
+ * refresh, core::session, +0.3 KB measured: 108,539 bytes). Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 108_500, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 108_600, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];
