@@ -164,6 +164,9 @@ async fn json_with_parameters_or_in_another_case_is_json() {
     assert_eq!(s, StatusCode::OK);
 }
 
+/// Method, path, headers, body; the status and error code expected.
+type BadRequest<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Option<String>, StatusCode, &'a str);
+
 #[tokio::test]
 async fn every_kind_of_bad_request_is_answered_in_the_error_shape() {
     let f = fixture_with(|_| {}).await;
@@ -176,7 +179,7 @@ async fn every_kind_of_bad_request_is_answered_in_the_error_shape() {
         ("sec-websocket-version", "13"),
         ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
     ];
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, Option<String>, StatusCode, &str)> = vec![
+    let cases: Vec<BadRequest> = vec![
         ("GET", "/no-such-page", vec![], None, StatusCode::NOT_FOUND, "not_found"),
         (
             "POST",
