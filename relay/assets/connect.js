@@ -6,7 +6,11 @@
   const extensionIds = JSON.parse(document.body.dataset.extensionIds || "[]");
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get("token") || "";
-  const returnUrl = safeReturn(params.get("return"));
+  // The app's page to go back to, as the link asks. Anyone can craft a connect link, so the
+  // page offers only what describe answers as returnUrl: the relay keeps it to an origin
+  // registered for the token's tenant (else the tenant's first origin, else none).
+  const requestedReturn = params.get("return");
+  let returnUrl = null;
   let appName = "the app";
   // The site that opened this page, as the browser witnessed it (PROTOCOL §4), or null.
   let opener = null;
@@ -14,7 +18,7 @@
   function safeReturn(raw) {
     try {
       const u = new URL(raw);
-      return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+      return (u.protocol === "http:" || u.protocol === "https:") && !u.username && !u.password ? u.href : null;
     } catch { return null; }
   }
 
@@ -101,9 +105,10 @@
     try {
       r = await fetch("/pairing-tokens/describe", {
         method: "POST", headers: { "content-type": "application/json" },
-        body: JSON.stringify({ pairingToken: token }),
+        body: JSON.stringify(requestedReturn ? { pairingToken: token, returnUrl: requestedReturn } : { pairingToken: token }),
       });
       body = await r.json();
+      returnUrl = typeof body.returnUrl === "string" ? safeReturn(body.returnUrl) : null;
     } catch {
       return show("Latch can't be reached", "The relay did not answer. Check your connection and reload this page.", { error: true, back: true });
     }

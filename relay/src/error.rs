@@ -14,11 +14,15 @@ pub struct ApiError {
     pub interval: Option<u64>,
     /// 429 `rate_limited`: seconds to wait; also sent as `Retry-After`.
     pub retry_after: Option<u64>,
+    /// Describe's refusals of a token the relay knows (used, expired, revoked): the
+    /// connect page's "Back to the app" link, held to the tenant's origins
+    /// (`routes::pairing::back_link`). Sent as `returnUrl`.
+    pub return_url: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), interval: None, retry_after: None }
+        Self { status, code, message: message.into(), interval: None, retry_after: None, return_url: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -51,7 +55,14 @@ impl IntoResponse for ApiError {
             interval: self.interval,
             retry_after: self.retry_after,
         };
-        let mut res = (self.status, Json(body)).into_response();
+        let mut res = match self.return_url {
+            None => (self.status, Json(body)).into_response(),
+            Some(url) => {
+                let mut value = serde_json::to_value(body).expect("an error body serialises");
+                value["returnUrl"] = url.into();
+                (self.status, Json(value)).into_response()
+            }
+        };
         if let Some(secs) = self.retry_after.or(self.interval) {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
         }

@@ -1,9 +1,10 @@
 //! The tenant's own view of its users' bindings: list and revoke (API key).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
+use super::body::Path;
 use super::pairing::authenticate_app;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};

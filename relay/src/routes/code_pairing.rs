@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use latch::core::wire::{ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply};
 use serde::Deserialize;
 
-use super::body::parse_json;
+use super::body::{parse_json, Query};
 use super::client_addr::ClientAddr;
 use super::pairing::clean_device_name;
 use crate::challenges::{self, ChallengeRow, Created};

@@ -14,8 +14,9 @@ mod pairing;
 mod session;
 pub mod web;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -57,21 +58,52 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(web::routes())
+        .route_layer(axum::middleware::from_fn(body::require_json))
+        .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(json_payload_too_large))
+        .layer(axum::middleware::from_fn(json_errors))
 }
 
-/// axum's body limit answers 413 in plain text; every error of the relay is JSON.
-async fn json_payload_too_large(res: Response) -> Response {
-    if res.status() != StatusCode::PAYLOAD_TOO_LARGE {
+/// 404 for a path the relay does not serve.
+async fn unknown_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "The relay has no endpoint at this path.")
+}
+
+/// Every error of the relay is `{"error", "message"}`. The relay's own answers already are;
+/// this turns the rest into that shape: axum's plain-text or empty answers (405 for a wrong
+/// method, 413 past the body limit, the WebSocket upgrade's refusals, a body that could not
+/// be read) and anything a new route might leak. An error whose body is already JSON passes
+/// unchanged; `Allow` and `Retry-After` are kept.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let websocket = req.uri().path() == "/api/session";
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) || body::is_json(res.headers()) {
         return res;
     }
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "The request body is larger than this endpoint accepts.",
-    )
-    .into_response()
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "The relay has no endpoint at this path."),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This endpoint does not answer this method."),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("payload_too_large", "The request body is larger than this endpoint accepts.")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "Send the request body as JSON with 'Content-Type: application/json'.")
+        }
+        StatusCode::BAD_REQUEST | StatusCode::UPGRADE_REQUIRED if websocket => (
+            "websocket_required",
+            "This endpoint is a WebSocket: open it with a WebSocket client (GET with 'Upgrade: websocket').",
+        ),
+        s if s.is_client_error() => ("bad_request", "The relay could not read this request."),
+        _ => ("internal_error", "The relay failed to answer this request; try again."),
+    };
+    let mut json = ApiError::new(status, code, message).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = res.headers().get(&name) {
+            json.headers_mut().insert(name, v.clone());
+        }
+    }
+    json
 }
 
 /// Liveness: the process answers. Never depends on the database, so an orchestrator does
@@ -81,14 +113,19 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Readiness: send traffic here. 503 while the database does not answer or once the relay
-/// is shutting down, so a load balancer drains this instance first.
+/// is shutting down, so a load balancer drains this instance first. The 503 carries the
+/// error shape beside `status`.
 async fn readyz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let unready = |status: &str, message: &str| {
+        let body = serde_json::json!({"status": status, "error": status, "message": message});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+    };
     if *s.shutdown.borrow() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "shutting_down"})));
+        return unready("shutting_down", "This relay instance is shutting down; send requests to another.");
     }
     match sqlx::query("SELECT 1").execute(&s.db).await {
         Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "database_unavailable"}))),
+        Err(_) => unready("database_unavailable", "This relay instance can't reach its database."),
     }
 }
 pub use pairing::is_valid_user_id;

@@ -140,25 +140,82 @@ fn unusable(row: Option<&TokenRow>, now: u64) -> ApiError {
     }
 }
 
+/// Describe's request beyond the token: the connect page's `return` parameter (its
+/// fragment, which never reaches the relay otherwise).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeExtras {
+    return_url: Option<String>,
+}
+
+/// Describe's answer: the shared description plus, as an extension of PROTOCOL.md, the
+/// connect page's "Back to the app" link ([`back_link`]).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Described {
+    #[serde(flatten)]
+    description: DescribeResponse,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    return_url: Option<String>,
+}
+
+/// Longest `returnUrl` the relay offers back.
+const MAX_RETURN_URL: usize = 2048;
+
+/// Where the connect page's "Back to the app" link may lead: `requested` when it is an
+/// http(s) URL without userinfo whose origin (as a browser parses it, default ports
+/// folded) is one of the tenant's registered `origins`; otherwise the first registered
+/// origin; with none registered, nowhere. The link arrives in the page's fragment, which
+/// anyone crafting a connect link chooses: a hostile one must never become a link on the
+/// relay's page (`javascript:`, a look-alike site, a port or scheme twin).
+pub fn back_link(requested: Option<&str>, origins: &[String]) -> Option<String> {
+    let registered: Vec<url::Origin> = origins
+        .iter()
+        .filter(|o| super::is_plain_origin(o))
+        .filter_map(|o| url::Url::parse(o).ok())
+        .map(|u| u.origin())
+        .filter(url::Origin::is_tuple)
+        .collect();
+    let allowed = requested
+        .filter(|r| r.len() <= MAX_RETURN_URL)
+        .and_then(|r| url::Url::parse(r).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .filter(|u| u.username().is_empty() && u.password().is_none())
+        .filter(|u| registered.contains(&u.origin()));
+    match allowed {
+        Some(url) => Some(url.to_string()),
+        None => registered.first().map(|o| format!("{}/", o.ascii_serialization())),
+    }
+}
+
 pub async fn describe(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
     body: Bytes,
-) -> ApiResult<Json<DescribeResponse>> {
+) -> ApiResult<Json<Described>> {
     s.limits.describe.admit(&addr, "pairing tokens looked up from this address")?;
     let token = token_from(&body)?;
+    let requested = parse_json::<DescribeExtras>(&body).ok().and_then(|e| e.return_url);
     let now = now_ms();
     let row = store::pairing_token(&s.db, &token_hash(&s.pepper, &token)).await?;
+    let return_url = row.as_ref().and_then(|r| back_link(requested.as_deref(), &r.tenant_origins));
     match row {
-        Some(r) if !r.used && !r.key_revoked && r.expires_at > now => Ok(Json(DescribeResponse {
-            app_name: app_name(&r),
-            app_origins: r.tenant_origins.iter().filter(|o| super::is_plain_origin(o)).cloned().collect(),
-            tenant_id: r.tenant_id,
-            user_id: r.user_id,
-            expires_at: r.expires_at,
-            server_time: Some(now),
+        Some(r) if !r.used && !r.key_revoked && r.expires_at > now => Ok(Json(Described {
+            description: DescribeResponse {
+                app_name: app_name(&r),
+                app_origins: r.tenant_origins.iter().filter(|o| super::is_plain_origin(o)).cloned().collect(),
+                tenant_id: r.tenant_id,
+                user_id: r.user_id,
+                expires_at: r.expires_at,
+                server_time: Some(now),
+            },
+            return_url,
         })),
-        other => Err(unusable(other.as_ref(), now)),
+        other => {
+            let mut refused = unusable(other.as_ref(), now);
+            refused.return_url = return_url;
+            Err(refused)
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! connect page (the only origin allowed to message the extension) and the hidden status
 //! frame. Pages carry their configuration in data attributes; no inline scripts.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -10,6 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
+use super::body::Query;
 use crate::error::ApiResult;
 use crate::{store, AppState};
 
