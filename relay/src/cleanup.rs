@@ -113,12 +113,14 @@ const STEPS: [Step; 8] = [
         batch: BATCH,
     },
     // A family is dead once its newest session expired; reuse of any of its tokens then
-    // answers `refresh_token_invalid`, as for any unknown token.
+    // answers `refresh_token_invalid`, as for any unknown token. A rotated session past
+    // its own expiry goes too, even in a live family: an extension rotates ~100 times a
+    // day, and a token that old can neither refresh nor be told from a stranger's.
     Step {
         table: "sessions",
         key: "id",
-        condition: "t.expires_at < $1 AND NOT EXISTS (
-            SELECT 1 FROM sessions n WHERE n.family_id = t.family_id AND n.expires_at >= $1)",
+        condition: "t.expires_at < $1 AND (t.rotated_at IS NOT NULL OR NOT EXISTS (
+            SELECT 1 FROM sessions n WHERE n.family_id = t.family_id AND n.expires_at >= $1))",
         kept_at_least_ms: 0,
         captures: false,
         batch: BATCH,

@@ -154,6 +154,11 @@ struct ServeArgs {
     /// wait in the backlog.
     #[arg(long, env = "LATCH_MAX_CONNECTIONS", default_value_t = 0)]
     max_connections: usize,
+    /// Open connections per client address (IPv4 address or IPv6 /64), at most a quarter
+    /// of --max-connections; trusted proxies are exempt. Over it a connection is closed at
+    /// once (0: no per-address cap).
+    #[arg(long, env = "LATCH_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1024)]
+    max_connections_per_address: usize,
     /// Time a client has to send a request's headers, or to start its next request on a
     /// kept-alive connection, before the connection is closed.
     #[arg(long, env = "LATCH_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
@@ -443,7 +448,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !is_valid_user_id(&user) {
                 bail!("--user must be 1–128 characters, no control or format characters or surrounding spaces");
             }
-            let state = AppState::new(db, Config::new("http://localhost:8787")).await?;
+            let state = owner_state(db)?;
             // Like an app's approval: the browser's user still has to approve.
             let reply = code_approval::approve_code(&state, &code, &tenant, &user, None, None)
                 .await
@@ -451,7 +456,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&reply)?);
         }
         Command::Pairing(PairingCmd::Deny { code }) => {
-            let state = AppState::new(db, Config::new("http://localhost:8787")).await?;
+            let state = owner_state(db)?;
             code_approval::deny_code(&state, &code).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             println!("{}", json!({ "status": "denied" }));
         }
@@ -576,8 +581,10 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     let limits = latch_relay::server::ServerLimits::fitted(
         a.max_connections,
         Duration::from_secs(a.header_read_timeout_seconds),
+        a.max_connections_per_address,
+        state.cfg.trusted_proxies.clone(),
     );
-    tracing::info!(max_connections = limits.max_connections, "connection cap");
+    tracing::info!(max_connections = limits.max_connections, per_address = limits.per_address, "connection cap");
     let stopping = state.clone();
     let server = latch_relay::server::serve(listener, latch_relay::app(state.clone()), limits, async move {
         shutdown_signal().await;
@@ -604,6 +611,12 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(sockets_left = state.live.count(), "stopped");
     Ok(())
+}
+
+/// State for an owner command that neither hashes nor signs a token (code approve and
+/// deny): throwaway keys, so the command never generates secrets into the database.
+fn owner_state(db: latch_relay::Db) -> anyhow::Result<AppState> {
+    AppState::with_keys(db, Config::new("http://localhost:8787"), latch_relay::secrets::TokenKeys::throwaway())
 }
 
 /// Hides the password of a database URL for logs and errors.

@@ -139,6 +139,14 @@ impl TokenKeys {
     }
 }
 
+impl TokenKeys {
+    /// Random keys kept nowhere, for owner commands that neither hash nor sign a token.
+    pub fn throwaway() -> Self {
+        let (pepper, signing) = (random_bytes().to_vec(), random_bytes().to_vec());
+        Self { pepper, previous_pepper: None, signing, previous_signing: None, from_database: false }
+    }
+}
+
 /// A secret from `NAME` (the value) or `NAME_FILE` (a file holding it, trimmed), at least
 /// [`MIN_SECRET_BYTES`] long either way; `None` when neither is set.
 fn secret_from_env(name: &str) -> anyhow::Result<Option<Vec<u8>>> {

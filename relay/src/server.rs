@@ -4,7 +4,8 @@
 //! - a header-read timeout (also the idle keep-alive limit: hyper starts it whenever it
 //!   waits for a request head), so silent and slow-header connections close;
 //! - a cap on open client connections, counted until the descriptor is closed, upgraded
-//!   WebSockets included. At the cap the relay stops accepting (new clients wait in the
+//!   WebSockets included, and a share of it per client address (trusted proxies exempt),
+//!   so one client can't hold them all. At the cap the relay stops accepting (new clients wait in the
 //!   kernel's backlog) and says so once per episode in the log, instead of failing
 //!   `accept` with EMFILE for everyone, `/healthz` included;
 //! - the peer address in each request (`ConnectInfo`), as `into_make_service_with_connect_info`.
@@ -36,6 +37,12 @@ pub struct ServerLimits {
     /// Time a client has to send a request's headers, and to start its next request on a
     /// kept-alive connection.
     pub header_read_timeout: Duration,
+    /// Open connections per client address (an IPv4 address or an IPv6 /64), so one client
+    /// can't take the whole cap; trusted proxies are exempt (all their clients share their
+    /// address). 0: no per-address cap.
+    pub per_address: usize,
+    /// Proxies exempt from `per_address`.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Descriptors kept free beside client connections: the database pool, the PostgreSQL
@@ -45,7 +52,12 @@ pub const RESERVED_DESCRIPTORS: usize = 256;
 impl ServerLimits {
     /// `max_connections` 0 means: as many as the process's descriptor limit allows after
     /// [`RESERVED_DESCRIPTORS`]. A configured cap above that is lowered to it (and logged).
-    pub fn fitted(max_connections: usize, header_read_timeout: Duration) -> Self {
+    pub fn fitted(
+        max_connections: usize,
+        header_read_timeout: Duration,
+        per_address: usize,
+        trusted_proxies: Vec<std::net::IpAddr>,
+    ) -> Self {
         let room = descriptor_limit().map(|n| n.saturating_sub(RESERVED_DESCRIPTORS).max(16));
         let max_connections = match (max_connections, room) {
             (0, Some(room)) => room,
@@ -60,7 +72,9 @@ impl ServerLimits {
             }
             (want, _) => want,
         };
-        Self { max_connections, header_read_timeout }
+        // One address never takes more than a quarter of the cap, whatever was configured.
+        let per_address = if per_address == 0 { 0 } else { per_address.min((max_connections / 4).max(1)) };
+        Self { max_connections, header_read_timeout, per_address, trusted_proxies }
     }
 }
 
@@ -77,6 +91,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, sto
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let at_cap_logged = Arc::new(AtomicBool::new(false));
+    let per_address = Arc::new(PerAddress::default());
     let accept = async {
         loop {
             let slot = match slots.clone().try_acquire_owned() {
@@ -103,7 +118,21 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, sto
                     continue;
                 }
             };
+            let exempt = limits.per_address == 0 || limits.trusted_proxies.contains(&peer.ip().to_canonical());
+            let address = if exempt {
+                None
+            } else {
+                match per_address.take(crate::limits::address_key(peer.ip()), limits.per_address) {
+                    Some(held) => Some(held),
+                    None => {
+                        // Over its share: closed at once, before a byte is read.
+                        tracing::debug!("connection refused: too many from one address");
+                        continue;
+                    }
+                }
+            };
             let _ = stream.set_nodelay(true);
+            let slot = Slot { _global: slot, _address: address };
             tokio::spawn(connection(stream, peer, slot, app.clone(), limits.header_read_timeout, stopping.clone()));
         }
     };
@@ -121,7 +150,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, sto
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
+    slot: Slot,
     app: Router,
     header_read_timeout: Duration,
     mut stopping: tokio::sync::watch::Receiver<bool>,
@@ -149,7 +178,48 @@ async fn connection(
 /// descriptor closes, after an upgrade too (the upgraded socket owns this stream).
 struct Counted {
     stream: TcpStream,
-    _slot: OwnedSemaphorePermit,
+    _slot: Slot,
+}
+
+/// A connection's place under the global cap and under its address's share.
+struct Slot {
+    _global: OwnedSemaphorePermit,
+    _address: Option<AddressHeld>,
+}
+
+/// Open connections per address key. O(1) per connect and close under a short lock.
+#[derive(Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+impl PerAddress {
+    /// One more connection for `key`, unless it already holds `max`.
+    fn take(self: &Arc<Self>, key: String, max: usize) -> Option<AddressHeld> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key.clone()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressHeld { table: self.clone(), key })
+    }
+}
+
+/// Gives its address's place back when the connection's descriptor closes.
+struct AddressHeld {
+    table: Arc<PerAddress>,
+    key: String,
+}
+
+impl Drop for AddressHeld {
+    fn drop(&mut self) {
+        let mut open = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl AsyncRead for Counted {

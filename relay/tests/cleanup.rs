@@ -191,3 +191,28 @@ async fn concurrent_passes_split_the_work_without_errors() {
     assert_eq!(count(&f, "SELECT COUNT(*) FROM pairing_tokens").await, 0);
     let _ = keep;
 }
+
+#[tokio::test]
+async fn rotated_sessions_past_their_own_expiry_go_even_in_a_live_family() {
+    let f = fixture().await;
+    let t0 = now_ms();
+    let active = paired(&f, "bob").await;
+    let mut latest = active["refreshToken"].clone();
+    for _ in 0..3 {
+        let (s, b) = f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": latest}))).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        latest = b["refreshToken"].clone();
+    }
+    assert_eq!(count(&f, "SELECT COUNT(*) FROM sessions").await, 4);
+    // As if the three rotations had happened 40 days ago (a family refreshed ever since).
+    sqlx::query("UPDATE sessions SET expires_at = $1 WHERE rotated_at IS NOT NULL")
+        .bind((t0 - 10 * DAY) as i64)
+        .execute(&f.state.db)
+        .await
+        .unwrap();
+    let removed = cleanup::run_once(&f.state, t0).await.unwrap();
+    assert_eq!(removed.of("sessions"), 3, "{removed:?}");
+    assert_eq!(count(&f, "SELECT COUNT(*) FROM sessions WHERE rotated_at IS NULL").await, 1);
+    let (s, b) = f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": latest}))).await;
+    assert_eq!(s, StatusCode::OK, "the live family still refreshes: {b}");
+}

@@ -208,3 +208,21 @@ fn pairing_approve_from_the_command_line_still_asks_the_browser() {
     fails_with(relay(&db, &["pairing", "deny", &first]), "code_not_found");
     assert_eq!(json(relay(&db, &["pairing", "list", "--json"])), serde_json::json!([]));
 }
+
+/// Owner commands never generate the token secret or pepper into the database: only a
+/// `serve --dev` does (issue 18: a production database holds no secrets).
+#[test]
+fn owner_commands_write_no_secrets_into_the_database() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let test_db = rt.block_on(common::test_db());
+    let db = test_db.url.clone();
+    json(relay(&db, &["tenant", "create", "--name", "Acme Inc", "--id", "acme"]));
+    json(relay(&db, &["key", "create", "--tenant", "acme", "--label", "Acme"]));
+    fails_with(relay(&db, &["pairing", "approve", "ABCD-EFGH", "--tenant", "acme", "--user", "dana"]), "code");
+    fails_with(relay(&db, &["pairing", "deny", "ABCD-EFGH"]), "code");
+    let names: Vec<String> = rt.block_on(async {
+        let pool = latch_relay::db::open(&db).await.unwrap();
+        sqlx::query_scalar("SELECT name FROM settings").fetch_all(&pool).await.unwrap()
+    });
+    assert!(!names.iter().any(|n| n.starts_with("token_")), "secrets in the database: {names:?}");
+}

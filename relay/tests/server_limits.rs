@@ -14,9 +14,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 async fn start(f: &Fixture, max_connections: usize, header_read_timeout: Duration) -> String {
+    let limits = ServerLimits { max_connections, header_read_timeout, per_address: 0, trusted_proxies: vec![] };
+    start_with(f, limits).await
+}
+
+async fn start_with(f: &Fixture, limits: ServerLimits) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let limits = ServerLimits { max_connections, header_read_timeout };
     tokio::spawn(serve(listener, latch_relay::app(f.state.clone()), limits, std::future::pending()));
     addr
 }
@@ -113,4 +117,38 @@ async fn a_slow_body_and_a_slow_answer_end_in_a_json_error() {
     assert_eq!((code.as_u16(), body["error"].as_str()), (408, Some("request_timeout")), "{body}");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     let _: Value = body;
+}
+
+#[tokio::test]
+async fn one_address_gets_only_its_share_and_a_trusted_proxy_is_exempt() {
+    let f = fixture_with(|_| {}).await;
+    let limits = |trusted: Vec<std::net::IpAddr>| ServerLimits {
+        max_connections: 100,
+        header_read_timeout: Duration::from_secs(30),
+        per_address: 3,
+        trusted_proxies: trusted,
+    };
+    let addr = start_with(&f, limits(vec![])).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The fourth from the same address is closed before anything is read.
+    let mut fourth = TcpStream::connect(&addr).await.unwrap();
+    let _ = fourth.write_all(b"GET /healthz HTTP/1.1\r\nhost: relay\r\n\r\n").await;
+    let (_, answer) = until_closed(&mut fourth, Duration::from_secs(5)).await;
+    assert!(answer.is_empty(), "over its share but served: {answer}");
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(healthz(&addr).await.starts_with("HTTP/1.1 200"), "a place freed is usable again");
+
+    // Behind a trusted proxy every client shares its address: no per-address share.
+    let proxied = start_with(&f, limits(vec!["127.0.0.1".parse().unwrap()])).await;
+    let mut many = Vec::new();
+    for _ in 0..5 {
+        many.push(TcpStream::connect(&proxied).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(healthz(&proxied).await.starts_with("HTTP/1.1 200"));
 }

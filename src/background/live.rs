@@ -3,7 +3,7 @@
 //! after every refresh (`auth` with the fresh token, so the relay keeps it past the old
 //! token's expiry), and removes a binding the relay says was revoked. What each close
 //! code means is `core::session::after_close`: a socket replaced by a newer one of the
-//! same binding stays closed for the rest of this worker's life. A frame every 20 s keeps
+//! same binding reconnects only after `REPLACED_RECONNECT_MS` (5 min). A frame every 20 s keeps
 //! the worker alive (Chrome 116+ counts WebSocket activity).
 
 use std::cell::{Cell, RefCell};
@@ -14,7 +14,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::config::CONNECT_ORIGIN;
 use crate::core::backoff::{full_jitter_ms, Jitter};
-use crate::core::session::{after_close, AfterClose};
+use crate::core::session::{after_close, AfterClose, REPLACED_RECONNECT_MS};
 use crate::core::wire::{ClientFrame, PingResult, ServerFrame};
 use crate::shell::{from_js, log, now_ms, to_js};
 
@@ -35,7 +35,8 @@ struct Conn {
 thread_local! {
     static CONNS: RefCell<LiteMap<String, Conn>> = const { RefCell::new(LiteMap::new()) };
     static FAILURES: RefCell<LiteMap<String, u32>> = const { RefCell::new(LiteMap::new()) };
-    /// Bindings whose socket a newer one replaced (4409): not reopened by this worker.
+    /// Bindings whose socket a newer one replaced (4409): not reopened until
+    /// `REPLACED_RECONNECT_MS` has passed.
     static REPLACED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static JITTER: RefCell<Jitter> = RefCell::new(Jitter::new(now_ms()));
 }
@@ -114,7 +115,16 @@ fn connect(binding_id: &str) {
         wasm_bindgen_futures::spawn_local(async move {
             match next {
                 AfterClose::Forget => forget_revoked(&b).await,
-                AfterClose::StayClosed => REPLACED.with_borrow_mut(|r| r.push(b)),
+                AfterClose::ReconnectLater => {
+                    REPLACED.with_borrow_mut(|r| r.push(b.clone()));
+                    gloo_timers::future::TimeoutFuture::new(REPLACED_RECONNECT_MS as u32).await;
+                    REPLACED.with_borrow_mut(|r| r.retain(|x| *x != b));
+                    let still_paired =
+                        read_bindings().await.iter().any(|x| x.binding_id == b && x.needs_repair.is_none());
+                    if still_paired && !CONNS.with_borrow(|c| c.contains_key(&b)) {
+                        connect(&b);
+                    }
+                }
                 AfterClose::RefreshThenReconnect => match tokens::refreshed_access_token(&b).await {
                     Ok(_) if !CONNS.with_borrow(|c| c.contains_key(&b)) => connect(&b),
                     Ok(_) => {}

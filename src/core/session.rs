@@ -6,7 +6,7 @@
 //! | 4401 | `binding_revoked` | the binding was revoked | forgets the binding |
 //! | 4401 | another error code | the handshake or an `auth` was refused | reconnects with backoff |
 //! | 4408 | `access_token_expired` | the access token expired and no `auth` renewed it | refreshes, then reconnects at once |
-//! | 4409 | `replaced` | a newer socket of the same binding took over | stays closed (never fights the newer socket) |
+//! | 4409 | `replaced` | a newer socket of the same binding took over | reconnects only after [`REPLACED_RECONNECT_MS`] (no reconnect loop against the newer socket, and a socket opened with a copied token can't keep this browser offline) |
 //! | 1009 | `frame_too_large` | a frame before `auth_ack` was over 4 KiB, or one after it over 64 KiB | reconnects with backoff |
 //! | anything else (1001 relay restarting, 1006 network) | | | reconnects with backoff |
 
@@ -19,14 +19,20 @@ pub const CLOSE_REPLACED: u16 = 4409;
 /// A frame too big (WebSocket "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
+/// After a 4409 the extension waits this long before it connects again: long enough that
+/// two sockets of one binding never fight (one close every 5 min at worst), short enough
+/// that whoever opened the newer socket with a copied access token holds this browser's
+/// errands for minutes, not until Chrome restarts the worker.
+pub const REPLACED_RECONNECT_MS: u64 = 300_000;
+
 /// What to do after the relay (or the network) closed a binding's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterClose {
     /// The binding was revoked: forget it.
     Forget,
-    /// Another socket of this binding is live now: don't reconnect (until the worker
-    /// starts again).
-    StayClosed,
+    /// Another socket of this binding is live now: reconnect only after
+    /// [`REPLACED_RECONNECT_MS`].
+    ReconnectLater,
     /// Get a fresh access token, then reconnect without waiting.
     RefreshThenReconnect,
     /// Reconnect after the usual full-jitter backoff.
@@ -36,7 +42,7 @@ pub enum AfterClose {
 pub fn after_close(code: u16, reason: &str) -> AfterClose {
     match (code, reason) {
         (_, "binding_revoked") => AfterClose::Forget,
-        (CLOSE_REPLACED, _) => AfterClose::StayClosed,
+        (CLOSE_REPLACED, _) => AfterClose::ReconnectLater,
         (CLOSE_TOKEN_EXPIRED, _) => AfterClose::RefreshThenReconnect,
         _ => AfterClose::Reconnect,
     }
@@ -49,7 +55,7 @@ mod tests {
     #[test]
     fn each_close_code_has_its_own_next_step() {
         assert_eq!(after_close(CLOSE_REFUSED, "binding_revoked"), AfterClose::Forget);
-        assert_eq!(after_close(CLOSE_REPLACED, "replaced"), AfterClose::StayClosed);
+        assert_eq!(after_close(CLOSE_REPLACED, "replaced"), AfterClose::ReconnectLater);
         assert_eq!(after_close(CLOSE_TOKEN_EXPIRED, "access_token_expired"), AfterClose::RefreshThenReconnect);
         for (code, reason) in [
             (CLOSE_REFUSED, "invalid_access_token"),
@@ -64,10 +70,10 @@ mod tests {
     }
 
     #[test]
-    fn only_the_replaced_code_stops_reconnecting() {
+    fn only_the_replaced_code_delays_reconnecting() {
         // A reason alone never stops the extension: only the documented code does.
         assert_eq!(after_close(1000, "replaced"), AfterClose::Reconnect);
         assert_eq!(after_close(CLOSE_REFUSED, "replaced"), AfterClose::Reconnect);
-        assert_eq!(after_close(CLOSE_REPLACED, ""), AfterClose::StayClosed);
+        assert_eq!(after_close(CLOSE_REPLACED, ""), AfterClose::ReconnectLater);
     }
 }

@@ -27,6 +27,8 @@ impl FromRequestParts<AppState> for ClientAddr {
 /// The client behind `peer`: walk `X-Forwarded-For` from the right (the hop nearest to us)
 /// past trusted proxies; an unparsable entry stops the walk at the last trusted hop.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    // On a dual-stack listener an IPv4 proxy arrives as ::ffff:a.b.c.d.
+    let peer = peer.to_canonical();
     if !trusted.contains(&peer) {
         return peer;
     }
@@ -39,7 +41,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
         .collect();
     let mut client = peer;
     for hop in hops.iter().rev() {
-        match hop.parse::<IpAddr>() {
+        match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(ip) if trusted.contains(&ip) => client = ip,
             Ok(ip) => return ip,
             Err(_) => break,
@@ -79,5 +81,8 @@ mod tests {
         assert_eq!(client_ip(lb, &headers(&["198.51.100.7, junk, 10.0.0.3"]), &trusted), ip("10.0.0.3"));
         // Nothing trusted: the header means nothing.
         assert_eq!(client_ip(lb, &headers(&["1.2.3.4"]), &[]), lb);
+        // A trusted IPv4 proxy seen through a dual-stack listener is still trusted.
+        assert_eq!(client_ip(ip("::ffff:10.0.0.2"), &headers(&["198.51.100.7"]), &trusted), ip("198.51.100.7"));
+        assert_eq!(client_ip(lb, &headers(&["198.51.100.7, ::ffff:10.0.0.3"]), &trusted), ip("198.51.100.7"));
     }
 }

@@ -60,8 +60,18 @@ fn frame(v: Value) -> Message {
     Message::Text(v.to_string().into())
 }
 
+/// A frame the client does not take within this (it stopped reading: its receive window
+/// and our send buffer are full) ends the socket, so a client can't park the task, its
+/// descriptor and its connection slot in a send that never returns.
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends `msg`; false when the socket is gone or the client did not take it in time.
+async fn send(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(tokio::time::timeout(SEND_TIMEOUT, socket.send(msg)).await, Ok(Ok(())))
+}
+
 async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.to_owned().into() }))).await;
+    let _ = send(socket, Message::Close(Some(CloseFrame { code, reason: reason.to_owned().into() }))).await;
 }
 
 /// 1001 "going away": the extension reconnects, to another instance if need be.
@@ -71,7 +81,7 @@ async fn going_away(socket: &mut WebSocket) {
 
 /// `error {code}`, then close: 1009 for a frame too big before `auth_ack`, 4401 otherwise.
 async fn refuse(socket: &mut WebSocket, code: &str) {
-    let _ = socket.send(frame(json!({"type": "error", "code": code}))).await;
+    let _ = send(socket, frame(json!({"type": "error", "code": code}))).await;
     let close_code = if code == "frame_too_large" { CLOSE_TOO_BIG } else { CLOSE_REFUSED };
     close(socket, close_code, code).await;
 }
@@ -113,7 +123,9 @@ async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<Claims, &'sta
     if hello["type"] != "hello" {
         return Err("hello_required");
     }
-    socket.send(frame(json!({"type": "hello", "protocol": 1}))).await.map_err(|_| "closed")?;
+    if !send(socket, frame(json!({"type": "hello", "protocol": 1}))).await {
+        return Err("closed");
+    }
     let auth = next_small_json(socket).await?;
     if auth["type"] != "auth" {
         return Err("auth_required");
@@ -171,7 +183,9 @@ fn run(s: AppState, mut socket: WebSocket, slot: Unauthenticated) -> impl std::f
                         Ok(claims) => {
                             expiry.as_mut().reset(expiry_of(claims.exp));
                             let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": claims.scopes}));
-                            let _ = Box::pin(socket.send(ack)).await;
+                            if !Box::pin(send(&mut socket, ack)).await {
+                                break;
+                            }
                         }
                         Err(code) => {
                             Box::pin(refuse(&mut socket, code)).await;
@@ -179,13 +193,15 @@ fn run(s: AppState, mut socket: WebSocket, slot: Unauthenticated) -> impl std::f
                         }
                     },
                     Some(v) if v["type"] == "ping" => {
-                        let _ = Box::pin(socket.send(frame(json!({"type": "pong"})))).await;
+                        if !Box::pin(send(&mut socket, frame(json!({"type": "pong"})))).await {
+                            break;
+                        }
                     }
                     Some(_) => {}
                     None => break,
                 },
                 () = expiry.as_mut() => {
-                    let _ = Box::pin(socket.send(frame(json!({"type": "error", "code": "access_token_expired"})))).await;
+                    let _ = Box::pin(send(&mut socket, frame(json!({"type": "error", "code": "access_token_expired"})))).await;
                     Box::pin(close(&mut socket, CLOSE_TOKEN_EXPIRED, "access_token_expired")).await;
                     s.metrics.sockets_expired.inc();
                     tracing::info!(binding = %binding_id, "socket closed: access token expired");
@@ -195,7 +211,7 @@ fn run(s: AppState, mut socket: WebSocket, slot: Unauthenticated) -> impl std::f
                     Wake::Errand(errand) => {
                         let Errand { id, kind, params } = *errand;
                         let errand = frame(json!({"type": "errand", "id": id, "kind": kind, "params": params}));
-                        if Box::pin(socket.send(errand)).await.is_err() {
+                        if !Box::pin(send(&mut socket, errand)).await {
                             s.live.abandon(&id);
                             break;
                         }
@@ -278,7 +294,7 @@ async fn authenticate(
     }
     routing::socket_opened(s, &binding_id, conn, crate::clock::now_ms()).await;
     let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": claims.scopes}));
-    if socket.send(ack).await.is_err() {
+    if !send(socket, ack).await {
         s.live.disconnect(&binding_id, conn);
         routing::socket_closed(s, &binding_id, conn).await;
         return None;
