@@ -212,9 +212,15 @@ fn schedule_reconnect(binding_id: String) {
         *n += 1;
         *n
     });
-    let wait = full_jitter_ms(failures, JITTER.with_borrow_mut(Jitter::next_u64)).max(250);
+    reconnect_after(binding_id, full_jitter_ms(failures, JITTER.with_borrow_mut(Jitter::next_u64)).max(250));
+}
+
+/// Connects `binding_id` again after `wait_ms` if it is still paired and has no socket by
+/// then (and no longer counts as replaced).
+fn reconnect_after(binding_id: String, wait_ms: u64) {
     wasm_bindgen_futures::spawn_local(async move {
-        gloo_timers::future::TimeoutFuture::new(wait as u32).await;
+        gloo_timers::future::TimeoutFuture::new(wait_ms as u32).await;
+        REPLACED.with_borrow_mut(|r| r.retain(|x| *x != binding_id));
         let still_paired = read_bindings().await.iter().any(|b| b.binding_id == binding_id && b.needs_repair.is_none());
         if still_paired && !CONNS.with_borrow(|c| c.contains_key(&binding_id)) {
             connect(&binding_id);
