@@ -58,10 +58,9 @@ pub struct Config {
     /// True for the library's callers (tests, owner commands); `serve` sets it only with
     /// `--dev`, so a production relay refuses to start without secrets of its own.
     pub secrets_in_database: bool,
-    /// A request must be answered within this (long-polls wait at most 25 s of it).
+    /// A request, its body included, must arrive and be answered within this (long-polls
+    /// wait at most 25 s of it).
     pub request_timeout_ms: u64,
-    /// A request body must keep arriving: at most this long between two of its pieces.
-    pub body_timeout_ms: u64,
     /// The cleanup of expired rows every instance runs (`cleanup.rs`).
     pub cleanup: cleanup::CleanupConfig,
     /// The capture inbox's bounds: rate per binding, cap per tenant, expiry (`inbox.rs`).
@@ -85,7 +84,6 @@ impl Config {
             trusted_proxies: Vec::new(),
             secrets_in_database: true,
             request_timeout_ms: 35_000,
-            body_timeout_ms: 10_000,
             cleanup: cleanup::CleanupConfig::default(),
             inbox: inbox::InboxConfig::default(),
             unauthenticated_sockets_per_address: 32,
@@ -220,26 +218,11 @@ pub fn spawn_background(state: &AppState) {
     }
 }
 
-/// The request timeout answers 408 without a body; every error of the relay is JSON.
-async fn json_request_timeout(res: axum::response::Response) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if res.status() != axum::http::StatusCode::REQUEST_TIMEOUT {
-        return res;
-    }
-    error::ApiError::new(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        "request_timeout",
-        "The request took too long to arrive or to answer; try again.",
-    )
-    .into_response()
-}
-
 /// Every route, with latency metrics per route, a request id on every request (kept when
 /// the load balancer sent `x-request-id`, generated otherwise, echoed in the answer) and a
 /// tracing span carrying it. Spans name the path only: query strings can hold secrets.
 pub fn app(state: AppState) -> Router {
     use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-    use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &axum::http::Request<_>| {
@@ -251,13 +234,10 @@ pub fn app(state: AppState) -> Router {
         .on_request(())
         .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG));
     let request_timeout = std::time::Duration::from_millis(state.cfg.request_timeout_ms);
-    let body_timeout = std::time::Duration::from_millis(state.cfg.body_timeout_ms);
     routes::router()
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_latency))
         .with_state(state)
-        .layer(RequestBodyTimeoutLayer::new(body_timeout))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout))
-        .layer(axum::middleware::map_response(json_request_timeout))
+        .layer(axum::middleware::from_fn_with_state(request_timeout, routes::api_shape))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(request_id::SequentialRequestId::default()))

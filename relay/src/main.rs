@@ -163,12 +163,10 @@ struct ServeArgs {
     /// kept-alive connection, before the connection is closed.
     #[arg(long, env = "LATCH_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
     header_read_timeout_seconds: u64,
-    /// Time a request has to arrive and be answered (long-polls wait at most 25 s of it): 408.
+    /// Time a request, its body included, has to arrive and be answered (long-polls wait
+    /// at most 25 s of it): 408.
     #[arg(long, env = "LATCH_REQUEST_TIMEOUT_SECONDS", default_value_t = 35)]
     request_timeout_seconds: u64,
-    /// Longest pause inside a request body before the request fails.
-    #[arg(long, env = "LATCH_BODY_TIMEOUT_SECONDS", default_value_t = 10)]
-    body_timeout_seconds: u64,
     /// Serve GET /metrics (Prometheus) on this separate address, e.g. 127.0.0.1:9787; never
     /// on the public listener. Off when not given.
     #[arg(long, env = "LATCH_METRICS_LISTEN")]
@@ -533,9 +531,8 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
     cfg.trusted_proxies = a.trusted_proxies;
     cfg.secrets_in_database = a.dev;
     anyhow::ensure!(a.request_timeout_seconds > 25, "--request-timeout-seconds must exceed the 25 s of a long-poll");
-    anyhow::ensure!(a.header_read_timeout_seconds > 0 && a.body_timeout_seconds > 0, "timeouts must be at least 1 s");
+    anyhow::ensure!(a.header_read_timeout_seconds > 0, "--header-read-timeout-seconds must be at least 1");
     cfg.request_timeout_ms = a.request_timeout_seconds * 1000;
-    cfg.body_timeout_ms = a.body_timeout_seconds * 1000;
     cfg.cleanup = latch_relay::cleanup::CleanupConfig {
         interval_ms: a.cleanup_interval_seconds * 1000,
         expired_retention_ms: a.expired_retention_seconds * 1000,

@@ -181,13 +181,15 @@ async fn every_kind_of_bad_request_is_answered_in_the_error_shape() {
     ];
     let cases: Vec<BadRequest> = vec![
         ("GET", "/no-such-page", vec![], None, StatusCode::NOT_FOUND, "not_found"),
+        ("POST", "/api/no-such-endpoint", vec![json_ct], Some("{}".into()), StatusCode::NOT_FOUND, "not_found"),
+        // The media type is checked before anything else, routing included (§13).
         (
             "POST",
             "/api/no-such-endpoint",
             vec![("content-type", "text/plain")],
             Some("x".into()),
-            StatusCode::NOT_FOUND,
-            "not_found",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
         ),
         ("GET", "/pairing-tokens/describe", vec![], None, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         ("DELETE", "/pairing-tokens", vec![], None, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

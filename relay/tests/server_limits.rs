@@ -89,11 +89,7 @@ async fn at_the_connection_cap_new_clients_wait_and_are_served_when_a_slot_frees
 
 #[tokio::test]
 async fn a_slow_body_and_a_slow_answer_end_in_a_json_error() {
-    let f = fixture_with(|c| {
-        c.body_timeout_ms = 300;
-        c.request_timeout_ms = 600;
-    })
-    .await;
+    let f = fixture_with(|c| c.request_timeout_ms = 600).await;
     let addr = start(&f, 100, Duration::from_secs(30)).await;
     // A body that stops after 10 of its 100 bytes.
     let mut s = TcpStream::connect(&addr).await.unwrap();

@@ -2,11 +2,9 @@
 //! type every body-carrying request needs, and `Query`/`Path` extractors whose rejections
 //! are the JSON error shape too.
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -37,7 +35,7 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Methods whose requests carry a body. Every route of the relay that takes one takes JSON.
-fn carries_body(method: &Method) -> bool {
+pub fn carries_body(method: &Method) -> bool {
     matches!(*method, Method::POST | Method::PUT | Method::PATCH)
 }
 
@@ -47,18 +45,6 @@ pub fn unsupported_media_type() -> ApiError {
         "unsupported_media_type",
         "Send the request body as JSON with 'Content-Type: application/json'.",
     )
-}
-
-/// Middleware on every route: a POST, PUT or PATCH without `Content-Type: application/json`
-/// is 415 before anything else runs (no extractor, no rate limit counted, nothing read or
-/// written). A web page can send a "simple" cross-site request only as `text/plain`,
-/// `application/x-www-form-urlencoded` or `multipart/form-data`; a JSON type needs a CORS
-/// preflight, which the relay never grants.
-pub async fn require_json(req: Request, next: Next) -> Response {
-    if carries_body(req.method()) && !is_json(req.headers()) {
-        return unsupported_media_type().into_response();
-    }
-    next.run(req).await
 }
 
 /// `axum::extract::Query` with a 400 `invalid_query` in the error shape.

@@ -49,8 +49,8 @@ pub async fn relay(database: &str) -> Proc {
         .args(["--mint-per-minute", "0", "--describe-per-minute", "0", "--redeem-per-minute", "0"])
         .args(["--refresh-per-minute", "0", "--refresh-per-token-per-minute", "0", "--revoke-per-minute", "0"])
         .args(["--status-per-minute", "0"])
-        // 256 handshakes at a time from one address.
-        .args(["--unauthenticated-sockets-per-address", "0"])
+        // 256 handshakes at a time, and 10,000 sockets, from one address.
+        .args(["--unauthenticated-sockets-per-address", "0", "--max-connections-per-address", "0"])
         .env("LATCH_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
