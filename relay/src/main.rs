@@ -598,7 +598,8 @@ async fn serve(db: latch_relay::Db, a: ServeArgs) -> anyhow::Result<()> {
         () = server => {}
         () = grace_over => tracing::warn!("shutdown grace period over; dropping the requests still running"),
     }
-    // Upgraded sockets are not connections axum waits for: wait for them to close.
+    // server::serve already waited for every connection, upgraded sockets included; this
+    // only matters when the grace period ran out first: the sockets still get one more.
     let deadline = tokio::time::Instant::now() + grace;
     while state.live.count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
