@@ -68,6 +68,8 @@ pub struct Config {
     /// WebSockets per client address that may be open without having authenticated yet
     /// (0: no cap).
     pub unauthenticated_sockets_per_address: usize,
+    /// A WebSocket frame the client does not take within this ends its socket.
+    pub socket_send_timeout_ms: u64,
 }
 
 impl Config {
@@ -87,6 +89,7 @@ impl Config {
             cleanup: cleanup::CleanupConfig::default(),
             inbox: inbox::InboxConfig::default(),
             unauthenticated_sockets_per_address: 32,
+            socket_send_timeout_ms: 10_000,
         }
     }
 }

@@ -342,3 +342,44 @@ async fn bindings_created_in_the_same_millisecond_route_to_the_greater_id() {
     assert_eq!((s, &b["result"]), (StatusCode::OK, &json!("first")), "{b}");
     first_task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_loses_its_socket_after_the_send_timeout() {
+    let f = std::sync::Arc::new(fixture_with(|c| c.socket_send_timeout_ms = 300).await);
+    let url = serve(&f).await;
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    // An extension with a tiny receive window that never reads after `auth_ack`.
+    let addr = url.trim_start_matches("ws://").trim_end_matches("/api/session").parse().unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp.connect(addr).await.unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(&url, stream).await.unwrap();
+    send(&mut ws, json!({"type": "hello"})).await;
+    recv(&mut ws).await.unwrap();
+    send(&mut ws, json!({"type": "auth", "accessToken": grant["accessToken"]})).await;
+    assert_eq!(recv(&mut ws).await.unwrap()["type"], "auth_ack");
+    assert_eq!(f.state.live.count(), 1);
+    // The app sends 48 KiB errands, a wave of 16 every 20 ms: they fill the relay's send
+    // buffer, and then a send waits for a reader that never comes.
+    let params = json!({"pad": "x".repeat(48 * 1024)});
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    while f.state.live.count() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "a socket that stopped reading is still held");
+        for _ in 0..16 {
+            let (f, params) = (f.clone(), params.clone());
+            answers.push(tokio::spawn(async move {
+                let errand = json!({"userId": "dana", "kind": "fill", "params": params});
+                f.call("POST", "/api/errands", Some(&f.api_key), Some(errand)).await.0
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("stopped reading → socket ended: {:?}", started.elapsed());
+    // Every errand is answered (offline), none waits on the dead socket for its timeout.
+    for answer in answers {
+        let status = tokio::time::timeout(Duration::from_secs(5), answer).await.expect("answered").unwrap();
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    }
+    drop(ws);
+}

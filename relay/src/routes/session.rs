@@ -7,6 +7,7 @@
 //! process or instance within 50 ms on SQLite, at once on PostgreSQL); a binding has one
 //! socket: a newer one closes the older with 4409 `replaced`.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,37 +54,36 @@ pub async fn upgrade(State(s): State<AppState>, ClientAddr(addr): ClientAddr, ws
         .read_buffer_size(SOCKET_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_FRAME_BYTES + SOCKET_BUFFER_BYTES)
-        .on_upgrade(move |socket| run(s, socket, slot))
+        .on_upgrade(move |socket| run(s, socket, Box::new(slot)))
 }
 
 fn frame(v: Value) -> Message {
     Message::Text(v.to_string().into())
 }
 
-/// A frame the client does not take within this (it stopped reading: its receive window
-/// and our send buffer are full) ends the socket, so a client can't park the task, its
-/// descriptor and its connection slot in a send that never returns.
-pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Sends `msg`; false when the socket is gone or the client did not take it in time.
-async fn send(socket: &mut WebSocket, msg: Message) -> bool {
-    matches!(tokio::time::timeout(SEND_TIMEOUT, socket.send(msg)).await, Ok(Ok(())))
+/// Sends `msg`; false when the socket is gone or the client did not take it within the
+/// send timeout (`Config::socket_send_timeout_ms`: it stopped reading, and its receive
+/// window and our send buffer are full). A client can't park the task, its descriptor and
+/// its connection slot in a send that never returns.
+async fn send(s: &AppState, socket: &mut WebSocket, msg: Message) -> bool {
+    let limit = Duration::from_millis(s.cfg.socket_send_timeout_ms);
+    matches!(tokio::time::timeout(limit, socket.send(msg)).await, Ok(Ok(())))
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let _ = send(socket, Message::Close(Some(CloseFrame { code, reason: reason.to_owned().into() }))).await;
+async fn close(s: &AppState, socket: &mut WebSocket, code: u16, reason: &str) {
+    let _ = send(s, socket, Message::Close(Some(CloseFrame { code, reason: reason.to_owned().into() }))).await;
 }
 
 /// 1001 "going away": the extension reconnects, to another instance if need be.
-async fn going_away(socket: &mut WebSocket) {
-    close(socket, 1001, "relay_restarting").await;
+async fn going_away(s: &AppState, socket: &mut WebSocket) {
+    close(s, socket, 1001, "relay_restarting").await;
 }
 
 /// `error {code}`, then close: 1009 for a frame too big before `auth_ack`, 4401 otherwise.
-async fn refuse(socket: &mut WebSocket, code: &str) {
-    let _ = send(socket, frame(json!({"type": "error", "code": code}))).await;
+async fn refuse(s: &AppState, socket: &mut WebSocket, code: &str) {
+    let _ = send(s, socket, frame(json!({"type": "error", "code": code}))).await;
     let close_code = if code == "frame_too_large" { CLOSE_TOO_BIG } else { CLOSE_REFUSED };
-    close(socket, close_code, code).await;
+    close(s, socket, close_code, code).await;
 }
 
 /// Next JSON text frame, or `None` when the socket ended or sent something else.
@@ -123,7 +123,7 @@ async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<Claims, &'sta
     if hello["type"] != "hello" {
         return Err("hello_required");
     }
-    if !send(socket, frame(json!({"type": "hello", "protocol": 1}))).await {
+    if !send(s, socket, frame(json!({"type": "hello", "protocol": 1}))).await {
         return Err("closed");
     }
     let auth = next_small_json(socket).await?;
@@ -149,14 +149,26 @@ async fn reauthenticate(s: &AppState, binding_id: &str, frame: &Value) -> Result
     }
 }
 
+/// What woke an authenticated session.
+enum Event {
+    /// A frame from the extension; `None` when the socket ended.
+    Frame(Option<Value>),
+    /// The socket's access token expired.
+    Expired,
+    Wake(Wake),
+}
+
 /// The session's one task. An `async move` block rather than an `async fn`: an async fn
 /// keeps a second copy of its by-value arguments (the 368-byte socket) for the whole task.
+/// Every await but the idle `select!` is boxed, and the handling of what woke it is one
+/// boxed future: a session's task is sized by its largest state, and 10,000 idle sessions
+/// should carry neither a database query nor a renewing token's claims (BENCHMARKS.md).
+/// `slot` comes boxed: it is an upvar, kept for the whole task though used only until
+/// `auth_ack`.
 #[allow(clippy::manual_async_fn, reason = "an async fn would carry the socket twice (task 1,536 vs 896 bytes)")]
-fn run(s: AppState, mut socket: WebSocket, slot: Unauthenticated) -> impl std::future::Future<Output = ()> {
+fn run(s: AppState, mut socket: WebSocket, slot: Box<Unauthenticated>) -> impl std::future::Future<Output = ()> {
     async move {
-        // Every await that is not the idle loop is boxed: a session's task is sized by its
-        // largest state, and 10,000 idle sessions should not each carry a database query.
-        let Some((binding_id, conn, inbox, exp)) = Box::pin(authenticate(&s, &mut socket, slot)).await else {
+        let Some((binding_id, conn, inbox, exp)) = Box::pin(authenticate(&s, &mut socket, *slot)).await else {
             return;
         };
         s.metrics.live_sockets.inc();
@@ -164,81 +176,107 @@ fn run(s: AppState, mut socket: WebSocket, slot: Unauthenticated) -> impl std::f
         // The socket ends with its access token, unless an `auth` brings a fresh one.
         let mut expiry = Box::pin(tokio::time::sleep_until(expiry_of(exp)));
         loop {
-            tokio::select! {
-                incoming = next_json(&mut socket) => match incoming {
-                    Some(v) if v["type"] == "errand_result" => {
-                        let id = v["id"].as_str().unwrap_or_default();
-                        let outcome = if v["ok"] == true { Ok(v["result"].clone()) } else { Err(v["error"].clone()) };
-                        let reason = match s.live.complete(conn, id, outcome) {
-                            Completion::Accepted => None,
-                            Completion::OtherSocket => Some("other_socket"),
-                            Completion::Unknown => Some("unknown"),
-                        };
-                        if let Some(reason) = reason {
-                            tracing::debug!(binding = %binding_id, reason, "errand_result ignored");
-                            s.metrics.errand_results_ignored.get_or_create(&ReasonLabel { reason }).inc();
-                        }
-                    }
-                    Some(v) if v["type"] == "auth" => match Box::pin(reauthenticate(&s, &binding_id, &v)).await {
-                        Ok(claims) => {
-                            expiry.as_mut().reset(expiry_of(claims.exp));
-                            let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": claims.scopes}));
-                            if !Box::pin(send(&mut socket, ack)).await {
-                                break;
-                            }
-                        }
-                        Err(code) => {
-                            Box::pin(refuse(&mut socket, code)).await;
-                            break;
-                        }
-                    },
-                    Some(v) if v["type"] == "ping" => {
-                        if !Box::pin(send(&mut socket, frame(json!({"type": "pong"})))).await {
-                            break;
-                        }
-                    }
-                    Some(_) => {}
-                    None => break,
-                },
-                () = expiry.as_mut() => {
-                    let _ = Box::pin(send(&mut socket, frame(json!({"type": "error", "code": "access_token_expired"})))).await;
-                    Box::pin(close(&mut socket, CLOSE_TOKEN_EXPIRED, "access_token_expired")).await;
-                    s.metrics.sockets_expired.inc();
-                    tracing::info!(binding = %binding_id, "socket closed: access token expired");
-                    break;
-                }
-                wake = inbox.next() => match wake {
-                    Wake::Errand(errand) => {
-                        let Errand { id, kind, params } = *errand;
-                        let errand = frame(json!({"type": "errand", "id": id, "kind": kind, "params": params}));
-                        if !Box::pin(send(&mut socket, errand)).await {
-                            s.live.abandon(&id);
-                            break;
-                        }
-                    }
-                    Wake::Leave => {
-                        Box::pin(going_away(&mut socket)).await;
-                        break;
-                    }
-                    Wake::Replaced => {
-                        Box::pin(close(&mut socket, CLOSE_REPLACED, "replaced")).await;
-                        s.metrics.sockets_replaced.inc();
-                        tracing::info!(binding = %binding_id, "socket closed: replaced by a newer one");
-                        break;
-                    }
-                    Wake::Recheck => {
-                        if !matches!(Box::pin(store::active_binding(&s.db, &binding_id)).await, Ok(Some(_))) {
-                            Box::pin(refuse(&mut socket, "binding_revoked")).await;
-                            tracing::info!(binding = %binding_id, "socket closed: binding revoked");
-                            break;
-                        }
-                    }
-                },
+            let event = tokio::select! {
+                incoming = next_json(&mut socket) => Event::Frame(incoming),
+                () = expiry.as_mut() => Event::Expired,
+                wake = inbox.next() => Event::Wake(wake),
+            };
+            let session = Session { s: &s, binding_id: &binding_id, conn };
+            if Box::pin(session.handle(&mut socket, expiry.as_mut(), event)).await.is_break() {
+                break;
             }
         }
         s.live.disconnect(&binding_id, conn);
         Box::pin(routing::socket_closed(&s, &binding_id, conn)).await;
         s.metrics.live_sockets.dec();
+    }
+}
+
+/// An authenticated session, for handling one [`Event`].
+struct Session<'a> {
+    s: &'a AppState,
+    binding_id: &'a str,
+    conn: u64,
+}
+
+impl Session<'_> {
+    /// Handles `event`; `Break` when the socket is done.
+    async fn handle(
+        &self,
+        socket: &mut WebSocket,
+        expiry: std::pin::Pin<&mut tokio::time::Sleep>,
+        event: Event,
+    ) -> ControlFlow<()> {
+        let (s, binding_id) = (self.s, self.binding_id);
+        match event {
+            Event::Frame(None) => return ControlFlow::Break(()),
+            Event::Frame(Some(v)) if v["type"] == "errand_result" => self.complete(&v),
+            Event::Frame(Some(v)) if v["type"] == "auth" => match reauthenticate(s, binding_id, &v).await {
+                Ok(claims) => {
+                    expiry.reset(expiry_of(claims.exp));
+                    let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": claims.scopes}));
+                    if !send(s, socket, ack).await {
+                        return ControlFlow::Break(());
+                    }
+                }
+                Err(code) => {
+                    refuse(s, socket, code).await;
+                    return ControlFlow::Break(());
+                }
+            },
+            Event::Frame(Some(v)) if v["type"] == "ping" => {
+                if !send(s, socket, frame(json!({"type": "pong"}))).await {
+                    return ControlFlow::Break(());
+                }
+            }
+            Event::Frame(Some(_)) => {}
+            Event::Expired => {
+                let _ = send(s, socket, frame(json!({"type": "error", "code": "access_token_expired"}))).await;
+                close(s, socket, CLOSE_TOKEN_EXPIRED, "access_token_expired").await;
+                s.metrics.sockets_expired.inc();
+                tracing::info!(binding = %binding_id, "socket closed: access token expired");
+                return ControlFlow::Break(());
+            }
+            Event::Wake(Wake::Errand(errand)) => {
+                let Errand { id, kind, params } = *errand;
+                let errand = frame(json!({"type": "errand", "id": id, "kind": kind, "params": params}));
+                if !send(s, socket, errand).await {
+                    s.live.abandon(&id);
+                    return ControlFlow::Break(());
+                }
+            }
+            Event::Wake(Wake::Leave) => {
+                going_away(s, socket).await;
+                return ControlFlow::Break(());
+            }
+            Event::Wake(Wake::Replaced) => {
+                close(s, socket, CLOSE_REPLACED, "replaced").await;
+                s.metrics.sockets_replaced.inc();
+                tracing::info!(binding = %binding_id, "socket closed: replaced by a newer one");
+                return ControlFlow::Break(());
+            }
+            Event::Wake(Wake::Recheck) => {
+                if !matches!(store::active_binding(&s.db, binding_id).await, Ok(Some(_))) {
+                    refuse(s, socket, "binding_revoked").await;
+                    tracing::info!(binding = %binding_id, "socket closed: binding revoked");
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// An `errand_result`: taken only from the socket its errand went to.
+    fn complete(&self, v: &Value) {
+        let id = v["id"].as_str().unwrap_or_default();
+        let outcome = if v["ok"] == true { Ok(v["result"].clone()) } else { Err(v["error"].clone()) };
+        let reason = match self.s.live.complete(self.conn, id, outcome) {
+            Completion::Accepted => return,
+            Completion::OtherSocket => "other_socket",
+            Completion::Unknown => "unknown",
+        };
+        tracing::debug!(binding = %self.binding_id, reason, "errand_result ignored");
+        self.s.metrics.errand_results_ignored.get_or_create(&ReasonLabel { reason }).inc();
     }
 }
 
@@ -256,11 +294,11 @@ async fn authenticate(
         Ok(Ok(claims)) => claims,
         Ok(Err("closed")) => return None,
         Ok(Err(code)) => {
-            refuse(socket, code).await;
+            refuse(s, socket, code).await;
             return None;
         }
         Err(_) => {
-            refuse(socket, "handshake_timeout").await;
+            refuse(s, socket, "handshake_timeout").await;
             return None;
         }
     };
@@ -278,13 +316,13 @@ async fn authenticate(
     };
     if *s.shutdown.borrow() {
         unregister(displaced);
-        going_away(socket).await;
+        going_away(s, socket).await;
         return None;
     }
     let active = store::active_binding(&s.db, &binding_id).await;
     if !matches!(active, Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid) {
         unregister(displaced);
-        refuse(socket, "invalid_access_token").await;
+        refuse(s, socket, "invalid_access_token").await;
         return None;
     }
     // One socket per binding: the older one here closes now; one on another instance
@@ -294,7 +332,7 @@ async fn authenticate(
     }
     routing::socket_opened(s, &binding_id, conn, crate::clock::now_ms()).await;
     let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": claims.scopes}));
-    if !send(socket, ack).await {
+    if !send(s, socket, ack).await {
         s.live.disconnect(&binding_id, conn);
         routing::socket_closed(s, &binding_id, conn).await;
         return None;

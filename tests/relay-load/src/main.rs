@@ -10,7 +10,9 @@
 //! SQLite always; PostgreSQL too when `LATCH_PG_URL` is set (tests/bench/relay-load.sh runs
 //! it beside a throwaway server). `LATCH_BENCH_SECONDS` (default 5) per phase after 1 s of
 //! warm-up, `LATCH_BENCH_CONNS` (default 32) connections, `LATCH_BENCH_SOCKETS` (10000).
-//! Prints a Markdown table; BENCHMARKS.md keeps the last one.
+//! Prints a Markdown table; BENCHMARKS.md keeps the last one. `LATCH_BENCH_ONLY=sockets`
+//! runs the socket phase alone (~40 s; with `LATCH_RELAY_BIN` pointing at a heaptrack
+//! wrapper, how BENCHMARKS.md traced the socket memory).
 
 mod http;
 mod processes;
@@ -51,6 +53,8 @@ async fn run() {
     let secs = env_or("LATCH_BENCH_SECONDS", 5);
     let conns = env_or("LATCH_BENCH_CONNS", 32) as usize;
     let sockets = env_or("LATCH_BENCH_SOCKETS", 10_000) as usize;
+    // `LATCH_BENCH_ONLY=sockets`: the socket phase alone (a heap profiler's run).
+    let only_sockets = std::env::var("LATCH_BENCH_ONLY").is_ok_and(|v| v == "sockets");
     // On the project's disk, like a real deployment's database (not a tmpfs).
     let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/target")).expect("temporary directory");
     let mut backends = vec![Backend {
@@ -78,6 +82,14 @@ async fn run() {
     for b in &backends {
         let api_key = Arc::<str>::from(seed(&b.url).await);
         let relay = processes::relay(&b.url).await;
+        if only_sockets {
+            let s = sockets::measure(&relay, &api_key, sockets).await;
+            println!(
+                "{}: relay RSS {:.1} MiB before, {:.1} MiB with {} sockets",
+                b.name, s.rss_before_mib, s.rss_with_sockets_mib, s.sockets
+            );
+            continue;
+        }
         let phase = |addr: &str, op: Op, pace: Option<f64>, refresh: Vec<String>| {
             closed_or_paced(addr.to_owned(), op, conns, secs, pace, refresh)
         };
