@@ -215,10 +215,15 @@ impl Live {
     /// Hands an errand to the binding's socket and returns the receiver of its answer,
     /// which only that socket (its connection number) may give.
     pub fn send(&self, binding_id: &str, errand: Errand) -> Option<oneshot::Receiver<ErrandOutcome>> {
-        let (conn, inbox) = self.sockets.lock().unwrap_or_else(|e| e.into_inner()).get(binding_id).cloned()?;
         let (done, rx) = oneshot::channel();
         let id = errand.id.clone();
+        // The waiter is registered before the socket's lock is let go (lock order: sockets,
+        // then waiting): a `disconnect` that removes the socket after this finds the
+        // waiter and fails it at once, instead of it waiting out its timeout.
+        let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let (conn, inbox) = sockets.get(binding_id).cloned()?;
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (conn, done));
+        drop(sockets);
         if !inbox.push(Box::new(errand)) {
             self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             return None;
