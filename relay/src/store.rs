@@ -178,10 +178,13 @@ pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<boo
 // writer) and the SQLite writer thread (`writes.rs`).
 pub const INSERT_PAIRING_TOKEN: &str = "INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at, app_name) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 /// The single-use gate: unused, unexpired, and its minting key not revoked (read in the
-/// same statement, so a `key revoke` committed before it is always seen).
+/// same statement, so a `key revoke` committed before it is always seen). The key is one
+/// primary-key probe (correlated `EXISTS`): `key_id IN (SELECT id … WHERE revoked_at IS
+/// NULL)` had SQLite scan every API key on each redeem, inside the one writer.
 pub const CONSUME_PAIRING_TOKEN: &str =
     "UPDATE pairing_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1
-     AND key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NULL) RETURNING tenant_id, user_id, key_id, app_name";
+     AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = pairing_tokens.key_id AND k.revoked_at IS NULL)
+     RETURNING tenant_id, user_id, key_id, app_name";
 pub const NAMES_OF_KEY: &str =
     "SELECT k.label, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1";
 pub const INSERT_BINDING: &str =
@@ -277,7 +280,7 @@ impl From<NewBinding> for latch::core::wire::BindingInfo {
 const REDEEM_IN_ONE_STATEMENT: &str = "WITH consumed AS (
         UPDATE pairing_tokens SET used_at = $1
         WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 AND COALESCE(app_name, $4) IS NOT NULL
-          AND key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NULL)
+          AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = pairing_tokens.key_id AND k.revoked_at IS NULL)
         RETURNING tenant_id, user_id, COALESCE(app_name, $4) AS app_name),
     binding AS (
         INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at)

@@ -155,3 +155,26 @@ async fn the_owners_approval_is_no_keys_and_outlives_key_revocations() {
     let (s, b) = confirm(&f, &id).await;
     assert_eq!(s, StatusCode::OK, "{b}");
 }
+
+/// The revoked-key check in the redeem gate is one primary-key probe, not a scan of every
+/// API key on each redeem (it runs inside SQLite's one writer). SQLite's plan, read back.
+#[tokio::test]
+async fn the_redeem_gate_probes_the_minting_key_instead_of_scanning_all_keys() {
+    if common::on_postgres() {
+        return; // EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans the same EXISTS as a probe.
+    }
+    use sqlx::Row;
+    let test_db = common::test_db().await;
+    let db = latch_relay::db::open(&test_db.url).await.unwrap();
+    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", store::CONSUME_PAIRING_TOKEN))
+        .bind(1_i64)
+        .bind("hash")
+        .fetch_all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>("detail"))
+        .collect();
+    assert!(plan.iter().any(|step| step.contains("api_keys") && step.starts_with("SEARCH")), "{plan:?}");
+    assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
+}

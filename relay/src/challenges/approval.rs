@@ -44,7 +44,7 @@ pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx:
         "UPDATE challenges SET status = 'awaiting_confirmation', tenant_id = $2, user_id = $3, app_name = $4,
                 app_origin = $5, approved_at = $6, key_id = $7
          WHERE code = $1 AND status = 'pending' AND expires_at > $6
-           AND ($7 IS NULL OR $7 IN (SELECT id FROM api_keys WHERE revoked_at IS NULL))",
+           AND ($7 IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = $7 AND k.revoked_at IS NULL))",
     )
     .bind(code)
     .bind(who.tenant_id)

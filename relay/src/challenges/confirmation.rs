@@ -28,7 +28,7 @@ pub async fn confirm(
     let row = sqlx::query(
         "UPDATE challenges SET status = 'confirmed', confirmed_at = $2
          WHERE id_hash = $1 AND status = 'awaiting_confirmation' AND expires_at > $2
-           AND (key_id IS NULL OR key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NULL))
+           AND (key_id IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = challenges.key_id AND k.revoked_at IS NULL))
          RETURNING tenant_id, user_id, app_name, device_name",
     )
     .bind(id_hash)
