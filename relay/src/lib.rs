@@ -238,9 +238,9 @@ pub fn app(state: AppState) -> Router {
         .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG));
     let request_timeout = std::time::Duration::from_millis(state.cfg.request_timeout_ms);
     routes::router()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_latency))
+        .route_layer(metrics::LatencyLayer(state.clone()))
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(request_timeout, routes::api_shape))
+        .layer(routes::ApiShapeLayer { timeout: request_timeout })
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(request_id::SequentialRequestId::default()))

@@ -108,7 +108,7 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
     for line in ["latch_pairings_started_total{flow=\"token\"} 1", "latch_pairings_completed_total{flow=\"token\"} 1"] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }
-    assert!(metrics.contains("route=\"/pairing-tokens/redeem\",status=\"200\""), "{metrics}");
+    assert!(metrics.contains("{method=\"POST\",route=\"/pairing-tokens/redeem\",status=\"200\"}"), "{metrics}");
 
     // A live socket and a long-poll in flight when SIGTERM arrives.
     let mut ws = common::ws::authed(&format!("ws://127.0.0.1:{port}/api/session"), &access).await;

@@ -27,11 +27,13 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// `Content-Type: application/json`, the media type in any case, with or without
 /// parameters (`; charset=utf-8`).
 pub fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    // On bytes: it runs on every request and every error answer (routes/edge.rs).
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return false;
     };
-    let media = value.split(';').next().unwrap_or_default().trim();
-    media.eq_ignore_ascii_case("application/json")
+    let value = value.as_bytes();
+    let media = value.iter().position(|&b| b == b';').map_or(value, |end| &value[..end]);
+    media.trim_ascii().eq_ignore_ascii_case(b"application/json")
 }
 
 /// Methods whose requests carry a body. Every route of the relay that takes one takes JSON.
