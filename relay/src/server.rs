@@ -1,8 +1,13 @@
 //! The HTTP/1.1 listener under the routes. `axum::serve` installs no timer, so a client that
 //! sends half a request (or nothing) held its connection forever; this one is hyper's own
 //! connection builder with:
-//! - a header-read timeout (also the idle keep-alive limit: hyper starts it whenever it
-//!   waits for a request head), so silent and slow-header connections close;
+//! - an idle watchdog per connection (the header-read timeout): a connection with no
+//!   request begun or finished, and none in flight, for a whole period of it closes, so
+//!   silent, slow-header and idle keep-alive connections end between one and two periods
+//!   after their last sign of life. Not hyper's `header_read_timeout`: that arms and
+//!   cancels a timer in tokio's wheel for every request head, which cost ~2,000
+//!   instructions per `GET /api/me` (callgrind, BENCHMARKS.md); the watchdog costs a few
+//!   atomic counts per request and one timer per period;
 //! - a cap on open client connections, counted until the descriptor is closed, upgraded
 //!   WebSockets included, and a share of it per client address (trusted proxies exempt),
 //!   so one client can't hold them all. At the cap the relay stops accepting (new clients wait in the
@@ -12,10 +17,11 @@
 //!
 //! Request and body timeouts are tower-http layers in `app()`.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -23,7 +29,7 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -34,8 +40,9 @@ use tower::Service;
 pub struct ServerLimits {
     /// Open client connections at most (HTTP and WebSocket).
     pub max_connections: usize,
-    /// Time a client has to send a request's headers, and to start its next request on a
-    /// kept-alive connection.
+    /// The idle watchdog's period: a connection that neither begins nor finishes a
+    /// request for a whole period, with none in flight, closes (a client that sends
+    /// nothing, half a request head, or nothing more on a kept-alive connection).
     pub header_read_timeout: Duration,
     /// Open connections per client address (an IPv4 address or an IPv6 /64), so one client
     /// can't take the whole cap; trusted proxies are exempt (all their clients share their
@@ -152,26 +159,112 @@ async fn connection(
     peer: SocketAddr,
     slot: Slot,
     app: Router,
-    header_read_timeout: Duration,
+    idle_period: Duration,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     let io = TokioIo::new(Counted { stream, _slot: slot });
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().call(req)
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
-        .serve_connection(io, service)
-        .with_upgrades();
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let busy = activity.begin();
+            let answer = app.clone().call(req);
+            async move { Ok::<_, Infallible>(busy.until_written(answer.await?)) }
+        })
+    };
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
+        biased;
+        // Also ends when the connection becomes a WebSocket: the upgraded socket owns the
+        // stream from then on, with limits of its own (routes/session.rs).
         _ = conn.as_mut() => return,
+        () = activity.idle(idle_period) => {
+            tracing::debug!("connection closed: idle, or too slow to send a request");
+            return;
+        }
         _ = stopping.wait_for(|s| *s) => {}
     }
     conn.as_mut().graceful_shutdown();
     let _ = conn.await;
+}
+
+/// What a connection's requests are doing, for its idle watchdog: how many began and how
+/// many finished (answered, and a large body written to its last byte).
+#[derive(Default)]
+struct Activity {
+    begun: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.begun.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// Resolves once a whole `period` passed in which no request began or finished and
+    /// none was in flight. The first period starts now: a client that sends nothing is
+    /// closed after one.
+    async fn idle(&self, period: Duration) {
+        let mut seen = (0, 0);
+        loop {
+            tokio::time::sleep(period).await;
+            let now = (self.begun.load(Ordering::Relaxed), self.finished.load(Ordering::Relaxed));
+            if now == seen && now.0 == now.1 {
+                return;
+            }
+            seen = now;
+        }
+    }
+}
+
+/// A request in flight; finished when dropped (answered, abandoned, or its large body
+/// written).
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Answers up to this size count as finished once handed to hyper: the kernel's socket
+/// buffer takes them at once. Larger ones (a drained capture inbox) stay in flight until
+/// their last byte is written, so a slow reader is not cut off mid-body.
+const SMALL_ANSWER_BYTES: u64 = 16 * 1024;
+
+impl Busy {
+    fn until_written(self, res: axum::response::Response) -> axum::response::Response {
+        if http_body::Body::size_hint(res.body()).exact().is_some_and(|n| n <= SMALL_ANSWER_BYTES) {
+            return res;
+        }
+        res.map(|body| axum::body::Body::new(BusyBody { body, _busy: self }))
+    }
+}
+
+/// A response body that keeps its request in flight until dropped.
+struct BusyBody {
+    body: axum::body::Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for BusyBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A client's TCP stream holding its connection slot: the slot is free again only when the
@@ -247,5 +340,59 @@ impl AsyncWrite for Counted {
     }
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::response::Response;
+
+    fn finished(a: &Activity) -> u64 {
+        a.finished.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_large_or_streamed_answer_stays_in_flight_until_its_body_is_gone() {
+        let activity = Arc::new(Activity::default());
+        let small = activity.begin().until_written(Response::new(Body::from(vec![b'x'; 100])));
+        assert_eq!(finished(&activity), 1, "a small answer is finished once handed over");
+        let large = activity.begin().until_written(Response::new(Body::from(vec![b'x'; 100_000])));
+        let streamed = activity.begin().until_written(Response::new(Body::from_stream(futures_util::stream::empty::<
+            Result<axum::body::Bytes, std::io::Error>,
+        >())));
+        assert_eq!(finished(&activity), 1, "a large and a streamed answer are still being written");
+        assert_eq!(http_body::Body::size_hint(large.body()).exact(), Some(100_000), "the body is unchanged");
+        drop(large);
+        drop(streamed);
+        assert_eq!(finished(&activity), 3);
+        assert_eq!(activity.begun.load(Ordering::Relaxed), 3);
+        drop(small);
+    }
+
+    #[tokio::test]
+    async fn the_watchdog_waits_out_a_request_in_flight_then_one_whole_idle_period() {
+        let period = Duration::from_millis(100);
+        let activity = Arc::new(Activity::default());
+        let busy = activity.begin();
+        let idle = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.idle(period).await }
+        });
+        tokio::time::sleep(period * 4).await;
+        assert!(!idle.is_finished(), "closed with a request in flight");
+        let done = tokio::time::Instant::now();
+        drop(busy);
+        tokio::time::timeout(period * 4, idle).await.expect("closed once idle").unwrap();
+        assert!(done.elapsed() >= period, "closed {:?} after the request finished", done.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_sends_a_request_is_idle_after_one_period() {
+        let period = Duration::from_millis(100);
+        let started = tokio::time::Instant::now();
+        Activity::default().idle(period).await;
+        assert!(started.elapsed() < period * 2, "{:?}", started.elapsed());
     }
 }

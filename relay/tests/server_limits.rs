@@ -66,6 +66,26 @@ async fn silent_and_half_sent_connections_are_closed_after_the_header_read_timeo
 }
 
 #[tokio::test]
+async fn a_request_in_flight_is_not_cut_by_the_idle_timeout() {
+    // A long-poll outlasting several idle periods: answered (here by the request timeout,
+    // 408 in the JSON shape), then the kept-alive connection closes once idle.
+    let f = fixture_with(|c| c.request_timeout_ms = 1_500).await;
+    let addr = start(&f, 100, Duration::from_millis(300)).await;
+    let (code, issued) = f
+        .call("POST", "/api/pairing/request", None, Some(serde_json::json!({"deviceId": "d1", "deviceName": "x"})))
+        .await;
+    assert_eq!(code, 201, "{issued}");
+    let id = issued["challengeId"].as_str().unwrap();
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    let head = format!("GET /api/pairing/status?challengeId={id}&wait=20 HTTP/1.1\r\nhost: relay\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (took, answer) = until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "cut after {took:?}: {answer:?}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(took >= Duration::from_millis(1_500), "{took:?}");
+}
+
+#[tokio::test]
 async fn at_the_connection_cap_new_clients_wait_and_are_served_when_a_slot_frees() {
     let f = fixture_with(|_| {}).await;
     let addr = start(&f, 3, Duration::from_secs(30)).await;
