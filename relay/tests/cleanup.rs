@@ -216,3 +216,34 @@ async fn rotated_sessions_past_their_own_expiry_go_even_in_a_live_family() {
     let (s, b) = f.call("POST", "/api/auth/refresh", None, Some(json!({"refreshToken": latest}))).await;
     assert_eq!(s, StatusCode::OK, "the live family still refreshes: {b}");
 }
+
+/// Every pairing creates a binding: the cleanup's index on `revoked_at` is partial, so an
+/// unrevoked binding writes no entry into it, and the cleanup still finds revoked ones
+/// through it (issue 18's load check: the full index was part of the cost per pairing).
+#[tokio::test]
+async fn only_revoked_bindings_enter_the_cleanup_index_and_the_cleanup_uses_it() {
+    let f = fixture().await;
+    let definition: String = if common::on_postgres() {
+        text(&f, "SELECT indexdef FROM pg_indexes WHERE indexname = 'bindings_revoked'").await
+    } else {
+        text(&f, "SELECT sql FROM sqlite_master WHERE name = 'bindings_revoked'").await
+    };
+    let partial = definition.replace(['(', ')'], "");
+    assert!(partial.ends_with("WHERE revoked_at IS NOT NULL"), "{definition}");
+    if !common::on_postgres() {
+        use sqlx::Row;
+        let plan: Vec<String> = sqlx::query("EXPLAIN QUERY PLAN SELECT id FROM bindings WHERE revoked_at < $1")
+            .bind(1_i64)
+            .fetch_all(&f.state.db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect();
+        assert!(plan.iter().any(|step| step.contains("USING INDEX bindings_revoked")), "{plan:?}");
+    }
+}
+
+async fn text(f: &Fixture, sql: &str) -> String {
+    sqlx::query_scalar(sql).fetch_one(&f.state.db).await.unwrap()
+}
