@@ -159,8 +159,9 @@ struct ServeArgs {
     /// once (0: no per-address cap).
     #[arg(long, env = "LATCH_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1024)]
     max_connections_per_address: usize,
-    /// Time a client has to send a request's headers, or to start its next request on a
-    /// kept-alive connection, before the connection is closed.
+    /// The idle watchdog's period: a connection with no request begun or finished and none
+    /// in flight for this long is closed (a client that sends nothing or half a request
+    /// head goes after one period, an idle kept-alive one after one to two).
     #[arg(long, env = "LATCH_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
     header_read_timeout_seconds: u64,
     /// Time a request, its body included, has to arrive and be answered (long-polls wait

@@ -2,12 +2,13 @@
 //! sends half a request (or nothing) held its connection forever; this one is hyper's own
 //! connection builder with:
 //! - an idle watchdog per connection (the header-read timeout): a connection with no
-//!   request begun or finished, and none in flight, for a whole period of it closes, so
+//!   request begun or finished, and none in flight, for a whole period closes, so
 //!   silent, slow-header and idle keep-alive connections end between one and two periods
-//!   after their last sign of life. Not hyper's `header_read_timeout`: that arms and
-//!   cancels a timer in tokio's wheel for every request head, which cost ~2,000
-//!   instructions per `GET /api/me` (callgrind, BENCHMARKS.md); the watchdog costs a few
-//!   atomic counts per request and one timer per period;
+//!   after their last sign of life, and so does one whose client stops reading answers.
+//!   Not hyper's `header_read_timeout`: that arms and cancels a timer in tokio's wheel for
+//!   every request head, ~2,000 instructions per `GET /api/me` (callgrind: BENCHMARKS.md,
+//!   "Relay hardening"); the watchdog costs a few atomic counts per request and one timer
+//!   per period;
 //! - a cap on open client connections, counted until the descriptor is closed, upgraded
 //!   WebSockets included, and a share of it per client address (trusted proxies exempt),
 //!   so one client can't hold them all. At the cap the relay stops accepting (new clients wait in the
@@ -15,7 +16,7 @@
 //!   `accept` with EMFILE for everyone, `/healthz` included;
 //! - the peer address in each request (`ConnectInfo`), as `into_make_service_with_connect_info`.
 //!
-//! Request and body timeouts are tower-http layers in `app()`.
+//! The request timeout (its body included) is `routes/edge.rs`'s `ApiShape`, in `app()`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -187,7 +189,13 @@ async fn connection(
         _ = stopping.wait_for(|s| *s) => {}
     }
     conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
+    // hyper closes an idle connection at once, but one holding half a request head waits
+    // for the rest: the watchdog still bounds it, so a shutdown never waits on a
+    // slow-header client.
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = activity.idle(idle_period) => {}
+    }
 }
 
 /// What a connection's requests are doing, for its idle watchdog: how many began and how
@@ -231,39 +239,70 @@ impl Drop for Busy {
 }
 
 /// Answers up to this size count as finished once handed to hyper: the kernel's socket
-/// buffer takes them at once. Larger ones (a drained capture inbox) stay in flight until
-/// their last byte is written, so a slow reader is not cut off mid-body.
+/// buffer takes them at once.
 const SMALL_ANSWER_BYTES: u64 = 16 * 1024;
+
+/// A larger answer is handed to hyper in pieces of this size. hyper asks for the next
+/// piece only once its write buffer (~400 KiB) has room, so the answer stays in flight
+/// until all but its last ~half MiB went out; a client must take that last part within
+/// one idle period (10 s by default: ≥ ~50 KB/s) or the connection closes, as a
+/// WebSocket's does after a blocked send.
+const ANSWER_PIECE_BYTES: usize = 64 * 1024;
 
 impl Busy {
     fn until_written(self, res: axum::response::Response) -> axum::response::Response {
         if http_body::Body::size_hint(res.body()).exact().is_some_and(|n| n <= SMALL_ANSWER_BYTES) {
             return res;
         }
-        res.map(|body| axum::body::Body::new(BusyBody { body, _busy: self }))
+        res.map(|body| axum::body::Body::new(BusyBody { body, rest: Bytes::new(), _busy: self }))
     }
 }
 
-/// A response body that keeps its request in flight until dropped.
+/// A response body handed out in pieces that keeps its request in flight until dropped
+/// (hyper drops a body as soon as it took the last piece).
 struct BusyBody {
     body: axum::body::Body,
+    /// What is left of a data frame larger than a piece.
+    rest: Bytes,
     _busy: Busy,
 }
 
 impl http_body::Body for BusyBody {
-    type Data = axum::body::Bytes;
+    type Data = Bytes;
     type Error = axum::Error;
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        if self.rest.is_empty() {
+            match std::task::ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => self.rest = data,
+                    Err(other) => return Poll::Ready(Some(Ok(other))),
+                },
+                done => return Poll::Ready(done),
+            }
+        }
+        let n = self.rest.len().min(ANSWER_PIECE_BYTES);
+        Poll::Ready(Some(Ok(http_body::Frame::data(self.rest.split_to(n)))))
     }
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.rest.is_empty() && self.body.is_end_stream()
     }
     fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        let inner = self.body.size_hint();
+        let rest = self.rest.len() as u64;
+        match inner.exact() {
+            Some(n) => http_body::SizeHint::with_exact(n + rest),
+            None => {
+                let mut hint = http_body::SizeHint::new();
+                hint.set_lower(inner.lower() + rest);
+                if let Some(upper) = inner.upper() {
+                    hint.set_upper(upper + rest);
+                }
+                hint
+            }
+        }
     }
 }
 
@@ -353,21 +392,32 @@ mod tests {
         a.finished.load(Ordering::Relaxed)
     }
 
-    #[test]
-    fn a_large_or_streamed_answer_stays_in_flight_until_its_body_is_gone() {
+    #[tokio::test]
+    async fn a_large_answer_goes_out_in_pieces_and_stays_in_flight_until_the_last() {
+        use http_body_util::BodyExt;
         let activity = Arc::new(Activity::default());
         let small = activity.begin().until_written(Response::new(Body::from(vec![b'x'; 100])));
         assert_eq!(finished(&activity), 1, "a small answer is finished once handed over");
         let large = activity.begin().until_written(Response::new(Body::from(vec![b'x'; 100_000])));
+        let mut body = large.into_body();
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(100_000), "its length is kept");
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first.len(), ANSWER_PIECE_BYTES);
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(100_000 - ANSWER_PIECE_BYTES as u64));
+        assert!(!http_body::Body::is_end_stream(&body));
+        assert_eq!(finished(&activity), 1, "still being written");
+        let last = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first.len() + last.len(), 100_000);
+        assert!(http_body::Body::is_end_stream(&body));
+        assert!(body.frame().await.is_none());
+        drop(body);
+        assert_eq!(finished(&activity), 2, "finished once hyper drops the body");
         let streamed = activity.begin().until_written(Response::new(Body::from_stream(futures_util::stream::empty::<
-            Result<axum::body::Bytes, std::io::Error>,
+            Result<Bytes, std::io::Error>,
         >())));
-        assert_eq!(finished(&activity), 1, "a large and a streamed answer are still being written");
-        assert_eq!(http_body::Body::size_hint(large.body()).exact(), Some(100_000), "the body is unchanged");
-        drop(large);
+        assert_eq!(finished(&activity), 2, "an answer of unknown length is in flight until its body is gone");
         drop(streamed);
-        assert_eq!(finished(&activity), 3);
-        assert_eq!(activity.begun.load(Ordering::Relaxed), 3);
+        assert_eq!((activity.begun.load(Ordering::Relaxed), finished(&activity)), (3, 3));
         drop(small);
     }
 

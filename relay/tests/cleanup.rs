@@ -224,12 +224,18 @@ async fn rotated_sessions_past_their_own_expiry_go_even_in_a_live_family() {
 async fn only_revoked_bindings_enter_the_cleanup_index_and_the_cleanup_uses_it() {
     let f = fixture().await;
     let definition: String = if common::on_postgres() {
-        text(&f, "SELECT indexdef FROM pg_indexes WHERE indexname = 'bindings_revoked'").await
+        text(&f, "SELECT indexdef FROM pg_indexes WHERE indexname = 'bindings_revoked_only'").await
     } else {
-        text(&f, "SELECT sql FROM sqlite_master WHERE name = 'bindings_revoked'").await
+        text(&f, "SELECT sql FROM sqlite_master WHERE name = 'bindings_revoked_only'").await
     };
     let partial = definition.replace(['(', ')'], "");
     assert!(partial.ends_with("WHERE revoked_at IS NOT NULL"), "{definition}");
+    let full = if common::on_postgres() {
+        count(&f, "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'bindings_revoked'").await
+    } else {
+        count(&f, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'bindings_revoked'").await
+    };
+    assert_eq!(full, 0, "the full index is gone");
     if !common::on_postgres() {
         use sqlx::Row;
         let plan: Vec<String> = sqlx::query("EXPLAIN QUERY PLAN SELECT id FROM bindings WHERE revoked_at < $1")
@@ -240,7 +246,7 @@ async fn only_revoked_bindings_enter_the_cleanup_index_and_the_cleanup_uses_it()
             .iter()
             .map(|r| r.get::<String, _>("detail"))
             .collect();
-        assert!(plan.iter().any(|step| step.contains("USING INDEX bindings_revoked")), "{plan:?}");
+        assert!(plan.iter().any(|step| step.contains("USING INDEX bindings_revoked_only")), "{plan:?}");
     }
 }
 

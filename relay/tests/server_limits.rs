@@ -86,6 +86,72 @@ async fn a_request_in_flight_is_not_cut_by_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_large_answer_read_slowly_arrives_whole_and_one_never_read_still_closes() {
+    let f = fixture_with(|c| {
+        c.limits.redeem_per_address = 0;
+        c.inbox.per_binding_per_minute = 0;
+    })
+    .await;
+    sqlx::query("UPDATE tenants SET captures = 1").execute(&f.state.db).await.unwrap();
+    let (code, grant) = f.redeem(&f.mint("dana").await).await;
+    assert_eq!(code, 200, "{grant}");
+    let access = grant["accessToken"].as_str().unwrap();
+    for _ in 0..4 {
+        let page = serde_json::json!({"url": "https://example.com/", "title": "T", "text": "a".repeat(600_000)});
+        let (code, b) = f.call("POST", "/api/inbox/v1/captures", Some(access), Some(page)).await;
+        assert_eq!(code, 202, "{b}");
+    }
+    let addr = start(&f, 100, Duration::from_millis(300)).await;
+    let drain =
+        format!("GET /api/inbox/v1/captures HTTP/1.1\r\nhost: relay\r\nauthorization: Bearer {}\r\n\r\n", f.api_key);
+    let small_window = || async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(addr.parse().unwrap()).await.unwrap()
+    };
+    // ~2.4 MB read at ~1 MB/s: many idle periods long, yet never idle.
+    let mut slow = small_window().await;
+    slow.write_all(drain.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), slow.read(&mut buf)).await.expect("answer stalled") {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        if complete(&got) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+    assert!(
+        started.elapsed() > Duration::from_millis(900),
+        "read in {:?}: too fast to prove anything",
+        started.elapsed()
+    );
+    assert!(complete(&got), "cut after {} bytes in {:?}", got.len(), started.elapsed());
+    // The same answer, never read: the connection still closes (on loopback the kernel's
+    // send buffer takes the whole answer, so the close comes after it).
+    let mut stuck = small_window().await;
+    stuck.write_all(drain.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    until_closed(&mut stuck, Duration::from_secs(5)).await;
+}
+
+/// A whole HTTP/1.1 answer with a `content-length` is in `got`.
+fn complete(got: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(got);
+    let Some(end) = text.find("\r\n\r\n") else { return false };
+    let length = text[..end]
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .expect("a content-length");
+    got.len() >= end + 4 + length
+}
+
+#[tokio::test]
 async fn at_the_connection_cap_new_clients_wait_and_are_served_when_a_slot_frees() {
     let f = fixture_with(|_| {}).await;
     let addr = start(&f, 3, Duration::from_secs(30)).await;

@@ -1,7 +1,5 @@
--- PostgreSQL twin of sqlite/0010_partial_revoked_index.sql.
--- bindings_revoked (0009) serves only the cleanup's `revoked_at < cutoff`, which implies
--- `revoked_at IS NOT NULL`: a partial index holds just the revoked bindings, so creating a
--- binding (every pairing) no longer writes an index entry for its NULL (measured with
--- callgrind: BENCHMARKS.md, "Relay hardening").
-DROP INDEX bindings_revoked;
-CREATE INDEX bindings_revoked ON bindings(revoked_at) WHERE revoked_at IS NOT NULL;
+-- no-transaction
+-- PostgreSQL twin of sqlite/0010_partial_revoked_index.sql: built CONCURRENTLY (outside a
+-- transaction, one statement per migration), so instances still serving keep reading and
+-- writing bindings while it is built.
+CREATE INDEX CONCURRENTLY bindings_revoked_only ON bindings(revoked_at) WHERE revoked_at IS NOT NULL;
