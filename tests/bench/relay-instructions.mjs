@@ -71,15 +71,15 @@ async function measure(bin) {
     if (Date.now() - started > 60_000) throw new Error('the relay did not answer within 60 s');
     try { await call('GET', '/healthz'); break; } catch { await new Promise((r) => setTimeout(r, 200)); }
   }
-  const control = (...a) => execFileSync('callgrind_control', [...a, String(relay.pid)]);
+  const control = (...a) => execFileSync('callgrind_control', [...a, String(relay.pid)], { stdio: 'pipe' });
   const counted = async (name, n, f) => {
     control('-z');
     control('-i', 'on');
     await times(n, f);
     control('-i', 'off');
     control('-d', name);
-    // The dump's file is the newest one; its "totals:" line is the phase's count.
-    const dumps = readdirSync(dir).filter((f) => f.startsWith('cg.')).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+    // The dump's file (cg.PID.K) is the newest one; its "totals:" line is the phase's count.
+    const dumps = readdirSync(dir).filter((f) => /^cg\.\d+\.\d+$/.test(f)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
     const text = readFileSync(join(dir, dumps.at(-1)), 'utf8');
     return Number(/^totals: (\d+)/m.exec(text)[1]) / n;
   };
