@@ -78,6 +78,13 @@ struct Step {
     captures: bool,
     /// Rows per statement.
     batch: i64,
+    /// On SQLite, found by walking insert order instead of an index on `expires_at`: the
+    /// table's rows are inserted in expiry order (one TTL for all, one writer), so every
+    /// candidate sits before the first row still unexpired. An expiry index cost each
+    /// insert one more page in every SQLite commit, ~4 % of one-click pairings
+    /// (BENCHMARKS.md, "Relay hardening"). A row inserted after a longer-lived one (the
+    /// TTL was shortened) goes once that one expired too. PostgreSQL keeps its index.
+    in_insert_order: bool,
 }
 
 const STEPS: [Step; 8] = [
@@ -89,6 +96,7 @@ const STEPS: [Step; 8] = [
         kept_at_least_ms: latch::core::offers::REDEEM_RETRY_MS,
         captures: false,
         batch: BATCH,
+        in_insert_order: true,
     },
     // A confirmed code answers a repeated confirm while its binding's first session is
     // unused and the binding stands ("however late": routes/code_confirmation.rs).
@@ -102,6 +110,7 @@ const STEPS: [Step; 8] = [
         kept_at_least_ms: 0,
         captures: false,
         batch: BATCH,
+        in_insert_order: false,
     },
     // A nonce refuses its assertion's replay until the assertion itself has expired.
     Step {
@@ -111,6 +120,7 @@ const STEPS: [Step; 8] = [
         kept_at_least_ms: crate::enrollment::NONCE_NEEDED_MS,
         captures: false,
         batch: BATCH,
+        in_insert_order: false,
     },
     // A family is dead once its newest session expired; reuse of any of its tokens then
     // answers `refresh_token_invalid`, as for any unknown token. A rotated session past
@@ -124,6 +134,7 @@ const STEPS: [Step; 8] = [
         kept_at_least_ms: 0,
         captures: false,
         batch: BATCH,
+        in_insert_order: true,
     },
     // Captures the app did not drain within the inbox's retention; up to 640 KiB each,
     // so fewer per statement.
@@ -134,6 +145,7 @@ const STEPS: [Step; 8] = [
         kept_at_least_ms: 0,
         captures: true,
         batch: 50,
+        in_insert_order: false,
     },
     // Revoked bindings: their sessions and socket records first, then the binding once
     // nothing refers to it any more (a capture not yet drained or expired, a challenge
@@ -145,6 +157,7 @@ const STEPS: [Step; 8] = [
         kept_at_least_ms: 0,
         captures: false,
         batch: BATCH,
+        in_insert_order: false,
     },
     Step {
         table: "live_sockets",
@@ -153,6 +166,7 @@ const STEPS: [Step; 8] = [
         kept_at_least_ms: 0,
         captures: false,
         batch: BATCH,
+        in_insert_order: false,
     },
     Step {
         table: "bindings",
@@ -165,6 +179,7 @@ const STEPS: [Step; 8] = [
         kept_at_least_ms: 0,
         captures: false,
         batch: BATCH,
+        in_insert_order: false,
     },
 ];
 
@@ -175,10 +190,25 @@ async fn delete_in_batches(db: &Db, step: &Step, cutoff: i64, now: i64) -> sqlx:
         Backend::Sqlite => "", // one writer at a time: nothing to skip
     };
     let (table, key, condition) = (step.table, step.key, step.condition);
-    let sql = format!(
-        "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} t WHERE {condition} LIMIT {}{lock})",
-        step.batch
-    );
+    let sql = if step.in_insert_order && Backend::of(db) == Backend::Sqlite {
+        // Once per pass: the rows before the first unexpired one, by rowid.
+        let first_unexpired: Option<i64> =
+            sqlx::query_scalar(&format!("SELECT rowid FROM {table} WHERE expires_at >= $1 ORDER BY rowid LIMIT 1"))
+                .bind(cutoff)
+                .fetch_optional(db)
+                .await?;
+        let before = first_unexpired.unwrap_or(i64::MAX);
+        format!(
+            "DELETE FROM {table} WHERE rowid IN \
+             (SELECT rowid FROM {table} t WHERE t.rowid < {before} AND {condition} ORDER BY rowid LIMIT {})",
+            step.batch
+        )
+    } else {
+        format!(
+            "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} t WHERE {condition} LIMIT {}{lock})",
+            step.batch
+        )
+    };
     let mut removed = 0;
     loop {
         let query = sqlx::query(&sql).bind(cutoff);

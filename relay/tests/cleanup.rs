@@ -253,3 +253,45 @@ async fn only_revoked_bindings_enter_the_cleanup_index_and_the_cleanup_uses_it()
 async fn text(f: &Fixture, sql: &str) -> String {
     sqlx::query_scalar(sql).fetch_one(&f.state.db).await.unwrap()
 }
+
+/// On SQLite the cleanup walks insert order instead of keeping expiry indexes on the two
+/// tables every pairing writes (each index cost every mint and redeem a page per commit):
+/// a pass still removes every expired row, across many batches, and keeps the rest.
+#[tokio::test]
+async fn expired_tokens_and_sessions_go_in_batches_without_expiry_indexes_on_sqlite() {
+    let f = fixture().await;
+    let t0 = now_ms() as i64;
+    let indexes = if common::on_postgres() {
+        count(&f, "SELECT COUNT(*) FROM pg_indexes WHERE indexname IN ('pairing_tokens_expiry', 'sessions_expiry')")
+            .await
+    } else {
+        count(&f, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('pairing_tokens_expiry', 'sessions_expiry')").await
+    };
+    assert_eq!(indexes, if common::on_postgres() { 2 } else { 0 });
+    // 1,200 long-expired tokens (2.4 batches), then 3 that are still usable.
+    let expired = BATCH * 2 + 200;
+    for i in 0..expired + 3 {
+        let expires = if i < expired { t0 - 2 * DAY as i64 } else { t0 + HOUR as i64 };
+        sqlx::query(
+            "INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at, app_name) \
+             VALUES ($1, 'acme', 'u', $2, $3, $4, 'Acme')",
+        )
+        .bind(format!("hash-{i:05}").into_bytes())
+        .bind(&f.key_id)
+        .bind(expires)
+        .bind(expires - 120_000)
+        .execute(&f.state.db)
+        .await
+        .unwrap();
+    }
+    let live = paired(&f, "bob").await; // a token (used, unexpired) and a live session
+    let removed = cleanup::run_once(&f.state, t0 as u64).await.unwrap();
+    assert_eq!(removed.of("pairing_tokens"), expired as u64, "{removed:?}");
+    assert_eq!(count(&f, "SELECT COUNT(*) FROM pairing_tokens").await, 4);
+    assert_eq!(count(&f, "SELECT COUNT(*) FROM sessions").await, 1);
+    // A month on, the session family is dead: its session goes too.
+    let later = t0 as u64 + 32 * DAY;
+    let removed = cleanup::run_once(&f.state, later).await.unwrap();
+    assert_eq!((removed.of("pairing_tokens"), removed.of("sessions")), (4, 1), "{removed:?}");
+    let _ = live;
+}
