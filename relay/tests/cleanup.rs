@@ -268,10 +268,13 @@ async fn expired_tokens_and_sessions_go_in_batches_without_expiry_indexes_on_sql
         count(&f, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('pairing_tokens_expiry', 'sessions_expiry')").await
     };
     assert_eq!(indexes, if common::on_postgres() { 2 } else { 0 });
-    // 1,200 long-expired tokens (2.4 batches), then 3 that are still usable.
+    // 1,200 long-expired tokens (2.4 batches) with a few out of order among them (a row
+    // that expires later than the rows after it), then 3 that are still usable.
     let expired = BATCH * 2 + 200;
+    let out_of_order = [0, 7, 600];
     for i in 0..expired + 3 {
-        let expires = if i < expired { t0 - 2 * DAY as i64 } else { t0 + HOUR as i64 };
+        let usable = i >= expired || out_of_order.contains(&i);
+        let expires = if usable { t0 + HOUR as i64 } else { t0 - 2 * DAY as i64 };
         sqlx::query(
             "INSERT INTO pairing_tokens (hash, tenant_id, user_id, key_id, expires_at, created_at, app_name) \
              VALUES ($1, 'acme', 'u', $2, $3, $4, 'Acme')",
@@ -284,14 +287,14 @@ async fn expired_tokens_and_sessions_go_in_batches_without_expiry_indexes_on_sql
         .await
         .unwrap();
     }
-    let live = paired(&f, "bob").await; // a token (used, unexpired) and a live session
+    let expired = expired - out_of_order.len() as i64;
+    paired(&f, "bob").await; // a token (used, unexpired) and a live session
     let removed = cleanup::run_once(&f.state, t0 as u64).await.unwrap();
     assert_eq!(removed.of("pairing_tokens"), expired as u64, "{removed:?}");
-    assert_eq!(count(&f, "SELECT COUNT(*) FROM pairing_tokens").await, 4);
+    assert_eq!(count(&f, "SELECT COUNT(*) FROM pairing_tokens").await, 7, "the usable ones and bob's stay");
     assert_eq!(count(&f, "SELECT COUNT(*) FROM sessions").await, 1);
     // A month on, the session family is dead: its session goes too.
     let later = t0 as u64 + 32 * DAY;
     let removed = cleanup::run_once(&f.state, later).await.unwrap();
-    assert_eq!((removed.of("pairing_tokens"), removed.of("sessions")), (4, 1), "{removed:?}");
-    let _ = live;
+    assert_eq!((removed.of("pairing_tokens"), removed.of("sessions")), (7, 1), "{removed:?}");
 }
