@@ -199,7 +199,7 @@ async fn connection(
 }
 
 /// What a connection's requests are doing, for its idle watchdog: how many began and how
-/// many finished (answered, and a large body written to its last byte).
+/// many finished (answered; a large answer once hyper took its last piece).
 #[derive(Default)]
 struct Activity {
     begun: AtomicU64,
@@ -228,8 +228,8 @@ impl Activity {
     }
 }
 
-/// A request in flight; finished when dropped (answered, abandoned, or its large body
-/// written).
+/// A request in flight; finished when dropped (answered, abandoned, or the last piece of
+/// its large answer taken).
 struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
