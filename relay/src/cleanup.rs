@@ -197,15 +197,15 @@ async fn delete_in_batches(db: &Db, step: &Step, cutoff: i64, now: i64) -> sqlx:
     };
     let (table, key, condition) = (step.table, step.key, step.condition);
     let sql = if step.in_insert_order && Backend::of(db) == Backend::Sqlite {
-        // Once per pass: the walk's end, past a few rows that are out of order.
-        let first_unexpired: Option<i64> = sqlx::query_scalar(&format!(
+        // Once per pass: where the walk ends, the (OUT_OF_ORDER_ROWS + 1)-th unexpired row.
+        let walk_end: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT rowid FROM {table} WHERE expires_at >= $1 ORDER BY rowid LIMIT 1 OFFSET {OUT_OF_ORDER_ROWS}"
         ))
         .bind(cutoff)
         .fetch_optional(db)
         .await?;
         // An i64 the database gave back, so formatting it into the statement is safe.
-        let before = first_unexpired.unwrap_or(i64::MAX);
+        let before = walk_end.unwrap_or(i64::MAX);
         format!(
             "DELETE FROM {table} WHERE rowid IN \
              (SELECT rowid FROM {table} t WHERE t.rowid < {before} AND {condition} ORDER BY rowid LIMIT {})",
