@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: installs what is missing, then runs every check and test:
-# format, clippy (native + both wasm builds), Rust unit/property/integration tests, a short
-# run of every fuzz target, the wasm build of the extension and its size budgets, and the real-Chromium
-# end-to-end suite.
+# format, clippy (native + both wasm builds), Rust unit/property/integration tests, the JS
+# boundary tests in headless Chromium, a short run of every fuzz target, the wasm build of
+# the extension and its size budgets, and the real-Chromium end-to-end suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -25,6 +25,16 @@ done
 
 step "cargo test (core + relay)"
 cargo test --workspace
+
+step "wasm boundary tests (Chromium)"
+# src/shell/tests.rs: what to_js/from_js (serde-wasm-bindgen) accept and refuse, against
+# serde_json, in headless Chromium. Built once, for the worker: the panel calls the same
+# two functions. Linted first, as no other step builds these tests for wasm.
+cargo clippy --lib --tests --target wasm32-unknown-unknown --no-default-features --features background -- -D warnings
+boundary_log=$(mktemp)
+CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome --lib --no-default-features --features background 2>&1 | tee "$boundary_log"
+echo "wasm boundary tests: $(grep -o '[0-9]* passed' "$boundary_log" | tail -1)"
+rm -f "$boundary_log"
 
 step "relay tests on PostgreSQL (throwaway server)"
 bash tests/with-postgres.sh cargo test -p latch-relay

@@ -38,6 +38,13 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
 
+# The JS boundary tests (src/shell/tests.rs) drive headless Chromium through chromedriver
+# (wasm-pack test; webdriver.json names the browser).
+if [ ! -x /usr/bin/chromedriver ]; then
+  say "installing Debian chromium-driver"
+  apt_install chromium-driver
+fi
+
 # libfaketime runs the relay with a skewed wall clock in the clock-skew e2e test.
 if ! command -v faketime >/dev/null; then
   say "installing Debian faketime"

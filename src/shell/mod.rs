@@ -48,3 +48,7 @@ pub fn to_js<T: serde::Serialize>(v: &T) -> JsValue {
 pub fn from_js<T: serde::de::DeserializeOwned>(v: JsValue) -> Option<T> {
     serde_wasm_bindgen::from_value(v).ok()
 }
+
+// What `to_js`/`from_js` accept and refuse, against serde_json, in headless Chromium.
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;

@@ -1,0 +1,177 @@
+//! Sample values of the wire types, and valid JSON of every type the extension decodes
+//! (the seeds the mutation tests start from).
+
+use serde_json::{json, Value};
+
+use super::{decode, decodes_like_serde_json, decodes_no_more_than_serde_json};
+use crate::core::challenge::{ChallengeView, CodePrompt, StoredChallenge, ViewState};
+use crate::core::managed::{ManagedView, Outcome, Record};
+use crate::core::offers::{OfferBook, ParkedOffer};
+use crate::core::wire::*;
+
+/// Checks how one type decodes a JSON text.
+pub type Check = fn(&str) -> Result<(), String>;
+
+/// Valid JSON of a decoded type, with the exact and the one-way check for that type.
+#[derive(Clone)]
+pub struct Seed {
+    pub json: Value,
+    pub exact: Check,
+    pub one_way: Check,
+    /// Whether from_js decodes a text to that type at all.
+    pub accepted: fn(&str) -> bool,
+}
+
+pub fn offer() -> ParkedOffer {
+    ParkedOffer {
+        offer_id: "o1".into(),
+        pairing_token: Some("lpt_x".into()),
+        tab_id: Some(-7),
+        state: OfferState::AwaitingApproval,
+        created_at: 1_700_000_000_000,
+        expires_at: 1_700_000_120_000,
+        decided_at: None,
+        redeem_by: Some("w1".into()),
+        redeem_key: None,
+        app_name: Some("Acme".into()),
+        tenant_id: Some("acme".into()),
+        user_id: None,
+        error: None,
+        via: PromptVia::OneClick,
+        opener: Some("http://localhost:8788".into()),
+    }
+}
+
+pub fn prompt() -> CodePrompt {
+    CodePrompt { requester: test_requester(), shown_at: 4 }
+}
+
+pub fn panel_reply() -> PanelReply {
+    PanelReply {
+        ok: true,
+        info: None,
+        error: None,
+        state: Some(PanelState {
+            pending: vec![PendingView {
+                offer_id: "o1".into(),
+                app_name: Some("Acme".into()),
+                tenant_id: None,
+                user_id: Some("dana".into()),
+                expires_at: 5,
+                shown_at: 0,
+                via: PromptVia::Code,
+                opener: None,
+                code: Some("ABCD-EFGH".into()),
+                app_origin: Some("http://localhost:8788".into()),
+            }],
+            bindings: vec![BindingView {
+                binding_id: "b".into(),
+                app_name: "Acme".into(),
+                tenant_id: "acme".into(),
+                user_id: "dana".into(),
+                paired_at: 9,
+                needs_repair: Some("revoked".into()),
+                managed: true,
+            }],
+            challenge: Some(challenge_view()),
+            managed: Some(ManagedView { outcome: Outcome::Refused, error: Some("assertion_replayed".into()) }),
+        }),
+    }
+}
+
+pub fn challenge_view() -> ChallengeView {
+    ChallengeView {
+        state: ViewState::AwaitingConfirmation,
+        code: Some("ABCD-EFGH".into()),
+        expires_at: None,
+        retry_at: Some(3),
+        error: None,
+        reissued: true,
+        prompt: Some(prompt()),
+    }
+}
+
+pub fn stored_challenge() -> StoredChallenge {
+    StoredChallenge {
+        challenge_id: Some("c".into()),
+        code: None,
+        expires_at: 1,
+        next_poll_at: 2,
+        attempt: 0,
+        interval_ms: 5000,
+        last_poll_at: None,
+        reissues: 1,
+        prompt: Some(prompt()),
+        confirm_key: Some("lrk_k".into()),
+    }
+}
+
+pub fn record() -> Record {
+    Record {
+        fingerprint: "f".into(),
+        outcome: Outcome::Retrying,
+        error: None,
+        binding_id: Some("b".into()),
+        attempt: 2,
+        retry_at: Some(1_700_000_000_000),
+        enroll_key: None,
+    }
+}
+
+pub fn stored_binding() -> StoredBinding {
+    StoredBinding { needs_repair: Some("revoked".into()), ..StoredBinding::from_grant(test_grant(), 1_700_000_000_000) }
+}
+
+macro_rules! checks {
+    ($t:ty) => {
+        (
+            decodes_like_serde_json::<$t> as Check,
+            decodes_no_more_than_serde_json::<$t> as Check,
+            (|text| decode::<$t>(text).is_some()) as fn(&str) -> bool,
+        )
+    };
+}
+
+/// Valid JSON of every type `from_js` decodes: from web pages (ExternalMessage; Capture,
+/// the page text capture.js returns), the panel, the relay's answers and socket frames,
+/// and the records in chrome.storage.
+pub fn seeds() -> Vec<Seed> {
+    let mut seeds = Vec::new();
+    let mut add = |json: Value, (exact, one_way, accepted)| seeds.push(Seed { json, exact, one_way, accepted });
+    add(json!({"type":"pairing.offer","pairingToken":"lpt_x"}), checks!(ExternalMessage));
+    add(json!({"type":"pairing.offer","pairingToken":"lpt_x","opener":"http://a.b"}), checks!(ExternalMessage));
+    add(json!({"type":"pairing.result","offerId":"o1"}), checks!(ExternalMessage));
+    add(json!({"type":"status","tenantId":"acme"}), checks!(ExternalMessage));
+    add(json!({"url":"https://e.x/","title":"T","text":"body"}), checks!(Capture));
+    add(json!({"type":"panel.approveCode","offerId":"code-1"}), checks!(PanelRequest));
+    add(json!({"type":"panel.state"}), checks!(PanelRequest));
+    add(serde_json::to_value(panel_reply()).unwrap(), checks!(PanelReply));
+    add(json!({"type":"auth_ack","bindingId":"b","scopes":["errands"]}), checks!(ServerFrame));
+    add(json!({"type":"errand","id":"e","kind":"ping","params":{}}), checks!(ServerFrame));
+    let status = ChallengeStatusReply {
+        status: ChallengeStatus::AwaitingConfirmation,
+        interval: Some(5),
+        requester: Some(test_requester()),
+    };
+    add(serde_json::to_value(status).unwrap(), checks!(ChallengeStatusReply));
+    add(serde_json::to_value(TokenGrant { server_time: Some(1), ..test_grant() }).unwrap(), checks!(TokenGrant));
+    add(
+        json!({"accessToken":"a","refreshToken":"r","accessExpiresAt":1,"refreshExpiresAt":2}),
+        checks!(RefreshedTokens),
+    );
+    add(json!({"challengeId":"c","code":"ABCD-EFGH","expiresAt":1,"interval":5}), checks!(ChallengeIssued));
+    add(
+        json!({"appName":"Acme","tenantId":"acme","userId":"dana","expiresAt":3,"serverTime":1,
+            "appOrigins":["http://localhost:8788"]}),
+        checks!(DescribeResponse),
+    );
+    add(json!({"error":"slow_down","message":"m","interval":5,"retryAfter":2}), checks!(ErrorBody));
+    add(json!({"status":"accepted","captureId":"c1"}), checks!(CaptureAccepted));
+    add(json!({"revoked":true}), checks!(RevokeResponse));
+    add(serde_json::to_value(OfferBook { offers: vec![offer()], recent: vec![1, 2] }).unwrap(), checks!(OfferBook));
+    add(serde_json::to_value(vec![stored_binding()]).unwrap(), checks!(Vec<StoredBinding>));
+    add(serde_json::to_value(stored_challenge()).unwrap(), checks!(StoredChallenge));
+    add(serde_json::to_value(challenge_view()).unwrap(), checks!(ChallengeView));
+    add(serde_json::to_value(record()).unwrap(), checks!(Record));
+    seeds
+}
