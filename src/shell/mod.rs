@@ -44,9 +44,30 @@ pub fn to_js<T: serde::Serialize>(v: &T) -> JsValue {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// Decodes a JS value; `None` when it doesn't have the type's shape.
+/// Decodes a JS value; `None` when it doesn't have the type's shape or nests deeper than
+/// [`MAX_DEPTH`] anywhere.
 pub fn from_js<T: serde::de::DeserializeOwned>(v: JsValue) -> Option<T> {
+    if !nests_within(&v, MAX_DEPTH) {
+        return None;
+    }
     serde_wasm_bindgen::from_value(v).ok()
+}
+
+/// How deep a value crossing into Rust may nest (no wire or stored shape goes past a
+/// handful of levels; serde_json stops at 128). Checked before decoding because
+/// serde-wasm-bindgen words a refusal with wasm-bindgen's recursive `debugString`: an array
+/// ~10,000 deep where a string stands overflowed the JS stack and threw through the Rust
+/// frames, leaving the handler unanswered and its shadow stack claimed
+/// (`shell::tests::hostile`).
+const MAX_DEPTH: usize = 64;
+
+/// Whether `v` nests at most `depth` objects or arrays deep.
+fn nests_within(v: &JsValue, depth: usize) -> bool {
+    use wasm_bindgen::JsCast;
+    if !v.is_object() {
+        return true;
+    }
+    depth > 0 && js_sys::Object::values(v.unchecked_ref()).iter().all(|x| nests_within(&x, depth - 1))
 }
 
 // What `to_js`/`from_js` accept and refuse, against serde_json, in headless Chromium.
