@@ -103,13 +103,16 @@ impl Scheduler {
                     out.push(Action::Refresh { binding_id });
                 }
             }
-            Event::Refreshed { binding_id, .. } => {
+            Event::Refreshed { binding_id, expires_at } => {
                 if self.finish(&binding_id) {
                     if let Some(s) = self.slots.get_mut(&binding_id) {
                         s.failures = 0;
                         s.retry_at = None;
                     }
                     out.push(Action::Release { binding_id, ok: true });
+                    // The new token's own refresh: the wake-up that led here has fired, and
+                    // nothing else is bound to wake the scheduler before this token expires.
+                    out.push(Action::Schedule(due_at(now, expires_at)));
                 }
             }
             Event::Rejected { binding_id, error } => {

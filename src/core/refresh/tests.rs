@@ -25,7 +25,8 @@ fn refreshes_when_due_and_schedules_otherwise() {
     assert!(tick(&mut s, T0 + 14 * MIN + 1, T0, T0 + 15 * MIN).is_empty());
     assert!(s.handle(Event::Needed { binding_id: "b".into() }, T0).is_empty());
     let a = s.handle(Event::Refreshed { binding_id: "b".into(), expires_at: T0 + 30 * MIN }, T0 + 14 * MIN);
-    assert_eq!(a, vec![Action::Release { binding_id: "b".into(), ok: true }]);
+    // The new token's refresh is scheduled with it: no other wake-up is armed any more.
+    assert_eq!(a, vec![Action::Release { binding_id: "b".into(), ok: true }, Action::Schedule(T0 + 29 * MIN)]);
 }
 
 #[test]
@@ -64,7 +65,9 @@ proptest! {
     /// With an injected clock and any interleaving of ticks, callers and answers: at most
     /// one refresh in flight; no scheduled refresh before it is due (callers aside); the
     /// token is refreshed before it expires whenever the relay answers; a rejection marks
-    /// the binding and never deletes it; every release matches a refresh.
+    /// the binding and never deletes it; every release matches a refresh; and once ticking,
+    /// a wake-up is always armed for a binding that is neither refreshing nor marked (the
+    /// driver ticks only when one fires, or on other events it can't count on).
     #[test]
     fn single_flight_and_schedule_hold(ops in proptest::collection::vec(op(), 1..200), seed in any::<u64>()) {
         let mut s = Scheduler::new(seed);
@@ -75,9 +78,17 @@ proptest! {
         let mut needs_repair = false;
         let mut refreshes = 0usize;
         let mut releases = 0usize;
+        let mut armed: Option<u64> = None;
+        let mut ticking = false;
         for op in ops {
             let actions = match op {
-                Op::Tick(dt) => { now += dt; s.handle(Event::Tick { bindings: vec![("b".into(), obtained, expires, needs_repair)] }, now) }
+                Op::Tick(dt) => {
+                    now += dt;
+                    ticking = true;
+                    // A tick at or after the armed time is that wake-up firing.
+                    armed = armed.filter(|&at| at > now);
+                    s.handle(Event::Tick { bindings: vec![("b".into(), obtained, expires, needs_repair)] }, now)
+                }
                 Op::Needed => { forced = true; s.handle(Event::Needed { binding_id: "b".into() }, now) }
                 Op::Answer(kind) if in_flight => {
                     now += 50;
@@ -102,10 +113,14 @@ proptest! {
                     }
                     Action::MarkNeedsRepair { .. } => needs_repair = true,
                     Action::Release { .. } => releases += 1,
-                    Action::Schedule(at) => prop_assert!(at >= now),
+                    Action::Schedule(at) => {
+                        prop_assert!(at >= now);
+                        armed = Some(armed.map_or(at, |a| a.min(at)));
+                    }
                 }
             }
             prop_assert_eq!(s.in_flight("b"), in_flight);
+            prop_assert!(!ticking || in_flight || needs_repair || armed.is_some(), "no wake-up armed for a healthy binding");
         }
         prop_assert!(releases <= refreshes);
     }
