@@ -16,10 +16,14 @@ for part in background panel; do
     --out-dir "$wasm_out/$part" --out-name "$part" "$root" \
     -- --no-default-features --features "$part"
   wasm="$wasm_out/$part/${part}_bg.wasm"
-  # Off by default: Debian bookworm's binaryen 108 breaks wasm-bindgen's externref table
-  # ("WebAssembly.Table.grow(): failed to grow table"). LATCH_WASM_OPT=1 to try it.
-  if [ -n "${LATCH_WASM_OPT:-}" ] && command -v wasm-opt >/dev/null; then
-    if wasm-opt -Oz --strip-debug --strip-producers \
+  # Off by default. Debian bookworm's binaryen 108 breaks wasm-bindgen's externref table
+  # ("WebAssembly.Table.grow(): failed to grow table"); npm's binaryen 132 doesn't, but its
+  # -Oz output is 9-11 % smaller raw and 4-10 % larger gzipped (BENCHMARKS.md, issue 19).
+  # LATCH_WASM_OPT=1 to try it; LATCH_WASM_OPT_BIN picks the binary, e.g.
+  # `npm install --no-save binaryen@132` then LATCH_WASM_OPT_BIN=node_modules/.bin/wasm-opt.
+  wasm_opt=${LATCH_WASM_OPT_BIN:-wasm-opt}
+  if [ -n "${LATCH_WASM_OPT:-}" ] && command -v "$wasm_opt" >/dev/null; then
+    if "$wasm_opt" -Oz --strip-debug --strip-producers \
       --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
       --enable-mutable-globals --enable-reference-types --enable-multivalue \
       -o "$wasm.opt" "$wasm" 2>/tmp/latch-wasm-opt.log; then

@@ -20,11 +20,14 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * +18.1 KB measured; the hand-written codec it replaced is gone), → 108.6 KB (issue 18: the
  * socket's close codes — 4409 replaced, 4408 expired — and the renewing `auth` after each
  * refresh, core::session, +0.3 KB measured: 108,539 bytes), → 108.7 KB (issue 18 review: after
- * a 4409 the worker reconnects 5 min later instead of never, +0.1 KB: 108,650 bytes).
+ * a 4409 the worker reconnects 5 min later instead of never, +0.1 KB: 108,650 bytes),
+ * → 109.75 KB (issue 19: values from JS refused past 64 levels of nesting, a deadline on
+ * relay calls, the panel state's storage reads joined and one describe per offer at a time,
+ * each refresh scheduling the next; +1.07 KB measured: 109,719 bytes).
  * Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 108_700, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 109_750, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

@@ -55,6 +55,7 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
     let Some(req) = from_js::<PanelRequest>(message) else {
         return to_js(&PanelReply { ok: false, info: None, error: Some("bad_request".into()), state: None });
     };
+    let only_state = req == PanelRequest::State;
     let result: Result<Option<String>, String> = match req {
         PanelRequest::State => Ok(None),
         PanelRequest::Approve { offer_id } => pairing::approve(&offer_id).await.map(|()| None),
@@ -73,7 +74,12 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
         }
         PanelRequest::Capture { binding_id } => capture::send_active_page(&binding_id).await.map(Some),
     };
-    bindings_changed().await;
+    // A state read changes nothing: sockets and tokens follow the commands that do, and
+    // every worker start (`on_startup`). Each open panel asks on every storage change, and
+    // a just-opened one waits for this answer.
+    if !only_state {
+        bindings_changed().await;
+    }
     let state = Some(pairing::panel_state().await);
     to_js(&match result {
         Ok(info) => PanelReply { ok: true, info, error: None, state },

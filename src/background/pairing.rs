@@ -1,5 +1,7 @@
 //! One-click and pasted-token pairing: park, describe, approve (redeem), deny, disconnect.
 
+use std::cell::RefCell;
+
 use crate::config::CONNECT_ORIGIN;
 use crate::core::offers::{Arrival, OfferBook, OfferOutcome};
 use crate::core::token::REDEEM_KEY_PREFIX;
@@ -29,9 +31,10 @@ pub async fn offer(token: &str, tab_id: Option<i32>, opener: Option<String>) -> 
     match outcome {
         Ok(OfferOutcome::Parked { offer_id }) => {
             // Answer now; the relay's description fills in the prompt moments later.
-            let id = offer_id.clone();
+            let running = Describing::start(&offer_id);
+            let token = token.to_owned();
             wasm_bindgen_futures::spawn_local(async move {
-                let _ = describe(&id).await;
+                let _ = describe(running, token).await;
             });
             parked(offer_id)
         }
@@ -48,12 +51,44 @@ fn parked(offer_id: String) -> OfferReply {
     OfferReply::Parked { ok: True, offer_id, state: OfferState::AwaitingApproval }
 }
 
-/// Asks the relay whose token this is. A refusal (used, expired, unknown) fails the
-/// offer; no answer leaves it undescribed so the next panel read retries.
-async fn describe(offer_id: &str) -> Result<(), String> {
-    let Some(token) = read_book().await.get(offer_id).and_then(|o| o.pairing_token.clone()) else {
-        return Err("unknown_offer".into());
-    };
+thread_local! {
+    /// Offers whose describe is in flight in this worker: a panel read doesn't start
+    /// another (each open panel asks on every storage change, and each describe is a relay
+    /// call and a write of the book, which a just-parked offer's connect page waits behind).
+    static DESCRIBING: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks an offer's describe as in flight until dropped (taken before the describe is
+/// spawned, so two reads in one turn can't both start one).
+struct Describing(String);
+
+impl Describing {
+    fn start(offer_id: &str) -> Self {
+        DESCRIBING.with(|d| d.borrow_mut().push(offer_id.to_owned()));
+        Describing(offer_id.to_owned())
+    }
+
+    fn is_running(offer_id: &str) -> bool {
+        DESCRIBING.with(|d| d.borrow().iter().any(|id| id == offer_id))
+    }
+}
+
+impl Drop for Describing {
+    fn drop(&mut self) {
+        DESCRIBING.with(|d| {
+            let mut d = d.borrow_mut();
+            if let Some(i) = d.iter().position(|id| *id == self.0) {
+                d.swap_remove(i);
+            }
+        });
+    }
+}
+
+/// Asks the relay whose token (`token`, the offer's) this is. A refusal (used, expired,
+/// unknown) fails the offer; no answer (or none within the relay call's deadline) leaves it
+/// undescribed, and the panel, which keeps asking while it shows "Checking…", retries.
+async fn describe(running: Describing, token: String) -> Result<(), String> {
+    let offer_id = running.0.as_str();
     let reply: Reply<DescribeResponse> =
         relay::post(RELAY, "/pairing-tokens/describe", &PairingTokenRequest { pairing_token: token }).await;
     match reply {
@@ -146,7 +181,7 @@ pub async fn connect_pasted(token: &str) -> Result<(), String> {
         .await
         .map_err(storage_error)?;
     match outcome {
-        OfferOutcome::Parked { offer_id } => describe(&offer_id).await,
+        OfferOutcome::Parked { offer_id } => describe(Describing::start(&offer_id), token.to_owned()).await,
         OfferOutcome::AlreadyParked { .. } => Ok(()),
         OfferOutcome::Refused(r) => Err(r.as_str().into()),
     }
@@ -172,21 +207,24 @@ pub async fn disconnect(binding_id: &str) -> Result<(), String> {
     }
 }
 
-/// What the panel shows. Undescribed offers get another describe attempt.
+/// What the panel shows. Undescribed offers get another describe attempt (unless one is
+/// still running).
 pub async fn panel_state() -> PanelState {
     let book = read_book().await;
-    for (offer_id, _) in book.undescribed() {
+    for (offer_id, token) in book.undescribed() {
+        if Describing::is_running(&offer_id) {
+            continue;
+        }
+        let running = Describing::start(&offer_id);
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = describe(&offer_id).await;
+            let _ = describe(running, token).await;
         });
     }
-    let challenge = super::code_pairing::view().await;
+    // One storage round trip for the three reads, not three in a row (a just-woken
+    // worker's panel waits on them: BENCHMARKS.md, "Continue → prompt on screen").
+    let (challenge, bindings, managed) =
+        futures_util::future::join3(super::code_pairing::view(), read_bindings(), super::managed::view()).await;
     let mut pending = book.pending_views();
     pending.extend(challenge.as_ref().and_then(super::code_pairing::prompt_view));
-    PanelState {
-        pending,
-        bindings: read_bindings().await.iter().map(BindingView::from).collect(),
-        challenge,
-        managed: super::managed::view().await,
-    }
+    PanelState { pending, bindings: bindings.iter().map(BindingView::from).collect(), challenge, managed }
 }

@@ -1,5 +1,7 @@
 //! The panel's line to the background and to storage-change events.
 
+use std::future::Future;
+
 use wasm_bindgen::prelude::*;
 
 use crate::core::wire::{PanelReply, PanelRequest};
@@ -13,9 +15,10 @@ extern "C" {
     fn storage_on_changed(cb: &Closure<dyn FnMut()>);
 }
 
-pub async fn send(req: &PanelRequest) -> Option<PanelReply> {
-    let v = chrome::send_message(req).await.ok()?;
-    crate::shell::from_js(v)
+/// Sends `req` to the background now; resolves to its reply (`None`: no answer).
+pub fn send(req: &PanelRequest) -> impl Future<Output = Option<PanelReply>> + 'static {
+    let sent = chrome::send_message(req);
+    async move { crate::shell::from_js(sent.await.ok()?) }
 }
 
 /// Calls `f` whenever extension storage changes (offers parked, bindings written).

@@ -10,6 +10,8 @@ use super::Panel;
 use crate::core::wire::{PanelRequest, PendingView, PromptVia};
 
 const ARM_DELAY: Duration = Duration::from_millis(500);
+/// How often a prompt still checking its app with the relay asks the worker again.
+const CHECK_AGAIN: Duration = Duration::from_secs(2);
 
 #[component]
 pub fn PendingApprovals(panel: Panel) -> impl IntoView {
@@ -64,6 +66,11 @@ fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
     // The text around the name keeps its own spaces ("Allow ", " to run…").
     let (before, after) = t_around("prompt_heading");
     let Some(name) = offer.app_name.clone() else {
+        // Asks again while the relay's description is missing: an attempt that found no
+        // relay wrote nothing that would bring a fresh read, and each read retries it.
+        if let Ok(every) = set_interval_with_handle(move || panel.refresh(), CHECK_AGAIN) {
+            on_cleanup(move || every.clear());
+        }
         return view! {
             <article class="card prompt" aria-busy="true">
                 <p>{t("prompt_checking")}</p>

@@ -24,7 +24,7 @@ extern "C" {
     #[wasm_bindgen(thread_local_v2, js_namespace = ["chrome", "runtime"], js_name = id)]
     static RUNTIME_ID: JsValue;
     #[wasm_bindgen(js_namespace = ["chrome", "runtime"], js_name = sendMessage, catch)]
-    async fn runtime_send_message(msg: &JsValue) -> Result<JsValue, JsValue>;
+    fn runtime_send_message(msg: &JsValue) -> Result<js_sys::Promise, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["chrome", "tabs"], js_name = remove, catch)]
     async fn tabs_remove(tab_id: i32) -> Result<JsValue, JsValue>;
@@ -91,9 +91,11 @@ pub fn runtime_id() -> String {
 }
 
 #[cfg(feature = "panel")]
-/// Sends a message to the extension's own background and awaits its reply.
-pub async fn send_message<T: Serialize>(msg: &T) -> Result<JsValue, JsValue> {
-    runtime_send_message(&super::to_js(msg)).await
+/// Sends a message to the extension's own background at once (not when first polled, as an
+/// `async fn` would) and resolves to its reply.
+pub fn send_message<T: Serialize>(msg: &T) -> impl std::future::Future<Output = Result<JsValue, JsValue>> {
+    let sent = runtime_send_message(&super::to_js(msg));
+    async move { wasm_bindgen_futures::JsFuture::from(sent?).await }
 }
 
 /// Closes a tab; a tab the user already closed is not an error worth reporting.

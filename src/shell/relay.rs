@@ -71,7 +71,13 @@ pub async fn get<T: DeserializeOwned>(base: &str, path: &str) -> Reply<T> {
     call(&format!("{base}{path}"), &js_sys::Object::new()).await
 }
 
+/// No relay call waits longer: a hung answer is `Unreachable`, so whatever waits on it
+/// (an offer's describe, a refresh) gives way to its retry. Above the longest long-poll the
+/// relay holds (25 s); Chrome itself stops a worker whose fetch takes more than 30 s.
+const DEADLINE_MS: u32 = 28_000;
+
 async fn call<T: DeserializeOwned>(url: &str, init: &JsValue) -> Reply<T> {
+    let _ = js_sys::Reflect::set(init, &"signal".into(), &web_sys::AbortSignal::timeout_with_u32(DEADLINE_MS));
     let Ok(res) = js_fetch(url, init).await else {
         return Reply::Unreachable;
     };
