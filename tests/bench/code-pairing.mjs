@@ -47,8 +47,11 @@ try {
   state.fail(true);
   await sleep(OUTAGE_S * 1000);
   state.fail(false);
-  const during = state.requests.filter((r) => r.at >= from && r.path.startsWith("/api/")).map((r) => Math.round((r.at - from) / 100) / 10);
-  console.log(`requests during a ${OUTAGE_S} s outage: ${during.length} (at ${during.join(", ")} s)`);
+  const all = state.requests.filter((r) => r.at >= from && r.path.startsWith("/api/"));
+  const during = all.map((r) => Math.round((r.at - from) / 100) / 10);
+  const byPath = {};
+  for (const r of all) { const p = r.path.split("?")[0]; byPath[p] = (byPath[p] || 0) + 1; }
+  console.log(`requests during a ${OUTAGE_S} s outage, with ${RUNS} bindings paired: ${during.length} (${Object.entries(byPath).map(([p, n]) => `${p} ${n}`).join(", ")}; at ${during.join(", ")} s)`);
 } finally {
   await close();
   await stack.stop();
