@@ -68,8 +68,10 @@ impl Describing {
         Describing(offer_id.to_owned())
     }
 
-    fn is_running(offer_id: &str) -> bool {
-        DESCRIBING.with(|d| d.borrow().iter().any(|id| id == offer_id))
+    /// [`Describing::start`], unless that offer's describe is already in flight.
+    fn start_unless_running(offer_id: &str) -> Option<Self> {
+        let running = DESCRIBING.with(|d| d.borrow().iter().any(|id| id == offer_id));
+        (!running).then(|| Self::start(offer_id))
     }
 }
 
@@ -212,10 +214,9 @@ pub async fn disconnect(binding_id: &str) -> Result<(), String> {
 pub async fn panel_state() -> PanelState {
     let book = read_book().await;
     for (offer_id, token) in book.undescribed() {
-        if Describing::is_running(&offer_id) {
+        let Some(running) = Describing::start_unless_running(&offer_id) else {
             continue;
-        }
-        let running = Describing::start(&offer_id);
+        };
         wasm_bindgen_futures::spawn_local(async move {
             let _ = describe(running, token).await;
         });

@@ -3,7 +3,7 @@
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sleep, EXTENSION_DIR, ROOT } from "../e2e/harness.mjs";
+import { launchBrowser, sleep, EXTENSION_DIR, ROOT } from "../e2e/harness.mjs";
 
 /**
  * What the baseline's worker does before its plain-JS handler runs (`prelude.js`):
@@ -67,11 +67,40 @@ export function baselineExtension(name, { worker = "plain", panel = "plain" } = 
     );
     writeFileSync(join(dir, "panel.html"), html);
   }
-  const manifest = JSON.parse(readFileSync(join(EXTENSION_DIR, "manifest.json"), "utf8"));
-  delete manifest.key; // its own id
+  writeManifest(dir, EXTENSION_DIR, name);
+  return dir;
+}
+
+/**
+ * A copy of another built extension (`LATCH_BENCH_COMPARE`: e.g. an older commit's
+ * dist/extension) to load beside this one, named `name`.
+ */
+export function compareExtension(src, name) {
+  const dir = mkdtempSync(join(tmpdir(), "latch-compare-"));
+  cpSync(src, dir, { recursive: true });
+  writeManifest(dir, src, name);
+  return dir;
+}
+
+/** `from`'s manifest into `dir`, without its key (two extensions can't share an id), named `name`. */
+function writeManifest(dir, from, name) {
+  const manifest = JSON.parse(readFileSync(join(from, "manifest.json"), "utf8"));
+  delete manifest.key;
   manifest.name = name;
   writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
-  return dir;
+}
+
+/**
+ * Chromium with Latch and `dirs` loaded. If it does not come up, the relay and demo app
+ * still stop (a stray demo app on the app port would answer the next suite's requests).
+ */
+export async function launchBeside(stack, dirs) {
+  try {
+    return await launchBrowser({ alsoLoad: dirs });
+  } catch (e) {
+    await stack.stop();
+    throw e;
+  }
 }
 
 /** Extension ids by manifest name, from the running workers (the variants have no key). */

@@ -13,10 +13,10 @@
 // RUNS (default 30) sets the number of runs of each.
 import { rmSync } from "node:fs";
 import {
-  startStack, launchBrowser, openPanel, pasteToken, approveWhenArmed, waitForBindings, storage,
+  startStack, openPanel, pasteToken, approveWhenArmed, waitForBindings, storage,
   sleep, EXTENSION_ID, RELAY,
 } from "../e2e/harness.mjs";
-import { baselineExtension, idsByName, quantile, fmt, watchWorkers } from "./common.mjs";
+import { baselineExtension, idsByName, launchBeside, quantile, fmt, watchWorkers } from "./common.mjs";
 
 const RUNS = Number(process.env.RUNS || 30);
 
@@ -60,16 +60,7 @@ const variants = [
   { name: "  + empty wasm", prelude: "emptyWasm" },
   { name: "  + Latch's wasm", prelude: "latchWasm" },
 ].map((v) => ({ ...v, dir: baselineExtension(`latch-bench-${v.prelude}`, { worker: v.prelude }) }));
-// If Chromium does not come up, the relay and demo app still stop (a stray demo app on the
-// app port would answer the next suite's requests).
-let browser;
-try {
-  browser = await launchBrowser({ alsoLoad: variants.map((v) => v.dir) });
-} catch (e) {
-  await stack.stop();
-  throw e;
-}
-const { context, close } = browser;
+const { context, close } = await launchBeside(stack, variants.map((v) => v.dir));
 try {
   const idOf = await idsByName(context);
   const panel = await openPanel(context);

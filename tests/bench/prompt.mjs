@@ -17,11 +17,9 @@
 // Usage: npm run build && cargo build --release -p latch-relay && node tests/bench/prompt.mjs
 // RUNS (default 30). LATCH_BENCH_COMPARE=DIR adds another built extension (e.g. an older
 // commit's dist/extension) as a fourth subject, for A/B runs in one browser.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startStack, launchBrowser, sleep, RELAY, EXTENSION_ID } from "../e2e/harness.mjs";
-import { baselineExtension, idsByName, quantile, fmt, watchWorkers } from "./common.mjs";
+import { rmSync } from "node:fs";
+import { startStack, sleep, RELAY, EXTENSION_ID } from "../e2e/harness.mjs";
+import { baselineExtension, compareExtension, idsByName, launchBeside, quantile, fmt, watchWorkers } from "./common.mjs";
 
 const RUNS = Number(process.env.RUNS || 30);
 /** What each run records, in ms after the click (see `panelWatcher`). */
@@ -125,23 +123,10 @@ const variants = [
   { name: "floor (Latch's wasm)", manifest: "latch-prompt-floor", worker: "latchWasm", panel: "latchWasm" },
 ].map((v) => ({ ...v, dir: baselineExtension(v.manifest, v) }));
 if (process.env.LATCH_BENCH_COMPARE) {
-  // Another Latch build beside this one: without its key (two extensions can't share an id).
-  const dir = mkdtempSync(join(tmpdir(), "latch-compare-"));
-  cpSync(process.env.LATCH_BENCH_COMPARE, dir, { recursive: true });
-  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
-  delete manifest.key;
-  manifest.name = "latch-prompt-compare";
-  writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
-  variants.push({ name: "Latch (compare)", manifest: manifest.name, dir });
+  const manifest = "latch-prompt-compare";
+  variants.push({ name: "Latch (compare)", manifest, dir: compareExtension(process.env.LATCH_BENCH_COMPARE, manifest) });
 }
-let browser;
-try {
-  browser = await launchBrowser({ alsoLoad: variants.map((v) => v.dir) });
-} catch (e) {
-  await stack.stop();
-  throw e;
-}
-const { context, close } = browser;
+const { context, close } = await launchBeside(stack, variants.map((v) => v.dir));
 try {
   const idOf = await idsByName(context);
   const subjects = [{ name: "Latch", id: EXTENSION_ID }, ...variants.map((v) => ({ name: v.name, id: idOf(v.manifest) }))];
