@@ -99,7 +99,7 @@ const STEPS: [Step; 8] = [
         table: "pairing_tokens",
         key: "hash",
         condition: "t.expires_at < $1",
-        kept_at_least_ms: latch::core::offers::REDEEM_RETRY_MS,
+        kept_at_least_ms: latch_wire::api::REDEEM_RETRY_MS,
         captures: false,
         batch: BATCH,
         in_insert_order: true,

@@ -1,8 +1,9 @@
 //! Minting pairing codes. Their shape, parsing and display live in the shared core
-//! (`latch::core::code`), which the panel and the fuzzers use too.
+//! (`latch_wire::code`), which the panel and the fuzzers use too.
 
-pub use latch::core::code::{display, normalize, ALPHABET, CODE_LEN};
 use rand::Rng;
+
+pub use latch_wire::code::{display, normalize, ALPHABET, CODE_LEN};
 
 /// A fresh code from the OS CSPRNG (32 letters = 5 bits each, 40 bits in all; no modulo bias).
 pub fn new_code() -> String {

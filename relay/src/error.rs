@@ -3,7 +3,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use latch::core::wire::ErrorBody;
+
+use latch_wire::api::ErrorBody;
 
 #[derive(Debug)]
 pub struct ApiError {

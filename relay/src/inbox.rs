@@ -10,7 +10,7 @@
 //! counted one after another, across instances. The rate limit is per instance, like the
 //! other abuse limits: N instances allow N times the rate.
 
-use latch::core::wire::Capture;
+use latch_wire::api::Capture;
 
 use crate::db::{Backend, Db};
 use crate::error::ApiResult;

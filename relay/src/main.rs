@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use latch::core::name_policy::check_consent_name;
 use latch_relay::routes::{code_approval, is_plain_origin, is_valid_user_id};
 use latch_relay::{clock::now_ms, db, store, wake, AppState, Config};
 use serde_json::json;
+
+use latch_wire::name_policy::check_consent_name;
 
 #[derive(Parser)]
 #[command(name = "latch-relay", version, about = "Latch relay: pairs browsers with web apps")]

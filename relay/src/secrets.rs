@@ -1,10 +1,11 @@
 //! Secret generation, keyed hashing and constant-time comparison.
 
 use hmac::{Hmac, Mac};
-use latch::core::token::{encode_secret, REFRESH_TOKEN_PREFIX};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use latch_wire::token::{encode_secret, REFRESH_TOKEN_PREFIX};
 
 /// 32 bytes from the OS CSPRNG.
 pub fn random_bytes() -> [u8; 32] {
@@ -183,7 +184,7 @@ mod tests {
 
     #[test]
     fn secrets_have_the_token_shape() {
-        assert!(latch::core::token::is_pairing_token(&new_secret("lpt_")));
+        assert!(latch_wire::token::is_pairing_token(&new_secret("lpt_")));
         assert_ne!(new_secret("lpt_"), new_secret("lpt_"));
     }
 }

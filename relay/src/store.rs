@@ -14,7 +14,7 @@ pub fn valid_tenant_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
-        && latch::core::name_policy::check_consent_name(id).is_ok()
+        && latch_wire::name_policy::check_consent_name(id).is_ok()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -264,7 +264,7 @@ pub struct NewBinding {
     pub app_name: String,
 }
 
-impl From<NewBinding> for latch::core::wire::BindingInfo {
+impl From<NewBinding> for latch_wire::api::BindingInfo {
     fn from(b: NewBinding) -> Self {
         Self { binding_id: b.binding_id, tenant_id: b.tenant_id, app_name: b.app_name, user_id: b.user_id }
     }

@@ -139,7 +139,7 @@ async fn approval_awaits_the_browser_user_and_only_confirm_binds() {
     assert_eq!(grant["binding"]["userId"], "dana");
     assert_eq!(grant["binding"]["appName"], "Acme");
     assert_eq!(grant["binding"]["tenantId"], "acme");
-    assert!(latch::core::token::is_refresh_token(grant["refreshToken"].as_str().unwrap()));
+    assert!(latch_wire::token::is_refresh_token(grant["refreshToken"].as_str().unwrap()));
     let (s, me) = f.call("GET", "/api/me", grant["accessToken"].as_str(), None).await;
     assert_eq!((s, me["userId"].as_str()), (StatusCode::OK, Some("dana")));
     let listed = bindings(&f).await;

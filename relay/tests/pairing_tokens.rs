@@ -4,8 +4,9 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{fixture, fixture_with};
-use latch::core::token::is_pairing_token;
 use serde_json::json;
+
+use latch_wire::token::is_pairing_token;
 
 #[tokio::test]
 async fn mint_requires_a_valid_api_key() {
@@ -80,7 +81,7 @@ async fn describe_names_the_app_without_consuming_the_token() {
 #[tokio::test]
 async fn describe_and_redeem_explain_bad_tokens() {
     let f = fixture().await;
-    let unknown = latch::core::token::encode_secret("lpt_", &[1; 32]);
+    let unknown = latch_wire::token::encode_secret("lpt_", &[1; 32]);
     for path in ["/pairing-tokens/describe", "/pairing-tokens/redeem"] {
         for bad in [
             json!({"pairingToken": "lpt_short"}),
@@ -119,7 +120,7 @@ async fn redeem_binds_once_and_issues_tokens() {
     assert_eq!(b["binding"]["userId"], "dana");
     assert_eq!(b["binding"]["appName"], "Acme");
     assert!(b["binding"]["bindingId"].as_str().unwrap().starts_with("bnd_"));
-    assert!(latch::core::token::is_refresh_token(b["refreshToken"].as_str().unwrap()));
+    assert!(latch_wire::token::is_refresh_token(b["refreshToken"].as_str().unwrap()));
     assert!(b["accessExpiresAt"].as_u64().unwrap() < b["refreshExpiresAt"].as_u64().unwrap());
     let (s, b) = f.redeem(&token).await;
     assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("token_used")));

@@ -25,7 +25,7 @@ async fn refresh_rotates_and_the_new_access_token_works() {
     assert_eq!(s, StatusCode::OK, "{b}");
     let r1 = b["refreshToken"].as_str().unwrap();
     assert_ne!(r1, r0);
-    assert!(latch::core::token::is_refresh_token(r1));
+    assert!(latch_wire::token::is_refresh_token(r1));
     assert!(b["accessExpiresAt"].as_u64().unwrap() < b["refreshExpiresAt"].as_u64().unwrap());
     let (s, me) = f.call("GET", "/api/me", b["accessToken"].as_str(), None).await;
     assert_eq!((s, me["bindingId"].clone()), (StatusCode::OK, grant["binding"]["bindingId"].clone()));
@@ -65,7 +65,7 @@ async fn reuse_of_a_rotated_token_revokes_the_family() {
 #[tokio::test]
 async fn invalid_and_revoked_tokens() {
     let f = fixture().await;
-    for bad in ["nope", &latch::core::token::encode_secret("lrt_", &[9; 32])] {
+    for bad in ["nope", &latch_wire::token::encode_secret("lrt_", &[9; 32])] {
         let (s, b) = refresh(&f, bad).await;
         assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("refresh_token_invalid")), "{bad}");
     }

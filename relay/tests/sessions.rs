@@ -43,7 +43,7 @@ async fn revoke_rejects_malformed_refresh_tokens() {
             "POST",
             "/api/auth/revoke",
             None,
-            Some(json!({"refreshToken": latch::core::token::encode_secret("lrt_", &[3; 32])})),
+            Some(json!({"refreshToken": latch_wire::token::encode_secret("lrt_", &[3; 32])})),
         )
         .await;
     assert_eq!((s, b["revoked"].as_bool()), (StatusCode::OK, Some(false)));

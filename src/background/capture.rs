@@ -5,8 +5,9 @@
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
+use latch_wire::api::{Capture, CaptureAccepted, ErrorBody};
+
 use crate::config::CONNECT_ORIGIN;
-use crate::core::wire::{Capture, CaptureAccepted, ErrorBody};
 use crate::shell::relay::{self, Reply};
 use crate::shell::{chrome, from_js, now_ms};
 

@@ -5,13 +5,16 @@
 
 use std::cell::RefCell;
 
-use crate::config::CONNECT_ORIGIN;
-use crate::core::challenge::{Action, ChallengeView, Event, Poller, StoredChallenge, ViewState};
-use crate::core::token::REDEEM_KEY_PREFIX;
-use crate::core::wire::{
-    ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply, ConfirmRequest, PendingView, PromptVia,
-    RejectRequest, StoredBinding, TokenGrant,
+use latch_wire::api::{
+    ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply, ConfirmRequest, RejectRequest, TokenGrant,
 };
+use latch_wire::clock::Localize;
+use latch_wire::panel::{ChallengeView, PendingView, PromptVia, ViewState};
+use latch_wire::stored::{StoredBinding, StoredChallenge};
+use latch_wire::token::REDEEM_KEY_PREFIX;
+
+use crate::config::CONNECT_ORIGIN;
+use crate::core::challenge::{code_prompt_id, Action, Event, Poller};
 use crate::shell::chrome::{self, Area};
 use crate::shell::relay::{self, Reply};
 use crate::shell::{log, now_ms, random_id, random_secret, random_u64};
@@ -74,7 +77,7 @@ pub fn prompt_view(view: &ChallengeView) -> Option<PendingView> {
     let code = view.code.clone()?;
     let r = &prompt.requester;
     Some(PendingView {
-        offer_id: prompt.id(&code),
+        offer_id: code_prompt_id(prompt, &code),
         app_name: Some(r.app_name.clone()),
         tenant_id: Some(r.tenant_id.clone()),
         user_id: Some(r.user_id.clone()),

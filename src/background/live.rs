@@ -12,10 +12,11 @@ use litemap::LiteMap;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
+use latch_wire::socket::{ClientFrame, PingResult, ServerFrame};
+
 use crate::config::CONNECT_ORIGIN;
 use crate::core::backoff::{full_jitter_ms, Jitter};
 use crate::core::session::{after_close, AfterClose, REPLACED_RECONNECT_MS};
-use crate::core::wire::{ClientFrame, PingResult, ServerFrame};
 use crate::shell::{from_js, log, now_ms, to_js};
 
 use super::state::{read_bindings, update_bindings};
@@ -160,7 +161,7 @@ fn connect(binding_id: &str) {
 
 async fn on_frame(socket: WebSocket, binding_id: String, frame: ServerFrame) {
     match frame {
-        ServerFrame::Hello => {
+        ServerFrame::Hello { .. } => {
             let token = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).map(|b| {
                 if b.access_expires_at <= now_ms() {
                     None
@@ -192,7 +193,7 @@ async fn on_frame(socket: WebSocket, binding_id: String, frame: ServerFrame) {
             // Refresh (single-flight); the close that follows reconnects with the new token.
             let _ = tokens::refreshed_access_token(&binding_id).await;
         }
-        ServerFrame::Errand { id, kind } => {
+        ServerFrame::Errand { id, kind, .. } => {
             let reply = if kind == "ping" {
                 let app = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).map(|b| b.app_name);
                 let result = PingResult { pong: true, app_name: app.unwrap_or_default() };

@@ -5,10 +5,14 @@
 
 use wasm_bindgen::prelude::*;
 
+use latch_wire::api::{EnrollRequest, TokenGrant};
+use latch_wire::clock::Localize;
+use latch_wire::panel::ManagedView;
+use latch_wire::stored::{ManagedOutcome, ManagedPolicy, ManagedRecord, StoredBinding};
+use latch_wire::token::REDEEM_KEY_PREFIX;
+
 use crate::config::CONNECT_ORIGIN;
-use crate::core::managed::{self, Answer, ManagedView, Outcome, Policy, Record, Step};
-use crate::core::token::REDEEM_KEY_PREFIX;
-use crate::core::wire::{EnrollRequest, StoredBinding, TokenGrant};
+use crate::core::managed::{self, Answer, Step};
 use crate::shell::chrome::{self, Area};
 use crate::shell::relay::{self, Reply};
 use crate::shell::{from_js, log, now_ms, random_secret, random_u64};
@@ -27,7 +31,7 @@ extern "C" {
     async fn managed_get() -> Result<JsValue, JsValue>;
 }
 
-async fn read_record() -> Option<Record> {
+async fn read_record() -> Option<ManagedRecord> {
     chrome::storage_get(Area::Local, RECORD_KEY).await.ok().flatten()
 }
 
@@ -43,13 +47,13 @@ fn retry() -> LocalFuture {
 /// Brings this browser in line with the policy.
 pub async fn sync() {
     let _guard = lock::lock(&lock::MANAGED).await;
-    let policy: Policy = managed_get().await.ok().and_then(from_js).unwrap_or_default();
+    let policy: ManagedPolicy = managed_get().await.ok().and_then(from_js).unwrap_or_default();
     let previous = read_record().await;
     let now = now_ms();
     // `basis`: the record the outcome is recorded over (the attempt's, once one was made).
     let (fingerprint, answer, basis) = match managed::decide(&policy, previous.as_ref(), CONNECT_ORIGIN, now) {
         Step::Idle => {
-            if let Some(Record { outcome: Outcome::Retrying, retry_at: Some(at), .. }) = previous {
+            if let Some(ManagedRecord { outcome: ManagedOutcome::Retrying, retry_at: Some(at), .. }) = previous {
                 wake_at(ALARM, at, retry).await;
             }
             return;
@@ -80,7 +84,7 @@ pub async fn sync() {
     if let Some(error) = &record.error {
         log(&format!("organization policy not applied: {error}"));
     }
-    if let (Outcome::Retrying, Some(at)) = (record.outcome, record.retry_at) {
+    if let (ManagedOutcome::Retrying, Some(at)) = (record.outcome, record.retry_at) {
         wake_at(ALARM, at, retry).await;
     }
     super::bindings_changed().await;

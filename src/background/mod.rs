@@ -14,10 +14,12 @@ mod wakeup;
 
 use wasm_bindgen::prelude::*;
 
+use latch_wire::external::{ExternalMessage, StatusReply};
+use latch_wire::origin::is_connect_origin;
+use latch_wire::panel::{PanelReply, PanelRequest};
+
 use crate::config::CONNECT_ORIGIN;
 use crate::core::challenge::Event;
-use crate::core::origin::is_connect_origin;
-use crate::core::wire::{ExternalMessage, PanelReply, PanelRequest, StatusReply};
 use crate::shell::{chrome, from_js, log, to_js};
 
 /// `chrome.runtime.onMessageExternal`: messages from web pages.

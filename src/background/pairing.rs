@@ -2,13 +2,17 @@
 
 use std::cell::RefCell;
 
+use latch_wire::api::{
+    DescribeResponse, ErrorBody, PairingTokenRequest, RedeemRequest, RefreshTokenRequest, RevokeResponse, TokenGrant,
+};
+use latch_wire::clock::Localize;
+use latch_wire::external::{OfferRefusal, OfferReply, OfferState};
+use latch_wire::panel::{BindingView, PanelState};
+use latch_wire::stored::StoredBinding;
+use latch_wire::token::REDEEM_KEY_PREFIX;
+
 use crate::config::CONNECT_ORIGIN;
 use crate::core::offers::{Arrival, OfferBook, OfferOutcome};
-use crate::core::token::REDEEM_KEY_PREFIX;
-use crate::core::wire::{
-    BindingView, DescribeResponse, ErrorBody, False, OfferRefusal, OfferReply, OfferState, PairingTokenRequest,
-    PanelState, RedeemRequest, RefreshTokenRequest, RevokeResponse, StoredBinding, TokenGrant, True,
-};
 use crate::shell::relay::{self, Reply};
 use crate::shell::{chrome, log, now_ms, random_id, random_secret};
 
@@ -39,16 +43,16 @@ pub async fn offer(token: &str, tab_id: Option<i32>, opener: Option<String>) -> 
             parked(offer_id)
         }
         Ok(OfferOutcome::AlreadyParked { offer_id }) => parked(offer_id),
-        Ok(OfferOutcome::Refused(error)) => OfferReply::Refused { ok: False, error },
+        Ok(OfferOutcome::Refused(error)) => OfferReply::refused(error),
         Err(e) => {
             storage_error(e);
-            OfferReply::Refused { ok: False, error: OfferRefusal::Busy }
+            OfferReply::refused(OfferRefusal::Busy)
         }
     }
 }
 
 fn parked(offer_id: String) -> OfferReply {
-    OfferReply::Parked { ok: True, offer_id, state: OfferState::AwaitingApproval }
+    OfferReply::parked(offer_id, OfferState::AwaitingApproval)
 }
 
 thread_local! {

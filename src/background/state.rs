@@ -4,9 +4,10 @@
 
 use wasm_bindgen::JsValue;
 
+use latch_wire::stored::StoredBinding;
+
 use super::lock;
 use crate::core::offers::OfferBook;
-use crate::core::wire::StoredBinding;
 use crate::shell::chrome::{self, Area};
 use crate::shell::now_ms;
 

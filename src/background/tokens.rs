@@ -9,9 +9,11 @@ use std::task::{Poll, Waker};
 
 use litemap::LiteMap;
 
+use latch_wire::api::{ErrorBody, RefreshTokenRequest, RefreshedTokens};
+use latch_wire::clock::Localize;
+
 use crate::config::CONNECT_ORIGIN;
 use crate::core::refresh::{Action, Event, Scheduler};
-use crate::core::wire::{ErrorBody, RefreshTokenRequest, RefreshedTokens};
 use crate::shell::relay::{self, Reply};
 use crate::shell::{log, now_ms, random_u64};
 

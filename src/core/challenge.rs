@@ -21,10 +21,11 @@
 //! What is stored (`latch.challenge`) is [`StoredChallenge`]; everything else is rebuilt
 //! from it with [`Event::Restored`] when a new worker starts.
 
-use serde::{Deserialize, Serialize};
+use latch_wire::api::{ChallengeIssued, ChallengeStatus, ChallengeStatusReply, TokenGrant};
+use latch_wire::panel::{ChallengeView, ViewState};
+use latch_wire::stored::{CodePrompt, StoredChallenge};
 
 use super::backoff::{full_jitter_ms, Jitter, CAP_MS};
-use super::wire::{ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester, TokenGrant};
 
 /// Seconds a status poll may wait at the relay (below Chrome's 30 s fetch limit).
 pub const LONG_POLL_WAIT_S: u64 = 20;
@@ -49,53 +50,15 @@ pub const POLL_WAKE_MARGIN_MS: u64 = 5_000;
 /// fetch that never settles because its worker was stopped).
 pub const IN_FLIGHT_WATCHDOG_MS: u64 = 30_000;
 
+/// A code prompt's id in the panel: a new requester is a new prompt, never the old one's
+/// Approve. (Here, not on the wire type: the worker's other `str::replace` shares its code.)
+pub fn code_prompt_id(prompt: &CodePrompt, code: &str) -> String {
+    format!("code-{}-{}", code.replace('-', ""), prompt.shown_at)
+}
+
 /// A wait the relay or storage asked for, in ms, bounded by [`MAX_WAIT_MS`].
 fn bounded_ms(ms: u64) -> u64 {
     ms.min(MAX_WAIT_MS)
-}
-
-/// `chrome.storage.local["latch.challenge"]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredChallenge {
-    pub challenge_id: Option<String>,
-    pub code: Option<String>,
-    pub expires_at: u64,
-    pub next_poll_at: u64,
-    /// Consecutive failures (5xx / network).
-    pub attempt: u32,
-    #[serde(default)]
-    pub interval_ms: u64,
-    #[serde(default)]
-    pub last_poll_at: Option<u64>,
-    #[serde(default)]
-    pub reissues: u32,
-    /// An app approved the code: who asks, and since when the prompt shows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt: Option<CodePrompt>,
-    /// The user clicked Approve: the `lrk_…` key every confirm attempt carries. Stored
-    /// before the first attempt, so a new worker repeats it and gets the same binding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confirm_key: Option<String>,
-}
-
-/// The code prompt: an app's approval waiting for the user's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CodePrompt {
-    /// Nested, not flattened: serde's `flatten` buffers through its `Content` tree, which
-    /// cost the worker 2.4 KB gzip of wasm (measured: 91,491 → 89,137 bytes).
-    pub requester: CodeRequester,
-    /// When the prompt first showed (Approve arms a moment later).
-    pub shown_at: u64,
-}
-
-impl CodePrompt {
-    /// The prompt's id in the panel: a new requester is a new prompt, never the old one's
-    /// Approve.
-    pub fn id(&self, code: &str) -> String {
-        format!("code-{}-{}", code.replace('-', ""), self.shown_at)
-    }
 }
 
 /// What happened.
@@ -159,40 +122,6 @@ pub enum Action {
     /// A new prompt waits for the user: bring it before them if no Latch page is open
     /// (PROTOCOL §6: the prompt opens without the user hunting for it).
     PromptShown,
-}
-
-/// What the panel shows under "Pair with a code".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChallengeView {
-    pub state: ViewState,
-    /// `XXXX-XXXX` while a code is live.
-    pub code: Option<String>,
-    pub expires_at: Option<u64>,
-    /// While waiting for the relay: when the next attempt goes out.
-    pub retry_at: Option<u64>,
-    pub error: Option<String>,
-    pub reissued: bool,
-    /// While an app's approval waits for the user: who asks (the panel's prompt).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt: Option<CodePrompt>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ViewState {
-    Idle,
-    Requesting,
-    Pending,
-    WaitingForRelay,
-    /// An app approved the code; the prompt waits for the user.
-    AwaitingConfirmation,
-    /// The user approved; the binding is being made.
-    Confirming,
-    Approved,
-    Denied,
-    Expired,
-    Failed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,7 +245,7 @@ impl Poller {
         };
         ChallengeView {
             state,
-            code: s.and_then(|c| c.code.as_deref()).map(super::code::display),
+            code: s.and_then(|c| c.code.as_deref()).map(latch_wire::code::display),
             expires_at: s.map(|c| c.expires_at),
             retry_at,
             error: self.last_error.clone(),
@@ -325,13 +254,13 @@ impl Poller {
         }
     }
 
-    /// The id of the prompt on show, if any (see [`CodePrompt::id`]).
+    /// The id of the prompt on show, if any (see [`code_prompt_id`]).
     pub fn prompt_id(&self) -> Option<String> {
         let s = self.stored.as_ref()?;
         if s.confirm_key.is_some() {
             return None;
         }
-        Some(s.prompt.as_ref()?.id(s.code.as_deref()?))
+        Some(code_prompt_id(s.prompt.as_ref()?, s.code.as_deref()?))
     }
 
     /// Handles one event at local time `now`; returns the actions to carry out in order.

@@ -7,70 +7,9 @@
 //! does. A refusal is final for that assertion (the panel says why and what to ask the
 //! admin for); no answer from the relay is retried with backoff.
 
-use serde::{Deserialize, Serialize};
+use latch_wire::stored::{ManagedOutcome, ManagedPolicy, ManagedRecord};
 
 use super::backoff::full_jitter_ms;
-
-/// `chrome.storage.managed`, as declared in `extension/managed_schema.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Policy {
-    #[serde(default)]
-    pub relay_url: Option<String>,
-    #[serde(default)]
-    pub tenant_id: Option<String>,
-    #[serde(default)]
-    pub assertion: Option<String>,
-}
-
-/// How the last enrollment attempt for an assertion ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Enrolled,
-    /// The relay (or this extension) refused it: only a new policy can change that.
-    Refused,
-    /// The relay did not answer: tried again at `retry_at`.
-    Retrying,
-}
-
-/// `chrome.storage.local["latch.managed"]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Record {
-    /// Of the assertion this record is about (not a secret; change detection only).
-    pub fingerprint: String,
-    pub outcome: Outcome,
-    #[serde(default)]
-    pub error: Option<String>,
-    /// The managed binding this browser holds from its latest enrollment (kept through
-    /// later attempts, so a new enrollment can replace it).
-    #[serde(default)]
-    pub binding_id: Option<String>,
-    #[serde(default)]
-    pub attempt: u32,
-    #[serde(default)]
-    pub retry_at: Option<u64>,
-    /// Sent with every attempt for this assertion (`EnrollRequest::enroll_key`): stored
-    /// before the first, so a retry after a lost answer gets the same binding back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enroll_key: Option<String>,
-}
-
-/// What the panel shows about the policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManagedView {
-    pub outcome: Outcome,
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-impl From<&Record> for ManagedView {
-    fn from(r: &Record) -> Self {
-        Self { outcome: r.outcome, error: r.error.clone() }
-    }
-}
 
 /// The next step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +33,7 @@ pub fn fingerprint(assertion: &str) -> String {
 const MAX_ASSERTION_LEN: usize = 4096;
 
 /// What to do with `policy`, given the `record` of the last attempt, at `now`.
-pub fn decide(policy: &Policy, record: Option<&Record>, connect_origin: &str, now: u64) -> Step {
+pub fn decide(policy: &ManagedPolicy, record: Option<&ManagedRecord>, connect_origin: &str, now: u64) -> Step {
     // The relay checks the assertion's tenant; the policy's `tenantId` names it for people,
     // so it only has to be there.
     let (relay_url, assertion) = match (&policy.relay_url, &policy.tenant_id, &policy.assertion) {
@@ -108,9 +47,9 @@ pub fn decide(policy: &Policy, record: Option<&Record>, connect_origin: &str, no
     let fingerprint = fingerprint(assertion);
     match record {
         Some(r) if r.fingerprint == fingerprint => match r.outcome {
-            Outcome::Enrolled | Outcome::Refused => return Step::Idle,
-            Outcome::Retrying if r.retry_at.is_some_and(|t| t > now) => return Step::Idle,
-            Outcome::Retrying => {}
+            ManagedOutcome::Enrolled | ManagedOutcome::Refused => return Step::Idle,
+            ManagedOutcome::Retrying if r.retry_at.is_some_and(|t| t > now) => return Step::Idle,
+            ManagedOutcome::Retrying => {}
         },
         _ => {}
     }
@@ -125,13 +64,17 @@ pub fn decide(policy: &Policy, record: Option<&Record>, connect_origin: &str, no
 
 /// The record to store before an attempt: the enroll key of an earlier attempt with the
 /// same assertion, or a new one from `new_key`.
-pub fn attempting(fingerprint: String, previous: Option<&Record>, new_key: impl FnOnce() -> String) -> Record {
+pub fn attempting(
+    fingerprint: String,
+    previous: Option<&ManagedRecord>,
+    new_key: impl FnOnce() -> String,
+) -> ManagedRecord {
     let same = previous.filter(|r| r.fingerprint == fingerprint);
-    Record {
+    ManagedRecord {
         enroll_key: Some(same.and_then(|r| r.enroll_key.clone()).unwrap_or_else(new_key)),
         attempt: same.map_or(0, |r| r.attempt),
         fingerprint,
-        outcome: Outcome::Retrying,
+        outcome: ManagedOutcome::Retrying,
         error: None,
         binding_id: previous.and_then(|r| r.binding_id.clone()),
         retry_at: None,
@@ -153,7 +96,13 @@ pub enum Answer {
 
 /// The record after an attempt; `previous` is the record before it (the attempt count and,
 /// for a retry, the enroll key carry over; an answered assertion needs no key).
-pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, now: u64, random: u64) -> Record {
+pub fn record(
+    fingerprint: String,
+    answer: Answer,
+    previous: Option<&ManagedRecord>,
+    now: u64,
+    random: u64,
+) -> ManagedRecord {
     let same = previous.filter(|r| r.fingerprint == fingerprint);
     let attempt = same.map_or(0, |r| r.attempt);
     let enroll_key = same.and_then(|r| r.enroll_key.clone());
@@ -165,18 +114,18 @@ pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, no
         other => other,
     };
     match answer {
-        Answer::Enrolled { binding_id } => Record {
+        Answer::Enrolled { binding_id } => ManagedRecord {
             fingerprint,
-            outcome: Outcome::Enrolled,
+            outcome: ManagedOutcome::Enrolled,
             error: None,
             binding_id: Some(binding_id),
             attempt: 0,
             retry_at: None,
             enroll_key: None,
         },
-        Answer::Refused { error } => Record {
+        Answer::Refused { error } => ManagedRecord {
             fingerprint,
-            outcome: Outcome::Refused,
+            outcome: ManagedOutcome::Refused,
             error: Some(error),
             binding_id: held,
             attempt: 0,
@@ -187,9 +136,9 @@ pub fn record(fingerprint: String, answer: Answer, previous: Option<&Record>, no
             let attempt = attempt.saturating_add(1);
             // At least a second apart, whatever the jitter drew.
             let retry_at = now + full_jitter_ms(attempt, random).max(1_000);
-            Record {
+            ManagedRecord {
                 fingerprint,
-                outcome: Outcome::Retrying,
+                outcome: ManagedOutcome::Retrying,
                 error: Some("relay_unreachable".into()),
                 binding_id: held,
                 attempt,
@@ -207,8 +156,8 @@ mod tests {
 
     const ORIGIN: &str = "http://localhost:8787";
 
-    fn policy(assertion: &str) -> Policy {
-        Policy {
+    fn policy(assertion: &str) -> ManagedPolicy {
+        ManagedPolicy {
             relay_url: Some(format!("{ORIGIN}/")),
             tenant_id: Some("acme".into()),
             assertion: Some(assertion.into()),
@@ -222,7 +171,7 @@ mod tests {
         let done = record(fingerprint, Answer::Enrolled { binding_id: "b".into() }, None, 0, 0);
         assert_eq!(decide(&p, Some(&done), ORIGIN, 1), Step::Idle, "a restarted worker does not enroll again");
         assert!(matches!(decide(&policy("d.e.f"), Some(&done), ORIGIN, 1), Step::Enroll { .. }), "a new policy does");
-        assert_eq!(decide(&Policy::default(), Some(&done), ORIGIN, 1), Step::Idle);
+        assert_eq!(decide(&ManagedPolicy::default(), Some(&done), ORIGIN, 1), Step::Idle);
     }
 
     #[test]
@@ -244,7 +193,7 @@ mod tests {
     fn rate_limiting_is_retried_not_final() {
         let fp = fingerprint("a.b.c");
         let limited = record(fp.clone(), Answer::Refused { error: "rate_limited".into() }, None, 0, 0);
-        assert_eq!(limited.outcome, Outcome::Retrying);
+        assert_eq!(limited.outcome, ManagedOutcome::Retrying);
         assert!(matches!(
             decide(&policy("a.b.c"), Some(&limited), ORIGIN, limited.retry_at.unwrap()),
             Step::Enroll { .. }
@@ -255,7 +204,7 @@ mod tests {
     fn every_attempt_with_one_assertion_sends_the_same_enroll_key() {
         let fp = fingerprint("a.b.c");
         let first = attempting(fp.clone(), None, || "k1".into());
-        assert_eq!((first.outcome, first.enroll_key.as_deref()), (Outcome::Retrying, Some("k1")));
+        assert_eq!((first.outcome, first.enroll_key.as_deref()), (ManagedOutcome::Retrying, Some("k1")));
         let down = record(fp.clone(), Answer::Unreachable, Some(&first), 0, 0);
         let second = attempting(fp.clone(), Some(&down), || "k2".into());
         assert_eq!(second.enroll_key.as_deref(), Some("k1"), "kept across attempts and worker restarts");
@@ -278,9 +227,9 @@ mod tests {
         p.relay_url = Some("https://elsewhere.example".into());
         assert!(matches!(decide(&p, None, ORIGIN, 0), Step::Refuse { error: "policy_wrong_relay", .. }));
         for half in [
-            Policy { assertion: None, ..policy("x") },
-            Policy { tenant_id: Some(String::new()), ..policy("x") },
-            Policy { relay_url: None, tenant_id: None, assertion: Some("x".into()) },
+            ManagedPolicy { assertion: None, ..policy("x") },
+            ManagedPolicy { tenant_id: Some(String::new()), ..policy("x") },
+            ManagedPolicy { relay_url: None, tenant_id: None, assertion: Some("x".into()) },
         ] {
             assert!(
                 matches!(decide(&half, None, ORIGIN, 0), Step::Refuse { error: "policy_incomplete", .. }),

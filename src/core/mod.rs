@@ -3,12 +3,8 @@
 
 pub mod backoff;
 pub mod challenge;
-pub mod code;
 pub mod managed;
-pub mod name_policy;
 pub mod offers;
-pub mod origin;
 pub mod refresh;
 pub mod session;
-pub mod token;
-pub mod wire;
+pub mod shown_names;

@@ -4,9 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::origin::verified_opener;
-use super::token::is_pairing_token;
-use super::wire::{DescribeResponse, OfferRefusal, OfferState, PendingView, PromptVia, ResultReply};
+use latch_wire::api::DescribeResponse;
+pub use latch_wire::api::REDEEM_RETRY_MS;
+use latch_wire::external::{OfferRefusal, OfferState, ResultReply};
+use latch_wire::origin::verified_opener;
+use latch_wire::panel::{PendingView, PromptVia};
+use latch_wire::token::is_pairing_token;
 
 /// At most this many offers await approval at once.
 pub const MAX_PARKED: usize = 5;
@@ -17,10 +20,7 @@ pub const MAX_OFFERS_PER_MINUTE: usize = 20;
 const MINUTE_MS: u64 = 60_000;
 /// How long a decided offer's outcome stays readable by `pairing.result`.
 pub const OUTCOME_KEEP_MS: u64 = 5 * 60_000;
-/// After a redeem attempt whose answer never came, how long past the token's expiry the
-/// attempt may be repeated with the same redeem key. The relay answers such a retry with
-/// the binding the first attempt created for as long (see `RedeemRequest::redeem_key`).
-pub const REDEEM_RETRY_MS: u64 = 10 * 60_000;
+/// How long a redeem attempt whose answer never came may be repeated with the same key.
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

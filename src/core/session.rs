@@ -1,5 +1,5 @@
-//! The live socket's close codes (§3 "WebSocket"), shared with the relay, and what the
-//! extension does after each close, sans-IO.
+//! What the extension does after the relay (or the network) closed a live socket, by its
+//! close code ([`latch_wire::socket`]), sans-IO.
 //!
 //! | code | reason | relay closed because | the extension |
 //! |---|---|---|---|
@@ -10,14 +10,7 @@
 //! | 1009 | `frame_too_large` | a frame before `auth_ack` was over 4 KiB, or one after it over 64 KiB | reconnects with backoff |
 //! | anything else (1001 relay restarting, 1006 network) | | | reconnects with backoff |
 
-/// The handshake or an `auth` was refused; the reason is the `error` code.
-pub const CLOSE_REFUSED: u16 = 4401;
-/// The access token expired without an `auth` renewing it.
-pub const CLOSE_TOKEN_EXPIRED: u16 = 4408;
-/// A newer socket of the same binding took over.
-pub const CLOSE_REPLACED: u16 = 4409;
-/// A frame too big (WebSocket "message too big").
-pub const CLOSE_TOO_BIG: u16 = 1009;
+use latch_wire::socket::{CLOSE_REPLACED, CLOSE_TOKEN_EXPIRED};
 
 /// After a 4409 the extension waits this long before it connects again: long enough that
 /// two sockets of one binding never fight (one close every 5 min at worst), short enough
@@ -50,6 +43,8 @@ pub fn after_close(code: u16, reason: &str) -> AfterClose {
 
 #[cfg(test)]
 mod tests {
+    use latch_wire::socket::{CLOSE_REFUSED, CLOSE_TOO_BIG};
+
     use super::*;
 
     #[test]

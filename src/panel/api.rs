@@ -4,7 +4,8 @@ use std::future::Future;
 
 use wasm_bindgen::prelude::*;
 
-use crate::core::wire::{PanelReply, PanelRequest};
+use latch_wire::panel::{PanelReply, PanelRequest};
+
 use crate::shell::chrome;
 
 use super::i18n::t;

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
+use latch_wire::panel::{ChallengeView, PanelRequest, ViewState};
+
 use super::i18n::{t, t_with};
 use super::Panel;
-use crate::core::challenge::{ChallengeView, ViewState};
-use crate::core::wire::PanelRequest;
 
 fn now_ms() -> u64 {
     js_sys::Date::now() as u64

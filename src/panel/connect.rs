@@ -3,9 +3,10 @@
 
 use leptos::prelude::*;
 
+use latch_wire::panel::PanelRequest;
+
 use super::i18n::t;
 use super::Panel;
-use crate::core::wire::PanelRequest;
 
 #[component]
 pub fn ConnectApp(panel: Panel) -> impl IntoView {

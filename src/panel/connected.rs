@@ -3,15 +3,16 @@
 
 use leptos::prelude::*;
 
+use latch_wire::panel::{BindingView, PanelRequest};
+use latch_wire::stored::ManagedOutcome;
+
 use super::i18n::{t, t_with};
 use super::{api, Panel};
-use crate::core::managed::Outcome;
-use crate::core::wire::{BindingView, PanelRequest};
 
 #[component]
 pub fn ConnectedApps(panel: Panel) -> impl IntoView {
     let policy_problem = move || {
-        panel.state.with(|s| s.managed.clone()).filter(|m| m.outcome != Outcome::Enrolled).and_then(|m| m.error)
+        panel.state.with(|s| s.managed.clone()).filter(|m| m.outcome != ManagedOutcome::Enrolled).and_then(|m| m.error)
     };
     view! {
         <section aria-labelledby="connected-heading">

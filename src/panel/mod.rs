@@ -13,7 +13,9 @@ use std::future::Future;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
-use crate::core::wire::{PanelReply, PanelRequest, PanelState};
+use latch_wire::panel::{PanelReply, PanelRequest, PanelState};
+
+use crate::core::shown_names::with_shown_names;
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -98,7 +100,7 @@ impl Panel {
             if let Some(s) = reply.state.take() {
                 if self.order.with_value(|o| o.shown) < n {
                     self.order.update_value(|o| o.shown = n);
-                    self.state.set(s.with_shown_names());
+                    self.state.set(with_shown_names(s));
                 }
             }
             Some(reply)

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
+use latch_wire::panel::{PanelRequest, PendingView, PromptVia};
+
 use super::i18n::{t, t_around, t_with};
 use super::Panel;
-use crate::core::wire::{PanelRequest, PendingView, PromptVia};
 
 const ARM_DELAY: Duration = Duration::from_millis(500);
 /// How often a prompt still checking its app with the relay asks the worker again.

@@ -34,7 +34,7 @@ pub fn random_u64() -> u64 {
 pub fn random_secret(prefix: &str) -> String {
     let mut b = [0u8; 32];
     getrandom::getrandom(&mut b).expect("crypto.getRandomValues is available");
-    crate::core::token::encode_secret(prefix, &b)
+    latch_wire::token::encode_secret(prefix, &b)
 }
 
 /// Encodes as a plain JS value (objects, arrays, strings, numbers; `None` as null), the

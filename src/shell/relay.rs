@@ -4,7 +4,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::core::wire::ErrorBody;
+use latch_wire::api::ErrorBody;
 
 #[wasm_bindgen]
 extern "C" {

@@ -4,8 +4,9 @@
 //! database, so it holds across relay instances: the pending limit is checked inside the
 //! INSERT, each step is `UPDATE … WHERE status = <the state it leaves>`.
 
-use latch::core::wire::CodeRequester;
 use sqlx::Row;
+
+use latch_wire::api::CodeRequester;
 
 use crate::db::Db;
 use crate::store::count_change;

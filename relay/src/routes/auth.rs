@@ -6,8 +6,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use latch::core::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
-use latch::core::wire::{MeResponse, RefreshTokenRequest, RefreshedTokens, RevokeResponse};
+
+use latch_wire::api::{MeResponse, RefreshTokenRequest, RefreshedTokens, RevokeResponse};
+use latch_wire::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
 
 use super::body::{bearer, parse_json};
 use super::client_addr::ClientAddr;

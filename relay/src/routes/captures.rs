@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use latch::core::wire::Capture;
 use sqlx::Row;
+
+use latch_wire::api::Capture;
 
 use super::auth::gate;
 use super::pairing::authenticate_app;

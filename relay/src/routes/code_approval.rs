@@ -6,7 +6,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use latch::core::wire::{ApproveCodeReply, ApproveCodeRequest, ChallengeStatus, CodeRequest};
+
+use latch_wire::api::{ApproveCodeReply, ApproveCodeRequest, ChallengeStatus, CodeRequest};
 
 use super::body::parse_json;
 use super::pairing::{authenticate_app, valid_user_id, App};
@@ -38,7 +39,7 @@ pub(super) async fn app_name_for(s: &AppState, tenant_id: &str, key_label: Optio
 async fn requester_of(s: &AppState, tenant_id: &str, key_label: Option<&str>) -> ApiResult<(String, Vec<String>)> {
     let tenant = crate::store::tenant(&s.db, tenant_id).await?;
     let (tenant_name, origins) = tenant.map(|t| (t.name, t.origins)).unwrap_or_default();
-    let name = latch::core::name_policy::display_name(key_label, &tenant_name, tenant_id);
+    let name = latch_wire::name_policy::display_name(key_label, &tenant_name, tenant_id);
     Ok((name, origins.into_iter().filter(|o| is_plain_origin(o)).collect()))
 }
 

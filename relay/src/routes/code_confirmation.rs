@@ -6,8 +6,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use latch::core::token::{is_redeem_key, is_refresh_token};
-use latch::core::wire::{ConfirmRequest, RejectRequest, TokenGrant};
+
+use latch_wire::api::{ConfirmRequest, RejectRequest, TokenGrant};
+use latch_wire::token::{is_redeem_key, is_refresh_token};
 
 use super::body::parse_json;
 use super::client_addr::ClientAddr;

@@ -9,8 +9,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use latch::core::wire::{ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply};
 use serde::Deserialize;
+
+use latch_wire::api::{ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply};
 
 use super::body::{parse_json, Query};
 use super::client_addr::ClientAddr;

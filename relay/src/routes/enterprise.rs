@@ -5,9 +5,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use latch::core::offers::REDEEM_RETRY_MS;
-use latch::core::token::{is_redeem_key, REFRESH_TOKEN_PREFIX};
-use latch::core::wire::{BindingInfo, EnrollRequest, TokenGrant};
+
+use latch_wire::api::{BindingInfo, EnrollRequest, TokenGrant, REDEEM_RETRY_MS};
+use latch_wire::token::{is_redeem_key, REFRESH_TOKEN_PREFIX};
 
 use super::body::parse_json;
 use super::client_addr::ClientAddr;

@@ -5,12 +5,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use latch::core::name_policy::display_name;
-use latch::core::offers::REDEEM_RETRY_MS;
-use latch::core::token::{
+
+use latch_wire::api::{
+    BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant, REDEEM_RETRY_MS,
+};
+use latch_wire::name_policy::display_name;
+use latch_wire::token::{
     is_pairing_token, is_redeem_key, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
 };
-use latch::core::wire::{BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant};
 
 use super::body::{bearer, parse_json};
 use super::client_addr::ClientAddr;

@@ -15,13 +15,16 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use latch::core::session::{CLOSE_REFUSED, CLOSE_REPLACED, CLOSE_TOKEN_EXPIRED, CLOSE_TOO_BIG};
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use latch_wire::socket::{
+    ClientFrame, ServerFrame, CLOSE_REFUSED, CLOSE_REPLACED, CLOSE_TOKEN_EXPIRED, CLOSE_TOO_BIG, PROTOCOL_VERSION,
+};
 
 use super::client_addr::ClientAddr;
 use crate::access::Claims;
 use crate::error::ApiError;
-use crate::live::{Completion, Errand, Inbox, Unauthenticated, Wake};
+use crate::live::{Completion, Errand, ErrandOutcome, Inbox, Unauthenticated, Wake};
 use crate::metrics::{LimitLabel, ReasonLabel};
 use crate::{routing, store, AppState};
 
@@ -57,8 +60,21 @@ pub async fn upgrade(State(s): State<AppState>, ClientAddr(addr): ClientAddr, ws
         .on_upgrade(move |socket| run(s, socket, Box::new(slot)))
 }
 
-fn frame(v: Value) -> Message {
-    Message::Text(v.to_string().into())
+/// A frame the extension sent, as the relay reads it: an errand's answer is the app's JSON,
+/// passed on whole. `None` for text that is no frame of PROTOCOL §3.
+type Inbound = Option<ClientFrame<Value, Value>>;
+
+fn frame(f: &ServerFrame<Value>) -> Message {
+    // Strings, numbers and JSON values only: encoding can't fail.
+    Message::Text(serde_json::to_string(f).expect("a server frame encodes").into())
+}
+
+fn read(text: &str) -> Inbound {
+    serde_json::from_str(text).ok()
+}
+
+fn auth_ack(binding_id: &str, scopes: &[String]) -> Message {
+    frame(&ServerFrame::AuthAck { binding_id: binding_id.to_owned(), scopes: scopes.to_vec() })
 }
 
 /// Sends `msg`; false when the socket is gone or the client did not take it within the
@@ -81,29 +97,29 @@ async fn going_away(s: &AppState, socket: &mut WebSocket) {
 
 /// `error {code}`, then close: 1009 for a frame too big before `auth_ack`, 4401 otherwise.
 async fn refuse(s: &AppState, socket: &mut WebSocket, code: &str) {
-    let _ = send(s, socket, frame(json!({"type": "error", "code": code}))).await;
+    let _ = send(s, socket, frame(&ServerFrame::Error { code: code.to_owned() })).await;
     let close_code = if code == "frame_too_large" { CLOSE_TOO_BIG } else { CLOSE_REFUSED };
     close(s, socket, close_code, code).await;
 }
 
-/// Next JSON text frame, or `None` when the socket ended or sent something else.
-async fn next_json(socket: &mut WebSocket) -> Option<Value> {
+/// Next text frame, or `None` when the socket ended or sent something else.
+async fn next_frame(socket: &mut WebSocket) -> Option<Inbound> {
     loop {
         match socket.recv().await? {
-            Ok(Message::Text(t)) => return serde_json::from_str(&t).ok().or(Some(Value::Null)),
+            Ok(Message::Text(t)) => return Some(read(&t)),
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
             _ => return None,
         }
     }
 }
 
-/// Next JSON text frame before `auth_ack`: `frame_too_large` above 4 KiB, `closed` when
-/// the socket ended or sent anything but text.
-async fn next_small_json(socket: &mut WebSocket) -> Result<Value, &'static str> {
+/// Next text frame before `auth_ack`: `frame_too_large` above 4 KiB, `closed` when the
+/// socket ended or sent anything but text.
+async fn next_small_frame(socket: &mut WebSocket) -> Result<Inbound, &'static str> {
     loop {
         match socket.recv().await {
             Some(Ok(Message::Text(t))) if t.len() > PRE_AUTH_FRAME_BYTES => return Err("frame_too_large"),
-            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap_or(Value::Null)),
+            Some(Ok(Message::Text(t))) => return Ok(read(&t)),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Binary(b))) if b.len() > PRE_AUTH_FRAME_BYTES => return Err("frame_too_large"),
             _ => return Err("closed"),
@@ -119,26 +135,22 @@ fn expiry_of(exp: u64) -> tokio::time::Instant {
 
 /// `hello`, then `auth` with an access token whose signature verifies; its claims.
 async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<Claims, &'static str> {
-    let hello = next_small_json(socket).await?;
-    if hello["type"] != "hello" {
+    let Some(ClientFrame::Hello) = next_small_frame(socket).await? else {
         return Err("hello_required");
-    }
-    if !send(s, socket, frame(json!({"type": "hello", "protocol": 1}))).await {
+    };
+    if !send(s, socket, frame(&ServerFrame::Hello { protocol: PROTOCOL_VERSION })).await {
         return Err("closed");
     }
-    let auth = next_small_json(socket).await?;
-    if auth["type"] != "auth" {
+    let Some(ClientFrame::Auth { access_token }) = next_small_frame(socket).await? else {
         return Err("auth_required");
-    }
-    let token = auth["accessToken"].as_str().ok_or("invalid_access_token")?;
-    s.signer.verify(token).ok_or("invalid_access_token")
+    };
+    s.signer.verify(&access_token).ok_or("invalid_access_token")
 }
 
 /// An `auth` after `auth_ack`: a fresh access token of the same binding (same tenant and
 /// user), still active. Its claims, whose expiry becomes the socket's.
-async fn reauthenticate(s: &AppState, binding_id: &str, frame: &Value) -> Result<Claims, &'static str> {
-    let token = frame["accessToken"].as_str().ok_or("invalid_access_token")?;
-    let claims = s.signer.verify(token).ok_or("invalid_access_token")?;
+async fn reauthenticate(s: &AppState, binding_id: &str, access_token: &str) -> Result<Claims, &'static str> {
+    let claims = s.signer.verify(access_token).ok_or("invalid_access_token")?;
     if claims.sub != binding_id {
         return Err("invalid_access_token");
     }
@@ -152,7 +164,7 @@ async fn reauthenticate(s: &AppState, binding_id: &str, frame: &Value) -> Result
 /// What woke an authenticated session.
 enum Event {
     /// A frame from the extension; `None` when the socket ended.
-    Frame(Option<Value>),
+    Frame(Option<Inbound>),
     /// The socket's access token expired.
     Expired,
     Wake(Wake),
@@ -177,7 +189,7 @@ fn run(s: AppState, mut socket: WebSocket, slot: Box<Unauthenticated>) -> impl s
         let mut expiry = Box::pin(tokio::time::sleep_until(expiry_of(exp)));
         loop {
             let event = tokio::select! {
-                incoming = next_json(&mut socket) => Event::Frame(incoming),
+                incoming = next_frame(&mut socket) => Event::Frame(incoming),
                 () = expiry.as_mut() => Event::Expired,
                 wake = inbox.next() => Event::Wake(wake),
             };
@@ -210,28 +222,32 @@ impl Session<'_> {
         let (s, binding_id) = (self.s, self.binding_id);
         match event {
             Event::Frame(None) => return ControlFlow::Break(()),
-            Event::Frame(Some(v)) if v["type"] == "errand_result" => self.complete(&v),
-            Event::Frame(Some(v)) if v["type"] == "auth" => match reauthenticate(s, binding_id, &v).await {
-                Ok(claims) => {
-                    expiry.reset(expiry_of(claims.exp));
-                    let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": claims.scopes}));
-                    if !send(s, socket, ack).await {
+            Event::Frame(Some(Some(ClientFrame::ErrandResult { id, ok, result, error }))) => {
+                self.complete(&id, if ok { Ok(result.unwrap_or_default()) } else { Err(error.unwrap_or_default()) })
+            }
+            Event::Frame(Some(Some(ClientFrame::Auth { access_token }))) => {
+                match reauthenticate(s, binding_id, &access_token).await {
+                    Ok(claims) => {
+                        expiry.reset(expiry_of(claims.exp));
+                        if !send(s, socket, auth_ack(binding_id, &claims.scopes)).await {
+                            return ControlFlow::Break(());
+                        }
+                    }
+                    Err(code) => {
+                        refuse(s, socket, code).await;
                         return ControlFlow::Break(());
                     }
                 }
-                Err(code) => {
-                    refuse(s, socket, code).await;
-                    return ControlFlow::Break(());
-                }
-            },
-            Event::Frame(Some(v)) if v["type"] == "ping" => {
-                if !send(s, socket, frame(json!({"type": "pong"}))).await {
+            }
+            Event::Frame(Some(Some(ClientFrame::Ping))) => {
+                if !send(s, socket, frame(&ServerFrame::Pong)).await {
                     return ControlFlow::Break(());
                 }
             }
             Event::Frame(Some(_)) => {}
             Event::Expired => {
-                let _ = send(s, socket, frame(json!({"type": "error", "code": "access_token_expired"}))).await;
+                let expired = ServerFrame::Error { code: "access_token_expired".into() };
+                let _ = send(s, socket, frame(&expired)).await;
                 close(s, socket, CLOSE_TOKEN_EXPIRED, "access_token_expired").await;
                 s.metrics.sockets_expired.inc();
                 tracing::info!(binding = %binding_id, "socket closed: access token expired");
@@ -239,7 +255,7 @@ impl Session<'_> {
             }
             Event::Wake(Wake::Errand(errand)) => {
                 let Errand { id, kind, params } = *errand;
-                let errand = frame(json!({"type": "errand", "id": id, "kind": kind, "params": params}));
+                let errand = frame(&ServerFrame::Errand { id: id.clone(), kind, params });
                 if !send(s, socket, errand).await {
                     s.live.abandon(&id);
                     return ControlFlow::Break(());
@@ -267,9 +283,7 @@ impl Session<'_> {
     }
 
     /// An `errand_result`: taken only from the socket its errand went to.
-    fn complete(&self, v: &Value) {
-        let id = v["id"].as_str().unwrap_or_default();
-        let outcome = if v["ok"] == true { Ok(v["result"].clone()) } else { Err(v["error"].clone()) };
+    fn complete(&self, id: &str, outcome: ErrandOutcome) {
         let reason = match self.s.live.complete(self.conn, id, outcome) {
             Completion::Accepted => return,
             Completion::OtherSocket => "other_socket",
@@ -331,8 +345,7 @@ async fn authenticate(
         s.live.retire(d);
     }
     routing::socket_opened(s, &binding_id, conn, crate::clock::now_ms()).await;
-    let ack = frame(json!({"type": "auth_ack", "bindingId": binding_id, "scopes": claims.scopes}));
-    if !send(s, socket, ack).await {
+    if !send(s, socket, auth_ack(&binding_id, &claims.scopes)).await {
         s.live.disconnect(&binding_id, conn);
         routing::socket_closed(s, &binding_id, conn).await;
         return None;

@@ -100,4 +100,4 @@ async fn status_frame(State(s): State<AppState>, Query(q): Query<StatusQuery>) -
 
 /// `scheme://host[:port]` with nothing that could break out of a CSP source list: the same
 /// rule the extension holds an opener to before a prompt names it.
-pub use latch::core::origin::is_plain_origin;
+pub use latch_wire::origin::is_plain_origin;

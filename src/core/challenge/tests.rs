@@ -1,5 +1,8 @@
-use super::*;
+use latch_wire::api::CodeRequester;
+use latch_wire::testing::{test_grant, test_requester};
 use proptest::prelude::*;
+
+use super::*;
 
 const T0: u64 = 1_800_000_000_000;
 
@@ -18,7 +21,7 @@ fn status(s: ChallengeStatus) -> Event {
 }
 
 fn grant() -> TokenGrant {
-    crate::core::wire::test_grant()
+    test_grant()
 }
 
 /// The relay says an app approved the code: who asks.
@@ -26,7 +29,7 @@ fn awaiting() -> Event {
     Event::Status(ChallengeStatusReply {
         status: ChallengeStatus::AwaitingConfirmation,
         interval: Some(5),
-        requester: Some(crate::core::wire::test_requester()),
+        requester: Some(test_requester()),
     })
 }
 
@@ -129,7 +132,7 @@ fn a_stale_or_foreign_click_confirms_nothing() {
     }
     // Another requester replaces the prompt: the old prompt's Approve no longer counts.
     p.handle(Event::Tick, T0 + 5_000);
-    let other = CodeRequester { app_name: "Globex".into(), ..crate::core::wire::test_requester() };
+    let other = CodeRequester { app_name: "Globex".into(), ..test_requester() };
     p.handle(
         Event::Status(ChallengeStatusReply {
             status: ChallengeStatus::AwaitingConfirmation,
@@ -525,9 +528,7 @@ impl Relay {
                 match c.status {
                     "pending" | "awaiting" if !live => reply(ChallengeStatus::Expired, None),
                     "pending" => reply(ChallengeStatus::Pending, None),
-                    "awaiting" => {
-                        reply(ChallengeStatus::AwaitingConfirmation, Some(crate::core::wire::test_requester()))
-                    }
+                    "awaiting" => reply(ChallengeStatus::AwaitingConfirmation, Some(test_requester())),
                     "confirmed" => reply(ChallengeStatus::Confirmed, None),
                     _ => reply(ChallengeStatus::Denied, None),
                 }

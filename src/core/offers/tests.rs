@@ -1,5 +1,6 @@
+use latch_wire::token::{encode_secret, PAIRING_TOKEN_PREFIX};
+
 use super::*;
-use crate::core::token::{encode_secret, PAIRING_TOKEN_PREFIX};
 use proptest::prelude::*;
 
 fn token(n: u8) -> String {

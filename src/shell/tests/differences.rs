@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use wasm_bindgen_test::wasm_bindgen_test;
 
+use latch_wire::api::BindingInfo;
+use latch_wire::external::{ExternalMessage, OfferState};
+use latch_wire::stored::ManagedPolicy;
+use latch_wire::token::is_pairing_token;
+
 use super::{decode, decode_json, encode};
-use crate::core::managed::Policy;
-use crate::core::token::is_pairing_token;
-use crate::core::wire::{BindingInfo, ExternalMessage, OfferState};
 
 /// A struct reads its fields by name from any JS object, and an array is one: a struct
 /// with a required field never decodes from an array, of any length. (The proptest of the
@@ -28,21 +30,21 @@ fn a_struct_never_decodes_from_an_array_of_its_fields() {
 
 /// ...but a struct whose every field may be absent decodes from any array, of any content,
 /// as if all were absent; serde_json reads the array's elements as the fields in order, or
-/// refuses it. Such decoded types: `Policy` (chrome.storage.managed, the admin's policy,
+/// refuses it. Such decoded types: `ManagedPolicy` (chrome.storage.managed, the admin's policy,
 /// which Chrome checks against managed_schema.json as an object), and in capture.rs the tab
 /// and injection records Chrome itself builds. Safety: an array is read as no policy at
 /// all, which enrolls nothing.
 #[wasm_bindgen_test]
 fn a_struct_of_optional_fields_decodes_from_any_array_as_empty() {
-    let no_policy = Some(Policy::default());
-    assert_eq!(decode::<Policy>("[]"), no_policy);
-    assert_eq!(decode_json::<Policy>("[]"), no_policy);
+    let no_policy = Some(ManagedPolicy::default());
+    assert_eq!(decode::<ManagedPolicy>("[]"), no_policy);
+    assert_eq!(decode_json::<ManagedPolicy>("[]"), no_policy);
     let fields = r#"["https://relay.example","acme","assertion"]"#;
-    assert_eq!(decode::<Policy>(fields), no_policy);
-    assert_eq!(decode_json::<Policy>(fields).and_then(|p| p.assertion), Some("assertion".into()));
+    assert_eq!(decode::<ManagedPolicy>(fields), no_policy);
+    assert_eq!(decode_json::<ManagedPolicy>(fields).and_then(|p| p.assertion), Some("assertion".into()));
     let junk = r#"[1,{},[],null,"x"]"#;
-    assert_eq!(decode::<Policy>(junk), no_policy);
-    assert_eq!(decode_json::<Policy>(junk), None);
+    assert_eq!(decode::<ManagedPolicy>(junk), no_policy);
+    assert_eq!(decode_json::<ManagedPolicy>(junk), None);
 }
 
 /// JSON.parse keeps the last of a repeated key; serde_json refuses a repeated field.

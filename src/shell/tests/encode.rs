@@ -10,12 +10,16 @@ use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
+use latch_wire::api::*;
+use latch_wire::external::*;
+use latch_wire::panel::{ManagedView, ViewState, *};
+use latch_wire::socket::*;
+use latch_wire::stored::{ManagedOutcome, ManagedPolicy, *};
+use latch_wire::testing::{test_grant, test_requester};
+
 use super::samples::{challenge_view, offer, panel_reply, prompt, record, stored_binding, stored_challenge};
 use super::{all_pass, decode, encode};
-use crate::core::challenge::ViewState;
-use crate::core::managed::{ManagedView, Outcome, Policy};
 use crate::core::offers::OfferBook;
-use crate::core::wire::*;
 use crate::shell::{from_js, to_js};
 
 /// Why `v` does not round-trip, if it doesn't.
@@ -51,13 +55,13 @@ fn page_messages_and_their_replies_round_trip() {
         ExternalMessage::PairingOffer { pairing_token: "lpt_x".into(), opener: Some("https://app.example".into()) },
         ExternalMessage::PairingResult { offer_id: "o".into() },
         ExternalMessage::Status { tenant_id: "acme".into() },
-        OfferReply::Parked { ok: True, offer_id: "o".into(), state: OfferState::AwaitingApproval },
-        OfferReply::Parked { ok: True, offer_id: "o".into(), state: OfferState::Approved },
-        OfferReply::Parked { ok: True, offer_id: "o".into(), state: OfferState::Denied },
-        OfferReply::Parked { ok: True, offer_id: "o".into(), state: OfferState::Failed },
-        OfferReply::Refused { ok: False, error: OfferRefusal::BadTokenShape },
-        OfferReply::Refused { ok: False, error: OfferRefusal::RateLimited },
-        OfferReply::Refused { ok: False, error: OfferRefusal::Busy },
+        OfferReply::parked("o".into(), OfferState::AwaitingApproval),
+        OfferReply::parked("o".into(), OfferState::Approved),
+        OfferReply::parked("o".into(), OfferState::Denied),
+        OfferReply::parked("o".into(), OfferState::Failed),
+        OfferReply::refused(OfferRefusal::BadTokenShape),
+        OfferReply::refused(OfferRefusal::RateLimited),
+        OfferReply::refused(OfferRefusal::Busy),
         ResultReply { state: OfferState::Denied, app_name: Some("Acme".into()), error: None },
         ResultReply { state: OfferState::Failed, app_name: None, error: Some("token_expired".into()) },
         StatusReply { connected: false },
@@ -149,22 +153,25 @@ fn code_pairing_bodies_round_trip() {
 
 #[wasm_bindgen_test]
 fn socket_frames_round_trip() {
+    // The frames as the extension reads and writes them (the wire types' default payloads).
+    type Server = ServerFrame;
+    type Client = ClientFrame;
     all_round_trip!(
-        ServerFrame::Hello,
-        ServerFrame::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into(), "capture".into()] },
-        ServerFrame::Error { code: "c".into() },
-        ServerFrame::Errand { id: "e".into(), kind: "ping".into() },
-        ServerFrame::Pong,
-        ClientFrame::Hello,
-        ClientFrame::Auth { access_token: "t".into() },
-        ClientFrame::ErrandResult {
+        Server::Hello { protocol: PROTOCOL_VERSION },
+        Server::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into(), "capture".into()] },
+        Server::Error { code: "c".into() },
+        Server::Errand { id: "e".into(), kind: "ping".into(), params: Unread },
+        Server::Pong,
+        Client::Hello,
+        Client::Auth { access_token: "t".into() },
+        Client::ErrandResult {
             id: "e".into(),
             ok: true,
             result: Some(PingResult { pong: true, app_name: "Acme".into() }),
             error: None,
         },
-        ClientFrame::ErrandResult { id: "e".into(), ok: false, result: None, error: Some("unknown_errand".into()) },
-        ClientFrame::Ping,
+        Client::ErrandResult { id: "e".into(), ok: false, result: None, error: Some("unknown_errand".into()) },
+        Client::Ping,
     );
 }
 
@@ -189,7 +196,7 @@ fn panel_messages_round_trip() {
         PromptVia::Code,
         challenge_view(),
         prompt(),
-        ManagedView { outcome: Outcome::Enrolled, error: None },
+        ManagedView { outcome: ManagedOutcome::Enrolled, error: None },
     );
     all_round_trip!(
         ViewState::Idle,
@@ -213,11 +220,15 @@ fn stored_records_round_trip() {
         OfferBook::default(),
         stored_challenge(),
         record(),
-        Outcome::Enrolled,
-        Outcome::Refused,
-        Outcome::Retrying,
-        Policy::default(),
-        Policy { relay_url: Some("https://r".into()), tenant_id: Some("acme".into()), assertion: Some("a".into()) },
+        ManagedOutcome::Enrolled,
+        ManagedOutcome::Refused,
+        ManagedOutcome::Retrying,
+        ManagedPolicy::default(),
+        ManagedPolicy {
+            relay_url: Some("https://r".into()),
+            tenant_id: Some("acme".into()),
+            assertion: Some("a".into())
+        },
         "a device id".to_string(),
     );
 }

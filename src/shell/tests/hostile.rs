@@ -8,9 +8,12 @@ use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
+use latch_wire::external::ExternalMessage;
+use latch_wire::panel::PanelRequest;
+use latch_wire::socket::{ServerFrame, Unread};
+
 use super::samples::seeds;
 use super::{decode, decode_json, parse};
-use crate::core::wire::{ExternalMessage, PanelRequest, ServerFrame};
 use crate::shell::from_js;
 
 /// Malformed `ExternalMessage`s: missing, mistyped or unknown tags and fields, other kinds
@@ -70,7 +73,10 @@ fn a_message_spelled_as_an_array_of_its_fields_is_refused() {
     assert_eq!(decode_json::<PanelRequest>(approve), Some(PanelRequest::Approve { offer_id: "o".into() }));
     let errand = r#"["errand",null,null,null,"e","ping"]"#;
     assert_eq!(decode::<ServerFrame>(errand), None);
-    assert_eq!(decode_json::<ServerFrame>(errand), Some(ServerFrame::Errand { id: "e".into(), kind: "ping".into() }));
+    assert_eq!(
+        decode_json::<ServerFrame>(errand),
+        Some(ServerFrame::Errand { id: "e".into(), kind: "ping".into(), params: Unread })
+    );
 }
 
 /// Extra fields (another variant's, unknown ones, any depth) are ignored, as the relay's

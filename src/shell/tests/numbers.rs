@@ -5,8 +5,10 @@
 
 use wasm_bindgen_test::wasm_bindgen_test;
 
+use latch_wire::api::MintResponse;
+use latch_wire::stored::StoredBinding;
+
 use super::{decode, decode_json, encode};
-use crate::core::wire::{MintResponse, StoredBinding};
 
 /// 2^53 - 1, `Number.MAX_SAFE_INTEGER`: the largest integer below which every integer is
 /// a JS number.

@@ -3,11 +3,15 @@
 
 use serde_json::{json, Value};
 
+use latch_wire::api::*;
+use latch_wire::external::*;
+use latch_wire::panel::{ChallengeView, ManagedView, ViewState, *};
+use latch_wire::socket::*;
+use latch_wire::stored::{CodePrompt, ManagedOutcome, ManagedRecord, StoredChallenge, *};
+use latch_wire::testing::{test_grant, test_requester};
+
 use super::{decode, decodes_like_serde_json, decodes_no_more_than_serde_json};
-use crate::core::challenge::{ChallengeView, CodePrompt, StoredChallenge, ViewState};
-use crate::core::managed::{ManagedView, Outcome, Record};
 use crate::core::offers::{OfferBook, ParkedOffer};
-use crate::core::wire::*;
 
 /// Checks how one type decodes a JSON text.
 pub type Check = fn(&str) -> Result<(), String>;
@@ -74,7 +78,7 @@ pub fn panel_reply() -> PanelReply {
                 managed: true,
             }],
             challenge: Some(challenge_view()),
-            managed: Some(ManagedView { outcome: Outcome::Refused, error: Some("assertion_replayed".into()) }),
+            managed: Some(ManagedView { outcome: ManagedOutcome::Refused, error: Some("assertion_replayed".into()) }),
         }),
     }
 }
@@ -106,10 +110,10 @@ pub fn stored_challenge() -> StoredChallenge {
     }
 }
 
-pub fn record() -> Record {
-    Record {
+pub fn record() -> ManagedRecord {
+    ManagedRecord {
         fingerprint: "f".into(),
-        outcome: Outcome::Retrying,
+        outcome: ManagedOutcome::Retrying,
         error: None,
         binding_id: Some("b".into()),
         attempt: 2,
@@ -172,6 +176,6 @@ pub fn seeds() -> Vec<Seed> {
     add(serde_json::to_value(vec![stored_binding()]).unwrap(), checks!(Vec<StoredBinding>));
     add(serde_json::to_value(stored_challenge()).unwrap(), checks!(StoredChallenge));
     add(serde_json::to_value(challenge_view()).unwrap(), checks!(ChallengeView));
-    add(serde_json::to_value(record()).unwrap(), checks!(Record));
+    add(serde_json::to_value(record()).unwrap(), checks!(ManagedRecord));
     seeds
 }

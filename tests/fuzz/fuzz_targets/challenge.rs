@@ -15,11 +15,11 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use latch::core::challenge::{Action, CodePrompt, Event, Poller, StoredChallenge};
-use latch::core::wire::{
-    BindingInfo, ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester, TokenGrant,
-};
+use latch::core::challenge::{Action, Event, Poller};
 use libfuzzer_sys::fuzz_target;
+
+use latch_wire::api::{BindingInfo, ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester, TokenGrant};
+use latch_wire::stored::{CodePrompt, StoredChallenge};
 
 #[derive(Debug, Arbitrary)]
 struct Stored {

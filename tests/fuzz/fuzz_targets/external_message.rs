@@ -4,16 +4,20 @@
 //! value. A decoded `pairing.offer` goes through offer parking: junk is never parked.
 #![no_main]
 
-use latch::core::challenge::StoredChallenge;
 use latch::core::offers::{Arrival, OfferBook, OfferOutcome};
-use latch::core::token::is_pairing_token;
-use latch::core::wire::{
-    ChallengeIssued, ChallengeStatusReply, ClientFrame, DescribeResponse, ErrorBody, ExternalMessage, OfferRefusal,
-    PanelRequest, RedeemRequest, RefreshedTokens, ServerFrame, StoredBinding, TokenGrant,
-};
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use latch_wire::api::{
+    ChallengeIssued, ChallengeStatusReply, DescribeResponse, ErrorBody, RedeemRequest, RefreshedTokens, TokenGrant,
+};
+use latch_wire::clock::Localize;
+use latch_wire::external::{ExternalMessage, OfferRefusal};
+use latch_wire::panel::PanelRequest;
+use latch_wire::socket::{ClientFrame, ServerFrame};
+use latch_wire::stored::{StoredBinding, StoredChallenge};
+use latch_wire::token::is_pairing_token;
 
 fn round_trips<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(data: &[u8]) -> Option<T> {
     let value: T = serde_json::from_slice(data).ok()?;

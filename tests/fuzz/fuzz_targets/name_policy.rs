@@ -4,8 +4,9 @@
 //! relay and the extension agree).
 #![no_main]
 
-use latch::core::name_policy::{check_consent_name, display_name, recheck_shown_name, MAX_NAME_CHARS};
 use libfuzzer_sys::fuzz_target;
+
+use latch_wire::name_policy::{check_consent_name, display_name, recheck_shown_name, MAX_NAME_CHARS};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = std::str::from_utf8(data) else { return };

@@ -10,9 +10,11 @@
 
 use arbitrary::Arbitrary;
 use latch::core::offers::{OfferBook, OfferOutcome, MAX_OFFERS_PER_MINUTE, MAX_PARKED};
-use latch::core::token::{encode_secret, is_pairing_token};
-use latch::core::wire::{DescribeResponse, OfferRefusal, OfferState};
 use libfuzzer_sys::fuzz_target;
+
+use latch_wire::api::DescribeResponse;
+use latch_wire::external::{OfferRefusal, OfferState};
+use latch_wire::token::{encode_secret, is_pairing_token};
 
 #[derive(Debug, Arbitrary)]
 enum Op {

@@ -3,9 +3,10 @@
 //! 8 characters of the code alphabet, with an optional dash after the fourth.
 #![no_main]
 
-use latch::core::code::{display, normalize, ALPHABET, CODE_LEN};
-use latch::core::token::{encode_secret, is_pairing_token, is_refresh_token};
 use libfuzzer_sys::fuzz_target;
+
+use latch_wire::code::{display, normalize, ALPHABET, CODE_LEN};
+use latch_wire::token::{encode_secret, is_pairing_token, is_refresh_token};
 
 /// Reference decoder: base64url without padding → bytes, `None` if not canonical.
 fn decode_b64url(s: &str) -> Option<Vec<u8>> {

@@ -1,0 +1,37 @@
+//! Every message and stored record that crosses a boundary of Latch, the token and code
+//! shapes, and the consent-name policy. The relay and the extension both build against
+//! these types, so a renamed field breaks the build on both sides, not production.
+//!
+//! | module | boundary |
+//! |---|---|
+//! | [`external`] | connect page → extension (`chrome.runtime.sendMessage`, PROTOCOL §5) |
+//! | [`api`] | extension and apps → relay over HTTP (PROTOCOL §3) |
+//! | [`socket`] | relay ⇄ extension over the live WebSocket, and its close codes |
+//! | [`panel`] | side panel ⇄ service worker (inside the extension) |
+//! | [`stored`] | the extension's `chrome.storage.local` records (PROTOCOL §7) |
+//! | [`token`], [`code`] | the shapes of secrets and pairing codes |
+//! | [`origin`] | origins as the connect page and the relay compare them |
+//! | [`name_policy`] | which app names may be shown in a consent prompt (PROTOCOL §6) |
+//! | [`clock`] | relay times onto the local clock |
+//!
+//! Field names follow PROTOCOL.md (camelCase). Times are milliseconds since the Unix epoch.
+//! No IO and no behaviour beyond decoding, encoding and the shared policies.
+
+pub mod api;
+pub mod clock;
+pub mod code;
+pub mod external;
+mod flat;
+mod lenient;
+pub mod name_policy;
+pub mod origin;
+pub mod panel;
+pub mod socket;
+pub mod stored;
+pub mod token;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod tests;

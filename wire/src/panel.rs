@@ -1,0 +1,178 @@
+//! The panel ↔ worker boundary (`chrome.runtime.sendMessage` inside the extension): the
+//! panel's commands and the state it renders. Tokens never cross it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::flat;
+use crate::stored::{CodePrompt, ManagedOutcome, ManagedRecord, StoredBinding};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", try_from = "flat::PanelFields")]
+pub enum PanelRequest {
+    #[serde(rename = "panel.state")]
+    State,
+    #[serde(rename = "panel.approve", rename_all = "camelCase")]
+    Approve { offer_id: String },
+    #[serde(rename = "panel.deny", rename_all = "camelCase")]
+    Deny { offer_id: String },
+    /// Approve on a code prompt (`offer_id` is that prompt's [`PendingView::offer_id`]).
+    #[serde(rename = "panel.approveCode", rename_all = "camelCase")]
+    ApproveCode { offer_id: String },
+    /// Deny on a code prompt.
+    #[serde(rename = "panel.denyCode", rename_all = "camelCase")]
+    DenyCode { offer_id: String },
+    #[serde(rename = "panel.connect", rename_all = "camelCase")]
+    Connect { pairing_token: String },
+    #[serde(rename = "panel.disconnect", rename_all = "camelCase")]
+    Disconnect { binding_id: String },
+    /// "Pair with a code" (also "Get a new code").
+    #[serde(rename = "panel.pairCode")]
+    PairCode,
+    #[serde(rename = "panel.cancelCode")]
+    CancelCode,
+    /// "Send this page to {appName}": capture the active tab for this binding's app.
+    #[serde(rename = "panel.capture", rename_all = "camelCase")]
+    Capture { binding_id: String },
+}
+
+/// What the panel renders. Tokens never leave the background.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PanelState {
+    pub pending: Vec<PendingView>,
+    pub bindings: Vec<BindingView>,
+    /// "Pair with a code", when a code pairing is running or has just ended.
+    #[serde(default)]
+    pub challenge: Option<ChallengeView>,
+    /// The organization's policy, when one is set and was acted on.
+    #[serde(default)]
+    pub managed: Option<ManagedView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingView {
+    pub offer_id: String,
+    /// `None` until the relay has described the token.
+    pub app_name: Option<String>,
+    pub tenant_id: Option<String>,
+    pub user_id: Option<String>,
+    pub expires_at: u64,
+    /// When the prompt first became visible; Approve stays disabled briefly after it.
+    pub shown_at: u64,
+    /// Which path asked: the prompt's opener line (§4) depends on it.
+    #[serde(default)]
+    pub via: PromptVia,
+    /// One-click: the site the connect page verified as its opener (§4), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opener: Option<String>,
+    /// Code pairing: the code (`XXXX-XXXX`) the app approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Code pairing: the app's registered web origin, as the relay names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_origin: Option<String>,
+}
+
+/// How a prompt came to be (PROTOCOL §11 `via` uses the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptVia {
+    #[default]
+    OneClick,
+    PastedToken,
+    Code,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingView {
+    pub binding_id: String,
+    pub app_name: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub paired_at: u64,
+    /// Why the binding stopped working and needs pairing again.
+    #[serde(default)]
+    pub needs_repair: Option<String>,
+    /// The organization's (enterprise auto-pair): shown without Disconnect.
+    #[serde(default)]
+    pub managed: bool,
+}
+
+impl From<&StoredBinding> for BindingView {
+    fn from(b: &StoredBinding) -> Self {
+        Self {
+            binding_id: b.binding_id.clone(),
+            app_name: b.app_name.clone(),
+            tenant_id: b.tenant_id.clone(),
+            user_id: b.user_id.clone(),
+            paired_at: b.paired_at,
+            needs_repair: b.needs_repair.clone(),
+            managed: b.managed,
+        }
+    }
+}
+
+/// Reply to any panel command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PanelReply {
+    pub ok: bool,
+    /// A confirmation to show; for a capture, the page's title (the panel names the app).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<PanelState>,
+}
+
+/// What the panel shows under "Pair with a code".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeView {
+    pub state: ViewState,
+    /// `XXXX-XXXX` while a code is live.
+    pub code: Option<String>,
+    pub expires_at: Option<u64>,
+    /// While waiting for the relay: when the next attempt goes out.
+    pub retry_at: Option<u64>,
+    pub error: Option<String>,
+    pub reissued: bool,
+    /// While an app's approval waits for the user: who asks (the panel's prompt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<CodePrompt>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewState {
+    Idle,
+    Requesting,
+    Pending,
+    WaitingForRelay,
+    /// An app approved the code; the prompt waits for the user.
+    AwaitingConfirmation,
+    /// The user approved; the binding is being made.
+    Confirming,
+    Approved,
+    Denied,
+    Expired,
+    Failed,
+}
+
+/// What the panel shows about the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedView {
+    pub outcome: ManagedOutcome,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl From<&ManagedRecord> for ManagedView {
+    fn from(r: &ManagedRecord) -> Self {
+        Self { outcome: r.outcome, error: r.error.clone() }
+    }
+}

@@ -1,0 +1,31 @@
+//! Sample values for tests of the wire and of the extension's core (feature `testing`,
+//! which only dev-dependencies turn on).
+
+use crate::api::{BindingInfo, CodeRequester, TokenGrant};
+
+/// A requester for tests of the wire and of the code-pairing poller.
+pub fn test_requester() -> CodeRequester {
+    CodeRequester {
+        app_name: "Acme".into(),
+        tenant_id: "acme".into(),
+        user_id: "dana".into(),
+        app_origin: Some("http://localhost:8788".into()),
+    }
+}
+
+/// A grant for tests of the wire and of the code-pairing poller.
+pub fn test_grant() -> TokenGrant {
+    TokenGrant {
+        binding: BindingInfo {
+            binding_id: "b".into(),
+            tenant_id: "acme".into(),
+            app_name: "Acme".into(),
+            user_id: "dana".into(),
+        },
+        access_token: "a".into(),
+        refresh_token: "r".into(),
+        access_expires_at: 1,
+        refresh_expires_at: 2,
+        server_time: None,
+    }
+}

@@ -1,0 +1,219 @@
+//! The wire's JSON against PROTOCOL.md: what each boundary decodes, encodes and refuses.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::{ChallengeStatus, ChallengeStatusReply, DescribeResponse};
+use crate::clock::{to_local_time, Localize};
+use crate::external::{ExternalMessage, OfferRefusal, OfferReply, OfferState, ResultReply};
+use crate::panel::PanelRequest;
+use crate::socket::{ClientFrame, PingResult, ServerFrame, Unread, PROTOCOL_VERSION};
+use crate::testing::test_requester;
+
+#[test]
+fn relay_times_move_onto_the_local_clock() {
+    let local = 1_700_000_000_000;
+    let behind = local - 600_000; // the relay's clock is 10 min behind
+    assert_eq!(to_local_time(behind + 120_000, Some(behind), local), local + 120_000);
+    let ahead = local + 600_000;
+    assert_eq!(to_local_time(ahead + 900_000, Some(ahead), local), local + 900_000);
+    assert_eq!(to_local_time(ahead - 5_000, Some(ahead), local), local - 5_000, "already past stays past");
+    assert_eq!(to_local_time(42, None, local), 42, "an unstamped time is taken as is");
+    assert_eq!(to_local_time(0, Some(u64::MAX), 0), 0);
+    let d = DescribeResponse {
+        app_name: "Acme".into(),
+        tenant_id: "acme".into(),
+        user_id: "dana".into(),
+        expires_at: behind + 120_000,
+        app_origins: vec![],
+        server_time: Some(behind),
+    };
+    let d = d.localized(local);
+    assert_eq!((d.expires_at, d.server_time), (local + 120_000, None));
+}
+
+#[test]
+fn external_messages_decode_from_protocol_json() {
+    let m: ExternalMessage = serde_json::from_value(json!({"type":"pairing.offer","pairingToken":"x"})).unwrap();
+    assert_eq!(m, ExternalMessage::PairingOffer { pairing_token: "x".into(), opener: None });
+    let m: ExternalMessage =
+        serde_json::from_value(json!({"type":"pairing.offer","pairingToken":"x","opener":"http://localhost:8788"}))
+            .unwrap();
+    assert_eq!(
+        m,
+        ExternalMessage::PairingOffer { pairing_token: "x".into(), opener: Some("http://localhost:8788".into()) }
+    );
+    let m: ExternalMessage = serde_json::from_value(json!({"type":"pairing.result","offerId":"o"})).unwrap();
+    assert_eq!(m, ExternalMessage::PairingResult { offer_id: "o".into() });
+    let m: ExternalMessage = serde_json::from_value(json!({"type":"status","tenantId":"acme"})).unwrap();
+    assert_eq!(m, ExternalMessage::Status { tenant_id: "acme".into() });
+    for bad in [
+        json!({"type":"pairing.offer"}),
+        json!({"type":"pairing.offer","pairingToken":5}),
+        json!({"type":"nope"}),
+        json!("pairing.offer"),
+        json!(null),
+    ] {
+        assert!(serde_json::from_value::<ExternalMessage>(bad.clone()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn socket_frames_match_the_protocol() {
+    let f: ServerFrame = serde_json::from_value(json!({"type":"hello","protocol":1})).unwrap();
+    assert_eq!(f, ServerFrame::Hello { protocol: 1 });
+    let f: ServerFrame = serde_json::from_value(json!({"type":"errand","id":"e1","kind":"ping","params":{}})).unwrap();
+    assert_eq!(f, ServerFrame::Errand { id: "e1".into(), kind: "ping".into(), params: Unread });
+    let f: ServerFrame =
+        serde_json::from_value(json!({"type":"auth_ack","bindingId":"b","scopes":["errands"]})).unwrap();
+    assert_eq!(f, ServerFrame::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into()] });
+    let c: ClientFrame = ClientFrame::Auth { access_token: "t".into() };
+    assert_eq!(serde_json::to_value(c).unwrap(), json!({"type":"auth","accessToken":"t"}));
+    let r: ClientFrame = ClientFrame::ErrandResult {
+        id: "e1".into(),
+        ok: true,
+        result: Some(PingResult { pong: true, app_name: "Acme".into() }),
+        error: None,
+    };
+    assert_eq!(
+        serde_json::to_value(r).unwrap(),
+        json!({"type":"errand_result","id":"e1","ok":true,"result":{"pong":true,"appName":"Acme"}})
+    );
+}
+
+#[test]
+fn replies_encode_as_protocol_json() {
+    let r = OfferReply::parked("o1".into(), OfferState::AwaitingApproval);
+    assert_eq!(serde_json::to_value(r).unwrap(), json!({"ok":true,"offerId":"o1","state":"awaiting_approval"}));
+    let r = OfferReply::refused(OfferRefusal::BadTokenShape);
+    assert_eq!(serde_json::to_value(r).unwrap(), json!({"ok":false,"error":"bad_token_shape"}));
+    // `ok` is the literal: a reply whose `ok` contradicts its shape is neither.
+    for bad in [json!({"ok":false,"offerId":"o1","state":"approved"}), json!({"ok":true,"error":"busy"})] {
+        assert!(serde_json::from_value::<OfferReply>(bad.clone()).is_err(), "{bad}");
+    }
+    let r = ResultReply { state: OfferState::Denied, app_name: Some("Acme".into()), error: None };
+    assert_eq!(serde_json::to_value(r).unwrap(), json!({"state":"denied","appName":"Acme"}));
+}
+
+/// The flat decode shapes (flat.rs) read exactly what the derived encoders write.
+#[test]
+fn tagged_messages_round_trip_through_their_flat_decoders() {
+    fn round_trip<T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(v: T) {
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(serde_json::from_value::<T>(json.clone()).unwrap(), v, "{json}");
+    }
+    for m in [
+        PanelRequest::State,
+        PanelRequest::Approve { offer_id: "o".into() },
+        PanelRequest::Deny { offer_id: "o".into() },
+        PanelRequest::ApproveCode { offer_id: "code-o".into() },
+        PanelRequest::DenyCode { offer_id: "code-o".into() },
+        PanelRequest::Connect { pairing_token: "t".into() },
+        PanelRequest::Disconnect { binding_id: "b".into() },
+        PanelRequest::PairCode,
+        PanelRequest::CancelCode,
+        PanelRequest::Capture { binding_id: "b".into() },
+    ] {
+        round_trip(m);
+    }
+    let frames: [ServerFrame; 5] = [
+        ServerFrame::Hello { protocol: PROTOCOL_VERSION },
+        ServerFrame::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into()] },
+        ServerFrame::Error { code: "c".into() },
+        ServerFrame::Errand { id: "e".into(), kind: "ping".into(), params: Unread },
+        ServerFrame::Pong,
+    ];
+    for f in frames {
+        round_trip(f);
+    }
+    for m in [
+        ExternalMessage::PairingOffer { pairing_token: "t".into(), opener: None },
+        ExternalMessage::PairingOffer { pairing_token: "t".into(), opener: Some("https://app.example".into()) },
+        ExternalMessage::PairingResult { offer_id: "o".into() },
+        ExternalMessage::Status { tenant_id: "acme".into() },
+    ] {
+        round_trip(m);
+    }
+    round_trip(ChallengeStatusReply {
+        status: ChallengeStatus::AwaitingConfirmation,
+        interval: Some(5),
+        requester: Some(test_requester()),
+    });
+    round_trip(ChallengeStatusReply { status: ChallengeStatus::Pending, interval: None, requester: None });
+    let awaiting: ChallengeStatusReply = serde_json::from_value(json!({"status":"awaiting_confirmation",
+        "appName":"Acme","tenantId":"acme","userId":"dana","appOrigin":"http://localhost:8788"}))
+    .unwrap();
+    assert_eq!(awaiting.requester, Some(test_requester()));
+    // A partial requester is no requester (as with `flatten` on an Option).
+    let partial: ChallengeStatusReply =
+        serde_json::from_value(json!({"status":"awaiting_confirmation","appName":"Acme"})).unwrap();
+    assert_eq!(partial.requester, None);
+    assert!(serde_json::from_value::<ChallengeStatusReply>(json!({"status":"approved"})).is_err());
+    for bad in [
+        json!({"type":"panel.approve"}),
+        json!({"type":"panel.connect","pairingToken":7}),
+        json!({"type":"panel.nope"}),
+        json!({"offerId":"o"}),
+    ] {
+        assert!(serde_json::from_value::<PanelRequest>(bad.clone()).is_err(), "{bad}");
+    }
+    for bad in [json!({"type":"errand","id":"e"}), json!({"type":"auth_ack","bindingId":"b"}), json!({"type":"x"})] {
+        assert!(serde_json::from_value::<ServerFrame>(bad.clone()).is_err(), "{bad}");
+    }
+    assert!(serde_json::from_value::<ChallengeStatusReply>(json!({"status":"nope"})).is_err());
+}
+
+/// The relay's side of the socket: an errand's params and an answer's result or error are
+/// the app's JSON, passed through whole.
+#[test]
+fn the_relay_passes_open_payloads_through() {
+    use serde_json::Value;
+    let errand: ServerFrame<Value> =
+        ServerFrame::Errand { id: "e1".into(), kind: "capture".into(), params: json!({"selector": ["a", 1]}) };
+    let encoded = serde_json::to_value(&errand).unwrap();
+    assert_eq!(encoded, json!({"type":"errand","id":"e1","kind":"capture","params":{"selector":["a",1]}}));
+    assert_eq!(serde_json::from_value::<ServerFrame<Value>>(encoded.clone()).unwrap(), errand);
+    // The extension reads the same frame without its params.
+    let seen: ServerFrame = serde_json::from_value(encoded).unwrap();
+    assert_eq!(seen, ServerFrame::Errand { id: "e1".into(), kind: "capture".into(), params: Unread });
+    let hello: ServerFrame<Value> = ServerFrame::Hello { protocol: PROTOCOL_VERSION };
+    assert_eq!(serde_json::to_value(hello).unwrap(), json!({"type":"hello","protocol":1}));
+
+    let answer = json!({"type":"errand_result","id":"e1","ok":false,"error":{"code":"x","n":[1]}});
+    let read: ClientFrame<Value, Value> = serde_json::from_value(answer).unwrap();
+    assert_eq!(
+        read,
+        ClientFrame::ErrandResult {
+            id: "e1".into(),
+            ok: false,
+            result: None,
+            error: Some(json!({"code":"x","n":[1]}))
+        }
+    );
+    let bare: ClientFrame<Value, Value> =
+        serde_json::from_value(json!({"type":"errand_result","id":"e2","ok":true})).unwrap();
+    assert_eq!(bare, ClientFrame::ErrandResult { id: "e2".into(), ok: true, result: None, error: None });
+}
+
+/// The relay reads an `auth` or `errand_result` with a field of the wrong kind as that
+/// frame (refused or failed), as it did when it indexed into untyped JSON.
+#[test]
+fn the_relay_reads_odd_fields_the_way_it_always_has() {
+    use serde_json::Value;
+    let read = |v: Value| serde_json::from_value::<ClientFrame<Value, Value>>(v).unwrap();
+    for token in [json!(null), json!(5), json!(["t"]), json!({"t": 1}), json!(true)] {
+        let frame = read(json!({"type": "auth", "accessToken": token}));
+        assert_eq!(frame, ClientFrame::Auth { access_token: String::new() }, "{token}");
+    }
+    assert_eq!(read(json!({"type": "auth"})), ClientFrame::Auth { access_token: String::new() });
+    for ok in [json!(null), json!(1), json!("true"), json!(false), json!([true])] {
+        let frame = read(json!({"type": "errand_result", "id": 7, "ok": ok, "error": "x"}));
+        let failed = ClientFrame::ErrandResult { id: String::new(), ok: false, result: None, error: Some(json!("x")) };
+        assert_eq!(frame, failed, "{ok}");
+    }
+    let answered = read(json!({"type": "errand_result", "id": "e1", "ok": true, "result": [1]}));
+    assert_eq!(
+        answered,
+        ClientFrame::ErrandResult { id: "e1".into(), ok: true, result: Some(json!([1])), error: None }
+    );
+}
