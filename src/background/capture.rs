@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 use latch_wire::api::{Capture, CaptureAccepted, ErrorBody};
 
 use crate::config::CONNECT_ORIGIN;
+use crate::core::errors::CommandError;
 use crate::shell::relay::{self, Reply};
 use crate::shell::{chrome, from_js, now_ms};
 
@@ -55,22 +56,23 @@ async fn active_page() -> Option<i32> {
         .and_then(|t| t.id)
 }
 
-async fn read_page(tab_id: i32) -> Result<Capture, String> {
+async fn read_page(tab_id: i32) -> Result<Capture, CommandError> {
     let files = js_sys::Array::of1(&"capture.js".into());
     let details = obj(&[("target", obj(&[("tabId", tab_id.into())])), ("files", files.into())]);
-    let results = execute_script(&details).await.map_err(|_| "no_page_access".to_string())?;
-    let mut injections: Vec<Injection> = from_js(results).ok_or("no_page_access")?;
-    injections.pop().and_then(|i| i.result).ok_or_else(|| "no_page_access".into())
+    let results = execute_script(&details).await.map_err(|_| CommandError::NoPageAccess)?;
+    let mut injections: Vec<Injection> = from_js(results).ok_or(CommandError::NoPageAccess)?;
+    injections.pop().and_then(|i| i.result).ok_or(CommandError::NoPageAccess)
 }
 
 /// Sends the active page to the binding's app; returns the page's title (the panel words
 /// the confirmation with the app's re-checked name).
-pub async fn send_active_page(binding_id: &str) -> Result<String, String> {
-    let binding = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).ok_or("unknown_binding")?;
+pub async fn send_active_page(binding_id: &str) -> Result<String, CommandError> {
+    let binding =
+        read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).ok_or(CommandError::UnknownBinding)?;
     if binding.needs_repair.is_some() {
-        return Err("needs_repair".into());
+        return Err(CommandError::NeedsRepair);
     }
-    let tab = active_page().await.ok_or("no_page_access")?;
+    let tab = active_page().await.ok_or(CommandError::NoPageAccess)?;
     let capture = read_page(tab).await?;
     let mut token = if binding.access_expires_at > now_ms() {
         binding.access_token
@@ -85,10 +87,10 @@ pub async fn send_active_page(binding_id: &str) -> Result<String, String> {
             Reply::Refused { status: 401, .. } if attempt == 0 => {
                 token = tokens::refreshed_access_token(binding_id).await?;
             }
-            Reply::Refused { body: ErrorBody { error, .. }, .. } => return Err(error),
-            Reply::ServerError => return Err("no_consumer_or_relay_down".into()),
-            Reply::Unreachable => return Err("relay_unreachable".into()),
+            Reply::Refused { body: ErrorBody { error, .. }, .. } => return Err(CommandError::Refused(error)),
+            Reply::ServerError => return Err(CommandError::NoConsumerOrRelayDown),
+            Reply::Unreachable => return Err(CommandError::RelayUnreachable),
         }
     }
-    Err("access token invalid".into())
+    Err(CommandError::AccessTokenInvalid)
 }

@@ -15,6 +15,7 @@ use latch_wire::token::REDEEM_KEY_PREFIX;
 
 use crate::config::CONNECT_ORIGIN;
 use crate::core::challenge::{code_prompt_id, Action, Event, Poller};
+use crate::core::errors::CommandError;
 use crate::shell::chrome::{self, Area};
 use crate::shell::relay::{self, Reply};
 use crate::shell::{log, now_ms, random_id, random_secret, random_u64};
@@ -97,9 +98,9 @@ pub async fn prompt_waiting() -> bool {
 
 /// The user clicked Approve on the code prompt `prompt_id`: confirm at the relay. A prompt
 /// that is no longer on show (replaced, expired, already answered) is refused.
-pub async fn approve(prompt_id: &str) -> Result<(), String> {
+pub async fn approve(prompt_id: &str) -> Result<(), CommandError> {
     if !showing(prompt_id).await {
-        return Err("already_decided".into());
+        return Err(CommandError::AlreadyDecided);
     }
     let redeem_key = random_secret(REDEEM_KEY_PREFIX);
     feed(Event::Approve { prompt_id: prompt_id.to_owned(), redeem_key }).await;
@@ -107,9 +108,9 @@ pub async fn approve(prompt_id: &str) -> Result<(), String> {
 }
 
 /// The user clicked Deny on the code prompt `prompt_id`.
-pub async fn deny(prompt_id: &str) -> Result<(), String> {
+pub async fn deny(prompt_id: &str) -> Result<(), CommandError> {
     if !showing(prompt_id).await {
-        return Err("already_decided".into());
+        return Err(CommandError::AlreadyDecided);
     }
     feed(Event::Reject { prompt_id: prompt_id.to_owned() }).await;
     Ok(())

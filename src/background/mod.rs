@@ -20,6 +20,7 @@ use latch_wire::panel::{PanelReply, PanelRequest};
 
 use crate::config::CONNECT_ORIGIN;
 use crate::core::challenge::Event;
+use crate::core::errors::CommandError;
 use crate::shell::{chrome, from_js, log, to_js};
 
 /// `chrome.runtime.onMessageExternal`: messages from web pages.
@@ -58,7 +59,7 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
         return to_js(&PanelReply { ok: false, info: None, error: Some("bad_request".into()), state: None });
     };
     let only_state = req == PanelRequest::State;
-    let result: Result<Option<String>, String> = match req {
+    let result: Result<Option<String>, CommandError> = match req {
         PanelRequest::State => Ok(None),
         PanelRequest::Approve { offer_id } => pairing::approve(&offer_id).await.map(|()| None),
         PanelRequest::Deny { offer_id } => pairing::deny(&offer_id).await.map(|()| None),
@@ -85,7 +86,7 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
     let state = Some(pairing::panel_state().await);
     to_js(&match result {
         Ok(info) => PanelReply { ok: true, info, error: None, state },
-        Err(e) => PanelReply { ok: false, info: None, error: Some(e), state },
+        Err(e) => PanelReply { ok: false, info: None, error: Some(e.code().to_owned()), state },
     })
 }
 

@@ -12,6 +12,7 @@ use latch_wire::stored::StoredBinding;
 use latch_wire::token::REDEEM_KEY_PREFIX;
 
 use crate::config::CONNECT_ORIGIN;
+use crate::core::errors::CommandError;
 use crate::core::offers::{Arrival, OfferBook, OfferOutcome};
 use crate::shell::relay::{self, Reply};
 use crate::shell::{chrome, log, now_ms, random_id, random_secret};
@@ -22,9 +23,9 @@ use super::state::{read_bindings, read_book, update_bindings, update_book};
 const RELAY: &str = CONNECT_ORIGIN;
 const DEVICE_NAME: &str = "Chrome with Latch";
 
-fn storage_error(e: wasm_bindgen::JsValue) -> String {
+fn storage_error(e: wasm_bindgen::JsValue) -> CommandError {
     log(&format!("storage error: {e:?}"));
-    "storage_unavailable".into()
+    CommandError::StorageUnavailable
 }
 
 /// `pairing.offer` from the connect page, with the opener it verified (checked against the
@@ -93,7 +94,7 @@ impl Drop for Describing {
 /// Asks the relay whose token (`token`, the offer's) this is. A refusal (used, expired,
 /// unknown) fails the offer; no answer (or none within the relay call's deadline) leaves it
 /// undescribed, and the panel, which keeps asking while it shows "Checking…", retries.
-async fn describe(running: Describing, token: String) -> Result<(), String> {
+async fn describe(running: Describing, token: String) -> Result<(), CommandError> {
     let offer_id = running.0.as_str();
     let reply: Reply<DescribeResponse> =
         relay::post(RELAY, "/pairing-tokens/describe", &PairingTokenRequest { pairing_token: token }).await;
@@ -109,22 +110,21 @@ async fn describe(running: Describing, token: String) -> Result<(), String> {
             update_book(|book, now| book.decide(offer_id, OfferState::Failed, Some(&error), now))
                 .await
                 .map_err(storage_error)?;
-            Err(error)
+            Err(CommandError::Refused(error))
         }
-        Reply::Unreachable | Reply::ServerError => Err("relay_unreachable".into()),
+        Reply::Unreachable | Reply::ServerError => Err(CommandError::RelayUnreachable),
     }
 }
 
 /// The user clicked Approve: redeem, store the binding, close the connect popup. Also
 /// repeats a redeem that a stopped worker left unanswered (same redeem key, so the relay
 /// hands back the binding it may already have created).
-pub async fn approve(offer_id: &str) -> Result<(), String> {
+pub async fn approve(offer_id: &str) -> Result<(), CommandError> {
     let worker = super::state::instance();
     let redeem =
         update_book(|book, now| book.begin_approval(offer_id, now, &worker, || random_secret(REDEEM_KEY_PREFIX)))
             .await
-            .map_err(storage_error)?
-            .map_err(str::to_owned)?;
+            .map_err(storage_error)??;
     let req = RedeemRequest {
         pairing_token: redeem.pairing_token,
         device_name: DEVICE_NAME.into(),
@@ -152,11 +152,11 @@ pub async fn approve(offer_id: &str) -> Result<(), String> {
             update_book(|book, now| book.decide(offer_id, OfferState::Failed, Some(&error), now))
                 .await
                 .map_err(storage_error)?;
-            Err(error)
+            Err(CommandError::Refused(error))
         }
         Reply::Unreachable | Reply::ServerError => {
             update_book(|book, _| book.abort_approval(offer_id)).await.map_err(storage_error)?;
-            Err("relay_unreachable".into())
+            Err(CommandError::RelayUnreachable)
         }
     }
 }
@@ -173,34 +173,34 @@ pub async fn resume_interrupted(book: &OfferBook) {
 
 /// The user clicked Deny: the token is dropped unredeemed; the connect page learns it
 /// from `pairing.result`.
-pub async fn deny(offer_id: &str) -> Result<(), String> {
+pub async fn deny(offer_id: &str) -> Result<(), CommandError> {
     update_book(|book, now| book.decide(offer_id, OfferState::Denied, None, now))
         .await
         .map_err(storage_error)?
         .map(|_| ())
-        .ok_or_else(|| "already_decided".into())
+        .ok_or(CommandError::AlreadyDecided)
 }
 
 /// A token pasted into "Connect an app": same gates as the one-click path.
-pub async fn connect_pasted(token: &str) -> Result<(), String> {
+pub async fn connect_pasted(token: &str) -> Result<(), CommandError> {
     let outcome = update_book(|book, now| book.offer_from(token, Arrival::pasted(), now, random_id))
         .await
         .map_err(storage_error)?;
     match outcome {
         OfferOutcome::Parked { offer_id } => describe(Describing::start(&offer_id), token.to_owned()).await,
         OfferOutcome::AlreadyParked { .. } => Ok(()),
-        OfferOutcome::Refused(r) => Err(r.as_str().into()),
+        OfferOutcome::Refused(r) => Err(CommandError::Offer(r)),
     }
 }
 
 /// Disconnect: revoke at the relay, then forget locally. If the relay can't be reached
 /// the binding stays, so the user can retry instead of leaving a live session behind.
-pub async fn disconnect(binding_id: &str) -> Result<(), String> {
+pub async fn disconnect(binding_id: &str) -> Result<(), CommandError> {
     let Some(b) = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id) else {
-        return Err("unknown_binding".into());
+        return Err(CommandError::UnknownBinding);
     };
     if b.managed {
-        return Err("managed_binding".into());
+        return Err(CommandError::ManagedBinding);
     }
     let req = RefreshTokenRequest { refresh_token: b.refresh_token };
     match relay::post::<_, RevokeResponse>(RELAY, "/api/auth/revoke", &req).await {
@@ -209,7 +209,7 @@ pub async fn disconnect(binding_id: &str) -> Result<(), String> {
             super::tokens::forget(binding_id);
             update_bindings(|all| all.retain(|x| x.binding_id != binding_id)).await.map_err(storage_error)
         }
-        Reply::Unreachable | Reply::ServerError => Err("relay_unreachable".into()),
+        Reply::Unreachable | Reply::ServerError => Err(CommandError::RelayUnreachable),
     }
 }
 

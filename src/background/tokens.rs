@@ -2,17 +2,16 @@
 //! tokens ahead of expiry (timer + `latch.refresh` alarm) and on demand, one refresh per
 //! binding at a time; everyone who needs a token meanwhile waits for that one refresh.
 
-use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
-use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::cell::RefCell;
 
+use futures_channel::oneshot;
 use litemap::LiteMap;
 
 use latch_wire::api::{ErrorBody, RefreshTokenRequest, RefreshedTokens};
 use latch_wire::clock::Localize;
 
 use crate::config::CONNECT_ORIGIN;
+use crate::core::errors::CommandError;
 use crate::core::refresh::{Action, Event, Scheduler};
 use crate::shell::relay::{self, Reply};
 use crate::shell::{log, now_ms, random_u64};
@@ -22,16 +21,10 @@ use super::wakeup::wake_at;
 
 pub const ALARM: &str = "latch.refresh";
 
-/// One caller waiting for a binding's refresh to end.
-#[derive(Default)]
-struct Waiter {
-    done: Cell<Option<bool>>,
-    waker: RefCell<Option<Waker>>,
-}
-
 thread_local! {
     static SCHEDULER: RefCell<Option<Scheduler>> = const { RefCell::new(None) };
-    static WAITERS: RefCell<LiteMap<String, Vec<Rc<Waiter>>>> = const { RefCell::new(LiteMap::new()) };
+    /// Callers waiting for a binding's refresh to end: each hears whether it succeeded.
+    static WAITERS: RefCell<LiteMap<String, Vec<oneshot::Sender<bool>>>> = const { RefCell::new(LiteMap::new()) };
 }
 
 fn handle(event: Event) -> Vec<Action> {
@@ -55,23 +48,16 @@ pub async fn tick() {
 
 /// A fresh access token for `binding_id`, refreshing first (shared with any refresh
 /// already on its way). `Err` when the binding needs re-pair or the relay is unreachable.
-pub async fn refreshed_access_token(binding_id: &str) -> Result<String, String> {
-    let waiter = Rc::new(Waiter::default());
-    WAITERS.with_borrow_mut(|w| w.entry(binding_id.to_owned()).or_default().push(waiter.clone()));
+pub async fn refreshed_access_token(binding_id: &str) -> Result<String, CommandError> {
+    let (done, outcome) = oneshot::channel();
+    WAITERS.with_borrow_mut(|w| w.entry(binding_id.to_owned()).or_default().push(done));
     run(handle(Event::Needed { binding_id: binding_id.to_owned() })).await;
-    let ok = poll_fn(|cx| match waiter.done.get() {
-        Some(ok) => Poll::Ready(ok),
-        None => {
-            *waiter.waker.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        }
-    })
-    .await;
-    if !ok {
-        return Err("refresh_failed".into());
+    // A sender dropped without an answer (never, today) counts as a failed refresh.
+    if !outcome.await.unwrap_or(false) {
+        return Err(CommandError::RefreshFailed);
     }
     let b = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id);
-    b.map(|b| b.access_token).ok_or_else(|| "unknown_binding".into())
+    b.map(|b| b.access_token).ok_or(CommandError::UnknownBinding)
 }
 
 /// Forgets the scheduler's state of a removed binding.
@@ -96,11 +82,9 @@ async fn run(actions: Vec<Action>) {
                 }
             }
             Action::Release { binding_id, ok } => {
-                for w in WAITERS.with_borrow_mut(|w| w.remove(&binding_id)).unwrap_or_default() {
-                    w.done.set(Some(ok));
-                    if let Some(waker) = w.waker.take() {
-                        waker.wake();
-                    }
+                for done in WAITERS.with_borrow_mut(|w| w.remove(&binding_id)).unwrap_or_default() {
+                    // A waiter that went away doesn't need the answer.
+                    let _ = done.send(ok);
                 }
             }
         }

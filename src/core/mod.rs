@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod challenge;
+pub mod errors;
 pub mod managed;
 pub mod offers;
 pub mod refresh;

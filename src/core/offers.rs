@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::errors::CommandError;
+
 use latch_wire::api::DescribeResponse;
 pub use latch_wire::api::REDEEM_RETRY_MS;
 use latch_wire::external::{OfferRefusal, OfferState, ResultReply};
@@ -232,19 +234,19 @@ impl OfferBook {
         now: u64,
         worker: &str,
         new_key: impl FnOnce() -> String,
-    ) -> Result<Redeem, &'static str> {
+    ) -> Result<Redeem, CommandError> {
         self.prune(now);
-        let o = self.get_mut(offer_id).ok_or("unknown_offer")?;
+        let o = self.get_mut(offer_id).ok_or(CommandError::UnknownOffer)?;
         if o.state != OfferState::AwaitingApproval {
-            return Err("already_decided");
+            return Err(CommandError::AlreadyDecided);
         }
         if o.redeem_by.as_deref() == Some(worker) {
-            return Err("in_progress");
+            return Err(CommandError::InProgress);
         }
         if o.app_name.is_none() {
-            return Err("not_described");
+            return Err(CommandError::NotDescribed);
         }
-        let pairing_token = o.pairing_token.clone().ok_or("unknown_offer")?;
+        let pairing_token = o.pairing_token.clone().ok_or(CommandError::UnknownOffer)?;
         o.redeem_by = Some(worker.to_owned());
         let redeem_key = o.redeem_key.get_or_insert_with(new_key).clone();
         Ok(Redeem { pairing_token, redeem_key })

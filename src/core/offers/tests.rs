@@ -102,7 +102,7 @@ fn expired_offers_fail_and_cannot_be_approved() {
     let mut book = OfferBook::default();
     park(&mut book, &token(1), 0, "a");
     describe(&mut book, "a", 50_000);
-    assert_eq!(book.begin_approval("a", 50_000, "w1", key), Err("already_decided"));
+    assert_eq!(book.begin_approval("a", 50_000, "w1", key), Err(CommandError::AlreadyDecided));
     let r = book.result("a");
     assert_eq!(r.state, OfferState::Failed);
     assert_eq!(r.error.as_deref(), Some("token_expired"));
@@ -113,10 +113,10 @@ fn expired_offers_fail_and_cannot_be_approved() {
 fn approval_needs_a_description_and_runs_once() {
     let mut book = OfferBook::default();
     park(&mut book, &token(1), 0, "a");
-    assert_eq!(book.begin_approval("a", 1, "w1", key), Err("not_described"));
+    assert_eq!(book.begin_approval("a", 1, "w1", key), Err(CommandError::NotDescribed));
     describe(&mut book, "a", 100_000);
     assert_eq!(book.begin_approval("a", 1, "w1", key), Ok(redeem(1)));
-    assert_eq!(book.begin_approval("a", 1, "w1", || unreachable!()), Err("in_progress"));
+    assert_eq!(book.begin_approval("a", 1, "w1", || unreachable!()), Err(CommandError::InProgress));
     book.abort_approval("a");
     // A retry reuses the first attempt's redeem key.
     assert_eq!(book.begin_approval("a", 2, "w1", || "lrk_other".into()), Ok(redeem(1)));
