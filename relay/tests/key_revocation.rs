@@ -146,11 +146,11 @@ async fn an_approval_that_raced_the_revocation_is_refused_at_confirm() {
 async fn the_owners_approval_is_no_keys_and_outlives_key_revocations() {
     let f = fixture().await;
     let (id, code) = requested(&f, "dev-1").await;
-    let reply = latch_relay::routes::code_approval::approve_code(&f.state, &code, "acme", "dana", None, None)
+    let approved = latch_relay::routes::code_approval::approve_code(&f.state.db, &code, "acme", "dana", None, None)
         .await
         .map_err(|e| e.code)
         .unwrap();
-    assert_eq!(reply.user_id, "dana");
+    assert_eq!(approved.reply.user_id, "dana");
     revoke_from_the_cli(&f, &f.key_id).await;
     let (s, b) = confirm(&f, &id).await;
     assert_eq!(s, StatusCode::OK, "{b}");

@@ -1,27 +1,25 @@
 //! The tenant's own view of its users' bindings: list and revoke (API key).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 
 use super::body::Path;
-use super::pairing::authenticate_app;
+use super::pairing::App;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::{store, AppState};
 
-pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
-    let tenant_id = authenticate_app(&s, &headers).await?.tenant_id;
+pub async fn list(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiResult<Json<serde_json::Value>> {
     let bindings = store::list_bindings(&s.db, Some(&tenant_id)).await?;
     Ok(Json(serde_json::json!({ "bindings": bindings })))
 }
 
 pub async fn revoke(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    App { tenant_id, .. }: App,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let tenant_id = authenticate_app(&s, &headers).await?.tenant_id;
     let not_found =
         || ApiError::new(StatusCode::NOT_FOUND, "binding_not_found", "No active binding of this app has this id.");
     let binding =

@@ -12,7 +12,7 @@ use sqlx::Row;
 use latch_wire::api::Capture;
 
 use super::auth::gate;
-use super::pairing::authenticate_app;
+use super::pairing::App;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::{inbox, store, AppState};
@@ -71,8 +71,7 @@ pub async fn post(
 }
 
 /// Hands the app up to 100 captures, oldest first, and deletes them in the same statement.
-pub async fn drain(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
-    let tenant_id = authenticate_app(&s, &headers).await?.tenant_id;
+pub async fn drain(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiResult<Json<serde_json::Value>> {
     let rows = sqlx::query(
         "DELETE FROM captures WHERE id IN (SELECT id FROM captures WHERE tenant_id = $1 ORDER BY created_at LIMIT $2)
          RETURNING id, binding_id, user_id, url, title, text, created_at",

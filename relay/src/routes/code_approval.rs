@@ -4,18 +4,18 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 
 use latch_wire::api::{ApproveCodeReply, ApproveCodeRequest, ChallengeStatus, CodeRequest};
 
 use super::body::parse_json;
-use super::pairing::{authenticate_app, valid_user_id, App};
+use super::pairing::{valid_user_id, App};
 use super::web::is_plain_origin;
 use crate::challenges::{self, Approval, Approver, OwnerDenial};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::{code, AppState};
+use crate::{code, AppState, Db};
 
 fn code_not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "code_not_found", "No pending pairing has this code.")
@@ -31,40 +31,46 @@ fn parse_code(raw: &str) -> ApiResult<String> {
 
 /// The name the browser will list for this app: key label → tenant name → tenant id.
 pub(super) async fn app_name_for(s: &AppState, tenant_id: &str, key_label: Option<&str>) -> ApiResult<String> {
-    Ok(requester_of(s, tenant_id, key_label).await?.0)
+    Ok(requester_of(&s.db, tenant_id, key_label).await?.0)
 }
 
 /// The app's name (as [`app_name_for`]) and its web origins a prompt may show (those
 /// registered for the tenant that are plain origins).
-async fn requester_of(s: &AppState, tenant_id: &str, key_label: Option<&str>) -> ApiResult<(String, Vec<String>)> {
-    let tenant = crate::store::tenant(&s.db, tenant_id).await?;
+async fn requester_of(db: &Db, tenant_id: &str, key_label: Option<&str>) -> ApiResult<(String, Vec<String>)> {
+    let tenant = crate::store::tenant(db, tenant_id).await?;
     let (tenant_name, origins) = tenant.map(|t| (t.name, t.origins)).unwrap_or_default();
     let name = latch_wire::name_policy::display_name(key_label, &tenant_name, tenant_id);
     Ok((name, origins.into_iter().filter(|o| is_plain_origin(o)).collect()))
 }
 
+/// An approval's answer, and whether it is new (then the long-polls waiting on codes must
+/// hear of it: the caller announces it, in this process and to the others).
+pub struct Approved {
+    pub reply: ApproveCodeReply,
+    pub is_new: bool,
+}
+
 /// Approves `code` for (tenant, user): the code awaits the browser user's confirmation.
 /// Shared by the API and the CLI.
 pub async fn approve_code(
-    s: &AppState,
+    db: &Db,
     raw_code: &str,
     tenant_id: &str,
     user_id: &str,
     key_label: Option<&str>,
     key_id: Option<&str>,
-) -> ApiResult<ApproveCodeReply> {
+) -> ApiResult<Approved> {
     let code = parse_code(raw_code)?;
-    let (app_name, origins) = requester_of(s, tenant_id, key_label).await?;
+    let (app_name, origins) = requester_of(db, tenant_id, key_label).await?;
     let app_origin = origins.first().map(String::as_str);
     let who = Approver { tenant_id, user_id, app_name: &app_name, app_origin, key_id };
-    let (status, app_name) = match challenges::approve(&s.db, &code, &who, now_ms()).await? {
+    let (status, app_name, is_new) = match challenges::approve(db, &code, &who, now_ms()).await? {
         Approval::Recorded => {
             tracing::info!(tenant = %tenant_id, "pairing code approved; awaiting the browser user");
-            s.challenges_changed().await;
-            (ChallengeStatus::AwaitingConfirmation, app_name)
+            (ChallengeStatus::AwaitingConfirmation, app_name, true)
         }
-        Approval::Repeated { app_name, confirmed: false } => (ChallengeStatus::AwaitingConfirmation, app_name),
-        Approval::Repeated { app_name, confirmed: true } => (ChallengeStatus::Confirmed, app_name),
+        Approval::Repeated { app_name, confirmed: false } => (ChallengeStatus::AwaitingConfirmation, app_name, false),
+        Approval::Repeated { app_name, confirmed: true } => (ChallengeStatus::Confirmed, app_name, false),
         Approval::TakenByOther => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -75,34 +81,38 @@ pub async fn approve_code(
         Approval::Expired => return Err(code_expired()),
         Approval::NotFound => return Err(code_not_found()),
     };
-    Ok(ApproveCodeReply { status, app_name, user_id: user_id.into() })
+    Ok(Approved { reply: ApproveCodeReply { status, app_name, user_id: user_id.into() }, is_new })
 }
 
 pub async fn approve(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    App { tenant_id, key_id, label, .. }: App,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ApproveCodeReply>)> {
-    let App { tenant_id, key_id, label, .. } = authenticate_app(&s, &headers).await?;
     s.limits.approve.admit(&key_id, "codes tried with this API key")?;
     let req: ApproveCodeRequest = parse_json(&body)?;
     let user_id = valid_user_id(&serde_json::json!({ "userId": req.user_id }))
         .ok_or_else(|| ApiError::bad_request("invalid_user_id", "userId must be 1–128 printable characters."))?;
-    let reply = approve_code(&s, &req.code, &tenant_id, &user_id, Some(&label), Some(&key_id)).await?;
-    Ok((StatusCode::ACCEPTED, Json(reply)))
+    let approved = approve_code(&s.db, &req.code, &tenant_id, &user_id, Some(&label), Some(&key_id)).await?;
+    if approved.is_new {
+        s.challenges_changed().await;
+    }
+    Ok((StatusCode::ACCEPTED, Json(approved.reply)))
 }
 
 /// The codes this tenant approved that still await the browser's user.
-pub async fn pending(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
-    let tenant_id = authenticate_app(&s, &headers).await?.tenant_id;
+pub async fn pending(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiResult<Json<serde_json::Value>> {
     let list = challenges::awaiting_for_tenant(&s.db, &tenant_id, now_ms()).await?;
     Ok(Json(serde_json::json!({ "pending": list })))
 }
 
 /// The app withdraws its own approval before the user answered. Any other code is
 /// `code_not_found`, whatever its state: an app learns nothing of codes it did not approve.
-pub async fn deny(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
-    let App { tenant_id, key_id, .. } = authenticate_app(&s, &headers).await?;
+pub async fn deny(
+    State(s): State<AppState>,
+    App { tenant_id, key_id, .. }: App,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
     s.limits.approve.admit(&key_id, "codes tried with this API key")?;
     let req: CodeRequest = parse_json(&body)?;
     let code = parse_code(&req.code)?;
@@ -115,15 +125,11 @@ pub async fn deny(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
     Ok(Json(serde_json::json!({ "status": "denied" })))
 }
 
-/// The owner (CLI) denies any open code, approved or not.
-pub async fn deny_code(s: &AppState, raw_code: &str) -> ApiResult<()> {
+/// The owner (CLI) denies any open code, approved or not. The caller announces it.
+pub async fn deny_code(db: &Db, raw_code: &str) -> ApiResult<()> {
     let code = parse_code(raw_code)?;
-    match challenges::deny_open(&s.db, &code, now_ms()).await? {
-        OwnerDenial::Denied => {
-            s.metrics.pairings_denied.inc();
-            s.challenges_changed().await;
-            Ok(())
-        }
+    match challenges::deny_open(db, &code, now_ms()).await? {
+        OwnerDenial::Denied => Ok(()),
         OwnerDenial::Expired => Err(code_expired()),
         OwnerDenial::NotFound => Err(code_not_found()),
     }

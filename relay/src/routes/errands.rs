@@ -5,13 +5,13 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body::parse_json;
-use super::pairing::authenticate_app;
+use super::pairing::App;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::live::Errand;
@@ -35,8 +35,7 @@ fn offline() -> ApiError {
     ApiError::new(StatusCode::GATEWAY_TIMEOUT, "extension_offline", "No browser of this user is connected right now.")
 }
 
-pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<Value>> {
-    let tenant_id = authenticate_app(&s, &headers).await?.tenant_id;
+pub async fn create(State(s): State<AppState>, App { tenant_id, .. }: App, body: Bytes) -> ApiResult<Json<Value>> {
     let req: ErrandRequest = parse_json(&body)?;
     if req.kind.is_empty() || req.kind.len() > 64 {
         return Err(ApiError::bad_request("invalid_kind", "kind must be 1–64 characters."));

@@ -2,7 +2,8 @@
 //! redeem (extension, after the user's Approve).
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
@@ -31,8 +32,18 @@ pub struct App {
     pub tenant_name: String,
 }
 
+/// The app behind the request's API key, as an extractor: a handler that takes an `App`
+/// runs only for an active key (401 `api_key_required` / `api_key_invalid` otherwise).
+/// List it after the handler's other part extractors, which are checked first.
+impl FromRequestParts<AppState> for App {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> ApiResult<Self> {
+        authenticate_app(s, &parts.headers).await
+    }
+}
+
 /// The API key of the request's bearer header.
-pub async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<App> {
+async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<App> {
     let key = bearer(headers).ok_or_else(|| {
         ApiError::unauthorized("api_key_required", "Send your API key as 'Authorization: Bearer <apiKey>'.")
     })?;
@@ -67,10 +78,9 @@ fn is_format_char(c: char) -> bool {
 
 pub async fn mint(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    App { tenant_id, key_id, label, tenant_name }: App,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MintResponse>)> {
-    let App { tenant_id, key_id, label, tenant_name } = authenticate_app(&s, &headers).await?;
     s.limits.mint.admit(&key_id, "pairing tokens minted with this API key")?;
     let user_id = parse_json::<serde_json::Value>(&body).ok().and_then(|v| valid_user_id(&v)).ok_or_else(|| {
         ApiError::bad_request(

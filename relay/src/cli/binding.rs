@@ -1,0 +1,43 @@
+//! `latch-relay binding`: paired browsers.
+
+use anyhow::bail;
+use clap::Subcommand;
+use latch_relay::{store, wake, Db};
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum BindingCmd {
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    Revoke {
+        binding_id: String,
+    },
+}
+
+pub async fn run(c: BindingCmd, db: &Db, now: u64) -> anyhow::Result<()> {
+    match c {
+        BindingCmd::List { tenant, json } => {
+            let rows = store::list_bindings(db, tenant.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                for b in rows {
+                    let state = if b.revoked { "revoked" } else { "active" };
+                    println!("{}\t{}\t{}\t{}\t{}", b.binding_id, b.tenant_id, b.user_id, state, b.app_name);
+                }
+            }
+        }
+        BindingCmd::Revoke { binding_id } => {
+            if !store::revoke_binding(db, &binding_id, now).await? {
+                bail!("no active binding {binding_id:?}");
+            }
+            wake::publish(db, wake::Topic::Revocations).await;
+            println!("{}", json!({ "revoked": true, "bindingId": binding_id }));
+        }
+    }
+    Ok(())
+}

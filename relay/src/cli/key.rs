@@ -1,0 +1,64 @@
+//! `latch-relay key`: an app's API keys.
+
+use anyhow::bail;
+use clap::Subcommand;
+use latch_relay::{store, wake, Db};
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum KeyCmd {
+    /// Create an API key; prints it once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        label: String,
+    },
+    /// List keys (never the secret).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it mints nothing from now on.
+    Revoke { key_id: String },
+}
+
+pub async fn run(c: KeyCmd, db: &Db, now: u64) -> anyhow::Result<()> {
+    match c {
+        KeyCmd::Create { tenant, label } => {
+            if store::tenant(db, &tenant).await?.is_none() {
+                bail!("no tenant {tenant:?}");
+            }
+            let label = label.trim().to_owned();
+            if label.is_empty() || label.chars().count() > 128 {
+                bail!("--label must be 1–128 characters");
+            }
+            let (api_key, key_id) = store::create_api_key(db, &tenant, &label, now).await?;
+            println!("{}", json!({ "apiKey": api_key, "keyId": key_id, "label": label }));
+        }
+        KeyCmd::List { tenant, json } => {
+            let keys = store::list_api_keys(db, tenant.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&keys)?);
+            } else {
+                for k in keys {
+                    let state = if k.revoked { "revoked" } else { "active" };
+                    println!("{}\t{}\t{}\t{}", k.key_id, k.tenant_id, state, k.label);
+                }
+            }
+        }
+        KeyCmd::Revoke { key_id } => {
+            if !store::revoke_api_key(db, &key_id, now).await? {
+                bail!("no active key {key_id:?}");
+            }
+            // Running relays forget what they remembered of keys (SQLite hears the commit),
+            // and long-polls of the codes the key had approved hear they were denied.
+            wake::publish(db, wake::Topic::Revocations).await;
+            wake::publish(db, wake::Topic::Challenges).await;
+            println!("{}", json!({ "revoked": true, "keyId": key_id }));
+        }
+    }
+    Ok(())
+}
