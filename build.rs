@@ -21,7 +21,7 @@ fn main() {
     )
     .unwrap();
 
-    // The rendered manifest goes to target/generated/, where tests/build.sh picks it up.
+    // The rendered manifest goes to target/generated/, where tests/support/build.sh picks it up.
     let template = fs::read_to_string("manifest.json").expect("manifest.json");
     let rendered = template.replace("__CONNECT_ORIGIN__", &origin);
     let generated = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("target/generated");

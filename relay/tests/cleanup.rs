@@ -1,7 +1,7 @@
 //! Issue 18 item 7: the cleanup removes what expired past the retention (and revoked
 //! bindings with their sessions) and keeps everything still usable; two passes at once
 //! don't get in each other's way. Driven with its own clock (`cleanup::run_once(state,
-//! now)`), on SQLite and, under tests/with-postgres.sh, on PostgreSQL.
+//! now)`), on SQLite and, under tests/support/with-postgres.sh, on PostgreSQL.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! PROTOCOL §8 enterprise auto-pair: `POST /api/enterprise/enroll` with an assertion signed
-//! by a tenant's enrollment key. Runs on SQLite and (tests/with-postgres.sh) PostgreSQL.
+//! by a tenant's enrollment key. Runs on SQLite and (tests/support/with-postgres.sh) PostgreSQL.
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Two relay instances on one database, as behind a load balancer: nothing but the
 //! database is shared (own pools, signals, limits, background listeners). Single use holds
 //! across them, and a change on one wakes waiters on the other. Runs on SQLite (two pools
-//! on one file) and, under tests/with-postgres.sh, on PostgreSQL (LISTEN/NOTIFY).
+//! on one file) and, under tests/support/with-postgres.sh, on PostgreSQL (LISTEN/NOTIFY).
 
 mod common;
 
@@ -185,7 +185,7 @@ async fn revoking_on_one_instance_closes_the_socket_held_by_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_errand_posted_on_one_instance_reaches_the_socket_on_the_other() {
     if !common::on_postgres() {
-        println!("errand routing across instances needs PostgreSQL; runs under tests/with-postgres.sh");
+        println!("errand routing across instances needs PostgreSQL; runs under tests/support/with-postgres.sh");
         return;
     }
     let t = two_instances().await;
@@ -225,7 +225,7 @@ async fn an_errand_posted_on_one_instance_reaches_the_socket_on_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_newer_socket_on_one_instance_closes_the_older_on_the_other() {
     if !common::on_postgres() {
-        println!("sockets across instances need PostgreSQL; runs under tests/with-postgres.sh");
+        println!("sockets across instances need PostgreSQL; runs under tests/support/with-postgres.sh");
         return;
     }
     let t = two_instances().await;
@@ -258,7 +258,7 @@ async fn a_newer_socket_on_one_instance_closes_the_older_on_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_routed_errand_takes_its_answer_only_from_the_socket_it_went_to() {
     if !common::on_postgres() {
-        println!("errand routing across instances needs PostgreSQL; runs under tests/with-postgres.sh");
+        println!("errand routing across instances needs PostgreSQL; runs under tests/support/with-postgres.sh");
         return;
     }
     let t = two_instances().await;

@@ -1,7 +1,7 @@
 //! Issue 18 item 6: a revoked API key's pairing tokens and code approvals stop working the
 //! moment `latch-relay key revoke` commits on the same database — read in the statement that
 //! describes, redeems or confirms, never from what a running relay remembers of the key.
-//! Runs on SQLite and, under tests/with-postgres.sh, on PostgreSQL.
+//! Runs on SQLite and, under tests/support/with-postgres.sh, on PostgreSQL.
 
 mod common;
 

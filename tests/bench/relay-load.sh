@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Relay load benchmark (issue 7): builds the release relay and the load generator
-# (tests/relay-load), then measures SQLite and, beside a throwaway PostgreSQL server,
+# (tests/bench/relay-load), then measures SQLite and, beside a throwaway PostgreSQL server,
 # PostgreSQL. Prints the Markdown table kept in BENCHMARKS.md.
 #   bash tests/bench/relay-load.sh                     # 5 s per phase, 10,000 sockets
 #   LATCH_BENCH_SECONDS=1 LATCH_BENCH_SOCKETS=200 LATCH_BENCH_LIMITER_KEYS=10000 LATCH_BENCH_PROFILE=dev bash tests/bench/relay-load.sh   # smoke
@@ -12,10 +12,10 @@ cd "$(dirname "$0")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -q -p latch-relay
 profile=${LATCH_BENCH_PROFILE:-release}
-cargo build -q --profile "$profile" --manifest-path tests/relay-load/Cargo.toml --bins
+cargo build -q --profile "$profile" --manifest-path tests/bench/relay-load/Cargo.toml --bins
 out=$([ "$profile" = dev ] && echo debug || echo "$profile")
 # 10,000 sockets need 10,000 descriptors in the relay and in the generator.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-bash tests/with-postgres.sh "tests/relay-load/target/$out/relay-load"
+bash tests/support/with-postgres.sh "tests/bench/relay-load/target/$out/relay-load"
 # The rate limiter's cost per check from 1,000 to 1,000,000 tracked keys (issue 18).
-"tests/relay-load/target/$out/limiter-cost"
+"tests/bench/relay-load/target/$out/limiter-cost"

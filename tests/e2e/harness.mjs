@@ -107,7 +107,7 @@ function startFaultProxy(listenPort, targetPort) {
 /** The path of Debian's libfaketime (package libfaketime, installed with faketime). */
 function libfaketime() {
   const lib = execFileSync("dpkg", ["-L", "libfaketime"], { encoding: "utf8" }).split("\n").find((l) => l.endsWith("/libfaketime.so.1"));
-  if (!lib) throw new Error("libfaketime.so.1 not found: run tests/setup.sh (it installs faketime)");
+  if (!lib) throw new Error("libfaketime.so.1 not found: run tests/support/setup.sh (it installs faketime)");
   return lib;
 }
 

@@ -1,5 +1,5 @@
 //! Shared fixtures: a relay app on a fresh database, a tenant and an API key. The database
-//! is a temporary SQLite file, or, when `LATCH_PG_URL` is set (tests/with-postgres.sh), a
+//! is a temporary SQLite file, or, when `LATCH_PG_URL` is set (tests/support/with-postgres.sh), a
 //! fresh PostgreSQL database per test: the whole suite runs on both backends.
 #![allow(dead_code)]
 

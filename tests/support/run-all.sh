@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `npm test`: installs what is missing, then runs every check and test:
+# format, clippy (native + both wasm builds), Rust unit/property/integration tests, the JS
+# boundary tests in headless Chromium, a short run of every fuzz target, the wasm build of
+# the extension and its size budgets, and the real-Chromium end-to-end suite.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$HOME/.cargo/bin:$PATH"
+started=$(date +%s)
+step() { printf '\n\033[1m== %s (%ss)\033[0m\n' "$*" "$(( $(date +%s) - started ))"; }
+
+step "setup"
+bash tests/support/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all --check
+cargo fmt --manifest-path tests/fuzz/Cargo.toml --check
+cargo fmt --manifest-path tests/bench/relay-load/Cargo.toml --check
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+for part in background panel; do
+  cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features "$part" -- -D warnings
+done
+
+step "cargo test (core + relay)"
+cargo test --workspace
+
+step "wasm boundary tests (Chromium)"
+# src/shell/tests.rs: what to_js/from_js (serde-wasm-bindgen) accept and refuse, against
+# serde_json, in headless Chromium. Built once, for the worker: the panel calls the same
+# two functions. Linted first, as no other step builds these tests for wasm.
+cargo clippy --lib --tests --target wasm32-unknown-unknown --no-default-features --features background -- -D warnings
+boundary_log=$(mktemp)
+CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome --lib --no-default-features --features background 2>&1 | tee "$boundary_log"
+echo "wasm boundary tests: $(grep -o '[0-9]* passed' "$boundary_log" | tail -1)"
+rm -f "$boundary_log"
+
+step "relay tests on PostgreSQL (throwaway server)"
+bash tests/support/with-postgres.sh cargo test -p latch-relay
+
+step "fuzz (10 s per target, committed corpus)"
+bash tests/fuzz/run.sh 10
+
+step "build relay + extension"
+cargo build --release -p latch-relay
+bash tests/support/build.sh
+
+step "extension size budgets"
+node tests/support/size-budget.mjs
+
+step "relay load benchmark, smoke (1 s phases; full run: tests/bench/relay-load.sh)"
+LATCH_BENCH_SECONDS=1 LATCH_BENCH_SOCKETS=200 LATCH_BENCH_LIMITER_KEYS=10000 LATCH_BENCH_PROFILE=dev bash tests/bench/relay-load.sh
+
+step "end-to-end (Chromium)"
+node --test --test-concurrency=1 tests/e2e/
+
+step "all passed"

@@ -1,0 +1,73 @@
+// Size budgets of the built extension (CI runs this after tests/support/build.sh; sizes are
+// deterministic, so this is a check, not a benchmark). Prints raw and gzip -9 bytes of
+// every .wasm and .js in dist/extension/ and of the zip, then fails if a budget is exceeded.
+// KB here is 1,000 bytes. Usage: node tests/support/size-budget.mjs
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { gzipSync } from "node:zlib";
+import { ROOT } from "../e2e/harness.mjs";
+
+const DIST = join(ROOT, "dist/extension");
+const ZIP = join(ROOT, "dist/latch-extension.zip");
+
+/**
+ * `limit`: enforced (gzip bytes for wasm, raw for the zip). `target`: issue 8's goal where
+ * the limit is still above it. The limit moves down as code is removed; it moves up only
+ * for a feature's own code, by what that feature measured (BENCHMARKS.md says which):
+ * 100 KB → 82 KB (the core's JS codec, litemap), → 86 KB (enterprise auto-pair, +5.0 KB),
+ * → 91.6 KB (consent on every path, issue 17: code prompt, confirm/reject, opener, +6.3 KB),
+ * → 108.5 KB (serde-wasm-bindgen restored at the JS boundary, as the design card fixes it:
+ * +18.1 KB measured; the hand-written codec it replaced is gone), → 108.6 KB (issue 18: the
+ * socket's close codes — 4409 replaced, 4408 expired — and the renewing `auth` after each
+ * refresh, core::session, +0.3 KB measured: 108,539 bytes), → 108.7 KB (issue 18 review: after
+ * a 4409 the worker reconnects 5 min later instead of never, +0.1 KB: 108,650 bytes),
+ * → 109.75 KB (issue 19: values from JS refused past 64 levels of nesting, a deadline on
+ * relay calls, the panel state's storage reads joined and one describe per offer at a time,
+ * each refresh scheduling the next; +1.07 KB measured: 109,719 bytes), → 111.45 KB (issue 20:
+ * the wire types in their own crate, latch-wire; release builds don't share generic code
+ * across crates, so std's Vec growth and friends are instantiated twice: +0.39 KB measured,
+ * 110,104 bytes; the socket's frames typed on both sides, the worker now reading the relay's
+ * `hello {protocol}` and `errand {params}` it skipped before: +0.14 KB, 110,242 bytes;
+ * futures-intrusive's fair mutex for the worker's locks, fixing the hand-made one's lost
+ * wake-up, futures-channel's oneshot for the refresh waiters and typed command errors:
+ * +1.19 KB, 111,433 bytes).
+ * Ratchet down from here.
+ */
+const BUDGETS = [
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 111_450, target: 60_000 },
+  { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
+  { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
+];
+
+function* files(dir) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* files(p);
+    else if (/\.(wasm|js)$/.test(name)) yield p;
+  }
+}
+
+const sizes = new Map();
+for (const p of [...files(DIST), ZIP]) {
+  const bytes = readFileSync(p);
+  sizes.set(relative(DIST, p), { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length });
+}
+
+const kb = (n) => `${(n / 1000).toFixed(1)} KB`;
+console.log("extension sizes (raw / gzip -9):");
+for (const [file, s] of sizes) console.log(`  ${file.padEnd(26)} ${String(s.raw).padStart(8)} / ${String(s.gzip).padStart(8)}`);
+
+let failed = false;
+console.log("budgets:");
+for (const b of BUDGETS) {
+  const size = sizes.get(b.file)?.[b.measure];
+  if (size === undefined) throw new Error(`${b.file} not built: run tests/support/build.sh`);
+  const ok = size <= b.limit;
+  failed ||= !ok;
+  const goal = b.target === undefined ? "" : size <= b.target ? `, target ${kb(b.target)} met` : `, target ${kb(b.target)} not yet met`;
+  console.log(`  ${ok ? "ok  " : "OVER"} ${b.file.padEnd(26)} ${b.measure} ${kb(size)} (limit ${kb(b.limit)}${goal})`);
+}
+if (failed) {
+  console.error("size budget exceeded");
+  process.exit(1);
+}
