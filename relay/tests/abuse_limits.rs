@@ -135,6 +135,23 @@ async fn oversized_bodies_are_refused_as_json_before_anything_is_read() {
     }
 }
 
+/// An app route checks the API key before it reads the body: a caller without a valid key
+/// gets 401 whatever it sends, and nothing of its body is buffered.
+#[tokio::test]
+async fn app_routes_refuse_a_missing_or_wrong_key_before_reading_the_body() {
+    let f = fixture_with(|_| {}).await;
+    let huge = format!(r#"{{"userId":"{}"}}"#, "A".repeat(1 << 20));
+    for path in ["/pairing-tokens", "/api/errands", "/api/pairing/approve", "/api/pairing/deny"] {
+        for key in [None, Some("lak_wrong")] {
+            let (s, body) = f.raw("POST", path, key, Some(huge.clone())).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{path} {key:?}");
+            let b: Value = serde_json::from_slice(&body).expect("a JSON error body");
+            let expected = if key.is_none() { "api_key_required" } else { "api_key_invalid" };
+            assert_eq!(b["error"], expected, "{path}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn refresh_revoke_and_status_are_limited_per_address_and_a_limited_refresh_rotates_nothing() {
     let f = fixture_with(|c| limited(&mut c.limits, 2)).await;

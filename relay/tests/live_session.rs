@@ -389,3 +389,54 @@ async fn a_client_that_stops_reading_loses_its_socket_after_the_send_timeout() {
     }
     drop(ws);
 }
+
+/// Sends raw text (what `send` can't: arrays, repeated keys).
+async fn send_text(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text.to_owned())).await.unwrap();
+}
+
+/// A frame is a JSON object. An array spelling of a frame (`["hello"]`, which serde's
+/// derive for tagged enums would read) is no frame: refused before `auth_ack`, ignored
+/// after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_spelled_as_arrays_are_not_frames() {
+    let f = fixture().await;
+    let url = serve(&f).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send_text(&mut ws, r#"["hello"]"#).await;
+    assert_eq!(recv(&mut ws).await.unwrap(), json!({"type": "error", "code": "hello_required"}));
+    assert!(recv(&mut ws).await.is_none(), "closed");
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send(&mut ws, json!({"type": "hello"})).await;
+    recv(&mut ws).await.unwrap();
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    send_text(&mut ws, &json!(["auth", grant["accessToken"]]).to_string()).await;
+    assert_eq!(recv(&mut ws).await.unwrap(), json!({"type": "error", "code": "auth_required"}));
+    assert!(recv(&mut ws).await.is_none(), "closed");
+
+    let mut ws = authed(&url, grant["accessToken"].as_str().unwrap()).await;
+    send_text(&mut ws, r#"["ping"]"#).await;
+    send(&mut ws, json!({"type": "ping"})).await;
+    assert_eq!(recv(&mut ws).await.unwrap(), json!({"type": "pong"}), "one pong: the array got none");
+    let quiet = tokio::time::timeout(Duration::from_millis(300), recv(&mut ws)).await;
+    assert!(quiet.is_err(), "nothing more: {quiet:?}");
+}
+
+/// A repeated key keeps its last value, as a JSON value reads it: a renewing `auth` whose
+/// last token is forged is refused and closes the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_key_counts_with_its_last_value() {
+    let f = fixture().await;
+    let url = serve(&f).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send_text(&mut ws, r#"{"type":"nope","type":"hello"}"#).await;
+    assert_eq!(recv(&mut ws).await.unwrap()["type"], "hello");
+
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    let token = grant["accessToken"].as_str().unwrap();
+    let mut ws = authed(&url, token).await;
+    send_text(&mut ws, &format!(r#"{{"type":"auth","accessToken":"{token}","accessToken":"forged"}}"#)).await;
+    assert_eq!(recv(&mut ws).await.unwrap(), json!({"type": "error", "code": "invalid_access_token"}));
+    assert_eq!(close_of(&mut ws).await, Some((4401, "invalid_access_token".into())));
+}

@@ -102,7 +102,7 @@ async fn describe(running: Describing, token: String) -> Result<(), CommandError
         Reply::Ok(d) => {
             let d = d.localized(now_ms());
             // Stored as the relay sent it; the panel re-checks every name it shows
-            // (`PanelState::with_shown_names`), so the worker links no Unicode tables.
+            // (`core::shown_names::with_shown_names`), so the worker links no Unicode tables.
             let name = d.app_name.clone();
             update_book(|book, _| book.described(offer_id, &d, name)).await.map_err(storage_error)
         }

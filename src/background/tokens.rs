@@ -52,7 +52,7 @@ pub async fn refreshed_access_token(binding_id: &str) -> Result<String, CommandE
     let (done, outcome) = oneshot::channel();
     WAITERS.with_borrow_mut(|w| w.entry(binding_id.to_owned()).or_default().push(done));
     run(handle(Event::Needed { binding_id: binding_id.to_owned() })).await;
-    // A sender dropped without an answer (never, today) counts as a failed refresh.
+    // A sender dropped without an answer (the binding was forgotten) is a failed refresh.
     if !outcome.await.unwrap_or(false) {
         return Err(CommandError::RefreshFailed);
     }
@@ -60,8 +60,10 @@ pub async fn refreshed_access_token(binding_id: &str) -> Result<String, CommandE
     b.map(|b| b.access_token).ok_or(CommandError::UnknownBinding)
 }
 
-/// Forgets the scheduler's state of a removed binding.
+/// Forgets the scheduler's state of a removed binding. Whoever waits for its refresh hears
+/// it failed (their senders drop): no refresh of a removed binding will end.
 pub fn forget(binding_id: &str) {
+    WAITERS.with_borrow_mut(|w| w.remove(binding_id));
     handle(Event::Forgotten { binding_id: binding_id.to_owned() });
 }
 
@@ -93,7 +95,8 @@ async fn run(actions: Vec<Action>) {
 
 async fn refresh(binding_id: String) {
     let Some(b) = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id) else {
-        return Box::pin(run(handle(Event::Forgotten { binding_id }))).await;
+        forget(&binding_id);
+        return;
     };
     let req = RefreshTokenRequest { refresh_token: b.refresh_token };
     let reply: Reply<RefreshedTokens> = relay::post(CONNECT_ORIGIN, "/api/auth/refresh", &req).await;

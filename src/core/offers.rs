@@ -2,16 +2,14 @@
 //! for the user's decision. The book is stored whole in `chrome.storage.session`
 //! (`latch.offers`), so it survives a worker restart; every method takes `now`.
 
-use serde::{Deserialize, Serialize};
-
-use super::errors::CommandError;
-
-use latch_wire::api::DescribeResponse;
-pub use latch_wire::api::REDEEM_RETRY_MS;
+use latch_wire::api::{DescribeResponse, REDEEM_RETRY_MS};
 use latch_wire::external::{OfferRefusal, OfferState, ResultReply};
 use latch_wire::origin::verified_opener;
 use latch_wire::panel::{PendingView, PromptVia};
 use latch_wire::token::is_pairing_token;
+use serde::{Deserialize, Serialize};
+
+use super::errors::CommandError;
 
 /// At most this many offers await approval at once.
 pub const MAX_PARKED: usize = 5;
@@ -22,8 +20,6 @@ pub const MAX_OFFERS_PER_MINUTE: usize = 20;
 const MINUTE_MS: u64 = 60_000;
 /// How long a decided offer's outcome stays readable by `pairing.result`.
 pub const OUTCOME_KEEP_MS: u64 = 5 * 60_000;
-/// How long a redeem attempt whose answer never came may be repeated with the same key.
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParkedOffer {

@@ -23,18 +23,19 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * a 4409 the worker reconnects 5 min later instead of never, +0.1 KB: 108,650 bytes),
  * → 109.75 KB (issue 19: values from JS refused past 64 levels of nesting, a deadline on
  * relay calls, the panel state's storage reads joined and one describe per offer at a time,
- * each refresh scheduling the next; +1.07 KB measured: 109,719 bytes), → 111.45 KB (issue 20:
+ * each refresh scheduling the next; +1.07 KB measured: 109,719 bytes), → 111.55 KB (issue 20:
  * the wire types in their own crate, latch-wire; release builds don't share generic code
  * across crates, so std's Vec growth and friends are instantiated twice: +0.39 KB measured,
  * 110,104 bytes; the socket's frames typed on both sides, the worker now reading the relay's
  * `hello {protocol}` and `errand {params}` it skipped before: +0.14 KB, 110,242 bytes;
  * futures-intrusive's fair mutex for the worker's locks, fixing the hand-made one's lost
  * wake-up, futures-channel's oneshot for the refresh waiters and typed command errors:
- * +1.19 KB, 111,433 bytes).
+ * +1.19 KB, 111,433 bytes; a forgotten binding's refresh waiters hear it failed instead of
+ * waiting for ever, +0.09 KB: 111,519 bytes).
  * Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 111_450, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 111_550, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

@@ -15,6 +15,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::Value;
 
 use latch_wire::socket::{
@@ -69,8 +70,15 @@ fn frame(f: &ServerFrame<Value>) -> Message {
     Message::Text(serde_json::to_string(f).expect("a server frame encodes").into())
 }
 
+/// A frame is a JSON object (PROTOCOL §3), read as JSON values are: a repeated key keeps
+/// its last value. Decoding the text straight into the frame type would also take an array
+/// (`["ping"]`, serde's sequence form of a tagged enum) and refuse a repeated key.
 fn read(text: &str) -> Inbound {
-    serde_json::from_str(text).ok()
+    let value: Value = serde_json::from_str(text).ok()?;
+    if !value.is_object() {
+        return None;
+    }
+    ClientFrame::deserialize(&value).ok()
 }
 
 fn auth_ack(binding_id: &str, scopes: &[String]) -> Message {
