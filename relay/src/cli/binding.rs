@@ -5,6 +5,8 @@ use clap::Subcommand;
 use latch_relay::{store, wake, Db};
 use serde_json::json;
 
+use super::{active_or_revoked, print_rows};
+
 #[derive(Subcommand)]
 pub enum BindingCmd {
     List {
@@ -22,14 +24,10 @@ pub async fn run(c: BindingCmd, db: &Db, now: u64) -> anyhow::Result<()> {
     match c {
         BindingCmd::List { tenant, json } => {
             let rows = store::list_bindings(db, tenant.as_deref()).await?;
-            if json {
-                println!("{}", serde_json::to_string(&rows)?);
-            } else {
-                for b in rows {
-                    let state = if b.revoked { "revoked" } else { "active" };
-                    println!("{}\t{}\t{}\t{}\t{}", b.binding_id, b.tenant_id, b.user_id, state, b.app_name);
-                }
-            }
+            print_rows(&rows, json, |b| {
+                let state = active_or_revoked(b.revoked);
+                format!("{}\t{}\t{}\t{}\t{}", b.binding_id, b.tenant_id, b.user_id, state, b.app_name)
+            })?;
         }
         BindingCmd::Revoke { binding_id } => {
             if !store::revoke_binding(db, &binding_id, now).await? {

@@ -5,6 +5,8 @@ use clap::Subcommand;
 use latch_relay::{store, wake, Db};
 use serde_json::json;
 
+use super::{active_or_revoked, print_rows};
+
 #[derive(Subcommand)]
 pub enum KeyCmd {
     /// Create an API key; prints it once.
@@ -40,14 +42,9 @@ pub async fn run(c: KeyCmd, db: &Db, now: u64) -> anyhow::Result<()> {
         }
         KeyCmd::List { tenant, json } => {
             let keys = store::list_api_keys(db, tenant.as_deref()).await?;
-            if json {
-                println!("{}", serde_json::to_string(&keys)?);
-            } else {
-                for k in keys {
-                    let state = if k.revoked { "revoked" } else { "active" };
-                    println!("{}\t{}\t{}\t{}", k.key_id, k.tenant_id, state, k.label);
-                }
-            }
+            print_rows(&keys, json, |k| {
+                format!("{}\t{}\t{}\t{}", k.key_id, k.tenant_id, active_or_revoked(k.revoked), k.label)
+            })?;
         }
         KeyCmd::Revoke { key_id } => {
             if !store::revoke_api_key(db, &key_id, now).await? {

@@ -85,6 +85,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A listing: the rows as one JSON array (`--json`), or one tab-separated line per row.
+fn print_rows<T: serde::Serialize>(rows: &[T], json: bool, line: impl Fn(&T) -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(rows)?);
+    } else {
+        for row in rows {
+            println!("{}", line(row));
+        }
+    }
+    Ok(())
+}
+
+/// A key's or a binding's state in a listing.
+fn active_or_revoked(revoked: bool) -> &'static str {
+    if revoked {
+        "revoked"
+    } else {
+        "active"
+    }
+}
+
 async fn open_db(url: &str) -> anyhow::Result<Db> {
     db::open(url).await.with_context(|| format!("cannot open database {}", redact_url(url)))
 }

@@ -8,6 +8,8 @@ use latch_relay::routes::{code_approval, is_valid_user_id};
 use latch_relay::{challenges, store, wake, Db};
 use serde_json::json;
 
+use super::print_rows;
+
 #[derive(Subcommand)]
 pub enum PairingCmd {
     /// Open codes: pending, and approved ones awaiting the browser user (with tenant and user).
@@ -31,18 +33,14 @@ pub async fn run(c: PairingCmd, db: &Db, now: u64) -> anyhow::Result<()> {
     match c {
         PairingCmd::List { json } => {
             let list = challenges::open_codes(db, now).await?;
-            if json {
-                println!("{}", serde_json::to_string(&list)?);
-            } else {
-                for c in list {
-                    let approved = match (&c.tenant_id, &c.user_id) {
-                        (Some(t), Some(u)) => format!("\t{t}\t{u}"),
-                        _ => String::new(),
-                    };
-                    let left = c.expires_at.saturating_sub(now) / 1000;
-                    println!("{}\t{}\t{}\texpires in {left}s{approved}", c.code, c.status, c.device_name);
-                }
-            }
+            print_rows(&list, json, |c| {
+                let approved = match (&c.tenant_id, &c.user_id) {
+                    (Some(t), Some(u)) => format!("\t{t}\t{u}"),
+                    _ => String::new(),
+                };
+                let left = c.expires_at.saturating_sub(now) / 1000;
+                format!("{}\t{}\t{}\texpires in {left}s{approved}", c.code, c.status, c.device_name)
+            })?;
         }
         PairingCmd::Approve { code, tenant, user } => {
             if store::tenant(db, &tenant).await?.is_none() {

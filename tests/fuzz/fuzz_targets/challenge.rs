@@ -18,8 +18,9 @@ use arbitrary::Arbitrary;
 use latch::core::challenge::{Action, Event, Poller};
 use libfuzzer_sys::fuzz_target;
 
-use latch_wire::api::{BindingInfo, ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester, TokenGrant};
+use latch_wire::api::{ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester};
 use latch_wire::stored::{CodePrompt, StoredChallenge};
+use latch_wire::testing::test_grant;
 
 #[derive(Debug, Arbitrary)]
 struct Stored {
@@ -87,22 +88,6 @@ struct Run {
     start: u64,
     seed: u64,
     steps: Vec<Step>,
-}
-
-fn grant() -> TokenGrant {
-    TokenGrant {
-        binding: BindingInfo {
-            binding_id: "bnd_1".into(),
-            tenant_id: "acme".into(),
-            app_name: "Acme".into(),
-            user_id: "dana".into(),
-        },
-        access_token: "a".into(),
-        refresh_token: "r".into(),
-        access_expires_at: 1,
-        refresh_expires_at: 2,
-        server_time: None,
-    }
 }
 
 fn requester(app_name: String) -> CodeRequester {
@@ -196,7 +181,7 @@ fuzz_target!(|run: Run| {
             }
             Input::Confirmed => {
                 confirmed_answer = true;
-                Event::Confirmed(grant())
+                Event::Confirmed(test_grant())
             }
             Input::NotFound => Event::NotFound,
             Input::TooMany { slow_down, retry_after_ms, interval_ms } => Event::TooMany {
