@@ -1,4 +1,4 @@
-//! The capture inbox's storage and its bounds (issue 18): a rate limit per binding, a cap
+//! The capture inbox's bounds (issue 18): a rate limit per binding, a cap
 //! per tenant on the captures not yet drained (count and bytes), and their expiry
 //! (`cleanup.rs` deletes captures older than [`InboxConfig::retention_ms`]).
 //!
@@ -10,13 +10,9 @@
 //! counted one after another, across instances. The rate limit is per instance, like the
 //! other abuse limits: N instances allow N times the rate.
 
-use latch_wire::api::Capture;
-
-use crate::db::{Backend, Db};
 use crate::error::ApiResult;
 use crate::limits::RateLimiter;
 use crate::metrics::{LimitLabel, Metrics};
-use crate::secrets::new_id;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxConfig {
@@ -28,6 +24,13 @@ pub struct InboxConfig {
     pub max_bytes: u64,
     /// An undrained capture older than this is deleted.
     pub retention_ms: u64,
+}
+
+impl InboxConfig {
+    /// The cap the capture store enforces.
+    pub fn cap(&self) -> crate::db::captures::Cap {
+        crate::db::captures::Cap { max_captures: self.max_captures, max_bytes: self.max_bytes }
+    }
 }
 
 impl Default for InboxConfig {
@@ -68,59 +71,4 @@ impl Inbox {
     pub fn forget_idle(&self) {
         self.limiter.forget_idle();
     }
-}
-
-/// Who posts a capture.
-pub struct Poster<'a> {
-    pub tenant_id: &'a str,
-    pub binding_id: &'a str,
-    pub user_id: &'a str,
-}
-
-/// A capture's size as the cap counts it.
-pub fn size_of(c: &Capture) -> u64 {
-    (c.url.len() + c.title.len() + c.text.len()) as u64
-}
-
-/// Stores a capture unless the tenant's inbox would then hold more than the cap allows.
-/// `Some(captureId)`, or `None` when the inbox is full.
-pub async fn insert(
-    db: &Db,
-    c: &Capture,
-    by: &Poster<'_>,
-    cfg: &InboxConfig,
-    now: u64,
-) -> sqlx::Result<Option<String>> {
-    let id = new_id("cap_");
-    let mut tx = db.begin().await?;
-    if Backend::of(db) == Backend::Postgres {
-        sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(by.tenant_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let inserted = sqlx::query(
-        "INSERT INTO captures (id, tenant_id, binding_id, user_id, url, title, text, created_at, bytes)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
-         WHERE (SELECT COUNT(*) FROM captures WHERE tenant_id = $2) < $10
-           AND (SELECT COALESCE(SUM(bytes), 0) FROM captures WHERE tenant_id = $2) + $9 <= $11",
-    )
-    .bind(&id)
-    .bind(by.tenant_id)
-    .bind(by.binding_id)
-    .bind(by.user_id)
-    .bind(&c.url)
-    .bind(&c.title)
-    .bind(&c.text)
-    .bind(now as i64)
-    .bind(size_of(c) as i64)
-    .bind(cfg.max_captures as i64)
-    .bind(cfg.max_bytes as i64)
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() != 1 {
-        return Ok(None); // dropping tx releases the lock
-    }
-    tx.commit().await?;
-    Ok(Some(id))
 }

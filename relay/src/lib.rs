@@ -3,7 +3,6 @@
 //! status frame. `app(state)` assembles every route in one place.
 
 pub mod access;
-pub mod challenges;
 pub mod cleanup;
 pub mod clock;
 pub mod code;
@@ -13,21 +12,15 @@ pub mod enrollment;
 pub mod error;
 pub mod inbox;
 pub mod limits;
-pub mod live;
 pub mod mcp;
 pub mod metrics;
+pub mod realtime;
 pub mod remembered;
 pub mod request_id;
 pub mod routes;
-pub mod routing;
 pub mod scaffold;
 pub mod secrets;
 pub mod server;
-pub mod sessions;
-pub mod sqlite_writer;
-pub mod store;
-pub mod wake;
-pub mod writes;
 
 use std::sync::Arc;
 
@@ -105,23 +98,17 @@ pub struct Inner {
     /// The pepper before the last rotation: refresh tokens hashed under it still rotate.
     pub previous_pepper: Option<Vec<u8>>,
     pub signer: access::Signer,
-    /// Wakes long-polls when challenges may have changed.
-    pub changes: wake::Signal,
-    /// Wakes live sessions when a binding may have been revoked.
-    pub revocations: wake::Signal,
-    /// Live extension sockets and errands waiting for answers.
-    pub live: Arc<live::Live>,
+    /// Sockets, cross-instance errands and wake-ups.
+    pub realtime: Arc<realtime::Realtime>,
     pub limits: limits::Limits,
-    /// Errands across instances (PostgreSQL).
-    pub routing: routing::Routing,
     pub metrics: metrics::Metrics,
     /// Bindings the token gate recently read as active.
     /// Access tokens that passed the gate, by their text.
     pub gate_cache: remembered::Remembered<Arc<routes::auth::Passed>>,
     /// API keys recently read as active.
-    pub api_keys: remembered::Remembered<store::ApiKeyRecord>,
-    /// SQLite only: the writer thread that group-commits the hot writes.
-    pub writer: Option<sqlite_writer::Writer>,
+    pub api_keys: remembered::Remembered<db::ApiKeyRecord>,
+    /// The pool with, on SQLite, the writer thread that group-commits the hot writes.
+    pub store: db::Store,
     /// Set once when the relay starts shutting down: sockets close, long-polls answer now.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The per-binding capture rate limit.
@@ -139,7 +126,7 @@ impl AppState {
     /// Loads the token keys ([`secrets::TokenKeys::load`]: from the environment, or from
     /// the database when `cfg.secrets_in_database`), then builds state.
     pub async fn new(db: Db, cfg: Config) -> anyhow::Result<Self> {
-        let keys = secrets::TokenKeys::load(&db, cfg.secrets_in_database).await?;
+        let keys = db::token_keys(&db, cfg.secrets_in_database).await?;
         Self::with_keys(db, cfg, keys)
     }
 
@@ -147,39 +134,28 @@ impl AppState {
     pub fn with_keys(db: Db, cfg: Config, keys: secrets::TokenKeys) -> anyhow::Result<Self> {
         let signer = access::Signer::new(&cfg.public_url, &keys.signing, keys.previous_signing.as_deref());
         let (pepper, previous_pepper) = (keys.pepper, keys.previous_pepper);
-        let writer = match db::Backend::of(&db) {
-            db::Backend::Sqlite => {
-                let url = db.connect_options().database_url.to_string();
-                Some(sqlite_writer::Writer::open(sqlite_writer::path_of(&url))?)
-            }
-            db::Backend::Postgres => None,
-        };
+        let store = db::Store::new(db.clone())?;
         let metrics = metrics::Metrics::default();
-        let revocations = wake::Signal::default();
+        let shutdown = tokio::sync::watch::channel(false).0;
+        let realtime = realtime::Realtime::new(db.clone(), &shutdown);
         // Each entry is ~600 bytes: 10,000 active clients in ~6 MB.
-        let gate_cache = remembered::Remembered::new(&revocations, 10_000);
-        let api_keys = remembered::Remembered::new(&revocations, 100_000);
+        let gate_cache = remembered::Remembered::new(&realtime.revocations, 10_000);
+        let api_keys = remembered::Remembered::new(&realtime.revocations, 100_000);
         let limits = limits::Limits::new(&cfg.limits, &metrics);
         let inbox = inbox::Inbox::new(&cfg.inbox, &metrics);
-        let live = Arc::new(live::Live::default());
-        let shutdown = tokio::sync::watch::channel(false).0;
-        tokio::spawn(live::forward_signals(live.clone(), db.clone(), revocations.subscribe(), shutdown.subscribe()));
         Ok(Self(Arc::new(Inner {
-            routing: routing::Routing::new(db::Backend::of(&db)),
             db,
             cfg,
             pepper,
             previous_pepper,
             signer,
-            changes: wake::Signal::default(),
-            revocations,
-            live: live.clone(),
+            realtime,
             limits,
             metrics,
             gate_cache,
             api_keys,
             shutdown,
-            writer,
+            store,
             inbox,
         })))
     }
@@ -188,14 +164,12 @@ impl AppState {
 impl Inner {
     /// A challenge was approved or denied: wake long-polls here and on other instances.
     pub async fn challenges_changed(&self) {
-        self.changes.bump();
-        wake::publish(&self.db, wake::Topic::Challenges).await;
+        self.realtime.challenges_changed().await
     }
 
     /// A binding was revoked: live sockets here and on other instances re-check theirs.
     pub async fn binding_revoked(&self) {
-        self.revocations.bump();
-        wake::publish(&self.db, wake::Topic::Revocations).await;
+        self.realtime.binding_revoked().await
     }
 }
 
@@ -203,22 +177,9 @@ impl Inner {
 /// instances and processes on the same database, the cleanup of expired rows, and
 /// (PostgreSQL) the heartbeat that tells other instances this one still holds its sockets.
 pub fn spawn_background(state: &AppState) {
-    tokio::spawn(wake::watch_other_writers(state.clone()));
+    state.realtime.spawn_background();
     limits::spawn_sweeper(state.clone());
     tokio::spawn(cleanup::run_forever(state.clone()));
-    if state.routing.enabled() {
-        let state = state.clone();
-        tokio::spawn(async move {
-            loop {
-                let now = clock::now_ms();
-                let beat = routing::heartbeat(&state.db, &state.routing.instance_id, now).await;
-                if let Err(e) = beat.and(routing::sweep(&state.db, now).await) {
-                    tracing::warn!(error = %e, "instance heartbeat failed");
-                }
-                tokio::time::sleep(routing::HEARTBEAT_EVERY).await;
-            }
-        });
-    }
 }
 
 /// Every route, with latency metrics per route, a request id on every request (kept when

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::wake::Signal;
+use crate::realtime::Signal;
 
 pub const TTL: Duration = Duration::from_secs(2);
 pub struct Remembered<V> {

@@ -101,7 +101,7 @@ pub fn render(req: &Request) -> Result<Scaffold, Invalid> {
             req.relay_url
         )));
     }
-    if !crate::store::valid_tenant_id(&req.tenant_id) {
+    if !crate::db::valid_tenant_id(&req.tenant_id) {
         return Err(Invalid(format!("--tenant {:?} must be a tenant id (1–64 of a-z 0-9 _ -)", req.tenant_id)));
     }
     let snippet = format!(

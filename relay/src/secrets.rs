@@ -108,7 +108,11 @@ impl TokenKeys {
     /// `LATCH_TOKEN_SECRET`, `LATCH_TOKEN_PEPPER` and their `PREVIOUS_` companions, each as
     /// the value or `…_FILE`. Without the current two: generated once and kept in the
     /// database if `allow_database` (development), else an error that says what to set.
-    pub async fn load(db: &crate::Db, allow_database: bool) -> anyhow::Result<Self> {
+    /// `stored(name)` reads (or first generates) a secret kept in the database.
+    pub async fn load(
+        allow_database: bool,
+        stored: impl AsyncFn(&'static str) -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<Self> {
         let signing = secret_from_env("LATCH_TOKEN_SECRET")?;
         let pepper = secret_from_env("LATCH_TOKEN_PEPPER")?;
         let previous_signing = secret_from_env("LATCH_TOKEN_PREVIOUS_SECRET")?;
@@ -116,10 +120,6 @@ impl TokenKeys {
         let (signing, pepper, from_database) = match (signing, pepper) {
             (Some(signing), Some(pepper)) => (signing, pepper, false),
             (signing, pepper) if allow_database => {
-                let stored = |name| async move {
-                    let hex_value = crate::db::setting_or_init(db, name, crate::db::fresh_secret_hex).await?;
-                    anyhow::Ok(hex::decode(hex_value)?)
-                };
                 let signing = match signing {
                     Some(s) => s,
                     None => stored("token_secret").await?,

@@ -48,7 +48,7 @@ async fn minting_is_limited_per_api_key_and_a_limited_mint_creates_nothing() {
     assert_rate_limited(s, &b, "mint");
     assert!(b.get("pairingToken").is_none());
     // Another key of the same tenant has its own budget.
-    let (other, _) = latch_relay::store::create_api_key(&f.state.db, "acme", "Acme 2", 0).await.unwrap();
+    let (other, _) = latch_relay::db::create_api_key(&f.state.db, "acme", "Acme 2", 0).await.unwrap();
     let (s, _) = post(&f, "/pairing-tokens", Some(&other), json!({"userId": "dana"})).await;
     assert_eq!(s, StatusCode::CREATED);
     // A wrong key is refused as such, not counted against anyone.
@@ -74,11 +74,10 @@ async fn describe_and_redeem_are_limited_per_address_and_a_limited_redeem_spends
     }
     let (s, b) = f.redeem(&spare).await;
     assert_rate_limited(s, &b, "redeem");
-    let row =
-        latch_relay::store::pairing_token(&f.state.db, &latch_relay::secrets::token_hash(&f.state.pepper, &spare))
-            .await
-            .unwrap()
-            .unwrap();
+    let row = latch_relay::db::pairing_token(&f.state.db, &latch_relay::secrets::token_hash(&f.state.pepper, &spare))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!row.used, "a limited redeem must not spend the token");
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use common::{fixture_with, Fixture};
 use latch_relay::clock::now_ms;
-use latch_relay::store;
+use latch_relay::db;
 use serde_json::{json, Value};
 
 const KEY: &str = "lrk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -76,19 +76,19 @@ async fn pending_for(f: &Fixture, key: &str) -> Vec<Value> {
 
 /// Every binding on the relay, any tenant.
 async fn all_bindings(f: &Fixture) -> usize {
-    store::list_bindings(&f.state.db, None).await.unwrap().len()
+    db::list_bindings(&f.state.db, None).await.unwrap().len()
 }
 
 /// A second tenant, "globex", and its API key.
 async fn globex_key(f: &Fixture) -> String {
-    let t = store::Tenant {
+    let t = db::Tenant {
         id: "globex".into(),
         name: "Globex".into(),
         origins: vec!["https://globex.example".into()],
         captures: false,
     };
-    store::create_tenant(&f.state.db, &t, now_ms()).await.unwrap();
-    store::create_api_key(&f.state.db, "globex", "Globex", now_ms()).await.unwrap().0
+    db::create_tenant(&f.state.db, &t, now_ms()).await.unwrap();
+    db::create_api_key(&f.state.db, "globex", "Globex", now_ms()).await.unwrap().0
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ const AUD: &str = "http://localhost:8787";
 async fn register_key(f: &Fixture) -> String {
     let (private, public) = enrollment::generate();
     let bytes = enrollment::parse_public_key(&public).unwrap();
-    enrollment::insert_key(&f.state.db, "acme", &bytes, now_ms()).await.unwrap();
+    latch_relay::db::enrollment::insert_key(&f.state.db, "acme", &bytes, now_ms()).await.unwrap();
     private
 }
 
@@ -79,7 +79,7 @@ async fn a_signed_assertion_enrolls_once_into_a_managed_binding() {
     assert_eq!((s, b["error"].clone()), (StatusCode::CONFLICT, json!("assertion_replayed")), "{b}");
 
     // The owner can revoke it.
-    let bindings = latch_relay::store::list_bindings(&f.state.db, Some("acme")).await.unwrap();
+    let bindings = latch_relay::db::list_bindings(&f.state.db, Some("acme")).await.unwrap();
     assert_eq!(bindings.len(), 1, "one binding, however many tries");
 }
 
@@ -122,5 +122,5 @@ async fn tampered_expired_foreign_and_unknown_assertions_bind_nothing() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, b) = enroll_with(&f, &good, Some("lrk_short")).await;
     assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_enroll_key")));
-    assert!(latch_relay::store::list_bindings(&f.state.db, None).await.unwrap().is_empty(), "nothing bound");
+    assert!(latch_relay::db::list_bindings(&f.state.db, None).await.unwrap().is_empty(), "nothing bound");
 }

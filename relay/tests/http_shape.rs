@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use common::{fixture_with, Fixture};
 use http_body_util::BodyExt;
 use latch_relay::clock::now_ms;
+use latch_relay::db;
 use latch_relay::limits::LimitConfig;
-use latch_relay::store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -336,9 +336,9 @@ async fn the_back_link_leads_only_to_an_origin_of_the_tokens_tenant() {
     assert_eq!((s, b.get("returnUrl")), (StatusCode::NOT_FOUND, None), "{b}");
 
     // Another tenant's origin is not this tenant's; a tenant without origins offers none.
-    let bare = store::Tenant { id: "bare".into(), name: "Bare".into(), origins: vec![], captures: false };
-    store::create_tenant(&f.state.db, &bare, now_ms()).await.unwrap();
-    let (bare_key, _) = store::create_api_key(&f.state.db, "bare", "Bare", now_ms()).await.unwrap();
+    let bare = db::Tenant { id: "bare".into(), name: "Bare".into(), origins: vec![], captures: false };
+    db::create_tenant(&f.state.db, &bare, now_ms()).await.unwrap();
+    let (bare_key, _) = db::create_api_key(&f.state.db, "bare", "Bare", now_ms()).await.unwrap();
     let (s, minted) = f.call("POST", "/pairing-tokens", Some(&bare_key), Some(json!({"userId": "dana"}))).await;
     assert_eq!(s, StatusCode::CREATED);
     let bare_token = minted["pairingToken"].as_str().unwrap();

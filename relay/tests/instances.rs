@@ -162,7 +162,7 @@ async fn confirms_split_over_both_instances_bind_exactly_once() {
         let (s, answer) = tokio::time::timeout(Duration::from_secs(5), poll).await.unwrap().unwrap();
         assert_eq!((s, answer["status"].as_str()), (StatusCode::OK, Some("confirmed")), "{answer}");
     }
-    let all = latch_relay::store::list_bindings(&t.a.state.db, None).await.unwrap();
+    let all = latch_relay::db::list_bindings(&t.a.state.db, None).await.unwrap();
     assert_eq!(all.len(), 4, "one binding per confirmed code");
 }
 
@@ -307,8 +307,8 @@ async fn an_api_key_revoked_by_the_owner_cli_stops_minting_on_a_running_instance
     );
     // What `latch-relay key revoke` does, from its own connection to the database.
     let cli = db::open(&t._db.url).await.unwrap();
-    assert!(latch_relay::store::revoke_api_key(&cli, &t.a.key_id, latch_relay::clock::now_ms()).await.unwrap());
-    latch_relay::wake::publish(&cli, latch_relay::wake::Topic::Revocations).await;
+    assert!(latch_relay::db::revoke_api_key(&cli, &t.a.key_id, latch_relay::clock::now_ms()).await.unwrap());
+    latch_relay::db::publish(&cli, latch_relay::db::Topic::Revocations).await;
     let took = refused_within_200_ms("a revoked key still mints", || async {
         let (s, b) = t.a.call("POST", "/pairing-tokens", Some(&t.a.api_key), Some(json!({"userId": "dana"}))).await;
         if s == StatusCode::UNAUTHORIZED {
@@ -325,8 +325,8 @@ async fn an_api_key_revoked_by_the_owner_cli_stops_minting_on_a_running_instance
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unrelated_writes_on_one_instance_wake_nobody_on_the_other() {
     let t = two_instances().await;
-    let mut revocations = t.a.state.revocations.subscribe();
-    let challenges = t.a.state.changes.subscribe();
+    let mut revocations = t.a.state.realtime.revocations.subscribe();
+    let challenges = t.a.state.realtime.changes.subscribe();
     let (b, b_key) = (&t.b, t.b_key.as_str());
     let pair_on_b = |user: &'static str| async move {
         let (s, minted) = b.call("POST", "/pairing-tokens", Some(b_key), Some(json!({"userId": user}))).await;
@@ -385,7 +385,7 @@ async fn the_sweep_forgets_crashed_instances_and_errands_nobody_reads() {
             .await
             .unwrap();
     }
-    latch_relay::routing::sweep(db, now).await.unwrap();
+    latch_relay::realtime::errands::sweep(db, now).await.unwrap();
     let ids = |sql: &'static str| async move { sqlx::query_scalar::<_, String>(sql).fetch_all(db).await.unwrap() };
     assert_eq!(ids("SELECT id FROM instances WHERE id IN ('ins_crashed', 'ins_alive')").await, ["ins_alive"]);
     assert!(ids("SELECT binding_id FROM live_sockets").await.is_empty());

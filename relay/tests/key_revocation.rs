@@ -8,7 +8,7 @@ mod common;
 use axum::http::StatusCode;
 use common::{fixture_with, Fixture};
 use latch_relay::clock::now_ms;
-use latch_relay::store;
+use latch_relay::db;
 use serde_json::{json, Value};
 
 const KEY: &str = "lrk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -33,7 +33,7 @@ async fn binding_count(f: &Fixture) -> i64 {
 /// The revocation as the owner's CLI makes it: another process, same database. The serving
 /// relay is not told (no `revocations.bump()`), and its API-key cache still holds the key.
 async fn revoke_from_the_cli(f: &Fixture, key_id: &str) {
-    assert!(store::revoke_api_key(&f.state.db, key_id, now_ms()).await.unwrap());
+    assert!(db::revoke_api_key(&f.state.db, key_id, now_ms()).await.unwrap());
 }
 
 #[tokio::test]
@@ -50,7 +50,7 @@ async fn a_revoked_keys_pairing_tokens_stop_describing_and_redeeming_at_once() {
         .execute(&f.state.db)
         .await
         .unwrap();
-    let (other_key, other_id) = store::create_api_key(&f.state.db, "acme", "Acme 2", now_ms()).await.unwrap();
+    let (other_key, other_id) = db::create_api_key(&f.state.db, "acme", "Acme 2", now_ms()).await.unwrap();
     let (s, b) = f.call("POST", "/pairing-tokens", Some(&other_key), Some(json!({"userId": "fay"}))).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let others = b["pairingToken"].as_str().unwrap().to_owned();
@@ -166,7 +166,7 @@ async fn the_redeem_gate_probes_the_minting_key_instead_of_scanning_all_keys() {
     use sqlx::Row;
     let test_db = common::test_db().await;
     let db = latch_relay::db::open(&test_db.url).await.unwrap();
-    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", store::CONSUME_PAIRING_TOKEN))
+    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", db::redeem::CONSUME_PAIRING_TOKEN))
         .bind(1_i64)
         .bind("hash")
         .fetch_all(&db)

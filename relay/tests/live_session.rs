@@ -221,15 +221,15 @@ async fn a_renewing_auth_must_carry_a_token_of_the_same_binding() {
 
 /// A second tenant for tests that need another app's binding.
 async fn globex(f: &Fixture) -> String {
-    let tenant = latch_relay::store::Tenant {
+    let tenant = latch_relay::db::Tenant {
         id: "globex".into(),
         name: "Globex".into(),
         origins: vec!["http://localhost:8789".into()],
         captures: false,
     };
     let now = latch_relay::clock::now_ms();
-    latch_relay::store::create_tenant(&f.state.db, &tenant, now).await.unwrap();
-    latch_relay::store::create_api_key(&f.state.db, "globex", "Globex", now).await.unwrap().0
+    latch_relay::db::create_tenant(&f.state.db, &tenant, now).await.unwrap();
+    latch_relay::db::create_api_key(&f.state.db, "globex", "Globex", now).await.unwrap().0
 }
 
 async fn pair_with(f: &Fixture, api_key: &str, user: &str) -> Value {
@@ -358,14 +358,14 @@ async fn a_client_that_stops_reading_loses_its_socket_after_the_send_timeout() {
     recv(&mut ws).await.unwrap();
     send(&mut ws, json!({"type": "auth", "accessToken": grant["accessToken"]})).await;
     assert_eq!(recv(&mut ws).await.unwrap()["type"], "auth_ack");
-    assert_eq!(f.state.live.count(), 1);
+    assert_eq!(f.state.realtime.sockets.count(), 1);
     // The app sends 48 KiB errands, a wave of 16 every 20 ms, 12 MiB at most: they fill the
     // relay's send buffer (4 MiB here at most), and then a send waits for a reader that
     // never comes.
     let params = json!({"pad": "x".repeat(48 * 1024)});
     let started = Instant::now();
     let mut answers = Vec::new();
-    while f.state.live.count() > 0 {
+    while f.state.realtime.sockets.count() > 0 {
         assert!(started.elapsed() < Duration::from_secs(30), "a socket that stopped reading is still held");
         tokio::time::sleep(Duration::from_millis(20)).await;
         if answers.len() >= 256 {

@@ -20,10 +20,10 @@ async fn mint_requires_a_valid_api_key() {
         let (s, b) = f.call("POST", "/pairing-tokens", Some(key), body.clone()).await;
         assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_invalid")), "{key}");
     }
-    latch_relay::store::revoke_api_key(&f.state.db, &f.key_id, 0).await.unwrap();
+    latch_relay::db::revoke_api_key(&f.state.db, &f.key_id, 0).await.unwrap();
     // Keys are revoked by the owner CLI, another process: the relay hears of it through its
     // database watcher (tests/instances.rs covers that path end to end).
-    f.state.revocations.bump();
+    f.state.realtime.revocations.bump();
     let (s, b) = f.call("POST", "/pairing-tokens", Some(&f.api_key), body).await;
     assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_invalid")));
 }
@@ -129,20 +129,20 @@ async fn redeem_binds_once_and_issues_tokens() {
 #[tokio::test]
 async fn hostile_key_labels_fall_back_to_the_tenant_name_then_id() {
     let f = fixture().await;
-    let (key, _) = latch_relay::store::create_api_key(&f.state.db, "acme", "Latch Security", 0).await.unwrap();
+    let (key, _) = latch_relay::db::create_api_key(&f.state.db, "acme", "Latch Security", 0).await.unwrap();
     let (_, b) = f.call("POST", "/pairing-tokens", Some(&key), Some(json!({"userId": "dana"}))).await;
     let (_, d) =
         f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": b["pairingToken"]}))).await;
     assert_eq!(d["appName"], "Acme Inc");
     // A tenant whose name is hostile too: the id is all that is left.
-    let tenant = latch_relay::store::Tenant {
+    let tenant = latch_relay::db::Tenant {
         id: "goog".into(),
         name: "Go\u{200B}ogle".into(),
         origins: vec!["https://goog.example".into()],
         captures: false,
     };
-    latch_relay::store::create_tenant(&f.state.db, &tenant, 0).await.unwrap();
-    let (key, _) = latch_relay::store::create_api_key(&f.state.db, "goog", "Latch Security", 0).await.unwrap();
+    latch_relay::db::create_tenant(&f.state.db, &tenant, 0).await.unwrap();
+    let (key, _) = latch_relay::db::create_api_key(&f.state.db, "goog", "Latch Security", 0).await.unwrap();
     let (_, b) = f.call("POST", "/pairing-tokens", Some(&key), Some(json!({"userId": "dana"}))).await;
     let (_, d) =
         f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": b["pairingToken"]}))).await;
@@ -171,7 +171,7 @@ async fn hundred_concurrent_redeems_bind_exactly_once() {
         }
     }
     assert_eq!((ok, conflict), (1, 99));
-    let bindings = latch_relay::store::list_bindings(&f.state.db, Some("acme")).await.unwrap();
+    let bindings = latch_relay::db::list_bindings(&f.state.db, Some("acme")).await.unwrap();
     assert_eq!(bindings.len(), 1);
 }
 
@@ -225,14 +225,14 @@ async fn describe_names_the_tenants_plain_origins() {
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d["appOrigins"], json!(["http://localhost:8788"]));
 
-    let tenant = latch_relay::store::Tenant {
+    let tenant = latch_relay::db::Tenant {
         id: "globex".into(),
         name: "Globex".into(),
         origins: vec!["javascript:alert(1)".into(), "https://globex.example".into(), "https://x.example/path".into()],
         captures: false,
     };
-    latch_relay::store::create_tenant(&f.state.db, &tenant, 0).await.unwrap();
-    let (key, _) = latch_relay::store::create_api_key(&f.state.db, "globex", "Globex", 0).await.unwrap();
+    latch_relay::db::create_tenant(&f.state.db, &tenant, 0).await.unwrap();
+    let (key, _) = latch_relay::db::create_api_key(&f.state.db, "globex", "Globex", 0).await.unwrap();
     let (_, b) = f.call("POST", "/pairing-tokens", Some(&key), Some(json!({"userId": "gus"}))).await;
     let (_, d) =
         f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": b["pairingToken"]}))).await;

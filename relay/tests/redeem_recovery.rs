@@ -21,7 +21,7 @@ async fn redeem_with(f: &Fixture, token: &str, key: Option<&str>) -> (StatusCode
 }
 
 async fn bindings(f: &Fixture) -> usize {
-    latch_relay::store::list_bindings(&f.state.db, Some("acme")).await.unwrap().len()
+    latch_relay::db::list_bindings(&f.state.db, Some("acme")).await.unwrap().len()
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use latch_relay::{clock::now_ms, db, store};
+use latch_relay::{clock::now_ms, db};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -49,9 +49,9 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
     let test_db = common::test_db().await;
     let (api_key, _) = {
         let pool = db::open(&test_db.url).await.unwrap();
-        let tenant = store::Tenant { id: "acme".into(), name: "Acme Inc".into(), origins: vec![], captures: false };
-        store::create_tenant(&pool, &tenant, now_ms()).await.unwrap();
-        let key = store::create_api_key(&pool, "acme", "Acme", now_ms()).await.unwrap();
+        let tenant = db::Tenant { id: "acme".into(), name: "Acme Inc".into(), origins: vec![], captures: false };
+        db::create_tenant(&pool, &tenant, now_ms()).await.unwrap();
+        let key = db::create_api_key(&pool, "acme", "Acme", now_ms()).await.unwrap();
         pool.close().await;
         key
     };

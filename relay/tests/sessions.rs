@@ -56,7 +56,7 @@ async fn owner_revocation_bites_immediately() {
     let f = fixture().await;
     let (_, grant) = f.redeem(&f.mint("dana").await).await;
     let id = grant["binding"]["bindingId"].as_str().unwrap();
-    assert!(latch_relay::store::revoke_binding(&f.state.db, id, 1).await.unwrap());
+    assert!(latch_relay::db::revoke_binding(&f.state.db, id, 1).await.unwrap());
     let (s, _) = f.call("GET", "/api/me", grant["accessToken"].as_str(), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
@@ -131,6 +131,6 @@ async fn revoked_among_names_only_revoked_bindings() {
     let mut ids: Vec<String> = (0..1200).map(|n| format!("bnd_unknown{n}")).collect();
     ids.insert(700, id(&gone)); // in the second batch
     ids.push(id(&kept));
-    let revoked = latch_relay::store::revoked_among(&f.state.db, &ids).await.unwrap();
+    let revoked = latch_relay::db::revoked_among(&f.state.db, &ids).await.unwrap();
     assert_eq!(revoked, vec![id(&gone)]);
 }

@@ -61,6 +61,7 @@ async fn faulty_fixture(dir: &tempfile::TempDir, mode: Arc<AtomicU8>) -> Fixture
     let state = AppState::new(pool, Config::new("http://localhost:8787")).await.unwrap();
     // The writer thread's own connection takes the same mode before every batch.
     state
+        .store
         .writer
         .as_ref()
         .expect("SQLite has a writer")

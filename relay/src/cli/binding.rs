@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use clap::Subcommand;
-use latch_relay::{store, wake, Db};
+use latch_relay::{db, Db};
 use serde_json::json;
 
 use super::{active_or_revoked, print_rows};
@@ -23,17 +23,17 @@ pub enum BindingCmd {
 pub async fn run(c: BindingCmd, db: &Db, now: u64) -> anyhow::Result<()> {
     match c {
         BindingCmd::List { tenant, json } => {
-            let rows = store::list_bindings(db, tenant.as_deref()).await?;
+            let rows = db::list_bindings(db, tenant.as_deref()).await?;
             print_rows(&rows, json, |b| {
                 let state = active_or_revoked(b.revoked);
                 format!("{}\t{}\t{}\t{}\t{}", b.binding_id, b.tenant_id, b.user_id, state, b.app_name)
             })?;
         }
         BindingCmd::Revoke { binding_id } => {
-            if !store::revoke_binding(db, &binding_id, now).await? {
+            if !db::revoke_binding(db, &binding_id, now).await? {
                 bail!("no active binding {binding_id:?}");
             }
-            wake::publish(db, wake::Topic::Revocations).await;
+            db::publish(db, db::Topic::Revocations).await;
             println!("{}", json!({ "revoked": true, "bindingId": binding_id }));
         }
     }

@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use clap::Subcommand;
-use latch_relay::{store, wake, Db};
+use latch_relay::{db, Db};
 use serde_json::json;
 
 use super::{active_or_revoked, print_rows};
@@ -30,30 +30,30 @@ pub enum KeyCmd {
 pub async fn run(c: KeyCmd, db: &Db, now: u64) -> anyhow::Result<()> {
     match c {
         KeyCmd::Create { tenant, label } => {
-            if store::tenant(db, &tenant).await?.is_none() {
+            if db::tenant(db, &tenant).await?.is_none() {
                 bail!("no tenant {tenant:?}");
             }
             let label = label.trim().to_owned();
             if label.is_empty() || label.chars().count() > 128 {
                 bail!("--label must be 1–128 characters");
             }
-            let (api_key, key_id) = store::create_api_key(db, &tenant, &label, now).await?;
+            let (api_key, key_id) = db::create_api_key(db, &tenant, &label, now).await?;
             println!("{}", json!({ "apiKey": api_key, "keyId": key_id, "label": label }));
         }
         KeyCmd::List { tenant, json } => {
-            let keys = store::list_api_keys(db, tenant.as_deref()).await?;
+            let keys = db::list_api_keys(db, tenant.as_deref()).await?;
             print_rows(&keys, json, |k| {
                 format!("{}\t{}\t{}\t{}", k.key_id, k.tenant_id, active_or_revoked(k.revoked), k.label)
             })?;
         }
         KeyCmd::Revoke { key_id } => {
-            if !store::revoke_api_key(db, &key_id, now).await? {
+            if !db::revoke_api_key(db, &key_id, now).await? {
                 bail!("no active key {key_id:?}");
             }
             // Running relays forget what they remembered of keys (SQLite hears the commit),
             // and long-polls of the codes the key had approved hear they were denied.
-            wake::publish(db, wake::Topic::Revocations).await;
-            wake::publish(db, wake::Topic::Challenges).await;
+            db::publish(db, db::Topic::Revocations).await;
+            db::publish(db, db::Topic::Challenges).await;
             println!("{}", json!({ "revoked": true, "keyId": key_id }));
         }
     }

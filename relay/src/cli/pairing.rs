@@ -3,9 +3,9 @@
 
 use anyhow::bail;
 use clap::Subcommand;
+use latch_relay::db::{self, challenges, Db};
 use latch_relay::error::ApiError;
 use latch_relay::routes::{code_approval, is_valid_user_id};
-use latch_relay::{challenges, store, wake, Db};
 use serde_json::json;
 
 use super::print_rows;
@@ -43,7 +43,7 @@ pub async fn run(c: PairingCmd, db: &Db, now: u64) -> anyhow::Result<()> {
             })?;
         }
         PairingCmd::Approve { code, tenant, user } => {
-            if store::tenant(db, &tenant).await?.is_none() {
+            if db::tenant(db, &tenant).await?.is_none() {
                 bail!("no tenant {tenant:?}");
             }
             if !is_valid_user_id(&user) {
@@ -52,13 +52,13 @@ pub async fn run(c: PairingCmd, db: &Db, now: u64) -> anyhow::Result<()> {
             // Like an app's approval: the browser's user still has to approve.
             let approved = code_approval::approve_code(db, &code, &tenant, &user, None, None).await.map_err(refused)?;
             if approved.is_new {
-                wake::publish(db, wake::Topic::Challenges).await;
+                db::publish(db, db::Topic::Challenges).await;
             }
             println!("{}", serde_json::to_string(&approved.reply)?);
         }
         PairingCmd::Deny { code } => {
             code_approval::deny_code(db, &code).await.map_err(refused)?;
-            wake::publish(db, wake::Topic::Challenges).await;
+            db::publish(db, db::Topic::Challenges).await;
             println!("{}", json!({ "status": "denied" }));
         }
     }

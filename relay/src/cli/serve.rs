@@ -150,7 +150,7 @@ fn config(a: &ServeArgs) -> anyhow::Result<Config> {
 pub async fn run(db: Db, a: ServeArgs) -> anyhow::Result<()> {
     let cfg = config(&a)?;
     tracing::info!(listen = %a.listen, public_url = %cfg.public_url, extension_ids = ?cfg.extension_ids, "starting relay");
-    let keys = latch_relay::secrets::TokenKeys::load(&db, cfg.secrets_in_database).await?;
+    let keys = latch_relay::db::token_keys(&db, cfg.secrets_in_database).await?;
     if keys.from_database {
         tracing::warn!("--dev: token secret and pepper generated into the database; never run production like this");
     } else {
@@ -196,13 +196,13 @@ pub async fn run(db: Db, a: ServeArgs) -> anyhow::Result<()> {
     // server::serve already waited for every connection, upgraded sockets included; this
     // only matters when the grace period ran out first: the sockets still get one more.
     let deadline = tokio::time::Instant::now() + grace;
-    while state.live.count() > 0 && tokio::time::Instant::now() < deadline {
+    while state.realtime.sockets.count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    if let Err(e) = latch_relay::routing::leave(&state.db, &state.routing.instance_id).await {
+    if let Err(e) = latch_relay::realtime::errands::leave(&state.db, &state.realtime.errands.instance_id).await {
         tracing::warn!(error = %e, "cannot withdraw this instance's sockets");
     }
-    tracing::info!(sockets_left = state.live.count(), "stopped");
+    tracing::info!(sockets_left = state.realtime.sockets.count(), "stopped");
     Ok(())
 }
 

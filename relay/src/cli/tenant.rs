@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use latch_relay::enrollment::{self, Claims, MAX_LIFETIME_MS};
 use latch_relay::routes::{is_plain_origin, is_valid_user_id};
-use latch_relay::{store, Db};
+use latch_relay::{db, Db};
 use serde_json::json;
 
 use super::open_db;
@@ -82,22 +82,22 @@ async fn create(
         bail!("--name must be 1–128 characters");
     }
     let id = id.unwrap_or_else(|| latch_relay::secrets::new_id("tn_"));
-    if !store::valid_tenant_id(&id) {
+    if !db::valid_tenant_id(&id) {
         bail!("--id must be 1–64 of a-z 0-9 _ - and pass the consent-name policy");
     }
     if let Some(bad) = origins.iter().find(|o| !is_plain_origin(o)) {
         bail!("--origin {bad:?} is not an origin like https://app.example.com");
     }
-    if store::tenant(db, &id).await?.is_some() {
+    if db::tenant(db, &id).await?.is_some() {
         bail!("tenant {id:?} already exists");
     }
-    store::create_tenant(db, &store::Tenant { id: id.clone(), name, origins, captures }, now).await?;
+    db::create_tenant(db, &db::Tenant { id: id.clone(), name, origins, captures }, now).await?;
     println!("{}", json!({ "tenantId": id }));
     Ok(())
 }
 
 async fn enroll_key(db: &Db, tenant: String, public_key: Option<String>, now: u64) -> anyhow::Result<()> {
-    if store::tenant(db, &tenant).await?.is_none() {
+    if db::tenant(db, &tenant).await?.is_none() {
         bail!("no tenant {tenant:?}");
     }
     let (private_key, public_key) = match public_key {
@@ -110,7 +110,7 @@ async fn enroll_key(db: &Db, tenant: String, public_key: Option<String>, now: u6
     let Some(bytes) = enrollment::parse_public_key(&public_key) else {
         bail!("--public-key must be an Ed25519 public key: 32 bytes in base64url");
     };
-    let key_id = enrollment::insert_key(db, &tenant, &bytes, now)
+    let key_id = db::enrollment::insert_key(db, &tenant, &bytes, now)
         .await
         .map_err(|e| anyhow::anyhow!("cannot register the key (already registered?): {e}"))?;
     let mut out = json!({ "keyId": key_id, "tenantId": tenant, "publicKey": public_key });
@@ -132,7 +132,7 @@ fn sign_assertion(
     if ttl_seconds == 0 || ttl_seconds * 1000 > MAX_LIFETIME_MS {
         bail!("--ttl-seconds must be 1 to {} (30 days)", MAX_LIFETIME_MS / 1000);
     }
-    if !store::valid_tenant_id(&tenant) {
+    if !db::valid_tenant_id(&tenant) {
         bail!("--tenant must be a tenant id");
     }
     if !is_valid_user_id(&user) {

@@ -13,11 +13,11 @@ use latch_wire::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
 use super::body::{bearer, parse_json};
 use super::client_addr::ClientAddr;
 use crate::clock::now_ms;
+use crate::db;
+use crate::db::{Refreshed, Rotation};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{successor_token, token_hash};
-use crate::sessions::Refreshed;
 use crate::AppState;
-use crate::{store, writes};
 
 /// Rotates a refresh token: a new access token and the successor refresh token.
 /// Held to a rate per client address and per token named: a refresh costs a write, and a
@@ -40,11 +40,13 @@ pub async fn refresh(
     // Keyed by the token's hash: the limiter's memory holds no usable secret.
     s.limits.refresh_by_token.admit(&hex::encode(&old_hash), "refreshes of this token")?;
     let successor_hash = token_hash(&s.pepper, &successor);
-    let mut outcome = writes::refresh(&s, old_hash, successor_hash.clone(), now, s.cfg.refresh_ttl_ms).await?;
+    let ttl_ms = s.cfg.refresh_ttl_ms;
+    let rotation = |old_hash, successor_hash| Rotation { old_hash, successor_hash, now, ttl_ms };
+    let mut outcome = db::rotation::refresh(&s.store, rotation(old_hash, successor_hash.clone())).await?;
     if let (Refreshed::Invalid, Some(previous)) = (&outcome, &s.previous_pepper) {
         // Hashed before the pepper was rotated: it rotates onto the current pepper.
         let old_hash = token_hash(previous, &req.refresh_token);
-        outcome = writes::refresh(&s, old_hash, successor_hash, now, s.cfg.refresh_ttl_ms).await?;
+        outcome = db::rotation::refresh(&s.store, rotation(old_hash, successor_hash)).await?;
     }
     match outcome {
         Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at } => {
@@ -91,18 +93,18 @@ pub async fn revoke(
     // Hashed under the current pepper, or (not yet rotated since) the previous one.
     let mut hash = token_hash(&s.pepper, &req.refresh_token);
     if let Some(previous) = &s.previous_pepper {
-        if !store::session_exists(&s.db, &hash).await? {
+        if !db::session_exists(&s.db, &hash).await? {
             hash = token_hash(previous, &req.refresh_token);
         }
     }
-    if crate::enrollment::managed_by_refresh(&s.db, &hash).await? {
+    if crate::db::enrollment::managed_by_refresh(&s.db, &hash).await? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "managed_binding",
             "Your organization manages this connection; your administrator can remove it.",
         ));
     }
-    let revoked = store::revoke_by_refresh(&s.db, &hash, now_ms()).await?;
+    let revoked = db::revoke_by_refresh(&s.db, &hash, now_ms()).await?;
     if revoked {
         tracing::info!("binding revoked by its refresh token");
         s.binding_revoked().await;
@@ -139,7 +141,7 @@ pub async fn gate(s: &AppState, headers: &HeaderMap) -> ApiResult<MeResponse> {
         let Some(claims) = s.signer.verify(token) else {
             return Ok(None);
         };
-        let binding = store::active_binding(&s.db, &claims.sub).await?;
+        let binding = db::active_binding(&s.db, &claims.sub).await?;
         let passes = binding.is_some_and(|b| b.tenant_id == claims.tid && b.user_id == claims.uid);
         let me =
             MeResponse { binding_id: claims.sub, tenant_id: claims.tid, user_id: claims.uid, scopes: claims.scopes };

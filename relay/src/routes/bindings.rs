@@ -8,10 +8,10 @@ use super::body::Path;
 use super::pairing::App;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::{store, AppState};
+use crate::{db, AppState};
 
 pub async fn list(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiResult<Json<serde_json::Value>> {
-    let bindings = store::list_bindings(&s.db, Some(&tenant_id)).await?;
+    let bindings = db::list_bindings(&s.db, Some(&tenant_id)).await?;
     Ok(Json(serde_json::json!({ "bindings": bindings })))
 }
 
@@ -22,9 +22,8 @@ pub async fn revoke(
 ) -> ApiResult<Json<serde_json::Value>> {
     let not_found =
         || ApiError::new(StatusCode::NOT_FOUND, "binding_not_found", "No active binding of this app has this id.");
-    let binding =
-        store::active_binding(&s.db, &id).await?.filter(|b| b.tenant_id == tenant_id).ok_or_else(not_found)?;
-    if !store::revoke_binding(&s.db, &binding.binding_id, now_ms()).await? {
+    let binding = db::active_binding(&s.db, &id).await?.filter(|b| b.tenant_id == tenant_id).ok_or_else(not_found)?;
+    if !db::revoke_binding(&s.db, &binding.binding_id, now_ms()).await? {
         return Err(not_found());
     }
     s.binding_revoked().await;

@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use sqlx::Row;
 
 use latch_wire::api::Capture;
 
@@ -15,7 +14,7 @@ use super::auth::gate;
 use super::pairing::App;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::{inbox, store, AppState};
+use crate::{db, AppState};
 
 /// The largest capture the extension sends fits with room to spare: `capture.js` takes at
 /// most 200,000 UTF-16 units of the page's text, at most 3 UTF-8 bytes each once JSON-encoded
@@ -51,7 +50,7 @@ pub async fn post(
     if !valid(&capture) {
         return Err(invalid_payload());
     }
-    let consumes = store::tenant(&s.db, &me.tenant_id).await?.is_some_and(|t| t.captures);
+    let consumes = db::tenant(&s.db, &me.tenant_id).await?.is_some_and(|t| t.captures);
     if !consumes {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -59,8 +58,8 @@ pub async fn post(
             "This app does not accept page captures.",
         ));
     }
-    let poster = inbox::Poster { tenant_id: &me.tenant_id, binding_id: &me.binding_id, user_id: &me.user_id };
-    let Some(id) = inbox::insert(&s.db, &capture, &poster, &s.cfg.inbox, now_ms()).await? else {
+    let poster = db::captures::Poster { tenant_id: &me.tenant_id, binding_id: &me.binding_id, user_id: &me.user_id };
+    let Some(id) = db::captures::insert(&s.db, &capture, &poster, s.cfg.inbox.cap(), now_ms()).await? else {
         return Err(ApiError::new(
             StatusCode::INSUFFICIENT_STORAGE,
             "inbox_full",
@@ -72,29 +71,7 @@ pub async fn post(
 
 /// Hands the app up to 100 captures, oldest first, and deletes them in the same statement.
 pub async fn drain(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiResult<Json<serde_json::Value>> {
-    let rows = sqlx::query(
-        "DELETE FROM captures WHERE id IN (SELECT id FROM captures WHERE tenant_id = $1 ORDER BY created_at LIMIT $2)
-         RETURNING id, binding_id, user_id, url, title, text, created_at",
-    )
-    .bind(&tenant_id)
-    .bind(DRAIN_BATCH)
-    .fetch_all(&s.db)
-    .await?;
-    let mut captures: Vec<serde_json::Value> = rows
-        .into_iter()
-        .map(|r| {
-            serde_json::json!({
-                "captureId": r.get::<String, _>("id"),
-                "bindingId": r.get::<String, _>("binding_id"),
-                "userId": r.get::<String, _>("user_id"),
-                "url": r.get::<String, _>("url"),
-                "title": r.get::<String, _>("title"),
-                "text": r.get::<String, _>("text"),
-                "createdAt": r.get::<i64, _>("created_at"),
-            })
-        })
-        .collect();
-    captures.sort_by_key(|c| c["createdAt"].as_i64());
+    let captures = db::captures::drain(&s.db, &tenant_id, DRAIN_BATCH).await?;
     Ok(Json(serde_json::json!({ "captures": captures })))
 }
 

@@ -12,8 +12,8 @@ use latch_wire::api::{ApproveCodeReply, ApproveCodeRequest, ChallengeStatus, Cod
 use super::body::parse_json;
 use super::pairing::{valid_user_id, App};
 use super::web::is_plain_origin;
-use crate::challenges::{self, Approval, Approver, OwnerDenial};
 use crate::clock::now_ms;
+use crate::db::challenges::{self, Approval, Approver, OwnerDenial};
 use crate::error::{ApiError, ApiResult};
 use crate::{code, AppState, Db};
 
@@ -37,7 +37,7 @@ pub(super) async fn app_name_for(s: &AppState, tenant_id: &str, key_label: Optio
 /// The app's name (as [`app_name_for`]) and its web origins a prompt may show (those
 /// registered for the tenant that are plain origins).
 async fn requester_of(db: &Db, tenant_id: &str, key_label: Option<&str>) -> ApiResult<(String, Vec<String>)> {
-    let tenant = crate::store::tenant(db, tenant_id).await?;
+    let tenant = crate::db::tenant(db, tenant_id).await?;
     let (tenant_name, origins) = tenant.map(|t| (t.name, t.origins)).unwrap_or_default();
     let name = latch_wire::name_policy::display_name(key_label, &tenant_name, tenant_id);
     Ok((name, origins.into_iter().filter(|o| is_plain_origin(o)).collect()))

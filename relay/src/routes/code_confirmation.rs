@@ -14,11 +14,11 @@ use super::body::parse_json;
 use super::client_addr::ClientAddr;
 use super::code_pairing::not_found;
 use super::pairing::{clean_device_name, token_grant};
-use crate::challenges::{self, Rejected};
 use crate::clock::now_ms;
+use crate::db::challenges::{self, Rejected};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{confirmed_refresh_token, token_hash};
-use crate::{store, AppState};
+use crate::{db, AppState};
 
 fn not_awaiting() -> ApiError {
     ApiError::new(
@@ -67,7 +67,7 @@ pub async fn confirm(
         // (a browser closed for a day repeats its confirm on start-up; refusing it would
         // leave a binding nobody holds). Never a second binding.
         challenges::CONFIRMED => {
-            let Some((b, refresh_expires_at)) = store::unanswered_redeem(&s.db, &refresh_hash).await? else {
+            let Some((b, refresh_expires_at)) = db::unanswered_redeem(&s.db, &refresh_hash).await? else {
                 return Err(not_awaiting());
             };
             tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "code confirm answered again after a lost answer");

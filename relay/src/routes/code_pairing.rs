@@ -16,8 +16,8 @@ use latch_wire::api::{ChallengeIssued, ChallengeRequest, ChallengeStatus, Challe
 use super::body::{parse_json, Query};
 use super::client_addr::ClientAddr;
 use super::pairing::clean_device_name;
-use crate::challenges::{self, ChallengeRow, Created};
 use crate::clock::now_ms;
+use crate::db::challenges::{self, ChallengeRow, Created};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{new_secret, token_hash};
 use crate::{code, AppState};
@@ -139,7 +139,7 @@ pub async fn status(
         Some(_) => return Err(ApiError::bad_request("invalid_seen", "seen must be pending or awaiting_confirmation.")),
     };
     // Subscribe before reading, so a change between the read and the wait still wakes us.
-    let mut changed = s.changes.subscribe();
+    let mut changed = s.realtime.changes.subscribe();
     let mut stopping = s.shutdown.subscribe();
     let started = now_ms();
     if challenges::get(&s.db, &id_hash).await?.is_none() {

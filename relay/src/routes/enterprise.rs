@@ -14,10 +14,11 @@ use super::client_addr::ClientAddr;
 use super::code_approval::app_name_for;
 use super::pairing::{clean_device_name, is_valid_user_id, token_grant};
 use crate::clock::now_ms;
-use crate::enrollment::{self, Claims, Enrollment, Refusal};
+use crate::db;
+use crate::db::enrollment::Enrollment;
+use crate::enrollment::{self, Claims, Refusal};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{derived_refresh_token, new_secret, token_hash};
-use crate::store;
 use crate::AppState;
 
 /// An assertion is a short JWT; anything much longer is not one.
@@ -70,7 +71,7 @@ pub async fn enroll(
     }
     let now = now_ms();
     let key_id = enrollment::kid(&req.assertion).map_err(refused)?;
-    let (tenant_id, public_key) = enrollment::active_key(&s.db, &key_id).await?.ok_or(refused(Refusal::Invalid))?;
+    let (tenant_id, public_key) = db::enrollment::active_key(&s.db, &key_id).await?.ok_or(refused(Refusal::Invalid))?;
     let audience = s.cfg.public_url.trim_end_matches('/');
     let claims = enrollment::verify(&req.assertion, &public_key, &tenant_id, audience, now).map_err(refused)?;
     if !is_valid_user_id(&claims.user_id) {
@@ -99,7 +100,7 @@ pub async fn enroll(
             BindingInfo { binding_id, tenant_id: tenant_id.clone(), app_name, user_id: claims.user_id.clone() };
         Json(token_grant(&s, binding, refresh_token.clone(), refresh_expires_at, now))
     };
-    if let Some(binding_id) = enrollment::enroll(&s.db, &claims, &e).await? {
+    if let Some(binding_id) = db::enrollment::enroll(&s.db, &claims, &e).await? {
         tracing::info!(tenant = %tenant_id, binding = %binding_id, key = %key_id, "browser enrolled by policy");
         s.metrics.completed("enrollment");
         return Ok(grant(binding_id, app_name, refresh_expires_at));
@@ -119,11 +120,11 @@ async fn again(
     refresh_hash: &[u8],
     now: u64,
 ) -> ApiResult<Option<(String, u64)>> {
-    let used_at = enrollment::nonce_used_at(&s.db, key_id, &claims.nonce).await?;
+    let used_at = db::enrollment::nonce_used_at(&s.db, key_id, &claims.nonce).await?;
     if used_at.is_none_or(|t| now >= t + REDEEM_RETRY_MS) {
         return Ok(None);
     }
-    let found = store::unanswered_redeem(&s.db, refresh_hash).await?;
+    let found = db::unanswered_redeem(&s.db, refresh_hash).await?;
     Ok(found.map(|(b, refresh_expires_at)| {
         tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "enrollment answered again after a lost answer");
         (b.binding_id, refresh_expires_at)

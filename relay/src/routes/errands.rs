@@ -14,10 +14,10 @@ use super::body::parse_json;
 use super::pairing::App;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::live::Errand;
-use crate::routing::{self, Target};
+use crate::realtime::sockets::Errand;
+use crate::realtime::{errands, Target};
 use crate::secrets::new_id;
-use crate::{store, AppState};
+use crate::{db, AppState};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,12 +42,12 @@ pub async fn create(State(s): State<AppState>, App { tenant_id, .. }: App, body:
     }
     let target = match &req.binding_id {
         // Only a binding of this tenant and user; any other is "not paired" for this app.
-        Some(id) => match store::binding(&s.db, id).await? {
+        Some(id) => match db::binding(&s.db, id).await? {
             Some(b) if b.tenant_id == tenant_id && b.user_id == req.user_id => {
                 if b.revoked {
                     return Err(ApiError::new(StatusCode::GONE, "binding_revoked", "That binding was revoked."));
                 }
-                routing::locate(&s, id, now_ms()).await?
+                errands::locate(&s.realtime, id, now_ms()).await?
             }
             _ => {
                 return Err(ApiError::new(
@@ -58,17 +58,17 @@ pub async fn create(State(s): State<AppState>, App { tenant_id, .. }: App, body:
             }
         },
         // The user's newest connected binding of this tenant, on this instance or another.
-        None => routing::find_target(&s, &tenant_id, &req.user_id, now_ms()).await?,
+        None => errands::find_target(&s.realtime, &tenant_id, &req.user_id, now_ms()).await?,
     };
     let target = target.ok_or_else(offline)?;
     let errand = Errand { id: new_id("err_"), kind: req.kind, params: req.params };
     let (binding_id, outcome) = match target {
         Target::Local(binding_id) => {
-            let outcome = routing::run_local(&s, &binding_id, errand).await;
+            let outcome = errands::run_local(&s.realtime, &binding_id, errand).await;
             (binding_id, outcome)
         }
         Target::Remote { binding_id, instance_id } => {
-            let outcome = routing::run_remote(&s, &binding_id, &instance_id, errand).await?;
+            let outcome = errands::run_remote(&s.realtime, &binding_id, &instance_id, errand).await?;
             (binding_id, outcome)
         }
     };

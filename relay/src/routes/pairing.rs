@@ -18,10 +18,9 @@ use latch_wire::token::{
 use super::body::{bearer, parse_json};
 use super::client_addr::ClientAddr;
 use crate::clock::now_ms;
+use crate::db::{self, TokenRow};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{new_secret, redeemed_refresh_token, token_hash};
-use crate::store::{self, TokenRow};
-use crate::writes;
 use crate::AppState;
 
 /// The app behind a request's API key.
@@ -48,9 +47,8 @@ async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<App> {
         ApiError::unauthorized("api_key_required", "Send your API key as 'Authorization: Bearer <apiKey>'.")
     })?;
     let invalid = || ApiError::unauthorized("api_key_invalid", "The API key is unknown or revoked.");
-    let key_id = store::api_key_id(key).ok_or_else(invalid)?;
-    let record =
-        s.api_keys.get_or_load(&key_id, || store::active_api_key(&s.db, &key_id)).await?.ok_or_else(invalid)?;
+    let key_id = db::api_key_id(key).ok_or_else(invalid)?;
+    let record = s.api_keys.get_or_load(&key_id, || db::active_api_key(&s.db, &key_id)).await?.ok_or_else(invalid)?;
     if !record.matches(key) {
         return Err(invalid());
     }
@@ -91,7 +89,7 @@ pub async fn mint(
     let token = new_secret(PAIRING_TOKEN_PREFIX);
     let now = now_ms();
     let expires_at = now + s.cfg.pairing_ttl_ms;
-    let row = writes::PairingToken {
+    let row = db::PairingToken {
         hash: token_hash(&s.pepper, &token),
         tenant_id: tenant_id.clone(),
         user_id,
@@ -100,7 +98,7 @@ pub async fn mint(
         now,
         expires_at,
     };
-    writes::insert_pairing_token(&s, row).await?;
+    db::insert_pairing_token(&s.store, row).await?;
     tracing::info!(tenant = %tenant_id, key = %key_id, "pairing token minted");
     let connect_url = format!("{}/connect#token={token}", s.cfg.public_url);
     s.metrics.started("token");
@@ -209,7 +207,7 @@ pub async fn describe(
     let token = token_from(&body)?;
     let requested = parse_json::<DescribeExtras>(&body).ok().and_then(|e| e.return_url);
     let now = now_ms();
-    let row = store::pairing_token(&s.db, &token_hash(&s.pepper, &token)).await?;
+    let row = db::pairing_token(&s.db, &token_hash(&s.pepper, &token)).await?;
     let return_url = row.as_ref().and_then(|r| back_link(requested.as_deref(), &r.tenant_origins));
     match row {
         Some(r) if !r.used && !r.key_revoked && r.expires_at > now => Ok(Json(Described {
@@ -256,15 +254,9 @@ pub async fn redeem(
     debug_assert!(is_refresh_token(&refresh_token));
     let refresh_hash = token_hash(&s.pepper, &refresh_token);
     let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
-    let redeem = writes::Redeem {
-        hash: hash.clone(),
-        device_name,
-        now,
-        app_name_for: app_name,
-        refresh_hash: refresh_hash.clone(),
-        refresh_expires_at,
-    };
-    let redeemed = writes::redeem_pairing_token(&s, redeem).await?;
+    let redeem =
+        db::Redeem { hash: hash.clone(), device_name, now, refresh_hash: refresh_hash.clone(), refresh_expires_at };
+    let redeemed = db::redeem_pairing_token(&s.store, redeem).await?;
     let (b, refresh_expires_at) = match redeemed {
         Some(b) => {
             tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "pairing token redeemed");
@@ -272,12 +264,12 @@ pub async fn redeem(
             (b, refresh_expires_at)
         }
         None => {
-            let row = store::pairing_token(&s.db, &hash).await?;
+            let row = db::pairing_token(&s.db, &hash).await?;
             // A retry of a redeem that committed but whose answer was lost: same key, same
             // binding, while its refresh token is unused. Never a second binding.
             let retry_window = row.as_ref().is_some_and(|r| r.used && now < r.expires_at + REDEEM_RETRY_MS);
             let again = match redeem_key {
-                Some(_) if retry_window => store::unanswered_redeem(&s.db, &refresh_hash).await?,
+                Some(_) if retry_window => db::unanswered_redeem(&s.db, &refresh_hash).await?,
                 _ => None,
             };
             let Some(again) = again else {

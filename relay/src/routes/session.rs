@@ -25,9 +25,10 @@ use latch_wire::socket::{
 use super::client_addr::ClientAddr;
 use crate::access::Claims;
 use crate::error::ApiError;
-use crate::live::{Completion, Errand, ErrandOutcome, Inbox, Unauthenticated, Wake};
 use crate::metrics::{LimitLabel, ReasonLabel};
-use crate::{routing, store, AppState};
+use crate::realtime::errands;
+use crate::realtime::sockets::{Completion, Errand, ErrandOutcome, Inbox, Unauthenticated, Wake};
+use crate::{db, AppState};
 
 /// The client must finish the handshake within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +41,7 @@ const MAX_FRAME_BYTES: usize = super::MAX_BODY_BYTES;
 const SOCKET_BUFFER_BYTES: usize = 512;
 
 pub async fn upgrade(State(s): State<AppState>, ClientAddr(addr): ClientAddr, ws: WebSocketUpgrade) -> Response {
-    let Some(slot) = s.live.admit_unauthenticated(addr, s.cfg.unauthenticated_sockets_per_address) else {
+    let Some(slot) = s.realtime.sockets.admit_unauthenticated(addr, s.cfg.unauthenticated_sockets_per_address) else {
         s.metrics.rate_limited.get_or_create(&LimitLabel { limit: "unauthenticated_sockets" }).inc();
         let mut refused = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -162,7 +163,7 @@ async fn reauthenticate(s: &AppState, binding_id: &str, access_token: &str) -> R
     if claims.sub != binding_id {
         return Err("invalid_access_token");
     }
-    match store::active_binding(&s.db, binding_id).await {
+    match db::active_binding(&s.db, binding_id).await {
         Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid => Ok(claims),
         Ok(_) => Err("invalid_access_token"),
         Err(_) => Err("storage_unavailable"),
@@ -206,8 +207,8 @@ fn run(s: AppState, mut socket: WebSocket, slot: Box<Unauthenticated>) -> impl s
                 break;
             }
         }
-        s.live.disconnect(&binding_id, conn);
-        Box::pin(routing::socket_closed(&s, &binding_id, conn)).await;
+        s.realtime.sockets.disconnect(&binding_id, conn);
+        Box::pin(errands::socket_closed(&s.realtime, &binding_id, conn)).await;
         s.metrics.live_sockets.dec();
     }
 }
@@ -265,7 +266,7 @@ impl Session<'_> {
                 let Errand { id, kind, params } = *errand;
                 let errand = frame(&ServerFrame::Errand { id: id.clone(), kind, params });
                 if !send(s, socket, errand).await {
-                    s.live.abandon(&id);
+                    s.realtime.sockets.abandon(&id);
                     return ControlFlow::Break(());
                 }
             }
@@ -280,7 +281,7 @@ impl Session<'_> {
                 return ControlFlow::Break(());
             }
             Event::Wake(Wake::Recheck) => {
-                if !matches!(store::active_binding(&s.db, binding_id).await, Ok(Some(_))) {
+                if !matches!(db::active_binding(&s.db, binding_id).await, Ok(Some(_))) {
                     refuse(s, socket, "binding_revoked").await;
                     tracing::info!(binding = %binding_id, "socket closed: binding revoked");
                     return ControlFlow::Break(());
@@ -292,7 +293,7 @@ impl Session<'_> {
 
     /// An `errand_result`: taken only from the socket its errand went to.
     fn complete(&self, id: &str, outcome: ErrandOutcome) {
-        let reason = match self.s.live.complete(self.conn, id, outcome) {
+        let reason = match self.s.realtime.sockets.complete(self.conn, id, outcome) {
             Completion::Accepted => return,
             Completion::OtherSocket => "other_socket",
             Completion::Unknown => "unknown",
@@ -329,11 +330,11 @@ async fn authenticate(
     // Registered before the binding is read: a revocation committed after the read wakes
     // this socket's inbox (live::forward_signals), one committed before fails the read.
     // The same for shutdown: set before this check, or seen by the forwarder after it.
-    let (conn, inbox, displaced) = s.live.connect(&binding_id);
+    let (conn, inbox, displaced) = s.realtime.sockets.connect(&binding_id);
     let unregister = |displaced| {
-        s.live.disconnect(&binding_id, conn);
+        s.realtime.sockets.disconnect(&binding_id, conn);
         if let Some(d) = displaced {
-            s.live.reinstate(&binding_id, d);
+            s.realtime.sockets.reinstate(&binding_id, d);
         }
     };
     if *s.shutdown.borrow() {
@@ -341,7 +342,7 @@ async fn authenticate(
         going_away(s, socket).await;
         return None;
     }
-    let active = store::active_binding(&s.db, &binding_id).await;
+    let active = db::active_binding(&s.db, &binding_id).await;
     if !matches!(active, Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid) {
         unregister(displaced);
         refuse(s, socket, "invalid_access_token").await;
@@ -350,12 +351,12 @@ async fn authenticate(
     // One socket per binding: the older one here closes now; one on another instance
     // hears it from routing.
     if let Some(d) = displaced {
-        s.live.retire(d);
+        s.realtime.sockets.retire(d);
     }
-    routing::socket_opened(s, &binding_id, conn, crate::clock::now_ms()).await;
+    errands::socket_opened(&s.realtime, &binding_id, conn, crate::clock::now_ms()).await;
     if !send(s, socket, auth_ack(&binding_id, &claims.scopes)).await {
-        s.live.disconnect(&binding_id, conn);
-        routing::socket_closed(s, &binding_id, conn).await;
+        s.realtime.sockets.disconnect(&binding_id, conn);
+        errands::socket_closed(&s.realtime, &binding_id, conn).await;
         return None;
     }
     Some((binding_id, conn, inbox, claims.exp))

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::body::Query;
 use crate::error::ApiResult;
-use crate::{store, AppState};
+use crate::{db, AppState};
 
 const EMBED_JS: &str = include_str!("../../assets/embed.js");
 const CONNECT_HTML: &str = include_str!("../../assets/connect.html");
@@ -85,7 +85,7 @@ pub struct StatusQuery {
 /// answers; an unknown tenant gets a frame that answers nobody.
 async fn status_frame(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> ApiResult<Response> {
     let tenant = match q.tenant.as_deref() {
-        Some(id) if id.len() <= 64 => store::tenant(&s.db, id).await?,
+        Some(id) if id.len() <= 64 => db::tenant(&s.db, id).await?,
         _ => None,
     };
     let (tenant_id, origins) = tenant.map(|t| (t.id, t.origins)).unwrap_or_default();

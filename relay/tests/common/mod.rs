@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use latch_relay::{app, clock::now_ms, db, store, AppState, Config};
+use latch_relay::{app, clock::now_ms, db, AppState, Config};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -68,14 +68,14 @@ pub async fn test_db() -> TestDb {
 
 /// The acme tenant and key on an existing state.
 pub async fn fixture_on(state: AppState) -> Fixture {
-    let tenant = store::Tenant {
+    let tenant = db::Tenant {
         id: "acme".into(),
         name: "Acme Inc".into(),
         origins: vec!["http://localhost:8788".into()],
         captures: false,
     };
-    store::create_tenant(&state.db, &tenant, now_ms()).await.unwrap();
-    let (api_key, key_id) = store::create_api_key(&state.db, "acme", "Acme", now_ms()).await.unwrap();
+    db::create_tenant(&state.db, &tenant, now_ms()).await.unwrap();
+    let (api_key, key_id) = db::create_api_key(&state.db, "acme", "Acme", now_ms()).await.unwrap();
     Fixture { app: app(state.clone()), state, api_key, key_id, _dir: None }
 }
 

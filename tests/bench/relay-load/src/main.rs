@@ -23,7 +23,7 @@ mod workload;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latch_relay::{clock::now_ms, db, store};
+use latch_relay::{clock::now_ms, db};
 use workload::{Op, Recorded, Schedule};
 
 use crate::http::Conn;
@@ -198,9 +198,9 @@ async fn closed_or_paced(
 /// The bench tenant and API key in a fresh database; the key.
 async fn seed(url: &str) -> String {
     let pool = db::open(url).await.expect("open the bench database");
-    let tenant = store::Tenant { id: "bench".into(), name: "Bench".into(), origins: vec![], captures: false };
-    store::create_tenant(&pool, &tenant, now_ms()).await.expect("tenant");
-    let (api_key, _) = store::create_api_key(&pool, "bench", "Bench", now_ms()).await.expect("key");
+    let tenant = db::Tenant { id: "bench".into(), name: "Bench".into(), origins: vec![], captures: false };
+    db::create_tenant(&pool, &tenant, now_ms()).await.expect("tenant");
+    let (api_key, _) = db::create_api_key(&pool, "bench", "Bench", now_ms()).await.expect("key");
     pool.close().await;
     api_key
 }

@@ -4,13 +4,11 @@
 //! database, so it holds across relay instances: the pending limit is checked inside the
 //! INSERT, each step is `UPDATE … WHERE status = <the state it leaves>`.
 
-use sqlx::Row;
-
 use latch_wire::api::CodeRequester;
 
+use crate::db::count_change;
 use crate::db::Db;
-use crate::store::count_change;
-use crate::wake::Topic;
+use crate::db::Topic;
 
 mod approval;
 mod confirmation;
@@ -100,7 +98,7 @@ pub async fn create(
 }
 
 pub async fn get(db: &Db, id_hash: &[u8]) -> sqlx::Result<Option<ChallengeRow>> {
-    let row = sqlx::query(
+    let row: Option<StoredChallenge> = sqlx::query_as(
         "SELECT status, expires_at, interval_ms, last_poll_at, tenant_id, user_id, app_name, app_origin
          FROM challenges WHERE id_hash = $1",
     )
@@ -108,12 +106,39 @@ pub async fn get(db: &Db, id_hash: &[u8]) -> sqlx::Result<Option<ChallengeRow>> 
     .fetch_optional(db)
     .await?;
     Ok(row.map(|r| ChallengeRow {
-        status: r.get("status"),
-        expires_at: r.get::<i64, _>("expires_at") as u64,
-        interval_ms: r.get::<i64, _>("interval_ms") as u64,
-        last_poll_at: r.get::<Option<i64>, _>("last_poll_at").map(|t| t as u64),
-        requester: requester(&r),
+        requester: r.requester(),
+        status: r.status,
+        expires_at: r.expires_at,
+        interval_ms: r.interval_ms,
+        last_poll_at: r.last_poll_at.map(|t| t as u64),
     }))
+}
+
+/// A challenge's row as its poller reads it.
+#[derive(sqlx::FromRow)]
+struct StoredChallenge {
+    status: String,
+    #[sqlx(try_from = "i64")]
+    expires_at: u64,
+    #[sqlx(try_from = "i64")]
+    interval_ms: u64,
+    last_poll_at: Option<i64>,
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    app_name: Option<String>,
+    app_origin: Option<String>,
+}
+
+impl StoredChallenge {
+    /// The approving side recorded on the row, when there is one.
+    fn requester(&self) -> Option<CodeRequester> {
+        Some(CodeRequester {
+            app_name: self.app_name.clone()?,
+            tenant_id: self.tenant_id.clone()?,
+            user_id: self.user_id.clone()?,
+            app_origin: self.app_origin.clone(),
+        })
+    }
 }
 
 /// Slack for polls that arrive just before the interval is up: the client measures the
@@ -144,17 +169,4 @@ pub async fn record_poll(db: &Db, id_hash: &[u8], now: u64, slow_down_ms: u64) -
     .fetch_optional(db)
     .await?;
     Ok((false, interval.unwrap_or(0) as u64))
-}
-
-/// The approving side recorded on a row, when there is one.
-fn requester(r: &sqlx::any::AnyRow) -> Option<CodeRequester> {
-    let tenant_id: Option<String> = r.get("tenant_id");
-    let user_id: Option<String> = r.get("user_id");
-    let app_name: Option<String> = r.get("app_name");
-    Some(CodeRequester {
-        app_name: app_name?,
-        tenant_id: tenant_id?,
-        user_id: user_id?,
-        app_origin: r.get("app_origin"),
-    })
 }

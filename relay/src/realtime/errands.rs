@@ -3,7 +3,7 @@
 //! sockets it holds (`live_sockets`) and a heartbeat (`instances`); the receiving instance
 //! writes the errand to the `errands` table and `NOTIFY`s the holder, which hands it to the
 //! socket, writes the outcome once and `NOTIFY`s back. The holder takes the answer only
-//! from the socket it sent the errand to (`live.rs`), so routing keeps that rule. A binding
+//! from the socket it sent the errand to (`sockets.rs`), so routing keeps that rule. A binding
 //! has one socket across instances: the instance recording a newer one `NOTIFY`s the
 //! holder of the older, which closes it. On SQLite (one relay) all of this is off and
 //! errands only go to local sockets.
@@ -13,13 +13,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sqlx::Row;
 use tokio::sync::oneshot;
 
-use crate::db::{Backend, Db};
-use crate::live::{Errand, ErrandOutcome};
-use crate::wake::{self, Topic};
-use crate::AppState;
+use super::sockets::{Errand, ErrandOutcome};
+use super::Realtime;
+use crate::db::{publish_with, Backend, Db, Topic};
 
 /// How long an errand waits for the extension's answer.
 pub const ERRAND_TIMEOUT: Duration = Duration::from_secs(15);
@@ -27,7 +25,7 @@ pub const ERRAND_TIMEOUT: Duration = Duration::from_secs(15);
 pub const INSTANCE_ALIVE_MS: u64 = 30_000;
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
-pub struct Routing {
+pub struct Errands {
     /// This instance's id (random per process).
     pub instance_id: String,
     enabled: bool,
@@ -42,7 +40,7 @@ pub enum Target {
     Remote { binding_id: String, instance_id: String },
 }
 
-impl Routing {
+impl Errands {
     pub fn new(backend: Backend) -> Self {
         Self {
             instance_id: crate::secrets::new_id("ins_"),
@@ -93,21 +91,21 @@ pub async fn leave(db: &Db, instance_id: &str) -> sqlx::Result<()> {
     Ok(())
 }
 
-pub async fn socket_opened(s: &AppState, binding_id: &str, conn: u64, now: u64) {
-    if !s.routing.enabled {
+pub async fn socket_opened(rt: &Realtime, binding_id: &str, conn: u64, now: u64) {
+    if !rt.errands.enabled {
         return;
     }
-    if let Err(e) = record_socket(s, binding_id, conn, now).await {
+    if let Err(e) = record_socket(rt, binding_id, conn, now).await {
         tracing::warn!(error = %e, binding = %binding_id, "cannot record the socket for other instances");
     }
 }
 
 /// Records the socket as the binding's one socket; the instance holding the one it
 /// replaces (if another) is told to close it (`latch_sockets`, `instance:conn:binding`).
-async fn record_socket(s: &AppState, binding_id: &str, conn: u64, now: u64) -> sqlx::Result<()> {
+async fn record_socket(rt: &Realtime, binding_id: &str, conn: u64, now: u64) -> sqlx::Result<()> {
     // The heartbeat too: the socket must count as reachable even before the first beat.
-    heartbeat(&s.db, &s.routing.instance_id, now).await?;
-    let mut tx = s.db.begin().await?;
+    heartbeat(&rt.db, &rt.errands.instance_id, now).await?;
+    let mut tx = rt.db.begin().await?;
     // Insert, or lock the row of the socket this one replaces: two instances recording
     // sockets of one binding at once take turns, and the second learns of the first.
     let inserted = sqlx::query(
@@ -115,7 +113,7 @@ async fn record_socket(s: &AppState, binding_id: &str, conn: u64, now: u64) -> s
          ON CONFLICT (binding_id) DO NOTHING",
     )
     .bind(binding_id)
-    .bind(&s.routing.instance_id)
+    .bind(&rt.errands.instance_id)
     .bind(conn as i64)
     .bind(now as i64)
     .execute(&mut *tx)
@@ -123,65 +121,66 @@ async fn record_socket(s: &AppState, binding_id: &str, conn: u64, now: u64) -> s
     .rows_affected();
     let mut replaced = None;
     if inserted == 0 {
-        let old = sqlx::query("SELECT instance_id, conn FROM live_sockets WHERE binding_id = $1 FOR UPDATE")
-            .bind(binding_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        replaced = old.map(|r| (r.get::<String, _>("instance_id"), r.get::<i64, _>("conn")));
+        replaced = sqlx::query_as::<_, (String, i64)>(
+            "SELECT instance_id, conn FROM live_sockets WHERE binding_id = $1 FOR UPDATE",
+        )
+        .bind(binding_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         sqlx::query("UPDATE live_sockets SET instance_id = $2, conn = $3, connected_at = $4 WHERE binding_id = $1")
             .bind(binding_id)
-            .bind(&s.routing.instance_id)
+            .bind(&rt.errands.instance_id)
             .bind(conn as i64)
             .bind(now as i64)
             .execute(&mut *tx)
             .await?;
     }
     tx.commit().await?;
-    // A socket on this instance was already replaced in `live`.
-    if let Some((instance, old_conn)) = replaced.filter(|(i, _)| *i != s.routing.instance_id) {
-        wake::publish_with(&s.db, Topic::Sockets, &format!("{instance}:{old_conn}:{binding_id}")).await;
+    // A socket on this instance was already replaced in `sockets`.
+    if let Some((instance, old_conn)) = replaced.filter(|(i, _)| *i != rt.errands.instance_id) {
+        publish_with(&rt.db, Topic::Sockets, &format!("{instance}:{old_conn}:{binding_id}")).await;
     }
     Ok(())
 }
 
 /// `latch_sockets` notice: a newer socket of a binding was recorded elsewhere; if the one
 /// it replaced is here, it closes.
-pub fn on_socket_notice(s: &AppState, payload: &str) {
+pub fn on_socket_notice(rt: &Realtime, payload: &str) {
     let mut parts = payload.splitn(3, ':');
     let (Some(instance), Some(conn), Some(binding_id)) = (parts.next(), parts.next(), parts.next()) else {
         return;
     };
-    if instance == s.routing.instance_id {
+    if instance == rt.errands.instance_id {
         if let Ok(conn) = conn.parse() {
-            s.live.replaced_elsewhere(binding_id, conn);
+            rt.sockets.replaced_elsewhere(binding_id, conn);
         }
     }
 }
 
 /// Forgets the socket, unless a newer one (here or on another instance) replaced it.
-pub async fn socket_closed(s: &AppState, binding_id: &str, conn: u64) {
-    if !s.routing.enabled {
+pub async fn socket_closed(rt: &Realtime, binding_id: &str, conn: u64) {
+    if !rt.errands.enabled {
         return;
     }
     let _ = sqlx::query("DELETE FROM live_sockets WHERE binding_id = $1 AND instance_id = $2 AND conn = $3")
         .bind(binding_id)
-        .bind(&s.routing.instance_id)
+        .bind(&rt.errands.instance_id)
         .bind(conn as i64)
-        .execute(&s.db)
+        .execute(&rt.db)
         .await;
 }
 
 /// The user's most recently created binding of this tenant that has a live socket
 /// anywhere; of bindings created in the same millisecond, the greatest id (PROTOCOL §10).
-pub async fn find_target(s: &AppState, tenant_id: &str, user_id: &str, now: u64) -> sqlx::Result<Option<Target>> {
-    if !s.routing.enabled {
-        let mut bindings = crate::store::list_bindings(&s.db, Some(tenant_id)).await?;
-        bindings.retain(|b| !b.revoked && b.user_id == user_id && s.live.is_online(&b.binding_id));
+pub async fn find_target(rt: &Realtime, tenant_id: &str, user_id: &str, now: u64) -> sqlx::Result<Option<Target>> {
+    if !rt.errands.enabled {
+        let mut bindings = crate::db::list_bindings(&rt.db, Some(tenant_id)).await?;
+        bindings.retain(|b| !b.revoked && b.user_id == user_id && rt.sockets.is_online(&b.binding_id));
         let newest =
             bindings.into_iter().max_by(|a, b| (a.created_at, &a.binding_id).cmp(&(b.created_at, &b.binding_id)));
         return Ok(newest.map(|b| Target::Local(b.binding_id)));
     }
-    let row = sqlx::query(
+    let row: Option<(String, String)> = sqlx::query_as(
         "SELECT b.id, l.instance_id FROM bindings b
          JOIN live_sockets l ON l.binding_id = b.id JOIN instances i ON i.id = l.instance_id
          WHERE b.tenant_id = $1 AND b.user_id = $2 AND b.revoked_at IS NULL AND i.seen_at > $3
@@ -190,15 +189,15 @@ pub async fn find_target(s: &AppState, tenant_id: &str, user_id: &str, now: u64)
     .bind(tenant_id)
     .bind(user_id)
     .bind(now.saturating_sub(INSTANCE_ALIVE_MS) as i64)
-    .fetch_optional(&s.db)
+    .fetch_optional(&rt.db)
     .await?;
-    Ok(row.map(|r| s.routing.target(r.get("id"), r.get("instance_id"))))
+    Ok(row.map(|(binding_id, instance_id)| rt.errands.target(binding_id, instance_id)))
 }
 
 /// Where the live socket of `binding_id` is, if it has one.
-pub async fn locate(s: &AppState, binding_id: &str, now: u64) -> sqlx::Result<Option<Target>> {
-    if !s.routing.enabled {
-        return Ok(s.live.is_online(binding_id).then(|| Target::Local(binding_id.to_owned())));
+pub async fn locate(rt: &Realtime, binding_id: &str, now: u64) -> sqlx::Result<Option<Target>> {
+    if !rt.errands.enabled {
+        return Ok(rt.sockets.is_online(binding_id).then(|| Target::Local(binding_id.to_owned())));
     }
     let instance: Option<String> = sqlx::query_scalar(
         "SELECT l.instance_id FROM live_sockets l JOIN instances i ON i.id = l.instance_id
@@ -206,12 +205,12 @@ pub async fn locate(s: &AppState, binding_id: &str, now: u64) -> sqlx::Result<Op
     )
     .bind(binding_id)
     .bind(now.saturating_sub(INSTANCE_ALIVE_MS) as i64)
-    .fetch_optional(&s.db)
+    .fetch_optional(&rt.db)
     .await?;
-    Ok(instance.map(|i| s.routing.target(binding_id.to_owned(), i)))
+    Ok(instance.map(|i| rt.errands.target(binding_id.to_owned(), i)))
 }
 
-impl Routing {
+impl Errands {
     fn target(&self, binding_id: String, instance_id: String) -> Target {
         if instance_id == self.instance_id {
             Target::Local(binding_id)
@@ -223,13 +222,13 @@ impl Routing {
 
 /// Sends an errand to a local socket and waits for its answer; `None`: offline or no
 /// answer in time.
-pub async fn run_local(s: &AppState, binding_id: &str, errand: Errand) -> Option<ErrandOutcome> {
+pub async fn run_local(rt: &Realtime, binding_id: &str, errand: Errand) -> Option<ErrandOutcome> {
     let id = errand.id.clone();
-    let answer = s.live.send(binding_id, errand)?;
+    let answer = rt.sockets.send(binding_id, errand)?;
     match tokio::time::timeout(ERRAND_TIMEOUT, answer).await {
         Ok(Ok(outcome)) => Some(outcome),
         _ => {
-            s.live.abandon(&id);
+            rt.sockets.abandon(&id);
             None
         }
     }
@@ -237,13 +236,13 @@ pub async fn run_local(s: &AppState, binding_id: &str, errand: Errand) -> Option
 
 /// Hands an errand to the instance holding the socket and waits for the outcome it writes.
 pub async fn run_remote(
-    s: &AppState,
+    rt: &Realtime,
     binding_id: &str,
     instance_id: &str,
     errand: Errand,
 ) -> sqlx::Result<Option<ErrandOutcome>> {
     let (done, answered) = oneshot::channel();
-    s.routing.waiting().insert(errand.id.clone(), done);
+    rt.errands.waiting().insert(errand.id.clone(), done);
     let sent = async {
         sqlx::query(
             "INSERT INTO errands (id, binding_id, instance_id, kind, params, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -254,22 +253,22 @@ pub async fn run_remote(
         .bind(&errand.kind)
         .bind(errand.params.to_string())
         .bind(crate::clock::now_ms() as i64)
-        .execute(&s.db)
+        .execute(&rt.db)
         .await?;
-        wake::publish_with(&s.db, Topic::Errands, &format!("{instance_id}:{}", errand.id)).await;
+        publish_with(&rt.db, Topic::Errands, &format!("{instance_id}:{}", errand.id)).await;
         sqlx::Result::Ok(())
     }
     .await;
     if let Err(e) = sent {
-        s.routing.waiting().remove(&errand.id);
+        rt.errands.waiting().remove(&errand.id);
         return Err(e);
     }
     // The holder answers "offline" itself when its socket times out; a little longer here.
     let _ = tokio::time::timeout(ERRAND_TIMEOUT + Duration::from_secs(2), answered).await;
-    s.routing.waiting().remove(&errand.id);
+    rt.errands.waiting().remove(&errand.id);
     let outcome: Option<Option<String>> = sqlx::query_scalar("DELETE FROM errands WHERE id = $1 RETURNING outcome")
         .bind(&errand.id)
-        .fetch_optional(&s.db)
+        .fetch_optional(&rt.db)
         .await?;
     Ok(outcome.flatten().and_then(|text| decode_outcome(&text)))
 }
@@ -292,38 +291,38 @@ fn decode_outcome(text: &str) -> Option<ErrandOutcome> {
 }
 
 /// `latch_errands` notice (`instance:errand`): if it is for this instance, deliver it.
-pub async fn on_errand_notice(s: AppState, payload: String) {
+pub async fn on_errand_notice(rt: std::sync::Arc<Realtime>, payload: String) {
     let Some((instance, errand_id)) = payload.split_once(':') else {
         return;
     };
-    if instance != s.routing.instance_id {
+    if instance != rt.errands.instance_id {
         return;
     }
-    let row = sqlx::query("SELECT binding_id, kind, params FROM errands WHERE id = $1 AND outcome IS NULL")
-        .bind(errand_id)
-        .fetch_optional(&s.db)
-        .await;
-    let Ok(Some(row)) = row else {
+    let row: sqlx::Result<Option<(String, String, String)>> =
+        sqlx::query_as("SELECT binding_id, kind, params FROM errands WHERE id = $1 AND outcome IS NULL")
+            .bind(errand_id)
+            .fetch_optional(&rt.db)
+            .await;
+    let Ok(Some((binding_id, kind, params))) = row else {
         return;
     };
-    let binding_id: String = row.get("binding_id");
-    let params = serde_json::from_str(row.get::<&str, _>("params")).unwrap_or(Value::Null);
-    let errand = Errand { id: errand_id.to_owned(), kind: row.get("kind"), params };
-    let outcome = run_local(&s, &binding_id, errand).await;
+    let params = serde_json::from_str(&params).unwrap_or(Value::Null);
+    let errand = Errand { id: errand_id.to_owned(), kind, params };
+    let outcome = run_local(&rt, &binding_id, errand).await;
     let written = sqlx::query("UPDATE errands SET outcome = $1 WHERE id = $2 AND outcome IS NULL")
         .bind(encode_outcome(outcome.as_ref()))
         .bind(errand_id)
-        .execute(&s.db)
+        .execute(&rt.db)
         .await;
     match written {
-        Ok(_) => wake::publish_with(&s.db, Topic::ErrandResults, errand_id).await,
+        Ok(_) => publish_with(&rt.db, Topic::ErrandResults, errand_id).await,
         Err(e) => tracing::warn!(error = %e, "cannot record an errand's outcome"),
     }
 }
 
 /// `latch_errand_results` notice: wake the request waiting for that errand, if it is here.
-pub fn on_result_notice(s: &AppState, errand_id: &str) {
-    if let Some(done) = s.routing.waiting().remove(errand_id) {
+pub fn on_result_notice(rt: &Realtime, errand_id: &str) {
+    if let Some(done) = rt.errands.waiting().remove(errand_id) {
         let _ = done.send(());
     }
 }

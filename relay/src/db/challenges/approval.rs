@@ -3,7 +3,6 @@
 //! the browser's user confirms (`confirmation.rs`).
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{update_and_announce, AWAITING, CONFIRMED, PENDING};
 use crate::db::Db;
@@ -16,7 +15,7 @@ pub struct Approver<'a> {
     pub app_name: &'a str,
     pub app_origin: Option<&'a str>,
     /// The approving API key (`None`: the relay owner's CLI). Revoking it withdraws the
-    /// approval (`store::revoke_api_key`) and `confirm` refuses it.
+    /// approval (`db::revoke_api_key`) and `confirm` refuses it.
     pub key_id: Option<&'a str>,
 }
 
@@ -37,6 +36,16 @@ pub enum Approval {
 }
 
 /// Approves a pending, unexpired code for `who`: `pending` → `awaiting_confirmation`.
+/// What a challenge's row says about an approval that did not go through.
+#[derive(sqlx::FromRow)]
+struct Approved {
+    status: String,
+    expires_at: i64,
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    app_name: Option<String>,
+}
+
 /// The conditional UPDATE is the single-approval gate (and refuses a key revoked since the
 /// caller's remembered check); when it matches nothing, the row says why.
 pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx::Result<Approval> {
@@ -56,23 +65,21 @@ pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx:
     if update_and_announce(db, update).await? {
         return Ok(Approval::Recorded);
     }
-    let row = sqlx::query("SELECT status, expires_at, tenant_id, user_id, app_name FROM challenges WHERE code = $1")
-        .bind(code)
-        .fetch_optional(db)
-        .await?;
-    let Some(r) = row else {
+    let row: Option<Approved> =
+        sqlx::query_as("SELECT status, expires_at, tenant_id, user_id, app_name FROM challenges WHERE code = $1")
+            .bind(code)
+            .fetch_optional(db)
+            .await?;
+    let Some(Approved { status, expires_at, tenant_id, user_id, app_name }) = row else {
         return Ok(Approval::NotFound);
     };
-    let status: String = r.get("status");
-    let expired = r.get::<i64, _>("expires_at") as u64 <= now;
-    let same_approver = r.get::<Option<String>, _>("tenant_id").as_deref() == Some(who.tenant_id)
-        && r.get::<Option<String>, _>("user_id").as_deref() == Some(who.user_id);
+    let expired = expires_at as u64 <= now;
+    let same_approver = tenant_id.as_deref() == Some(who.tenant_id) && user_id.as_deref() == Some(who.user_id);
     Ok(match status.as_str() {
         PENDING | AWAITING if expired => Approval::Expired,
-        AWAITING | CONFIRMED if same_approver => Approval::Repeated {
-            app_name: r.get::<Option<String>, _>("app_name").unwrap_or_default(),
-            confirmed: status == CONFIRMED,
-        },
+        AWAITING | CONFIRMED if same_approver => {
+            Approval::Repeated { app_name: app_name.unwrap_or_default(), confirmed: status == CONFIRMED }
+        }
         AWAITING | CONFIRMED => Approval::TakenByOther,
         _ => Approval::NotFound,
     })
@@ -133,7 +140,7 @@ pub struct AwaitingCode {
 /// The codes `tenant_id` approved that are unexpired and unanswered, oldest approval first.
 /// Never a code another tenant approved or that nobody approved.
 pub async fn awaiting_for_tenant(db: &Db, tenant_id: &str, now: u64) -> sqlx::Result<Vec<AwaitingCode>> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, Option<String>, String, Option<i64>)> = sqlx::query_as(
         "SELECT code, user_id, device_name, approved_at FROM challenges
          WHERE status = 'awaiting_confirmation' AND tenant_id = $1 AND expires_at > $2 ORDER BY approved_at",
     )
@@ -143,24 +150,26 @@ pub async fn awaiting_for_tenant(db: &Db, tenant_id: &str, now: u64) -> sqlx::Re
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| AwaitingCode {
-            code: crate::code::display(r.get::<&str, _>("code")),
-            user_id: r.get::<Option<String>, _>("user_id").unwrap_or_default(),
-            device_name: r.get("device_name"),
-            approved_at: r.get::<Option<i64>, _>("approved_at").unwrap_or_default() as u64,
+        .map(|(code, user_id, device_name, approved_at)| AwaitingCode {
+            code: crate::code::display(&code),
+            user_id: user_id.unwrap_or_default(),
+            device_name,
+            approved_at: approved_at.unwrap_or_default() as u64,
         })
         .collect())
 }
 
 /// An open code as the relay owner sees it (`latch-relay pairing list`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenCode {
     pub code: String,
     /// `pending` or `awaiting_confirmation`.
     pub status: String,
     pub device_name: String,
+    #[sqlx(try_from = "i64")]
     pub created_at: u64,
+    #[sqlx(try_from = "i64")]
     pub expires_at: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
@@ -170,23 +179,12 @@ pub struct OpenCode {
 
 /// Every unexpired pending or awaiting code, oldest first.
 pub async fn open_codes(db: &Db, now: u64) -> sqlx::Result<Vec<OpenCode>> {
-    let rows = sqlx::query(
+    let rows: Vec<OpenCode> = sqlx::query_as(
         "SELECT code, status, device_name, created_at, expires_at, tenant_id, user_id FROM challenges
          WHERE status IN ('pending', 'awaiting_confirmation') AND expires_at > $1 ORDER BY created_at",
     )
     .bind(now as i64)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| OpenCode {
-            code: crate::code::display(r.get::<&str, _>("code")),
-            status: r.get("status"),
-            device_name: r.get("device_name"),
-            created_at: r.get::<i64, _>("created_at") as u64,
-            expires_at: r.get::<i64, _>("expires_at") as u64,
-            tenant_id: r.get("tenant_id"),
-            user_id: r.get("user_id"),
-        })
-        .collect())
+    Ok(rows.into_iter().map(|r| OpenCode { code: crate::code::display(&r.code), ..r }).collect())
 }

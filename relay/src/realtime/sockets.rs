@@ -1,5 +1,5 @@
-//! Live extension sessions (one WebSocket per binding) and the errands waiting for their
-//! answers, in this process; `routing.rs` reaches sockets held by other instances. Also the
+//! Sockets extension sockets (one WebSocket per binding) and the errands waiting for their
+//! answers, in this process; `errands.rs` reaches sockets held by other instances. Also the
 //! count of sockets still authenticating, per client address.
 
 use std::collections::{HashMap, VecDeque};
@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::{oneshot, watch, Notify};
 
-use crate::db::Db;
-use crate::store;
+use crate::db::{self, Db};
 
 /// An errand on its way to an extension.
 #[derive(Debug, Clone)]
@@ -99,14 +98,14 @@ pub enum Completion {
     OtherSocket,
 }
 
-/// A socket of this binding that a newer one displaced; see [`Live::connect`].
+/// A socket of this binding that a newer one displaced; see [`Sockets::connect`].
 pub struct Displaced {
     conn: u64,
     inbox: Arc<Inbox>,
 }
 
 #[derive(Default)]
-pub struct Live {
+pub struct Sockets {
     sockets: Mutex<HashMap<String, (u64, Arc<Inbox>)>>,
     /// Errands waiting for an answer: the connection they were sent to and the waiter.
     waiting: Mutex<HashMap<String, (u64, oneshot::Sender<ErrandOutcome>)>>,
@@ -117,7 +116,7 @@ pub struct Live {
 
 /// One socket still authenticating, counted against its client address until dropped.
 pub struct Unauthenticated {
-    live: Arc<Live>,
+    live: Arc<Sockets>,
     addr: String,
 }
 
@@ -133,7 +132,7 @@ impl Drop for Unauthenticated {
     }
 }
 
-impl Live {
+impl Sockets {
     /// Counts a new socket from `addr` until it authenticates or ends; `None` when `addr`
     /// already has `cap` such sockets (0: no cap).
     pub fn admit_unauthenticated(self: &Arc<Self>, addr: String, cap: usize) -> Option<Unauthenticated> {
@@ -278,7 +277,7 @@ impl Live {
 /// socket registers before its binding is checked (`session.rs`), so none slips between.
 /// Ends when the signals' senders are dropped.
 pub async fn forward_signals(
-    live: Arc<Live>,
+    live: Arc<Sockets>,
     db: Db,
     mut revocations: watch::Receiver<u64>,
     mut stopping: watch::Receiver<bool>,
@@ -286,7 +285,7 @@ pub async fn forward_signals(
     loop {
         tokio::select! {
             changed = revocations.changed() => match changed {
-                Ok(()) => match store::revoked_among(&db, &live.binding_ids()).await {
+                Ok(()) => match db::revoked_among(&db, &live.binding_ids()).await {
                     Ok(revoked) => live.raise_for(&revoked, |i| &i.recheck),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot tell which sockets lost their binding; all re-check");
@@ -314,7 +313,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_inbox_refuses_and_forgets_the_waiter() {
-        let live = Live::default();
+        let live = Sockets::default();
         let (_, inbox, _) = live.connect("bnd_1");
         for i in 0..INBOX_LIMIT {
             assert!(live.send("bnd_1", errand(&format!("e{i}"))).is_some());
@@ -326,7 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn leaving_comes_before_rechecks_and_errands() {
-        let live = Live::default();
+        let live = Sockets::default();
         let (_, inbox, _) = live.connect("bnd_1");
         let (_, other, _) = live.connect("bnd_2");
         let _answer = live.send("bnd_1", errand("e1")).expect("socket is online");
@@ -341,7 +340,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_session_is_woken_by_an_errand() {
-        let live = Arc::new(Live::default());
+        let live = Arc::new(Sockets::default());
         let (_, inbox, _) = live.connect("bnd_1");
         let waiting = tokio::spawn(async move { matches!(inbox.next().await, Wake::Errand(_)) });
         tokio::task::yield_now().await;
@@ -351,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_socket_an_errand_went_to_answers_it() {
-        let live = Live::default();
+        let live = Sockets::default();
         let (first, _, _) = live.connect("bnd_1");
         let (other, _, _) = live.connect("bnd_2");
         let answer = live.send("bnd_1", errand("e1")).expect("socket is online");
@@ -363,7 +362,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_retired_socket_leaves_and_its_errands_fail_at_once() {
-        let live = Live::default();
+        let live = Sockets::default();
         let (_, old_inbox, _) = live.connect("bnd_1");
         let answer = live.send("bnd_1", errand("e1")).expect("socket is online");
         let (_, _, displaced) = live.connect("bnd_1");
@@ -374,7 +373,7 @@ mod tests {
 
     #[test]
     fn unauthenticated_sockets_are_capped_per_address_until_dropped() {
-        let live = Arc::new(Live::default());
+        let live = Arc::new(Sockets::default());
         let held: Vec<_> = (0..3).map(|_| live.admit_unauthenticated("203.0.113.9".into(), 3).unwrap()).collect();
         assert!(live.admit_unauthenticated("203.0.113.9".into(), 3).is_none());
         assert!(live.admit_unauthenticated("198.51.100.7".into(), 3).is_some(), "another address");

@@ -6,7 +6,6 @@
 //! 2xx still means durable. A request costs one hand-off to this thread instead of one per
 //! statement through sqlx's worker, and writers no longer sleep in SQLite's busy handler.
 
-use std::any::Any;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -15,20 +14,59 @@ use tokio::sync::{mpsc, oneshot};
 /// Jobs taken into one transaction at most.
 const MAX_BATCH: usize = 256;
 
-type Value = Box<dyn Any + Send>;
-type Work = Box<dyn FnOnce(&Connection) -> rusqlite::Result<Value> + Send>;
+/// One queued job: its statements and its typed reply channel together, so nothing is
+/// erased into `Any` and downcast back.
+trait Job: Send {
+    /// Runs the statements; true when they succeeded (else the job's savepoint is rolled
+    /// back). The answer waits in `Ran` until the batch's commit.
+    fn run(self: Box<Self>, conn: &Connection) -> Ran;
+    /// The batch could not start: the job answers this error without running.
+    fn refuse(self: Box<Self>, error: String);
+}
 
-struct Job {
-    work: Work,
-    reply: oneshot::Sender<Result<Value, String>>,
+/// A job that ran, holding its answer until the batch's fate is known.
+struct Ran {
+    ok: bool,
+    /// `None`: the batch committed and the job's own result goes out; `Some(e)`: the
+    /// commit failed and `e` replaces it.
+    answer: Box<dyn FnOnce(Option<String>) + Send>,
+}
+
+struct Typed<T, F> {
+    work: F,
+    reply: oneshot::Sender<Result<T, String>>,
+}
+
+impl<T, F> Job for Typed<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Ran {
+        let Typed { work, reply } = *self;
+        let result = work(conn).map_err(|e| e.to_string());
+        let ok = result.is_ok();
+        let answer = Box::new(move |commit_error: Option<String>| {
+            let _ = reply.send(match commit_error {
+                None => result,
+                Some(e) => Err(e),
+            });
+        });
+        Ran { ok, answer }
+    }
+
+    fn refuse(self: Box<Self>, error: String) {
+        let _ = self.reply.send(Err(error));
+    }
 }
 
 /// Runs on the writer's connection before each batch: how tests put it in a fault mode
 /// (read-only, disk full) like the pool's connections.
 pub type BatchHook = Box<dyn Fn(&Connection) -> rusqlite::Result<()> + Send>;
 
+#[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
     hook: Arc<Mutex<Option<BatchHook>>>,
 }
 
@@ -39,7 +77,7 @@ impl Writer {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
         )?;
-        let (jobs, queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>(4 * MAX_BATCH);
         let hook: Arc<Mutex<Option<BatchHook>>> = Arc::default();
         let batch_hook = hook.clone();
         std::thread::Builder::new()
@@ -59,17 +97,13 @@ impl Writer {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let work: Work = Box::new(move |conn| work(conn).map(|v| Box::new(v) as Value));
         let closed = || sqlx::Error::Protocol("the SQLite writer stopped".into());
-        self.jobs.send(Job { work, reply }).await.map_err(|_| closed())?;
-        match answer.await.map_err(|_| closed())? {
-            Ok(v) => Ok(*v.downcast::<T>().expect("the job's own type")),
-            Err(e) => Err(sqlx::Error::Protocol(e)),
-        }
+        self.jobs.send(Box::new(Typed { work, reply })).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?.map_err(sqlx::Error::Protocol)
     }
 }
 
-fn serve(conn: Connection, mut queue: mpsc::Receiver<Job>, hook: &Mutex<Option<BatchHook>>) {
+fn serve(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, hook: &Mutex<Option<BatchHook>>) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -83,25 +117,28 @@ fn serve(conn: Connection, mut queue: mpsc::Receiver<Job>, hook: &Mutex<Option<B
             None => Ok(()),
         };
         if let Err(e) = hooked.and_then(|()| conn.execute_batch("BEGIN IMMEDIATE")) {
-            batch.into_iter().for_each(|job| drop(job.reply.send(Err(e.to_string()))));
+            batch.into_iter().for_each(|job| job.refuse(e.to_string()));
             continue;
         }
         let mut done = Vec::with_capacity(batch.len());
         for job in batch {
-            let outcome = conn.execute_batch("SAVEPOINT job").and_then(|()| {
-                let result = (job.work)(&conn);
-                let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-                conn.execute_batch(end)?;
-                result
-            });
-            done.push((job.reply, outcome.map_err(|e| e.to_string())));
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                job.refuse(e.to_string());
+                continue;
+            }
+            let ran = job.run(&conn);
+            let end = if ran.ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            match conn.execute_batch(end) {
+                Ok(()) => done.push(ran),
+                Err(e) => (ran.answer)(Some(e.to_string())),
+            }
         }
         match conn.execute_batch("COMMIT") {
-            Ok(()) => done.into_iter().for_each(|(reply, outcome)| drop(reply.send(outcome))),
+            Ok(()) => done.into_iter().for_each(|ran| (ran.answer)(None)),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 let e = e.to_string();
-                done.into_iter().for_each(|(reply, _)| drop(reply.send(Err(e.clone()))));
+                done.into_iter().for_each(|ran| (ran.answer)(Some(e.clone())));
             }
         }
     }

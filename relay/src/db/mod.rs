@@ -1,3 +1,7 @@
+//! The storage room: every SQL statement of pairing and sessions, one function per
+//! operation (mint, redeem, rotate, approve, confirm, revoke…), with typed rows. Callers
+//! pass a [`Store`] for the hot writes and never see which backend runs them.
+//!
 //! Opening the database. One set of queries runs on both backends through sqlx's `Any`
 //! driver (placeholders are `$N`, which SQLite also reads): SQLite for a single relay,
 //! PostgreSQL for several instances behind a load balancer. SQLite runs in WAL mode with
@@ -12,7 +16,47 @@ use sqlx::{AnyPool, Executor};
 
 use crate::secrets;
 
+pub mod bindings;
+pub mod captures;
+pub mod challenges;
+pub mod changes;
+pub mod enrollment;
+pub mod pairing_tokens;
+pub mod redeem;
+pub mod rotation;
+pub mod tenants;
+pub mod writer;
+
+pub use bindings::*;
+pub use changes::{count_change, publish, publish_with, Topic};
+pub use pairing_tokens::*;
+pub use redeem::{redeem_pairing_token, unanswered_redeem, NewBinding, Redeem};
+pub use rotation::{Refreshed, Rotation, LOST_RESPONSE_GRACE_MS};
+pub use tenants::*;
+
 pub type Db = AnyPool;
+
+/// The database as the hot writes see it: the pool, and on SQLite the writer thread that
+/// group-commits mint, redeem and rotation.
+#[derive(Clone)]
+pub struct Store {
+    pub pool: Db,
+    pub writer: Option<writer::Writer>,
+}
+
+impl Store {
+    /// Starts the SQLite writer on a SQLite pool's file; PostgreSQL needs none.
+    pub fn new(pool: Db) -> anyhow::Result<Self> {
+        let writer = match Backend::of(&pool) {
+            Backend::Sqlite => {
+                let url = pool.connect_options().database_url.to_string();
+                Some(writer::Writer::open(writer::path_of(&url))?)
+            }
+            Backend::Postgres => None,
+        };
+        Ok(Self { pool, writer })
+    }
+}
 
 /// Which database a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +106,7 @@ pub fn pool_options(backend: Backend) -> AnyPoolOptions {
         });
     match backend {
         // One writer at a time in SQLite anyway (the hot writes have their own thread,
-        // sqlite_writer.rs); four readers with 512 KiB page caches beside it. Eight readers
+        // db/writer.rs); four readers with 512 KiB page caches beside it. Eight readers
         // with SQLite's default 2 MB caches cost ~10 MB of RSS at 10,000 sockets and
         // bought no throughput on two cores (BENCHMARKS.md).
         Backend::Sqlite => opts.max_connections(4).after_connect(|conn, _| {
@@ -111,7 +155,15 @@ pub async fn setting_or_init(db: &Db, name: &str, init: impl FnOnce() -> String)
     sqlx::query_scalar("SELECT value FROM settings WHERE name = $1").bind(name).fetch_one(db).await
 }
 
-/// A random 256-bit secret as hex, for settings generated on first start.
-pub fn fresh_secret_hex() -> String {
-    hex::encode(secrets::random_bytes())
+/// A secret kept in the settings table (development only, `--dev`): generated once as
+/// 256 random bits, the same value for every instance after.
+pub async fn stored_secret(db: &Db, name: &str) -> anyhow::Result<Vec<u8>> {
+    let hex_value = setting_or_init(db, name, || hex::encode(secrets::random_bytes())).await?;
+    Ok(hex::decode(hex_value)?)
+}
+
+/// The token keys ([`secrets::TokenKeys::load`]): from the environment, or from this
+/// database when `allow_database`.
+pub async fn token_keys(db: &Db, allow_database: bool) -> anyhow::Result<secrets::TokenKeys> {
+    secrets::TokenKeys::load(allow_database, async |name| stored_secret(db, name).await).await
 }

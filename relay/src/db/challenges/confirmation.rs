@@ -2,12 +2,10 @@
 //! request an app's approval named. The challenge id, a 256-bit secret only the requesting
 //! extension holds, is the credential; only its keyed hash is stored.
 
-use sqlx::Row;
-
 use super::{update_and_announce, CONFIRMED, DENIED};
 use crate::db::Db;
-use crate::store::{count_change, insert_binding, insert_session, NewBinding};
-use crate::wake::Topic;
+use crate::db::Topic;
+use crate::db::{count_change, insert_binding, insert_session, NewBinding};
 
 /// Confirms an awaiting, unexpired challenge whose approving API key (if any) is not
 /// revoked: in one transaction the conditional UPDATE
@@ -25,7 +23,7 @@ pub async fn confirm(
     refresh_expires_at: u64,
 ) -> sqlx::Result<Option<NewBinding>> {
     let mut tx = db.begin().await?;
-    let row = sqlx::query(
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
         "UPDATE challenges SET status = 'confirmed', confirmed_at = $2
          WHERE id_hash = $1 AND status = 'awaiting_confirmation' AND expires_at > $2
            AND (key_id IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = challenges.key_id AND k.revoked_at IS NULL))
@@ -35,12 +33,9 @@ pub async fn confirm(
     .bind(now as i64)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(r) = row else {
+    let Some((tenant_id, user_id, app_name, requested_as)) = row else {
         return Ok(None);
     };
-    let (tenant_id, user_id, app_name): (String, String, String) =
-        (r.get("tenant_id"), r.get("user_id"), r.get("app_name"));
-    let requested_as: String = r.get("device_name");
     let device_name = device_name.unwrap_or(&requested_as);
     let binding_id = insert_binding(&mut tx, &tenant_id, &user_id, &app_name, device_name, now).await?;
     insert_session(&mut tx, &binding_id, refresh_hash, now, refresh_expires_at).await?;

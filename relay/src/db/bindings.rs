@@ -1,0 +1,181 @@
+//! Bindings (a tenant's user bound to one browser) and their refresh sessions: the
+//! inserts every way of binding shares (redeem, code confirm, enrollment), revocation,
+//! and the reads of the app's and owner's listings.
+
+use serde::Serialize;
+
+use super::changes::{count_change, Topic};
+use super::Db;
+use crate::secrets::new_id;
+
+pub const INSERT_BINDING: &str =
+    "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+/// A binding's first session starts its family (`family_id` = its own id).
+pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $1, $3, $4, $5)";
+
+/// Inserts an active binding; returns its id.
+pub async fn insert_binding(
+    tx: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    user_id: &str,
+    app_name: &str,
+    device_name: &str,
+    now: u64,
+) -> sqlx::Result<String> {
+    let binding_id = new_id("bnd_");
+    sqlx::query(INSERT_BINDING)
+        .bind(&binding_id)
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(app_name)
+        .bind(device_name)
+        .bind(now as i64)
+        .execute(tx)
+        .await?;
+    Ok(binding_id)
+}
+
+/// Starts a refresh session for a binding.
+pub async fn insert_session(
+    tx: &mut sqlx::AnyConnection,
+    binding_id: &str,
+    refresh_hash: &[u8],
+    now: u64,
+    expires_at: u64,
+) -> sqlx::Result<()> {
+    let id = new_id("ses_");
+    sqlx::query(INSERT_SESSION)
+        .bind(&id)
+        .bind(binding_id)
+        .bind(refresh_hash)
+        .bind(expires_at as i64)
+        .bind(now as i64)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Whether a session (any rotation of a family) is stored under this refresh-token hash.
+pub async fn session_exists(db: &Db, refresh_hash: &[u8]) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE refresh_hash = $1")
+        .bind(refresh_hash)
+        .fetch_optional(db)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Revokes the binding that owns this refresh token (and all its sessions).
+/// True when an active binding was revoked by this call.
+pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::Result<bool> {
+    let binding: Option<String> = sqlx::query_scalar("SELECT binding_id FROM sessions WHERE refresh_hash = $1")
+        .bind(refresh_hash)
+        .fetch_optional(db)
+        .await?;
+    match binding {
+        Some(id) => revoke_binding(db, &id, now).await,
+        None => Ok(false),
+    }
+}
+
+/// Revokes a binding and its sessions. True when it was active.
+pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let r = sqlx::query("UPDATE bindings SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now as i64)
+        .bind(binding_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE binding_id = $2 AND revoked_at IS NULL")
+        .bind(now as i64)
+        .bind(binding_id)
+        .execute(&mut *tx)
+        .await?;
+    if r.rows_affected() == 1 {
+        count_change(&mut tx, Topic::Revocations).await?;
+    }
+    tx.commit().await?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingRow {
+    pub binding_id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub app_name: String,
+    pub device_name: String,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+/// A binding's row as stored (`revoked_at` a time or NULL).
+#[derive(sqlx::FromRow)]
+struct StoredBinding {
+    id: String,
+    tenant_id: String,
+    user_id: String,
+    app_name: String,
+    device_name: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<StoredBinding> for BindingRow {
+    fn from(r: StoredBinding) -> Self {
+        Self {
+            binding_id: r.id,
+            tenant_id: r.tenant_id,
+            user_id: r.user_id,
+            app_name: r.app_name,
+            device_name: r.device_name,
+            created_at: r.created_at,
+            revoked: r.revoked_at.is_some(),
+        }
+    }
+}
+
+/// One column list for every read of a binding.
+macro_rules! select_binding {
+    ($filter:literal) => {
+        concat!("SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at FROM bindings ", $filter)
+    };
+}
+
+pub async fn list_bindings(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec<BindingRow>> {
+    let rows: Vec<StoredBinding> =
+        sqlx::query_as(select_binding!("WHERE $1 IS NULL OR tenant_id = $1 ORDER BY created_at"))
+            .bind(tenant_id)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().map(BindingRow::from).collect())
+}
+
+/// A binding by id, revoked or not.
+pub async fn binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<BindingRow>> {
+    let row: Option<StoredBinding> =
+        sqlx::query_as(select_binding!("WHERE id = $1")).bind(binding_id).fetch_optional(db).await?;
+    Ok(row.map(BindingRow::from))
+}
+
+/// An active binding by id.
+pub async fn active_binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<BindingRow>> {
+    Ok(binding(db, binding_id).await?.filter(|b| !b.revoked))
+}
+
+/// Which of `ids` are revoked bindings (an unknown id is not). In batches of 500 ids per
+/// statement: one revocation asks this for every socket of an instance.
+pub async fn revoked_among(db: &Db, ids: &[String]) -> sqlx::Result<Vec<String>> {
+    let mut revoked = Vec::new();
+    for batch in ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=batch.len()).map(|n| format!("${n}")).collect();
+        let sql =
+            format!("SELECT id FROM bindings WHERE revoked_at IS NOT NULL AND id IN ({})", placeholders.join(", "));
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for id in batch {
+            query = query.bind(id);
+        }
+        revoked.extend(query.fetch_all(db).await?);
+    }
+    Ok(revoked)
+}

@@ -1,0 +1,206 @@
+//! Tenants (the apps that pair browsers) and their API keys. API keys look like
+//! `lak_<16 hex id>_<43 base64url secret>`; the id finds the row and the whole key is
+//! compared by salted hash in constant time. The key itself is never stored.
+
+use serde::Serialize;
+
+use super::changes::{count_change, Topic};
+use super::Db;
+use crate::secrets::{ct_eq, new_id, new_secret, random_bytes, salted_hash};
+
+/// A tenant id: 1–64 of `a-z 0-9 _ -`, passing the consent-name policy (the id is the
+/// last fallback of the name a browser shows). Also what scaffolds and assertions name.
+pub fn valid_tenant_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+        && latch_wire::name_policy::check_consent_name(id).is_ok()
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub origins: Vec<String>,
+    pub captures: bool,
+}
+
+/// A tenant's row as stored: origins as JSON text, captures as 0/1.
+#[derive(sqlx::FromRow)]
+struct TenantRow {
+    id: String,
+    name: String,
+    origins: String,
+    captures: i64,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(r: TenantRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            origins: serde_json::from_str(&r.origins).unwrap_or_default(),
+            captures: r.captures != 0,
+        }
+    }
+}
+
+pub async fn create_tenant(db: &Db, t: &Tenant, now: u64) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO tenants (id, name, origins, captures, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(serde_json::to_string(&t.origins).expect("strings serialise"))
+        .bind(i64::from(t.captures))
+        .bind(now as i64)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn tenant(db: &Db, id: &str) -> sqlx::Result<Option<Tenant>> {
+    let row: Option<TenantRow> = sqlx::query_as("SELECT id, name, origins, captures FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Tenant::from))
+}
+
+pub const API_KEY_PREFIX: &str = "lak_";
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyInfo {
+    pub key_id: String,
+    pub tenant_id: String,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiKeyInfoRow {
+    id: String,
+    tenant_id: String,
+    label: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+/// Creates a key; returns `(apiKey, keyId)`.
+pub async fn create_api_key(db: &Db, tenant_id: &str, label: &str, now: u64) -> sqlx::Result<(String, String)> {
+    let hex_id = new_id("");
+    let key_id = format!("key_{hex_id}");
+    let api_key = format!("{API_KEY_PREFIX}{hex_id}_{}", &new_secret("")[..]);
+    let salt = random_bytes();
+    sqlx::query("INSERT INTO api_keys (id, tenant_id, label, salt, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&key_id)
+        .bind(tenant_id)
+        .bind(label)
+        .bind(&salt[..])
+        .bind(salted_hash(&salt, &api_key))
+        .bind(now as i64)
+        .execute(db)
+        .await?;
+    Ok((api_key, key_id))
+}
+
+/// The key id inside a well-formed API key.
+pub fn api_key_id(api_key: &str) -> Option<String> {
+    let rest = api_key.strip_prefix(API_KEY_PREFIX)?;
+    let (hex_id, secret) = rest.split_at_checked(16)?;
+    let secret = secret.strip_prefix('_')?;
+    (hex_id.bytes().all(|c| c.is_ascii_hexdigit()) && secret.len() == 43).then(|| format!("key_{hex_id}"))
+}
+
+/// An active API key's row: what checking a presented key needs (its salted hash, never
+/// the key).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRecord {
+    pub tenant_id: String,
+    pub label: String,
+    /// The tenant's name, for naming the pairing tokens this key mints.
+    pub tenant_name: String,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl ApiKeyRecord {
+    /// Whether `api_key` is this key (constant-time).
+    pub fn matches(&self, api_key: &str) -> bool {
+        ct_eq(&salted_hash(&self.salt, api_key), &self.hash)
+    }
+}
+
+pub async fn active_api_key(db: &Db, key_id: &str) -> sqlx::Result<Option<ApiKeyRecord>> {
+    sqlx::query_as(
+        "SELECT k.tenant_id, k.label, k.salt, k.hash, t.name AS tenant_name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+         WHERE k.id = $1 AND k.revoked_at IS NULL",
+    )
+    .bind(key_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn list_api_keys(db: &Db, tenant_id: Option<&str>) -> sqlx::Result<Vec<ApiKeyInfo>> {
+    let rows: Vec<ApiKeyInfoRow> = sqlx::query_as(
+        "SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys WHERE $1 IS NULL OR tenant_id = $1 ORDER BY created_at",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ApiKeyInfo {
+            key_id: r.id,
+            tenant_id: r.tenant_id,
+            label: r.label,
+            created_at: r.created_at,
+            revoked: r.revoked_at.is_some(),
+        })
+        .collect())
+}
+
+/// Revokes a key. From the commit on, the pairing tokens it minted no longer describe or
+/// redeem (both read the key's row in their own statement, never a remembered answer), and
+/// the code approvals it made that still await the browser's user are denied in the same
+/// transaction (their long-polls wake on the challenges counter); `challenges::confirm`
+/// also requires the approving key to be active, for an approval racing this revocation.
+pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now as i64)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+    if r.rows_affected() == 1 {
+        count_change(&mut tx, Topic::Revocations).await?;
+        let withdrawn = sqlx::query(
+            "UPDATE challenges SET status = 'denied' WHERE key_id = $1 AND status = 'awaiting_confirmation'",
+        )
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        if withdrawn.rows_affected() > 0 {
+            count_change(&mut tx, Topic::Challenges).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_ids_parse_only_from_well_formed_keys() {
+        let key = format!("lak_0123456789abcdef_{}", "A".repeat(43));
+        assert_eq!(api_key_id(&key).as_deref(), Some("key_0123456789abcdef"));
+        assert_eq!(api_key_id("lak_0123"), None);
+        assert_eq!(api_key_id(&key.replace("lak_", "xx_")), None);
+        assert_eq!(api_key_id(&format!("lak_0123456789abcdeg_{}", "A".repeat(43))), None);
+        assert_eq!(api_key_id(&format!("lak_0123456789abcdef_{}", "A".repeat(42))), None);
+        assert_eq!(api_key_id("lak_ééééééééé"), None);
+    }
+}
