@@ -17,7 +17,7 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Describe's refusals of a token the relay knows (used, expired, revoked): the
     /// connect page's "Back to the app" link, held to the tenant's origins
-    /// (`routes::pairing::back_link`). Sent as `returnUrl`.
+    /// (`http::pairing::back_link`). Sent as `returnUrl`.
     pub return_url: Option<String>,
 }
 

@@ -10,17 +10,15 @@ pub mod config_file;
 pub mod db;
 pub mod enrollment;
 pub mod error;
+pub mod http;
 pub mod inbox;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod realtime;
 pub mod remembered;
-pub mod request_id;
-pub mod routes;
 pub mod scaffold;
 pub mod secrets;
-pub mod server;
 
 use std::sync::Arc;
 
@@ -104,7 +102,7 @@ pub struct Inner {
     pub metrics: metrics::Metrics,
     /// Bindings the token gate recently read as active.
     /// Access tokens that passed the gate, by their text.
-    pub gate_cache: remembered::Remembered<Arc<routes::auth::Passed>>,
+    pub gate_cache: remembered::Remembered<Arc<http::auth::Passed>>,
     /// API keys recently read as active.
     pub api_keys: remembered::Remembered<db::ApiKeyRecord>,
     /// The pool with, on SQLite, the writer thread that group-commits the hot writes.
@@ -198,11 +196,11 @@ pub fn app(state: AppState) -> Router {
         .on_request(())
         .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG));
     let request_timeout = std::time::Duration::from_millis(state.cfg.request_timeout_ms);
-    routes::router()
+    http::router()
         .route_layer(metrics::LatencyLayer(state.clone()))
         .with_state(state)
-        .layer(routes::ApiShapeLayer { timeout: request_timeout })
+        .layer(http::ApiShapeLayer { timeout: request_timeout })
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
-        .layer(SetRequestIdLayer::x_request_id(request_id::SequentialRequestId::default()))
+        .layer(SetRequestIdLayer::x_request_id(http::request_id::SequentialRequestId::default()))
 }

@@ -95,7 +95,7 @@ pub fn render(req: &Request) -> Result<Scaffold, Invalid> {
         )));
     }
     let relay_url = req.relay_url.trim_end_matches('/');
-    if !crate::routes::is_plain_origin(relay_url) {
+    if !crate::http::is_plain_origin(relay_url) {
         return Err(Invalid(format!(
             "--relay-url {:?} must be an origin like https://latch.example.com",
             req.relay_url

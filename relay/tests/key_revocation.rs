@@ -146,7 +146,7 @@ async fn an_approval_that_raced_the_revocation_is_refused_at_confirm() {
 async fn the_owners_approval_is_no_keys_and_outlives_key_revocations() {
     let f = fixture().await;
     let (id, code) = requested(&f, "dev-1").await;
-    let approved = latch_relay::routes::code_approval::approve_code(&f.state.db, &code, "acme", "dana", None, None)
+    let approved = latch_relay::http::code_approval::approve_code(&f.state.db, &code, "acme", "dana", None, None)
         .await
         .map_err(|e| e.code)
         .unwrap();

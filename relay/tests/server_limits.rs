@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{fixture_with, Fixture};
-use latch_relay::server::{serve, ServerLimits};
+use latch_relay::http::server::{serve, ServerLimits};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

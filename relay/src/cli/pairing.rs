@@ -5,7 +5,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use latch_relay::db::{self, challenges, Db};
 use latch_relay::error::ApiError;
-use latch_relay::routes::{code_approval, is_valid_user_id};
+use latch_relay::http::{code_approval, is_valid_user_id};
 use serde_json::json;
 
 use super::print_rows;

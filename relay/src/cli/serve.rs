@@ -170,7 +170,7 @@ pub async fn run(db: Db, a: ServeArgs) -> anyhow::Result<()> {
         let routes = latch_relay::metrics::router(state.clone());
         tokio::spawn(async move { axum::serve(metrics, routes).await });
     }
-    let limits = latch_relay::server::ServerLimits::fitted(
+    let limits = latch_relay::http::server::ServerLimits::fitted(
         a.max_connections,
         Duration::from_secs(a.header_read_timeout_seconds),
         a.max_connections_per_address,
@@ -178,7 +178,7 @@ pub async fn run(db: Db, a: ServeArgs) -> anyhow::Result<()> {
     );
     tracing::info!(max_connections = limits.max_connections, per_address = limits.per_address, "connection cap");
     let stopping = state.clone();
-    let server = latch_relay::server::serve(listener, latch_relay::app(state.clone()), limits, async move {
+    let server = latch_relay::http::server::serve(listener, latch_relay::app(state.clone()), limits, async move {
         shutdown_signal().await;
         // Readiness turns 503, long-polls answer now, sockets get a 1001 close frame.
         stopping.shutdown.send_replace(true);

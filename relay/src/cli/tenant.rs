@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use latch_relay::enrollment::{self, Claims, MAX_LIFETIME_MS};
-use latch_relay::routes::{is_plain_origin, is_valid_user_id};
+use latch_relay::http::{is_plain_origin, is_valid_user_id};
 use latch_relay::{db, Db};
 use serde_json::json;
 

@@ -3,15 +3,13 @@
 //! several bindings the errand goes to the user's most recently created one that is
 //! connected (`routing::find_target`), or to the one the app names with `bindingId`.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body::parse_json;
-use super::pairing::App;
+use super::extract::{App, JsonBody};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::realtime::sockets::Errand;
@@ -35,8 +33,11 @@ fn offline() -> ApiError {
     ApiError::new(StatusCode::GATEWAY_TIMEOUT, "extension_offline", "No browser of this user is connected right now.")
 }
 
-pub async fn create(State(s): State<AppState>, App { tenant_id, .. }: App, body: Bytes) -> ApiResult<Json<Value>> {
-    let req: ErrandRequest = parse_json(&body)?;
+pub async fn create(
+    State(s): State<AppState>,
+    App { tenant_id, .. }: App,
+    JsonBody(req): JsonBody<ErrandRequest>,
+) -> ApiResult<Json<Value>> {
     if req.kind.is_empty() || req.kind.len() > 64 {
         return Err(ApiError::bad_request("invalid_kind", "kind must be 1–64 characters."));
     }

@@ -2,9 +2,8 @@
 //! redeem (extension, after the user's Approve).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 
 use latch_wire::api::{
@@ -15,45 +14,13 @@ use latch_wire::token::{
     is_pairing_token, is_redeem_key, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
 };
 
-use super::body::{bearer, parse_json};
-use super::client_addr::ClientAddr;
+use super::body::parse_json;
+use super::extract::{App, PerAddress, PerKey, TokensDescribed, TokensMinted, TokensRedeemed};
 use crate::clock::now_ms;
 use crate::db::{self, TokenRow};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{new_secret, redeemed_refresh_token, token_hash};
 use crate::AppState;
-
-/// The app behind a request's API key.
-pub struct App {
-    pub tenant_id: String,
-    pub key_id: String,
-    pub label: String,
-    pub tenant_name: String,
-}
-
-/// The app behind the request's API key, as an extractor: a handler that takes an `App`
-/// runs only for an active key (401 `api_key_required` / `api_key_invalid` otherwise).
-/// List it after the handler's other part extractors, which are checked first.
-impl FromRequestParts<AppState> for App {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> ApiResult<Self> {
-        authenticate_app(s, &parts.headers).await
-    }
-}
-
-/// The API key of the request's bearer header.
-async fn authenticate_app(s: &AppState, headers: &HeaderMap) -> ApiResult<App> {
-    let key = bearer(headers).ok_or_else(|| {
-        ApiError::unauthorized("api_key_required", "Send your API key as 'Authorization: Bearer <apiKey>'.")
-    })?;
-    let invalid = || ApiError::unauthorized("api_key_invalid", "The API key is unknown or revoked.");
-    let key_id = db::api_key_id(key).ok_or_else(invalid)?;
-    let record = s.api_keys.get_or_load(&key_id, || db::active_api_key(&s.db, &key_id)).await?.ok_or_else(invalid)?;
-    if !record.matches(key) {
-        return Err(invalid());
-    }
-    Ok(App { tenant_id: record.tenant_id, key_id, label: record.label, tenant_name: record.tenant_name })
-}
 
 /// A user id is 1–128 characters with no control or format characters and no
 /// surrounding whitespace: it is shown to the user beneath the app name.
@@ -76,10 +43,9 @@ fn is_format_char(c: char) -> bool {
 
 pub async fn mint(
     State(s): State<AppState>,
-    App { tenant_id, key_id, label, tenant_name }: App,
+    PerKey(App { tenant_id, key_id, label, tenant_name }, _): PerKey<TokensMinted>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MintResponse>)> {
-    s.limits.mint.admit(&key_id, "pairing tokens minted with this API key")?;
     let user_id = parse_json::<serde_json::Value>(&body).ok().and_then(|v| valid_user_id(&v)).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_user_id",
@@ -200,10 +166,9 @@ pub fn back_link(requested: Option<&str>, origins: &[String]) -> Option<String> 
 
 pub async fn describe(
     State(s): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    _: PerAddress<TokensDescribed>,
     body: Bytes,
 ) -> ApiResult<Json<Described>> {
-    s.limits.describe.admit(&addr, "pairing tokens looked up from this address")?;
     let token = token_from(&body)?;
     let requested = parse_json::<DescribeExtras>(&body).ok().and_then(|e| e.return_url);
     let now = now_ms();
@@ -231,10 +196,9 @@ pub async fn describe(
 
 pub async fn redeem(
     State(s): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    _: PerAddress<TokensRedeemed>,
     body: Bytes,
 ) -> ApiResult<Json<TokenGrant>> {
-    s.limits.redeem.admit(&addr, "pairing tokens redeemed from this address")?;
     let token = token_from(&body)?;
     let req = parse_json::<RedeemRequest>(&body).ok();
     let device_name = req.as_ref().map_or_else(|| "Browser".into(), |r| clean_device_name(&r.device_name));

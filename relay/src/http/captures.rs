@@ -11,7 +11,7 @@ use axum::Json;
 use latch_wire::api::Capture;
 
 use super::auth::gate;
-use super::pairing::App;
+use super::extract::App;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::{db, AppState};

@@ -1,7 +1,6 @@
 //! `POST /api/enterprise/enroll`: a browser under an organization's policy presents the
 //! admin's signed assertion and gets a managed binding, with no click (PROTOCOL §8).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -9,9 +8,8 @@ use axum::Json;
 use latch_wire::api::{BindingInfo, EnrollRequest, TokenGrant, REDEEM_RETRY_MS};
 use latch_wire::token::{is_redeem_key, REFRESH_TOKEN_PREFIX};
 
-use super::body::parse_json;
-use super::client_addr::ClientAddr;
 use super::code_approval::app_name_for;
+use super::extract::{Enrollments, JsonBody, PerAddress};
 use super::pairing::{clean_device_name, is_valid_user_id, token_grant};
 use crate::clock::now_ms;
 use crate::db;
@@ -55,11 +53,9 @@ fn refused(r: Refusal) -> ApiError {
 
 pub async fn enroll(
     State(s): State<AppState>,
-    ClientAddr(addr): ClientAddr,
-    body: Bytes,
+    _: PerAddress<Enrollments>,
+    JsonBody(req): JsonBody<EnrollRequest>,
 ) -> ApiResult<Json<TokenGrant>> {
-    s.limits.redeem.admit(&addr, "enrollments from this address")?;
-    let req: EnrollRequest = parse_json(&body)?;
     if req.enroll_key.as_deref().is_some_and(|k| !is_redeem_key(k)) {
         return Err(ApiError::bad_request(
             "invalid_enroll_key",

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -10,8 +9,9 @@ use axum::Json;
 use latch_wire::api::{MeResponse, RefreshTokenRequest, RefreshedTokens, RevokeResponse};
 use latch_wire::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
 
-use super::body::{bearer, parse_json};
+use super::body::bearer;
 use super::client_addr::ClientAddr;
+use super::extract::JsonBody;
 use crate::clock::now_ms;
 use crate::db;
 use crate::db::{Refreshed, Rotation};
@@ -25,9 +25,8 @@ use crate::AppState;
 pub async fn refresh(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    body: Bytes,
+    JsonBody(req): JsonBody<RefreshTokenRequest>,
 ) -> ApiResult<Json<RefreshedTokens>> {
-    let req: RefreshTokenRequest = parse_json(&body)?;
     s.limits.refresh_by_address.admit(&addr, "refreshes from this address")?;
     let invalid =
         || ApiError::unauthorized("refresh_token_invalid", "This refresh token is unknown or expired; pair again.");
@@ -83,9 +82,8 @@ pub async fn refresh(
 pub async fn revoke(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    body: Bytes,
+    JsonBody(req): JsonBody<RefreshTokenRequest>,
 ) -> ApiResult<Json<RevokeResponse>> {
-    let req: RefreshTokenRequest = parse_json(&body)?;
     s.limits.revoke.admit(&addr, "revocations from this address")?;
     if !is_refresh_token(&req.refresh_token) {
         return Err(ApiError::bad_request("refresh_token_invalid", "This is not a Latch refresh token."));

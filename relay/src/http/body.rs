@@ -1,9 +1,6 @@
-//! Request helpers: JSON bodies with our error shape, bearer credentials, the JSON media
-//! type every body-carrying request needs, and `Query`/`Path` extractors whose rejections
-//! are the JSON error shape too.
+//! Request helpers: JSON bodies with our error shape, bearer credentials and the JSON
+//! media type every body-carrying request needs.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -47,36 +44,4 @@ pub fn unsupported_media_type() -> ApiError {
         "unsupported_media_type",
         "Send the request body as JSON with 'Content-Type: application/json'.",
     )
-}
-
-/// `axum::extract::Query` with a 400 `invalid_query` in the error shape.
-pub struct Query<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(q)) => Ok(Self(q)),
-            Err(e) => Err(ApiError::bad_request(
-                "invalid_query",
-                format!("The query string is not of the documented shape: {}.", e.body_text()),
-            )),
-        }
-    }
-}
-
-/// `axum::extract::Path` with a 400 `invalid_path` in the error shape.
-pub struct Path<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(p)) => Ok(Self(p)),
-            Err(e) => Err(ApiError::bad_request(
-                "invalid_path",
-                format!("A part of this URL's path is not valid: {}.", e.body_text()),
-            )),
-        }
-    }
 }

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::body::Query;
+use super::extract::Query;
 use crate::error::ApiResult;
 use crate::{db, AppState};
 

@@ -11,7 +11,10 @@ pub mod code_pairing;
 mod edge;
 mod enterprise;
 mod errands;
+mod extract;
 mod pairing;
+pub mod request_id;
+pub mod server;
 mod session;
 pub mod web;
 

@@ -2,7 +2,6 @@
 //! confirm (Approve) creates the binding and hands over its tokens, exactly once; reject
 //! (Deny) ends the request. No auth: the 256-bit challenge id is the credential.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,9 +9,8 @@ use axum::Json;
 use latch_wire::api::{ConfirmRequest, RejectRequest, TokenGrant};
 use latch_wire::token::{is_redeem_key, is_refresh_token};
 
-use super::body::parse_json;
-use super::client_addr::ClientAddr;
 use super::code_pairing::not_found;
+use super::extract::{CodesConfirmed, CodesRejected, JsonBody, PerAddress};
 use super::pairing::{clean_device_name, token_grant};
 use crate::clock::now_ms;
 use crate::db::challenges::{self, Rejected};
@@ -30,12 +28,9 @@ fn not_awaiting() -> ApiError {
 
 pub async fn confirm(
     State(s): State<AppState>,
-    ClientAddr(addr): ClientAddr,
-    body: Bytes,
+    _: PerAddress<CodesConfirmed>,
+    JsonBody(req): JsonBody<ConfirmRequest>,
 ) -> ApiResult<Json<TokenGrant>> {
-    // Unauthenticated and writing: held to the redeem limit per address, like redeem.
-    s.limits.redeem.admit(&addr, "codes confirmed from this address")?;
-    let req: ConfirmRequest = parse_json(&body)?;
     if !is_redeem_key(&req.redeem_key) {
         return Err(ApiError::bad_request(
             "invalid_redeem_key",
@@ -90,11 +85,9 @@ pub async fn confirm(
 
 pub async fn reject(
     State(s): State<AppState>,
-    ClientAddr(addr): ClientAddr,
-    body: Bytes,
+    _: PerAddress<CodesRejected>,
+    JsonBody(req): JsonBody<RejectRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    s.limits.redeem.admit(&addr, "codes rejected from this address")?;
-    let req: RejectRequest = parse_json(&body)?;
     let id_hash = token_hash(&s.pepper, &req.challenge_id);
     challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;
     match challenges::reject(&s.db, &id_hash).await? {

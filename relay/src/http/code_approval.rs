@@ -2,15 +2,14 @@
 //! asks the browser's user; it binds nothing. An app sees and withdraws only the codes it
 //! approved itself: a code no app approved is never listed to, nor cancellable by, any key.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
 use latch_wire::api::{ApproveCodeReply, ApproveCodeRequest, ChallengeStatus, CodeRequest};
 
-use super::body::parse_json;
-use super::pairing::{valid_user_id, App};
+use super::extract::{App, CodesTried, JsonBody, PerKey};
+use super::pairing::valid_user_id;
 use super::web::is_plain_origin;
 use crate::clock::now_ms;
 use crate::db::challenges::{self, Approval, Approver, OwnerDenial};
@@ -86,11 +85,9 @@ pub async fn approve_code(
 
 pub async fn approve(
     State(s): State<AppState>,
-    App { tenant_id, key_id, label, .. }: App,
-    body: Bytes,
+    PerKey(App { tenant_id, key_id, label, .. }, _): PerKey<CodesTried>,
+    JsonBody(req): JsonBody<ApproveCodeRequest>,
 ) -> ApiResult<(StatusCode, Json<ApproveCodeReply>)> {
-    s.limits.approve.admit(&key_id, "codes tried with this API key")?;
-    let req: ApproveCodeRequest = parse_json(&body)?;
     let user_id = valid_user_id(&serde_json::json!({ "userId": req.user_id }))
         .ok_or_else(|| ApiError::bad_request("invalid_user_id", "userId must be 1–128 printable characters."))?;
     let approved = approve_code(&s.db, &req.code, &tenant_id, &user_id, Some(&label), Some(&key_id)).await?;
@@ -110,11 +107,9 @@ pub async fn pending(State(s): State<AppState>, App { tenant_id, .. }: App) -> A
 /// `code_not_found`, whatever its state: an app learns nothing of codes it did not approve.
 pub async fn deny(
     State(s): State<AppState>,
-    App { tenant_id, key_id, .. }: App,
-    body: Bytes,
+    PerKey(App { tenant_id, .. }, _): PerKey<CodesTried>,
+    JsonBody(req): JsonBody<CodeRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    s.limits.approve.admit(&key_id, "codes tried with this API key")?;
-    let req: CodeRequest = parse_json(&body)?;
     let code = parse_code(&req.code)?;
     if !challenges::withdraw(&s.db, &code, &tenant_id, now_ms()).await? {
         return Err(code_not_found());

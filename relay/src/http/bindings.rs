@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::body::Path;
-use super::pairing::App;
+use super::extract::App;
+use super::extract::Path;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::{db, AppState};

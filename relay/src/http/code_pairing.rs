@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -13,8 +12,8 @@ use serde::Deserialize;
 
 use latch_wire::api::{ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply};
 
-use super::body::{parse_json, Query};
 use super::client_addr::ClientAddr;
+use super::extract::{CodesRequested, JsonBody, PerAddress, Query};
 use super::pairing::clean_device_name;
 use crate::clock::now_ms;
 use crate::db::challenges::{self, ChallengeRow, Created};
@@ -35,12 +34,10 @@ pub(super) fn secs(ms: u64) -> u64 {
 
 pub async fn request(
     State(s): State<AppState>,
-    ClientAddr(addr): ClientAddr,
-    body: Bytes,
+    PerAddress(addr, _): PerAddress<CodesRequested>,
+    JsonBody(req): JsonBody<ChallengeRequest>,
 ) -> ApiResult<(StatusCode, Json<ChallengeIssued>)> {
     let now = now_ms();
-    s.limits.challenge.admit(&addr, "codes requested")?;
-    let req: ChallengeRequest = parse_json(&body)?;
     let device_id = req.device_id.trim();
     if device_id.is_empty() || device_id.len() > 128 || device_id.chars().any(char::is_control) {
         return Err(ApiError::bad_request("invalid_device_id", "deviceId must be 1–128 printable characters."));
