@@ -60,6 +60,17 @@ pub async fn refreshed_access_token(binding_id: &str) -> Result<String, CommandE
     b.map(|b| b.access_token).ok_or(CommandError::UnknownBinding)
 }
 
+/// The binding's access token if it is still valid, else a refreshed one (the live
+/// channel's handshake). `Err` when the binding is gone or can't be refreshed.
+pub async fn valid_access_token(binding_id: &str) -> Result<String, CommandError> {
+    let b = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id);
+    match b {
+        None => Err(CommandError::UnknownBinding),
+        Some(b) if b.access_expires_at > now_ms() => Ok(b.access_token),
+        Some(_) => refreshed_access_token(binding_id).await,
+    }
+}
+
 /// Forgets the scheduler's state of a removed binding. Whoever waits for its refresh hears
 /// it failed (their senders drop): no refresh of a removed binding will end.
 pub fn forget(binding_id: &str) {

@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod challenge;
 pub mod errors;
+pub mod live;
 pub mod managed;
 pub mod offers;
 pub mod refresh;

@@ -31,11 +31,13 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * futures-intrusive's fair mutex for the worker's locks, fixing the hand-made one's lost
  * wake-up, futures-channel's oneshot for the refresh waiters and typed command errors:
  * +1.19 KB, 111,433 bytes; a forgotten binding's refresh waiters hear it failed instead of
- * waiting for ever, +0.09 KB: 111,519 bytes).
- * Ratchet down from here.
+ * waiting for ever, +0.09 KB: 111,519 bytes; the live channel's session as a sans-IO core,
+ * `core::live::Links`, with the worker only driving it: +0.54 KB measured, 112,060 bytes,
+ * with its state in one vector of bindings and the sockets in another: the first cut's five
+ * LiteMaps of different value types cost +5.2 KB). → 112.1 KB. Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 111_550, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 112_100, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

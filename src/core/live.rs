@@ -1,0 +1,392 @@
+//! The live channel's session logic, sans-IO: one WebSocket per binding to
+//! `/api/session`, as a state machine fed events and `now`, returning actions (the worker's
+//! `background/live.rs` only carries them out).
+//!
+//! Rules:
+//! * every stored binding that doesn't need re-pair has one socket, opened at once, unless
+//!   it waits to reconnect; a binding gone from storage has its socket closed;
+//! * the handshake is `hello` → `hello` → `auth` (a valid access token, refreshed first if
+//!   it expired) → `auth_ack`; a fresh token after any refresh goes out as a re-`auth` on
+//!   an authenticated socket, so the relay keeps it open past the old token's expiry;
+//! * errands are answered on the socket they came on: `ping` with the app's name, anything
+//!   else `unsupported_errand`;
+//! * after a close, [`after_close`] decides: forget a revoked binding, reconnect a replaced
+//!   one only after [`REPLACED_RECONNECT_MS`], refresh then reconnect after an expired
+//!   token, else reconnect after full-jitter backoff (reset by `auth_ack`);
+//! * events of a socket that is no longer the binding's current one change nothing;
+//! * a socket sends something at least every [`KEEPALIVE_MS`] (Chrome keeps a worker with
+//!   WebSocket traffic alive), and one wake-up covers every deadline.
+
+use latch_wire::socket::{ClientFrame, PingResult, ServerFrame};
+
+use super::backoff::{full_jitter_ms, Jitter};
+use super::session::{after_close, AfterClose, REPLACED_RECONNECT_MS};
+
+/// A socket sends at least this often.
+pub const KEEPALIVE_MS: u64 = 20_000;
+/// The shortest wait before reconnecting after a failure.
+pub const MIN_RECONNECT_MS: u64 = 250;
+
+/// A socket's number: the driver tells its events apart by it.
+pub type Conn = u64;
+
+/// A stored binding as the live channel sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paired {
+    pub binding_id: String,
+    pub app_name: String,
+    /// The relay refused a refresh: no socket until the user pairs again.
+    pub needs_repair: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// What is stored now: at worker start, after bindings changed, before each tick.
+    Sync(Vec<Paired>),
+    /// The socket opened.
+    Opened {
+        conn: Conn,
+    },
+    Frame {
+        conn: Conn,
+        frame: ServerFrame,
+    },
+    /// The socket closed (or could not be opened: 1006).
+    Closed {
+        conn: Conn,
+        code: u16,
+        reason: String,
+    },
+    /// The answer to [`Action::Authenticate`]: `None` when no valid token can be had.
+    AuthToken {
+        conn: Conn,
+        token: Option<String>,
+    },
+    /// A refresh stored a fresh access token for the binding.
+    Refreshed {
+        binding_id: String,
+        access_token: String,
+    },
+    /// The refresh of [`Action::RefreshThenReport`] ended.
+    RefreshEnded {
+        binding_id: String,
+        ok: bool,
+    },
+    /// The user disconnected the binding, or the organization's policy replaced it.
+    Disconnect {
+        binding_id: String,
+    },
+    /// Time passed (the wake-up of [`Action::WakeAt`]).
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Open {
+        binding_id: String,
+        conn: Conn,
+    },
+    Send {
+        conn: Conn,
+        frame: ClientFrame,
+    },
+    /// Close the socket; no event of it is expected any more.
+    Close {
+        conn: Conn,
+    },
+    /// Find the binding's access token, refreshed first if it expired, and answer with
+    /// [`Event::AuthToken`].
+    Authenticate {
+        binding_id: String,
+        conn: Conn,
+    },
+    /// Refresh the binding's tokens; the close that follows reconnects with them.
+    Refresh {
+        binding_id: String,
+    },
+    /// Refresh, then answer with [`Event::RefreshEnded`].
+    RefreshThenReport {
+        binding_id: String,
+    },
+    /// The relay revoked the binding: forget its tokens and remove it from storage.
+    Forget {
+        binding_id: String,
+    },
+    /// Feed [`Event::Tick`] at this time.
+    WakeAt(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the socket to open.
+    Opening,
+    /// `hello` sent, waiting for the relay's.
+    Greeting,
+    /// The token is being found, or `auth` was sent.
+    Authenticating,
+    /// `auth_ack` came: fresh tokens go out as re-`auth`.
+    Authenticated,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    conn: Conn,
+    phase: Phase,
+    /// When this socket last sent a frame (or opened).
+    last_sent: u64,
+}
+
+/// Why a binding without a socket has none yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// Reconnect at this time (backoff, or after being replaced).
+    Until(u64),
+    /// A refresh runs; reconnect when it ends.
+    Refreshing,
+}
+
+/// A stored binding and its socket (or why it has none).
+#[derive(Debug, Clone)]
+struct Entry {
+    paired: Paired,
+    link: Option<Link>,
+    waiting: Option<Waiting>,
+    /// Consecutive failed connections: the backoff level.
+    failures: u32,
+}
+
+/// The live channel of every binding. A handful of bindings at most: a vector searched
+/// in order costs less code in the worker than a map.
+#[derive(Debug, Clone)]
+pub struct Links {
+    entries: Vec<Entry>,
+    next_conn: Conn,
+    jitter: Jitter,
+    /// The wake-up last asked for.
+    wake_at: Option<u64>,
+}
+
+impl Links {
+    pub fn new(seed: u64) -> Self {
+        Self { entries: Vec::new(), next_conn: 1, jitter: Jitter::new(seed), wake_at: None }
+    }
+
+    /// The binding whose current socket is `conn`.
+    #[cfg(test)]
+    fn binding_of(&self, conn: Conn) -> Option<String> {
+        self.entry_of(conn).map(|e| e.paired.binding_id.clone())
+    }
+
+    #[cfg(test)]
+    fn entry_of(&self, conn: Conn) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.link.is_some_and(|l| l.conn == conn))
+    }
+
+    fn entry_of_mut(&mut self, conn: Conn) -> Option<&mut Entry> {
+        self.entries.iter_mut().find(|e| e.link.is_some_and(|l| l.conn == conn))
+    }
+
+    fn entry(&mut self, binding_id: &str) -> Option<&mut Entry> {
+        self.entries.iter_mut().find(|e| e.paired.binding_id == binding_id)
+    }
+
+    pub fn handle(&mut self, event: Event, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Sync(paired) => self.on_sync(paired, now, &mut out),
+            Event::Opened { conn } => {
+                let link = self.entry_of_mut(conn).and_then(|e| e.link.as_mut());
+                if let Some(link) = link.filter(|l| l.phase == Phase::Opening) {
+                    link.phase = Phase::Greeting;
+                    link.last_sent = now;
+                    out.push(Action::Send { conn, frame: ClientFrame::Hello });
+                }
+            }
+            Event::Frame { conn, frame } => {
+                if let Some(e) = self.entry_of_mut(conn) {
+                    on_frame(e, frame, now, &mut out);
+                }
+            }
+            Event::AuthToken { conn, token } => self.on_auth_token(conn, token, now, &mut out),
+            Event::Closed { conn, code, reason } => self.on_closed(conn, code, &reason, now, &mut out),
+            Event::Refreshed { binding_id, access_token } => {
+                let link = self.entry(&binding_id).and_then(|e| e.link.as_mut());
+                if let Some(link) = link.filter(|l| l.phase == Phase::Authenticated) {
+                    link.last_sent = now;
+                    out.push(Action::Send { conn: link.conn, frame: ClientFrame::Auth { access_token } });
+                }
+            }
+            Event::RefreshEnded { binding_id, ok } => {
+                let jitter = &mut self.jitter;
+                if let Some(e) = self.entries.iter_mut().find(|e| e.paired.binding_id == binding_id) {
+                    if e.waiting == Some(Waiting::Refreshing) {
+                        e.waiting = None;
+                        if !ok {
+                            back_off(e, jitter, now);
+                        }
+                    }
+                }
+                self.open_missing(now, &mut out);
+            }
+            Event::Disconnect { binding_id } => self.remove(&binding_id, &mut out),
+            Event::Tick => {
+                for e in &mut self.entries {
+                    if matches!(e.waiting, Some(Waiting::Until(t)) if t <= now) {
+                        e.waiting = None;
+                    }
+                    if let Some(link) = e.link.as_mut().filter(|l| l.phase != Phase::Opening) {
+                        if now >= link.last_sent + KEEPALIVE_MS {
+                            link.last_sent = now;
+                            out.push(Action::Send { conn: link.conn, frame: ClientFrame::Ping });
+                        }
+                    }
+                }
+                self.open_missing(now, &mut out);
+            }
+        }
+        self.schedule_wake(now, &mut out);
+        out
+    }
+
+    fn on_sync(&mut self, paired: Vec<Paired>, now: u64, out: &mut Vec<Action>) {
+        let mut kept = Vec::with_capacity(paired.len());
+        for p in paired {
+            // One entry per binding, even if storage named one twice.
+            if kept.iter().any(|e: &Entry| e.paired.binding_id == p.binding_id) {
+                continue;
+            }
+            match self.entries.iter().position(|e| e.paired.binding_id == p.binding_id) {
+                Some(at) => {
+                    let mut e = self.entries.swap_remove(at);
+                    e.paired = p;
+                    kept.push(e);
+                }
+                None => kept.push(Entry { paired: p, link: None, waiting: None, failures: 0 }),
+            }
+        }
+        // What is left is gone from storage: its socket closes.
+        for gone in std::mem::replace(&mut self.entries, kept) {
+            if let Some(link) = gone.link {
+                out.push(Action::Close { conn: link.conn });
+            }
+        }
+        self.open_missing(now, out);
+    }
+
+    /// Forgets the binding, closing its socket.
+    fn remove(&mut self, binding_id: &str, out: &mut Vec<Action>) {
+        if let Some(at) = self.entries.iter().position(|e| e.paired.binding_id == binding_id) {
+            if let Some(link) = self.entries.remove(at).link {
+                out.push(Action::Close { conn: link.conn });
+            }
+        }
+    }
+
+    fn on_auth_token(&mut self, conn: Conn, token: Option<String>, now: u64, out: &mut Vec<Action>) {
+        let jitter = &mut self.jitter;
+        let asked = self
+            .entries
+            .iter_mut()
+            .find(|e| e.link.is_some_and(|l| l.conn == conn && l.phase == Phase::Authenticating));
+        let Some(e) = asked else { return };
+        match token {
+            Some(access_token) => {
+                if let Some(link) = e.link.as_mut() {
+                    link.last_sent = now;
+                }
+                out.push(Action::Send { conn, frame: ClientFrame::Auth { access_token } });
+            }
+            None => {
+                e.link = None;
+                out.push(Action::Close { conn });
+                back_off(e, jitter, now);
+            }
+        }
+    }
+
+    fn on_closed(&mut self, conn: Conn, code: u16, reason: &str, now: u64, out: &mut Vec<Action>) {
+        let jitter = &mut self.jitter;
+        let Some(e) = self.entries.iter_mut().find(|e| e.link.is_some_and(|l| l.conn == conn)) else { return };
+        e.link = None;
+        match after_close(code, reason) {
+            AfterClose::Forget => {
+                let binding_id = e.paired.binding_id.clone();
+                self.remove(&binding_id, out);
+                out.push(Action::Forget { binding_id });
+            }
+            AfterClose::ReconnectLater => e.waiting = Some(Waiting::Until(now + REPLACED_RECONNECT_MS)),
+            AfterClose::RefreshThenReconnect => {
+                e.waiting = Some(Waiting::Refreshing);
+                out.push(Action::RefreshThenReport { binding_id: e.paired.binding_id.clone() });
+            }
+            AfterClose::Reconnect => back_off(e, jitter, now),
+        }
+    }
+
+    /// Opens a socket for every binding that should have one and neither has nor waits.
+    fn open_missing(&mut self, now: u64, out: &mut Vec<Action>) {
+        for e in &mut self.entries {
+            if e.paired.needs_repair || e.link.is_some() || e.waiting.is_some() {
+                continue;
+            }
+            let conn = self.next_conn;
+            self.next_conn += 1;
+            e.link = Some(Link { conn, phase: Phase::Opening, last_sent: now });
+            out.push(Action::Open { binding_id: e.paired.binding_id.clone(), conn });
+        }
+    }
+
+    /// Asks for a wake-up at the earliest deadline, unless one already comes by then.
+    fn schedule_wake(&mut self, now: u64, out: &mut Vec<Action>) {
+        let deadlines = self.entries.iter().filter_map(|e| match (e.waiting, e.link) {
+            (Some(Waiting::Until(t)), _) => Some(t),
+            (_, Some(l)) if l.phase != Phase::Opening => Some(l.last_sent + KEEPALIVE_MS),
+            _ => None,
+        });
+        let Some(earliest) = deadlines.min() else { return };
+        let pending = self.wake_at.filter(|t| *t > now);
+        if pending.is_none_or(|t| earliest < t) {
+            self.wake_at = Some(earliest);
+            out.push(Action::WakeAt(earliest));
+        }
+    }
+}
+
+/// One more failure: the binding reconnects after full-jitter backoff.
+fn back_off(e: &mut Entry, jitter: &mut Jitter, now: u64) {
+    e.failures += 1;
+    let wait = full_jitter_ms(e.failures, jitter.next_u64()).max(MIN_RECONNECT_MS);
+    e.waiting = Some(Waiting::Until(now + wait));
+}
+
+fn on_frame(e: &mut Entry, frame: ServerFrame, now: u64, out: &mut Vec<Action>) {
+    let Some(link) = e.link.as_mut() else { return };
+    let conn = link.conn;
+    match frame {
+        ServerFrame::Hello { .. } if link.phase == Phase::Greeting => {
+            link.phase = Phase::Authenticating;
+            out.push(Action::Authenticate { binding_id: e.paired.binding_id.clone(), conn });
+        }
+        ServerFrame::AuthAck { .. } if link.phase == Phase::Authenticating => {
+            link.phase = Phase::Authenticated;
+            e.failures = 0;
+        }
+        ServerFrame::Error { code } if code == "invalid_access_token" => {
+            out.push(Action::Refresh { binding_id: e.paired.binding_id.clone() });
+        }
+        ServerFrame::Errand { id, kind, .. } => {
+            link.last_sent = now;
+            let frame = if kind == "ping" {
+                let result = PingResult { pong: true, app_name: e.paired.app_name.clone() };
+                ClientFrame::ErrandResult { id, ok: true, result: Some(result), error: None }
+            } else {
+                ClientFrame::ErrandResult { id, ok: false, result: None, error: Some("unsupported_errand".into()) }
+            };
+            out.push(Action::Send { conn, frame });
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

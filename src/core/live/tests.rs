@@ -1,0 +1,371 @@
+use latch_wire::socket::{CLOSE_REFUSED, CLOSE_REPLACED, CLOSE_TOKEN_EXPIRED};
+use proptest::prelude::*;
+
+use super::*;
+use crate::core::backoff::CAP_MS;
+
+const T0: u64 = 1_800_000_000_000;
+
+fn paired(id: &str) -> Paired {
+    Paired { binding_id: id.into(), app_name: format!("App {id}"), needs_repair: false }
+}
+
+fn opens(actions: &[Action]) -> Vec<(String, Conn)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Open { binding_id, conn } => Some((binding_id.clone(), *conn)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent(actions: &[Action]) -> Vec<(Conn, ClientFrame)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { conn, frame } => Some((*conn, frame.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn wake(actions: &[Action]) -> Option<u64> {
+    actions.iter().find_map(|a| match a {
+        Action::WakeAt(t) => Some(*t),
+        _ => None,
+    })
+}
+
+fn hello() -> ServerFrame {
+    ServerFrame::Hello { protocol: latch_wire::socket::PROTOCOL_VERSION }
+}
+
+fn ack() -> ServerFrame {
+    ServerFrame::AuthAck { binding_id: "b1".into(), scopes: vec![] }
+}
+
+/// A socket for `b1` through the whole handshake; returns its number.
+fn authenticated(links: &mut Links, now: u64) -> Conn {
+    let open = opens(&links.handle(Event::Sync(vec![paired("b1")]), now));
+    let conn = open[0].1;
+    links.handle(Event::Opened { conn }, now);
+    links.handle(Event::Frame { conn, frame: hello() }, now);
+    let auth = links.handle(Event::AuthToken { conn, token: Some("at_1".into()) }, now);
+    assert_eq!(sent(&auth), [(conn, ClientFrame::Auth { access_token: "at_1".into() })]);
+    links.handle(Event::Frame { conn, frame: ack() }, now);
+    conn
+}
+
+#[test]
+fn the_handshake_is_hello_hello_auth_then_ack() {
+    let mut links = Links::new(1);
+    let first = links.handle(Event::Sync(vec![paired("b1")]), T0);
+    let [(b, conn)] = &opens(&first)[..] else { panic!("{first:?}") };
+    let (b, conn) = (b.clone(), *conn);
+    assert_eq!(b, "b1");
+    let opened = links.handle(Event::Opened { conn }, T0);
+    assert_eq!(opened, [Action::Send { conn, frame: ClientFrame::Hello }, Action::WakeAt(T0 + KEEPALIVE_MS)]);
+    assert_eq!(
+        links.handle(Event::Frame { conn, frame: hello() }, T0),
+        [Action::Authenticate { binding_id: "b1".into(), conn }]
+    );
+    // A second hello asks nothing more.
+    assert!(links.handle(Event::Frame { conn, frame: hello() }, T0).is_empty());
+}
+
+#[test]
+fn errands_are_answered_on_their_socket_with_the_apps_name() {
+    let mut links = Links::new(1);
+    let conn = authenticated(&mut links, T0);
+    let ping = ServerFrame::Errand { id: "e1".into(), kind: "ping".into(), params: Default::default() };
+    let reply = links.handle(Event::Frame { conn, frame: ping }, T0 + 1);
+    let pong = PingResult { pong: true, app_name: "App b1".into() };
+    assert_eq!(
+        sent(&reply),
+        [(conn, ClientFrame::ErrandResult { id: "e1".into(), ok: true, result: Some(pong), error: None })]
+    );
+    let other = ServerFrame::Errand { id: "e2".into(), kind: "capture".into(), params: Default::default() };
+    let reply = links.handle(Event::Frame { conn, frame: other }, T0 + 2);
+    let refused = ClientFrame::ErrandResult {
+        id: "e2".into(),
+        ok: false,
+        result: None,
+        error: Some("unsupported_errand".into()),
+    };
+    assert_eq!(sent(&reply), [(conn, refused)]);
+}
+
+#[test]
+fn a_fresh_token_goes_out_as_reauth_only_on_an_authenticated_socket() {
+    let mut links = Links::new(1);
+    let open = opens(&links.handle(Event::Sync(vec![paired("b1")]), T0));
+    let conn = open[0].1;
+    links.handle(Event::Opened { conn }, T0);
+    let early = links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "at_2".into() }, T0);
+    assert!(sent(&early).is_empty(), "not authenticated yet: the handshake sends its own token");
+    links.handle(Event::Frame { conn, frame: hello() }, T0);
+    links.handle(Event::AuthToken { conn, token: Some("at_1".into()) }, T0);
+    links.handle(Event::Frame { conn, frame: ack() }, T0);
+    let later = links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "at_3".into() }, T0 + 5);
+    assert_eq!(sent(&later), [(conn, ClientFrame::Auth { access_token: "at_3".into() })]);
+}
+
+#[test]
+fn each_close_leads_to_its_own_next_step() {
+    let mut links = Links::new(7);
+    let conn = authenticated(&mut links, T0);
+    let revoked = links.handle(Event::Closed { conn, code: CLOSE_REFUSED, reason: "binding_revoked".into() }, T0);
+    assert_eq!(revoked, [Action::Forget { binding_id: "b1".into() }]);
+    assert!(opens(&links.handle(Event::Tick, T0 + REPLACED_RECONNECT_MS)).is_empty(), "a revoked binding stays gone");
+
+    let mut links = Links::new(7);
+    let conn = authenticated(&mut links, T0);
+    let replaced = links.handle(Event::Closed { conn, code: CLOSE_REPLACED, reason: "replaced".into() }, T0);
+    assert!(replaced.is_empty(), "the keepalive's wake-up is already due earlier: {replaced:?}");
+    assert_eq!(wake(&links.handle(Event::Tick, T0 + KEEPALIVE_MS)), Some(T0 + REPLACED_RECONNECT_MS));
+    assert!(opens(&links.handle(Event::Tick, T0 + REPLACED_RECONNECT_MS - 1)).is_empty());
+    assert_eq!(opens(&links.handle(Event::Tick, T0 + REPLACED_RECONNECT_MS)).len(), 1);
+
+    let mut links = Links::new(7);
+    let conn = authenticated(&mut links, T0);
+    let expired =
+        links.handle(Event::Closed { conn, code: CLOSE_TOKEN_EXPIRED, reason: "access_token_expired".into() }, T0);
+    assert_eq!(expired, [Action::RefreshThenReport { binding_id: "b1".into() }]);
+    let after = links.handle(Event::RefreshEnded { binding_id: "b1".into(), ok: true }, T0 + 10);
+    assert_eq!(opens(&after).len(), 1, "reconnects at once with the fresh token");
+}
+
+#[test]
+fn a_token_that_cannot_be_had_closes_and_backs_off() {
+    let mut links = Links::new(3);
+    let conn = opens(&links.handle(Event::Sync(vec![paired("b1")]), T0))[0].1;
+    links.handle(Event::Opened { conn }, T0);
+    links.handle(Event::Frame { conn, frame: hello() }, T0);
+    let out = links.handle(Event::AuthToken { conn, token: None }, T0);
+    assert_eq!(out[0], Action::Close { conn });
+    let at = wake(&out).expect("a reconnect is scheduled");
+    assert!((T0 + MIN_RECONNECT_MS..=T0 + 1_000).contains(&at), "{}", at - T0);
+}
+
+#[test]
+fn a_removed_or_repairing_binding_gets_no_socket() {
+    let mut links = Links::new(1);
+    let conn = authenticated(&mut links, T0);
+    assert_eq!(links.handle(Event::Sync(vec![]), T0)[0], Action::Close { conn });
+    let repair = Paired { needs_repair: true, ..paired("b1") };
+    assert!(opens(&links.handle(Event::Sync(vec![repair]), T0)).is_empty());
+    let conn = opens(&links.handle(Event::Sync(vec![paired("b1")]), T0))[0].1;
+    assert_eq!(links.handle(Event::Disconnect { binding_id: "b1".into() }, T0), [Action::Close { conn }]);
+    assert!(opens(&links.handle(Event::Tick, T0 + CAP_MS)).is_empty());
+}
+
+#[test]
+fn an_idle_socket_pings_every_twenty_seconds() {
+    let mut links = Links::new(1);
+    let conn = authenticated(&mut links, T0);
+    assert!(sent(&links.handle(Event::Tick, T0 + KEEPALIVE_MS - 1)).is_empty());
+    let out = links.handle(Event::Tick, T0 + KEEPALIVE_MS);
+    assert_eq!(sent(&out), [(conn, ClientFrame::Ping)]);
+    assert_eq!(wake(&out), Some(T0 + 2 * KEEPALIVE_MS));
+}
+
+// ---- Properties: the machine against a model of the sockets it opened.
+
+#[derive(Debug, Clone)]
+enum Step {
+    Sync(Vec<(u8, bool)>),
+    Opened(u8),
+    Frame(u8, u8),
+    Closed(u8, u8),
+    AuthToken(u8, bool),
+    Refreshed(u8),
+    RefreshEnded(u8, bool),
+    Disconnect(u8),
+    Tick(u64),
+}
+
+const BINDINGS: u8 = 3;
+
+fn step() -> impl Strategy<Value = Step> {
+    let b = 0..BINDINGS;
+    let conn = any::<u8>();
+    prop_oneof![
+        proptest::collection::vec((0..BINDINGS, proptest::bool::weighted(0.2)), 0..4).prop_map(Step::Sync),
+        conn.clone().prop_map(Step::Opened),
+        (conn.clone(), 0..6u8).prop_map(|(c, f)| Step::Frame(c, f)),
+        (conn.clone(), 0..6u8).prop_map(|(c, k)| Step::Closed(c, k)),
+        (conn, any::<bool>()).prop_map(|(c, t)| Step::AuthToken(c, t)),
+        b.clone().prop_map(Step::Refreshed),
+        (b.clone(), any::<bool>()).prop_map(|(b, ok)| Step::RefreshEnded(b, ok)),
+        b.prop_map(Step::Disconnect),
+        (0..400_000u64).prop_map(Step::Tick),
+    ]
+}
+
+fn binding(n: u8) -> String {
+    format!("b{n}")
+}
+
+fn frame(kind: u8) -> ServerFrame {
+    match kind {
+        0 => hello(),
+        1 => ack(),
+        2 => ServerFrame::Error { code: "invalid_access_token".into() },
+        3 => ServerFrame::Errand { id: "e".into(), kind: "ping".into(), params: Default::default() },
+        4 => ServerFrame::Errand { id: "e".into(), kind: "other".into(), params: Default::default() },
+        _ => ServerFrame::Pong,
+    }
+}
+
+fn close(kind: u8) -> (u16, &'static str) {
+    [
+        (CLOSE_REFUSED, "binding_revoked"),
+        (CLOSE_REFUSED, "invalid_access_token"),
+        (CLOSE_TOKEN_EXPIRED, "access_token_expired"),
+        (CLOSE_REPLACED, "replaced"),
+        (1006, ""),
+        (1001, "relay_restarting"),
+    ][kind as usize % 6]
+}
+
+/// What the driver would hold: sockets opened and not yet closed, by number.
+#[derive(Default)]
+struct Model {
+    open: std::collections::BTreeMap<Conn, String>,
+    /// Every socket ever opened (events of closed ones must change nothing).
+    all: Vec<Conn>,
+    /// Bindings the last Sync named and nothing removed since.
+    allowed: Vec<String>,
+    /// Sockets whose `auth_ack` came and that have not closed.
+    acked: Vec<Conn>,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sockets_stay_one_per_binding_and_stale_events_change_nothing(
+        steps in proptest::collection::vec(step(), 1..120),
+        seed in any::<u64>(),
+    ) {
+        let mut links = Links::new(seed);
+        let mut model = Model::default();
+        let mut now = T0;
+        for step in steps {
+            let pick = |n: u8| model.all.get(n as usize % model.all.len().max(1)).copied();
+            let (event, current) = match step {
+                Step::Sync(list) => {
+                    let list: Vec<Paired> = list.iter().map(|(b, r)| Paired { needs_repair: *r, ..paired(&binding(*b)) }).collect();
+                    model.allowed = list.iter().filter(|p| !p.needs_repair).map(|p| p.binding_id.clone()).collect();
+                    (Event::Sync(list), None)
+                }
+                Step::Opened(c) => match pick(c) { Some(conn) => (Event::Opened { conn }, Some(conn)), None => continue },
+                Step::Frame(c, f) => match pick(c) { Some(conn) => (Event::Frame { conn, frame: frame(f) }, Some(conn)), None => continue },
+                Step::Closed(c, k) => match pick(c) {
+                    // The environment closes only sockets that are open.
+                    Some(conn) if model.open.contains_key(&conn) => {
+                        let (code, reason) = close(k);
+                        model.open.remove(&conn);
+                        model.acked.retain(|c| *c != conn);
+                        (Event::Closed { conn, code, reason: reason.into() }, Some(conn))
+                    }
+                    _ => continue,
+                },
+                Step::AuthToken(c, t) => match pick(c) {
+                    Some(conn) => (Event::AuthToken { conn, token: t.then(|| "at".to_owned()) }, Some(conn)),
+                    None => continue,
+                },
+                Step::Refreshed(b) => (Event::Refreshed { binding_id: binding(b), access_token: "at2".into() }, None),
+                Step::RefreshEnded(b, ok) => (Event::RefreshEnded { binding_id: binding(b), ok }, None),
+                Step::Disconnect(b) => {
+                    model.allowed.retain(|x| *x != binding(b));
+                    (Event::Disconnect { binding_id: binding(b) }, None)
+                }
+                Step::Tick(dt) => { now += dt; (Event::Tick, None) }
+            };
+            let stale = current.is_some_and(|c| links.binding_of(c).is_none());
+            let acking = matches!(&event, Event::Frame { frame: ServerFrame::AuthAck { .. }, .. });
+            let refreshed = matches!(&event, Event::Refreshed { .. });
+            let actions = links.handle(event, now);
+            if stale {
+                prop_assert!(actions.iter().all(|a| matches!(a, Action::WakeAt(_))), "stale event acted: {actions:?}");
+            }
+            if acking && !stale && links.binding_of(current.unwrap()).is_some() {
+                model.acked.push(current.unwrap());
+            }
+            prop_assert!(actions.iter().filter(|a| matches!(a, Action::WakeAt(_))).count() <= 1);
+            for action in &actions {
+                match action {
+                    Action::Open { binding_id, conn } => {
+                        prop_assert!(model.allowed.contains(binding_id), "opened {binding_id} which may not have a socket");
+                        model.open.insert(*conn, binding_id.clone());
+                        model.all.push(*conn);
+                    }
+                    Action::Close { conn } => {
+                        prop_assert!(model.open.remove(conn).is_some(), "closed a socket that is not open");
+                        model.acked.retain(|c| c != conn);
+                    }
+                    Action::Send { conn, frame } => {
+                        prop_assert!(model.open.contains_key(conn), "sent on a closed socket");
+                        if refreshed {
+                            prop_assert!(matches!(frame, ClientFrame::Auth { .. }) && model.acked.contains(conn), "re-auth on an unacknowledged socket");
+                        }
+                    }
+                    Action::Forget { binding_id } => model.allowed.retain(|b| b != binding_id),
+                    _ => {}
+                }
+            }
+            // One socket per binding, and the machine's current sockets are exactly the open ones.
+            let mut per_binding: Vec<&String> = model.open.values().collect();
+            per_binding.sort();
+            let before = per_binding.len();
+            per_binding.dedup();
+            prop_assert_eq!(before, per_binding.len(), "two sockets of one binding");
+            for (conn, b) in model.open.iter() {
+                let current = links.binding_of(*conn);
+                prop_assert_eq!(current.as_ref(), Some(b));
+            }
+        }
+    }
+
+    #[test]
+    fn a_closed_binding_reconnects_within_its_bound(kind in 1..6u8, failures in 0..12u32, seed in any::<u64>()) {
+        let mut links = Links::new(seed);
+        let mut now = T0;
+        let mut conn = opens(&links.handle(Event::Sync(vec![paired("b1")]), now))[0].1;
+        // `failures` failed connections first: the backoff grows to its cap.
+        for _ in 0..failures {
+            let out = links.handle(Event::Closed { conn, code: 1006, reason: String::new() }, now);
+            now = wake(&out).unwrap_or(now);
+            conn = opens(&links.handle(Event::Tick, now)).first().map(|o| o.1).expect("reopened at the wake-up");
+        }
+        let (code, reason) = close(kind);
+        let out = links.handle(Event::Closed { conn, code, reason: reason.into() }, now);
+        let bound = match code {
+            CLOSE_REPLACED => REPLACED_RECONNECT_MS,
+            CLOSE_TOKEN_EXPIRED => {
+                prop_assert_eq!(&out, &[Action::RefreshThenReport { binding_id: "b1".into() }]);
+                let out = links.handle(Event::RefreshEnded { binding_id: "b1".into(), ok: false }, now);
+                prop_assert!(opens(&out).is_empty());
+                CAP_MS
+            }
+            _ => CAP_MS,
+        };
+        let closed_at = now;
+        // Wake-ups come when asked; the socket is back no later than the bound.
+        let mut at = wake(&out).or(links.wake_at);
+        let mut reopened = None;
+        while let Some(t) = at.filter(|t| *t <= closed_at + bound) {
+            now = t;
+            let out = links.handle(Event::Tick, now);
+            if let Some(o) = opens(&out).first() {
+                reopened = Some((o.1, now));
+                break;
+            }
+            at = wake(&out);
+        }
+        let (_, when) = reopened.expect("reconnected within the bound");
+        prop_assert!(when - closed_at <= bound && when - closed_at >= MIN_RECONNECT_MS.min(bound));
+    }
+}
