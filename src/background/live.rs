@@ -15,7 +15,7 @@ use crate::config::CONNECT_ORIGIN;
 use crate::core::live::{Action, Conn, Event, Links, Paired};
 use crate::shell::{from_js, log, now_ms, random_u64, to_js};
 
-use super::state::{read_bindings, update_bindings};
+use super::state::{try_read_bindings, update_bindings};
 use super::tokens;
 
 /// A socket and the callbacks that must live as long as it.
@@ -41,12 +41,21 @@ fn feed(event: Event) {
 /// Tells the core what is stored: opens sockets for bindings that have none, closes those
 /// of bindings that are gone.
 pub async fn ensure_all() {
-    let paired = read_bindings()
-        .await
-        .into_iter()
-        .map(|b| Paired { binding_id: b.binding_id, app_name: b.app_name, needs_repair: b.needs_repair.is_some() })
-        .collect();
-    feed(Event::Sync(paired));
+    if let Some(paired) = stored().await {
+        feed(Event::Sync(paired));
+    }
+}
+
+/// The stored bindings as the core sees them; `None` when storage can't be read (a failed
+/// read is not "no bindings": that would close every socket).
+async fn stored() -> Option<Vec<Paired>> {
+    let bindings = try_read_bindings().await.ok()?;
+    let paired = bindings.into_iter().map(|b| Paired {
+        binding_id: b.binding_id,
+        app_name: b.app_name,
+        needs_repair: b.needs_repair.is_some(),
+    });
+    Some(paired.collect())
 }
 
 /// A fresh access token was stored for `binding_id`: an authenticated socket hands it to
@@ -93,8 +102,7 @@ fn run(action: Action) {
             let wait = at.saturating_sub(now_ms()).min(u64::from(u32::MAX));
             gloo_timers::future::TimeoutFuture::new(wait as u32).await;
             // Bindings may have changed meanwhile: the core reopens only what is stored.
-            ensure_all().await;
-            feed(Event::Tick);
+            feed(Event::Woken { at, paired: stored().await });
         }),
     }
 }

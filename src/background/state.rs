@@ -43,14 +43,22 @@ pub async fn refresh_badge() {
     chrome::set_badge(offers + code).await;
 }
 
+/// The stored bindings; none when they can't be read.
 pub async fn read_bindings() -> Vec<StoredBinding> {
-    chrome::storage_get(Area::Local, BINDINGS_KEY).await.ok().flatten().unwrap_or_default()
+    try_read_bindings().await.unwrap_or_default()
 }
 
-/// Runs `f` on the stored bindings under the write lock and saves them.
+/// The stored bindings, or the error that kept them from being read (a caller that would
+/// act on their absence must not take a failed read for "none").
+pub async fn try_read_bindings() -> Result<Vec<StoredBinding>, JsValue> {
+    Ok(chrome::storage_get(Area::Local, BINDINGS_KEY).await?.unwrap_or_default())
+}
+
+/// Runs `f` on the stored bindings under the write lock and saves them. A failed read
+/// fails the update: writing back an empty list would lose every binding.
 pub async fn update_bindings<R>(f: impl FnOnce(&mut Vec<StoredBinding>) -> R) -> Result<R, JsValue> {
     let _guard = lock::lock(&lock::STORAGE).await;
-    let mut bindings = read_bindings().await;
+    let mut bindings = try_read_bindings().await?;
     let r = f(&mut bindings);
     chrome::storage_set(Area::Local, BINDINGS_KEY, &bindings).await?;
     Ok(r)

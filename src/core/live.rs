@@ -41,7 +41,7 @@ pub struct Paired {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// What is stored now: at worker start, after bindings changed, before each tick.
+    /// What is stored now: at worker start and after bindings changed.
     Sync(Vec<Paired>),
     /// The socket opened.
     Opened {
@@ -76,8 +76,12 @@ pub enum Event {
     Disconnect {
         binding_id: String,
     },
-    /// Time passed (the wake-up of [`Action::WakeAt`]).
-    Tick,
+    /// The wake-up asked for `at` ([`Action::WakeAt`]) came, with what is stored now
+    /// (`None` when storage could not be read: nothing is taken as gone).
+    Woken {
+        at: u64,
+        paired: Option<Vec<Paired>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +116,7 @@ pub enum Action {
     Forget {
         binding_id: String,
     },
-    /// Feed [`Event::Tick`] at this time.
+    /// Feed [`Event::Woken`] at this time.
     WakeAt(u64),
 }
 
@@ -160,15 +164,19 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct Links {
     entries: Vec<Entry>,
+    /// Bindings disconnected or revoked that storage may still list for a moment: a
+    /// `Sync` read before their removal must not bring them back.
+    removed: Vec<String>,
     next_conn: Conn,
     jitter: Jitter,
-    /// The wake-up last asked for.
+    /// The wake-up asked for and not yet come. Only that wake-up asks for the next, so
+    /// timers never multiply; any other asks only for an earlier one.
     wake_at: Option<u64>,
 }
 
 impl Links {
     pub fn new(seed: u64) -> Self {
-        Self { entries: Vec::new(), next_conn: 1, jitter: Jitter::new(seed), wake_at: None }
+        Self { entries: Vec::new(), removed: Vec::new(), next_conn: 1, jitter: Jitter::new(seed), wake_at: None }
     }
 
     /// The binding whose current socket is `conn`.
@@ -229,7 +237,13 @@ impl Links {
                 self.open_missing(now, &mut out);
             }
             Event::Disconnect { binding_id } => self.remove(&binding_id, &mut out),
-            Event::Tick => {
+            Event::Woken { at, paired } => {
+                if self.wake_at == Some(at) {
+                    self.wake_at = None;
+                }
+                if let Some(paired) = paired {
+                    self.on_sync(paired, now, &mut out);
+                }
                 for e in &mut self.entries {
                     if matches!(e.waiting, Some(Waiting::Until(t)) if t <= now) {
                         e.waiting = None;
@@ -244,15 +258,18 @@ impl Links {
                 self.open_missing(now, &mut out);
             }
         }
-        self.schedule_wake(now, &mut out);
+        self.schedule_wake(&mut out);
         out
     }
 
     fn on_sync(&mut self, paired: Vec<Paired>, now: u64, out: &mut Vec<Action>) {
+        // A removed binding is forgotten here once storage no longer lists it.
+        self.removed.retain(|b| paired.iter().any(|p| p.binding_id == *b));
         let mut kept = Vec::with_capacity(paired.len());
         for p in paired {
             // One entry per binding, even if storage named one twice.
-            if kept.iter().any(|e: &Entry| e.paired.binding_id == p.binding_id) {
+            if self.removed.contains(&p.binding_id) || kept.iter().any(|e: &Entry| e.paired.binding_id == p.binding_id)
+            {
                 continue;
             }
             match self.entries.iter().position(|e| e.paired.binding_id == p.binding_id) {
@@ -275,6 +292,7 @@ impl Links {
 
     /// Forgets the binding, closing its socket.
     fn remove(&mut self, binding_id: &str, out: &mut Vec<Action>) {
+        self.removed.push(binding_id.to_owned());
         if let Some(at) = self.entries.iter().position(|e| e.paired.binding_id == binding_id) {
             if let Some(link) = self.entries.remove(at).link {
                 out.push(Action::Close { conn: link.conn });
@@ -336,16 +354,20 @@ impl Links {
         }
     }
 
-    /// Asks for a wake-up at the earliest deadline, unless one already comes by then.
-    fn schedule_wake(&mut self, now: u64, out: &mut Vec<Action>) {
+    /// The earliest time something is due: a reconnect, or a socket's keepalive.
+    fn earliest_deadline(&self) -> Option<u64> {
         let deadlines = self.entries.iter().filter_map(|e| match (e.waiting, e.link) {
             (Some(Waiting::Until(t)), _) => Some(t),
             (_, Some(l)) if l.phase != Phase::Opening => Some(l.last_sent + KEEPALIVE_MS),
             _ => None,
         });
-        let Some(earliest) = deadlines.min() else { return };
-        let pending = self.wake_at.filter(|t| *t > now);
-        if pending.is_none_or(|t| earliest < t) {
+        deadlines.min()
+    }
+
+    /// Asks for a wake-up at the earliest deadline, unless one already comes by then.
+    fn schedule_wake(&mut self, out: &mut Vec<Action>) {
+        let Some(earliest) = self.earliest_deadline() else { return };
+        if self.wake_at.is_none_or(|t| earliest < t) {
             self.wake_at = Some(earliest);
             out.push(Action::WakeAt(earliest));
         }

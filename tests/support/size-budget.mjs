@@ -34,10 +34,15 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * waiting for ever, +0.09 KB: 111,519 bytes; the live channel's session as a sans-IO core,
  * `core::live::Links`, with the worker only driving it: +0.54 KB measured, 112,060 bytes,
  * with its state in one vector of bindings and the sockets in another: the first cut's five
- * LiteMaps of different value types cost +5.2 KB). → 112.1 KB. Ratchet down from here.
+ * LiteMaps of different value types cost +5.2 KB); the review's fixes to it (a failed
+ * storage read is not "no bindings", disconnected bindings stay gone, one wake-up chain):
+ * +0.75 KB, 112,805 bytes; secrets encoded by base64ct instead of a hand-written alphabet:
+ * +0.80 KB, 113,600 bytes (its decoder for the shape check would have cost 1.9 KB: the
+ * shape stays checked by hand, held against base64ct's decoding by a proptest).
+ * → 113.65 KB. Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 112_100, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 113_650, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

@@ -121,24 +121,41 @@ fn serve(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, hook: &Mutex
             continue;
         }
         let mut done = Vec::with_capacity(batch.len());
-        for job in batch {
+        let mut jobs = batch.into_iter();
+        let mut broken = None;
+        for job in jobs.by_ref() {
             if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-                job.refuse(e.to_string());
+                job.refuse(e.to_string()); // nothing of it ran
                 continue;
             }
             let ran = job.run(&conn);
-            let end = if ran.ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-            match conn.execute_batch(end) {
+            let released =
+                if ran.ok { conn.execute_batch("RELEASE job").map_err(|e| e.to_string()) } else { Err(String::new()) };
+            match released {
                 Ok(()) => done.push(ran),
-                Err(e) => (ran.answer)(Some(e.to_string())),
+                // A failed job (or one whose release failed) is undone alone: none of its
+                // writes may be committed with the batch.
+                Err(why) => match conn.execute_batch("ROLLBACK TO job; RELEASE job") {
+                    Ok(()) if ran.ok => (ran.answer)(Some(why)),
+                    Ok(()) => done.push(ran),
+                    Err(e) => {
+                        broken = Some(e.to_string());
+                        done.push(ran);
+                        break;
+                    }
+                },
             }
         }
-        match conn.execute_batch("COMMIT") {
+        let committed = match broken {
+            Some(e) => Err(e),
+            None => conn.execute_batch("COMMIT").map_err(|e| e.to_string()),
+        };
+        match committed {
             Ok(()) => done.into_iter().for_each(|ran| (ran.answer)(None)),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                let e = e.to_string();
                 done.into_iter().for_each(|ran| (ran.answer)(Some(e.clone())));
+                jobs.for_each(|job| job.refuse(e.clone()));
             }
         }
     }

@@ -37,6 +37,12 @@ fn wake(actions: &[Action]) -> Option<u64> {
     })
 }
 
+/// The wake-up the core asked for comes at `now` (or, with none asked, a stray one).
+fn woken(links: &mut Links, now: u64) -> Vec<Action> {
+    let at = links.wake_at.unwrap_or(now);
+    links.handle(Event::Woken { at, paired: None }, now)
+}
+
 fn hello() -> ServerFrame {
     ServerFrame::Hello { protocol: latch_wire::socket::PROTOCOL_VERSION }
 }
@@ -117,15 +123,15 @@ fn each_close_leads_to_its_own_next_step() {
     let conn = authenticated(&mut links, T0);
     let revoked = links.handle(Event::Closed { conn, code: CLOSE_REFUSED, reason: "binding_revoked".into() }, T0);
     assert_eq!(revoked, [Action::Forget { binding_id: "b1".into() }]);
-    assert!(opens(&links.handle(Event::Tick, T0 + REPLACED_RECONNECT_MS)).is_empty(), "a revoked binding stays gone");
+    assert!(opens(&woken(&mut links, T0 + REPLACED_RECONNECT_MS)).is_empty(), "a revoked binding stays gone");
 
     let mut links = Links::new(7);
     let conn = authenticated(&mut links, T0);
     let replaced = links.handle(Event::Closed { conn, code: CLOSE_REPLACED, reason: "replaced".into() }, T0);
     assert!(replaced.is_empty(), "the keepalive's wake-up is already due earlier: {replaced:?}");
-    assert_eq!(wake(&links.handle(Event::Tick, T0 + KEEPALIVE_MS)), Some(T0 + REPLACED_RECONNECT_MS));
-    assert!(opens(&links.handle(Event::Tick, T0 + REPLACED_RECONNECT_MS - 1)).is_empty());
-    assert_eq!(opens(&links.handle(Event::Tick, T0 + REPLACED_RECONNECT_MS)).len(), 1);
+    assert_eq!(wake(&woken(&mut links, T0 + KEEPALIVE_MS)), Some(T0 + REPLACED_RECONNECT_MS));
+    assert!(opens(&woken(&mut links, T0 + REPLACED_RECONNECT_MS - 1)).is_empty());
+    assert_eq!(opens(&woken(&mut links, T0 + REPLACED_RECONNECT_MS)).len(), 1);
 
     let mut links = Links::new(7);
     let conn = authenticated(&mut links, T0);
@@ -149,7 +155,7 @@ fn a_token_that_cannot_be_had_closes_and_backs_off() {
 }
 
 #[test]
-fn a_removed_or_repairing_binding_gets_no_socket() {
+fn a_removed_binding_loses_its_socket_and_a_repairing_one_gets_none() {
     let mut links = Links::new(1);
     let conn = authenticated(&mut links, T0);
     assert_eq!(links.handle(Event::Sync(vec![]), T0)[0], Action::Close { conn });
@@ -157,15 +163,53 @@ fn a_removed_or_repairing_binding_gets_no_socket() {
     assert!(opens(&links.handle(Event::Sync(vec![repair]), T0)).is_empty());
     let conn = opens(&links.handle(Event::Sync(vec![paired("b1")]), T0))[0].1;
     assert_eq!(links.handle(Event::Disconnect { binding_id: "b1".into() }, T0), [Action::Close { conn }]);
-    assert!(opens(&links.handle(Event::Tick, T0 + CAP_MS)).is_empty());
+    assert!(opens(&woken(&mut links, T0 + CAP_MS)).is_empty());
+    // A Sync read before storage dropped it does not bring it back; one after, with the
+    // binding gone from storage, forgets that it was removed.
+    assert!(opens(&links.handle(Event::Sync(vec![paired("b1")]), T0 + 1)).is_empty());
+    links.handle(Event::Sync(vec![]), T0 + 2);
+    assert_eq!(opens(&links.handle(Event::Sync(vec![paired("b1")]), T0 + 3)).len(), 1);
+}
+
+#[test]
+fn a_revoked_binding_is_not_reopened_by_a_stale_read() {
+    let mut links = Links::new(1);
+    let conn = authenticated(&mut links, T0);
+    links.handle(Event::Closed { conn, code: CLOSE_REFUSED, reason: "binding_revoked".into() }, T0);
+    assert!(opens(&links.handle(Event::Sync(vec![paired("b1")]), T0 + 1)).is_empty(), "storage not updated yet");
+    let woke = links.handle(Event::Woken { at: T0 + 5, paired: Some(vec![paired("b1")]) }, T0 + 5);
+    assert!(opens(&woke).is_empty());
+}
+
+#[test]
+fn a_storage_read_that_failed_closes_nothing() {
+    let mut links = Links::new(1);
+    let conn = authenticated(&mut links, T0);
+    let at = links.wake_at.expect("the keepalive's wake-up");
+    let out = links.handle(Event::Woken { at, paired: None }, at);
+    assert!(!out.contains(&Action::Close { conn }), "{out:?}");
+    assert_eq!(sent(&out), [(conn, ClientFrame::Ping)]);
+}
+
+#[test]
+fn an_early_wake_up_asks_again_and_stray_ones_ask_nothing() {
+    let mut links = Links::new(1);
+    authenticated(&mut links, T0);
+    let at = links.wake_at.expect("the keepalive's wake-up");
+    // The timer came before the clock reached it (a clock set back, timers' own clock).
+    let early = links.handle(Event::Woken { at, paired: None }, at - 10);
+    assert_eq!(wake(&early), Some(at), "the chain must not end");
+    // A stray timer (one asked for before a newer, earlier one) asks for nothing more.
+    let stray = links.handle(Event::Woken { at: at + 999, paired: None }, at - 5);
+    assert_eq!(wake(&stray), None);
 }
 
 #[test]
 fn an_idle_socket_pings_every_twenty_seconds() {
     let mut links = Links::new(1);
     let conn = authenticated(&mut links, T0);
-    assert!(sent(&links.handle(Event::Tick, T0 + KEEPALIVE_MS - 1)).is_empty());
-    let out = links.handle(Event::Tick, T0 + KEEPALIVE_MS);
+    assert!(sent(&woken(&mut links, T0 + KEEPALIVE_MS - 1)).is_empty());
+    let out = woken(&mut links, T0 + KEEPALIVE_MS);
     assert_eq!(sent(&out), [(conn, ClientFrame::Ping)]);
     assert_eq!(wake(&out), Some(T0 + 2 * KEEPALIVE_MS));
 }
@@ -182,7 +226,10 @@ enum Step {
     Refreshed(u8),
     RefreshEnded(u8, bool),
     Disconnect(u8),
+    /// Time passes; every wake-up due by then comes.
     Tick(u64),
+    /// A wake-up nobody asked for (a timer from an earlier worker, say).
+    Stray(u64),
 }
 
 const BINDINGS: u8 = 3;
@@ -192,14 +239,15 @@ fn step() -> impl Strategy<Value = Step> {
     let conn = any::<u8>();
     prop_oneof![
         proptest::collection::vec((0..BINDINGS, proptest::bool::weighted(0.2)), 0..4).prop_map(Step::Sync),
-        conn.clone().prop_map(Step::Opened),
-        (conn.clone(), 0..6u8).prop_map(|(c, f)| Step::Frame(c, f)),
-        (conn.clone(), 0..6u8).prop_map(|(c, k)| Step::Closed(c, k)),
+        conn.prop_map(Step::Opened),
+        (conn, 0..6u8).prop_map(|(c, f)| Step::Frame(c, f)),
+        (conn, 0..6u8).prop_map(|(c, k)| Step::Closed(c, k)),
         (conn, any::<bool>()).prop_map(|(c, t)| Step::AuthToken(c, t)),
         b.clone().prop_map(Step::Refreshed),
         (b.clone(), any::<bool>()).prop_map(|(b, ok)| Step::RefreshEnded(b, ok)),
         b.prop_map(Step::Disconnect),
         (0..400_000u64).prop_map(Step::Tick),
+        (0..400_000u64).prop_map(Step::Stray),
     ]
 }
 
@@ -237,8 +285,12 @@ struct Model {
     all: Vec<Conn>,
     /// Bindings the last Sync named and nothing removed since.
     allowed: Vec<String>,
-    /// Sockets whose `auth_ack` came and that have not closed.
+    /// Sockets an `auth` was sent on.
+    authed: Vec<Conn>,
+    /// Sockets whose `auth_ack` came after their `auth` and that have not closed.
     acked: Vec<Conn>,
+    /// Wake-ups asked for and not yet delivered.
+    timers: Vec<u64>,
 }
 
 proptest! {
@@ -268,6 +320,7 @@ proptest! {
                         let (code, reason) = close(k);
                         model.open.remove(&conn);
                         model.acked.retain(|c| *c != conn);
+                        model.authed.retain(|c| *c != conn);
                         (Event::Closed { conn, code, reason: reason.into() }, Some(conn))
                     }
                     _ => continue,
@@ -282,7 +335,18 @@ proptest! {
                     model.allowed.retain(|x| *x != binding(b));
                     (Event::Disconnect { binding_id: binding(b) }, None)
                 }
-                Step::Tick(dt) => { now += dt; (Event::Tick, None) }
+                Step::Tick(dt) => {
+                    now += dt;
+                    model.timers.sort_unstable();
+                    match model.timers.first().copied().filter(|t| *t <= now) {
+                        Some(at) => {
+                            model.timers.remove(0);
+                            (Event::Woken { at, paired: None }, None)
+                        }
+                        None => continue,
+                    }
+                }
+                Step::Stray(at) => (Event::Woken { at: T0 + at, paired: None }, None),
             };
             let stale = current.is_some_and(|c| links.binding_of(c).is_none());
             let acking = matches!(&event, Event::Frame { frame: ServerFrame::AuthAck { .. }, .. });
@@ -291,8 +355,8 @@ proptest! {
             if stale {
                 prop_assert!(actions.iter().all(|a| matches!(a, Action::WakeAt(_))), "stale event acted: {actions:?}");
             }
-            if acking && !stale && links.binding_of(current.unwrap()).is_some() {
-                model.acked.push(current.unwrap());
+            if let Some(conn) = current.filter(|c| acking && !stale && model.authed.contains(c)) {
+                model.acked.push(conn);
             }
             prop_assert!(actions.iter().filter(|a| matches!(a, Action::WakeAt(_))).count() <= 1);
             for action in &actions {
@@ -305,17 +369,28 @@ proptest! {
                     Action::Close { conn } => {
                         prop_assert!(model.open.remove(conn).is_some(), "closed a socket that is not open");
                         model.acked.retain(|c| c != conn);
+                        model.authed.retain(|c| c != conn);
                     }
                     Action::Send { conn, frame } => {
                         prop_assert!(model.open.contains_key(conn), "sent on a closed socket");
+                        if matches!(frame, ClientFrame::Auth { .. }) {
+                            model.authed.push(*conn);
+                        }
                         if refreshed {
                             prop_assert!(matches!(frame, ClientFrame::Auth { .. }) && model.acked.contains(conn), "re-auth on an unacknowledged socket");
                         }
                     }
                     Action::Forget { binding_id } => model.allowed.retain(|b| b != binding_id),
+                    Action::WakeAt(at) => model.timers.push(*at),
                     _ => {}
                 }
             }
+            // Whatever is due has its wake-up asked for, and timers don't multiply.
+            if let Some(deadline) = links.earliest_deadline() {
+                let pending = links.wake_at.expect("a deadline without a wake-up");
+                prop_assert!(pending <= deadline && model.timers.contains(&pending), "{pending} {deadline} {:?}", model.timers);
+            }
+            prop_assert!(model.timers.len() <= 8, "timers multiply: {:?}", model.timers);
             // One socket per binding, and the machine's current sockets are exactly the open ones.
             let mut per_binding: Vec<&String> = model.open.values().collect();
             per_binding.sort();
@@ -333,37 +408,49 @@ proptest! {
     fn a_closed_binding_reconnects_within_its_bound(kind in 1..6u8, failures in 0..12u32, seed in any::<u64>()) {
         let mut links = Links::new(seed);
         let mut now = T0;
+        // The wake-up last asked for: the driver's one live timer.
+        let mut timer = None;
+        let take = |out: &[Action], timer: &mut Option<u64>| {
+            if let Some(t) = wake(out) {
+                *timer = Some(t);
+            }
+        };
         let mut conn = opens(&links.handle(Event::Sync(vec![paired("b1")]), now))[0].1;
         // `failures` failed connections first: the backoff grows to its cap.
         for _ in 0..failures {
             let out = links.handle(Event::Closed { conn, code: 1006, reason: String::new() }, now);
-            now = wake(&out).unwrap_or(now);
-            conn = opens(&links.handle(Event::Tick, now)).first().map(|o| o.1).expect("reopened at the wake-up");
+            take(&out, &mut timer);
+            let at = timer.take().expect("a reconnect is asked for");
+            prop_assert!(at >= now, "time only moves forward");
+            now = at;
+            let out = links.handle(Event::Woken { at, paired: None }, now);
+            take(&out, &mut timer);
+            conn = opens(&out).first().map(|o| o.1).expect("reopened at the wake-up");
         }
         let (code, reason) = close(kind);
-        let out = links.handle(Event::Closed { conn, code, reason: reason.into() }, now);
+        let mut out = links.handle(Event::Closed { conn, code, reason: reason.into() }, now);
         let bound = match code {
             CLOSE_REPLACED => REPLACED_RECONNECT_MS,
             CLOSE_TOKEN_EXPIRED => {
                 prop_assert_eq!(&out, &[Action::RefreshThenReport { binding_id: "b1".into() }]);
-                let out = links.handle(Event::RefreshEnded { binding_id: "b1".into(), ok: false }, now);
+                out = links.handle(Event::RefreshEnded { binding_id: "b1".into(), ok: false }, now);
                 prop_assert!(opens(&out).is_empty());
                 CAP_MS
             }
             _ => CAP_MS,
         };
+        take(&out, &mut timer);
         let closed_at = now;
-        // Wake-ups come when asked; the socket is back no later than the bound.
-        let mut at = wake(&out).or(links.wake_at);
         let mut reopened = None;
-        while let Some(t) = at.filter(|t| *t <= closed_at + bound) {
-            now = t;
-            let out = links.handle(Event::Tick, now);
+        while let Some(at) = timer.take().filter(|t| *t <= closed_at + bound) {
+            prop_assert!(at >= now, "time only moves forward");
+            now = at;
+            let out = links.handle(Event::Woken { at, paired: None }, now);
             if let Some(o) = opens(&out).first() {
                 reopened = Some((o.1, now));
                 break;
             }
-            at = wake(&out);
+            take(&out, &mut timer);
         }
         let (_, when) = reopened.expect("reconnected within the bound");
         prop_assert!(when - closed_at <= bound && when - closed_at >= MIN_RECONNECT_MS.min(bound));
