@@ -1,7 +1,7 @@
 //! The extractors handlers take instead of checking by hand: the app behind an API key,
 //! a JSON body, a query string and path in the error shape, and the abuse limits. Axum
 //! runs part extractors in the order a handler lists them and the body last, so a
-//! handler that lists a limit before `Json` refuses an over-limit caller before its body
+//! handler that lists a limit before `JsonBody` refuses an over-limit caller before its body
 //! is read, and one that lists `App` first refuses a caller without a valid key before
 //! anything else.
 
