@@ -10,17 +10,20 @@
 //!   an authenticated socket, so the relay keeps it open past the old token's expiry;
 //! * errands are answered on the socket they came on: `ping` with the app's name, anything
 //!   else `unsupported_errand`;
-//! * after a close, [`after_close`] decides: forget a revoked binding, reconnect a replaced
-//!   one only after [`REPLACED_RECONNECT_MS`], refresh then reconnect after an expired
-//!   token, else reconnect after full-jitter backoff (reset by `auth_ack`);
+//! * after a close, `session::after_close` decides: forget a revoked binding, reconnect a
+//!   replaced one only after `REPLACED_RECONNECT_MS` (5 min), refresh then reconnect after
+//!   an expired token, else reconnect after full-jitter backoff (reset by `auth_ack`);
 //! * events of a socket that is no longer the binding's current one change nothing;
 //! * a socket sends something at least every [`KEEPALIVE_MS`] (Chrome keeps a worker with
 //!   WebSocket traffic alive), and one wake-up covers every deadline.
 
-use latch_wire::socket::{ClientFrame, PingResult, ServerFrame};
+use latch_wire::socket::{ClientFrame, ServerFrame};
 
-use super::backoff::{full_jitter_ms, Jitter};
-use super::session::{after_close, AfterClose, REPLACED_RECONNECT_MS};
+use super::backoff::Jitter;
+
+mod steps;
+
+use steps::{back_off, on_frame};
 
 /// A socket sends at least this often.
 pub const KEEPALIVE_MS: u64 = 20_000;
@@ -260,153 +263,6 @@ impl Links {
         }
         self.schedule_wake(&mut out);
         out
-    }
-
-    fn on_sync(&mut self, paired: Vec<Paired>, now: u64, out: &mut Vec<Action>) {
-        // A removed binding is forgotten here once storage no longer lists it.
-        self.removed.retain(|b| paired.iter().any(|p| p.binding_id == *b));
-        let mut kept = Vec::with_capacity(paired.len());
-        for p in paired {
-            // One entry per binding, even if storage named one twice.
-            if self.removed.contains(&p.binding_id) || kept.iter().any(|e: &Entry| e.paired.binding_id == p.binding_id)
-            {
-                continue;
-            }
-            match self.entries.iter().position(|e| e.paired.binding_id == p.binding_id) {
-                Some(at) => {
-                    let mut e = self.entries.swap_remove(at);
-                    e.paired = p;
-                    kept.push(e);
-                }
-                None => kept.push(Entry { paired: p, link: None, waiting: None, failures: 0 }),
-            }
-        }
-        // What is left is gone from storage: its socket closes.
-        for gone in std::mem::replace(&mut self.entries, kept) {
-            if let Some(link) = gone.link {
-                out.push(Action::Close { conn: link.conn });
-            }
-        }
-        self.open_missing(now, out);
-    }
-
-    /// Forgets the binding, closing its socket.
-    fn remove(&mut self, binding_id: &str, out: &mut Vec<Action>) {
-        self.removed.push(binding_id.to_owned());
-        if let Some(at) = self.entries.iter().position(|e| e.paired.binding_id == binding_id) {
-            if let Some(link) = self.entries.remove(at).link {
-                out.push(Action::Close { conn: link.conn });
-            }
-        }
-    }
-
-    fn on_auth_token(&mut self, conn: Conn, token: Option<String>, now: u64, out: &mut Vec<Action>) {
-        let jitter = &mut self.jitter;
-        let asked = self
-            .entries
-            .iter_mut()
-            .find(|e| e.link.is_some_and(|l| l.conn == conn && l.phase == Phase::Authenticating));
-        let Some(e) = asked else { return };
-        match token {
-            Some(access_token) => {
-                if let Some(link) = e.link.as_mut() {
-                    link.last_sent = now;
-                }
-                out.push(Action::Send { conn, frame: ClientFrame::Auth { access_token } });
-            }
-            None => {
-                e.link = None;
-                out.push(Action::Close { conn });
-                back_off(e, jitter, now);
-            }
-        }
-    }
-
-    fn on_closed(&mut self, conn: Conn, code: u16, reason: &str, now: u64, out: &mut Vec<Action>) {
-        let jitter = &mut self.jitter;
-        let Some(e) = self.entries.iter_mut().find(|e| e.link.is_some_and(|l| l.conn == conn)) else { return };
-        e.link = None;
-        match after_close(code, reason) {
-            AfterClose::Forget => {
-                let binding_id = e.paired.binding_id.clone();
-                self.remove(&binding_id, out);
-                out.push(Action::Forget { binding_id });
-            }
-            AfterClose::ReconnectLater => e.waiting = Some(Waiting::Until(now + REPLACED_RECONNECT_MS)),
-            AfterClose::RefreshThenReconnect => {
-                e.waiting = Some(Waiting::Refreshing);
-                out.push(Action::RefreshThenReport { binding_id: e.paired.binding_id.clone() });
-            }
-            AfterClose::Reconnect => back_off(e, jitter, now),
-        }
-    }
-
-    /// Opens a socket for every binding that should have one and neither has nor waits.
-    fn open_missing(&mut self, now: u64, out: &mut Vec<Action>) {
-        for e in &mut self.entries {
-            if e.paired.needs_repair || e.link.is_some() || e.waiting.is_some() {
-                continue;
-            }
-            let conn = self.next_conn;
-            self.next_conn += 1;
-            e.link = Some(Link { conn, phase: Phase::Opening, last_sent: now });
-            out.push(Action::Open { binding_id: e.paired.binding_id.clone(), conn });
-        }
-    }
-
-    /// The earliest time something is due: a reconnect, or a socket's keepalive.
-    fn earliest_deadline(&self) -> Option<u64> {
-        let deadlines = self.entries.iter().filter_map(|e| match (e.waiting, e.link) {
-            (Some(Waiting::Until(t)), _) => Some(t),
-            (_, Some(l)) if l.phase != Phase::Opening => Some(l.last_sent + KEEPALIVE_MS),
-            _ => None,
-        });
-        deadlines.min()
-    }
-
-    /// Asks for a wake-up at the earliest deadline, unless one already comes by then.
-    fn schedule_wake(&mut self, out: &mut Vec<Action>) {
-        let Some(earliest) = self.earliest_deadline() else { return };
-        if self.wake_at.is_none_or(|t| earliest < t) {
-            self.wake_at = Some(earliest);
-            out.push(Action::WakeAt(earliest));
-        }
-    }
-}
-
-/// One more failure: the binding reconnects after full-jitter backoff.
-fn back_off(e: &mut Entry, jitter: &mut Jitter, now: u64) {
-    e.failures += 1;
-    let wait = full_jitter_ms(e.failures, jitter.next_u64()).max(MIN_RECONNECT_MS);
-    e.waiting = Some(Waiting::Until(now + wait));
-}
-
-fn on_frame(e: &mut Entry, frame: ServerFrame, now: u64, out: &mut Vec<Action>) {
-    let Some(link) = e.link.as_mut() else { return };
-    let conn = link.conn;
-    match frame {
-        ServerFrame::Hello { .. } if link.phase == Phase::Greeting => {
-            link.phase = Phase::Authenticating;
-            out.push(Action::Authenticate { binding_id: e.paired.binding_id.clone(), conn });
-        }
-        ServerFrame::AuthAck { .. } if link.phase == Phase::Authenticating => {
-            link.phase = Phase::Authenticated;
-            e.failures = 0;
-        }
-        ServerFrame::Error { code } if code == "invalid_access_token" => {
-            out.push(Action::Refresh { binding_id: e.paired.binding_id.clone() });
-        }
-        ServerFrame::Errand { id, kind, .. } => {
-            link.last_sent = now;
-            let frame = if kind == "ping" {
-                let result = PingResult { pong: true, app_name: e.paired.app_name.clone() };
-                ClientFrame::ErrandResult { id, ok: true, result: Some(result), error: None }
-            } else {
-                ClientFrame::ErrandResult { id, ok: false, result: None, error: Some("unsupported_errand".into()) }
-            };
-            out.push(Action::Send { conn, frame });
-        }
-        _ => {}
     }
 }
 
