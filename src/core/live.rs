@@ -23,7 +23,7 @@ use super::backoff::Jitter;
 
 mod steps;
 
-use steps::{back_off, on_frame};
+use steps::{back_off, by_binding, by_conn, on_frame};
 
 /// A socket sends at least this often.
 pub const KEEPALIVE_MS: u64 = 20_000;
@@ -193,20 +193,12 @@ impl Links {
         self.entries.iter().find(|e| e.link.is_some_and(|l| l.conn == conn))
     }
 
-    fn entry_of_mut(&mut self, conn: Conn) -> Option<&mut Entry> {
-        self.entries.iter_mut().find(|e| e.link.is_some_and(|l| l.conn == conn))
-    }
-
-    fn entry(&mut self, binding_id: &str) -> Option<&mut Entry> {
-        self.entries.iter_mut().find(|e| e.paired.binding_id == binding_id)
-    }
-
     pub fn handle(&mut self, event: Event, now: u64) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
             Event::Sync(paired) => self.on_sync(paired, now, &mut out),
             Event::Opened { conn } => {
-                let link = self.entry_of_mut(conn).and_then(|e| e.link.as_mut());
+                let link = by_conn(&mut self.entries, conn).and_then(|e| e.link.as_mut());
                 if let Some(link) = link.filter(|l| l.phase == Phase::Opening) {
                     link.phase = Phase::Greeting;
                     link.last_sent = now;
@@ -214,26 +206,25 @@ impl Links {
                 }
             }
             Event::Frame { conn, frame } => {
-                if let Some(e) = self.entry_of_mut(conn) {
+                if let Some(e) = by_conn(&mut self.entries, conn) {
                     on_frame(e, frame, now, &mut out);
                 }
             }
             Event::AuthToken { conn, token } => self.on_auth_token(conn, token, now, &mut out),
             Event::Closed { conn, code, reason } => self.on_closed(conn, code, &reason, now, &mut out),
             Event::Refreshed { binding_id, access_token } => {
-                let link = self.entry(&binding_id).and_then(|e| e.link.as_mut());
+                let link = by_binding(&mut self.entries, &binding_id).and_then(|e| e.link.as_mut());
                 if let Some(link) = link.filter(|l| l.phase == Phase::Authenticated) {
                     link.last_sent = now;
                     out.push(Action::Send { conn: link.conn, frame: ClientFrame::Auth { access_token } });
                 }
             }
             Event::RefreshEnded { binding_id, ok } => {
-                let jitter = &mut self.jitter;
-                if let Some(e) = self.entries.iter_mut().find(|e| e.paired.binding_id == binding_id) {
+                if let Some(e) = by_binding(&mut self.entries, &binding_id) {
                     if e.waiting == Some(Waiting::Refreshing) {
                         e.waiting = None;
                         if !ok {
-                            back_off(e, jitter, now);
+                            back_off(e, &mut self.jitter, now);
                         }
                     }
                 }

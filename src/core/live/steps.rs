@@ -47,11 +47,8 @@ impl Links {
     }
 
     pub(super) fn on_auth_token(&mut self, conn: Conn, token: Option<String>, now: u64, out: &mut Vec<Action>) {
-        let jitter = &mut self.jitter;
-        let asked = self
-            .entries
-            .iter_mut()
-            .find(|e| e.link.is_some_and(|l| l.conn == conn && l.phase == Phase::Authenticating));
+        let asked =
+            by_conn(&mut self.entries, conn).filter(|e| e.link.is_some_and(|l| l.phase == Phase::Authenticating));
         let Some(e) = asked else { return };
         match token {
             Some(access_token) => {
@@ -63,14 +60,13 @@ impl Links {
             None => {
                 e.link = None;
                 out.push(Action::Close { conn });
-                back_off(e, jitter, now);
+                back_off(e, &mut self.jitter, now);
             }
         }
     }
 
     pub(super) fn on_closed(&mut self, conn: Conn, code: u16, reason: &str, now: u64, out: &mut Vec<Action>) {
-        let jitter = &mut self.jitter;
-        let Some(e) = self.entries.iter_mut().find(|e| e.link.is_some_and(|l| l.conn == conn)) else { return };
+        let Some(e) = by_conn(&mut self.entries, conn) else { return };
         e.link = None;
         match after_close(code, reason) {
             AfterClose::Forget => {
@@ -83,7 +79,7 @@ impl Links {
                 e.waiting = Some(Waiting::Refreshing);
                 out.push(Action::RefreshThenReport { binding_id: e.paired.binding_id.clone() });
             }
-            AfterClose::Reconnect => back_off(e, jitter, now),
+            AfterClose::Reconnect => back_off(e, &mut self.jitter, now),
         }
     }
 
@@ -118,6 +114,16 @@ impl Links {
             out.push(Action::WakeAt(earliest));
         }
     }
+}
+
+/// The entry whose current socket is `conn`. (Free functions over the entries, so a caller
+/// can hold an entry and the jitter at once.)
+pub(super) fn by_conn(entries: &mut [Entry], conn: Conn) -> Option<&mut Entry> {
+    entries.iter_mut().find(|e| e.link.is_some_and(|l| l.conn == conn))
+}
+
+pub(super) fn by_binding<'a>(entries: &'a mut [Entry], binding_id: &str) -> Option<&'a mut Entry> {
+    entries.iter_mut().find(|e| e.paired.binding_id == binding_id)
 }
 
 /// One more failure: the binding reconnects after full-jitter backoff.
