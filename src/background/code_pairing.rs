@@ -239,8 +239,8 @@ fn failure<T>(reply: Reply<T>) -> Event {
     match reply {
         Reply::Refused { status: 429, body } => Event::TooMany {
             error: body.error,
-            retry_after_ms: body.retry_after.map(|s| s * 1000),
-            interval_ms: body.interval.map(|s| s * 1000),
+            retry_after_ms: body.retry_after.map(|s| s.saturating_mul(1000)),
+            interval_ms: body.interval.map(|s| s.saturating_mul(1000)),
         },
         Reply::Refused { body, .. } => Event::Refused(body.error),
         Reply::ServerError => Event::ServerError,

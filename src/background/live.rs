@@ -13,7 +13,7 @@ use latch_wire::socket::{ClientFrame, ServerFrame};
 
 use crate::config::CONNECT_ORIGIN;
 use crate::core::live::{Action, Conn, Event, Links, Paired};
-use crate::shell::{from_js, log, now_ms, random_u64, to_js};
+use crate::shell::{from_js, log, now_ms, random_u64, timer_delay_until, to_js};
 
 use super::state::{try_read_bindings, update_bindings};
 use super::tokens;
@@ -99,8 +99,7 @@ fn run(action: Action) {
         }),
         Action::Forget { binding_id } => wasm_bindgen_futures::spawn_local(forget_revoked(binding_id)),
         Action::WakeAt(at) => wasm_bindgen_futures::spawn_local(async move {
-            let wait = at.saturating_sub(now_ms()).min(u64::from(u32::MAX));
-            gloo_timers::future::TimeoutFuture::new(wait as u32).await;
+            gloo_timers::future::TimeoutFuture::new(timer_delay_until(at)).await;
             // Bindings may have changed meanwhile: the core reopens only what is stored.
             feed(Event::Woken { at, paired: stored().await });
         }),

@@ -5,6 +5,7 @@
 use wasm_bindgen::JsValue;
 
 use latch_wire::stored::StoredBinding;
+use latch_wire::EpochMs;
 
 use super::lock;
 use crate::core::offers::OfferBook;
@@ -21,7 +22,7 @@ pub async fn read_book() -> OfferBook {
 }
 
 /// Runs `f` on the stored book under the write lock, saves it and refreshes the badge.
-pub async fn update_book<R>(f: impl FnOnce(&mut OfferBook, u64) -> R) -> Result<R, JsValue> {
+pub async fn update_book<R>(f: impl FnOnce(&mut OfferBook, EpochMs) -> R) -> Result<R, JsValue> {
     let _guard = lock::lock(&lock::STORAGE).await;
     let mut book = read_book().await;
     let r = f(&mut book, now_ms());

@@ -9,17 +9,19 @@ use std::pin::Pin;
 
 use litemap::LiteMap;
 
-use crate::shell::{chrome, now_ms};
+use latch_wire::EpochMs;
+
+use crate::shell::{chrome, timer_delay_until};
 
 pub type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 thread_local! {
-    static ARMED: RefCell<LiteMap<&'static str, u64>> = const { RefCell::new(LiteMap::new()) };
+    static ARMED: RefCell<LiteMap<&'static str, EpochMs>> = const { RefCell::new(LiteMap::new()) };
 }
 
-/// Runs `then()` at `at` (epoch ms), unless a wake-up of this name is already armed for
+/// Runs `then()` at `at`, unless a wake-up of this name is already armed for
 /// `at` or earlier.
-pub async fn wake_at(name: &'static str, at: u64, then: fn() -> LocalFuture) {
+pub async fn wake_at(name: &'static str, at: EpochMs, then: fn() -> LocalFuture) {
     let superseded = ARMED.with_borrow_mut(|armed| match armed.get(name) {
         Some(&t) if t <= at => true,
         _ => {
@@ -32,8 +34,7 @@ pub async fn wake_at(name: &'static str, at: u64, then: fn() -> LocalFuture) {
     }
     chrome::set_alarm(name, at).await;
     wasm_bindgen_futures::spawn_local(async move {
-        let wait = at.saturating_sub(now_ms()).min(u32::MAX as u64) as u32;
-        gloo_timers::future::TimeoutFuture::new(wait).await;
+        gloo_timers::future::TimeoutFuture::new(timer_delay_until(at)).await;
         // Only the wake-up still armed fires; an earlier one that replaced it already ran.
         let current = ARMED.with_borrow_mut(|armed| {
             let is_current = armed.get(name) == Some(&at);

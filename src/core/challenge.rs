@@ -24,6 +24,7 @@
 use latch_wire::api::{ChallengeIssued, ChallengeStatus, ChallengeStatusReply, TokenGrant};
 use latch_wire::panel::{ChallengeView, ViewState};
 use latch_wire::stored::{CodePrompt, StoredChallenge};
+use latch_wire::EpochMs;
 
 use super::backoff::Jitter;
 
@@ -56,7 +57,7 @@ pub const IN_FLIGHT_WATCHDOG_MS: u64 = 30_000;
 /// A code prompt's id in the panel: a new requester is a new prompt, never the old one's
 /// Approve. (Here, not on the wire type: the worker's other `str::replace` shares its code.)
 pub fn code_prompt_id(prompt: &CodePrompt, code: &str) -> String {
-    format!("code-{}-{}", code.replace('-', ""), prompt.shown_at)
+    format!("code-{}-{}", code.replace('-', ""), prompt.shown_at.as_ms())
 }
 
 /// A wait the relay or storage asked for, in ms, bounded by [`MAX_WAIT_MS`].
@@ -117,7 +118,7 @@ pub enum Action {
     /// Remove `latch.challenge`.
     Clear,
     /// Feed [`Event::Tick`] at this time (timer and alarm).
-    Schedule(u64),
+    Schedule(EpochMs),
     /// Store these tokens as a binding. Emitted once per approval, before `Clear`.
     Deliver(TokenGrant),
     /// Update the panel.
@@ -155,7 +156,7 @@ pub struct Poller {
     reissued: bool,
     last_error: Option<String>,
     /// While requesting a code after failures: when the next request goes out.
-    retry_at: Option<u64>,
+    retry_at: Option<EpochMs>,
     /// Consecutive failed calls of any kind (poll or request): the backoff level. It
     /// carries across a reset-and-reissue, so a relay that stays down is not hammered.
     backoff_level: u32,
@@ -166,7 +167,7 @@ pub struct Poller {
 /// the poller schedules. The real time since the last poll is unknown, so wait one full
 /// interval from now. True when `s` was rebased. (Found by the simulation property: with
 /// the clock set back repeatedly, a live code went unpolled for hours.)
-fn rebase_if_clock_went_back(s: &mut StoredChallenge, now: u64) -> bool {
+fn rebase_if_clock_went_back(s: &mut StoredChallenge, now: EpochMs) -> bool {
     let jumped = s.last_poll_at.is_some_and(|t| t > now)
         || s.next_poll_at > now + s.interval_ms.max(MAX_WAIT_MS)
         || s.expires_at > now + MAX_TTL_MS;
@@ -202,7 +203,7 @@ impl Poller {
 
     /// Handles the relay's answer (or failure) to call number `call`. The answer to any
     /// call but the one in flight is dropped: it was abandoned, or answered already.
-    pub fn answer(&mut self, call: u32, event: Event, now: u64) -> Vec<Action> {
+    pub fn answer(&mut self, call: u32, event: Event, now: EpochMs) -> Vec<Action> {
         if self.in_flight.is_none() || call != self.call {
             return Vec::new();
         }
@@ -224,7 +225,7 @@ impl Poller {
     }
 
     /// The current view (also emitted as `Show` on every change).
-    pub fn view(&self, now: u64) -> ChallengeView {
+    pub fn view(&self, now: EpochMs) -> ChallengeView {
         let s = self.stored.as_ref();
         let state = match &self.phase {
             Phase::Idle => ViewState::Idle,
@@ -267,7 +268,7 @@ impl Poller {
     }
 
     /// Handles one event at local time `now`; returns the actions to carry out in order.
-    pub fn handle(&mut self, event: Event, now: u64) -> Vec<Action> {
+    pub fn handle(&mut self, event: Event, now: EpochMs) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
             Event::Started => self.on_started(now, &mut out),

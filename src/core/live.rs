@@ -18,6 +18,7 @@
 //!   WebSocket traffic alive), and one wake-up covers every deadline.
 
 use latch_wire::socket::{ClientFrame, ServerFrame};
+use latch_wire::EpochMs;
 
 use super::backoff::Jitter;
 
@@ -82,7 +83,7 @@ pub enum Event {
     /// The wake-up asked for `at` ([`Action::WakeAt`]) came, with what is stored now
     /// (`None` when storage could not be read: nothing is taken as gone).
     Woken {
-        at: u64,
+        at: EpochMs,
         paired: Option<Vec<Paired>>,
     },
 }
@@ -120,7 +121,7 @@ pub enum Action {
         binding_id: String,
     },
     /// Feed [`Event::Woken`] at this time.
-    WakeAt(u64),
+    WakeAt(EpochMs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,14 +141,14 @@ struct Link {
     conn: Conn,
     phase: Phase,
     /// When this socket last sent a frame (or opened).
-    last_sent: u64,
+    last_sent: EpochMs,
 }
 
 /// Why a binding without a socket has none yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Waiting {
     /// Reconnect at this time (backoff, or after being replaced).
-    Until(u64),
+    Until(EpochMs),
     /// A refresh runs; reconnect when it ends.
     Refreshing,
 }
@@ -174,7 +175,7 @@ pub struct Links {
     jitter: Jitter,
     /// The wake-up asked for and not yet come. Only that wake-up asks for the next, so
     /// timers never multiply; any other asks only for an earlier one.
-    wake_at: Option<u64>,
+    wake_at: Option<EpochMs>,
 }
 
 impl Links {
@@ -193,7 +194,7 @@ impl Links {
         self.entries.iter().find(|e| e.link.is_some_and(|l| l.conn == conn))
     }
 
-    pub fn handle(&mut self, event: Event, now: u64) -> Vec<Action> {
+    pub fn handle(&mut self, event: Event, now: EpochMs) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
             Event::Sync(paired) => self.on_sync(paired, now, &mut out),

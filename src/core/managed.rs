@@ -8,6 +8,7 @@
 //! admin for); no answer from the relay is retried with backoff.
 
 use latch_wire::stored::{ManagedOutcome, ManagedPolicy, ManagedRecord};
+use latch_wire::EpochMs;
 
 use super::backoff::full_jitter_ms;
 
@@ -33,7 +34,7 @@ pub fn fingerprint(assertion: &str) -> String {
 const MAX_ASSERTION_LEN: usize = 4096;
 
 /// What to do with `policy`, given the `record` of the last attempt, at `now`.
-pub fn decide(policy: &ManagedPolicy, record: Option<&ManagedRecord>, connect_origin: &str, now: u64) -> Step {
+pub fn decide(policy: &ManagedPolicy, record: Option<&ManagedRecord>, connect_origin: &str, now: EpochMs) -> Step {
     // The relay checks the assertion's tenant; the policy's `tenantId` names it for people,
     // so it only has to be there.
     let (relay_url, assertion) = match (&policy.relay_url, &policy.tenant_id, &policy.assertion) {
@@ -100,7 +101,7 @@ pub fn record(
     fingerprint: String,
     answer: Answer,
     previous: Option<&ManagedRecord>,
-    now: u64,
+    now: EpochMs,
     random: u64,
 ) -> ManagedRecord {
     let same = previous.filter(|r| r.fingerprint == fingerprint);
@@ -151,8 +152,10 @@ pub fn record(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use latch_wire::testing::ms;
     use proptest::prelude::*;
+
+    use super::*;
 
     const ORIGIN: &str = "http://localhost:8787";
 
@@ -167,22 +170,25 @@ mod tests {
     #[test]
     fn a_new_assertion_enrolls_once() {
         let p = policy("a.b.c");
-        let Step::Enroll { fingerprint, .. } = decide(&p, None, ORIGIN, 0) else { panic!("enroll") };
-        let done = record(fingerprint, Answer::Enrolled { binding_id: "b".into() }, None, 0, 0);
-        assert_eq!(decide(&p, Some(&done), ORIGIN, 1), Step::Idle, "a restarted worker does not enroll again");
-        assert!(matches!(decide(&policy("d.e.f"), Some(&done), ORIGIN, 1), Step::Enroll { .. }), "a new policy does");
-        assert_eq!(decide(&ManagedPolicy::default(), Some(&done), ORIGIN, 1), Step::Idle);
+        let Step::Enroll { fingerprint, .. } = decide(&p, None, ORIGIN, ms(0)) else { panic!("enroll") };
+        let done = record(fingerprint, Answer::Enrolled { binding_id: "b".into() }, None, ms(0), 0);
+        assert_eq!(decide(&p, Some(&done), ORIGIN, ms(1)), Step::Idle, "a restarted worker does not enroll again");
+        assert!(
+            matches!(decide(&policy("d.e.f"), Some(&done), ORIGIN, ms(1)), Step::Enroll { .. }),
+            "a new policy does"
+        );
+        assert_eq!(decide(&ManagedPolicy::default(), Some(&done), ORIGIN, ms(1)), Step::Idle);
     }
 
     #[test]
     fn refusals_are_final_and_outages_retry_with_backoff() {
         let p = policy("a.b.c");
         let fp = fingerprint("a.b.c");
-        let refused = record(fp.clone(), Answer::Refused { error: "assertion_replayed".into() }, None, 0, 0);
-        assert_eq!(decide(&p, Some(&refused), ORIGIN, 10_000_000), Step::Idle);
-        let down = record(fp.clone(), Answer::Unreachable, None, 1_000, u64::MAX);
+        let refused = record(fp.clone(), Answer::Refused { error: "assertion_replayed".into() }, None, ms(0), 0);
+        assert_eq!(decide(&p, Some(&refused), ORIGIN, ms(10_000_000)), Step::Idle);
+        let down = record(fp.clone(), Answer::Unreachable, None, ms(1_000), u64::MAX);
         let at = down.retry_at.unwrap();
-        assert!((2_000..=2_000 + 1_000).contains(&at), "{at}");
+        assert!((ms(2_000)..=ms(2_000 + 1_000)).contains(&at), "{at:?}");
         assert_eq!(decide(&p, Some(&down), ORIGIN, at - 1), Step::Idle);
         assert!(matches!(decide(&p, Some(&down), ORIGIN, at), Step::Enroll { .. }));
         let again = record(fp, Answer::Unreachable, Some(&down), at, u64::MAX);
@@ -192,7 +198,7 @@ mod tests {
     #[test]
     fn rate_limiting_is_retried_not_final() {
         let fp = fingerprint("a.b.c");
-        let limited = record(fp.clone(), Answer::Refused { error: "rate_limited".into() }, None, 0, 0);
+        let limited = record(fp.clone(), Answer::Refused { error: "rate_limited".into() }, None, ms(0), 0);
         assert_eq!(limited.outcome, ManagedOutcome::Retrying);
         assert!(matches!(
             decide(&policy("a.b.c"), Some(&limited), ORIGIN, limited.retry_at.unwrap()),
@@ -205,39 +211,39 @@ mod tests {
         let fp = fingerprint("a.b.c");
         let first = attempting(fp.clone(), None, || "k1".into());
         assert_eq!((first.outcome, first.enroll_key.as_deref()), (ManagedOutcome::Retrying, Some("k1")));
-        let down = record(fp.clone(), Answer::Unreachable, Some(&first), 0, 0);
+        let down = record(fp.clone(), Answer::Unreachable, Some(&first), ms(0), 0);
         let second = attempting(fp.clone(), Some(&down), || "k2".into());
         assert_eq!(second.enroll_key.as_deref(), Some("k1"), "kept across attempts and worker restarts");
         assert_eq!(second.attempt, 1);
         let other = attempting(fingerprint("d.e.f"), Some(&down), || "k3".into());
         assert_eq!(other.enroll_key.as_deref(), Some("k3"), "a new assertion, a new key");
         // The binding an earlier enrollment made is remembered until a new one replaces it.
-        let done = record(fp.clone(), Answer::Enrolled { binding_id: "b1".into() }, Some(&second), 0, 0);
+        let done = record(fp.clone(), Answer::Enrolled { binding_id: "b1".into() }, Some(&second), ms(0), 0);
         let next = attempting(fingerprint("g.h.i"), Some(&done), || "k4".into());
         assert_eq!(next.binding_id.as_deref(), Some("b1"));
-        let refused = record(fingerprint("g.h.i"), Answer::Refused { error: "x".into() }, Some(&next), 0, 0);
+        let refused = record(fingerprint("g.h.i"), Answer::Refused { error: "x".into() }, Some(&next), ms(0), 0);
         assert_eq!(refused.binding_id.as_deref(), Some("b1"), "a refused policy leaves the held binding known");
         // A worker stopped mid-attempt left the attempting record: the next one retries.
-        assert!(matches!(decide(&policy("a.b.c"), Some(&second), ORIGIN, 0), Step::Enroll { .. }));
+        assert!(matches!(decide(&policy("a.b.c"), Some(&second), ORIGIN, ms(0)), Step::Enroll { .. }));
     }
 
     #[test]
     fn a_policy_for_another_relay_or_half_set_is_refused() {
         let mut p = policy("a.b.c");
         p.relay_url = Some("https://elsewhere.example".into());
-        assert!(matches!(decide(&p, None, ORIGIN, 0), Step::Refuse { error: "policy_wrong_relay", .. }));
+        assert!(matches!(decide(&p, None, ORIGIN, ms(0)), Step::Refuse { error: "policy_wrong_relay", .. }));
         for half in [
             ManagedPolicy { assertion: None, ..policy("x") },
             ManagedPolicy { tenant_id: Some(String::new()), ..policy("x") },
             ManagedPolicy { relay_url: None, tenant_id: None, assertion: Some("x".into()) },
         ] {
             assert!(
-                matches!(decide(&half, None, ORIGIN, 0), Step::Refuse { error: "policy_incomplete", .. }),
+                matches!(decide(&half, None, ORIGIN, ms(0)), Step::Refuse { error: "policy_incomplete", .. }),
                 "{half:?}"
             );
         }
         assert!(matches!(
-            decide(&policy(&"x".repeat(5000)), None, ORIGIN, 0),
+            decide(&policy(&"x".repeat(5000)), None, ORIGIN, ms(0)),
             Step::Refuse { error: "malformed_assertion", .. }
         ));
     }
@@ -246,10 +252,10 @@ mod tests {
         /// Whatever happened before, the same assertion is never enrolled twice once an
         /// attempt was answered, and a different assertion is always tried.
         #[test]
-        fn answered_assertions_are_never_retried(a in "[a-z.]{1,40}", b in "[a-z.]{1,40}", now in 0u64..1 << 50, refused in any::<bool>()) {
+        fn answered_assertions_are_never_retried(a in "[a-z.]{1,40}", b in "[a-z.]{1,40}", now in (0u64..1 << 50).prop_map(ms), refused in any::<bool>()) {
             let answer = if refused { Answer::Refused { error: "x".into() } } else { Answer::Enrolled { binding_id: "b".into() } };
             let r = record(fingerprint(&a), answer, None, now, 0);
-            prop_assert_eq!(decide(&policy(&a), Some(&r), ORIGIN, now.saturating_add(1 << 40)), Step::Idle);
+            prop_assert_eq!(decide(&policy(&a), Some(&r), ORIGIN, now + (1 << 40)), Step::Idle);
             if fingerprint(&a) != fingerprint(&b) {
                 let enrolls = matches!(decide(&policy(&b), Some(&r), ORIGIN, now), Step::Enroll { .. });
                 prop_assert!(enrolls);

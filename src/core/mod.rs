@@ -1,5 +1,5 @@
 //! The sans-IO core: no clock, no storage, no network. Time comes in as arguments
-//! (milliseconds since the Unix epoch), effects go out as return values.
+//! (`EpochMs`), effects go out as return values.
 
 pub mod backoff;
 pub mod challenge;
@@ -10,3 +10,4 @@ pub mod offers;
 pub mod refresh;
 pub mod session;
 pub mod shown_names;
+pub mod timer;

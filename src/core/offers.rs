@@ -7,6 +7,7 @@ use latch_wire::external::{OfferRefusal, OfferState, ResultReply};
 use latch_wire::origin::verified_opener;
 use latch_wire::panel::{PendingView, PromptVia};
 use latch_wire::token::is_pairing_token;
+use latch_wire::EpochMs;
 use serde::{Deserialize, Serialize};
 
 use super::errors::CommandError;
@@ -29,10 +30,10 @@ pub struct ParkedOffer {
     /// The connect page's tab, closed after approval. `None` for a manual paste.
     pub tab_id: Option<i32>,
     pub state: OfferState,
-    pub created_at: u64,
-    pub expires_at: u64,
+    pub created_at: EpochMs,
+    pub expires_at: EpochMs,
     /// When the offer left `awaiting_approval` (for expiry of the outcome record).
-    pub decided_at: Option<u64>,
+    pub decided_at: Option<EpochMs>,
     /// The worker instance whose redeem is in flight, so a double click cannot redeem
     /// twice. A redeem marked by another instance was cut off when its worker stopped: the
     /// new worker repeats it (same redeem key).
@@ -101,22 +102,22 @@ pub struct OfferBook {
     pub offers: Vec<ParkedOffer>,
     /// Arrival times of accepted offers within the last minute (rate limit).
     #[serde(default)]
-    pub recent: Vec<u64>,
+    pub recent: Vec<EpochMs>,
 }
 
 impl OfferBook {
     /// Expires awaiting offers whose token has run out and forgets old outcomes.
-    pub fn prune(&mut self, now: u64) {
+    pub fn prune(&mut self, now: EpochMs) {
         for o in &mut self.offers {
             // Once a redeem was attempted the relay may have committed it: the offer stays
             // retryable a while past the token's expiry, so the binding can be recovered.
             let retry = if o.redeem_key.is_some() { REDEEM_RETRY_MS } else { 0 };
-            if o.state == OfferState::AwaitingApproval && o.expires_at.saturating_add(retry) <= now {
+            if o.state == OfferState::AwaitingApproval && o.expires_at + retry <= now {
                 o.decide(OfferState::Failed, Some("token_expired"), now);
             }
         }
-        self.offers.retain(|o| o.decided_at.is_none_or(|t| now.saturating_sub(t) < OUTCOME_KEEP_MS));
-        self.recent.retain(|&t| now.saturating_sub(t) < MINUTE_MS && t <= now);
+        self.offers.retain(|o| o.decided_at.is_none_or(|t| now.ms_since(t) < OUTCOME_KEEP_MS));
+        self.recent.retain(|&t| now.ms_since(t) < MINUTE_MS && t <= now);
     }
 
     /// [`OfferBook::offer_from`] for a connect page's offer without an opener (`tab_id`
@@ -125,7 +126,7 @@ impl OfferBook {
         &mut self,
         token: &str,
         tab_id: Option<i32>,
-        now: u64,
+        now: EpochMs,
         new_id: impl FnOnce() -> String,
     ) -> OfferOutcome {
         let arrival = if tab_id.is_some() { Arrival::connect_page(tab_id, None) } else { Arrival::pasted() };
@@ -139,7 +140,7 @@ impl OfferBook {
         &mut self,
         token: &str,
         arrival: Arrival,
-        now: u64,
+        now: EpochMs,
         new_id: impl FnOnce() -> String,
     ) -> OfferOutcome {
         let Arrival { tab_id, via, opener } = arrival;
@@ -227,7 +228,7 @@ impl OfferBook {
     pub fn begin_approval(
         &mut self,
         offer_id: &str,
-        now: u64,
+        now: EpochMs,
         worker: &str,
         new_key: impl FnOnce() -> String,
     ) -> Result<Redeem, CommandError> {
@@ -268,7 +269,13 @@ impl OfferBook {
     }
 
     /// Decides an offer; returns its connect tab (to close) when it was awaiting.
-    pub fn decide(&mut self, offer_id: &str, state: OfferState, error: Option<&str>, now: u64) -> Option<Option<i32>> {
+    pub fn decide(
+        &mut self,
+        offer_id: &str,
+        state: OfferState,
+        error: Option<&str>,
+        now: EpochMs,
+    ) -> Option<Option<i32>> {
         let o = self.get_mut(offer_id)?;
         if o.state != OfferState::AwaitingApproval {
             return None;
@@ -308,7 +315,7 @@ impl OfferBook {
 }
 
 impl ParkedOffer {
-    fn decide(&mut self, state: OfferState, error: Option<&str>, now: u64) {
+    fn decide(&mut self, state: OfferState, error: Option<&str>, now: EpochMs) {
         self.state = state;
         self.error = error.map(str::to_owned);
         self.decided_at = Some(now);

@@ -7,6 +7,7 @@
 //! never deleted; network errors and 5xx retry with the same full-jitter backoff as
 //! code pairing.
 
+use latch_wire::EpochMs;
 use litemap::LiteMap;
 
 use super::backoff::{full_jitter_ms, Jitter};
@@ -15,20 +16,20 @@ use super::backoff::{full_jitter_ms, Jitter};
 pub const MAX_AHEAD_MS: u64 = 60_000;
 
 /// When a token obtained at `obtained_at` and expiring at `expires_at` should be refreshed.
-pub fn due_at(obtained_at: u64, expires_at: u64) -> u64 {
-    let lifetime = expires_at.saturating_sub(obtained_at);
-    expires_at.saturating_sub((lifetime / 3).min(MAX_AHEAD_MS))
+pub fn due_at(obtained_at: EpochMs, expires_at: EpochMs) -> EpochMs {
+    let lifetime = expires_at.ms_since(obtained_at);
+    expires_at - (lifetime / 3).min(MAX_AHEAD_MS)
 }
 
 /// What the driver tells the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Time passed; `bindings` are `(id, obtained_at, expires_at, needs_repair)` as stored.
-    Tick { bindings: Vec<(String, u64, u64, bool)> },
+    Tick { bindings: Vec<(String, EpochMs, EpochMs, bool)> },
     /// Someone needs a fresh token now (the relay refused the current one).
     Needed { binding_id: String },
     /// The refresh answered: new token obtained now, expiring at `expires_at`.
-    Refreshed { binding_id: String, expires_at: u64 },
+    Refreshed { binding_id: String, expires_at: EpochMs },
     /// The relay refused the refresh (`refresh_token_*`): the user must pair again.
     Rejected { binding_id: String, error: String },
     /// No answer, or 5xx.
@@ -42,7 +43,7 @@ pub enum Action {
     /// `POST /api/auth/refresh` for this binding (its stored refresh token).
     Refresh { binding_id: String },
     /// Wake the scheduler at this time (timer + alarm).
-    Schedule(u64),
+    Schedule(EpochMs),
     /// Mark the binding "needs re-pair" with the relay's reason.
     MarkNeedsRepair { binding_id: String, error: String },
     /// Callers waiting for this binding's refresh can go on (`ok`: a fresh token is stored).
@@ -53,7 +54,7 @@ pub enum Action {
 struct Slot {
     in_flight: bool,
     failures: u32,
-    retry_at: Option<u64>,
+    retry_at: Option<EpochMs>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,11 +72,11 @@ impl Scheduler {
         self.slots.get(binding_id).is_some_and(|s| s.in_flight)
     }
 
-    pub fn handle(&mut self, event: Event, now: u64) -> Vec<Action> {
+    pub fn handle(&mut self, event: Event, now: EpochMs) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
             Event::Tick { bindings } => {
-                let mut next: Option<u64> = None;
+                let mut next: Option<EpochMs> = None;
                 for (id, obtained_at, expires_at, needs_repair) in bindings {
                     if needs_repair {
                         continue;
@@ -89,7 +90,7 @@ impl Scheduler {
                         slot.in_flight = true;
                         out.push(Action::Refresh { binding_id: id });
                     } else {
-                        next = Some(next.map_or(at, |n: u64| n.min(at)));
+                        next = Some(next.map_or(at, |n: EpochMs| n.min(at)));
                     }
                 }
                 out.extend(next.map(Action::Schedule));

@@ -26,7 +26,7 @@ mod tests {
     use latch_wire::api::CodeRequester;
     use latch_wire::panel::{BindingView, ChallengeView, PendingView, PromptVia, ViewState};
     use latch_wire::stored::CodePrompt;
-    use latch_wire::testing::test_requester;
+    use latch_wire::testing::{ms, test_requester};
 
     use super::*;
 
@@ -37,8 +37,8 @@ mod tests {
             app_name: name.map(Into::into),
             tenant_id: Some("acme".into()),
             user_id: Some("dana".into()),
-            expires_at: 0,
-            shown_at: 0,
+            expires_at: ms(0),
+            shown_at: ms(0),
             via: PromptVia::OneClick,
             opener: None,
             code: None,
@@ -49,13 +49,13 @@ mod tests {
             app_name: name.into(),
             tenant_id: "acme".into(),
             user_id: "dana".into(),
-            paired_at: 0,
+            paired_at: ms(0),
             needs_repair: None,
             managed: false,
         };
         let prompt = CodePrompt {
             requester: CodeRequester { app_name: "Latch Support".into(), ..test_requester() },
-            shown_at: 0,
+            shown_at: ms(0),
         };
         let challenge = ChallengeView {
             state: ViewState::AwaitingConfirmation,

@@ -6,17 +6,15 @@ use std::time::Duration;
 use leptos::prelude::*;
 
 use latch_wire::panel::{ChallengeView, PanelRequest, ViewState};
+use latch_wire::EpochMs;
 
 use super::i18n::{t, t_with};
 use super::Panel;
-
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
+use crate::shell::now_ms;
 
 /// `m:ss` until `at`.
-fn countdown(at: u64, now: u64) -> String {
-    let s = at.saturating_sub(now).div_ceil(1000);
+fn countdown(at: EpochMs, now: EpochMs) -> String {
+    let s = now.ms_until(at).div_ceil(1000);
     format!("{}:{:02}", s / 60, s % 60)
 }
 
@@ -55,7 +53,7 @@ fn is_running(v: &ChallengeView) -> bool {
     )
 }
 
-fn running(panel: Panel, v: ChallengeView, now: RwSignal<u64>) -> impl IntoView {
+fn running(panel: Panel, v: ChallengeView, now: RwSignal<EpochMs>) -> impl IntoView {
     let status = match v.state {
         ViewState::Requesting if v.reissued => t("code_reissued"),
         ViewState::Requesting => t("code_requesting"),
@@ -74,7 +72,7 @@ fn running(panel: Panel, v: ChallengeView, now: RwSignal<u64>) -> impl IntoView 
         <div class="card code-card">
             {code_shown.map(|c| view! {
                 <p class="code">{c}</p>
-                <p class="meta">{t("code_expires_in")} " " <span class="countdown">{move || countdown(expires_at.unwrap_or(0), now.get())}</span></p>
+                <p class="meta">{t("code_expires_in")} " " <span class="countdown">{move || countdown(expires_at.unwrap_or_default(), now.get())}</span></p>
             })}
             <p class="meta" role="status">
                 {status}

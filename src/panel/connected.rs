@@ -44,7 +44,7 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
     let id = binding.binding_id.clone();
     // An organization's connection has no Disconnect: its repair is the admin's.
     let repair_key = if binding.managed { "needs_repair_managed" } else { "needs_repair" };
-    let paired = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(binding.paired_at as f64))
+    let paired = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(binding.paired_at.as_js()))
         .to_locale_date_string(&super::i18n::language(), &wasm_bindgen::JsValue::UNDEFINED);
     view! {
         <li class="card binding" data-binding-id=binding.binding_id.clone()>

@@ -1,5 +1,6 @@
 //! `chrome.*` externs: one small block per API, `catch` on every promise-returning call.
 
+use latch_wire::EpochMs;
 use serde::{de::DeserializeOwned, Serialize};
 use wasm_bindgen::prelude::*;
 
@@ -78,10 +79,10 @@ pub async fn storage_remove(area: Area, key: &str) -> Result<(), JsValue> {
     Ok(())
 }
 
-/// (Re)arms the alarm `name` to fire at `when_ms` (epoch ms). Alarms outlive the worker.
-pub async fn set_alarm(name: &str, when_ms: u64) {
+/// (Re)arms the alarm `name` to fire at `when`. Alarms outlive the worker.
+pub async fn set_alarm(name: &str, when: EpochMs) {
     let info = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&info, &"when".into(), &(when_ms as f64).into());
+    let _ = js_sys::Reflect::set(&info, &"when".into(), &when.as_js().into());
     let _ = alarms_create(name, &info).await;
 }
 

@@ -4,11 +4,19 @@
 pub mod chrome;
 pub mod relay;
 
+use latch_wire::EpochMs;
 use wasm_bindgen::JsValue;
 
-/// Wall-clock milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
+use crate::core::timer::timer_delay;
+
+/// The wall clock, now.
+pub fn now_ms() -> EpochMs {
+    EpochMs::from_js(js_sys::Date::now())
+}
+
+/// A timer's delay from now until `at` (see [`timer_delay`]).
+pub fn timer_delay_until(at: EpochMs) -> u32 {
+    timer_delay(now_ms(), at)
 }
 
 /// Logs to the worker/panel console (never with secrets).

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::flat;
+use crate::EpochMs;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -16,7 +17,7 @@ pub struct MintRequest {
 #[serde(rename_all = "camelCase")]
 pub struct MintResponse {
     pub pairing_token: String,
-    pub expires_at: u64,
+    pub expires_at: EpochMs,
     pub connect_url: String,
 }
 
@@ -33,7 +34,7 @@ pub struct DescribeResponse {
     pub tenant_id: String,
     /// Extension of PROTOCOL.md: the prompt shows the user id beneath the name.
     pub user_id: String,
-    pub expires_at: u64,
+    pub expires_at: EpochMs,
     /// Extension of PROTOCOL.md: the tenant's registered web origins. The connect page
     /// runs its opener check against them (§4); the extension shows an opener only when it
     /// is one of them.
@@ -42,7 +43,7 @@ pub struct DescribeResponse {
     /// Extension of PROTOCOL.md: the relay's clock when it answered, so the extension can
     /// read the times above on its own clock (see [`to_local_time`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_time: Option<u64>,
+    pub server_time: Option<EpochMs>,
 }
 
 /// A used pairing token (and an enrollment's key) answers a lost redeem's retry this long:
@@ -94,12 +95,12 @@ pub struct TokenGrant {
     pub binding: BindingInfo,
     pub access_token: String,
     pub refresh_token: String,
-    pub access_expires_at: u64,
-    pub refresh_expires_at: u64,
+    pub access_expires_at: EpochMs,
+    pub refresh_expires_at: EpochMs,
     /// Extension of PROTOCOL.md: the relay's clock when it answered, so the extension can
     /// read the times above on its own clock (see [`to_local_time`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_time: Option<u64>,
+    pub server_time: Option<EpochMs>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,12 +115,12 @@ pub struct RefreshTokenRequest {
 pub struct RefreshedTokens {
     pub access_token: String,
     pub refresh_token: String,
-    pub access_expires_at: u64,
-    pub refresh_expires_at: u64,
+    pub access_expires_at: EpochMs,
+    pub refresh_expires_at: EpochMs,
     /// Extension of PROTOCOL.md: the relay's clock when it answered, so the extension can
     /// read the times above on its own clock (see [`to_local_time`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_time: Option<u64>,
+    pub server_time: Option<EpochMs>,
 }
 
 /// `POST /api/inbox/v1/captures` body.
@@ -181,12 +182,12 @@ pub struct ChallengeRequest {
 pub struct ChallengeIssued {
     pub challenge_id: String,
     pub code: String,
-    pub expires_at: u64,
+    pub expires_at: EpochMs,
     pub interval: u64,
     /// Extension of PROTOCOL.md: the relay's clock when it answered, so the extension can
     /// read the times above on its own clock (see [`to_local_time`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_time: Option<u64>,
+    pub server_time: Option<EpochMs>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,9 +12,10 @@
 //! | [`token`], [`code`] | the shapes of secrets and pairing codes |
 //! | [`origin`] | origins as the connect page and the relay compare them |
 //! | [`name_policy`] | which app names may be shown in a consent prompt (PROTOCOL §6) |
-//! | [`clock`] | relay times onto the local clock |
+//! | [`clock`] | moments ([`EpochMs`]), and relay times onto the local clock |
 //!
-//! Field names follow PROTOCOL.md (camelCase). Times are milliseconds since the Unix epoch.
+//! Field names follow PROTOCOL.md (camelCase). Moments are [`EpochMs`]
+//! (milliseconds since the Unix epoch); durations are `u64` milliseconds or seconds, as named.
 //! No IO and no behaviour beyond decoding, encoding and the shared policies.
 
 pub mod api;
@@ -29,6 +30,8 @@ pub mod panel;
 pub mod socket;
 pub mod stored;
 pub mod token;
+
+pub use clock::EpochMs;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::flat;
 use crate::stored::{CodePrompt, ManagedOutcome, ManagedRecord, StoredBinding};
+use crate::EpochMs;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", try_from = "flat::PanelFields")]
@@ -57,9 +58,9 @@ pub struct PendingView {
     pub app_name: Option<String>,
     pub tenant_id: Option<String>,
     pub user_id: Option<String>,
-    pub expires_at: u64,
+    pub expires_at: EpochMs,
     /// When the prompt first became visible; Approve stays disabled briefly after it.
-    pub shown_at: u64,
+    pub shown_at: EpochMs,
     /// Which path asked: the prompt's opener line (§4) depends on it.
     #[serde(default)]
     pub via: PromptVia,
@@ -91,7 +92,7 @@ pub struct BindingView {
     pub app_name: String,
     pub tenant_id: String,
     pub user_id: String,
-    pub paired_at: u64,
+    pub paired_at: EpochMs,
     /// Why the binding stopped working and needs pairing again.
     #[serde(default)]
     pub needs_repair: Option<String>,
@@ -135,9 +136,9 @@ pub struct ChallengeView {
     pub state: ViewState,
     /// `XXXX-XXXX` while a code is live.
     pub code: Option<String>,
-    pub expires_at: Option<u64>,
+    pub expires_at: Option<EpochMs>,
     /// While waiting for the relay: when the next attempt goes out.
-    pub retry_at: Option<u64>,
+    pub retry_at: Option<EpochMs>,
     pub error: Option<String>,
     pub reissued: bool,
     /// While an app's approval waits for the user: who asks (the panel's prompt).

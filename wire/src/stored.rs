@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::{CodeRequester, TokenGrant};
+use crate::EpochMs;
 
 /// One element of `chrome.storage.local["latch.bindings"]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,12 +15,12 @@ pub struct StoredBinding {
     pub user_id: String,
     pub access_token: String,
     pub refresh_token: String,
-    pub access_expires_at: u64,
-    pub refresh_expires_at: u64,
-    pub paired_at: u64,
+    pub access_expires_at: EpochMs,
+    pub refresh_expires_at: EpochMs,
+    pub paired_at: EpochMs,
     /// When the current access token was obtained (refresh schedule); `pairedAt` if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_obtained_at: Option<u64>,
+    pub access_obtained_at: Option<EpochMs>,
     /// Set when the relay refused a refresh: the user must pair again. Never deleted silently.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_repair: Option<String>,
@@ -33,7 +34,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl StoredBinding {
-    pub fn from_grant(grant: TokenGrant, paired_at: u64) -> Self {
+    pub fn from_grant(grant: TokenGrant, paired_at: EpochMs) -> Self {
         let TokenGrant { binding, access_token, refresh_token, access_expires_at, refresh_expires_at, .. } = grant;
         Self {
             binding_id: binding.binding_id,
@@ -58,14 +59,14 @@ impl StoredBinding {
 pub struct StoredChallenge {
     pub challenge_id: Option<String>,
     pub code: Option<String>,
-    pub expires_at: u64,
-    pub next_poll_at: u64,
+    pub expires_at: EpochMs,
+    pub next_poll_at: EpochMs,
     /// Consecutive failures (5xx / network).
     pub attempt: u32,
     #[serde(default)]
     pub interval_ms: u64,
     #[serde(default)]
-    pub last_poll_at: Option<u64>,
+    pub last_poll_at: Option<EpochMs>,
     #[serde(default)]
     pub reissues: u32,
     /// An app approved the code: who asks, and since when the prompt shows.
@@ -85,7 +86,7 @@ pub struct CodePrompt {
     /// cost the worker 2.4 KB gzip of wasm (measured: 91,491 → 89,137 bytes).
     pub requester: CodeRequester,
     /// When the prompt first showed (Approve arms a moment later).
-    pub shown_at: u64,
+    pub shown_at: EpochMs,
 }
 
 /// `chrome.storage.managed`, as declared in `extension/managed_schema.json`.
@@ -127,7 +128,7 @@ pub struct ManagedRecord {
     #[serde(default)]
     pub attempt: u32,
     #[serde(default)]
-    pub retry_at: Option<u64>,
+    pub retry_at: Option<EpochMs>,
     /// Sent with every attempt for this assertion (`EnrollRequest::enroll_key`): stored
     /// before the first, so a retry after a lost answer gets the same binding back.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,6 +2,7 @@
 //! which only dev-dependencies turn on).
 
 use crate::api::{BindingInfo, CodeRequester, TokenGrant};
+use crate::EpochMs;
 
 /// A requester for tests of the wire and of the code-pairing poller.
 pub fn test_requester() -> CodeRequester {
@@ -24,8 +25,13 @@ pub fn test_grant() -> TokenGrant {
         },
         access_token: "a".into(),
         refresh_token: "r".into(),
-        access_expires_at: 1,
-        refresh_expires_at: 2,
+        access_expires_at: EpochMs::from_ms(1),
+        refresh_expires_at: EpochMs::from_ms(2),
         server_time: None,
     }
+}
+
+/// The moment `n` ms after the epoch, for tests that count time from zero.
+pub const fn ms(n: u64) -> EpochMs {
+    EpochMs::from_ms(n)
 }

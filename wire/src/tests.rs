@@ -9,17 +9,22 @@ use crate::external::{ExternalMessage, OfferRefusal, OfferReply, OfferState, Res
 use crate::panel::PanelRequest;
 use crate::socket::{ClientFrame, PingResult, ServerFrame, Unread, PROTOCOL_VERSION};
 use crate::testing::test_requester;
+use crate::EpochMs;
 
 #[test]
 fn relay_times_move_onto_the_local_clock() {
-    let local = 1_700_000_000_000;
+    let local = EpochMs::from_ms(1_700_000_000_000);
     let behind = local - 600_000; // the relay's clock is 10 min behind
     assert_eq!(to_local_time(behind + 120_000, Some(behind), local), local + 120_000);
     let ahead = local + 600_000;
     assert_eq!(to_local_time(ahead + 900_000, Some(ahead), local), local + 900_000);
     assert_eq!(to_local_time(ahead - 5_000, Some(ahead), local), local - 5_000, "already past stays past");
-    assert_eq!(to_local_time(42, None, local), 42, "an unstamped time is taken as is");
-    assert_eq!(to_local_time(0, Some(u64::MAX), 0), 0);
+    assert_eq!(
+        to_local_time(EpochMs::from_ms(42), None, local),
+        EpochMs::from_ms(42),
+        "an unstamped time is taken as is"
+    );
+    assert_eq!(to_local_time(EpochMs::ZERO, Some(EpochMs::MAX), EpochMs::ZERO), EpochMs::ZERO);
     let d = DescribeResponse {
         app_name: "Acme".into(),
         tenant_id: "acme".into(),
@@ -30,6 +35,34 @@ fn relay_times_move_onto_the_local_clock() {
     };
     let d = d.localized(local);
     assert_eq!((d.expires_at, d.server_time), (local + 120_000, None));
+}
+
+proptest::proptest! {
+    /// Moving a time onto the local clock is `local_now + t − server_time`, clamped to the
+    /// representable moments, for every triple (the formula it had before `EpochMs`).
+    #[test]
+    fn local_time_is_the_same_distance_from_now(t: u64, st: u64, now: u64) {
+        let expected = (i128::from(now) + i128::from(t) - i128::from(st)).clamp(0, i128::from(u64::MAX)) as u64;
+        let got = to_local_time(EpochMs::from_ms(t), Some(EpochMs::from_ms(st)), EpochMs::from_ms(now));
+        proptest::prop_assert_eq!(got.as_ms(), expected);
+    }
+}
+
+#[test]
+fn a_moment_is_a_bare_number_on_the_wire_and_saturates() {
+    let t = EpochMs::from_ms(1_700_000_000_000);
+    assert_eq!(serde_json::to_value(t).unwrap(), json!(1_700_000_000_000_u64));
+    assert_eq!(serde_json::from_value::<EpochMs>(json!(1_700_000_000_000_u64)).unwrap(), t);
+    assert!(serde_json::from_value::<EpochMs>(json!(-1)).is_err(), "no moment before the epoch");
+    assert!(serde_json::from_value::<EpochMs>(json!("1700000000000")).is_err());
+    assert_eq!(EpochMs::MAX + 1, EpochMs::MAX);
+    assert_eq!(EpochMs::from_ms(5) - 10, EpochMs::ZERO);
+    assert_eq!((t.ms_until(t + 250), t.ms_until(t - 250), (t + 250).ms_since(t)), (250, 0, 250));
+    assert_eq!(
+        (EpochMs::from_js(-3.0), EpochMs::from_js(f64::NAN), EpochMs::from_js(12.9)),
+        (EpochMs::ZERO, EpochMs::ZERO, EpochMs::from_ms(12))
+    );
+    assert_eq!(t.as_js(), 1_700_000_000_000.0);
 }
 
 #[test]

@@ -55,9 +55,9 @@ pub async fn refresh(
             Ok(Json(RefreshedTokens {
                 access_token,
                 refresh_token: successor,
-                access_expires_at,
-                refresh_expires_at,
-                server_time: Some(now),
+                access_expires_at: access_expires_at.into(),
+                refresh_expires_at: refresh_expires_at.into(),
+                server_time: Some(now.into()),
             }))
         }
         Refreshed::Reused => {

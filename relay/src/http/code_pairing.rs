@@ -67,7 +67,13 @@ pub async fn request(
                 let interval = secs(s.cfg.poll_interval_ms);
                 return Ok((
                     StatusCode::CREATED,
-                    Json(ChallengeIssued { challenge_id, code, expires_at, interval, server_time: Some(now) }),
+                    Json(ChallengeIssued {
+                        challenge_id,
+                        code,
+                        expires_at: expires_at.into(),
+                        interval,
+                        server_time: Some(now.into()),
+                    }),
                 ));
             }
             Created::MaxPending => {

@@ -68,7 +68,7 @@ pub async fn mint(
     tracing::info!(tenant = %tenant_id, key = %key_id, "pairing token minted");
     let connect_url = format!("{}/connect#token={token}", s.cfg.public_url);
     s.metrics.started("token");
-    Ok((StatusCode::CREATED, Json(MintResponse { pairing_token: token, expires_at, connect_url })))
+    Ok((StatusCode::CREATED, Json(MintResponse { pairing_token: token, expires_at: expires_at.into(), connect_url })))
 }
 
 /// The name the consent prompt shows: the one worked out at mint, or for a token minted
@@ -181,8 +181,8 @@ pub async fn describe(
                 app_origins: r.tenant_origins.iter().filter(|o| super::is_plain_origin(o)).cloned().collect(),
                 tenant_id: r.tenant_id,
                 user_id: r.user_id,
-                expires_at: r.expires_at,
-                server_time: Some(now),
+                expires_at: r.expires_at.into(),
+                server_time: Some(now.into()),
             },
             return_url,
         })),
@@ -260,7 +260,14 @@ pub(super) fn token_grant(
 ) -> TokenGrant {
     let (access_token, access_expires_at) =
         s.signer.issue(&binding.binding_id, &binding.tenant_id, &binding.user_id, now, s.cfg.access_ttl_ms);
-    TokenGrant { binding, access_token, refresh_token, access_expires_at, refresh_expires_at, server_time: Some(now) }
+    TokenGrant {
+        binding,
+        access_token,
+        refresh_token,
+        access_expires_at: access_expires_at.into(),
+        refresh_expires_at: refresh_expires_at.into(),
+        server_time: Some(now.into()),
+    }
 }
 
 /// Device names are informational: keep printable characters, at most 64.

@@ -3,12 +3,13 @@
 
 use latch_wire::api::{ChallengeStatus, ChallengeStatusReply};
 use latch_wire::panel::ViewState;
+use latch_wire::EpochMs;
 
 use super::*;
 use crate::core::backoff::{full_jitter_ms, CAP_MS};
 
 impl Poller {
-    pub(super) fn on_status(&mut self, reply: ChallengeStatusReply, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_status(&mut self, reply: ChallengeStatusReply, now: EpochMs, out: &mut Vec<Action>) {
         if !self.take(InFlight::Poll) {
             return;
         }
@@ -67,7 +68,7 @@ impl Poller {
         error: &str,
         retry_after_ms: Option<u64>,
         interval_ms: Option<u64>,
-        now: u64,
+        now: EpochMs,
         out: &mut Vec<Action>,
     ) {
         match self.in_flight.take() {
@@ -96,7 +97,7 @@ impl Poller {
         }
     }
 
-    pub(super) fn on_failure(&mut self, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_failure(&mut self, now: EpochMs, out: &mut Vec<Action>) {
         let Some(kind) = self.in_flight.take() else {
             return;
         };
@@ -140,7 +141,7 @@ impl Poller {
     }
 
     /// A failed request for a code: back off, and after too many in a row count a reissue.
-    pub(super) fn count_request_failure(&mut self, now: u64, wait_ms: u64, out: &mut Vec<Action>) {
+    pub(super) fn count_request_failure(&mut self, now: EpochMs, wait_ms: u64, out: &mut Vec<Action>) {
         self.request_failures += 1;
         if self.request_failures > MAX_FAILURES {
             self.request_failures = 0;
@@ -158,7 +159,7 @@ impl Poller {
     }
 
     /// Drops the current challenge and asks for a new code (bounded).
-    pub(super) fn reissue(&mut self, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn reissue(&mut self, now: EpochMs, out: &mut Vec<Action>) {
         self.reissues += 1;
         self.stored = None;
         self.in_flight = None;

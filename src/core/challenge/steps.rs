@@ -4,11 +4,12 @@
 use latch_wire::api::{ChallengeIssued, ChallengeStatus};
 use latch_wire::panel::ViewState;
 use latch_wire::stored::StoredChallenge;
+use latch_wire::EpochMs;
 
 use super::*;
 
 impl Poller {
-    pub(super) fn on_started(&mut self, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_started(&mut self, now: EpochMs, out: &mut Vec<Action>) {
         if matches!(self.phase, Phase::Active) {
             return; // already pairing: keep showing the live code
         }
@@ -21,7 +22,7 @@ impl Poller {
 
     /// Asks for a code. A marker without id or code is stored first, so a worker killed
     /// before the answer finds "orphaned metadata" on restore and asks again.
-    pub(super) fn request(&mut self, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn request(&mut self, now: EpochMs, out: &mut Vec<Action>) {
         if self.in_flight.is_none() {
             let call = self.next_call(InFlight::Request);
             out.push(Action::Store(self.requesting_marker(now)));
@@ -30,7 +31,7 @@ impl Poller {
         }
     }
 
-    pub(super) fn requesting_marker(&self, now: u64) -> StoredChallenge {
+    pub(super) fn requesting_marker(&self, now: EpochMs) -> StoredChallenge {
         StoredChallenge {
             challenge_id: None,
             code: None,
@@ -45,7 +46,7 @@ impl Poller {
         }
     }
 
-    pub(super) fn on_restored(&mut self, stored: Option<StoredChallenge>, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_restored(&mut self, stored: Option<StoredChallenge>, now: EpochMs, out: &mut Vec<Action>) {
         let Some(mut s) = stored else {
             return;
         };
@@ -81,7 +82,7 @@ impl Poller {
         }
     }
 
-    pub(super) fn on_tick(&mut self, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_tick(&mut self, now: EpochMs, out: &mut Vec<Action>) {
         if !matches!(self.phase, Phase::Active) {
             return;
         }
@@ -114,7 +115,7 @@ impl Poller {
         }
     }
 
-    pub(super) fn on_issued(&mut self, issued: ChallengeIssued, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_issued(&mut self, issued: ChallengeIssued, now: EpochMs, out: &mut Vec<Action>) {
         if !self.take(InFlight::Request) {
             return;
         }
@@ -138,7 +139,7 @@ impl Poller {
     }
 
     /// Starts a status poll now. Callers ensure the interval has passed.
-    pub(super) fn poll(&mut self, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn poll(&mut self, now: EpochMs, out: &mut Vec<Action>) {
         let Some(s) = self.stored.as_mut() else {
             return;
         };
@@ -147,7 +148,7 @@ impl Poller {
         };
         s.last_poll_at = Some(now);
         s.next_poll_at = now + s.interval_ms;
-        let wait_s = LONG_POLL_WAIT_S.min(s.expires_at.saturating_sub(now) / 1000);
+        let wait_s = LONG_POLL_WAIT_S.min(now.ms_until(s.expires_at) / 1000);
         let seen = if s.prompt.is_some() { ChallengeStatus::AwaitingConfirmation } else { ChallengeStatus::Pending };
         let stored = s.clone();
         let call = self.next_call(InFlight::Poll);
@@ -159,7 +160,7 @@ impl Poller {
     }
 
     /// Sends (or repeats, with the same key) the user's Approve to the relay.
-    pub(super) fn confirm(&mut self, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn confirm(&mut self, now: EpochMs, out: &mut Vec<Action>) {
         let Some(s) = self.stored.as_mut() else {
             return;
         };
@@ -174,7 +175,7 @@ impl Poller {
         out.push(Action::Confirm { call, challenge_id: id, redeem_key: key });
     }
 
-    pub(super) fn on_approve(&mut self, prompt_id: &str, redeem_key: String, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_approve(&mut self, prompt_id: &str, redeem_key: String, now: EpochMs, out: &mut Vec<Action>) {
         let showing = matches!(self.phase, Phase::Active)
             && !matches!(self.in_flight, Some(InFlight::Confirm | InFlight::Request))
             && self.prompt_id().as_deref() == Some(prompt_id);
@@ -202,11 +203,11 @@ impl Poller {
     }
 
     /// Earliest time the next poll may start: one interval after the last start.
-    pub(super) fn earliest_poll(&self, now: u64) -> u64 {
+    pub(super) fn earliest_poll(&self, now: EpochMs) -> EpochMs {
         self.stored.as_ref().map(|s| s.last_poll_at.map_or(now, |t| t + s.interval_ms).max(now)).unwrap_or(now)
     }
 
-    pub(super) fn schedule_poll(&mut self, at: u64, out: &mut Vec<Action>) {
+    pub(super) fn schedule_poll(&mut self, at: EpochMs, out: &mut Vec<Action>) {
         if let Some(s) = self.stored.as_mut() {
             s.next_poll_at = at;
             out.push(Action::Store(s.clone()));

@@ -2,13 +2,14 @@
 //! close, a frame; and its deadlines.
 
 use latch_wire::socket::{ClientFrame, PingResult, ServerFrame};
+use latch_wire::EpochMs;
 
 use super::*;
 use crate::core::backoff::{full_jitter_ms, Jitter};
 use crate::core::session::{after_close, AfterClose, REPLACED_RECONNECT_MS};
 
 impl Links {
-    pub(super) fn on_sync(&mut self, paired: Vec<Paired>, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_sync(&mut self, paired: Vec<Paired>, now: EpochMs, out: &mut Vec<Action>) {
         // A removed binding is forgotten here once storage no longer lists it.
         self.removed.retain(|b| paired.iter().any(|p| p.binding_id == *b));
         let mut kept = Vec::with_capacity(paired.len());
@@ -46,7 +47,7 @@ impl Links {
         }
     }
 
-    pub(super) fn on_auth_token(&mut self, conn: Conn, token: Option<String>, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_auth_token(&mut self, conn: Conn, token: Option<String>, now: EpochMs, out: &mut Vec<Action>) {
         let asked =
             by_conn(&mut self.entries, conn).filter(|e| e.link.is_some_and(|l| l.phase == Phase::Authenticating));
         let Some(e) = asked else { return };
@@ -65,7 +66,7 @@ impl Links {
         }
     }
 
-    pub(super) fn on_closed(&mut self, conn: Conn, code: u16, reason: &str, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn on_closed(&mut self, conn: Conn, code: u16, reason: &str, now: EpochMs, out: &mut Vec<Action>) {
         let Some(e) = by_conn(&mut self.entries, conn) else { return };
         e.link = None;
         match after_close(code, reason) {
@@ -84,7 +85,7 @@ impl Links {
     }
 
     /// Opens a socket for every binding that should have one and neither has nor waits.
-    pub(super) fn open_missing(&mut self, now: u64, out: &mut Vec<Action>) {
+    pub(super) fn open_missing(&mut self, now: EpochMs, out: &mut Vec<Action>) {
         for e in &mut self.entries {
             if e.paired.needs_repair || e.link.is_some() || e.waiting.is_some() {
                 continue;
@@ -97,7 +98,7 @@ impl Links {
     }
 
     /// The earliest time something is due: a reconnect, or a socket's keepalive.
-    pub(super) fn earliest_deadline(&self) -> Option<u64> {
+    pub(super) fn earliest_deadline(&self) -> Option<EpochMs> {
         let deadlines = self.entries.iter().filter_map(|e| match (e.waiting, e.link) {
             (Some(Waiting::Until(t)), _) => Some(t),
             (_, Some(l)) if l.phase != Phase::Opening => Some(l.last_sent + KEEPALIVE_MS),
@@ -127,13 +128,13 @@ pub(super) fn by_binding<'a>(entries: &'a mut [Entry], binding_id: &str) -> Opti
 }
 
 /// One more failure: the binding reconnects after full-jitter backoff.
-pub(super) fn back_off(e: &mut Entry, jitter: &mut Jitter, now: u64) {
+pub(super) fn back_off(e: &mut Entry, jitter: &mut Jitter, now: EpochMs) {
     e.failures += 1;
     let wait = full_jitter_ms(e.failures, jitter.next_u64()).max(MIN_RECONNECT_MS);
     e.waiting = Some(Waiting::Until(now + wait));
 }
 
-pub(super) fn on_frame(e: &mut Entry, frame: ServerFrame, now: u64, out: &mut Vec<Action>) {
+pub(super) fn on_frame(e: &mut Entry, frame: ServerFrame, now: EpochMs, out: &mut Vec<Action>) {
     let Some(link) = e.link.as_mut() else { return };
     let conn = link.conn;
     match frame {

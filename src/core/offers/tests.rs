@@ -1,3 +1,4 @@
+use latch_wire::testing::ms;
 use latch_wire::token::{encode_secret, PAIRING_TOKEN_PREFIX};
 
 use super::*;
@@ -16,7 +17,7 @@ fn ids() -> impl FnMut() -> String {
 }
 
 fn park(book: &mut OfferBook, t: &str, now: u64, id: &str) -> OfferOutcome {
-    book.offer(t, Some(1), now, || id.to_string())
+    book.offer(t, Some(1), ms(now), || id.to_string())
 }
 
 fn describe(book: &mut OfferBook, id: &str, expires_at: u64) {
@@ -24,7 +25,7 @@ fn describe(book: &mut OfferBook, id: &str, expires_at: u64) {
         app_name: "Acme".into(),
         tenant_id: "acme".into(),
         user_id: "dana".into(),
-        expires_at,
+        expires_at: ms(expires_at),
         app_origins: vec!["http://localhost:8788".into()],
         server_time: None,
     };
@@ -44,7 +45,10 @@ fn bad_shapes_are_never_parked() {
 fn same_token_resumes_the_same_offer() {
     let mut book = OfferBook::default();
     assert_eq!(park(&mut book, &token(1), 0, "a"), OfferOutcome::Parked { offer_id: "a".into() });
-    assert_eq!(book.offer(&token(1), Some(9), 10, || "b".into()), OfferOutcome::AlreadyParked { offer_id: "a".into() });
+    assert_eq!(
+        book.offer(&token(1), Some(9), ms(10), || "b".into()),
+        OfferOutcome::AlreadyParked { offer_id: "a".into() }
+    );
     assert_eq!(book.get("a").unwrap().tab_id, Some(9));
     assert_eq!(book.pending_count(), 1);
 }
@@ -53,9 +57,9 @@ fn same_token_resumes_the_same_offer() {
 fn the_prompt_names_an_opener_only_after_the_relay_lists_it() {
     let mut book = OfferBook::default();
     let from = |o: &str| Arrival::connect_page(Some(1), Some(o.into()));
-    book.offer_from(&token(1), from("http://localhost:8788"), 0, || "a".into());
-    book.offer_from(&token(2), from("https://evil.example"), 0, || "b".into());
-    book.offer(&token(3), None, 0, || "c".into());
+    book.offer_from(&token(1), from("http://localhost:8788"), ms(0), || "a".into());
+    book.offer_from(&token(2), from("https://evil.example"), ms(0), || "b".into());
+    book.offer(&token(3), None, ms(0), || "c".into());
     // Undescribed: no opener shown yet, whatever the page claimed.
     assert!(book.pending_views().iter().all(|v| v.opener.is_none()));
     for id in ["a", "b", "c"] {
@@ -69,7 +73,7 @@ fn the_prompt_names_an_opener_only_after_the_relay_lists_it() {
     let via = |id: &str| views.iter().find(|v| v.offer_id == id).unwrap().via;
     assert_eq!((via("a"), via("c")), (PromptVia::OneClick, PromptVia::PastedToken));
     // Re-offering the same token from another page resumes it without relabelling it.
-    let again = book.offer_from(&token(2), from("http://localhost:8788"), 1, || "d".into());
+    let again = book.offer_from(&token(2), from("http://localhost:8788"), ms(1), || "d".into());
     assert_eq!(again, OfferOutcome::AlreadyParked { offer_id: "b".into() });
     assert_eq!(book.get("b").unwrap().opener, None);
 }
@@ -82,7 +86,7 @@ fn sixth_offer_is_busy() {
     }
     assert_eq!(park(&mut book, &token(9), 0, "o9"), OfferOutcome::Refused(OfferRefusal::Busy));
     // Deciding one frees a slot.
-    book.decide("o0", OfferState::Denied, None, 1);
+    book.decide("o0", OfferState::Denied, None, ms(1));
     assert!(matches!(park(&mut book, &token(9), 2, "o9"), OfferOutcome::Parked { .. }));
 }
 
@@ -91,7 +95,7 @@ fn burst_is_rate_limited_then_recovers() {
     let mut book = OfferBook::default();
     for n in 0..MAX_OFFERS_PER_MINUTE as u8 {
         park(&mut book, &token(n), 0, &format!("o{n}"));
-        book.decide(&format!("o{n}"), OfferState::Denied, None, 0);
+        book.decide(&format!("o{n}"), OfferState::Denied, None, ms(0));
     }
     assert_eq!(park(&mut book, &token(200), 1, "z"), OfferOutcome::Refused(OfferRefusal::RateLimited));
     assert!(matches!(park(&mut book, &token(200), MINUTE_MS + 1, "z"), OfferOutcome::Parked { .. }));
@@ -102,7 +106,7 @@ fn expired_offers_fail_and_cannot_be_approved() {
     let mut book = OfferBook::default();
     park(&mut book, &token(1), 0, "a");
     describe(&mut book, "a", 50_000);
-    assert_eq!(book.begin_approval("a", 50_000, "w1", key), Err(CommandError::AlreadyDecided));
+    assert_eq!(book.begin_approval("a", ms(50_000), "w1", key), Err(CommandError::AlreadyDecided));
     let r = book.result("a");
     assert_eq!(r.state, OfferState::Failed);
     assert_eq!(r.error.as_deref(), Some("token_expired"));
@@ -113,15 +117,15 @@ fn expired_offers_fail_and_cannot_be_approved() {
 fn approval_needs_a_description_and_runs_once() {
     let mut book = OfferBook::default();
     park(&mut book, &token(1), 0, "a");
-    assert_eq!(book.begin_approval("a", 1, "w1", key), Err(CommandError::NotDescribed));
+    assert_eq!(book.begin_approval("a", ms(1), "w1", key), Err(CommandError::NotDescribed));
     describe(&mut book, "a", 100_000);
-    assert_eq!(book.begin_approval("a", 1, "w1", key), Ok(redeem(1)));
-    assert_eq!(book.begin_approval("a", 1, "w1", || unreachable!()), Err(CommandError::InProgress));
+    assert_eq!(book.begin_approval("a", ms(1), "w1", key), Ok(redeem(1)));
+    assert_eq!(book.begin_approval("a", ms(1), "w1", || unreachable!()), Err(CommandError::InProgress));
     book.abort_approval("a");
     // A retry reuses the first attempt's redeem key.
-    assert_eq!(book.begin_approval("a", 2, "w1", || "lrk_other".into()), Ok(redeem(1)));
-    assert_eq!(book.decide("a", OfferState::Approved, None, 3), Some(Some(1)));
-    assert_eq!(book.decide("a", OfferState::Denied, None, 4), None);
+    assert_eq!(book.begin_approval("a", ms(2), "w1", || "lrk_other".into()), Ok(redeem(1)));
+    assert_eq!(book.decide("a", OfferState::Approved, None, ms(3)), Some(Some(1)));
+    assert_eq!(book.decide("a", OfferState::Denied, None, ms(4)), None);
     assert_eq!(book.result("a").state, OfferState::Approved);
     assert_eq!(book.result("zzz").error.as_deref(), Some("unknown_offer"));
 }
@@ -139,11 +143,11 @@ fn a_redeem_cut_off_by_a_stopped_worker_is_repeated_by_the_next_one() {
     let mut book = OfferBook::default();
     park(&mut book, &token(1), 0, "a");
     describe(&mut book, "a", 100_000);
-    assert_eq!(book.begin_approval("a", 1, "w1", key), Ok(redeem(1)));
+    assert_eq!(book.begin_approval("a", ms(1), "w1", key), Ok(redeem(1)));
     assert!(book.interrupted_redeems("w1").is_empty(), "w1's own redeem is still running");
     // w1 stopped mid-redeem; w2 starts and finds the approval it must finish.
     assert_eq!(book.interrupted_redeems("w2"), vec!["a".to_string()]);
-    assert_eq!(book.begin_approval("a", 2, "w2", || unreachable!()), Ok(redeem(1)));
+    assert_eq!(book.begin_approval("a", ms(2), "w2", || unreachable!()), Ok(redeem(1)));
     assert!(book.interrupted_redeems("w2").is_empty());
 }
 
@@ -152,12 +156,12 @@ fn an_attempted_redeem_stays_retryable_past_expiry_for_recovery() {
     let mut book = OfferBook::default();
     park(&mut book, &token(1), 0, "a");
     describe(&mut book, "a", 100_000);
-    book.begin_approval("a", 1, "w1", key).unwrap();
+    book.begin_approval("a", ms(1), "w1", key).unwrap();
     book.abort_approval("a"); // the answer was lost
-    book.prune(100_000 + REDEEM_RETRY_MS - 1);
-    assert_eq!(book.begin_approval("a", 100_000 + 1, "w1", || unreachable!()), Ok(redeem(1)));
+    book.prune(ms(100_000 + REDEEM_RETRY_MS - 1));
+    assert_eq!(book.begin_approval("a", ms(100_000 + 1), "w1", || unreachable!()), Ok(redeem(1)));
     book.abort_approval("a");
-    book.prune(100_000 + REDEEM_RETRY_MS);
+    book.prune(ms(100_000 + REDEEM_RETRY_MS));
     assert_eq!(book.result("a").error.as_deref(), Some("token_expired"));
     assert_eq!(book.get("a").unwrap().redeem_key, None, "a decided offer keeps no secret");
 }
@@ -166,10 +170,10 @@ fn an_attempted_redeem_stays_retryable_past_expiry_for_recovery() {
 fn outcomes_are_forgotten_after_a_while() {
     let mut book = OfferBook::default();
     park(&mut book, &token(1), 0, "a");
-    book.decide("a", OfferState::Denied, None, 10);
-    book.prune(10 + OUTCOME_KEEP_MS - 1);
+    book.decide("a", OfferState::Denied, None, ms(10));
+    book.prune(ms(10 + OUTCOME_KEEP_MS - 1));
     assert!(book.get("a").is_some());
-    book.prune(10 + OUTCOME_KEEP_MS);
+    book.prune(ms(10 + OUTCOME_KEEP_MS));
     assert!(book.get("a").is_none());
 }
 
@@ -208,7 +212,7 @@ proptest! {
             match op {
                 Op::Offer(t, dt) => {
                     now += dt;
-                    if let OfferOutcome::Parked { offer_id } = book.offer(&token(t), Some(1), now, &mut next) {
+                    if let OfferOutcome::Parked { offer_id } = book.offer(&token(t), Some(1), ms(now), &mut next) {
                         known.push(offer_id);
                     }
                 }
@@ -216,7 +220,7 @@ proptest! {
                 Op::Approve(i, dt) => {
                     now += dt;
                     if let Some(id) = known.get(i).cloned() {
-                        if book.begin_approval(&id, now, "w", key).is_ok() {
+                        if book.begin_approval(&id, ms(now), "w", key).is_ok() {
                             prop_assert!(in_flight.insert(id), "token handed out twice");
                         }
                     }
@@ -229,11 +233,11 @@ proptest! {
                     now += dt;
                     if let Some(id) = known.get(i).cloned() {
                         let s = if ok { OfferState::Approved } else { OfferState::Denied };
-                        book.decide(&id, s, None, now);
+                        book.decide(&id, s, None, ms(now));
                         in_flight.remove(&id);
                     }
                 }
-                Op::Prune(dt) => { now += dt; book.prune(now); }
+                Op::Prune(dt) => { now += dt; book.prune(ms(now)); }
             }
             prop_assert!(book.pending_count() <= MAX_PARKED);
             let awaiting: Vec<_> = book.offers.iter().filter(|o| o.state == OfferState::AwaitingApproval).collect();

@@ -1,10 +1,11 @@
 use super::*;
+use latch_wire::EpochMs;
 use proptest::prelude::*;
 
-const T0: u64 = 1_800_000_000_000;
+const T0: EpochMs = EpochMs::from_ms(1_800_000_000_000);
 const MIN: u64 = 60_000;
 
-fn tick(s: &mut Scheduler, now: u64, obtained: u64, expires: u64) -> Vec<Action> {
+fn tick(s: &mut Scheduler, now: EpochMs, obtained: EpochMs, expires: EpochMs) -> Vec<Action> {
     s.handle(Event::Tick { bindings: vec![("b".into(), obtained, expires, false)] }, now)
 }
 
@@ -45,7 +46,7 @@ fn failures_back_off() {
     s.handle(Event::Needed { binding_id: "b".into() }, T0);
     let a = s.handle(Event::Failed { binding_id: "b".into() }, T0);
     let Some(Action::Schedule(at)) = a.first().cloned() else { panic!("{a:?}") };
-    assert!((T0 + 1_000..=T0 + 1_000 + 1_000).contains(&at), "{}", at - T0);
+    assert!((T0 + 1_000..=T0 + 1_000 + 1_000).contains(&at), "{}", at.ms_since(T0));
     assert!(tick(&mut s, at - 1, T0, T0).iter().all(|x| matches!(x, Action::Schedule(_))));
     assert_eq!(tick(&mut s, at, T0, T0), vec![Action::Refresh { binding_id: "b".into() }]);
 }
@@ -78,7 +79,7 @@ proptest! {
         let mut needs_repair = false;
         let mut refreshes = 0usize;
         let mut releases = 0usize;
-        let mut armed: Option<u64> = None;
+        let mut armed: Option<EpochMs> = None;
         let mut ticking = false;
         for op in ops {
             let actions = match op {

@@ -15,7 +15,7 @@ use latch_wire::external::*;
 use latch_wire::panel::{ManagedView, ViewState, *};
 use latch_wire::socket::*;
 use latch_wire::stored::{ManagedOutcome, ManagedPolicy, *};
-use latch_wire::testing::{test_grant, test_requester};
+use latch_wire::testing::{ms, test_grant, test_requester};
 
 use super::samples::{challenge_view, offer, panel_reply, prompt, record, stored_binding, stored_challenge};
 use super::{all_pass, decode, encode};
@@ -73,21 +73,21 @@ fn page_messages_and_their_replies_round_trip() {
 fn relay_bodies_round_trip() {
     all_round_trip!(
         MintRequest { user_id: "dana".into() },
-        MintResponse { pairing_token: "lpt_x".into(), expires_at: 1_700_000_120_000, connect_url: "u".into() },
+        MintResponse { pairing_token: "lpt_x".into(), expires_at: ms(1_700_000_120_000), connect_url: "u".into() },
         PairingTokenRequest { pairing_token: "lpt_x".into() },
         DescribeResponse {
             app_name: "Acme".into(),
             tenant_id: "acme".into(),
             user_id: "dana".into(),
-            expires_at: 3,
+            expires_at: ms(3),
             app_origins: vec!["http://localhost:8788".into()],
-            server_time: Some(1),
+            server_time: Some(ms(1)),
         },
         DescribeResponse {
             app_name: "Acme".into(),
             tenant_id: "acme".into(),
             user_id: "dana".into(),
-            expires_at: 3,
+            expires_at: ms(3),
             app_origins: vec![],
             server_time: None,
         },
@@ -97,13 +97,13 @@ fn relay_bodies_round_trip() {
         EnrollRequest { assertion: "a".into(), device_name: "d".into(), enroll_key: None },
         test_grant().binding,
         test_grant(),
-        TokenGrant { server_time: Some(1_700_000_000_000), ..test_grant() },
+        TokenGrant { server_time: Some(ms(1_700_000_000_000)), ..test_grant() },
         RefreshTokenRequest { refresh_token: "r".into() },
         RefreshedTokens {
             access_token: "a".into(),
             refresh_token: "r".into(),
-            access_expires_at: 1,
-            refresh_expires_at: 2,
+            access_expires_at: ms(1),
+            refresh_expires_at: ms(2),
             server_time: None,
         },
         CaptureAccepted { status: "accepted".into(), capture_id: "c1".into() },
@@ -121,7 +121,7 @@ fn code_pairing_bodies_round_trip() {
         ChallengeIssued {
             challenge_id: "c".into(),
             code: "ABCD-EFGH".into(),
-            expires_at: 1,
+            expires_at: ms(1),
             interval: 5,
             server_time: None
         },
@@ -216,7 +216,7 @@ fn panel_messages_round_trip() {
 fn stored_records_round_trip() {
     all_round_trip!(
         vec![stored_binding(), StoredBinding { managed: true, needs_repair: None, ..stored_binding() }],
-        OfferBook { offers: vec![offer()], recent: vec![1_700_000_000_000] },
+        OfferBook { offers: vec![offer()], recent: vec![ms(1_700_000_000_000)] },
         OfferBook::default(),
         stored_challenge(),
         record(),

@@ -7,6 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 use latch_wire::api::MintResponse;
 use latch_wire::stored::StoredBinding;
+use latch_wire::testing::ms;
 
 use super::{decode, decode_json, encode};
 
@@ -23,7 +24,7 @@ fn integers_up_to_2_pow_53_minus_1_cross_both_ways() {
         assert_eq!(encode(&negative), Some(negative.to_string()), "i64 {negative}");
         assert_eq!(decode::<i64>(&negative.to_string()), Some(negative), "i64 {negative}");
     }
-    let far = MintResponse { pairing_token: "t".into(), expires_at: MAX_SAFE, connect_url: "u".into() };
+    let far = MintResponse { pairing_token: "t".into(), expires_at: ms(MAX_SAFE), connect_url: "u".into() };
     assert_eq!(decode::<MintResponse>(&encode(&far).unwrap()), Some(far));
 }
 
@@ -48,11 +49,11 @@ fn integers_beyond_2_pow_53_minus_1_are_refused_not_rounded() {
     // One such integer anywhere makes the whole record `undefined`: storage_set would hand
     // chrome.storage `undefined` for the key. Only a relay sending times near 2^53 could
     // make one (to_local_time shifts its times by the clocks' difference).
-    let binding = StoredBinding { access_expires_at: MAX_SAFE + 1, ..super::samples::stored_binding() };
+    let binding = StoredBinding { access_expires_at: ms(MAX_SAFE + 1), ..super::samples::stored_binding() };
     assert_eq!(encode(&binding), None);
     let text = r#"{"pairingToken":"t","expiresAt":9007199254740993,"connectUrl":"u"}"#;
     assert_eq!(decode::<MintResponse>(text), None);
-    assert_eq!(decode_json::<MintResponse>(text).map(|m| m.expires_at), Some(MAX_SAFE + 2));
+    assert_eq!(decode_json::<MintResponse>(text).map(|m| m.expires_at), Some(ms(MAX_SAFE + 2)));
 }
 
 /// JSON.parse makes the same number of `5.0`, `5e0` and `5`; from_js can't tell them
@@ -65,7 +66,7 @@ fn integral_float_tokens_are_integers() {
         assert_eq!(decode_json::<u64>(text), None, "{text}");
     }
     let text = r#"{"pairingToken":"t","expiresAt":1.7e12,"connectUrl":"u"}"#;
-    assert_eq!(decode::<MintResponse>(text).map(|m| m.expires_at), Some(1_700_000_000_000));
+    assert_eq!(decode::<MintResponse>(text).map(|m| m.expires_at), Some(ms(1_700_000_000_000)));
     assert_eq!(decode_json::<MintResponse>(text), None);
 }
 

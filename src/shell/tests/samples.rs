@@ -8,7 +8,7 @@ use latch_wire::external::*;
 use latch_wire::panel::{ChallengeView, ManagedView, ViewState, *};
 use latch_wire::socket::*;
 use latch_wire::stored::{CodePrompt, ManagedOutcome, ManagedRecord, StoredChallenge, *};
-use latch_wire::testing::{test_grant, test_requester};
+use latch_wire::testing::{ms, test_grant, test_requester};
 
 use super::{decode, decodes_like_serde_json, decodes_no_more_than_serde_json};
 use crate::core::offers::{OfferBook, ParkedOffer};
@@ -32,8 +32,8 @@ pub fn offer() -> ParkedOffer {
         pairing_token: Some("lpt_x".into()),
         tab_id: Some(-7),
         state: OfferState::AwaitingApproval,
-        created_at: 1_700_000_000_000,
-        expires_at: 1_700_000_120_000,
+        created_at: ms(1_700_000_000_000),
+        expires_at: ms(1_700_000_120_000),
         decided_at: None,
         redeem_by: Some("w1".into()),
         redeem_key: None,
@@ -47,7 +47,7 @@ pub fn offer() -> ParkedOffer {
 }
 
 pub fn prompt() -> CodePrompt {
-    CodePrompt { requester: test_requester(), shown_at: 4 }
+    CodePrompt { requester: test_requester(), shown_at: ms(4) }
 }
 
 pub fn panel_reply() -> PanelReply {
@@ -61,8 +61,8 @@ pub fn panel_reply() -> PanelReply {
                 app_name: Some("Acme".into()),
                 tenant_id: None,
                 user_id: Some("dana".into()),
-                expires_at: 5,
-                shown_at: 0,
+                expires_at: ms(5),
+                shown_at: ms(0),
                 via: PromptVia::Code,
                 opener: None,
                 code: Some("ABCD-EFGH".into()),
@@ -73,7 +73,7 @@ pub fn panel_reply() -> PanelReply {
                 app_name: "Acme".into(),
                 tenant_id: "acme".into(),
                 user_id: "dana".into(),
-                paired_at: 9,
+                paired_at: ms(9),
                 needs_repair: Some("revoked".into()),
                 managed: true,
             }],
@@ -88,7 +88,7 @@ pub fn challenge_view() -> ChallengeView {
         state: ViewState::AwaitingConfirmation,
         code: Some("ABCD-EFGH".into()),
         expires_at: None,
-        retry_at: Some(3),
+        retry_at: Some(ms(3)),
         error: None,
         reissued: true,
         prompt: Some(prompt()),
@@ -99,8 +99,8 @@ pub fn stored_challenge() -> StoredChallenge {
     StoredChallenge {
         challenge_id: Some("c".into()),
         code: None,
-        expires_at: 1,
-        next_poll_at: 2,
+        expires_at: ms(1),
+        next_poll_at: ms(2),
         attempt: 0,
         interval_ms: 5000,
         last_poll_at: None,
@@ -117,13 +117,16 @@ pub fn record() -> ManagedRecord {
         error: None,
         binding_id: Some("b".into()),
         attempt: 2,
-        retry_at: Some(1_700_000_000_000),
+        retry_at: Some(ms(1_700_000_000_000)),
         enroll_key: None,
     }
 }
 
 pub fn stored_binding() -> StoredBinding {
-    StoredBinding { needs_repair: Some("revoked".into()), ..StoredBinding::from_grant(test_grant(), 1_700_000_000_000) }
+    StoredBinding {
+        needs_repair: Some("revoked".into()),
+        ..StoredBinding::from_grant(test_grant(), ms(1_700_000_000_000))
+    }
 }
 
 macro_rules! checks {
@@ -158,7 +161,7 @@ pub fn seeds() -> Vec<Seed> {
         requester: Some(test_requester()),
     };
     add(serde_json::to_value(status).unwrap(), checks!(ChallengeStatusReply));
-    add(serde_json::to_value(TokenGrant { server_time: Some(1), ..test_grant() }).unwrap(), checks!(TokenGrant));
+    add(serde_json::to_value(TokenGrant { server_time: Some(ms(1)), ..test_grant() }).unwrap(), checks!(TokenGrant));
     add(
         json!({"accessToken":"a","refreshToken":"r","accessExpiresAt":1,"refreshExpiresAt":2}),
         checks!(RefreshedTokens),
@@ -172,7 +175,10 @@ pub fn seeds() -> Vec<Seed> {
     add(json!({"error":"slow_down","message":"m","interval":5,"retryAfter":2}), checks!(ErrorBody));
     add(json!({"status":"accepted","captureId":"c1"}), checks!(CaptureAccepted));
     add(json!({"revoked":true}), checks!(RevokeResponse));
-    add(serde_json::to_value(OfferBook { offers: vec![offer()], recent: vec![1, 2] }).unwrap(), checks!(OfferBook));
+    add(
+        serde_json::to_value(OfferBook { offers: vec![offer()], recent: vec![ms(1), ms(2)] }).unwrap(),
+        checks!(OfferBook),
+    );
     add(serde_json::to_value(vec![stored_binding()]).unwrap(), checks!(Vec<StoredBinding>));
     add(serde_json::to_value(stored_challenge()).unwrap(), checks!(StoredChallenge));
     add(serde_json::to_value(challenge_view()).unwrap(), checks!(ChallengeView));

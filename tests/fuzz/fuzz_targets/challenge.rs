@@ -21,6 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use latch_wire::api::{ChallengeIssued, ChallengeStatus, ChallengeStatusReply, CodeRequester};
 use latch_wire::stored::{CodePrompt, StoredChallenge};
 use latch_wire::testing::test_grant;
+use latch_wire::EpochMs;
 
 #[derive(Debug, Arbitrary)]
 struct Stored {
@@ -131,13 +132,16 @@ fuzz_target!(|run: Run| {
                     Input::RestoreCorrupt(c) => Some(StoredChallenge {
                         challenge_id: c.challenge_id.map(|i| format!("lch_{i}")),
                         code: c.code,
-                        expires_at: c.expires_at,
-                        next_poll_at: c.next_poll_at,
+                        expires_at: EpochMs::from_ms(c.expires_at),
+                        next_poll_at: EpochMs::from_ms(c.next_poll_at),
                         attempt: c.attempt,
                         interval_ms: c.interval_ms,
-                        last_poll_at: c.last_poll_at,
+                        last_poll_at: c.last_poll_at.map(EpochMs::from_ms),
                         reissues: c.reissues,
-                        prompt: c.prompt.map(|(name, shown_at)| CodePrompt { requester: requester(name), shown_at }),
+                        prompt: c.prompt.map(|(name, shown_at)| CodePrompt {
+                            requester: requester(name),
+                            shown_at: EpochMs::from_ms(shown_at),
+                        }),
                         confirm_key: c.confirm_key.map(|k| format!("lrk_stored{k}")),
                     }),
                     _ => None,
@@ -151,7 +155,7 @@ fuzz_target!(|run: Run| {
                 Event::Issued(ChallengeIssued {
                     challenge_id: format!("lch_{id}"),
                     code: "ABCD2345".into(),
-                    expires_at,
+                    expires_at: EpochMs::from_ms(expires_at),
                     interval,
                     server_time: None,
                 })
@@ -194,7 +198,7 @@ fuzz_target!(|run: Run| {
             Input::NetworkError => Event::NetworkError,
         };
         let stored_key = restored_key.or_else(|| stored.as_ref().and_then(|s| s.confirm_key.clone()));
-        let actions = poller.handle(event, now);
+        let actions = poller.handle(event, EpochMs::from_ms(now));
 
         let sends: Vec<&Action> = actions
             .iter()
@@ -219,11 +223,11 @@ fuzz_target!(|run: Run| {
                     Action::Poll { wait_s, .. } => now + wait_s * 1000,
                     _ => now,
                 };
-                let armed = actions[..i].iter().any(|b| matches!(b, Action::Schedule(t) if *t > deadline));
+                let armed = actions[..i].iter().any(|b| matches!(b, Action::Schedule(t) if t.as_ms() > deadline));
                 assert!(armed, "{a:?} without a wake-up armed past it: {actions:?}");
             }
             match a {
-                Action::Schedule(t) => assert!(*t >= now, "wake-up in the past: {t} < {now}"),
+                Action::Schedule(t) => assert!(t.as_ms() >= now, "wake-up in the past: {t:?} < {now}"),
                 Action::Confirm { redeem_key, .. } => {
                     // Only the user's Approve, or a repeat of one already stored, confirms.
                     let by_user = approve_key.as_deref() == Some(redeem_key.as_str());
@@ -259,6 +263,6 @@ fuzz_target!(|run: Run| {
                 _ => {}
             }
         }
-        let _ = poller.view(now);
+        let _ = poller.view(EpochMs::from_ms(now));
     }
 });

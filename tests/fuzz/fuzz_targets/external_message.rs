@@ -18,6 +18,7 @@ use latch_wire::panel::PanelRequest;
 use latch_wire::socket::{ClientFrame, ServerFrame};
 use latch_wire::stored::{StoredBinding, StoredChallenge};
 use latch_wire::token::is_pairing_token;
+use latch_wire::EpochMs;
 
 fn round_trips<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(data: &[u8]) -> Option<T> {
     let value: T = serde_json::from_slice(data).ok()?;
@@ -31,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         if let ExternalMessage::PairingOffer { pairing_token, opener } = msg {
             let mut book = OfferBook::default();
             let arrival = Arrival::connect_page(Some(1), opener);
-            let outcome = book.offer_from(&pairing_token, arrival, 1_700_000_000_000, || "o1".into());
+            let outcome = book.offer_from(&pairing_token, arrival, EpochMs::from_ms(1_700_000_000_000), || "o1".into());
             if is_pairing_token(&pairing_token) {
                 assert!(matches!(outcome, OfferOutcome::Parked { .. }), "{outcome:?}");
                 assert_eq!(book.pending_count(), 1);
@@ -44,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // Relay answers (the network is not trusted): any times, any clock stamp.
-    let now = 1_700_000_000_000;
+    let now = EpochMs::from_ms(1_700_000_000_000);
     if let Some(d) = round_trips::<DescribeResponse>(data) {
         let _ = d.localized(now);
     }
@@ -67,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     round_trips::<Vec<StoredBinding>>(data);
     if let Some(mut book) = round_trips::<OfferBook>(data) {
         // A stored book of any content is pruned and listed without panicking.
-        book.prune(1_700_000_000_000);
+        book.prune(now);
         let _ = book.pending_views();
         let _ = book.undescribed();
     }

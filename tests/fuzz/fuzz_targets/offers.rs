@@ -15,6 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use latch_wire::api::DescribeResponse;
 use latch_wire::external::{OfferRefusal, OfferState};
 use latch_wire::token::{encode_secret, is_pairing_token};
+use latch_wire::EpochMs;
 
 #[derive(Debug, Arbitrary)]
 enum Op {
@@ -51,7 +52,7 @@ fn token(i: u8) -> String {
 
 fuzz_target!(|ops: Vec<Op>| {
     let mut book = OfferBook::default();
-    let mut now: u64 = 1_700_000_000_000;
+    let mut now = EpochMs::from_ms(1_700_000_000_000);
     let mut ids: Vec<String> = Vec::new();
     let mut next_id = 0u32;
     for op in ops.into_iter().take(300) {
@@ -96,7 +97,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     app_name: "Acme".into(),
                     tenant_id: "acme".into(),
                     user_id: "dana".into(),
-                    expires_at: now.saturating_add_signed(expires_in),
+                    expires_at: EpochMs::from_ms(now.as_ms().saturating_add_signed(expires_in)),
                     app_origins: vec![],
                     server_time: None,
                 };
@@ -131,7 +132,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 book.decide(&pick(&ids, offer), state, None, now);
             }
             Op::Advance(ms) => now += u64::from(ms),
-            Op::StepBack(ms) => now -= u64::from(ms),
+            Op::StepBack(ms) => now = now - u64::from(ms),
             Op::Reload => {
                 let json = serde_json::to_string(&book).expect("encodes");
                 book = serde_json::from_str(&json).expect("decodes");

@@ -1,12 +1,13 @@
 use latch_wire::api::CodeRequester;
 use latch_wire::testing::{test_grant, test_requester};
+use latch_wire::EpochMs;
 use proptest::prelude::*;
 
 use super::*;
 
-const T0: u64 = 1_800_000_000_000;
+const T0: EpochMs = EpochMs::from_ms(1_800_000_000_000);
 
-fn issued(id: &str, now: u64) -> ChallengeIssued {
+fn issued(id: &str, now: EpochMs) -> ChallengeIssued {
     ChallengeIssued {
         challenge_id: id.into(),
         code: "ABCD2345".into(),
@@ -70,7 +71,7 @@ fn requests(actions: &[Action]) -> usize {
     actions.iter().filter(|a| matches!(a, Action::Request { .. })).count()
 }
 
-fn scheduled(actions: &[Action]) -> Option<u64> {
+fn scheduled(actions: &[Action]) -> Option<EpochMs> {
     actions.iter().find_map(|a| if let Action::Schedule(t) = a { Some(*t) } else { None })
 }
 
@@ -254,7 +255,7 @@ fn the_prompt_survives_a_restart() {
 #[test]
 fn every_call_is_covered_by_a_wake_up() {
     let (mut p, id) = prompting();
-    let check = |a: Vec<Action>, now: u64| {
+    let check = |a: Vec<Action>, now: EpochMs| {
         for (i, x) in a.iter().enumerate() {
             let covered_until = match x {
                 Action::Poll { wait_s, .. } => now + wait_s * 1000,
@@ -324,7 +325,7 @@ fn a_relay_that_stays_down_ends_the_run() {
     }
     assert_eq!(p.view(now).state, ViewState::Failed);
     assert_eq!(p.view(now).error.as_deref(), Some("relay_unreachable"));
-    println!("gave up after {calls} calls over {} s", (now - T0) / 1000);
+    println!("gave up after {calls} calls over {} s", now.ms_since(T0) / 1000);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn stored(next_poll_at: u64, expires_at: u64) -> StoredChallenge {
+fn stored(next_poll_at: EpochMs, expires_at: EpochMs) -> StoredChallenge {
     StoredChallenge {
         challenge_id: Some("c1".into()),
         code: Some("ABCD2345".into()),
@@ -57,17 +57,17 @@ fn reissues_are_bounded() {
 #[test]
 fn hostile_waits_are_bounded_not_overflowed() {
     let mut p = started();
-    let huge = ChallengeIssued { interval: u64::MAX, expires_at: u64::MAX, ..issued("c1", T0) };
+    let huge = ChallengeIssued { interval: u64::MAX, expires_at: EpochMs::MAX, ..issued("c1", T0) };
     p.handle(Event::Issued(huge), T0);
     let slow =
         Event::TooMany { error: "slow_down".into(), retry_after_ms: Some(u64::MAX), interval_ms: Some(u64::MAX) };
     let at = scheduled(&p.handle(slow, T0)).expect("a next poll");
-    assert!(at <= T0 + MAX_WAIT_MS, "next poll {} ms away", at - T0);
-    let mut corrupt = stored(u64::MAX, u64::MAX);
+    assert!(at <= T0 + MAX_WAIT_MS, "next poll {} ms away", at.ms_since(T0));
+    let mut corrupt = stored(EpochMs::MAX, EpochMs::MAX);
     corrupt.interval_ms = u64::MAX;
     corrupt.reissues = u32::MAX;
     corrupt.attempt = u32::MAX;
-    corrupt.last_poll_at = Some(u64::MAX);
+    corrupt.last_poll_at = Some(EpochMs::MAX);
     let mut fresh = Poller::new(2);
     for a in fresh.handle(Event::Restored(Some(corrupt)), T0) {
         if let Action::Schedule(t) = a {

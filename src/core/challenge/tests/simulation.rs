@@ -82,7 +82,7 @@ impl Relay {
                 Event::Issued(ChallengeIssued {
                     challenge_id: id,
                     code: "ABCD2345".into(),
-                    expires_at: real + 600_000,
+                    expires_at: EpochMs::from_ms(real + 600_000),
                     interval: 5,
                     server_time: None,
                 })
@@ -162,13 +162,16 @@ proptest! {
     fn poller_is_safe_and_terminates(steps in proptest::collection::vec(step(), 1..160), seed in any::<u64>()) {
         let mut relay = Relay::default();
         let mut poller = Some(Poller::new(seed));
-        let mut real: u64 = T0;
+        // The relay's clock (`real`) is the simulation's own count of ms; the poller reads
+        // the local clock, `offset` away from it.
+        let t0 = T0.as_ms();
+        let mut real: u64 = t0;
         let mut offset: i64 = 0;
-        let local = |real: u64, offset: i64| (real as i64 + offset) as u64;
+        let local = |real: u64, offset: i64| EpochMs::from_ms((real as i64 + offset) as u64);
         let mut storage: Option<StoredChallenge> = None;
         let mut in_flight: Option<Action> = None;
         // (local time, real and local when set); the timer dies with the worker, the alarm doesn't.
-        let mut next_tick: Option<(u64, u64, u64)> = None;
+        let mut next_tick: Option<(EpochMs, u64, EpochMs)> = None;
         let mut delivered = std::collections::HashSet::new();
         let mut approved_keys = std::collections::HashSet::new();
         let mut jumped_forward = false;
@@ -183,7 +186,7 @@ proptest! {
         // that much longer for its alarm (found by this property), so the bound grows by it.
         let mut set_back: u64 = 0;
         loop {
-            let deadline = T0 + 4 * 3_600_000 + set_back;
+            let deadline = t0 + 4 * 3_600_000 + set_back;
             for a in std::mem::take(&mut queue) {
                 match a {
                     Action::Request { .. } | Action::Poll { .. } | Action::Confirm { .. } => {
@@ -233,8 +236,8 @@ proptest! {
                             queue = p.answer(call_of(&req), ev, local(real, offset));
                         } else if let Some((t, at_real, at_local)) = next_tick.take() {
                             // A timer (real time elapses) and an alarm (wall clock): the first wakes it.
-                            let by_timer = at_real + t.saturating_sub(at_local);
-                            let by_alarm = (t as i64 - offset).max(0) as u64;
+                            let by_timer = at_real + at_local.ms_until(t);
+                            let by_alarm = (t.as_ms() as i64 - offset).max(0) as u64;
                             real = real.max(by_timer.min(by_alarm));
                             queue = p.handle(Event::Tick, local(real, offset));
                         } else {
@@ -246,7 +249,7 @@ proptest! {
                         let Some((t, _, _)) = next_tick.take() else {
                             return Err(TestCaseError::fail(format!("stopped with nothing armed: {storage:?}")));
                         };
-                        real = real.max((t as i64 - offset).max(0) as u64);
+                        real = real.max((t.as_ms() as i64 - offset).max(0) as u64);
                         let mut p = Poller::new(seed ^ real);
                         queue = p.handle(Event::Restored(storage.clone()), local(real, offset));
                         poller = Some(p);
@@ -275,7 +278,7 @@ proptest! {
                 Step::Restart => {
                     in_flight = None; // the request dies with the worker, unanswered
                     abandoned.clear();
-                    next_tick = next_tick.map(|(t, _, _)| (t, u64::MAX / 4, 0)); // alarm only
+                    next_tick = next_tick.map(|(t, _, _)| (t, u64::MAX / 4, EpochMs::ZERO)); // alarm only
                     let mut p = Poller::new(seed ^ real);
                     queue = p.handle(Event::Restored(storage.clone()), local(real, offset));
                     poller = Some(p);
@@ -294,7 +297,7 @@ proptest! {
                 }
                 Step::Jump(ms) => {
                     if ms > 0 { jumped_forward = true; } else { set_back += ms.unsigned_abs(); }
-                    offset = (offset + ms).max(-(T0 as i64) / 2);
+                    offset = (offset + ms).max(-(t0 as i64) / 2);
                 }
                 Step::Wipe => { relay.challenges.clear(); relay.current = None; wiped = true; }
             }
@@ -302,7 +305,7 @@ proptest! {
                 prop_assert!(jumped_forward, "polled faster than the interval without a clock jump");
             }
         }
-        let failed = poller.as_ref().is_some_and(|p| p.view(0).state == ViewState::Failed);
+        let failed = poller.as_ref().is_some_and(|p| p.view(EpochMs::ZERO).state == ViewState::Failed);
         prop_assert!(delivered.len() <= relay.bindings);
         if !wiped && !failed {
             prop_assert_eq!(delivered.len(), relay.bindings, "every binding the relay made was delivered");

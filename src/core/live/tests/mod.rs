@@ -1,11 +1,12 @@
 use latch_wire::socket::{PingResult, CLOSE_REFUSED, CLOSE_REPLACED, CLOSE_TOKEN_EXPIRED};
+use latch_wire::EpochMs;
 use proptest::prelude::*;
 
 use super::*;
 use crate::core::backoff::CAP_MS;
 use crate::core::session::REPLACED_RECONNECT_MS;
 
-const T0: u64 = 1_800_000_000_000;
+const T0: EpochMs = EpochMs::from_ms(1_800_000_000_000);
 
 fn paired(id: &str) -> Paired {
     Paired { binding_id: id.into(), app_name: format!("App {id}"), needs_repair: false }
@@ -31,7 +32,7 @@ fn sent(actions: &[Action]) -> Vec<(Conn, ClientFrame)> {
         .collect()
 }
 
-fn wake(actions: &[Action]) -> Option<u64> {
+fn wake(actions: &[Action]) -> Option<EpochMs> {
     actions.iter().find_map(|a| match a {
         Action::WakeAt(t) => Some(*t),
         _ => None,
@@ -39,7 +40,7 @@ fn wake(actions: &[Action]) -> Option<u64> {
 }
 
 /// The wake-up the core asked for comes at `now` (or, with none asked, a stray one).
-fn woken(links: &mut Links, now: u64) -> Vec<Action> {
+fn woken(links: &mut Links, now: EpochMs) -> Vec<Action> {
     let at = links.wake_at.unwrap_or(now);
     links.handle(Event::Woken { at, paired: None }, now)
 }
@@ -53,7 +54,7 @@ fn ack() -> ServerFrame {
 }
 
 /// A socket for `b1` through the whole handshake; returns its number.
-fn authenticated(links: &mut Links, now: u64) -> Conn {
+fn authenticated(links: &mut Links, now: EpochMs) -> Conn {
     let open = opens(&links.handle(Event::Sync(vec![paired("b1")]), now));
     let conn = open[0].1;
     links.handle(Event::Opened { conn }, now);
@@ -152,7 +153,7 @@ fn a_token_that_cannot_be_had_closes_and_backs_off() {
     let out = links.handle(Event::AuthToken { conn, token: None }, T0);
     assert_eq!(out[0], Action::Close { conn });
     let at = wake(&out).expect("a reconnect is scheduled");
-    assert!((T0 + MIN_RECONNECT_MS..=T0 + 1_000).contains(&at), "{}", at - T0);
+    assert!((T0 + MIN_RECONNECT_MS..=T0 + 1_000).contains(&at), "{}", at.ms_since(T0));
 }
 
 #[test]

@@ -76,7 +76,7 @@ struct Model {
     /// Sockets whose `auth_ack` came after their `auth` and that have not closed.
     acked: Vec<Conn>,
     /// Wake-ups asked for and not yet delivered.
-    timers: Vec<u64>,
+    timers: Vec<EpochMs>,
 }
 
 proptest! {
@@ -174,7 +174,7 @@ proptest! {
             // Whatever is due has its wake-up asked for, and timers don't multiply.
             if let Some(deadline) = links.earliest_deadline() {
                 let pending = links.wake_at.expect("a deadline without a wake-up");
-                prop_assert!(pending <= deadline && model.timers.contains(&pending), "{pending} {deadline} {:?}", model.timers);
+                prop_assert!(pending <= deadline && model.timers.contains(&pending), "{pending:?} {deadline:?} {:?}", model.timers);
             }
             prop_assert!(model.timers.len() <= 8, "timers multiply: {:?}", model.timers);
             // One socket per binding, and the machine's current sockets are exactly the open ones.
@@ -196,7 +196,7 @@ proptest! {
         let mut now = T0;
         // The wake-up last asked for: the driver's one live timer.
         let mut timer = None;
-        let take = |out: &[Action], timer: &mut Option<u64>| {
+        let take = |out: &[Action], timer: &mut Option<EpochMs>| {
             if let Some(t) = wake(out) {
                 *timer = Some(t);
             }
@@ -239,6 +239,6 @@ proptest! {
             take(&out, &mut timer);
         }
         let (_, when) = reopened.expect("reconnected within the bound");
-        prop_assert!(when - closed_at <= bound && when - closed_at >= MIN_RECONNECT_MS.min(bound));
+        prop_assert!(when.ms_since(closed_at) <= bound && when.ms_since(closed_at) >= MIN_RECONNECT_MS.min(bound));
     }
 }
