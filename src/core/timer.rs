@@ -8,8 +8,9 @@ use latch_wire::EpochMs;
 pub const MAX_TIMER_MS: u32 = i32::MAX as u32;
 
 /// The timer delay from `now` until `at`: zero when `at` has passed, at most
-/// [`MAX_TIMER_MS`]. A longer wait is covered by the alarm armed beside the timer; a timer
-/// capped short fires early, finds nothing due and arms again.
+/// [`MAX_TIMER_MS`]. A longer wait is covered by the alarm `background/wakeup.rs` arms
+/// beside its timer (the live channel's waits are minutes); a timer capped short fires
+/// early, finds nothing due and arms again.
 pub fn timer_delay(now: EpochMs, at: EpochMs) -> u32 {
     u32::try_from(now.ms_until(at)).map_or(MAX_TIMER_MS, |ms| ms.min(MAX_TIMER_MS))
 }

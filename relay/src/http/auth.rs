@@ -8,6 +8,7 @@ use axum::Json;
 
 use latch_wire::api::{MeResponse, RefreshTokenRequest, RefreshedTokens, RevokeResponse};
 use latch_wire::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
+use latch_wire::EpochMs;
 
 use super::body::bearer;
 use super::client_addr::ClientAddr;
@@ -55,9 +56,9 @@ pub async fn refresh(
             Ok(Json(RefreshedTokens {
                 access_token,
                 refresh_token: successor,
-                access_expires_at: access_expires_at.into(),
-                refresh_expires_at: refresh_expires_at.into(),
-                server_time: Some(now.into()),
+                access_expires_at: EpochMs::from_ms(access_expires_at),
+                refresh_expires_at: EpochMs::from_ms(refresh_expires_at),
+                server_time: Some(EpochMs::from_ms(now)),
             }))
         }
         Refreshed::Reused => {

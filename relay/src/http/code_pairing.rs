@@ -11,6 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use latch_wire::api::{ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply};
+use latch_wire::EpochMs;
 
 use super::client_addr::ClientAddr;
 use super::extract::{CodesRequested, JsonBody, PerAddress, Query};
@@ -70,9 +71,9 @@ pub async fn request(
                     Json(ChallengeIssued {
                         challenge_id,
                         code,
-                        expires_at: expires_at.into(),
+                        expires_at: EpochMs::from_ms(expires_at),
                         interval,
-                        server_time: Some(now.into()),
+                        server_time: Some(EpochMs::from_ms(now)),
                     }),
                 ));
             }

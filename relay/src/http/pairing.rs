@@ -13,6 +13,7 @@ use latch_wire::name_policy::display_name;
 use latch_wire::token::{
     is_pairing_token, is_redeem_key, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
 };
+use latch_wire::EpochMs;
 
 use super::body::parse_json;
 use super::extract::{App, PerAddress, PerKey, TokensDescribed, TokensMinted, TokensRedeemed};
@@ -68,7 +69,10 @@ pub async fn mint(
     tracing::info!(tenant = %tenant_id, key = %key_id, "pairing token minted");
     let connect_url = format!("{}/connect#token={token}", s.cfg.public_url);
     s.metrics.started("token");
-    Ok((StatusCode::CREATED, Json(MintResponse { pairing_token: token, expires_at: expires_at.into(), connect_url })))
+    Ok((
+        StatusCode::CREATED,
+        Json(MintResponse { pairing_token: token, expires_at: EpochMs::from_ms(expires_at), connect_url }),
+    ))
 }
 
 /// The name the consent prompt shows: the one worked out at mint, or for a token minted
@@ -181,8 +185,8 @@ pub async fn describe(
                 app_origins: r.tenant_origins.iter().filter(|o| super::is_plain_origin(o)).cloned().collect(),
                 tenant_id: r.tenant_id,
                 user_id: r.user_id,
-                expires_at: r.expires_at.into(),
-                server_time: Some(now.into()),
+                expires_at: EpochMs::from_ms(r.expires_at),
+                server_time: Some(EpochMs::from_ms(now)),
             },
             return_url,
         })),
@@ -264,9 +268,9 @@ pub(super) fn token_grant(
         binding,
         access_token,
         refresh_token,
-        access_expires_at: access_expires_at.into(),
-        refresh_expires_at: refresh_expires_at.into(),
-        server_time: Some(now.into()),
+        access_expires_at: EpochMs::from_ms(access_expires_at),
+        refresh_expires_at: EpochMs::from_ms(refresh_expires_at),
+        server_time: Some(EpochMs::from_ms(now)),
     }
 }
 
