@@ -66,6 +66,35 @@ fn tenants_keys_and_bindings_from_the_command_line() {
 }
 
 #[test]
+fn key_revoke_all_removes_every_active_key_of_one_tenant_once() {
+    let test_db = tokio::runtime::Runtime::new().unwrap().block_on(common::test_db());
+    let db = test_db.url.clone();
+    for id in ["acme", "other"] {
+        json(relay(&db, &["tenant", "create", "--name", id, "--id", id]));
+    }
+    let key = |tenant: &str| json(relay(&db, &["key", "create", "--tenant", tenant, "--label", "k"]));
+    let (a1, _a2, _a3, o) = (key("acme"), key("acme"), key("acme"), key("other"));
+    json(relay(&db, &["key", "revoke", a1["keyId"].as_str().unwrap()]));
+
+    let all = ["key", "revoke", "--all", "--tenant", "acme"];
+    assert_eq!(json(relay(&db, &all)), serde_json::json!({"removedCount": 2, "tenantId": "acme"}));
+    assert_eq!(json(relay(&db, &all))["removedCount"], 0, "idempotent");
+    let keys = json(relay(&db, &["key", "list", "--json"]));
+    for k in keys.as_array().unwrap() {
+        let revoked = k["tenantId"] == "acme";
+        assert_eq!(k["revoked"], revoked, "{k}");
+    }
+    assert!(keys.as_array().unwrap().iter().any(|k| k["keyId"] == o["keyId"]));
+
+    fails_with(relay(&db, &["key", "revoke", "--all", "--tenant", "nobody"]), "no tenant");
+    for wrong in
+        [&["key", "revoke"][..], &["key", "revoke", "--all"], &["key", "revoke", "key_x", "--all", "--tenant", "acme"]]
+    {
+        assert!(!relay(&db, wrong).status.success(), "{wrong:?}");
+    }
+}
+
+#[test]
 fn scaffold_prints_or_writes_without_touching_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("never.db");

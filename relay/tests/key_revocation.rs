@@ -178,3 +178,36 @@ async fn the_redeem_gate_probes_the_minting_key_instead_of_scanning_all_keys() {
     assert!(plan.iter().any(|step| step.contains("api_keys") && step.starts_with("SEARCH")), "{plan:?}");
     assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
 }
+
+/// `latch-relay key revoke --all --tenant acme`: every key of that tenant, each with its
+/// awaiting approvals withdrawn, and nothing of another tenant's. Again: nothing left to do.
+#[tokio::test]
+async fn revoking_all_of_a_tenants_keys_withdraws_each_ones_approvals_and_nothing_else() {
+    let f = fixture().await;
+    let (second_key, _) = db::create_api_key(&f.state.db, "acme", "Acme 2", now_ms()).await.unwrap();
+    let beta = db::Tenant { id: "beta".into(), name: "Beta".into(), origins: vec![], captures: false };
+    db::create_tenant(&f.state.db, &beta, now_ms()).await.unwrap();
+    let (beta_key, _) = db::create_api_key(&f.state.db, "beta", "Beta", now_ms()).await.unwrap();
+    let mut ids = Vec::new();
+    for (device, key) in [("dev-1", &f.api_key), ("dev-2", &second_key), ("dev-3", &beta_key)] {
+        let (id, code) = requested(&f, device).await;
+        let (s, b) = approve(&f, key, &code).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        ids.push(id);
+    }
+
+    assert_eq!(db::revoke_tenant_api_keys(&f.state.db, "acme", now_ms()).await.unwrap(), 2);
+    assert_eq!(status_of(&f, &ids[0]).await, "denied");
+    assert_eq!(status_of(&f, &ids[1]).await, "denied");
+    assert_eq!(status_of(&f, &ids[2]).await, "awaiting_confirmation", "another tenant's approval stands");
+    let active = |key: &str| {
+        let id = db::api_key_id(key).unwrap();
+        let db = f.state.db.clone();
+        async move { db::active_api_key(&db, &id).await.unwrap().is_some() }
+    };
+    assert!(!active(&f.api_key).await && !active(&second_key).await, "both acme keys revoked");
+    assert!(active(&beta_key).await, "beta's key untouched");
+
+    assert_eq!(db::revoke_tenant_api_keys(&f.state.db, "acme", now_ms()).await.unwrap(), 0, "idempotent");
+    assert_eq!(db::revoke_tenant_api_keys(&f.state.db, "nobody", now_ms()).await.unwrap(), 0);
+}

@@ -77,6 +77,8 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
         .env("LATCH_LOG", "info,tower_http=debug")
         .env("LATCH_TOKEN_SECRET_FILE", &secret_file)
         .env("LATCH_TOKEN_PEPPER_FILE", &pepper_file)
+        .env("LATCH_CODE_TTL_SECONDS", "3600")
+        .env("LATCH_CODE_INTERVAL_SECONDS", "2")
         .env_remove("LATCH_LISTEN")
         .stderr(Stdio::piped())
         .spawn()
@@ -118,6 +120,8 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
     )
     .await;
     let challenge_id = challenge["challengeId"].as_str().unwrap().to_owned();
+    let life = challenge["expiresAt"].as_u64().unwrap() - challenge["serverTime"].as_u64().unwrap();
+    assert_eq!((life, challenge["interval"].as_u64()), (3_600_000, Some(2)), "the configured code life and interval");
     let poll = tokio::spawn({
         let url = format!("{base}/api/pairing/status?challengeId={challenge_id}&wait=30");
         async move {
@@ -162,6 +166,28 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
     let pool = db::open(&test_db.url).await.unwrap();
     let stored: Vec<String> = sqlx::query_scalar("SELECT name FROM settings").fetch_all(&pool).await.unwrap();
     assert!(!stored.iter().any(|n| n.starts_with("token_")), "secrets in the database: {stored:?}");
+}
+
+/// Code settings outside what the extension honours are refused before anything starts.
+#[test]
+fn serve_refuses_code_lifetimes_and_intervals_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("latch.db").display());
+    for (var, value, flag) in [
+        ("LATCH_CODE_TTL_SECONDS", "59", "--code-ttl-seconds"),
+        ("LATCH_CODE_TTL_SECONDS", "3601", "--code-ttl-seconds"),
+        ("LATCH_CODE_INTERVAL_SECONDS", "0", "--code-interval-seconds"),
+        ("LATCH_CODE_INTERVAL_SECONDS", "61", "--code-interval-seconds"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_latch-relay"))
+            .args(["--database", &database, "serve", "--dev", "--listen", "127.0.0.1:0"])
+            .env(var, value)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(flag), "{var}={value}: {err}");
+    }
 }
 
 /// `serve` without a token secret and pepper of its own refuses to start (unless --dev),

@@ -39,13 +39,14 @@ pub const MAX_FAILURES: u32 = 6;
 pub const MAX_REISSUES: u32 = 3;
 /// RFC 8628: a `slow_down` without an explicit interval adds this much.
 pub const SLOW_DOWN_STEP_MS: u64 = 5_000;
-/// Longest challenge lifetime the relay grants (10 min); more means the clock moved.
-pub const MAX_TTL_MS: u64 = 600_000;
+/// Longest code lifetime a relay grants (`LATCH_CODE_TTL_SECONDS` at most 3600, seed 001's
+/// hour); more means the clock moved.
+pub const MAX_TTL_MS: u64 = 3_600_000;
 /// Wait after the relay says this browser has too many codes pending.
 pub const MAX_PENDING_WAIT_MS: u64 = 60_000;
-/// Longest poll interval or retry wait taken from the relay or from storage: a longer one
-/// than a challenge's whole life is junk (or hostile) and would overflow the schedule.
-pub const MAX_WAIT_MS: u64 = MAX_TTL_MS;
+/// Longest poll interval or retry wait taken from the relay or from storage (10 min): a
+/// longer one is junk (or hostile) and would leave a code unpolled for most of its life.
+pub const MAX_WAIT_MS: u64 = 600_000;
 
 /// A poll's wake-up is armed this long after its deadline: if the worker is stopped while
 /// the poll waits at the relay, the alarm starts it again and it polls anew.

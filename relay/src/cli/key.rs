@@ -23,8 +23,16 @@ pub enum KeyCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a key: it mints nothing from now on.
-    Revoke { key_id: String },
+    /// Revoke a key: it mints nothing from now on. `--all --tenant ID` revokes every key of
+    /// the tenant and prints how many were still active (0 when run again).
+    Revoke {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        key_id: Option<String>,
+        #[arg(long, requires = "tenant")]
+        all: bool,
+        #[arg(long, requires = "all")]
+        tenant: Option<String>,
+    },
 }
 
 pub async fn run(c: KeyCmd, db: &Db, now: u64) -> anyhow::Result<()> {
@@ -46,16 +54,31 @@ pub async fn run(c: KeyCmd, db: &Db, now: u64) -> anyhow::Result<()> {
                 format!("{}\t{}\t{}\t{}", k.key_id, k.tenant_id, active_or_revoked(k.revoked), k.label)
             })?;
         }
-        KeyCmd::Revoke { key_id } => {
+        KeyCmd::Revoke { key_id: Some(key_id), .. } => {
             if !db::revoke_api_key(db, &key_id, now).await? {
                 bail!("no active key {key_id:?}");
             }
-            // Running relays forget what they remembered of keys (SQLite hears the commit),
-            // and long-polls of the codes the key had approved hear they were denied.
-            db::publish(db, db::Topic::Revocations).await;
-            db::publish(db, db::Topic::Challenges).await;
+            announce_revocation(db).await;
             println!("{}", json!({ "revoked": true, "keyId": key_id }));
+        }
+        KeyCmd::Revoke { key_id: None, tenant, .. } => {
+            let tenant = tenant.unwrap_or_default(); // clap requires it with --all
+            if db::tenant(db, &tenant).await?.is_none() {
+                bail!("no tenant {tenant:?}");
+            }
+            let removed = db::revoke_tenant_api_keys(db, &tenant, now).await?;
+            if removed > 0 {
+                announce_revocation(db).await;
+            }
+            println!("{}", json!({ "removedCount": removed, "tenantId": tenant }));
         }
     }
     Ok(())
+}
+
+/// Running relays forget what they remembered of keys (SQLite hears the commit), and
+/// long-polls of the codes the keys had approved hear they were denied.
+async fn announce_revocation(db: &Db) {
+    db::publish(db, db::Topic::Revocations).await;
+    db::publish(db, db::Topic::Challenges).await;
 }

@@ -105,7 +105,18 @@ pub struct ServeArgs {
     /// WebSockets per client address still authenticating at once (0: unlimited).
     #[arg(long, env = "LATCH_UNAUTHENTICATED_SOCKETS_PER_ADDRESS", default_value_t = 32)]
     unauthenticated_sockets_per_address: usize,
+    /// How long a pairing code lives, 60–3600 s (seed 001's codes live an hour).
+    #[arg(long, env = "LATCH_CODE_TTL_SECONDS", default_value_t = 600)]
+    code_ttl_seconds: u64,
+    /// Least time between two status polls of one code (RFC 8628 `interval`), 1–60 s.
+    #[arg(long, env = "LATCH_CODE_INTERVAL_SECONDS", default_value_t = 5)]
+    code_interval_seconds: u64,
 }
+
+/// Code lifetimes the extension honours (it takes a longer one for a clock that moved).
+const CODE_TTL_SECONDS: std::ops::RangeInclusive<u64> = 60..=3600;
+/// Poll intervals that make sense for a person typing a code (RFC 8628 suggests 5 s).
+const CODE_INTERVAL_SECONDS: std::ops::RangeInclusive<u64> = 1..=60;
 
 /// The relay's settings from the flags (checked where a value can't work).
 fn config(a: &ServeArgs) -> anyhow::Result<Config> {
@@ -122,6 +133,10 @@ fn config(a: &ServeArgs) -> anyhow::Result<Config> {
     anyhow::ensure!(a.request_timeout_seconds > 25, "--request-timeout-seconds must exceed the 25 s of a long-poll");
     anyhow::ensure!(a.header_read_timeout_seconds > 0, "--header-read-timeout-seconds must be at least 1");
     cfg.request_timeout_ms = a.request_timeout_seconds * 1000;
+    anyhow::ensure!(CODE_TTL_SECONDS.contains(&a.code_ttl_seconds), "--code-ttl-seconds must be 60–3600");
+    anyhow::ensure!(CODE_INTERVAL_SECONDS.contains(&a.code_interval_seconds), "--code-interval-seconds must be 1–60");
+    cfg.challenge_ttl_ms = a.code_ttl_seconds * 1000;
+    cfg.poll_interval_ms = a.code_interval_seconds * 1000;
     cfg.cleanup = latch_relay::cleanup::CleanupConfig {
         interval_ms: a.cleanup_interval_seconds * 1000,
         expired_retention_ms: a.expired_retention_seconds * 1000,

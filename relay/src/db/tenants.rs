@@ -175,18 +175,49 @@ pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<boo
         .await?;
     if r.rows_affected() == 1 {
         count_change(&mut tx, Topic::Revocations).await?;
-        let withdrawn = sqlx::query(
-            "UPDATE challenges SET status = 'denied' WHERE key_id = $1 AND status = 'awaiting_confirmation'",
-        )
-        .bind(key_id)
-        .execute(&mut *tx)
-        .await?;
-        if withdrawn.rows_affected() > 0 {
-            count_change(&mut tx, Topic::Challenges).await?;
-        }
+        withdraw_approvals(&mut tx, &[key_id.to_owned()]).await?;
     }
     tx.commit().await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Revokes every active key of a tenant (`key revoke --all`, seed 002's remove-all), each as
+/// [`revoke_api_key`] does, in one transaction. The number revoked: 0 when none was active,
+/// so running it again changes nothing.
+pub async fn revoke_tenant_api_keys(db: &Db, tenant_id: &str, now: u64) -> sqlx::Result<u64> {
+    let mut tx = db.begin().await?;
+    let revoked: Vec<String> = sqlx::query_scalar(
+        "UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND revoked_at IS NULL RETURNING id",
+    )
+    .bind(now as i64)
+    .bind(tenant_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if !revoked.is_empty() {
+        count_change(&mut tx, Topic::Revocations).await?;
+        withdraw_approvals(&mut tx, &revoked).await?;
+    }
+    tx.commit().await?;
+    Ok(revoked.len() as u64)
+}
+
+/// Denies the code approvals these (just revoked) keys made that still await the browser's
+/// user; their long-polls wake on the challenges counter.
+async fn withdraw_approvals(conn: &mut sqlx::AnyConnection, key_ids: &[String]) -> sqlx::Result<()> {
+    let mut withdrawn = 0;
+    for key_id in key_ids {
+        withdrawn += sqlx::query(
+            "UPDATE challenges SET status = 'denied' WHERE key_id = $1 AND status = 'awaiting_confirmation'",
+        )
+        .bind(key_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    if withdrawn > 0 {
+        count_change(conn, Topic::Challenges).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -349,3 +349,17 @@ fn denied_ends() {
 
 mod recovery;
 mod simulation;
+
+/// `LATCH_CODE_TTL_SECONDS` up to 3600: the poller keeps a code as long as the relay grants
+/// it, up to an hour; a longer life means the relay's clock is off, and is cut to the hour.
+#[test]
+fn a_code_lives_as_long_as_the_relay_grants_up_to_an_hour() {
+    let mut p = started();
+    p.handle(Event::Issued(ChallengeIssued { expires_at: T0 + 3_600_000, ..issued("c1", T0) }), T0);
+    assert_eq!(p.view(T0).expires_at, Some(T0 + 3_600_000));
+    p.handle(status(ChallengeStatus::Pending), T0 + 20_000);
+    assert_eq!(polls(&p.handle(Event::Tick, T0 + 3_000_000)).len(), 1, "still polled after 50 min");
+    let mut p = started();
+    p.handle(Event::Issued(ChallengeIssued { expires_at: T0 + 7_200_000, ..issued("c1", T0) }), T0);
+    assert_eq!(p.view(T0).expires_at, Some(T0 + MAX_TTL_MS));
+}
