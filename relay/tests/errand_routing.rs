@@ -104,6 +104,42 @@ async fn errands_go_to_the_named_binding_or_else_the_users_newest() {
     assert_eq!((s, b["error"].as_str()), (StatusCode::GONE, Some("binding_revoked")), "{b}");
 }
 
+/// Why an errand can't be delivered (PROTOCOL §10): a user who never paired with this app
+/// is 404 `not_paired` — also when they paired with another app, which this one can't tell
+/// — a paired user with no browser connected is 504 `extension_offline`, and once every
+/// binding with this app is revoked the user is `not_paired` again.
+#[tokio::test]
+async fn an_undeliverable_errand_says_whether_the_user_is_paired_or_offline() {
+    let f = fixture().await;
+    let globex_key = globex(&f).await;
+    let refusal = |key: String, user: &'static str| {
+        let f = &f;
+        async move {
+            let errand = json!({"userId": user, "kind": "ping"});
+            let (s, b) = f.call("POST", "/api/errands", Some(&key), Some(errand)).await;
+            assert!(b["message"].is_string(), "{b}");
+            (s, b["error"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    let not_paired = (StatusCode::NOT_FOUND, "not_paired".to_owned());
+    let offline = (StatusCode::GATEWAY_TIMEOUT, "extension_offline".to_owned());
+    let acme = f.api_key.clone();
+
+    assert_eq!(refusal(acme.clone(), "dana").await, not_paired);
+    pair_with(&f, &globex_key, "dana").await;
+    assert_eq!(refusal(acme.clone(), "dana").await, not_paired, "a pairing with another app doesn't count");
+    assert_eq!(refusal(globex_key.clone(), "dana").await, offline);
+    let grant = pair_with(&f, &acme, "dana").await;
+    assert_eq!(refusal(acme.clone(), "dana").await, offline);
+    assert_eq!(refusal(acme.clone(), "erin").await, not_paired, "another user of the same app");
+
+    let id = grant["binding"]["bindingId"].as_str().unwrap();
+    let (s, _) = f.call("DELETE", &format!("/api/bindings/{id}"), Some(&acme), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(refusal(acme, "dana").await, not_paired, "revoked: not paired any more");
+    assert_eq!(refusal(globex_key, "dana").await, offline, "the other app's binding stands");
+}
+
 /// Two bindings created in the same millisecond: the greater binding id wins, whichever was
 /// inserted last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

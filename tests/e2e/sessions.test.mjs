@@ -87,7 +87,8 @@ test("the app revokes: socket closed, the app disappears from the panel, /api/me
     }
     console.log(`# app revoke → extension forgot the binding: ${Date.now() - t} ms`);
     await panel.getByText("No apps are connected yet", { exact: false }).waitFor();
-    assert.equal((await ping()).body.error, "extension_offline");
+    // Revoked was the user's only binding with the app: not paired any more (PROTOCOL §10).
+    assert.equal((await ping()).body.error, "not_paired");
     assert.equal((await stack.me(binding.accessToken)).status, 401);
   } finally { await close(); await stack.stop(); stack = null; }
 });

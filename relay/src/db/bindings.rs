@@ -158,6 +158,20 @@ pub async fn binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<BindingRo
     Ok(row.map(BindingRow::from))
 }
 
+/// Whether the user has an active binding with the tenant (an errand's 404 `not_paired`
+/// against 504 `extension_offline`). Only the tenant's own bindings count: another app
+/// can't learn from the answer that this user paired elsewhere.
+pub async fn user_is_paired(db: &Db, tenant_id: &str, user_id: &str) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM bindings WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// An active binding by id.
 pub async fn active_binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<BindingRow>> {
     Ok(binding(db, binding_id).await?.filter(|b| !b.revoked))

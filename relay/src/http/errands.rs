@@ -1,7 +1,10 @@
 //! `POST /api/errands`: the app asks a user's browser to do something and waits for the
-//! answer (504 `extension_offline` when no browser of that user is connected). With
-//! several bindings the errand goes to the user's most recently created one that is
-//! connected (`routing::find_target`), or to the one the app names with `bindingId`.
+//! answer. Refusals say what is wrong (PROTOCOL §10): 404 `not_paired` when the user has no
+//! binding with this app (or the named one is not theirs with this app), 410
+//! `binding_revoked` for a named binding that was revoked, 504 `extension_offline` when the
+//! user is paired but no browser of theirs is connected. With several bindings the errand
+//! goes to the user's most recently created one that is connected
+//! (`realtime::errands::find_target`), or to the one the app names with `bindingId`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,6 +36,10 @@ fn offline() -> ApiError {
     ApiError::new(StatusCode::GATEWAY_TIMEOUT, "extension_offline", "No browser of this user is connected right now.")
 }
 
+fn not_paired(message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_paired", message)
+}
+
 pub async fn create(
     State(s): State<AppState>,
     App { tenant_id, .. }: App,
@@ -50,16 +57,17 @@ pub async fn create(
                 }
                 errands::locate(&s.realtime, id, now_ms()).await?
             }
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_paired",
-                    "This app has no such binding for this user.",
-                ))
-            }
+            _ => return Err(not_paired("This app has no such binding for this user.")),
         },
         // The user's newest connected binding of this tenant, on this instance or another.
-        None => errands::find_target(&s.realtime, &tenant_id, &req.user_id, now_ms()).await?,
+        None => match errands::find_target(&s.realtime, &tenant_id, &req.user_id, now_ms()).await? {
+            Some(target) => Some(target),
+            // Asked only when nothing is connected: a delivered errand costs no extra query.
+            None if !db::user_is_paired(&s.db, &tenant_id, &req.user_id).await? => {
+                return Err(not_paired("This user has not connected a browser to this app."))
+            }
+            None => None,
+        },
     };
     let target = target.ok_or_else(offline)?;
     let errand = Errand { id: new_id("err_"), kind: req.kind, params: req.params };
