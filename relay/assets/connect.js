@@ -22,11 +22,20 @@
     } catch { return null; }
   }
 
+  // "Back to Acme" once the app is known ("Back to the app" before), to the page describe
+  // allowed; no link when there is none.
+  function showBack() {
+    if (!returnUrl) return;
+    $("back").href = returnUrl;
+    $("back").textContent = "Back to " + appName;
+    $("back").hidden = false;
+  }
+
   function show(title, message, { error = false, back = false } = {}) {
     $("title").textContent = title;
     $("message").textContent = message || "";
     $("message").classList.toggle("error", error);
-    if (back && returnUrl) { $("back").href = returnUrl; $("back").hidden = false; }
+    if (back) showBack();
   }
 
   const DESCRIBE_ERRORS = {
@@ -93,7 +102,7 @@
     show("Install Latch to continue", "");
     $("continue").hidden = true;
     $("install").hidden = false;
-    if (returnUrl) { $("back").href = returnUrl; $("back").hidden = false; }
+    showBack();
   }
 
   async function describe() {
@@ -125,7 +134,7 @@
     // Before Continue shows: its click must reach the extension synchronously (the gesture
     // that lets the side panel open), so the answer must already be known.
     opener = await checkOpener(body.appOrigins).catch(() => null);
-    show("Connect " + body.appName + " to Latch", "Click Continue, then approve in the Latch side panel.");
+    show("Connect " + body.appName + " to Latch", "Click Continue, then approve in the Latch side panel.", { back: true });
     $("continue").hidden = false;
     $("continue").focus();
   }
@@ -157,8 +166,7 @@
       const r = await send({ type: "pairing.result", offerId });
       if (r === null) continue;
       if (r.state === "approved") {
-        show("Connected", appName + " is now connected to Latch. You can close this window.");
-        if (returnUrl) { $("back").href = returnUrl; $("back").hidden = false; }
+        show("Connected", appName + " is now connected to Latch. You can close this window.", { back: true });
         return;
       }
       if (r.state === "denied") return show("Not connected", "You declined the connection. Nothing was shared.", { back: true });

@@ -57,24 +57,72 @@
     e.source.postMessage({ latch: "opener", nonce: e.data.nonce }, relay);
   });
 
+  // A pairing token from the app's own route.
+  async function fetchToken() {
+    const r = await fetch(tokenUrl, { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" }, body: "{}" });
+    const body = await r.json();
+    if (!r.ok || typeof body.pairingToken !== "string") throw new Error(body.message || "no token");
+    return body.pairingToken;
+  }
+
+  function connectLink(token) {
+    return relay + "/connect#" + new URLSearchParams({ token, return: location.href }).toString();
+  }
+
+  // The popup was blocked: show the connect link with a Copy button. Opened in a tab or
+  // pasted into the side panel's "Connect an app", it leads to the same prompt.
+  async function offerLink() {
+    let link;
+    try {
+      link = connectLink(await fetchToken());
+    } catch (e) {
+      return note("Couldn't start pairing: " + e.message);
+    }
+    note("Pop-ups are blocked. Copy this link and open it in a new tab, or paste it into Latch's side panel under \u201cConnect an app\u201d.");
+    for (const b of buttons) {
+      let box = b.parentElement.querySelector("[data-latch-link]");
+      if (!box) {
+        box = document.createElement("div");
+        box.setAttribute("data-latch-link", "");
+        const field = document.createElement("input");
+        field.readOnly = true;
+        field.setAttribute("aria-label", "Connect link");
+        field.style.width = "24em";
+        const copy = document.createElement("button");
+        copy.type = "button";
+        copy.textContent = "Copy";
+        copy.addEventListener("click", async () => {
+          try {
+            await navigator.clipboard.writeText(field.value);
+            copy.textContent = "Copied";
+          } catch {
+            field.select(); // no clipboard access: selected for the user's own copy
+            copy.textContent = "Press Ctrl+C to copy";
+          }
+        });
+        box.append(field, copy);
+        b.parentElement.appendChild(box);
+      }
+      box.querySelector("input").value = link;
+      box.querySelector("button").textContent = "Copy";
+    }
+  }
+
   async function connect() {
     // Open the popup inside the click (popup blockers), then point it at the connect page.
     popup = window.open("about:blank", "latch-connect", "popup,width=480,height=640");
-    if (!popup) return note("Allow pop-ups for this site, or paste a pairing token into Latch's side panel.");
+    if (!popup) return offerLink();
     note("");
-    let body;
+    let token;
     try {
-      const r = await fetch(tokenUrl, { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" }, body: "{}" });
-      body = await r.json();
-      if (!r.ok || typeof body.pairingToken !== "string") throw new Error(body.message || "no token");
+      token = await fetchToken();
     } catch (e) {
       popup.close();
       return note("Couldn't start pairing: " + e.message);
     }
     // crypto.subtle needs a secure context; without it the opener check shows the caution.
-    handedTag = await tokenTag(body.pairingToken).catch(() => null);
-    const hash = new URLSearchParams({ token: body.pairingToken, return: location.href });
-    popup.location.href = relay + "/connect#" + hash.toString();
+    handedTag = await tokenTag(token).catch(() => null);
+    popup.location.href = connectLink(token);
     const watch = setInterval(() => {
       recheck();
       if (popup.closed) { clearInterval(watch); setTimeout(recheck, 300); }

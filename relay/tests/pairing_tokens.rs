@@ -238,3 +238,41 @@ async fn describe_names_the_tenants_plain_origins() {
         f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": b["pairingToken"]}))).await;
     assert_eq!(d["appOrigins"], json!(["https://globex.example"]), "{d}");
 }
+
+/// Mint's `returnUrl` (seed 000: the user comes back to the app): the connect link carries
+/// it when it is a page on one of the app's registered origins, and the connect page's
+/// "Back to" link is that page; anything else is refused, not silently dropped.
+#[tokio::test]
+async fn mint_carries_a_return_url_on_the_apps_own_origins_only() {
+    let f = fixture().await;
+    let mint = |body: serde_json::Value| f.call("POST", "/pairing-tokens", Some(&f.api_key), Some(body));
+    let page = "http://localhost:8788/settings?tab=browsers#latch";
+    let (s, b) = mint(json!({"userId": "dana", "returnUrl": page})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (_, fragment) = b["connectUrl"].as_str().unwrap().split_once('#').unwrap();
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
+    assert_eq!((params["token"].as_str(), params["return"].as_str()), (b["pairingToken"].as_str().unwrap(), page));
+    let described = json!({"pairingToken": params["token"], "returnUrl": params["return"]});
+    let (s, d) = f.call("POST", "/pairing-tokens/describe", None, Some(described)).await;
+    assert_eq!((s, d["returnUrl"].as_str()), (StatusCode::OK, Some(page)), "{d}");
+
+    let (s, b) = mint(json!({"userId": "dana", "returnUrl": null})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(!b["connectUrl"].as_str().unwrap().contains("return="), "no return asked, none given");
+
+    let long = format!("http://localhost:8788/{}", "a".repeat(2048));
+    for bad in [
+        json!("https://evil.example/"),
+        json!("http://localhost:8788.evil.example/"),
+        json!("https://localhost:8788/"),
+        json!("http://dana@localhost:8788/"),
+        json!("javascript:alert(1)"),
+        json!("/relative"),
+        json!(long),
+        json!(5),
+    ] {
+        let (s, b) = mint(json!({"userId": "dana", "returnUrl": bad})).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_return_url")), "{bad}: {b}");
+    }
+}

@@ -7,6 +7,10 @@ pub mod errors;
 pub mod live;
 pub mod managed;
 pub mod offers;
+// Only the panel reads pasted text; built into the worker, the unused parser stayed in its
+// wasm (+0.3 KB gzip, measured).
+#[cfg(any(test, feature = "panel"))]
+pub mod pasted;
 pub mod refresh;
 pub mod session;
 pub mod shown_names;

@@ -3,7 +3,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   startStack, launchBrowser, openPanel, storage, stopWorkers, targetUrls, screenshotPath,
-  approveWhenArmed, pasteToken, waitForBindings, offerFromApp, PROMPT, APP, EXTENSION_ID, sleep,
+  approveWhenArmed, pasteToken, waitForBindings, offerFromApp, relayCall, PROMPT, APP, EXTENSION_ID, sleep,
 } from "./harness.mjs";
 
 let stack;
@@ -117,6 +117,54 @@ test("manual paste: Pairing token → Connect → prompt → Approve", async () 
     const [binding] = await waitForBindings(panel, 1);
     assert.equal(binding.userId, "dana");
     assert.equal((await stack.describe(token)).body.error, "token_used");
+  } finally { await close(); }
+});
+
+test("popups blocked: the app's page shows the connect link with Copy; pasted into the panel it pairs", async () => {
+  const { context, close } = await launchBrowser();
+  try {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: APP });
+    const app = await context.newPage();
+    // What a popup blocker does to window.open: no window.
+    await app.addInitScript(() => { window.open = () => null; });
+    await app.goto(`${APP}/`);
+    await app.getByRole("button", { name: "Connect Latch" }).click();
+    await app.getByRole("status").filter({ hasText: "Pop-ups are blocked" }).waitFor();
+    const link = await app.getByLabel("Connect link").inputValue();
+    assert.match(link, /^http:\/\/localhost:8787\/connect#token=lpt_[A-Za-z0-9_-]{43}&return=/);
+    await app.getByRole("button", { name: "Copy", exact: true }).click();
+    await app.getByRole("button", { name: "Copied", exact: true }).waitFor();
+    assert.equal(await app.evaluate(() => navigator.clipboard.readText()), link);
+
+    const panel = await openPanel(context);
+    await pasteToken(panel, link);
+    await approveWhenArmed(panel);
+    const [binding] = await waitForBindings(panel, 1);
+    assert.equal(binding.userId, "dana");
+    await app.getByRole("button", { name: "Latch Connected" }).waitFor({ timeout: 10000 });
+    // A link to another origin is not read: refused as no pairing token.
+    await pasteToken(panel, link.replace("http://localhost:8787", "https://evil.example"));
+    await panel.getByRole("alert").filter({ hasText: "isn't a Latch pairing token" }).waitFor();
+  } finally { await close(); }
+});
+
+test("a connect link minted with a returnUrl leads back to that page: Back to Acme, then Approve binds", async () => {
+  const { context, close } = await launchBrowser();
+  try {
+    const page = `${APP}/settings?tab=browsers`;
+    const refused = await relayCall("POST", "/pairing-tokens", stack.apiKey, { userId: "dana", returnUrl: "https://evil.example/" });
+    assert.equal(refused.body.error, "invalid_return_url");
+    const minted = await relayCall("POST", "/pairing-tokens", stack.apiKey, { userId: "dana", returnUrl: page });
+    assert.equal(minted.status, 201);
+    const connect = await context.newPage();
+    await connect.goto(minted.body.connectUrl);
+    await connect.getByRole("heading", { name: "Connect Acme to Latch" }).waitFor();
+    assert.equal(await connect.getByRole("link", { name: "Back to Acme" }).getAttribute("href"), page);
+    await connect.getByRole("button", { name: "Continue" }).click();
+    const panel = await openPanel(context);
+    await approveWhenArmed(panel);
+    const [binding] = await waitForBindings(panel, 1);
+    assert.equal(binding.userId, "dana");
   } finally { await close(); }
 });
 

@@ -41,11 +41,12 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * shape stays checked by hand, held against base64ct's decoding by a proptest); moments
  * typed as `EpochMs` with saturating arithmetic (its add and sub out of line: inlined at every
  * use they cost +0.21 KB), and timer delays capped where setTimeout still honours them:
- * +0.13 KB, 113,646 bytes.
- * → 113.65 KB. Ratchet down from here.
+ * +0.13 KB, 113,646 bytes; a code's life (up to an hour) and the waits taken from a relay
+ * (10 min) bounded by two constants instead of one: +0.01 KB, 113,657 bytes.
+ * → 113.7 KB. Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 113_650, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 113_700, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

@@ -11,6 +11,11 @@ use crate::EpochMs;
 #[serde(rename_all = "camelCase")]
 pub struct MintRequest {
     pub user_id: String,
+    /// Extension of PROTOCOL.md: the app page the connect page's "Back to" link leads to,
+    /// carried in `connectUrl` (an http(s) URL on one of the tenant's registered origins;
+    /// otherwise 400 `invalid_return_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

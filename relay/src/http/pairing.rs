@@ -47,12 +47,14 @@ pub async fn mint(
     PerKey(App { tenant_id, key_id, label, tenant_name }, _): PerKey<TokensMinted>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MintResponse>)> {
-    let user_id = parse_json::<serde_json::Value>(&body).ok().and_then(|v| valid_user_id(&v)).ok_or_else(|| {
+    let body = parse_json::<serde_json::Value>(&body).unwrap_or_default();
+    let user_id = valid_user_id(&body).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_user_id",
             "userId must be a string of 1–128 characters without control characters.",
         )
     })?;
+    let return_url = mint_return_url(&s, &body, &tenant_id).await?;
     let token = new_secret(PAIRING_TOKEN_PREFIX);
     let now = now_ms();
     let expires_at = now + s.cfg.pairing_ttl_ms;
@@ -67,7 +69,12 @@ pub async fn mint(
     };
     db::insert_pairing_token(&s.store, row).await?;
     tracing::info!(tenant = %tenant_id, key = %key_id, "pairing token minted");
-    let connect_url = format!("{}/connect#token={token}", s.cfg.public_url);
+    let mut connect_url = format!("{}/connect#token={token}", s.cfg.public_url);
+    if let Some(url) = return_url {
+        // The connect page reads its fragment with URLSearchParams.
+        let encoded: String = url::form_urlencoded::byte_serialize(url.as_str().as_bytes()).collect();
+        connect_url.push_str(&format!("&return={encoded}"));
+    }
     s.metrics.started("token");
     Ok((
         StatusCode::CREATED,
@@ -149,23 +156,51 @@ const MAX_RETURN_URL: usize = 2048;
 /// anyone crafting a connect link chooses: a hostile one must never become a link on the
 /// relay's page (`javascript:`, a look-alike site, a port or scheme twin).
 pub fn back_link(requested: Option<&str>, origins: &[String]) -> Option<String> {
-    let registered: Vec<url::Origin> = origins
+    let registered = registered_origins(origins);
+    match requested.and_then(|r| allowed_return(r, &registered)) {
+        Some(url) => Some(url.to_string()),
+        None => registered.first().map(|o| format!("{}/", o.ascii_serialization())),
+    }
+}
+
+/// The tenant's registered origins as a browser compares them.
+fn registered_origins(origins: &[String]) -> Vec<url::Origin> {
+    origins
         .iter()
         .filter(|o| super::is_plain_origin(o))
         .filter_map(|o| url::Url::parse(o).ok())
         .map(|u| u.origin())
         .filter(url::Origin::is_tuple)
-        .collect();
-    let allowed = requested
+        .collect()
+}
+
+/// `requested` when it may be a link back to the app (see [`back_link`]).
+fn allowed_return(requested: &str, registered: &[url::Origin]) -> Option<url::Url> {
+    Some(requested)
         .filter(|r| r.len() <= MAX_RETURN_URL)
         .and_then(|r| url::Url::parse(r).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .filter(|u| u.username().is_empty() && u.password().is_none())
-        .filter(|u| registered.contains(&u.origin()));
-    match allowed {
-        Some(url) => Some(url.to_string()),
-        None => registered.first().map(|o| format!("{}/", o.ascii_serialization())),
-    }
+        .filter(|u| registered.contains(&u.origin()))
+}
+
+/// Mint's optional `returnUrl` (seed 000: the user comes back to the app): a page on one of
+/// the tenant's registered origins, by [`back_link`]'s rule, or a 400 — an app gets told,
+/// not silently given a connect link without its way back.
+async fn mint_return_url(s: &AppState, body: &serde_json::Value, tenant_id: &str) -> ApiResult<Option<url::Url>> {
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_return_url",
+            "returnUrl must be an http(s) URL on one of this app's registered origins, at most 2048 characters.",
+        )
+    };
+    let requested = match body.get("returnUrl") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(r)) => r,
+        Some(_) => return Err(invalid()),
+    };
+    let origins = db::tenant(&s.db, tenant_id).await?.map(|t| t.origins).unwrap_or_default();
+    allowed_return(requested, &registered_origins(&origins)).map(Some).ok_or_else(invalid)
 }
 
 pub async fn describe(

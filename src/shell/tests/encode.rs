@@ -72,7 +72,7 @@ fn page_messages_and_their_replies_round_trip() {
 #[wasm_bindgen_test]
 fn relay_bodies_round_trip() {
     all_round_trip!(
-        MintRequest { user_id: "dana".into() },
+        MintRequest { user_id: "dana".into(), return_url: None },
         MintResponse { pairing_token: "lpt_x".into(), expires_at: ms(1_700_000_120_000), connect_url: "u".into() },
         PairingTokenRequest { pairing_token: "lpt_x".into() },
         DescribeResponse {
