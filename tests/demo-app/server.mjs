@@ -55,7 +55,7 @@ const APP_JS = `document.getElementById("ping").addEventListener("click", async 
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-function pairPage(user, message = "", ok = false) {
+function pairPage(user, message = "", ok = false, code = "") {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Acme — approve a Latch code</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:640px;margin:40px auto;padding:0 20px}
@@ -66,7 +66,7 @@ button{font:inherit;font-weight:600;padding:9px 18px;border-radius:8px;border:0;
 <p>Signed in as ${esc(user.name)} (${esc(user.id)}). Type the code Latch's side panel shows.</p>
 <form method="post" action="/pair">
   <label for="code">Pairing code</label><br>
-  <input id="code" name="code" autocomplete="off" spellcheck="false" placeholder="XXXX-XXXX" required maxlength="9">
+  <input id="code" name="code" autocomplete="off" spellcheck="false" placeholder="XXXX-XXXX" required maxlength="9" value="${esc(code.slice(0, 9))}">
   <button type="submit">Approve</button>
 </form>
 <p role="status" class="${ok ? "ok" : "err"}">${esc(message)}</p>
@@ -151,7 +151,8 @@ const server = createServer(async (req, res) => {
     const user = sessionOf(req);
     const html = (status, body) => res.writeHead(status, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(body);
     if (!user) return html(401, "<p>Sign in first: <a href=\"/\">Acme</a></p>");
-    if (req.method === "GET") return html(200, pairPage(user));
+    // `?code=` (a link Latch's panel can show): the code filled in, still approved by a click.
+    if (req.method === "GET") return html(200, pairPage(user, "", false, url.searchParams.get("code") || ""));
     if (req.method === "POST") {
       if (req.headers.origin && req.headers.origin !== ORIGIN) return html(403, "cross-origin form");
       const code = ((await readForm(req)).get("code") || "").trim();

@@ -148,6 +148,9 @@ test("the app's own page approves a typed code; the panel asks its user, and onl
     const panel = await openPanel(context);
     const code = await showCode(panel);
     const app = await context.newPage();
+    await app.goto("http://localhost:8788/"); // signs in
+    await app.goto("http://localhost:8788/pair?code=AB%22CD-2345%3Cx");
+    assert.equal(await app.getByLabel("Pairing code").inputValue(), "AB\"CD-234", "?code= fills the field, escaped and cut to 9");
     await app.goto("http://localhost:8788/");
     await app.getByRole("link", { name: "Approve a pairing code" }).click();
     await app.getByLabel("Pairing code").fill("ZZZZ-ZZZZ");
