@@ -40,6 +40,15 @@ fn tenants_keys_and_bindings_from_the_command_line() {
     fails_with(relay(&db, &["tenant", "create", "--name", "Again", "--id", "acme"]), "already exists");
     fails_with(relay(&db, &["tenant", "create", "--name", "X", "--id", "Bad Id"]), "--id");
     fails_with(relay(&db, &["tenant", "create", "--name", "X", "--origin", "javascript:alert(1)"]), "--origin");
+    let pair = ["tenant", "create", "--name", "Pairs", "--id", "pairs", "--origin", "http://localhost:8790"];
+    for bad in ["https://evil.example/pair", "http://localhost:8790.evil.example/", "javascript:alert(1)"] {
+        fails_with(relay(&db, &[&pair[..], &["--pair-url", bad]].concat()), "--pair-url");
+    }
+    fails_with(
+        relay(&db, &["tenant", "create", "--name", "X", "--pair-url", "http://localhost:8788/pair"]),
+        "--pair-url",
+    );
+    json(relay(&db, &[&pair[..], &["--pair-url", "http://localhost:8790/pair"]].concat()));
     let generated = json(relay(&db, &["tenant", "create", "--name", "Other"]));
     assert!(generated["tenantId"].as_str().unwrap().starts_with("tn_"));
 

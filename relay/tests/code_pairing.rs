@@ -369,3 +369,26 @@ async fn awaiting_codes_count_as_open_for_the_device_limit() {
     let (s, b) = request(&f, "dev-1").await;
     assert_eq!((s, b["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("max_pending")));
 }
+
+/// `tenant create --pair-url`: the code request answers the app's page with `?code=`
+/// filled in while exactly one tenant registered one; with none or two (a code request
+/// doesn't say which app it is for) it answers no `url`.
+#[tokio::test]
+async fn the_code_request_names_the_one_registered_pairing_page() {
+    let f = fixture_with(|c| c.limits.challenge_per_address = 0).await;
+    let (s, b) = request(&f, "dev-1").await;
+    assert_eq!((s, b.get("url")), (StatusCode::CREATED, None), "{b}");
+
+    latch_relay::db::set_pair_url(&f.state.db, "acme", "http://localhost:8788/pair?from=latch").await.unwrap();
+    let (_, b) = request(&f, "dev-2").await;
+    let code = b["code"].as_str().unwrap();
+    let shown = format!("{}-{}", &code[..4], &code[4..]);
+    assert_eq!(b["url"], format!("http://localhost:8788/pair?from=latch&code={shown}"));
+
+    let globex =
+        latch_relay::db::Tenant { id: "globex".into(), name: "Globex".into(), origins: vec![], captures: false };
+    latch_relay::db::create_tenant(&f.state.db, &globex, latch_relay::clock::now_ms()).await.unwrap();
+    latch_relay::db::set_pair_url(&f.state.db, "globex", "https://globex.example/pair").await.unwrap();
+    let (_, b) = request(&f, "dev-3").await;
+    assert_eq!(b.get("url"), None, "two apps: the relay can't tell which");
+}

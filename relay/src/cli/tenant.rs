@@ -23,6 +23,10 @@ pub enum TenantCmd {
         /// The tenant consumes page captures.
         #[arg(long)]
         captures: bool,
+        /// The app's page where a user types a pairing code, on one of its origins; code
+        /// requests answer it (with `?code=`) while it is the only one registered.
+        #[arg(long)]
+        pair_url: Option<String>,
     },
     /// Register an Ed25519 enrollment key for enterprise auto-pair; prints its id. Without
     /// --public-key a key pair is made and the private key printed once (keep it safe).
@@ -58,8 +62,9 @@ pub async fn run(c: TenantCmd, database: &str, now: u64) -> anyhow::Result<()> {
         TenantCmd::SignAssertion { tenant, user, aud, ttl_seconds, private_key_file } => {
             sign_assertion(tenant, user, aud, ttl_seconds, private_key_file, now)
         }
-        TenantCmd::Create { name, id, origins, captures } => {
-            create(&open_db(database).await?, name, id, origins, captures, now).await
+        TenantCmd::Create { name, id, origins, captures, pair_url } => {
+            let tenant = NewTenant { name, id, origins, captures, pair_url };
+            create(&open_db(database).await?, tenant, now).await
         }
         TenantCmd::EnrollKey { tenant, public_key } => {
             enroll_key(&open_db(database).await?, tenant, public_key, now).await
@@ -67,14 +72,17 @@ pub async fn run(c: TenantCmd, database: &str, now: u64) -> anyhow::Result<()> {
     }
 }
 
-async fn create(
-    db: &Db,
+/// `tenant create`'s flags.
+struct NewTenant {
     name: String,
     id: Option<String>,
     origins: Vec<String>,
     captures: bool,
-    now: u64,
-) -> anyhow::Result<()> {
+    pair_url: Option<String>,
+}
+
+async fn create(db: &Db, t: NewTenant, now: u64) -> anyhow::Result<()> {
+    let NewTenant { name, id, origins, captures, pair_url } = t;
     // Any name is taken (trimmed); one that fails the consent-name policy is shown to users
     // as the tenant id instead (`display_name`, at mint).
     let name = name.trim().to_owned();
@@ -88,10 +96,20 @@ async fn create(
     if let Some(bad) = origins.iter().find(|o| !is_plain_origin(o)) {
         bail!("--origin {bad:?} is not an origin like https://app.example.com");
     }
+    let pair_url = match pair_url {
+        Some(url) => match latch_relay::http::page_on_origins(&url, &origins) {
+            Some(url) => Some(url),
+            None => bail!("--pair-url must be an http(s) page on one of the tenant's --origin values"),
+        },
+        None => None,
+    };
     if db::tenant(db, &id).await?.is_some() {
         bail!("tenant {id:?} already exists");
     }
     db::create_tenant(db, &db::Tenant { id: id.clone(), name, origins, captures }, now).await?;
+    if let Some(url) = pair_url {
+        db::set_pair_url(db, &id, &url).await?;
+    }
     println!("{}", json!({ "tenantId": id }));
     Ok(())
 }

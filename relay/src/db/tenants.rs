@@ -58,6 +58,24 @@ pub async fn create_tenant(db: &Db, t: &Tenant, now: u64) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Sets the app's page where a user types a pairing code (`tenant create --pair-url`).
+pub async fn set_pair_url(db: &Db, tenant_id: &str, pair_url: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tenants SET pair_url = $1 WHERE id = $2").bind(pair_url).bind(tenant_id).execute(db).await?;
+    Ok(())
+}
+
+/// The one pairing page the relay knows, if exactly one tenant registered one: a code
+/// request doesn't say which app it is for, so with two the relay can't tell, and says
+/// nothing rather than send a user to the wrong app.
+pub async fn sole_pair_url(db: &Db) -> sqlx::Result<Option<String>> {
+    let urls: Vec<String> =
+        sqlx::query_scalar("SELECT pair_url FROM tenants WHERE pair_url IS NOT NULL LIMIT 2").fetch_all(db).await?;
+    Ok(match <[String; 1]>::try_from(urls) {
+        Ok([url]) => Some(url),
+        Err(_) => None,
+    })
+}
+
 pub async fn tenant(db: &Db, id: &str) -> sqlx::Result<Option<Tenant>> {
     let row: Option<TenantRow> = sqlx::query_as("SELECT id, name, origins, captures FROM tenants WHERE id = $1")
         .bind(id)

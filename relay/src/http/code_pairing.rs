@@ -20,12 +20,37 @@ use crate::clock::now_ms;
 use crate::db::challenges::{self, ChallengeRow, Created};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{new_secret, token_hash};
-use crate::{code, AppState};
+use crate::{code, db, AppState};
 
 /// Challenge ids are 256-bit secrets: whoever holds one answers the prompt.
 pub const CHALLENGE_ID_PREFIX: &str = "lch_";
 /// Longest long-poll: Chrome kills an extension worker whose fetch waits over 30 s.
 pub const MAX_WAIT_SECONDS: u64 = 25;
+/// 201 answer to `POST /api/pairing/request`: the shared body plus, as an extension of
+/// PROTOCOL.md (§13), the app's page where the user types this code, `?code=` filled in,
+/// when the relay can tell which app. Relay-side only: the extension doesn't read it yet,
+/// and a field in the shared type would cost its worker 0.1 KB.
+#[derive(serde::Serialize)]
+pub struct Issued {
+    #[serde(flatten)]
+    issued: ChallengeIssued,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+/// The app's page where the user types `code`, with `?code=` filled in, when the relay can
+/// tell which app (see `db::sole_pair_url`).
+async fn pair_page(s: &AppState, code: &str) -> ApiResult<Option<String>> {
+    let Some(page) = db::sole_pair_url(&s.db).await? else {
+        return Ok(None);
+    };
+    let Ok(mut url) = url::Url::parse(&page) else {
+        return Ok(None);
+    };
+    url.query_pairs_mut().append_pair("code", &latch_wire::code::display(code));
+    Ok(Some(url.into()))
+}
+
 /// RFC 8628: each `slow_down` adds 5 s to the interval.
 pub const SLOW_DOWN_MS: u64 = 5_000;
 
@@ -37,7 +62,7 @@ pub async fn request(
     State(s): State<AppState>,
     PerAddress(addr, _): PerAddress<CodesRequested>,
     JsonBody(req): JsonBody<ChallengeRequest>,
-) -> ApiResult<(StatusCode, Json<ChallengeIssued>)> {
+) -> ApiResult<(StatusCode, Json<Issued>)> {
     let now = now_ms();
     let device_id = req.device_id.trim();
     if device_id.is_empty() || device_id.len() > 128 || device_id.chars().any(char::is_control) {
@@ -66,14 +91,18 @@ pub async fn request(
                 tracing::info!("pairing challenge issued");
                 s.metrics.started("code");
                 let interval = secs(s.cfg.poll_interval_ms);
+                let url = pair_page(&s, &code).await?;
                 return Ok((
                     StatusCode::CREATED,
-                    Json(ChallengeIssued {
-                        challenge_id,
-                        code,
-                        expires_at: EpochMs::from_ms(expires_at),
-                        interval,
-                        server_time: Some(EpochMs::from_ms(now)),
+                    Json(Issued {
+                        issued: ChallengeIssued {
+                            challenge_id,
+                            code,
+                            expires_at: EpochMs::from_ms(expires_at),
+                            interval,
+                            server_time: Some(EpochMs::from_ms(now)),
+                        },
+                        url,
                     }),
                 ));
             }

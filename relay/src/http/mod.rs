@@ -93,5 +93,5 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Valu
         Err(_) => unready("database_unavailable", "This relay instance can't reach its database."),
     }
 }
-pub use pairing::is_valid_user_id;
+pub use pairing::{is_valid_user_id, page_on_origins};
 pub use web::is_plain_origin;

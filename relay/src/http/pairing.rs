@@ -174,6 +174,12 @@ fn registered_origins(origins: &[String]) -> Vec<url::Origin> {
         .collect()
 }
 
+/// `page` as a browser would link it, when it is an http(s) page on one of `origins` by
+/// [`back_link`]'s rule (the owner's `tenant create --pair-url`).
+pub fn page_on_origins(page: &str, origins: &[String]) -> Option<String> {
+    allowed_return(page, &registered_origins(origins)).map(|u| u.to_string())
+}
+
 /// `requested` when it may be a link back to the app (see [`back_link`]).
 fn allowed_return(requested: &str, registered: &[url::Origin]) -> Option<url::Url> {
     Some(requested)
