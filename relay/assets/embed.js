@@ -16,12 +16,19 @@
   // The connect popup this page opened, and the tag of the token it handed it.
   let popup = null;
   let handedTag = null;
+  // The popup was blocked and the connect link is on show instead.
+  let linkOffered = false;
 
   function render() {
     for (const b of buttons) {
       b.textContent = connected ? "Latch Connected" : "Connect Latch";
       b.disabled = connected;
       b.dataset.latchState = connected ? "connected" : "disconnected";
+      // A used link is no use to anyone: gone once connected, with its instructions.
+      if (connected && b.parentElement?.querySelector("[data-latch-link]")) {
+        b.parentElement.querySelector("[data-latch-link]").remove();
+        note("");
+      }
     }
   }
 
@@ -49,10 +56,12 @@
   }
 
   // Opener check (PROTOCOL §4): the connect page this page opened asks who opened it; echo
-  // its nonce, but only to the relay, only for our own popup, and only while it carries the
+  // its nonce, but only to the relay, only for our own popup (or, with the popup blocked,
+  // the tab our Open link made, whose window we can't hold), and only while it carries the
   // token this page handed it.
   window.addEventListener("message", (e) => {
-    if (e.origin !== relay || !popup || e.source !== popup || !e.data || e.data.latch !== "opener?") return;
+    if (e.origin !== relay || !e.data || e.data.latch !== "opener?") return;
+    if (popup ? e.source !== popup : !linkOffered) return;
     if (typeof e.data.nonce !== "string" || !handedTag || e.data.tag !== handedTag) return;
     e.source.postMessage({ latch: "opener", nonce: e.data.nonce }, relay);
   });
@@ -65,20 +74,27 @@
     return body.pairingToken;
   }
 
+  // The way back is this page without its query and fragment: they may hold the app's own
+  // state (a session value, a one-time code), and the link is shown and copied.
   function connectLink(token) {
-    return relay + "/connect#" + new URLSearchParams({ token, return: location.href }).toString();
+    return relay + "/connect#" + new URLSearchParams({ token, return: location.origin + location.pathname }).toString();
   }
 
-  // The popup was blocked: show the connect link with a Copy button. Opened in a tab or
-  // pasted into the side panel's "Connect an app", it leads to the same prompt.
+  // The popup was blocked: show the connect link, to Open (a link click, which blockers let
+  // through; the tab it opens keeps this page as its opener, so the opener check still
+  // runs) or to Copy and paste into the side panel's "Connect an app" (no opener: the
+  // prompt shows its caution).
   async function offerLink() {
     let link;
     try {
-      link = connectLink(await fetchToken());
+      const token = await fetchToken();
+      handedTag = await tokenTag(token).catch(() => null);
+      link = connectLink(token);
     } catch (e) {
       return note("Couldn't start pairing: " + e.message);
     }
-    note("Pop-ups are blocked. Copy this link and open it in a new tab, or paste it into Latch's side panel under \u201cConnect an app\u201d.");
+    linkOffered = true;
+    note("Pop-ups are blocked. Open this link, or copy it into Latch's side panel under \u201cConnect an app\u201d.");
     for (const b of buttons) {
       let box = b.parentElement.querySelector("[data-latch-link]");
       if (!box) {
@@ -88,6 +104,11 @@
         field.readOnly = true;
         field.setAttribute("aria-label", "Connect link");
         field.style.width = "24em";
+        const open = document.createElement("a");
+        open.textContent = "Open";
+        open.target = "_blank";
+        open.rel = "opener";
+        open.style.margin = "0 8px";
         const copy = document.createElement("button");
         copy.type = "button";
         copy.textContent = "Copy";
@@ -100,10 +121,11 @@
             copy.textContent = "Press Ctrl+C to copy";
           }
         });
-        box.append(field, copy);
+        box.append(field, open, copy);
         b.parentElement.appendChild(box);
       }
       box.querySelector("input").value = link;
+      box.querySelector("a").href = link;
       box.querySelector("button").textContent = "Copy";
     }
   }

@@ -96,9 +96,12 @@ fn key_revoke_all_removes_every_active_key_of_one_tenant_once() {
     assert!(keys.as_array().unwrap().iter().any(|k| k["keyId"] == o["keyId"]));
 
     fails_with(relay(&db, &["key", "revoke", "--all", "--tenant", "nobody"]), "no tenant");
-    for wrong in
-        [&["key", "revoke"][..], &["key", "revoke", "--all"], &["key", "revoke", "key_x", "--all", "--tenant", "acme"]]
-    {
+    for wrong in [
+        &["key", "revoke"][..],
+        &["key", "revoke", "--all"],
+        &["key", "revoke", "key_x", "--all", "--tenant", "acme"],
+        &["key", "revoke", "key_x", "--tenant", "acme"],
+    ] {
         assert!(!relay(&db, wrong).status.success(), "{wrong:?}");
     }
 }

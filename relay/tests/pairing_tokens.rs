@@ -270,6 +270,7 @@ async fn mint_carries_a_return_url_on_the_apps_own_origins_only() {
         json!("javascript:alert(1)"),
         json!("/relative"),
         json!(long),
+        json!(format!("http://localhost:8788/{}", "é".repeat(700))), // 2 bytes each, 6 once encoded
         json!(5),
     ] {
         let (s, b) = mint(json!({"userId": "dana", "returnUrl": bad})).await;

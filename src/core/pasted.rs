@@ -37,6 +37,9 @@ mod tests {
             format!("{ORIGIN}.evil.example/connect#token={token}"),
             format!("{ORIGIN}/elsewhere#token={token}"),
             format!("{ORIGIN}/connect#return=x"),
+            format!("{ORIGIN}@evil.example/connect#token={token}"),
+            format!("{ORIGIN}:8080/connect#token={token}"),
+            format!("{ORIGIN}/connect?x#token={token}"),
         ] {
             assert_eq!(pasted_token(&other, ORIGIN), other, "taken whole, refused by the shape check");
             assert!(!is_pairing_token(pasted_token(&other, ORIGIN)));

@@ -142,9 +142,29 @@ test("popups blocked: the app's page shows the connect link with Copy; pasted in
     const [binding] = await waitForBindings(panel, 1);
     assert.equal(binding.userId, "dana");
     await app.getByRole("button", { name: "Latch Connected" }).waitFor({ timeout: 10000 });
+    await app.getByLabel("Connect link").waitFor({ state: "detached" }); // a used link goes
     // A link to another origin is not read: refused as no pairing token.
     await pasteToken(panel, link.replace("http://localhost:8787", "https://evil.example"));
     await panel.getByRole("alert").filter({ hasText: "isn't a Latch pairing token" }).waitFor();
+  } finally { await close(); }
+});
+
+test("popups blocked: the link's Open makes a tab the opener check still recognises, then Approve binds", async () => {
+  const { context, close } = await launchBrowser();
+  try {
+    const app = await context.newPage();
+    await app.addInitScript(() => { window.open = () => null; });
+    await app.goto(`${APP}/`);
+    await app.getByRole("button", { name: "Connect Latch" }).click();
+    const opened = context.waitForEvent("page");
+    await app.getByRole("link", { name: "Open", exact: true }).click();
+    const connect = await opened;
+    await connect.getByRole("heading", { name: "Connect Acme to Latch" }).waitFor();
+    await connect.getByRole("button", { name: "Continue" }).click();
+    const panel = await openPanel(context);
+    await panel.getByText("Opened from http://localhost:8788", { exact: true }).waitFor();
+    await approveWhenArmed(panel);
+    assert.equal((await waitForBindings(panel, 1))[0].userId, "dana");
   } finally { await close(); }
 });
 

@@ -182,9 +182,11 @@ pub fn page_on_origins(page: &str, origins: &[String]) -> Option<String> {
 
 /// `requested` when it may be a link back to the app (see [`back_link`]).
 fn allowed_return(requested: &str, registered: &[url::Origin]) -> Option<url::Url> {
-    Some(requested)
-        .filter(|r| r.len() <= MAX_RETURN_URL)
-        .and_then(|r| url::Url::parse(r).ok())
+    // The length is held on the URL as parsed (the form that is linked and sent again):
+    // normalising can triple non-ASCII text, and describe checks that form.
+    url::Url::parse(requested)
+        .ok()
+        .filter(|u| u.as_str().len() <= MAX_RETURN_URL)
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .filter(|u| u.username().is_empty() && u.password().is_none())
         .filter(|u| registered.contains(&u.origin()))
