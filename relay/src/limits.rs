@@ -44,6 +44,8 @@ pub struct LimitConfig {
     /// `GET /api/pairing/status`, per client address (each challenge is also held to its
     /// poll interval, `slow_down`).
     pub status_per_address: usize,
+    /// `PATCH /api/me/device`, per binding (each rename is a write).
+    pub rename_per_binding: usize,
 }
 
 impl Default for LimitConfig {
@@ -58,6 +60,7 @@ impl Default for LimitConfig {
             refresh_per_token: 30,
             revoke_per_address: 60,
             status_per_address: 600,
+            rename_per_binding: 10,
         }
     }
 }
@@ -75,6 +78,7 @@ impl LimitConfig {
             refresh_per_token: 0,
             revoke_per_address: 0,
             status_per_address: 0,
+            rename_per_binding: 0,
         }
     }
 }
@@ -90,6 +94,7 @@ pub struct Limits {
     pub refresh_by_token: RateLimiter,
     pub revoke: RateLimiter,
     pub status: RateLimiter,
+    pub rename: RateLimiter,
 }
 
 impl Limits {
@@ -110,10 +115,11 @@ impl Limits {
             refresh_by_token: per_minute(c.refresh_per_token, "refresh_token"),
             revoke: per_minute(c.revoke_per_address, "revoke"),
             status: per_minute(c.status_per_address, "code_status"),
+            rename: per_minute(c.rename_per_binding, "rename"),
         }
     }
 
-    fn all(&self) -> [&RateLimiter; 9] {
+    fn all(&self) -> [&RateLimiter; 10] {
         [
             &self.mint,
             &self.describe,
@@ -124,6 +130,7 @@ impl Limits {
             &self.refresh_by_token,
             &self.revoke,
             &self.status,
+            &self.rename,
         ]
     }
 

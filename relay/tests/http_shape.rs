@@ -56,6 +56,7 @@ fn one_each(l: &mut LimitConfig) {
         refresh_per_token: 1,
         revoke_per_address: 1,
         status_per_address: 1,
+        rename_per_binding: 1,
     };
 }
 

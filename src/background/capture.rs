@@ -10,7 +10,7 @@ use latch_wire::api::{Capture, CaptureAccepted, ErrorBody};
 use crate::config::CONNECT_ORIGIN;
 use crate::core::errors::CommandError;
 use crate::shell::relay::{self, Reply};
-use crate::shell::{chrome, from_js, now_ms};
+use crate::shell::{chrome, from_js};
 
 use super::state::read_bindings;
 use super::tokens;
@@ -74,23 +74,15 @@ pub async fn send_active_page(binding_id: &str) -> Result<String, CommandError> 
     }
     let tab = active_page().await.ok_or(CommandError::NoPageAccess)?;
     let capture = read_page(tab).await?;
-    let mut token = if binding.access_expires_at > now_ms() {
-        binding.access_token
-    } else {
-        tokens::refreshed_access_token(binding_id).await?
+    let post = |token: String| {
+        let capture = &capture;
+        async move { relay::post_with_bearer(CONNECT_ORIGIN, "/api/inbox/v1/captures", &token, capture).await }
     };
-    for attempt in 0..2 {
-        let reply: Reply<CaptureAccepted> =
-            relay::post_with_bearer(CONNECT_ORIGIN, "/api/inbox/v1/captures", &token, &capture).await;
-        match reply {
-            Reply::Ok(_) => return Ok(capture.title),
-            Reply::Refused { status: 401, .. } if attempt == 0 => {
-                token = tokens::refreshed_access_token(binding_id).await?;
-            }
-            Reply::Refused { body: ErrorBody { error, .. }, .. } => return Err(CommandError::Refused(error)),
-            Reply::ServerError => return Err(CommandError::NoConsumerOrRelayDown),
-            Reply::Unreachable => return Err(CommandError::RelayUnreachable),
-        }
+    match tokens::with_access_token::<CaptureAccepted, _, _>(binding_id, post).await? {
+        Reply::Ok(_) => Ok(capture.title),
+        Reply::Refused { status: 401, .. } => Err(CommandError::AccessTokenInvalid),
+        Reply::Refused { body: ErrorBody { error, .. }, .. } => Err(CommandError::Refused(error)),
+        Reply::ServerError => Err(CommandError::NoConsumerOrRelayDown),
+        Reply::Unreachable => Err(CommandError::RelayUnreachable),
     }
-    Err(CommandError::AccessTokenInvalid)
 }

@@ -28,7 +28,6 @@ pub const CHALLENGE_KEY: &str = "latch.challenge";
 pub const VIEW_KEY: &str = "latch.challengeView";
 pub const ALARM: &str = "latch.challenge";
 const DEVICE_KEY: &str = "latch.deviceId";
-const DEVICE_NAME: &str = "Chrome with Latch";
 
 /// `feed` as a boxed future: the network tasks it spawns feed it again.
 fn feed_later(event: Event) -> LocalFuture {
@@ -149,7 +148,8 @@ async fn run(actions: Vec<Action>) {
             Action::Deliver(grant) => {
                 // Only the answer to confirm carries a grant, and confirm only follows the
                 // user's Approve (core::challenge).
-                let binding = StoredBinding::from_grant(grant, now_ms());
+                let device_name = Some(super::device::name().await);
+                let binding = StoredBinding { device_name, ..StoredBinding::from_grant(grant, now_ms()) };
                 let stored = update_bindings(|all| {
                     all.retain(|b| b.binding_id != binding.binding_id);
                     all.push(binding);
@@ -179,7 +179,7 @@ async fn device_id() -> String {
 }
 
 async fn request(call: u32) {
-    let body = ChallengeRequest { device_id: device_id().await, device_name: DEVICE_NAME.into() };
+    let body = ChallengeRequest { device_id: device_id().await, device_name: super::device::name().await };
     let reply: Reply<ChallengeIssued> = relay::post(CONNECT_ORIGIN, "/api/pairing/request", &body).await;
     let event = match reply {
         Reply::Ok(issued) => Event::Issued(issued.localized(now_ms())),
@@ -206,7 +206,7 @@ async fn poll(call: u32, challenge_id: String, wait_s: u64, seen: ChallengeStatu
 
 /// The user's Approve, at the relay: the binding and its tokens.
 async fn confirm(call: u32, challenge_id: String, redeem_key: String) {
-    let body = ConfirmRequest { challenge_id, redeem_key, device_name: DEVICE_NAME.into() };
+    let body = ConfirmRequest { challenge_id, redeem_key, device_name: super::device::name().await };
     let reply: Reply<TokenGrant> = relay::post(CONNECT_ORIGIN, "/api/pairing/confirm", &body).await;
     let event = match reply {
         Reply::Ok(grant) => Event::Confirmed(grant.localized(now_ms())),

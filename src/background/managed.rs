@@ -23,7 +23,6 @@ use super::wakeup::{wake_at, LocalFuture};
 
 pub const RECORD_KEY: &str = "latch.managed";
 pub const ALARM: &str = "latch.managed";
-const DEVICE_NAME: &str = "Chrome with Latch (managed)";
 
 #[wasm_bindgen]
 extern "C" {
@@ -66,10 +65,11 @@ pub async fn sync() {
                 log("could not store the enrollment attempt");
                 return;
             }
+            let device_name = super::device::name().await;
             let req =
-                EnrollRequest { assertion, device_name: DEVICE_NAME.into(), enroll_key: attempt.enroll_key.clone() };
+                EnrollRequest { assertion, device_name: device_name.clone(), enroll_key: attempt.enroll_key.clone() };
             let answer = match relay::post::<_, TokenGrant>(CONNECT_ORIGIN, "/api/enterprise/enroll", &req).await {
-                Reply::Ok(grant) => store(grant, attempt.binding_id.as_deref()).await,
+                Reply::Ok(grant) => store(grant, device_name, attempt.binding_id.as_deref()).await,
                 Reply::Refused { body, .. } => Answer::Refused { error: body.error },
                 Reply::Unreachable | Reply::ServerError => Answer::Unreachable,
             };
@@ -92,9 +92,13 @@ pub async fn sync() {
 
 /// Stores the managed binding; `held`, the one an earlier policy made, is dropped from this
 /// browser (the relay keeps it until the app or the owner revokes it).
-async fn store(grant: TokenGrant, held: Option<&str>) -> Answer {
+async fn store(grant: TokenGrant, device_name: String, held: Option<&str>) -> Answer {
     let now = now_ms();
-    let binding = StoredBinding { managed: true, ..StoredBinding::from_grant(grant.localized(now), now) };
+    let binding = StoredBinding {
+        managed: true,
+        device_name: Some(device_name),
+        ..StoredBinding::from_grant(grant.localized(now), now)
+    };
     let binding_id = binding.binding_id.clone();
     let replaced = held.filter(|old| *old != binding_id).map(str::to_owned);
     let stored = update_bindings(|all| {

@@ -4,6 +4,7 @@
 
 mod capture;
 mod code_pairing;
+mod device;
 mod live;
 mod lock;
 mod managed;
@@ -76,6 +77,7 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
             Ok(None)
         }
         PanelRequest::Capture { binding_id } => capture::send_active_page(&binding_id).await.map(Some),
+        PanelRequest::Rename { binding_id, device_name } => device::rename(&binding_id, &device_name).await.map(Some),
     };
     // A state read changes nothing: sockets and tokens follow the commands that do, and
     // every worker start (`on_startup`). Each open panel asks on every storage change, and

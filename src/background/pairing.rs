@@ -21,9 +21,8 @@ use super::state::{read_bindings, read_book, update_bindings, update_book};
 
 /// The relay is served from the connect origin.
 const RELAY: &str = CONNECT_ORIGIN;
-const DEVICE_NAME: &str = "Chrome with Latch";
 
-fn storage_error(e: wasm_bindgen::JsValue) -> CommandError {
+pub(super) fn storage_error(e: wasm_bindgen::JsValue) -> CommandError {
     log(&format!("storage error: {e:?}"));
     CommandError::StorageUnavailable
 }
@@ -125,15 +124,19 @@ pub async fn approve(offer_id: &str) -> Result<(), CommandError> {
         update_book(|book, now| book.begin_approval(offer_id, now, &worker, || random_secret(REDEEM_KEY_PREFIX)))
             .await
             .map_err(storage_error)??;
+    let device_name = super::device::name().await;
     let req = RedeemRequest {
         pairing_token: redeem.pairing_token,
-        device_name: DEVICE_NAME.into(),
+        device_name: device_name.clone(),
         redeem_key: Some(redeem.redeem_key),
     };
     match relay::post::<_, TokenGrant>(RELAY, "/pairing-tokens/redeem", &req).await {
         Reply::Ok(grant) => {
             let now = now_ms();
-            let binding = StoredBinding::from_grant(grant.localized(now), now);
+            let binding = StoredBinding {
+                device_name: Some(device_name),
+                ..StoredBinding::from_grant(grant.localized(now), now)
+            };
             update_bindings(|all| {
                 all.retain(|b| b.binding_id != binding.binding_id);
                 all.push(binding);

@@ -71,6 +71,20 @@ pub async fn valid_access_token(binding_id: &str) -> Result<String, CommandError
     }
 }
 
+/// Calls the relay with the binding's access token (refreshed first when it has expired);
+/// a 401 gets one refresh and one more try. The relay's last answer, or why no token.
+pub async fn with_access_token<T, Call, Answer>(binding_id: &str, call: Call) -> Result<Reply<T>, CommandError>
+where
+    Call: Fn(String) -> Answer,
+    Answer: std::future::Future<Output = Reply<T>>,
+{
+    let reply = call(valid_access_token(binding_id).await?).await;
+    if let Reply::Refused { status: 401, .. } = reply {
+        return Ok(call(refreshed_access_token(binding_id).await?).await);
+    }
+    Ok(reply)
+}
+
 /// Forgets the scheduler's state of a removed binding. Whoever waits for its refresh hears
 /// it failed (their senders drop): no refresh of a removed binding will end.
 pub fn forget(binding_id: &str) {

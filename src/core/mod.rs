@@ -3,6 +3,9 @@
 
 pub mod backoff;
 pub mod challenge;
+// The worker names this browser; the panel only shows names.
+#[cfg(any(test, feature = "background"))]
+pub mod device_name;
 pub mod errors;
 pub mod live;
 pub mod managed;

@@ -52,6 +52,7 @@ mod tests {
             paired_at: ms(0),
             needs_repair: None,
             managed: false,
+            device_name: None,
         };
         let prompt = CodePrompt {
             requester: CodeRequester { app_name: "Latch Support".into(), ..test_requester() },

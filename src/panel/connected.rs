@@ -1,5 +1,6 @@
 //! "Connected apps": one row per binding with Disconnect (an organization's binding has
-//! none), and why the organization's policy did not connect this browser, if it didn't.
+//! none) and Rename (this browser's name for that app), and why the organization's policy
+//! did not connect this browser, if it didn't.
 
 use leptos::prelude::*;
 
@@ -30,7 +31,9 @@ pub fn ConnectedApps(panel: Panel) -> impl IntoView {
                 <ul class="bindings">
                     <For
                         each=move || panel.state.get().bindings
-                        key=|b| b.binding_id.clone()
+                        // A row shows its binding as it was when made: one whose name or
+                        // repair state changed is made again.
+                        key=|b| (b.binding_id.clone(), b.device_name.clone(), b.needs_repair.clone())
                         children=move |b| view! { <Row panel=panel binding=b /> }
                     />
                 </ul>
@@ -54,6 +57,7 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                 {binding.needs_repair.clone().map(|why| view! {
                     <div class="needs-repair" role="status">{t_with(repair_key, &[&why])}</div>
                 })}
+                {binding.needs_repair.is_none().then(|| view! { <DeviceName panel=panel binding=binding.clone() /> })}
             </div>
             <div class="actions">
                 {binding.needs_repair.is_none().then(|| {
@@ -81,5 +85,55 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                 }}
             </div>
         </li>
+    }
+}
+
+/// "Shown to the app as …" with Rename: an inline form that stays open, with the text as
+/// typed, when the relay refuses the name.
+#[component]
+fn DeviceName(panel: Panel, binding: BindingView) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let draft = RwSignal::new(String::new());
+    let current = binding.device_name.clone().unwrap_or_default();
+    let input_id = format!("device-name-{}", binding.binding_id);
+    let start = {
+        let current = current.clone();
+        move |_| {
+            draft.set(current.clone());
+            editing.set(true);
+        }
+    };
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let req = PanelRequest::Rename { binding_id: binding.binding_id.clone(), device_name: draft.get_untracked() };
+        let app = binding.app_name.clone();
+        let confirm = move |name: String| t_with("renamed", &[&name, &app]);
+        panel.run_and(req, confirm, move |ok| editing.set(!ok));
+    };
+    view! {
+        <Show
+            when=move || editing.get()
+            fallback=move || view! {
+                <div class="meta device-name">
+                    // A binding stored before names were kept: the relay has one, the
+                    // extension doesn't; Rename still sets it.
+                    {(!current.is_empty()).then(|| view! {
+                        {t("device_name_label")} " " <span class="device">{current.clone()}</span> " "
+                    })}
+                    <button type="button" class="link" on:click=start.clone()>{t("rename")}</button>
+                </div>
+            }
+        >
+            <form class="rename" on:submit=save.clone()>
+                <label for=input_id.clone()>{t("rename_label")}</label>
+                <div class="row">
+                    <input id=input_id.clone() type="text" autocomplete="off" maxlength="64"
+                        prop:value=move || draft.get()
+                        on:input=move |ev| draft.set(event_target_value(&ev)) />
+                    <button type="submit">{t("rename_save")}</button>
+                    <button type="button" class="secondary" on:click=move |_| editing.set(false)>{t("rename_cancel")}</button>
+                </div>
+            </form>
+        </Show>
     }
 }

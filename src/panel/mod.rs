@@ -71,14 +71,28 @@ impl Panel {
 
     /// [`Panel::run`], wording a confirmation from the reply's `info` with `confirm`.
     pub fn run_then(self, req: PanelRequest, confirm: impl FnOnce(String) -> String + 'static) {
+        self.run_and(req, confirm, |_| ());
+    }
+
+    /// [`Panel::run_then`], then `done(ok)` (a form stays open with its text on an error).
+    pub fn run_and(
+        self,
+        req: PanelRequest,
+        confirm: impl FnOnce(String) -> String + 'static,
+        done: impl FnOnce(bool) + 'static,
+    ) {
         let reply = self.send(&req);
         leptos::task::spawn_local(async move {
             match reply.await {
                 Some(reply) => {
                     self.notice.set(reply.error.as_deref().map(api::explain));
                     self.info.set(reply.info.map(confirm));
+                    done(reply.ok);
                 }
-                None => self.notice.set(Some(api::explain("no_background"))),
+                None => {
+                    self.notice.set(Some(api::explain("no_background")));
+                    done(false);
+                }
             }
         });
     }

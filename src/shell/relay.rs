@@ -34,7 +34,7 @@ pub enum Reply<T> {
 
 /// POSTs `body` as JSON to `base + path`.
 pub async fn post<B: Serialize, T: DeserializeOwned>(base: &str, path: &str, body: &B) -> Reply<T> {
-    post_inner(base, path, None, body).await
+    send_json("POST", base, path, None, body).await
 }
 
 /// POSTs `body` as JSON with `Authorization: Bearer <token>`.
@@ -44,31 +44,47 @@ pub async fn post_with_bearer<B: Serialize, T: DeserializeOwned>(
     token: &str,
     body: &B,
 ) -> Reply<T> {
-    post_inner(base, path, Some(token), body).await
+    send_json("POST", base, path, Some(token), body).await
 }
 
-async fn post_inner<B: Serialize, T: DeserializeOwned>(
+/// PATCHes `body` as JSON with `Authorization: Bearer <token>`.
+pub async fn patch_with_bearer<B: Serialize, T: DeserializeOwned>(
+    base: &str,
+    path: &str,
+    token: &str,
+    body: &B,
+) -> Reply<T> {
+    send_json("PATCH", base, path, Some(token), body).await
+}
+
+async fn send_json<B: Serialize, T: DeserializeOwned>(
+    method: &str,
     base: &str,
     path: &str,
     bearer: Option<&str>,
     body: &B,
 ) -> Reply<T> {
+    decode(fetch(format!("{base}{path}"), json_init(method, bearer, super::to_js(body))).await)
+}
+
+/// The `fetch` options of a JSON request. Not generic: one copy for every body type.
+fn json_init(method: &str, bearer: Option<&str>, body: JsValue) -> JsValue {
     let headers = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&headers, &"content-type".into(), &"application/json".into());
     if let Some(t) = bearer {
         let _ = js_sys::Reflect::set(&headers, &"authorization".into(), &format!("Bearer {t}").into());
     }
-    let json = js_sys::JSON::stringify(&super::to_js(body)).map(String::from).unwrap_or_default();
+    let json = js_sys::JSON::stringify(&body).map(String::from).unwrap_or_default();
     let init = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&init, &"method".into(), &"POST".into());
+    let _ = js_sys::Reflect::set(&init, &"method".into(), &method.into());
     let _ = js_sys::Reflect::set(&init, &"headers".into(), &headers);
     let _ = js_sys::Reflect::set(&init, &"body".into(), &json.into());
-    call(&format!("{base}{path}"), &init).await
+    init.into()
 }
 
 /// GETs `base + path`.
 pub async fn get<T: DeserializeOwned>(base: &str, path: &str) -> Reply<T> {
-    call(&format!("{base}{path}"), &js_sys::Object::new()).await
+    decode(fetch(format!("{base}{path}"), js_sys::Object::new().into()).await)
 }
 
 /// No relay call waits longer: a hung answer is `Unreachable`, so whatever waits on it
@@ -76,19 +92,36 @@ pub async fn get<T: DeserializeOwned>(base: &str, path: &str) -> Reply<T> {
 /// relay holds (25 s); Chrome itself stops a worker whose fetch takes more than 30 s.
 const DEADLINE_MS: u32 = 28_000;
 
-async fn call<T: DeserializeOwned>(url: &str, init: &JsValue) -> Reply<T> {
-    let _ = js_sys::Reflect::set(init, &"signal".into(), &web_sys::AbortSignal::timeout_with_u32(DEADLINE_MS));
-    let Ok(res) = js_fetch(url, init).await else {
-        return Reply::Unreachable;
+/// An answer before it is decoded.
+enum Answer {
+    Json { status: u16, value: JsValue },
+    ServerError,
+    Unreachable,
+}
+
+/// One `fetch` and its JSON. Not generic: every call site awaits this one copy (each
+/// generic copy of it was ~2 KB of the worker's wasm).
+async fn fetch(url: String, init: JsValue) -> Answer {
+    let _ = js_sys::Reflect::set(&init, &"signal".into(), &web_sys::AbortSignal::timeout_with_u32(DEADLINE_MS));
+    let Ok(res) = js_fetch(&url, &init).await else {
+        return Answer::Unreachable;
     };
     let res: Response = res.unchecked_into();
     let status = res.status();
-    let Ok(value) = JsFuture::from(res.json()).await else {
-        return if status >= 500 { Reply::ServerError } else { Reply::Unreachable };
-    };
-    match status {
-        200..=299 => super::from_js(value).map_or(Reply::ServerError, Reply::Ok),
-        400..=499 => super::from_js(value).map_or(Reply::ServerError, |body| Reply::Refused { status, body }),
-        _ => Reply::ServerError,
+    match JsFuture::from(res.json()).await {
+        Ok(value) => Answer::Json { status, value },
+        Err(_) if status >= 500 => Answer::ServerError,
+        Err(_) => Answer::Unreachable,
+    }
+}
+
+fn decode<T: DeserializeOwned>(answer: Answer) -> Reply<T> {
+    match answer {
+        Answer::Json { status: 200..=299, value } => super::from_js(value).map_or(Reply::ServerError, Reply::Ok),
+        Answer::Json { status: status @ 400..=499, value } => {
+            super::from_js(value).map_or(Reply::ServerError, |body| Reply::Refused { status, body })
+        }
+        Answer::Json { .. } | Answer::ServerError => Reply::ServerError,
+        Answer::Unreachable => Reply::Unreachable,
     }
 }

@@ -91,6 +91,12 @@ for (const [language, colorScheme] of [["en", "light"], ["de", "light"], ["en", 
       await keyboardReachesEverything(panel, `${language} connected`);
       await shot("connected-apps.png");
 
+      await panel.getByRole("button", { name: await t("rename"), exact: true }).click();
+      await panel.getByLabel(await t("rename_label")).waitFor();
+      await noViolations(panel, `${language} rename`);
+      await keyboardReachesEverything(panel, `${language} rename`);
+      await panel.getByRole("button", { name: await t("rename_cancel") }).click();
+
       await panel.getByRole("button", { name: await t("code_start") }).click();
       await panel.locator(".code").waitFor();
       await noViolations(panel, `${language} code`);

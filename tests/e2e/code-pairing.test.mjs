@@ -4,7 +4,8 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startStack, launchBrowser, openPanel, storage, stopWorkers, waitForBindings, approveWhenArmed, sleep, CLI_PROMPT, PROMPT,
+  startStack, launchBrowser, openPanel, storage, stopWorkers, waitForBindings, approveWhenArmed, relayCall, sleep, CLI_PROMPT,
+  PROMPT,
 } from "./harness.mjs";
 
 const CODE = /^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/;
@@ -56,6 +57,10 @@ test("code shown in the panel → pairing approve → the prompt within 1 s → 
     const latency = Date.now() - approvedAt;
     console.log(`# code approval → prompt on screen: ${latency} ms`);
     assert.ok(latency < 1000, `${latency} ms`);
+    // The app's listing names the browser that asked (PROTOCOL §10's default name).
+    const listing = await relayCall("GET", "/api/pairing/pending", stack.apiKey);
+    assert.match(listing.body.pending.find((p) => p.code.replace("-", "") === code.replace("-", ""))?.deviceName ?? "",
+      /^(Chromium|Chrome|HeadlessChrome) \d+ on Linux$/, JSON.stringify(listing.body));
     assert.equal(((await storage(panel, "local", "latch.bindings")) || []).length, 0, "nothing bound before Approve");
     // The badge counts the prompt (set by a task of its own: wait for it).
     const badgeBy = Date.now() + 5000;

@@ -42,11 +42,16 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * typed as `EpochMs` with saturating arithmetic (its add and sub out of line: inlined at every
  * use they cost +0.21 KB), and timer delays capped where setTimeout still honours them:
  * +0.13 KB, 113,646 bytes; a code's life (up to an hour) and the waits taken from a relay
- * (10 min) bounded by two constants instead of one: +0.01 KB, 113,657 bytes.
- * → 113.7 KB. Ratchet down from here.
+ * (10 min) bounded by two constants instead of one: +0.01 KB, 113,657 bytes, → 115.8 KB
+ * (issue 21: naming this browser — the default "Chrome 156 on Linux" from the brands and the
+ * platform, the Rename command with its PATCH and the name kept per binding: +2.14 KB net,
+ * 115,791 bytes; the first cut cost +4.9 KB, until relay calls shared one non-generic
+ * `fetch` (each answer type had its own ~2 KB copy) and the brands were read field by field
+ * instead of through a serde decode).
+ * → 115.8 KB. Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 113_700, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 115_800, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

@@ -149,6 +149,21 @@ pub struct RevokeResponse {
     pub revoked: bool,
 }
 
+/// `PATCH /api/me/device` (access token): the name this browser goes by for the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceRename {
+    pub device_name: String,
+}
+
+/// 200 answer to a rename: the name as the relay stored it (normalised).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceRenamed {
+    pub binding_id: String,
+    pub device_name: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MeResponse {

@@ -59,6 +59,7 @@ pub struct PanelFields {
     offer_id: Option<String>,
     pairing_token: Option<String>,
     binding_id: Option<String>,
+    device_name: Option<String>,
 }
 
 impl TryFrom<PanelFields> for PanelRequest {
@@ -79,6 +80,10 @@ impl TryFrom<PanelFields> for PanelRequest {
             "panel.pairCode" => Self::PairCode,
             "panel.cancelCode" => Self::CancelCode,
             "panel.capture" => Self::Capture { binding_id: binding_id()? },
+            "panel.rename" => Self::Rename {
+                binding_id: binding_id()?,
+                device_name: m.device_name.clone().ok_or_else(|| missing("deviceName"))?,
+            },
             other => return Err(unknown(other)),
         })
     }

@@ -78,8 +78,31 @@ pub fn shown_name(app_name: &str, tenant_id: &str) -> String {
     recheck_shown_name(app_name).unwrap_or_else(|_| tenant_id.to_owned())
 }
 
+/// The name a browser goes by ("Chrome 156 on Linux", or what the user typed): the
+/// policy's rules on characters (normalised, trimmed, no control, format or bidi
+/// characters, no stacked marks, one script, at most [`MAX_NAME_CHARS`]), without the
+/// trust-frame words. Those guard the consent prompt against an app posing as its frame;
+/// a browser's own name is shown to the app that it is connected to, and "Chrome" is
+/// exactly what it should be able to say.
+pub fn check_device_name(raw: &str) -> Result<String, NameRejection> {
+    let name: String = raw.nfc().collect::<String>().trim_matches(' ').to_string();
+    check_characters(&name)?;
+    Ok(name)
+}
+
 /// Every rule after normalisation and trimming.
 fn check_normalized(name: String) -> Result<String, NameRejection> {
+    check_characters(&name)?;
+    let folded = folds_for_comparison(&name);
+    let imitates = |w: &[String; 2]| w.iter().zip(&folded).any(|(w, n)| n.contains(w.as_str()));
+    if let Some((word, _)) = TRUST_FRAME_FOLDS.iter().find(|(_, w)| imitates(w)) {
+        return Err(NameRejection::TrustFrameWord(word));
+    }
+    Ok(name)
+}
+
+/// The rules on a normalised, trimmed name's characters.
+fn check_characters(name: &str) -> Result<(), NameRejection> {
     if name.is_empty() {
         return Err(NameRejection::Empty);
     }
@@ -89,18 +112,13 @@ fn check_normalized(name: String) -> Result<String, NameRejection> {
     if let Some(c) = name.chars().find(|&c| is_forbidden_char(c)) {
         return Err(NameRejection::ForbiddenCharacter(c));
     }
-    if has_mark_abuse(&name) {
+    if has_mark_abuse(name) {
         return Err(NameRejection::CombiningMarks);
     }
-    if !name.as_str().is_single_script() {
+    if !name.is_single_script() {
         return Err(NameRejection::MixedScript);
     }
-    let folded = folds_for_comparison(&name);
-    let imitates = |w: &[String; 2]| w.iter().zip(&folded).any(|(w, n)| n.contains(w.as_str()));
-    if let Some((word, _)) = TRUST_FRAME_FOLDS.iter().find(|(_, w)| imitates(w)) {
-        return Err(NameRejection::TrustFrameWord(word));
-    }
-    Ok(name)
+    Ok(())
 }
 
 /// The name a consent prompt shows for an app: the minting key's label, else the tenant's
@@ -245,6 +263,26 @@ mod tests {
         for (name, expect) in cases {
             let got = check_consent_name(name).expect_err(name);
             assert!(expect(&got), "{name:?} -> {got:?}");
+        }
+    }
+
+    #[test]
+    fn device_names_may_say_chrome_but_keep_every_character_rule() {
+        for (raw, name) in [
+            ("Chrome 156 on Linux", "Chrome 156 on Linux"),
+            ("  Work laptop ", "Work laptop"),
+            ("Latch test browser", "Latch test browser"),
+            ("Cafe\u{301} PC", "Caf\u{e9} PC"),
+        ] {
+            assert_eq!(check_device_name(raw).as_deref(), Ok(name), "{raw:?}");
+        }
+        for raw in ["", "   ", "PC\u{202E}xe", "Ac\u{200B}me", "PC\nTwo", "\u{0410}cme", "x\u{301}\u{302}\u{303}"] {
+            assert!(check_device_name(raw).is_err(), "{raw:?}");
+        }
+        assert_eq!(check_device_name(&"a".repeat(65)), Err(NameRejection::TooLong));
+        // Anything the consent policy accepts is a fine device name, unchanged.
+        for raw in ["Acme", " Café Crème ", "東京ストア", "Cafe\u{301}"] {
+            assert_eq!(check_device_name(raw), check_consent_name(raw), "{raw:?}");
         }
     }
 

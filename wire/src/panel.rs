@@ -34,6 +34,9 @@ pub enum PanelRequest {
     /// "Send this page to {appName}": capture the active tab for this binding's app.
     #[serde(rename = "panel.capture", rename_all = "camelCase")]
     Capture { binding_id: String },
+    /// "Rename": the name this browser goes by for this binding's app.
+    #[serde(rename = "panel.rename", rename_all = "camelCase")]
+    Rename { binding_id: String, device_name: String },
 }
 
 /// What the panel renders. Tokens never leave the background.
@@ -99,6 +102,10 @@ pub struct BindingView {
     /// The organization's (enterprise auto-pair): shown without Disconnect.
     #[serde(default)]
     pub managed: bool,
+    /// The name this browser goes by for the app; `None` for a binding stored before
+    /// names were kept (the relay has "Chrome with Latch").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
 }
 
 impl From<&StoredBinding> for BindingView {
@@ -111,6 +118,7 @@ impl From<&StoredBinding> for BindingView {
             paired_at: b.paired_at,
             needs_repair: b.needs_repair.clone(),
             managed: b.managed,
+            device_name: b.device_name.clone(),
         }
     }
 }

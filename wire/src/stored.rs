@@ -27,6 +27,10 @@ pub struct StoredBinding {
     /// Made by the organization's policy (enterprise auto-pair): the user can't disconnect it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub managed: bool,
+    /// The name this browser goes by for the app, as sent at pairing or as last renamed.
+    /// Absent in records stored before names were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -49,6 +53,7 @@ impl StoredBinding {
             access_obtained_at: Some(paired_at),
             needs_repair: None,
             managed: false,
+            device_name: None,
         }
     }
 }

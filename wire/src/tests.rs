@@ -146,6 +146,7 @@ fn tagged_messages_round_trip_through_their_flat_decoders() {
         PanelRequest::PairCode,
         PanelRequest::CancelCode,
         PanelRequest::Capture { binding_id: "b".into() },
+        PanelRequest::Rename { binding_id: "b".into(), device_name: "Work laptop".into() },
     ] {
         round_trip(m);
     }

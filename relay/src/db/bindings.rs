@@ -158,6 +158,16 @@ pub async fn binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<BindingRo
     Ok(row.map(BindingRow::from))
 }
 
+/// Renames the browser of an active binding. False when the binding is revoked.
+pub async fn rename_device(db: &Db, binding_id: &str, device_name: &str) -> sqlx::Result<bool> {
+    let r = sqlx::query("UPDATE bindings SET device_name = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(device_name)
+        .bind(binding_id)
+        .execute(db)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Whether the user has an active binding with the tenant (an errand's 404 `not_paired`
 /// against 504 `extension_offline`). Only the tenant's own bindings count: another app
 /// can't learn from the answer that this user paired elsewhere.

@@ -119,7 +119,7 @@ fn required() -> ApiError {
         "Send the access token as 'Authorization: Bearer <accessToken>'.",
     )
 }
-fn invalid() -> ApiError {
+pub(super) fn invalid() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "access token invalid", "The access token is wrong, expired or revoked.")
 }
 

@@ -10,8 +10,9 @@ use latch_wire::api::{ConfirmRequest, RejectRequest, TokenGrant};
 use latch_wire::token::{is_redeem_key, is_refresh_token};
 
 use super::code_pairing::not_found;
+use super::device::pairing_device_name;
 use super::extract::{CodesConfirmed, CodesRejected, JsonBody, PerAddress};
-use super::pairing::{clean_device_name, token_grant};
+use super::pairing::token_grant;
 use crate::clock::now_ms;
 use crate::db::challenges::{self, Rejected};
 use crate::error::{ApiError, ApiResult};
@@ -46,7 +47,7 @@ pub async fn confirm(
     debug_assert!(is_refresh_token(&refresh_token));
     let refresh_hash = token_hash(&s.pepper, &refresh_token);
     let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
-    let device_name = (!req.device_name.trim().is_empty()).then(|| clean_device_name(&req.device_name));
+    let device_name = (!req.device_name.trim().is_empty()).then(|| pairing_device_name(&req.device_name));
     let confirmed =
         challenges::confirm(&s.db, &id_hash, device_name.as_deref(), &refresh_hash, now, refresh_expires_at).await?;
     if let Some(b) = confirmed {

@@ -14,8 +14,8 @@ use latch_wire::api::{ChallengeIssued, ChallengeRequest, ChallengeStatus, Challe
 use latch_wire::EpochMs;
 
 use super::client_addr::ClientAddr;
+use super::device::pairing_device_name;
 use super::extract::{CodesRequested, JsonBody, PerAddress, Query};
-use super::pairing::clean_device_name;
 use crate::clock::now_ms;
 use crate::db::challenges::{self, ChallengeRow, Created};
 use crate::error::{ApiError, ApiResult};
@@ -68,7 +68,7 @@ pub async fn request(
     if device_id.is_empty() || device_id.len() > 128 || device_id.chars().any(char::is_control) {
         return Err(ApiError::bad_request("invalid_device_id", "deviceId must be 1–128 printable characters."));
     }
-    let device_name = clean_device_name(&req.device_name);
+    let device_name = pairing_device_name(&req.device_name);
     let challenge_id = new_secret(CHALLENGE_ID_PREFIX);
     let id_hash = token_hash(&s.pepper, &challenge_id);
     let expires_at = now + s.cfg.challenge_ttl_ms;

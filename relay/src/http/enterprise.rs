@@ -9,8 +9,9 @@ use latch_wire::api::{BindingInfo, EnrollRequest, TokenGrant, REDEEM_RETRY_MS};
 use latch_wire::token::{is_redeem_key, REFRESH_TOKEN_PREFIX};
 
 use super::code_approval::app_name_for;
+use super::device::pairing_device_name;
 use super::extract::{Enrollments, JsonBody, PerAddress};
-use super::pairing::{clean_device_name, is_valid_user_id, token_grant};
+use super::pairing::{is_valid_user_id, token_grant};
 use crate::clock::now_ms;
 use crate::db;
 use crate::db::enrollment::Enrollment;
@@ -86,7 +87,7 @@ pub async fn enroll(
     let e = Enrollment {
         key_id: &key_id,
         app_name: &app_name,
-        device_name: &clean_device_name(&req.device_name),
+        device_name: &pairing_device_name(&req.device_name),
         refresh_hash: &refresh_hash,
         refresh_expires_at,
         now,

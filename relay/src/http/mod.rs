@@ -8,6 +8,7 @@ pub mod client_addr;
 pub mod code_approval;
 mod code_confirmation;
 pub mod code_pairing;
+mod device;
 mod edge;
 mod enterprise;
 mod errands;
@@ -22,7 +23,7 @@ pub use edge::ApiShapeLayer;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 
 use crate::error::ApiError;
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(captures::MAX_CAPTURE_BYTES)),
         )
         .route("/api/me", get(auth::me))
+        .route("/api/me/device", patch(device::rename))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(web::routes())

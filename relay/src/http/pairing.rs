@@ -16,6 +16,7 @@ use latch_wire::token::{
 use latch_wire::EpochMs;
 
 use super::body::parse_json;
+use super::device::pairing_device_name;
 use super::extract::{App, PerAddress, PerKey, TokensDescribed, TokensMinted, TokensRedeemed};
 use crate::clock::now_ms;
 use crate::db::{self, TokenRow};
@@ -248,7 +249,7 @@ pub async fn redeem(
 ) -> ApiResult<Json<TokenGrant>> {
     let token = token_from(&body)?;
     let req = parse_json::<RedeemRequest>(&body).ok();
-    let device_name = req.as_ref().map_or_else(|| "Browser".into(), |r| clean_device_name(&r.device_name));
+    let device_name = req.as_ref().map_or_else(|| "Browser".into(), |r| pairing_device_name(&r.device_name));
     let redeem_key = req.and_then(|r| r.redeem_key);
     if redeem_key.as_deref().is_some_and(|k| !is_redeem_key(k)) {
         return Err(ApiError::bad_request(
@@ -314,16 +315,5 @@ pub(super) fn token_grant(
         access_expires_at: EpochMs::from_ms(access_expires_at),
         refresh_expires_at: EpochMs::from_ms(refresh_expires_at),
         server_time: Some(EpochMs::from_ms(now)),
-    }
-}
-
-/// Device names are informational: keep printable characters, at most 64.
-pub(super) fn clean_device_name(raw: &str) -> String {
-    let s: String = raw.chars().filter(|c| !c.is_control() && !is_format_char(*c)).take(64).collect();
-    let s = s.trim();
-    if s.is_empty() {
-        "Browser".into()
-    } else {
-        s.to_owned()
     }
 }

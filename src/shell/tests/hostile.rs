@@ -68,7 +68,7 @@ fn a_message_spelled_as_an_array_of_its_fields_is_refused() {
     assert_eq!(decode::<ExternalMessage>(offer), None);
     let read_by_serde_json = ExternalMessage::PairingOffer { pairing_token: "lpt_x".into(), opener: None };
     assert_eq!(decode_json::<ExternalMessage>(offer), Some(read_by_serde_json));
-    let approve = r#"["panel.approve","o",null,null]"#;
+    let approve = r#"["panel.approve","o",null,null,null]"#;
     assert_eq!(decode::<PanelRequest>(approve), None);
     assert_eq!(decode_json::<PanelRequest>(approve), Some(PanelRequest::Approve { offer_id: "o".into() }));
     let errand = r#"["errand",null,null,null,"e","ping"]"#;

@@ -76,6 +76,7 @@ pub fn panel_reply() -> PanelReply {
                 paired_at: ms(9),
                 needs_repair: Some("revoked".into()),
                 managed: true,
+                device_name: Some("Work laptop".into()),
             }],
             challenge: Some(challenge_view()),
             managed: Some(ManagedView { outcome: ManagedOutcome::Refused, error: Some("assertion_replayed".into()) }),
@@ -125,6 +126,7 @@ pub fn record() -> ManagedRecord {
 pub fn stored_binding() -> StoredBinding {
     StoredBinding {
         needs_repair: Some("revoked".into()),
+        device_name: Some("Chromium 130 on Linux".into()),
         ..StoredBinding::from_grant(test_grant(), ms(1_700_000_000_000))
     }
 }
@@ -175,6 +177,8 @@ pub fn seeds() -> Vec<Seed> {
     add(json!({"error":"slow_down","message":"m","interval":5,"retryAfter":2}), checks!(ErrorBody));
     add(json!({"status":"accepted","captureId":"c1"}), checks!(CaptureAccepted));
     add(json!({"revoked":true}), checks!(RevokeResponse));
+    add(json!({"bindingId":"b","deviceName":"Work laptop"}), checks!(DeviceRenamed));
+    add(json!({"type":"panel.rename","bindingId":"b","deviceName":"Work laptop"}), checks!(PanelRequest));
     add(
         serde_json::to_value(OfferBook { offers: vec![offer()], recent: vec![ms(1), ms(2)] }).unwrap(),
         checks!(OfferBook),

@@ -1,0 +1,59 @@
+//! `PATCH /api/me/device`: the user renames this browser for one app (the access token
+//! names the binding). The name passes the device-name rules of the consent-name policy.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+
+use latch_wire::api::{DeviceRename, DeviceRenamed};
+use latch_wire::name_policy::{check_device_name, MAX_NAME_CHARS};
+
+use super::auth::{gate, invalid};
+use super::extract::JsonBody;
+use crate::error::{ApiError, ApiResult};
+use crate::{db, AppState};
+
+pub async fn rename(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<DeviceRename>,
+) -> ApiResult<Json<DeviceRenamed>> {
+    let me = gate(&s, &headers).await?;
+    s.limits.rename.admit(&me.binding_id, "renames of this browser")?;
+    let device_name = check_device_name(&req.device_name).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_device_name",
+            format!(
+                "A browser's name is 1 to {MAX_NAME_CHARS} characters of one script, without control, \
+                 invisible or direction-changing characters."
+            ),
+        )
+    })?;
+    // Revoked since the gate let the token pass (the gate remembers a pass for 2 s).
+    if !db::rename_device(&s.db, &me.binding_id, &device_name).await? {
+        return Err(invalid());
+    }
+    tracing::info!(tenant = %me.tenant_id, binding = %me.binding_id, "browser renamed");
+    Ok(Json(DeviceRenamed { binding_id: me.binding_id, device_name }))
+}
+
+/// The name a pairing request carries, for the binding it makes: the device-name rules,
+/// else "Browser". A name never fails a pairing; API clients send whatever they have.
+pub fn pairing_device_name(raw: &str) -> String {
+    let cut: String = raw.trim().chars().take(MAX_NAME_CHARS).collect();
+    check_device_name(&cut).unwrap_or_else(|_| "Browser".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pairing_keeps_a_fine_name_and_says_browser_for_any_other() {
+        assert_eq!(pairing_device_name(" Chrome 156 on Linux "), "Chrome 156 on Linux");
+        assert_eq!(pairing_device_name(&"a".repeat(70)), "a".repeat(64));
+        for hostile in ["", "  ", "PC\u{202E}exe", "A\u{200B}B", "two\nlines", "\u{410}cme"] {
+            assert_eq!(pairing_device_name(hostile), "Browser", "{hostile:?}");
+        }
+    }
+}
