@@ -44,8 +44,8 @@ pub struct LimitConfig {
     /// `GET /api/pairing/status`, per client address (each challenge is also held to its
     /// poll interval, `slow_down`).
     pub status_per_address: usize,
-    /// `PATCH /api/me/device`, per binding (each rename is a write).
-    pub rename_per_binding: usize,
+    /// `PATCH /api/me/device`, `POST /api/me/pause` and `/resume`, per binding (each a write).
+    pub changes_per_binding: usize,
 }
 
 impl Default for LimitConfig {
@@ -60,7 +60,7 @@ impl Default for LimitConfig {
             refresh_per_token: 30,
             revoke_per_address: 60,
             status_per_address: 600,
-            rename_per_binding: 10,
+            changes_per_binding: 30,
         }
     }
 }
@@ -78,7 +78,7 @@ impl LimitConfig {
             refresh_per_token: 0,
             revoke_per_address: 0,
             status_per_address: 0,
-            rename_per_binding: 0,
+            changes_per_binding: 0,
         }
     }
 }
@@ -94,7 +94,7 @@ pub struct Limits {
     pub refresh_by_token: RateLimiter,
     pub revoke: RateLimiter,
     pub status: RateLimiter,
-    pub rename: RateLimiter,
+    pub binding_changes: RateLimiter,
 }
 
 impl Limits {
@@ -115,7 +115,7 @@ impl Limits {
             refresh_by_token: per_minute(c.refresh_per_token, "refresh_token"),
             revoke: per_minute(c.revoke_per_address, "revoke"),
             status: per_minute(c.status_per_address, "code_status"),
-            rename: per_minute(c.rename_per_binding, "rename"),
+            binding_changes: per_minute(c.changes_per_binding, "binding_changes"),
         }
     }
 
@@ -130,7 +130,7 @@ impl Limits {
             &self.refresh_by_token,
             &self.revoke,
             &self.status,
-            &self.rename,
+            &self.binding_changes,
         ]
     }
 

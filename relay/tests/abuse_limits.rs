@@ -20,7 +20,7 @@ fn limited(f: &mut LimitConfig, n: usize) {
         refresh_per_token: n,
         revoke_per_address: n,
         status_per_address: n,
-        rename_per_binding: n,
+        changes_per_binding: n,
     };
 }
 

@@ -56,7 +56,7 @@ fn one_each(l: &mut LimitConfig) {
         refresh_per_token: 1,
         revoke_per_address: 1,
         status_per_address: 1,
-        rename_per_binding: 1,
+        changes_per_binding: 1,
     };
 }
 
@@ -81,22 +81,30 @@ async fn every_json_route_refuses_other_media_types_before_doing_anything() {
     let token = f.mint("dana").await;
     assert_eq!(count(&f, "pairing_tokens").await, 1);
     let key = f.api_key.clone();
-    let routes: Vec<(&str, Option<&str>, Value)> = vec![
-        ("/pairing-tokens", Some(&key), json!({"userId": "erin"})),
-        ("/pairing-tokens/describe", None, json!({"pairingToken": token})),
-        ("/pairing-tokens/redeem", None, json!({"pairingToken": token, "deviceName": "Chrome"})),
-        ("/api/pairing/request", None, json!({"deviceId": "dev-1", "deviceName": "Chrome"})),
-        ("/api/pairing/confirm", None, json!({"challengeId": "lch_x", "redeemKey": "lrk_x"})),
-        ("/api/pairing/reject", None, json!({"challengeId": "lch_x"})),
-        ("/api/pairing/approve", Some(&key), json!({"code": "ABCD-EFGH", "userId": "dana"})),
-        ("/api/pairing/deny", Some(&key), json!({"code": "ABCD-EFGH"})),
-        ("/api/enterprise/enroll", None, json!({"assertion": "a.b.c", "deviceName": "Chrome"})),
-        ("/api/auth/refresh", None, json!({"refreshToken": "lrt_x"})),
-        ("/api/auth/revoke", None, json!({"refreshToken": "lrt_x"})),
-        ("/api/errands", Some(&key), json!({"userId": "dana", "kind": "ping", "params": {}})),
-        ("/api/inbox/v1/captures", Some("not-a-token"), json!({"url": "https://a.example/", "title": "", "text": ""})),
+    let routes: Vec<(&str, &str, Option<&str>, Value)> = vec![
+        ("POST", "/pairing-tokens", Some(&key), json!({"userId": "erin"})),
+        ("POST", "/pairing-tokens/describe", None, json!({"pairingToken": token})),
+        ("POST", "/pairing-tokens/redeem", None, json!({"pairingToken": token, "deviceName": "Chrome"})),
+        ("POST", "/api/pairing/request", None, json!({"deviceId": "dev-1", "deviceName": "Chrome"})),
+        ("POST", "/api/pairing/confirm", None, json!({"challengeId": "lch_x", "redeemKey": "lrk_x"})),
+        ("POST", "/api/pairing/reject", None, json!({"challengeId": "lch_x"})),
+        ("POST", "/api/pairing/approve", Some(&key), json!({"code": "ABCD-EFGH", "userId": "dana"})),
+        ("POST", "/api/pairing/deny", Some(&key), json!({"code": "ABCD-EFGH"})),
+        ("POST", "/api/enterprise/enroll", None, json!({"assertion": "a.b.c", "deviceName": "Chrome"})),
+        ("POST", "/api/auth/refresh", None, json!({"refreshToken": "lrt_x"})),
+        ("POST", "/api/auth/revoke", None, json!({"refreshToken": "lrt_x"})),
+        ("POST", "/api/errands", Some(&key), json!({"userId": "dana", "kind": "ping", "params": {}})),
+        (
+            "POST",
+            "/api/inbox/v1/captures",
+            Some("not-a-token"),
+            json!({"url": "https://a.example/", "title": "", "text": ""}),
+        ),
+        ("PATCH", "/api/me/device", Some("not-a-token"), json!({"deviceName": "Hijacked"})),
+        ("POST", "/api/me/pause", Some("not-a-token"), json!({})),
+        ("POST", "/api/me/resume", Some("not-a-token"), json!({})),
     ];
-    for (path, bearer, body) in &routes {
+    for (method, path, bearer, body) in &routes {
         for content_type in NOT_JSON {
             let auth = bearer.map(|b| format!("Bearer {b}"));
             let mut headers = vec![];
@@ -106,7 +114,7 @@ async fn every_json_route_refuses_other_media_types_before_doing_anything() {
             if let Some(a) = &auth {
                 headers.push(("authorization", a.as_str()));
             }
-            let (s, h, b) = send(&f, "POST", path, &headers, Some(body.to_string())).await;
+            let (s, h, b) = send(&f, method, path, &headers, Some(body.to_string())).await;
             assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path} {content_type:?}: {b}");
             assert_error_shape(path, s, &h, &b, "unsupported_media_type");
         }
@@ -126,8 +134,10 @@ async fn every_json_route_refuses_other_media_types_before_doing_anything() {
 }
 
 #[tokio::test]
-async fn a_text_plain_revoke_or_refresh_changes_nothing() {
-    let f = fixture_with(|_| {}).await;
+async fn a_text_plain_revoke_refresh_rename_or_pause_changes_nothing() {
+    // One change of the binding allowed per minute: a refused request that counted would
+    // leave the JSON rename after them rate-limited.
+    let f = fixture_with(|c| c.limits.changes_per_binding = 1).await;
     let (s, grant) = f.redeem(&f.mint("dana").await).await;
     assert_eq!(s, StatusCode::OK, "{grant}");
     let refresh = grant["refreshToken"].as_str().unwrap();
@@ -137,10 +147,22 @@ async fn a_text_plain_revoke_or_refresh_changes_nothing() {
         let (s, _, b) = send(&f, "POST", path, &[("content-type", "text/plain")], Some(body.clone())).await;
         assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path}: {b}");
     }
+    let bearer = format!("Bearer {access}");
+    let rename = json!({"deviceName": "Hijacked"}).to_string();
+    for (method, path) in [("PATCH", "/api/me/device"), ("POST", "/api/me/pause")] {
+        let headers = [("content-type", "text/plain"), ("authorization", bearer.as_str())];
+        let (s, _, b) = send(&f, method, path, &headers, Some(rename.clone())).await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path}: {b}");
+    }
     let (s, _) = f.call("GET", "/api/me", Some(access), None).await;
     assert_eq!(s, StatusCode::OK, "the binding still stands");
     let rotated: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&f.state.db).await.unwrap();
     assert_eq!(rotated, 1, "no refresh happened");
+    let (name, paused): (String, Option<i64>) =
+        sqlx::query_as("SELECT device_name, paused_at FROM bindings").fetch_one(&f.state.db).await.unwrap();
+    assert_eq!((name.as_str(), paused), ("Test browser", None), "not renamed, not paused");
+    let (s, b) = f.call("PATCH", "/api/me/device", Some(access), Some(json!({"deviceName": "Home"}))).await;
+    assert_eq!(s, StatusCode::OK, "no budget spent: {b}");
 }
 
 #[tokio::test]

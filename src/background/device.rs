@@ -1,6 +1,7 @@
-//! This browser's name for its apps (PROTOCOL §10): the user's last rename
-//! (`latch.deviceName`), else the default from the browser and OS. Sent with every pairing;
-//! a rename in the panel goes to the relay for that binding's app.
+//! This browser's name for its apps (PROTOCOL §10): every pairing sends the default from the
+//! browser and OS; a rename in the panel is for that binding's app only. A chosen name is
+//! never sent to another app: the next app (and a code request, before the user knows which
+//! app approves it) hears only the default.
 
 use wasm_bindgen::prelude::*;
 
@@ -9,16 +10,11 @@ use latch_wire::api::{DeviceRename, DeviceRenamed};
 use crate::config::CONNECT_ORIGIN;
 use crate::core::device_name::{default_device_name, Brand};
 use crate::core::errors::CommandError;
-use crate::shell::chrome::{self, Area};
 use crate::shell::relay::{self, Reply};
 
 use super::pairing::storage_error;
 use super::state::{read_bindings, update_bindings};
 use super::tokens;
-
-/// The name the user last chose, for the next pairings (a default is never stored: it
-/// follows the browser's version).
-pub const NAME_KEY: &str = "latch.deviceName";
 
 #[wasm_bindgen]
 extern "C" {
@@ -26,17 +22,9 @@ extern "C" {
     async fn get_platform_info() -> Result<JsValue, JsValue>;
 }
 
-/// The name to send with a pairing.
-pub async fn name() -> String {
-    match chrome::storage_get::<String>(Area::Local, NAME_KEY).await {
-        Ok(Some(chosen)) => chosen,
-        _ => default_name().await,
-    }
-}
-
-/// "Chrome 156 on Linux": `navigator.userAgentData.brands` (else `navigator.userAgent`) and
+/// The name a pairing sends: "Chrome 156 on Linux": `navigator.userAgentData.brands` (else `navigator.userAgent`) and
 /// `chrome.runtime.getPlatformInfo().os`.
-async fn default_name() -> String {
+pub async fn name() -> String {
     let get = |from: &JsValue, key: &str| js_sys::Reflect::get(from, &key.into()).unwrap_or(JsValue::UNDEFINED);
     let navigator = get(&js_sys::global(), "navigator");
     // Read field by field: a serde decode of the list was ~1.3 KB of the worker's wasm.
@@ -59,10 +47,14 @@ async fn default_name() -> String {
 
 /// Renames this browser for the binding's app. The relay checks the name (the panel can't:
 /// normalising needs tables too big for the worker) and answers it normalised; that is
-/// what is kept, for this binding and as the name of the next pairings, and answered.
+/// what the binding keeps, and the answer. The organization's binding keeps the name it
+/// enrolled with: the user can't relabel a device the organization keeps track of.
 pub async fn rename(binding_id: &str, device_name: &str) -> Result<String, CommandError> {
     let binding =
         read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).ok_or(CommandError::UnknownBinding)?;
+    if binding.managed {
+        return Err(CommandError::ManagedBinding);
+    }
     if binding.needs_repair.is_some() {
         return Err(CommandError::NeedsRepair);
     }
@@ -84,6 +76,5 @@ pub async fn rename(binding_id: &str, device_name: &str) -> Result<String, Comma
     })
     .await
     .map_err(storage_error)?;
-    chrome::storage_set(Area::Local, NAME_KEY, &renamed.device_name).await.map_err(storage_error)?;
     Ok(renamed.device_name)
 }

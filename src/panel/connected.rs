@@ -94,6 +94,10 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
 fn DeviceName(panel: Panel, binding: BindingView) -> impl IntoView {
     let editing = RwSignal::new(false);
     let draft = RwSignal::new(String::new());
+    // One rename at a time: a double submit would spend the binding's change budget twice.
+    let saving = RwSignal::new(false);
+    // The organization's binding keeps the name it enrolled with.
+    let renamable = !binding.managed;
     let current = binding.device_name.clone().unwrap_or_default();
     let input_id = format!("device-name-{}", binding.binding_id);
     let start = {
@@ -105,10 +109,17 @@ fn DeviceName(panel: Panel, binding: BindingView) -> impl IntoView {
     };
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        if saving.get_untracked() {
+            return;
+        }
+        saving.set(true);
         let req = PanelRequest::Rename { binding_id: binding.binding_id.clone(), device_name: draft.get_untracked() };
         let app = binding.app_name.clone();
         let confirm = move |name: String| t_with("renamed", &[&name, &app]);
-        panel.run_and(req, confirm, move |ok| editing.set(!ok));
+        panel.run_and(req, confirm, move |ok| {
+            saving.set(false);
+            editing.set(!ok);
+        });
     };
     view! {
         <Show
@@ -120,17 +131,19 @@ fn DeviceName(panel: Panel, binding: BindingView) -> impl IntoView {
                     {(!current.is_empty()).then(|| view! {
                         {t("device_name_label")} " " <span class="device">{current.clone()}</span> " "
                     })}
-                    <button type="button" class="link" on:click=start.clone()>{t("rename")}</button>
+                    {renamable.then(|| view! {
+                        <button type="button" class="link" on:click=start.clone()>{t("rename")}</button>
+                    })}
                 </div>
             }
         >
             <form class="rename" on:submit=save.clone()>
                 <label for=input_id.clone()>{t("rename_label")}</label>
                 <div class="row">
-                    <input id=input_id.clone() type="text" autocomplete="off" maxlength="64"
+                    <input id=input_id.clone() type="text" autocomplete="off"
                         prop:value=move || draft.get()
                         on:input=move |ev| draft.set(event_target_value(&ev)) />
-                    <button type="submit">{t("rename_save")}</button>
+                    <button type="submit" prop:disabled=move || saving.get()>{t("rename_save")}</button>
                     <button type="button" class="secondary" on:click=move |_| editing.set(false)>{t("rename_cancel")}</button>
                 </div>
             </form>

@@ -1,7 +1,7 @@
 // Naming this browser (issue 21 item 4, PROTOCOL §10): a pairing sends a default name from
 // the browser and OS, the app lists it, the user renames it in the panel (Rename), a name
-// the relay refuses changes nothing and keeps the typed text, and the chosen name is the
-// one the next pairing sends — also after the worker was stopped.
+// the relay refuses changes nothing and keeps the typed text, and a chosen name stays with
+// its binding: the next pairing (after the worker was stopped) sends the default again.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -21,7 +21,7 @@ async function listedName(userId) {
   return row.deviceName;
 }
 
-test("the app sees this browser's name; Rename changes it; the next pairing uses it", async () => {
+test("the app sees this browser's name; Rename changes it for that binding only", async () => {
   stack = await startStack();
   const { context, close } = await launchBrowser();
   try {
@@ -50,7 +50,6 @@ test("the app sees this browser's name; Rename changes it; the next pairing uses
     await panel.getByText("Acme now sees this browser as “Work laptop”.").waitFor();
     await row.getByText("Shown to the app as Work laptop").waitFor();
     assert.equal(await listedName("dana"), "Work laptop");
-    assert.equal(await storage(panel, "local", "latch.deviceName"), "Work laptop");
     assert.equal((await storage(panel, "local", "latch.bindings"))[0].deviceName, "Work laptop");
 
     // Cancel leaves the name alone.
@@ -59,11 +58,12 @@ test("the app sees this browser's name; Rename changes it; the next pairing uses
     await row.getByRole("button", { name: "Cancel" }).click();
     await row.getByText("Shown to the app as Work laptop").waitFor();
 
-    // A fresh worker, a second user of the app: the chosen name goes with the pairing.
+    // A fresh worker, another pairing: the default again; the renamed binding keeps its name.
     await stopWorkers(context);
     await pasteToken(panel, await stack.mint("erin"));
     await approveWhenArmed(panel);
     await waitForBindings(panel, 2);
-    assert.equal(await listedName("erin"), "Work laptop");
+    assert.equal(await listedName("erin"), byDefault);
+    assert.equal(await listedName("dana"), "Work laptop");
   } finally { await close(); await stack.stop(); stack = null; }
 });

@@ -164,6 +164,14 @@ pub struct DeviceRenamed {
     pub device_name: String,
 }
 
+/// 200 answer to `POST /api/me/pause` and `/resume` (access token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseState {
+    pub binding_id: String,
+    pub paused: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MeResponse {

@@ -90,6 +90,14 @@ pub fn check_device_name(raw: &str) -> Result<String, NameRejection> {
     Ok(name)
 }
 
+/// A name a pairing sent, for the binding it makes: normalised and trimmed as
+/// [`check_device_name`] does, cut to [`MAX_NAME_CHARS`] (an API client's long name is
+/// kept, shortened), then checked. `None` when it fails.
+pub fn cut_device_name(raw: &str) -> Option<String> {
+    let name: String = raw.nfc().collect::<String>().trim_matches(' ').chars().take(MAX_NAME_CHARS).collect();
+    check_device_name(&name).ok()
+}
+
 /// Every rule after normalisation and trimming.
 fn check_normalized(name: String) -> Result<String, NameRejection> {
     check_characters(&name)?;

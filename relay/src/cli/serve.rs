@@ -54,9 +54,9 @@ pub struct ServeArgs {
     /// Code status polls per client address per minute (0: unlimited).
     #[arg(long, env = "LATCH_STATUS_PER_MINUTE", default_value_t = 600)]
     status_per_minute: usize,
-    /// Renames of one browser (`PATCH /api/me/device`) per binding per minute (0: unlimited).
-    #[arg(long, env = "LATCH_RENAME_PER_MINUTE", default_value_t = 10)]
-    rename_per_minute: usize,
+    /// Renames, pauses and resumes of one binding per minute (0: unlimited).
+    #[arg(long, env = "LATCH_BINDING_CHANGES_PER_MINUTE", default_value_t = 30)]
+    binding_changes_per_minute: usize,
     /// Development: without LATCH_TOKEN_SECRET / LATCH_TOKEN_PEPPER, generate them into the
     /// database. Never in production: a copy of the database would then forge tokens.
     #[arg(long, env = "LATCH_DEV")]
@@ -160,7 +160,7 @@ fn config(a: &ServeArgs) -> anyhow::Result<Config> {
         refresh_per_token: a.refresh_per_token_per_minute,
         revoke_per_address: a.revoke_per_minute,
         status_per_address: a.status_per_minute,
-        rename_per_binding: a.rename_per_minute,
+        changes_per_binding: a.binding_changes_per_minute,
     };
     Ok(cfg)
 }

@@ -107,6 +107,8 @@ pub struct BindingRow {
     pub device_name: String,
     pub created_at: i64,
     pub revoked: bool,
+    /// The user paused it in the panel: errands are answered 409 `extension_paused`.
+    pub paused: bool,
 }
 
 /// A binding's row as stored (`revoked_at` a time or NULL).
@@ -119,6 +121,7 @@ struct StoredBinding {
     device_name: String,
     created_at: i64,
     revoked_at: Option<i64>,
+    paused_at: Option<i64>,
 }
 
 impl From<StoredBinding> for BindingRow {
@@ -131,6 +134,7 @@ impl From<StoredBinding> for BindingRow {
             device_name: r.device_name,
             created_at: r.created_at,
             revoked: r.revoked_at.is_some(),
+            paused: r.paused_at.is_some(),
         }
     }
 }
@@ -138,7 +142,10 @@ impl From<StoredBinding> for BindingRow {
 /// One column list for every read of a binding.
 macro_rules! select_binding {
     ($filter:literal) => {
-        concat!("SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at FROM bindings ", $filter)
+        concat!(
+            "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at, paused_at FROM bindings ",
+            $filter
+        )
     };
 }
 
@@ -168,18 +175,55 @@ pub async fn rename_device(db: &Db, binding_id: &str, device_name: &str) -> sqlx
     Ok(r.rows_affected() == 1)
 }
 
-/// Whether the user has an active binding with the tenant (an errand's 404 `not_paired`
-/// against 504 `extension_offline`). Only the tenant's own bindings count: another app
-/// can't learn from the answer that this user paired elsewhere.
-pub async fn user_is_paired(db: &Db, tenant_id: &str, user_id: &str) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM bindings WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL LIMIT 1",
+/// Pauses (`paused_at` = `now`) or resumes (`None`) an active binding. False when the
+/// binding is revoked. Pausing a paused binding keeps its first time.
+pub async fn set_paused(db: &Db, binding_id: &str, paused_at: Option<u64>) -> sqlx::Result<bool> {
+    let r = match paused_at {
+        Some(now) => {
+            sqlx::query("UPDATE bindings SET paused_at = COALESCE(paused_at, $1) WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now as i64)
+                .bind(binding_id)
+                .execute(db)
+                .await?
+        }
+        None => {
+            sqlx::query("UPDATE bindings SET paused_at = NULL WHERE id = $1 AND revoked_at IS NULL")
+                .bind(binding_id)
+                .execute(db)
+                .await?
+        }
+    };
+    Ok(r.rows_affected() == 1)
+}
+
+/// What a user's bindings with a tenant allow an undelivered errand to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairing {
+    /// No active binding: 404 `not_paired`.
+    None,
+    /// Every active binding is paused: 409 `extension_paused`.
+    Paused,
+    /// At least one is neither revoked nor paused: 504 `extension_offline`.
+    Active,
+}
+
+/// The user's pairing with the tenant (an errand's 404 `not_paired`, 409
+/// `extension_paused` or 504 `extension_offline`). Only the tenant's own bindings count:
+/// another app can't learn from the answer that this user paired elsewhere.
+pub async fn user_pairing(db: &Db, tenant_id: &str, user_id: &str) -> sqlx::Result<Pairing> {
+    let unpaused: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(MAX(CASE WHEN paused_at IS NULL THEN 1 ELSE 0 END) AS BIGINT) FROM bindings
+         WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
     )
     .bind(tenant_id)
     .bind(user_id)
-    .fetch_optional(db)
+    .fetch_one(db)
     .await?;
-    Ok(found.is_some())
+    Ok(match unpaused {
+        None => Pairing::None,
+        Some(0) => Pairing::Paused,
+        Some(_) => Pairing::Active,
+    })
 }
 
 /// An active binding by id.

@@ -1,25 +1,24 @@
 //! `PATCH /api/me/device`: the user renames this browser for one app (the access token
 //! names the binding). The name passes the device-name rules of the consent-name policy.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 
 use latch_wire::api::{DeviceRename, DeviceRenamed};
-use latch_wire::name_policy::{check_device_name, MAX_NAME_CHARS};
+use latch_wire::name_policy::{check_device_name, cut_device_name, MAX_NAME_CHARS};
 
 use super::auth::{gate, invalid};
-use super::extract::JsonBody;
+use super::body::parse_json;
 use crate::error::{ApiError, ApiResult};
 use crate::{db, AppState};
 
-pub async fn rename(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    JsonBody(req): JsonBody<DeviceRename>,
-) -> ApiResult<Json<DeviceRenamed>> {
+pub async fn rename(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<DeviceRenamed>> {
+    // The token first, as every access-token route: no token is 401 whatever the body.
     let me = gate(&s, &headers).await?;
-    s.limits.rename.admit(&me.binding_id, "renames of this browser")?;
+    let req: DeviceRename = parse_json(&body)?;
+    s.limits.binding_changes.admit(&me.binding_id, "changes of this binding")?;
     let device_name = check_device_name(&req.device_name).map_err(|_| {
         ApiError::bad_request(
             "invalid_device_name",
@@ -40,8 +39,7 @@ pub async fn rename(
 /// The name a pairing request carries, for the binding it makes: the device-name rules,
 /// else "Browser". A name never fails a pairing; API clients send whatever they have.
 pub fn pairing_device_name(raw: &str) -> String {
-    let cut: String = raw.trim().chars().take(MAX_NAME_CHARS).collect();
-    check_device_name(&cut).unwrap_or_else(|_| "Browser".into())
+    cut_device_name(raw).unwrap_or_else(|| "Browser".into())
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! `POST /api/errands`: the app asks a user's browser to do something and waits for the
 //! answer. Refusals say what is wrong (PROTOCOL §10): 404 `not_paired` when the user has no
 //! binding with this app (or the named one is not theirs with this app), 410
-//! `binding_revoked` for a named binding that was revoked, 504 `extension_offline` when the
-//! user is paired but no browser of theirs is connected. With several bindings the errand
-//! goes to the user's most recently created one that is connected
-//! (`realtime::errands::find_target`), or to the one the app names with `bindingId`.
+//! `binding_revoked` for a named binding that was revoked, 409 `extension_paused` when the
+//! user paused it (or, unnamed, paused every binding with this app) in the panel, 504
+//! `extension_offline` when the user is paired but no browser of theirs is connected. With
+//! several bindings the errand goes to the user's most recently created one that is
+//! connected and not paused (`realtime::errands::find_target`), or to the one the app
+//! names with `bindingId`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -40,6 +42,10 @@ fn not_paired(message: &'static str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_paired", message)
 }
 
+fn paused(message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "extension_paused", message)
+}
+
 pub async fn create(
     State(s): State<AppState>,
     App { tenant_id, .. }: App,
@@ -55,6 +61,11 @@ pub async fn create(
                 if b.revoked {
                     return Err(ApiError::new(StatusCode::GONE, "binding_revoked", "That binding was revoked."));
                 }
+                if b.paused {
+                    return Err(paused(
+                        "The user paused this browser's connection to this app; ask them to resume it.",
+                    ));
+                }
                 errands::locate(&s.realtime, id, now_ms()).await?
             }
             _ => return Err(not_paired("This app has no such binding for this user.")),
@@ -63,10 +74,15 @@ pub async fn create(
         None => match errands::find_target(&s.realtime, &tenant_id, &req.user_id, now_ms()).await? {
             Some(target) => Some(target),
             // Asked only when nothing is connected: a delivered errand costs no extra query.
-            None if !db::user_is_paired(&s.db, &tenant_id, &req.user_id).await? => {
-                return Err(not_paired("This user has not connected a browser to this app."))
-            }
-            None => None,
+            None => match db::user_pairing(&s.db, &tenant_id, &req.user_id).await? {
+                db::Pairing::None => return Err(not_paired("This user has not connected a browser to this app.")),
+                db::Pairing::Paused => {
+                    return Err(paused(
+                        "The user paused this app's connection in their browser; ask them to resume it.",
+                    ))
+                }
+                db::Pairing::Active => None,
+            },
         },
     };
     let target = target.ok_or_else(offline)?;

@@ -14,6 +14,7 @@ mod enterprise;
 mod errands;
 mod extract;
 mod pairing;
+mod pause;
 pub mod request_id;
 pub mod server;
 mod session;
@@ -61,6 +62,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/me", get(auth::me))
         .route("/api/me/device", patch(device::rename))
+        .route("/api/me/pause", post(pause::pause))
+        .route("/api/me/resume", post(pause::resume))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(web::routes())

@@ -175,7 +175,7 @@ pub async fn socket_closed(rt: &Realtime, binding_id: &str, conn: u64) {
 pub async fn find_target(rt: &Realtime, tenant_id: &str, user_id: &str, now: u64) -> sqlx::Result<Option<Target>> {
     if !rt.errands.enabled {
         let mut bindings = crate::db::list_bindings(&rt.db, Some(tenant_id)).await?;
-        bindings.retain(|b| !b.revoked && b.user_id == user_id && rt.sockets.is_online(&b.binding_id));
+        bindings.retain(|b| !b.revoked && !b.paused && b.user_id == user_id && rt.sockets.is_online(&b.binding_id));
         let newest =
             bindings.into_iter().max_by(|a, b| (a.created_at, &a.binding_id).cmp(&(b.created_at, &b.binding_id)));
         return Ok(newest.map(|b| Target::Local(b.binding_id)));
@@ -183,7 +183,8 @@ pub async fn find_target(rt: &Realtime, tenant_id: &str, user_id: &str, now: u64
     let row: Option<(String, String)> = sqlx::query_as(
         "SELECT b.id, l.instance_id FROM bindings b
          JOIN live_sockets l ON l.binding_id = b.id JOIN instances i ON i.id = l.instance_id
-         WHERE b.tenant_id = $1 AND b.user_id = $2 AND b.revoked_at IS NULL AND i.seen_at > $3
+         WHERE b.tenant_id = $1 AND b.user_id = $2 AND b.revoked_at IS NULL AND b.paused_at IS NULL
+           AND i.seen_at > $3
          ORDER BY b.created_at DESC, b.id DESC LIMIT 1",
     )
     .bind(tenant_id)
