@@ -72,6 +72,9 @@ pub async fn send_active_page(binding_id: &str) -> Result<String, CommandError> 
     if binding.needs_repair.is_some() {
         return Err(CommandError::NeedsRepair);
     }
+    if binding.paused {
+        return Err(CommandError::Paused);
+    }
     let tab = active_page().await.ok_or(CommandError::NoPageAccess)?;
     let capture = read_page(tab).await?;
     let post = |token: String| {

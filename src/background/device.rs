@@ -7,14 +7,12 @@ use wasm_bindgen::prelude::*;
 
 use latch_wire::api::{DeviceRename, DeviceRenamed};
 
-use crate::config::CONNECT_ORIGIN;
 use crate::core::device_name::{default_device_name, Brand};
 use crate::core::errors::CommandError;
-use crate::shell::relay::{self, Reply};
+use crate::shell::{from_js, to_js};
 
 use super::pairing::storage_error;
-use super::state::{read_bindings, update_bindings};
-use super::tokens;
+use super::state::update_bindings;
 
 #[wasm_bindgen]
 extern "C" {
@@ -22,8 +20,8 @@ extern "C" {
     async fn get_platform_info() -> Result<JsValue, JsValue>;
 }
 
-/// The name a pairing sends: "Chrome 156 on Linux": `navigator.userAgentData.brands` (else `navigator.userAgent`) and
-/// `chrome.runtime.getPlatformInfo().os`.
+/// The name a pairing sends, "Chrome 156 on Linux": from `navigator.userAgentData.brands`
+/// (else `navigator.userAgent`) and `chrome.runtime.getPlatformInfo().os`.
 pub async fn name() -> String {
     let get = |from: &JsValue, key: &str| js_sys::Reflect::get(from, &key.into()).unwrap_or(JsValue::UNDEFINED);
     let navigator = get(&js_sys::global(), "navigator");
@@ -50,25 +48,10 @@ pub async fn name() -> String {
 /// what the binding keeps, and the answer. The organization's binding keeps the name it
 /// enrolled with: the user can't relabel a device the organization keeps track of.
 pub async fn rename(binding_id: &str, device_name: &str) -> Result<String, CommandError> {
-    let binding =
-        read_bindings().await.into_iter().find(|b| b.binding_id == binding_id).ok_or(CommandError::UnknownBinding)?;
-    if binding.managed {
-        return Err(CommandError::ManagedBinding);
-    }
-    if binding.needs_repair.is_some() {
-        return Err(CommandError::NeedsRepair);
-    }
-    let body = DeviceRename { device_name: device_name.to_owned() };
-    let patch = |token: String| {
-        let body = &body;
-        async move { relay::patch_with_bearer(CONNECT_ORIGIN, "/api/me/device", &token, body).await }
-    };
-    let renamed = match tokens::with_access_token::<DeviceRenamed, _, _>(binding_id, patch).await? {
-        Reply::Ok(renamed) => renamed,
-        Reply::Refused { status: 401, .. } => return Err(CommandError::AccessTokenInvalid),
-        Reply::Refused { body, .. } => return Err(CommandError::Refused(body.error)),
-        Reply::ServerError | Reply::Unreachable => return Err(CommandError::RelayUnreachable),
-    };
+    let body = to_js(&DeviceRename { device_name: device_name.to_owned() });
+    let answer = super::user_change::at_relay(binding_id, "PATCH", "/api/me/device", body).await?;
+    // An answer not of the documented shape is the relay's failure, as a 5xx is.
+    let renamed: DeviceRenamed = from_js(answer).ok_or(CommandError::RelayUnreachable)?;
     update_bindings(|all| {
         if let Some(b) = all.iter_mut().find(|b| b.binding_id == binding_id) {
             b.device_name = Some(renamed.device_name.clone());

@@ -54,6 +54,7 @@ async fn stored() -> Option<Vec<Paired>> {
         binding_id: b.binding_id,
         app_name: b.app_name,
         needs_repair: b.needs_repair.is_some(),
+        paused: b.paused,
     });
     Some(paired.collect())
 }

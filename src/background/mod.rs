@@ -9,8 +9,10 @@ mod live;
 mod lock;
 mod managed;
 mod pairing;
+mod pause;
 mod state;
 mod tokens;
+mod user_change;
 mod wakeup;
 
 use wasm_bindgen::prelude::*;
@@ -77,6 +79,8 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
             Ok(None)
         }
         PanelRequest::Capture { binding_id } => capture::send_active_page(&binding_id).await.map(Some),
+        PanelRequest::Pause { binding_id } => pause::set_paused(&binding_id, true).await.map(|()| None),
+        PanelRequest::Resume { binding_id } => pause::set_paused(&binding_id, false).await.map(|()| None),
         PanelRequest::Rename { binding_id, device_name } => device::rename(&binding_id, &device_name).await.map(Some),
     };
     // A state read changes nothing: sockets and tokens follow the commands that do, and

@@ -40,7 +40,9 @@ pub async fn tick() {
         .await
         .into_iter()
         .map(|b| {
-            (b.binding_id, b.access_obtained_at.unwrap_or(b.paired_at), b.access_expires_at, b.needs_repair.is_some())
+            // Neither a paused binding nor one that needs re-pair is refreshed on schedule.
+            let dormant = b.needs_repair.is_some() || b.paused;
+            (b.binding_id, b.access_obtained_at.unwrap_or(b.paired_at), b.access_expires_at, dormant)
         })
         .collect();
     run(handle(Event::Tick { bindings })).await;

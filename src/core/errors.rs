@@ -24,6 +24,8 @@ pub enum CommandError {
     ManagedBinding,
     /// The binding's refresh was refused: it must be paired again.
     NeedsRepair,
+    /// The user paused the binding: resume it first.
+    Paused,
     /// The page can't be read (a browser page, or no permission).
     NoPageAccess,
     /// A capture answered 5xx: the app takes no captures, or the relay is down.
@@ -50,6 +52,7 @@ impl CommandError {
             Self::UnknownBinding => "unknown_binding",
             Self::ManagedBinding => "managed_binding",
             Self::NeedsRepair => "needs_repair",
+            Self::Paused => "paused",
             Self::NoPageAccess => "no_page_access",
             Self::NoConsumerOrRelayDown => "no_consumer_or_relay_down",
             // The relay's wording for a refused access token (PROTOCOL §3, token gate).
@@ -64,7 +67,7 @@ impl CommandError {
 mod tests {
     use super::*;
 
-    const FIXED: [CommandError; 14] = [
+    const FIXED: [CommandError; 15] = [
         CommandError::RelayUnreachable,
         CommandError::UnknownOffer,
         CommandError::AlreadyDecided,
@@ -73,6 +76,7 @@ mod tests {
         CommandError::UnknownBinding,
         CommandError::ManagedBinding,
         CommandError::NeedsRepair,
+        CommandError::Paused,
         CommandError::NoPageAccess,
         CommandError::NoConsumerOrRelayDown,
         CommandError::AccessTokenInvalid,

@@ -41,6 +41,15 @@ pub struct Paired {
     pub app_name: String,
     /// The relay refused a refresh: no socket until the user pairs again.
     pub needs_repair: bool,
+    /// The user paused it: no socket until they resume.
+    pub paused: bool,
+}
+
+impl Paired {
+    /// Whether the binding should hold a socket now.
+    pub fn wants_socket(&self) -> bool {
+        !self.needs_repair && !self.paused
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +139,9 @@ enum Phase {
     Opening,
     /// `hello` sent, waiting for the relay's.
     Greeting,
-    /// The token is being found, or `auth` was sent.
+    /// The token is being found (no `auth` sent yet: an `auth_ack` now is not an answer).
+    FindingToken,
+    /// `auth` was sent, waiting for `auth_ack`.
     Authenticating,
     /// `auth_ack` came: fresh tokens go out as re-`auth`.
     Authenticated,

@@ -24,7 +24,8 @@ pub fn due_at(obtained_at: EpochMs, expires_at: EpochMs) -> EpochMs {
 /// What the driver tells the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Time passed; `bindings` are `(id, obtained_at, expires_at, needs_repair)` as stored.
+    /// Time passed; `bindings` are `(id, obtained_at, expires_at, dormant)` as stored, where
+    /// dormant (needs re-pair, or paused by the user) means no refresh on schedule.
     Tick { bindings: Vec<(String, EpochMs, EpochMs, bool)> },
     /// Someone needs a fresh token now (the relay refused the current one).
     Needed { binding_id: String },

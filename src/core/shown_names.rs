@@ -53,6 +53,7 @@ mod tests {
             needs_repair: None,
             managed: false,
             device_name: None,
+            paused: false,
         };
         let prompt = CodePrompt {
             requester: CodeRequester { app_name: "Latch Support".into(), ..test_requester() },

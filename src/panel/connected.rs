@@ -1,6 +1,6 @@
-//! "Connected apps": one row per binding with Disconnect (an organization's binding has
-//! none) and Rename (this browser's name for that app), and why the organization's policy
-//! did not connect this browser, if it didn't.
+//! "Connected apps": one row per binding with Pause/Resume, Disconnect (an organization's
+//! binding has neither) and Rename (this browser's name for that app), and why the
+//! organization's policy did not connect this browser, if it didn't.
 
 use leptos::prelude::*;
 
@@ -33,7 +33,7 @@ pub fn ConnectedApps(panel: Panel) -> impl IntoView {
                         each=move || panel.state.get().bindings
                         // A row shows its binding as it was when made: one whose name or
                         // repair state changed is made again.
-                        key=|b| (b.binding_id.clone(), b.device_name.clone(), b.needs_repair.clone())
+                        key=|b| (b.binding_id.clone(), b.device_name.clone(), b.needs_repair.clone(), b.paused)
                         children=move |b| view! { <Row panel=panel binding=b /> }
                     />
                 </ul>
@@ -57,10 +57,13 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                 {binding.needs_repair.clone().map(|why| view! {
                     <div class="needs-repair" role="status">{t_with(repair_key, &[&why])}</div>
                 })}
+                {(binding.paused && binding.needs_repair.is_none()).then(|| view! {
+                    <div class="paused" role="status">{t_with("paused_status", &[&binding.app_name])}</div>
+                })}
                 {binding.needs_repair.is_none().then(|| view! { <DeviceName panel=panel binding=binding.clone() /> })}
             </div>
             <div class="actions">
-                {binding.needs_repair.is_none().then(|| {
+                {(binding.needs_repair.is_none() && !binding.paused).then(|| {
                     let id = binding.binding_id.clone();
                     let name = binding.app_name.clone();
                     let send = move |_| {
@@ -72,6 +75,19 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                     view! {
                         <button type="button" on:click=send>
                             {t_with("send_page", &[&binding.app_name])}
+                        </button>
+                    }
+                })}
+                {(binding.needs_repair.is_none() && !binding.managed).then(|| {
+                    let id = binding.binding_id.clone();
+                    let paused = binding.paused;
+                    let toggle = move |_| {
+                        let binding_id = id.clone();
+                        panel.run(if paused { PanelRequest::Resume { binding_id } } else { PanelRequest::Pause { binding_id } })
+                    };
+                    view! {
+                        <button type="button" class="secondary" on:click=toggle>
+                            {t(if paused { "resume" } else { "pause" })}
                         </button>
                     }
                 })}

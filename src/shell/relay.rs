@@ -47,14 +47,14 @@ pub async fn post_with_bearer<B: Serialize, T: DeserializeOwned>(
     send_json("POST", base, path, Some(token), body).await
 }
 
-/// PATCHes `body` as JSON with `Authorization: Bearer <token>`.
-pub async fn patch_with_bearer<B: Serialize, T: DeserializeOwned>(
-    base: &str,
-    path: &str,
-    token: &str,
-    body: &B,
-) -> Reply<T> {
-    send_json("PATCH", base, path, Some(token), body).await
+/// Sends `body` (already a JS value) as JSON with `Authorization: Bearer <token>`; a 2xx
+/// answer is handed back undecoded. Not generic: the user's changes to a binding (rename,
+/// pause, resume) share this one copy and decode their answers themselves.
+pub async fn send_with_bearer(method: &str, base: &str, path: &str, token: &str, body: JsValue) -> Reply<JsValue> {
+    match fetch(format!("{base}{path}"), json_init(method, Some(token), body)).await {
+        Answer::Json { status: 200..=299, value } => Reply::Ok(value),
+        other => decode_refusal(other),
+    }
 }
 
 async fn send_json<B: Serialize, T: DeserializeOwned>(
@@ -118,6 +118,13 @@ async fn fetch(url: String, init: JsValue) -> Answer {
 fn decode<T: DeserializeOwned>(answer: Answer) -> Reply<T> {
     match answer {
         Answer::Json { status: 200..=299, value } => super::from_js(value).map_or(Reply::ServerError, Reply::Ok),
+        other => decode_refusal(other),
+    }
+}
+
+/// Every answer but a 2xx one.
+fn decode_refusal<T>(answer: Answer) -> Reply<T> {
+    match answer {
         Answer::Json { status: status @ 400..=499, value } => {
             super::from_js(value).map_or(Reply::ServerError, |body| Reply::Refused { status, body })
         }

@@ -47,11 +47,15 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * platform, the Rename command with its PATCH and the name kept per binding: +2.14 KB net,
  * 115,791 bytes; the first cut cost +4.9 KB, until relay calls shared one non-generic
  * `fetch` (each answer type had its own ~2 KB copy) and the brands were read field by field
- * instead of through a serde decode).
- * → 115.8 KB. Ratchet down from here.
+ * instead of through a serde decode), → 117.7 KB (issue 21: Pause / Resume per app — the
+ * commands, the stored flag, the relay call and its answer, the live core closing a paused
+ * or broken binding's socket — and an `auth_ack` that comes before any `auth` no longer
+ * taken as one: +1.90 KB, 117,689 bytes, with Rename and Pause sharing one non-generic relay
+ * call, `user_change::at_relay`, which saved 0.13 KB of it).
+ * → 117.7 KB. Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 115_800, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 117_700, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

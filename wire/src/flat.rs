@@ -80,6 +80,8 @@ impl TryFrom<PanelFields> for PanelRequest {
             "panel.pairCode" => Self::PairCode,
             "panel.cancelCode" => Self::CancelCode,
             "panel.capture" => Self::Capture { binding_id: binding_id()? },
+            "panel.pause" => Self::Pause { binding_id: binding_id()? },
+            "panel.resume" => Self::Resume { binding_id: binding_id()? },
             "panel.rename" => Self::Rename {
                 binding_id: binding_id()?,
                 device_name: m.device_name.clone().ok_or_else(|| missing("deviceName"))?,

@@ -37,6 +37,11 @@ pub enum PanelRequest {
     /// "Rename": the name this browser goes by for this binding's app.
     #[serde(rename = "panel.rename", rename_all = "camelCase")]
     Rename { binding_id: String, device_name: String },
+    /// "Pause": tokens kept, the app can't reach this browser until "Resume".
+    #[serde(rename = "panel.pause", rename_all = "camelCase")]
+    Pause { binding_id: String },
+    #[serde(rename = "panel.resume", rename_all = "camelCase")]
+    Resume { binding_id: String },
 }
 
 /// What the panel renders. Tokens never leave the background.
@@ -106,6 +111,9 @@ pub struct BindingView {
     /// names were kept (the relay has "Chrome with Latch").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_name: Option<String>,
+    /// The user paused it: shown with Resume.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 impl From<&StoredBinding> for BindingView {
@@ -119,6 +127,7 @@ impl From<&StoredBinding> for BindingView {
             needs_repair: b.needs_repair.clone(),
             managed: b.managed,
             device_name: b.device_name.clone(),
+            paused: b.paused,
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct StoredBinding {
     /// Absent in records stored before names were kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_name: Option<String>,
+    /// The user paused it (PROTOCOL §10): tokens kept, no socket, no refreshes or captures.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub paused: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -54,6 +57,7 @@ impl StoredBinding {
             needs_repair: None,
             managed: false,
             device_name: None,
+            paused: false,
         }
     }
 }

@@ -147,6 +147,8 @@ fn tagged_messages_round_trip_through_their_flat_decoders() {
         PanelRequest::CancelCode,
         PanelRequest::Capture { binding_id: "b".into() },
         PanelRequest::Rename { binding_id: "b".into(), device_name: "Work laptop".into() },
+        PanelRequest::Pause { binding_id: "b".into() },
+        PanelRequest::Resume { binding_id: "b".into() },
     ] {
         round_trip(m);
     }

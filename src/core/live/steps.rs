@@ -28,6 +28,15 @@ impl Links {
                 None => kept.push(Entry { paired: p, link: None, waiting: None, failures: 0 }),
             }
         }
+        // A binding that must not hold a socket (paused, or waiting for re-pair) closes its
+        // own and stops waiting to reconnect.
+        for e in kept.iter_mut().filter(|e| !e.paired.wants_socket()) {
+            if let Some(link) = e.link.take() {
+                out.push(Action::Close { conn: link.conn });
+            }
+            e.waiting = None;
+            e.failures = 0;
+        }
         // What is left is gone from storage: its socket closes.
         for gone in std::mem::replace(&mut self.entries, kept) {
             if let Some(link) = gone.link {
@@ -48,13 +57,13 @@ impl Links {
     }
 
     pub(super) fn on_auth_token(&mut self, conn: Conn, token: Option<String>, now: EpochMs, out: &mut Vec<Action>) {
-        let asked =
-            by_conn(&mut self.entries, conn).filter(|e| e.link.is_some_and(|l| l.phase == Phase::Authenticating));
+        let asked = by_conn(&mut self.entries, conn).filter(|e| e.link.is_some_and(|l| l.phase == Phase::FindingToken));
         let Some(e) = asked else { return };
         match token {
             Some(access_token) => {
                 if let Some(link) = e.link.as_mut() {
                     link.last_sent = now;
+                    link.phase = Phase::Authenticating;
                 }
                 out.push(Action::Send { conn, frame: ClientFrame::Auth { access_token } });
             }
@@ -87,7 +96,7 @@ impl Links {
     /// Opens a socket for every binding that should have one and neither has nor waits.
     pub(super) fn open_missing(&mut self, now: EpochMs, out: &mut Vec<Action>) {
         for e in &mut self.entries {
-            if e.paired.needs_repair || e.link.is_some() || e.waiting.is_some() {
+            if !e.paired.wants_socket() || e.link.is_some() || e.waiting.is_some() {
                 continue;
             }
             let conn = self.next_conn;
@@ -139,7 +148,7 @@ pub(super) fn on_frame(e: &mut Entry, frame: ServerFrame, now: EpochMs, out: &mu
     let conn = link.conn;
     match frame {
         ServerFrame::Hello { .. } if link.phase == Phase::Greeting => {
-            link.phase = Phase::Authenticating;
+            link.phase = Phase::FindingToken;
             out.push(Action::Authenticate { binding_id: e.paired.binding_id.clone(), conn });
         }
         ServerFrame::AuthAck { .. } if link.phase == Phase::Authenticating => {

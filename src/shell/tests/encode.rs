@@ -110,6 +110,7 @@ fn relay_bodies_round_trip() {
         RevokeResponse { revoked: true },
         DeviceRename { device_name: "Work laptop".into() },
         DeviceRenamed { binding_id: "b".into(), device_name: "Work laptop".into() },
+        PauseState { binding_id: "b".into(), paused: true },
         MeResponse { binding_id: "b".into(), tenant_id: "acme".into(), user_id: "dana".into(), scopes: vec![] },
         ErrorBody { error: "slow_down".into(), message: "m".into(), interval: Some(5), retry_after: None },
         ErrorBody { error: "rate_limited".into(), message: String::new(), interval: None, retry_after: Some(2) },
@@ -191,6 +192,8 @@ fn panel_messages_round_trip() {
         PanelRequest::CancelCode,
         PanelRequest::Capture { binding_id: "b".into() },
         PanelRequest::Rename { binding_id: "b".into(), device_name: "Work laptop".into() },
+        PanelRequest::Pause { binding_id: "b".into() },
+        PanelRequest::Resume { binding_id: "b".into() },
         panel_reply(),
         PanelReply { ok: false, info: Some("i".into()), error: Some("bad_request".into()), state: None },
         PanelState::default(),
@@ -218,7 +221,7 @@ fn panel_messages_round_trip() {
 #[wasm_bindgen_test]
 fn stored_records_round_trip() {
     all_round_trip!(
-        vec![stored_binding(), StoredBinding { managed: true, needs_repair: None, ..stored_binding() }],
+        vec![stored_binding(), StoredBinding { managed: true, needs_repair: None, paused: true, ..stored_binding() }],
         OfferBook { offers: vec![offer()], recent: vec![ms(1_700_000_000_000)] },
         OfferBook::default(),
         stored_challenge(),

@@ -77,6 +77,7 @@ pub fn panel_reply() -> PanelReply {
                 needs_repair: Some("revoked".into()),
                 managed: true,
                 device_name: Some("Work laptop".into()),
+                paused: true,
             }],
             challenge: Some(challenge_view()),
             managed: Some(ManagedView { outcome: ManagedOutcome::Refused, error: Some("assertion_replayed".into()) }),
@@ -178,6 +179,8 @@ pub fn seeds() -> Vec<Seed> {
     add(json!({"status":"accepted","captureId":"c1"}), checks!(CaptureAccepted));
     add(json!({"revoked":true}), checks!(RevokeResponse));
     add(json!({"bindingId":"b","deviceName":"Work laptop"}), checks!(DeviceRenamed));
+    add(json!({"bindingId":"b","paused":true}), checks!(PauseState));
+    add(json!({"type":"panel.pause","bindingId":"b"}), checks!(PanelRequest));
     add(json!({"type":"panel.rename","bindingId":"b","deviceName":"Work laptop"}), checks!(PanelRequest));
     add(
         serde_json::to_value(OfferBook { offers: vec![offer()], recent: vec![ms(1), ms(2)] }).unwrap(),

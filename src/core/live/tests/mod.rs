@@ -9,7 +9,7 @@ use crate::core::session::REPLACED_RECONNECT_MS;
 const T0: EpochMs = EpochMs::from_ms(1_800_000_000_000);
 
 fn paired(id: &str) -> Paired {
-    Paired { binding_id: id.into(), app_name: format!("App {id}"), needs_repair: false }
+    Paired { binding_id: id.into(), app_name: format!("App {id}"), needs_repair: false, paused: false }
 }
 
 fn opens(actions: &[Action]) -> Vec<(String, Conn)> {
@@ -171,6 +171,49 @@ fn a_removed_binding_loses_its_socket_and_a_repairing_one_gets_none() {
     assert!(opens(&links.handle(Event::Sync(vec![paired("b1")]), T0 + 1)).is_empty());
     links.handle(Event::Sync(vec![]), T0 + 2);
     assert_eq!(opens(&links.handle(Event::Sync(vec![paired("b1")]), T0 + 3)).len(), 1);
+}
+
+/// Found by the socket property test at 20,000 cases: an `auth_ack` that came while the
+/// token was still being found (no `auth` sent) counted as the answer, and the next refresh
+/// re-authenticated a socket the relay had never authenticated.
+#[test]
+fn an_auth_ack_before_any_auth_is_not_an_answer() {
+    let mut links = Links::new(1);
+    let conn = opens(&links.handle(Event::Sync(vec![paired("b1")]), T0))[0].1;
+    links.handle(Event::Opened { conn }, T0);
+    links.handle(Event::Frame { conn, frame: hello() }, T0);
+    links.handle(Event::Frame { conn, frame: ack() }, T0);
+    let refreshed = links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "t2".into() }, T0);
+    assert!(sent(&refreshed).is_empty(), "{refreshed:?}");
+    // The token found afterwards goes out as the socket's one `auth`, and its ack counts.
+    let out = links.handle(Event::AuthToken { conn, token: Some("t1".into()) }, T0);
+    assert!(matches!(sent(&out)[..], [(c, ClientFrame::Auth { .. })] if c == conn));
+    links.handle(Event::Frame { conn, frame: ack() }, T0);
+    let refreshed = links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "t3".into() }, T0);
+    assert_eq!(sent(&refreshed).len(), 1);
+}
+
+#[test]
+fn pausing_closes_the_socket_and_stops_reconnecting_until_resumed() {
+    let mut links = Links::new(1);
+    let conn = authenticated(&mut links, T0);
+    let paused = Paired { paused: true, ..paired("b1") };
+    assert_eq!(links.handle(Event::Sync(vec![paused.clone()]), T0), [Action::Close { conn }]);
+    // Its close arriving later, a wake-up, another read: nothing reopens it.
+    assert!(opens(&links.handle(Event::Closed { conn, code: 1000, reason: String::new() }, T0 + 1)).is_empty());
+    assert!(opens(&woken(&mut links, T0 + CAP_MS)).is_empty());
+    assert!(opens(&links.handle(Event::Sync(vec![paused]), T0 + CAP_MS + 1)).is_empty());
+    assert_eq!(links.earliest_deadline(), None, "nothing due while paused");
+    // Resumed: a socket at once, no backoff left from before.
+    assert_eq!(opens(&links.handle(Event::Sync(vec![paired("b1")]), T0 + CAP_MS + 2)).len(), 1);
+}
+
+#[test]
+fn a_binding_that_needs_repair_gives_up_its_open_socket() {
+    let mut links = Links::new(1);
+    let conn = authenticated(&mut links, T0);
+    let repair = Paired { needs_repair: true, ..paired("b1") };
+    assert_eq!(links.handle(Event::Sync(vec![repair]), T0), [Action::Close { conn }]);
 }
 
 #[test]

@@ -4,7 +4,8 @@ use super::*;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Sync(Vec<(u8, bool)>),
+    /// Stored bindings: (which, needs repair, paused).
+    Sync(Vec<(u8, bool, bool)>),
     Opened(u8),
     Frame(u8, u8),
     Closed(u8, u8),
@@ -24,7 +25,8 @@ fn step() -> impl Strategy<Value = Step> {
     let b = 0..BINDINGS;
     let conn = any::<u8>();
     prop_oneof![
-        proptest::collection::vec((0..BINDINGS, proptest::bool::weighted(0.2)), 0..4).prop_map(Step::Sync),
+        proptest::collection::vec((0..BINDINGS, proptest::bool::weighted(0.2), proptest::bool::weighted(0.2)), 0..4)
+            .prop_map(Step::Sync),
         conn.prop_map(Step::Opened),
         (conn, 0..6u8).prop_map(|(c, f)| Step::Frame(c, f)),
         (conn, 0..6u8).prop_map(|(c, k)| Step::Closed(c, k)),
@@ -94,8 +96,18 @@ proptest! {
             let pick = |n: u8| model.all.get(n as usize % model.all.len().max(1)).copied();
             let (event, current) = match step {
                 Step::Sync(list) => {
-                    let list: Vec<Paired> = list.iter().map(|(b, r)| Paired { needs_repair: *r, ..paired(&binding(*b)) }).collect();
-                    model.allowed = list.iter().filter(|p| !p.needs_repair).map(|p| p.binding_id.clone()).collect();
+                    let list: Vec<Paired> = list
+                        .iter()
+                        .map(|(b, r, p)| Paired { needs_repair: *r, paused: *p, ..paired(&binding(*b)) })
+                        .collect();
+                    // A binding named twice: the first entry counts (on_sync keeps the first).
+                    let mut seen = Vec::new();
+                    model.allowed = list
+                        .iter()
+                        .filter(|p| if seen.contains(&p.binding_id) { false } else { seen.push(p.binding_id.clone()); true })
+                        .filter(|p| p.wants_socket())
+                        .map(|p| p.binding_id.clone())
+                        .collect();
                     (Event::Sync(list), None)
                 }
                 Step::Opened(c) => match pick(c) { Some(conn) => (Event::Opened { conn }, Some(conn)), None => continue },
@@ -177,6 +189,10 @@ proptest! {
                 prop_assert!(pending <= deadline && model.timers.contains(&pending), "{pending:?} {deadline:?} {:?}", model.timers);
             }
             prop_assert!(model.timers.len() <= 8, "timers multiply: {:?}", model.timers);
+            // No socket outlives its binding's right to one (removed, paused, needs re-pair).
+            for (conn, b) in model.open.iter() {
+                prop_assert!(model.allowed.contains(b), "socket {conn} of {b} left open");
+            }
             // One socket per binding, and the machine's current sockets are exactly the open ones.
             let mut per_binding: Vec<&String> = model.open.values().collect();
             per_binding.sort();
