@@ -149,7 +149,7 @@ async fn a_text_plain_revoke_refresh_rename_or_pause_changes_nothing() {
     }
     let bearer = format!("Bearer {access}");
     let rename = json!({"deviceName": "Hijacked"}).to_string();
-    for (method, path) in [("PATCH", "/api/me/device"), ("POST", "/api/me/pause")] {
+    for (method, path) in [("PATCH", "/api/me/device"), ("POST", "/api/me/pause"), ("POST", "/api/me/resume")] {
         let headers = [("content-type", "text/plain"), ("authorization", bearer.as_str())];
         let (s, _, b) = send(&f, method, path, &headers, Some(rename.clone())).await;
         assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path}: {b}");

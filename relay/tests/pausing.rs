@@ -1,12 +1,12 @@
 //! Pause without forgetting (PROTOCOL §10): the user pauses one app's connection; the
 //! binding and its tokens stay, the app's errands are answered 409 `extension_paused`
-//! (never delivered, even to a socket the paused browser kept open), and resuming brings
-//! everything back.
+//! (never delivered), its socket is closed and refused with `binding_paused` until the user
+//! resumes, and the organization's binding can't be paused or renamed by its user.
 
 mod common;
 
 use axum::http::StatusCode;
-use common::ws::{authed, recv, send, serve};
+use common::ws::{authed, close_of, recv, send, serve};
 use common::{fixture, fixture_with, Fixture};
 use serde_json::{json, Value};
 
@@ -79,7 +79,7 @@ async fn one_paused_binding_of_several_leaves_the_others_reachable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_errand_never_reaches_a_paused_binding_even_over_a_socket_it_kept() {
+async fn an_errand_never_reaches_a_paused_binding_and_its_socket_is_closed() {
     let f = fixture().await;
     let url = serve(&f).await;
     let other = pair(&f, "dana").await;
@@ -88,6 +88,8 @@ async fn an_errand_never_reaches_a_paused_binding_even_over_a_socket_it_kept() {
     let mut kept = authed(&url, paused_one["accessToken"].as_str().unwrap()).await;
     let mut live = authed(&url, other["accessToken"].as_str().unwrap()).await;
     set(&f, &paused_one, "pause").await;
+    // Closed by the relay, wherever it is (the re-check a revocation also runs).
+    assert_eq!(close_of(&mut kept).await, Some((4401, "binding_paused".to_owned())));
     let answer = tokio::spawn(async move {
         let e = recv(&mut live).await.unwrap();
         send(&mut live, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": "from other"})).await;
@@ -97,11 +99,53 @@ async fn an_errand_never_reaches_a_paused_binding_even_over_a_socket_it_kept() {
         f.call("POST", "/api/errands", Some(&f.api_key), Some(json!({"userId": "dana", "kind": "ping"}))).await;
     assert_eq!((s, &b["bindingId"]), (StatusCode::OK, &other["binding"]["bindingId"]), "{b}");
     answer.await.unwrap();
-    // Named: refused, and nothing arrives on the paused binding's socket.
     let named = json!({"userId": "dana", "kind": "ping", "bindingId": paused_one["binding"]["bindingId"]});
     assert_eq!(errand(&f, named).await, (StatusCode::CONFLICT, "extension_paused".to_owned()));
-    let nothing = tokio::time::timeout(std::time::Duration::from_millis(300), recv(&mut kept)).await;
-    assert!(nothing.is_err() || nothing.unwrap().is_none(), "an errand reached the paused binding");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_binding_s_socket_is_refused_until_it_is_resumed() {
+    let f = fixture().await;
+    let url = serve(&f).await;
+    let grant = pair(&f, "dana").await;
+    let access = grant["accessToken"].as_str().unwrap();
+    set(&f, &grant, "pause").await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    send(&mut ws, json!({"type": "hello"})).await;
+    assert_eq!(recv(&mut ws).await.unwrap()["type"], "hello");
+    send(&mut ws, json!({"type": "auth", "accessToken": access})).await;
+    assert_eq!(recv(&mut ws).await.unwrap(), json!({"type": "error", "code": "binding_paused"}));
+    assert_eq!(close_of(&mut ws).await, Some((4401, "binding_paused".to_owned())));
+    set(&f, &grant, "resume").await;
+    let mut ws = authed(&url, access).await;
+    let answer = tokio::spawn(async move {
+        let e = recv(&mut ws).await.unwrap();
+        send(&mut ws, json!({"type": "errand_result", "id": e["id"], "ok": true, "result": "back"})).await;
+    });
+    let (s, b) =
+        f.call("POST", "/api/errands", Some(&f.api_key), Some(json!({"userId": "dana", "kind": "ping"}))).await;
+    assert_eq!((s, &b["result"]), (StatusCode::OK, &json!("back")), "{b}");
+    answer.await.unwrap();
+}
+
+/// The organization's binding (enterprise auto-pair): its user can neither pause nor
+/// rename it with a copy of its access token, as they can't revoke it.
+#[tokio::test]
+async fn the_organization_s_binding_is_not_the_user_s_to_pause_or_rename() {
+    let f = fixture().await;
+    let grant = pair(&f, "dana").await;
+    let id = grant["binding"]["bindingId"].as_str().unwrap();
+    sqlx::query("UPDATE bindings SET managed = 1 WHERE id = $1").bind(id).execute(&f.state.db).await.unwrap();
+    for what in ["pause", "resume"] {
+        let (s, b) = set(&f, &grant, what).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::FORBIDDEN, Some("managed_binding")), "{what}");
+    }
+    let rename = json!({"deviceName": "Mine now"});
+    let (s, b) = f.call("PATCH", "/api/me/device", grant["accessToken"].as_str(), Some(rename)).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::FORBIDDEN, Some("managed_binding")));
+    let (_, b) = f.call("GET", "/api/bindings", Some(&f.api_key), None).await;
+    assert_eq!((&b["bindings"][0]["paused"], &b["bindings"][0]["managed"]), (&json!(false), &json!(true)));
+    assert_ne!(b["bindings"][0]["deviceName"], "Mine now");
 }
 
 #[tokio::test]

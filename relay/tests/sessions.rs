@@ -131,6 +131,6 @@ async fn revoked_among_names_only_revoked_bindings() {
     let mut ids: Vec<String> = (0..1200).map(|n| format!("bnd_unknown{n}")).collect();
     ids.insert(700, id(&gone)); // in the second batch
     ids.push(id(&kept));
-    let revoked = latch_relay::db::revoked_among(&f.state.db, &ids).await.unwrap();
+    let revoked = latch_relay::db::revoked_or_paused_among(&f.state.db, &ids).await.unwrap();
     assert_eq!(revoked, vec![id(&gone)]);
 }

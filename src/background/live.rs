@@ -99,6 +99,7 @@ fn run(action: Action) {
             feed(Event::RefreshEnded { binding_id, ok });
         }),
         Action::Forget { binding_id } => wasm_bindgen_futures::spawn_local(forget_revoked(binding_id)),
+        Action::MarkPaused { binding_id } => wasm_bindgen_futures::spawn_local(mark_paused(binding_id)),
         Action::WakeAt(at) => wasm_bindgen_futures::spawn_local(async move {
             gloo_timers::future::TimeoutFuture::new(timer_delay_until(at)).await;
             // Bindings may have changed meanwhile: the core reopens only what is stored.
@@ -160,6 +161,18 @@ fn decode(data: JsValue) -> Option<ServerFrame> {
 
 /// The relay closed the socket because the binding was revoked (by the app, the owner or
 /// another Disconnect): the app is gone, so the panel shows it gone.
+/// The relay refused the socket because the binding is paused there (the worker stopped
+/// between telling the relay and storing it, or another copy of the tokens paused it).
+async fn mark_paused(binding_id: String) {
+    log(&format!("binding {binding_id} is paused at the relay"));
+    let marked = update_bindings(|all| {
+        all.iter_mut().filter(|b| b.binding_id == binding_id).for_each(|b| b.paused = true);
+    });
+    if marked.await.is_ok() {
+        super::bindings_changed().await;
+    }
+}
+
 async fn forget_revoked(binding_id: String) {
     log(&format!("binding {binding_id} was revoked at the relay"));
     tokens::forget(&binding_id);

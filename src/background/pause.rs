@@ -24,7 +24,7 @@ pub async fn set_paused(binding_id: &str, paused: bool) -> Result<(), CommandErr
     let path = if paused { "/api/me/pause" } else { "/api/me/resume" };
     let answer = super::user_change::at_relay(binding_id, "POST", path, to_js(&NoFields {})).await?;
     let state: Option<PauseState> = from_js(answer);
-    if state.is_none_or(|s| s.paused != paused) {
+    if state.is_none_or(|s| s.paused != paused || s.binding_id != binding_id) {
         return Err(CommandError::RelayUnreachable);
     }
     update_bindings(|all| {

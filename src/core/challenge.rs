@@ -256,6 +256,7 @@ impl Poller {
             error: self.last_error.clone(),
             reissued: self.reissued,
             prompt,
+            url: s.and_then(|c| c.url.clone()),
         }
     }
 

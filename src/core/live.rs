@@ -129,6 +129,10 @@ pub enum Action {
     Forget {
         binding_id: String,
     },
+    /// The relay says the binding is paused: mark it so in storage (the panel offers Resume).
+    MarkPaused {
+        binding_id: String,
+    },
     /// Feed [`Event::Woken`] at this time.
     WakeAt(EpochMs),
 }

@@ -4,6 +4,7 @@
 //! | code | reason | relay closed because | the extension |
 //! |---|---|---|---|
 //! | 4401 | `binding_revoked` | the binding was revoked | forgets the binding |
+//! | 4401 | `binding_paused` | the binding is paused at the relay (by this browser's panel, or through another copy of its tokens) | marks it paused: no socket, no scheduled refresh until the user resumes |
 //! | 4401 | another error code | the handshake or an `auth` was refused | reconnects with backoff |
 //! | 4408 | `access_token_expired` | the access token expired and no `auth` renewed it | refreshes, then reconnects at once |
 //! | 4409 | `replaced` | a newer socket of the same binding took over | reconnects only after [`REPLACED_RECONNECT_MS`] (no reconnect loop against the newer socket, and a socket opened with a copied token can't keep this browser offline) |
@@ -23,6 +24,8 @@ pub const REPLACED_RECONNECT_MS: u64 = 300_000;
 pub enum AfterClose {
     /// The binding was revoked: forget it.
     Forget,
+    /// The binding is paused at the relay: stay away until the user resumes.
+    Paused,
     /// Another socket of this binding is live now: reconnect only after
     /// [`REPLACED_RECONNECT_MS`].
     ReconnectLater,
@@ -35,6 +38,7 @@ pub enum AfterClose {
 pub fn after_close(code: u16, reason: &str) -> AfterClose {
     match (code, reason) {
         (_, "binding_revoked") => AfterClose::Forget,
+        (_, "binding_paused") => AfterClose::Paused,
         (CLOSE_REPLACED, _) => AfterClose::ReconnectLater,
         (CLOSE_TOKEN_EXPIRED, _) => AfterClose::RefreshThenReconnect,
         _ => AfterClose::Reconnect,
@@ -50,6 +54,7 @@ mod tests {
     #[test]
     fn each_close_code_has_its_own_next_step() {
         assert_eq!(after_close(CLOSE_REFUSED, "binding_revoked"), AfterClose::Forget);
+        assert_eq!(after_close(CLOSE_REFUSED, "binding_paused"), AfterClose::Paused);
         assert_eq!(after_close(CLOSE_REPLACED, "replaced"), AfterClose::ReconnectLater);
         assert_eq!(after_close(CLOSE_TOKEN_EXPIRED, "access_token_expired"), AfterClose::RefreshThenReconnect);
         for (code, reason) in [

@@ -67,6 +67,7 @@ mod tests {
             error: None,
             reissued: false,
             prompt: Some(prompt),
+            url: None,
         };
         let state = PanelState {
             pending: vec![pending(Some("Acme")), pending(Some("Latch Verified")), pending(None)],

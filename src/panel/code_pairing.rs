@@ -68,11 +68,17 @@ fn running(panel: Panel, v: ChallengeView, now: RwSignal<EpochMs>) -> impl IntoV
     let retry_at = v.retry_at;
     let expires_at = v.expires_at;
     let code_shown = v.code.clone().filter(|_| v.state != ViewState::Requesting);
+    // The app's own page for this code, while the code waits for an app (the worker keeps
+    // only http(s) pages: core::challenge).
+    let page = v.url.clone().filter(|_| matches!(v.state, ViewState::Pending | ViewState::WaitingForRelay));
     view! {
         <div class="card code-card">
             {code_shown.map(|c| view! {
                 <p class="code">{c}</p>
                 <p class="meta">{t("code_expires_in")} " " <span class="countdown">{move || countdown(expires_at.unwrap_or_default(), now.get())}</span></p>
+            })}
+            {page.map(|href| view! {
+                <p class="meta"><a href=href target="_blank" rel="noopener noreferrer">{t("code_open_page")}</a></p>
             })}
             <p class="meta" role="status">
                 {status}

@@ -60,7 +60,8 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                 {(binding.paused && binding.needs_repair.is_none()).then(|| view! {
                     <div class="paused" role="status">{t_with("paused_status", &[&binding.app_name])}</div>
                 })}
-                {binding.needs_repair.is_none().then(|| view! { <DeviceName panel=panel binding=binding.clone() /> })}
+                // Renaming a paused binding would refresh its token: resume first.
+                {(binding.needs_repair.is_none() && !binding.paused).then(|| view! { <DeviceName panel=panel binding=binding.clone() /> })}
             </div>
             <div class="actions">
                 {(binding.needs_repair.is_none() && !binding.paused).then(|| {
@@ -81,12 +82,19 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                 {(binding.needs_repair.is_none() && !binding.managed).then(|| {
                     let id = binding.binding_id.clone();
                     let paused = binding.paused;
+                    // One request at a time: a double click would spend the change budget twice.
+                    let busy = RwSignal::new(false);
                     let toggle = move |_| {
+                        if busy.get_untracked() {
+                            return;
+                        }
+                        busy.set(true);
                         let binding_id = id.clone();
-                        panel.run(if paused { PanelRequest::Resume { binding_id } } else { PanelRequest::Pause { binding_id } })
+                        let req = if paused { PanelRequest::Resume { binding_id } } else { PanelRequest::Pause { binding_id } };
+                        panel.run_and(req, |info| info, move |_| busy.set(false));
                     };
                     view! {
-                        <button type="button" class="secondary" on:click=toggle>
+                        <button type="button" class="secondary" prop:disabled=move || busy.get() on:click=toggle>
                             {t(if paused { "resume" } else { "pause" })}
                         </button>
                     }

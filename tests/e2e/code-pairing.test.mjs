@@ -154,6 +154,14 @@ test("the app's own page approves a typed code; the panel asks its user, and onl
     const code = await showCode(panel);
     const app = await context.newPage();
     await app.goto("http://localhost:8788/"); // signs in
+    // The panel links the app's own page for this code (tenant create --pair-url).
+    const link = panel.getByRole("link", { name: "Or open the app's page with this code filled in" });
+    assert.equal(await link.getAttribute("href"), `http://localhost:8788/pair?code=${code}`);
+    const opened = context.waitForEvent("page");
+    await link.click();
+    const page = await opened;
+    assert.equal(await page.getByLabel("Pairing code").inputValue(), code, "the link fills the code in");
+    await page.close();
     await app.goto("http://localhost:8788/pair?code=AB%22CD-2345%3Cx");
     assert.equal(await app.getByLabel("Pairing code").inputValue(), "AB\"CD-234", "?code= fills the field, escaped and cut to 9");
     await app.goto("http://localhost:8788/");

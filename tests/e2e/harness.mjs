@@ -34,7 +34,7 @@ function cli(db, ...args) {
 
 function freshDatabase(dir, name) {
   const db = `sqlite://${join(dir, name)}`;
-  cli(db, "tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP, "--captures");
+  cli(db, "tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP, "--captures", "--pair-url", `${APP}/pair`);
   const { apiKey } = cli(db, "key", "create", "--tenant", "acme", "--label", "Acme");
   return { db, apiKey };
 }

@@ -38,7 +38,7 @@ test("Pause keeps the tokens and closes the channel; the app hears extension_pau
     const row = panel.getByRole("listitem").filter({ hasText: "Acme" });
 
     await row.getByRole("button", { name: "Pause" }).click();
-    await row.getByText("Paused: Acme can't reach this browser until you resume.").waitFor();
+    await row.getByText("Paused: Acme can't reach this browser until you resume. Its connection is kept.").waitFor();
     const paused = await ping();
     assert.deepEqual([paused.status, paused.body.error], [409, "extension_paused"]);
     await until("the socket closed", async () => (await liveSockets()) === 0);
@@ -48,9 +48,13 @@ test("Pause keeps the tokens and closes the channel; the app hears extension_pau
     const [kept] = await storage(panel, "local", "latch.bindings");
     assert.equal(kept.paused, true);
 
-    // Past the access token's life, through a worker restart: no refresh, no socket.
+    // Past the access token's life, then a worker start (whose start-up refreshes every
+    // expired token of a binding that isn't paused): no refresh, no socket.
     await stopWorkers(context);
     await sleep(8000);
+    await panel.reload();
+    await row.getByRole("button", { name: "Resume" }).waitFor();
+    await sleep(1500); // start-up work waits 100 ms, a refresh takes a few
     const [still] = await storage(panel, "local", "latch.bindings");
     assert.equal(still.refreshToken, kept.refreshToken, "no refresh while paused");
     assert.equal(still.accessToken, kept.accessToken);
@@ -67,5 +71,25 @@ test("Pause keeps the tokens and closes the channel; the app hears extension_pau
     const [resumed] = await storage(panel, "local", "latch.bindings");
     assert.notEqual(resumed.refreshToken, kept.refreshToken, "the expired token was refreshed on Resume");
     assert.ok(!resumed.paused);
+  } finally { await close(); await stack.stop(); stack = null; }
+});
+
+test("paused at the relay behind the panel's back: the refused socket marks it paused here", async () => {
+  stack = await startStack();
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    const binding = await pairByPaste(panel, await stack.mint("dana"));
+    await until("the first pong", async () => (await ping()).status === 200);
+    // A copy of the access token pauses it (or this worker stopped before storing its pause).
+    const r = await relayCall("POST", "/api/me/pause", binding.accessToken, {});
+    assert.deepEqual(r.body, { bindingId: binding.bindingId, paused: true });
+    const row = panel.getByRole("listitem").filter({ hasText: "Acme" });
+    await row.getByRole("button", { name: "Resume" }).waitFor();
+    const [marked] = await storage(panel, "local", "latch.bindings");
+    assert.equal(marked.paused, true);
+    assert.equal(await liveSockets(), 0);
+    await row.getByRole("button", { name: "Resume" }).click();
+    await until("a pong after Resume", async () => (await ping()).status === 200);
   } finally { await close(); await stack.stop(); stack = null; }
 });

@@ -51,11 +51,15 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * commands, the stored flag, the relay call and its answer, the live core closing a paused
  * or broken binding's socket — and an `auth_ack` that comes before any `auth` no longer
  * taken as one: +1.90 KB, 117,689 bytes, with Rename and Pause sharing one non-generic relay
- * call, `user_change::at_relay`, which saved 0.13 KB of it).
- * → 117.7 KB. Ratchet down from here.
+ * call, `user_change::at_relay`, which saved 0.13 KB of it), → 118.9 KB (issue 21: the code
+ * request's `url` kept through to the panel — a field in the relay's answer, the stored
+ * challenge and the panel's view, each record's encoder and decoder growing — and a socket
+ * refused with `binding_paused` marking the binding paused, so a pause the worker never
+ * stored is learned: +1.13 KB, 118,823 bytes).
+ * → 118.9 KB. Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 117_700, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 118_900, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

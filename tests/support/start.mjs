@@ -19,7 +19,7 @@ execFileSync("cargo", ["build", "--release", "-p", "latch-relay"], { cwd: ROOT, 
 const relayCli = (...args) => JSON.parse(execFileSync(RELAY_BIN, ["--database", DB, ...args], { encoding: "utf8" }));
 const tenantFile = join(DEV, "acme.json");
 if (!existsSync(tenantFile)) {
-  relayCli("tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP, "--captures");
+  relayCli("tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP, "--captures", "--pair-url", `${APP}/pair`);
   const key = relayCli("key", "create", "--tenant", "acme", "--label", "Acme");
   writeFileSync(tenantFile, JSON.stringify(key), { mode: 0o600 });
 }

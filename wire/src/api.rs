@@ -216,6 +216,10 @@ pub struct ChallengeIssued {
     /// read the times above on its own clock (see [`to_local_time`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<EpochMs>,
+    /// PROTOCOL §13: the app's page where the user types this code, `?code=` filled in,
+    /// when the relay can tell which app (`tenant create --pair-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -161,6 +161,9 @@ pub struct ChallengeView {
     /// While an app's approval waits for the user: who asks (the panel's prompt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<CodePrompt>,
+    /// The app's page where the user can type the code, when the relay knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -85,6 +85,9 @@ pub struct StoredChallenge {
     /// before the first attempt, so a new worker repeats it and gets the same binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_key: Option<String>,
+    /// The app's page where the user can type this code (the relay's `url`), if web.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The code prompt: an app's approval waiting for the user's answer.

@@ -109,6 +109,9 @@ pub struct BindingRow {
     pub revoked: bool,
     /// The user paused it in the panel: errands are answered 409 `extension_paused`.
     pub paused: bool,
+    /// Made by the organization's policy (enterprise auto-pair): only the app or the owner
+    /// changes it.
+    pub managed: bool,
 }
 
 /// A binding's row as stored (`revoked_at` a time or NULL).
@@ -122,6 +125,7 @@ struct StoredBinding {
     created_at: i64,
     revoked_at: Option<i64>,
     paused_at: Option<i64>,
+    managed: i64,
 }
 
 impl From<StoredBinding> for BindingRow {
@@ -135,6 +139,7 @@ impl From<StoredBinding> for BindingRow {
             created_at: r.created_at,
             revoked: r.revoked_at.is_some(),
             paused: r.paused_at.is_some(),
+            managed: r.managed != 0,
         }
     }
 }
@@ -143,7 +148,8 @@ impl From<StoredBinding> for BindingRow {
 macro_rules! select_binding {
     ($filter:literal) => {
         concat!(
-            "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at, paused_at FROM bindings ",
+            "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at, paused_at, managed \
+             FROM bindings ",
             $filter
         )
     };
@@ -231,14 +237,17 @@ pub async fn active_binding(db: &Db, binding_id: &str) -> sqlx::Result<Option<Bi
     Ok(binding(db, binding_id).await?.filter(|b| !b.revoked))
 }
 
-/// Which of `ids` are revoked bindings (an unknown id is not). In batches of 500 ids per
-/// statement: one revocation asks this for every socket of an instance.
-pub async fn revoked_among(db: &Db, ids: &[String]) -> sqlx::Result<Vec<String>> {
+/// Which of `ids` are revoked or paused bindings (an unknown id is neither): the sockets
+/// to close. In batches of 500 ids per statement: one revocation or pause asks this for
+/// every socket of an instance.
+pub async fn revoked_or_paused_among(db: &Db, ids: &[String]) -> sqlx::Result<Vec<String>> {
     let mut revoked = Vec::new();
     for batch in ids.chunks(500) {
         let placeholders: Vec<String> = (1..=batch.len()).map(|n| format!("${n}")).collect();
-        let sql =
-            format!("SELECT id FROM bindings WHERE revoked_at IS NOT NULL AND id IN ({})", placeholders.join(", "));
+        let sql = format!(
+            "SELECT id FROM bindings WHERE (revoked_at IS NOT NULL OR paused_at IS NOT NULL) AND id IN ({})",
+            placeholders.join(", ")
+        );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for id in batch {
             query = query.bind(id);

@@ -26,18 +26,6 @@ use crate::{code, db, AppState};
 pub const CHALLENGE_ID_PREFIX: &str = "lch_";
 /// Longest long-poll: Chrome kills an extension worker whose fetch waits over 30 s.
 pub const MAX_WAIT_SECONDS: u64 = 25;
-/// 201 answer to `POST /api/pairing/request`: the shared body plus, as an extension of
-/// PROTOCOL.md (§13), the app's page where the user types this code, `?code=` filled in,
-/// when the relay can tell which app. Relay-side only: the extension doesn't read it yet,
-/// and a field in the shared type would cost its worker 0.1 KB.
-#[derive(serde::Serialize)]
-pub struct Issued {
-    #[serde(flatten)]
-    issued: ChallengeIssued,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<String>,
-}
-
 /// The app's page where the user types `code`, with `?code=` filled in, when the relay can
 /// tell which app (see `db::sole_pair_url`).
 async fn pair_page(s: &AppState, code: &str) -> ApiResult<Option<String>> {
@@ -62,7 +50,7 @@ pub async fn request(
     State(s): State<AppState>,
     PerAddress(addr, _): PerAddress<CodesRequested>,
     JsonBody(req): JsonBody<ChallengeRequest>,
-) -> ApiResult<(StatusCode, Json<Issued>)> {
+) -> ApiResult<(StatusCode, Json<ChallengeIssued>)> {
     let now = now_ms();
     let device_id = req.device_id.trim();
     if device_id.is_empty() || device_id.len() > 128 || device_id.chars().any(char::is_control) {
@@ -94,14 +82,12 @@ pub async fn request(
                 let url = pair_page(&s, &code).await?;
                 return Ok((
                     StatusCode::CREATED,
-                    Json(Issued {
-                        issued: ChallengeIssued {
-                            challenge_id,
-                            code,
-                            expires_at: EpochMs::from_ms(expires_at),
-                            interval,
-                            server_time: Some(EpochMs::from_ms(now)),
-                        },
+                    Json(ChallengeIssued {
+                        challenge_id,
+                        code,
+                        expires_at: EpochMs::from_ms(expires_at),
+                        interval,
+                        server_time: Some(EpochMs::from_ms(now)),
                         url,
                     }),
                 ));

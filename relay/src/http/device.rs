@@ -19,6 +19,7 @@ pub async fn rename(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
     let me = gate(&s, &headers).await?;
     let req: DeviceRename = parse_json(&body)?;
     s.limits.binding_changes.admit(&me.binding_id, "changes of this binding")?;
+    super::pause::users_own(&s, &me.binding_id).await?;
     let device_name = check_device_name(&req.device_name).map_err(|_| {
         ApiError::bad_request(
             "invalid_device_name",

@@ -4,14 +4,14 @@
 //! stops refreshing and capturing meanwhile.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
 use latch_wire::api::PauseState;
 
 use super::auth::{gate, invalid};
 use crate::clock::now_ms;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::{db, AppState};
 
 pub async fn pause(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<PauseState>> {
@@ -26,11 +26,31 @@ pub async fn resume(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<
 async fn set(s: &AppState, headers: &HeaderMap, paused: bool) -> ApiResult<Json<PauseState>> {
     let me = gate(s, headers).await?;
     s.limits.binding_changes.admit(&me.binding_id, "changes of this binding")?;
+    users_own(s, &me.binding_id).await?;
     // Revoked since the gate let the token pass (the gate remembers a pass for 2 s).
     if !db::set_paused(&s.db, &me.binding_id, paused.then(now_ms)).await? {
         return Err(invalid());
     }
+    if paused {
+        // The sockets' re-check (as after a revocation) closes this binding's, wherever it is.
+        s.binding_revoked().await;
+    }
     let what = if paused { "binding paused by its user" } else { "binding resumed by its user" };
     tracing::info!(tenant = %me.tenant_id, binding = %me.binding_id, "{what}");
     Ok(Json(PauseState { binding_id: me.binding_id, paused }))
+}
+
+/// Refuses a change by the user to the organization's binding (403 `managed_binding`, as
+/// revoking it is): its administrator manages it, and a user who copies its access token
+/// out of the extension must not pause or rename it behind the panel's back.
+pub(super) async fn users_own(s: &AppState, binding_id: &str) -> ApiResult<()> {
+    match db::active_binding(&s.db, binding_id).await? {
+        Some(b) if b.managed => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "managed_binding",
+            "Your organization manages this connection; your administrator can change it.",
+        )),
+        Some(_) => Ok(()),
+        None => Err(invalid()),
+    }
 }

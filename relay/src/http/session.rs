@@ -164,11 +164,22 @@ async fn reauthenticate(s: &AppState, binding_id: &str, access_token: &str) -> R
         return Err("invalid_access_token");
     }
     match db::active_binding(&s.db, binding_id).await {
-        Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid => Ok(claims),
+        Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid => {
+            if b.paused {
+                Err(PAUSED)
+            } else {
+                Ok(claims)
+            }
+        }
         Ok(_) => Err("invalid_access_token"),
         Err(_) => Err("storage_unavailable"),
     }
 }
+
+/// The refusal of a paused binding's socket (4401): the extension marks the binding paused
+/// and stays away until the user resumes (the relay paused it through another copy of its
+/// tokens, or the extension's own record of the pause was lost).
+const PAUSED: &str = "binding_paused";
 
 /// What woke an authenticated session.
 enum Event {
@@ -280,13 +291,19 @@ impl Session<'_> {
                 tracing::info!(binding = %binding_id, "socket closed: replaced by a newer one");
                 return ControlFlow::Break(());
             }
-            Event::Wake(Wake::Recheck) => {
-                if !matches!(db::active_binding(&s.db, binding_id).await, Ok(Some(_))) {
+            Event::Wake(Wake::Recheck) => match db::active_binding(&s.db, binding_id).await {
+                Ok(Some(b)) if b.paused => {
+                    refuse(s, socket, PAUSED).await;
+                    tracing::info!(binding = %binding_id, "socket closed: binding paused");
+                    return ControlFlow::Break(());
+                }
+                Ok(Some(_)) => {}
+                _ => {
                     refuse(s, socket, "binding_revoked").await;
                     tracing::info!(binding = %binding_id, "socket closed: binding revoked");
                     return ControlFlow::Break(());
                 }
-            }
+            },
         }
         ControlFlow::Continue(())
     }
@@ -343,9 +360,15 @@ async fn authenticate(
         return None;
     }
     let active = db::active_binding(&s.db, &binding_id).await;
-    if !matches!(active, Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid) {
+    let refusal = match active {
+        Ok(Some(b)) if b.tenant_id != claims.tid || b.user_id != claims.uid => Some("invalid_access_token"),
+        Ok(Some(b)) if b.paused => Some(PAUSED),
+        Ok(Some(_)) => None,
+        _ => Some("invalid_access_token"),
+    };
+    if let Some(code) = refusal {
         unregister(displaced);
-        refuse(s, socket, "invalid_access_token").await;
+        refuse(s, socket, code).await;
         return None;
     }
     // One socket per binding: the older one here closes now; one on another instance

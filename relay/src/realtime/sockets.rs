@@ -285,7 +285,7 @@ pub async fn forward_signals(
     loop {
         tokio::select! {
             changed = revocations.changed() => match changed {
-                Ok(()) => match db::revoked_among(&db, &live.binding_ids()).await {
+                Ok(()) => match db::revoked_or_paused_among(&db, &live.binding_ids()).await {
                     Ok(revoked) => live.raise_for(&revoked, |i| &i.recheck),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot tell which sockets lost their binding; all re-check");

@@ -43,6 +43,7 @@ impl Poller {
             reissues: self.reissues,
             prompt: None,
             confirm_key: None,
+            url: None,
         }
     }
 
@@ -133,6 +134,7 @@ impl Poller {
             reissues: self.reissues,
             prompt: None,
             confirm_key: None,
+            url: issued.url.filter(|u| is_web_page(u)),
         });
         // Long-poll first: no reason to wait before the first status request.
         self.poll(now, out);
@@ -214,4 +216,13 @@ impl Poller {
             out.push(Action::Schedule(at));
         }
     }
+}
+
+/// The only links the panel offers: an http(s) page of reasonable length (no `javascript:`,
+/// `data:` or extension URL, whatever a relay sends). Where it leads is the relay owner's
+/// choice (`tenant create --pair-url`, checked against the tenant's origins there).
+fn is_web_page(url: &str) -> bool {
+    url.len() <= 2048
+        && (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
 }

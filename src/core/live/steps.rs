@@ -84,6 +84,12 @@ impl Links {
                 self.remove(&binding_id, out);
                 out.push(Action::Forget { binding_id });
             }
+            AfterClose::Paused => {
+                // Until storage says so too: a sync read before the mark lands may still
+                // call it unpaused, and reopening would only be refused again.
+                e.paired.paused = true;
+                out.push(Action::MarkPaused { binding_id: e.paired.binding_id.clone() });
+            }
             AfterClose::ReconnectLater => e.waiting = Some(Waiting::Until(now + REPLACED_RECONNECT_MS)),
             AfterClose::RefreshThenReconnect => {
                 e.waiting = Some(Waiting::Refreshing);

@@ -126,7 +126,8 @@ fn code_pairing_bodies_round_trip() {
             code: "ABCD-EFGH".into(),
             expires_at: ms(1),
             interval: 5,
-            server_time: None
+            server_time: None,
+            url: Some("http://localhost:8788/pair?code=ABCD-EFGH".into())
         },
         ChallengeStatus::Pending,
         ChallengeStatus::AwaitingConfirmation,

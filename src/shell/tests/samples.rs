@@ -94,6 +94,7 @@ pub fn challenge_view() -> ChallengeView {
         error: None,
         reissued: true,
         prompt: Some(prompt()),
+        url: Some("https://app.example/pair?code=ABCD-EFGH".into()),
     }
 }
 
@@ -109,6 +110,7 @@ pub fn stored_challenge() -> StoredChallenge {
         reissues: 1,
         prompt: Some(prompt()),
         confirm_key: Some("lrk_k".into()),
+        url: Some("https://app.example/pair?code=ABCD-EFGH".into()),
     }
 }
 
@@ -170,6 +172,10 @@ pub fn seeds() -> Vec<Seed> {
         checks!(RefreshedTokens),
     );
     add(json!({"challengeId":"c","code":"ABCD-EFGH","expiresAt":1,"interval":5}), checks!(ChallengeIssued));
+    add(
+        json!({"challengeId":"c","code":"ABCD-EFGH","expiresAt":1,"interval":5,"url":"https://a.example/p?code=ABCD-EFGH"}),
+        checks!(ChallengeIssued),
+    );
     add(
         json!({"appName":"Acme","tenantId":"acme","userId":"dana","expiresAt":3,"serverTime":1,
             "appOrigins":["http://localhost:8788"]}),

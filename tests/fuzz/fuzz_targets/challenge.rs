@@ -143,6 +143,7 @@ fuzz_target!(|run: Run| {
                             shown_at: EpochMs::from_ms(shown_at),
                         }),
                         confirm_key: c.confirm_key.map(|k| format!("lrk_stored{k}")),
+                        url: None,
                     }),
                     _ => None,
                 };
@@ -158,6 +159,7 @@ fuzz_target!(|run: Run| {
                     expires_at: EpochMs::from_ms(expires_at),
                     interval,
                     server_time: None,
+                    url: None,
                 })
             }
             Input::Status { status, interval, requester: who } => {

@@ -14,6 +14,7 @@ fn issued(id: &str, now: EpochMs) -> ChallengeIssued {
         expires_at: now + 600_000,
         interval: 5,
         server_time: None,
+        url: None,
     }
 }
 
@@ -79,6 +80,29 @@ fn started() -> Poller {
     let mut p = Poller::new(1);
     assert_eq!(requests(&p.handle(Event::Started, T0)), 1);
     p
+}
+
+/// The code request's `url` reaches the panel only as an http(s) page.
+#[test]
+fn only_a_web_page_is_offered_as_the_app_s_pairing_page() {
+    let page = "http://localhost:8788/pair?code=ABCD-2345";
+    let long = format!("https://a.example/{}", "x".repeat(2100));
+    for (sent, shown) in [
+        (Some(page), Some(page)),
+        (Some("https://app.example/pair?code=ABCD-2345"), Some("https://app.example/pair?code=ABCD-2345")),
+        (Some("javascript:alert(1)"), None),
+        (Some("chrome-extension://abc/panel.html"), None),
+        (Some("data:text/html,hi"), None),
+        (Some("https://a.example/pair ?code=x"), None),
+        (Some("https://a.example/\npair"), None),
+        (Some(long.as_str()), None),
+        (None, None),
+    ] {
+        let mut p = started();
+        p.handle(Event::Issued(ChallengeIssued { url: sent.map(str::to_owned), ..issued("c1", T0) }), T0);
+        assert_eq!(p.view(T0).url.as_deref(), shown, "{sent:?}");
+        assert_eq!(p.view(T0).code.as_deref(), Some("ABCD-2345"));
+    }
 }
 
 #[test]

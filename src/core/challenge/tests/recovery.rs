@@ -15,6 +15,7 @@ fn stored(next_poll_at: EpochMs, expires_at: EpochMs) -> StoredChallenge {
         reissues: 0,
         prompt: None,
         confirm_key: None,
+        url: None,
     }
 }
 

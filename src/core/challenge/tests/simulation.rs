@@ -85,6 +85,7 @@ impl Relay {
                     expires_at: EpochMs::from_ms(real + 600_000),
                     interval: 5,
                     server_time: None,
+                    url: None,
                 })
             }
             Action::Poll { challenge_id, .. } => {

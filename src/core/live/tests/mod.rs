@@ -127,6 +127,13 @@ fn each_close_leads_to_its_own_next_step() {
     assert_eq!(revoked, [Action::Forget { binding_id: "b1".into() }]);
     assert!(opens(&woken(&mut links, T0 + REPLACED_RECONNECT_MS)).is_empty(), "a revoked binding stays gone");
 
+    // Paused at the relay: marked, and no reconnect on the next wake-up.
+    let mut links = Links::new(7);
+    let conn = authenticated(&mut links, T0);
+    let paused = links.handle(Event::Closed { conn, code: CLOSE_REFUSED, reason: "binding_paused".into() }, T0);
+    assert_eq!(paused, [Action::MarkPaused { binding_id: "b1".into() }]);
+    assert!(opens(&woken(&mut links, T0 + CAP_MS)).is_empty());
+
     let mut links = Links::new(7);
     let conn = authenticated(&mut links, T0);
     let replaced = links.handle(Event::Closed { conn, code: CLOSE_REPLACED, reason: "replaced".into() }, T0);

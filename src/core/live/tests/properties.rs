@@ -29,7 +29,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(Step::Sync),
         conn.prop_map(Step::Opened),
         (conn, 0..6u8).prop_map(|(c, f)| Step::Frame(c, f)),
-        (conn, 0..6u8).prop_map(|(c, k)| Step::Closed(c, k)),
+        (conn, 0..7u8).prop_map(|(c, k)| Step::Closed(c, k)),
         (conn, any::<bool>()).prop_map(|(c, t)| Step::AuthToken(c, t)),
         b.clone().prop_map(Step::Refreshed),
         (b.clone(), any::<bool>()).prop_map(|(b, ok)| Step::RefreshEnded(b, ok)),
@@ -62,7 +62,8 @@ fn close(kind: u8) -> (u16, &'static str) {
         (CLOSE_REPLACED, "replaced"),
         (1006, ""),
         (1001, "relay_restarting"),
-    ][kind as usize % 6]
+        (CLOSE_REFUSED, "binding_paused"),
+    ][kind as usize % 7]
 }
 
 /// What the driver would hold: sockets opened and not yet closed, by number.
@@ -178,7 +179,9 @@ proptest! {
                             prop_assert!(matches!(frame, ClientFrame::Auth { .. }) && model.acked.contains(conn), "re-auth on an unacknowledged socket");
                         }
                     }
-                    Action::Forget { binding_id } => model.allowed.retain(|b| b != binding_id),
+                    Action::Forget { binding_id } | Action::MarkPaused { binding_id } => {
+                        model.allowed.retain(|b| b != binding_id)
+                    }
                     Action::WakeAt(at) => model.timers.push(*at),
                     _ => {}
                 }
