@@ -12,6 +12,9 @@
   const requestedReturn = params.get("return");
   let returnUrl = null;
   let appName = "the app";
+  // Describe's answer, kept for when the extension arrives after the page loaded.
+  let described = null;
+  let waiting = false;
   // The site that opened this page, as the browser witnessed it (PROTOCOL §4), or null.
   let opener = null;
 
@@ -98,11 +101,30 @@
     });
   }
 
+  // The relay's configured install link (the store listing), else its /install page.
+  $("install-link").href = document.body.dataset.installUrl || "/install";
+
+  // Offers the install link and watches for the extension: Chrome gives an open page
+  // `chrome.runtime` once an extension that may talk to it is installed, so the page goes
+  // on by itself (no reload, the token stays in this page only).
   function noExtension() {
     show("Install Latch to continue", "");
     $("continue").hidden = true;
     $("install").hidden = false;
     showBack();
+    if (!waiting) waitForExtension();
+  }
+
+  async function waitForExtension() {
+    waiting = true;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 2000));
+      if (!extensionAvailable()) continue;
+      if ((await send({ type: "status", tenantId: described.tenantId })) === null) continue;
+      waiting = false;
+      $("install").hidden = true;
+      return ready();
+    }
   }
 
   async function describe() {
@@ -126,15 +148,20 @@
       return show(t, m, { error: true, back: true });
     }
     appName = body.appName;
+    described = body;
     $("app-name").textContent = body.appName;
     $("tenant-id").textContent = body.tenantId;
     $("user-id").textContent = body.userId;
     $("describe").hidden = false;
     if (!extensionAvailable()) return noExtension();
+    return ready();
+  }
+
+  async function ready() {
     // Before Continue shows: its click must reach the extension synchronously (the gesture
     // that lets the side panel open), so the answer must already be known.
-    opener = await checkOpener(body.appOrigins).catch(() => null);
-    show("Connect " + body.appName + " to Latch", "Click Continue, then approve in the Latch side panel.", { back: true });
+    opener = await checkOpener(described.appOrigins).catch(() => null);
+    show("Connect " + described.appName + " to Latch", "Click Continue, then approve in the Latch side panel.", { back: true });
     $("continue").hidden = false;
     $("continue").focus();
   }

@@ -61,6 +61,9 @@ pub struct Config {
     pub unauthenticated_sockets_per_address: usize,
     /// A WebSocket frame the client does not take within this ends its socket.
     pub socket_send_timeout_ms: u64,
+    /// Where the connect page's Install button leads when the extension is missing (the
+    /// store listing); `None`: the relay's own `/install` page (load-unpacked steps).
+    pub install_url: Option<String>,
 }
 
 impl Config {
@@ -81,6 +84,7 @@ impl Config {
             inbox: inbox::InboxConfig::default(),
             unauthenticated_sockets_per_address: 32,
             socket_send_timeout_ms: 10_000,
+            install_url: None,
         }
     }
 }

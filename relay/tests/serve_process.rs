@@ -168,7 +168,8 @@ async fn a_configured_relay_logs_json_serves_metrics_and_shuts_down_gracefully()
     assert!(!stored.iter().any(|n| n.starts_with("token_")), "secrets in the database: {stored:?}");
 }
 
-/// Code settings outside what the extension honours are refused before anything starts.
+/// Code settings outside what the extension honours, and an install link that isn't a web
+/// page, are refused before anything starts.
 #[test]
 fn serve_refuses_code_lifetimes_and_intervals_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,6 +179,8 @@ fn serve_refuses_code_lifetimes_and_intervals_out_of_range() {
         ("LATCH_CODE_TTL_SECONDS", "3601", "--code-ttl-seconds"),
         ("LATCH_CODE_INTERVAL_SECONDS", "0", "--code-interval-seconds"),
         ("LATCH_CODE_INTERVAL_SECONDS", "61", "--code-interval-seconds"),
+        ("LATCH_INSTALL_URL", "javascript:alert(1)", "--install-url"),
+        ("LATCH_INSTALL_URL", "store listing", "--install-url"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_latch-relay"))
             .args(["--database", &database, "serve", "--dev", "--listen", "127.0.0.1:0"])

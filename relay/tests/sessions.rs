@@ -100,6 +100,10 @@ async fn health_and_web_pieces() {
     let page = String::from_utf8(page).unwrap();
     assert!(page.contains(latch_relay::DEV_EXTENSION_ID));
     assert!(!page.contains("<script>"), "no inline scripts");
+    assert!(page.contains(r#"data-install-url="/install""#), "no store listing: the relay's own steps");
+    let (s, steps) = f.raw("GET", "/install", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(String::from_utf8(steps).unwrap().contains("Load unpacked"));
     let (s, frame) = f.raw("GET", "/status-frame?tenant=acme", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(String::from_utf8(frame).unwrap().contains("http://localhost:8788"));
@@ -108,6 +112,15 @@ async fn health_and_web_pieces() {
     let (s, js) = f.raw("GET", "/embed.js", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(String::from_utf8(js).unwrap().contains("Connect Latch"));
+}
+
+/// `--install-url`: the connect page's Install button leads there, escaped as an attribute.
+#[tokio::test]
+async fn the_connect_page_links_the_configured_install_url() {
+    let f = fixture_with(|c| c.install_url = Some("https://store.example/latch?a=1&b=\"x\"".into())).await;
+    let (_, page) = f.raw("GET", "/connect", None, None).await;
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains(r#"data-install-url="https://store.example/latch?a=1&amp;b=&quot;x&quot;""#), "{page}");
 }
 
 #[tokio::test]

@@ -134,4 +134,15 @@ test("connect page: no axe violations before and after Continue, keyboard reache
     await keyboardReachesEverything(popup, "connect page");
     await noViolations(app, "demo app with the embed");
   } finally { await close2(); }
+  // Without the extension: the Install link, and the relay's /install steps.
+  const { context: c3, close: close3 } = await launchBrowser({ withoutExtension: true });
+  try {
+    const page = await c3.newPage();
+    await page.goto(`http://localhost:8787/connect#token=${await stack.mint("dana")}`);
+    await page.getByRole("link", { name: "Install Latch" }).waitFor();
+    await noViolations(page, "connect page without the extension");
+    await keyboardReachesEverything(page, "connect page without the extension");
+    await page.goto("http://localhost:8787/install");
+    await noViolations(page, "install steps");
+  } finally { await close3(); }
 });

@@ -207,19 +207,28 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
  * Chromium with the unpacked extension in a fresh profile. `alsoLoad`: more unpacked
  * extension directories (the benchmark's plain-JS baseline). `language`: the UI language
  * (e.g. "de"), else the environment's. `colorScheme`: "light" or "dark" (the system theme).
+ * `withoutExtension`: start with no extension; the returned `installExtension()` loads
+ * Latch later (CDP `Extensions.loadUnpacked`), as a user installing it mid-flow.
  */
-export async function launchBrowser({ alsoLoad = [], language = null, colorScheme = "light", profileDir = null } = {}) {
+export async function launchBrowser({
+  alsoLoad = [], language = null, colorScheme = "light", profileDir = null, withoutExtension = false,
+} = {}) {
   // `profileDir`: reuse (and keep) a profile, to restart the browser on the same storage.
   const profile = profileDir ?? mkdtempSync(join(tmpdir(), "latch-profile-"));
   const dirs = [EXTENSION_DIR, ...alsoLoad].join(",");
+  const DEBUG_PORT = 9341;
+  const extensionArgs = withoutExtension
+    ? ["--enable-unsafe-extension-debugging", `--remote-debugging-port=${DEBUG_PORT}`]
+    : [`--disable-extensions-except=${dirs}`, `--load-extension=${dirs}`];
   const context = await chromium.launchPersistentContext(profile, {
+    ...(withoutExtension ? { ignoreDefaultArgs: ["--disable-extensions"] } : {}),
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
     colorScheme,
     // Chromium on Linux takes its UI language (chrome.i18n's locale) from the environment.
     ...(language ? { env: { ...process.env, LANGUAGE: language, LANG: `${language}.UTF-8` }, locale: language } : {}),
     args: [
-      `--disable-extensions-except=${dirs}`, `--load-extension=${dirs}`,
+      ...extensionArgs,
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
       // Experiments only, e.g. LATCH_CHROMIUM_FLAGS=--js-flags=--no-wasm-lazy-compilation.
@@ -227,6 +236,24 @@ export async function launchBrowser({ alsoLoad = [], language = null, colorSchem
     ],
   });
   const ids = () => context.serviceWorkers().map((w) => new URL(w.url()).host);
+  if (withoutExtension) {
+    let debuggerConnection = null;
+    return {
+      context,
+      async installExtension() {
+        debuggerConnection = await chromium.connectOverCDP(`http://127.0.0.1:${DEBUG_PORT}`);
+        const cdp = await debuggerConnection.newBrowserCDPSession();
+        const { id } = await cdp.send("Extensions.loadUnpacked", { path: EXTENSION_DIR });
+        await cdp.detach();
+        if (id !== EXTENSION_ID) throw new Error(`loaded as ${id}, expected ${EXTENSION_ID}`);
+      },
+      async close() {
+        await context.close();
+        await debuggerConnection?.close().catch(() => {});
+        if (!profileDir) rmSync(profile, { recursive: true, force: true });
+      },
+    };
+  }
   const end = Date.now() + 15000;
   while (ids().length < 1 + alsoLoad.length) {
     if (Date.now() > end) throw new Error(`extension workers did not start: ${ids()}`);

@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// Least time between two status polls of one code (RFC 8628 `interval`), 1–60 s.
     #[arg(long, env = "LATCH_CODE_INTERVAL_SECONDS", default_value_t = 5)]
     code_interval_seconds: u64,
+    /// The extension's store listing, for the connect page's Install button (default: the
+    /// relay's /install page with the load-unpacked steps, for development).
+    #[arg(long, env = "LATCH_INSTALL_URL")]
+    install_url: Option<String>,
 }
 
 /// Code lifetimes the extension honours (it takes a longer one for a clock that moved).
@@ -139,6 +143,14 @@ fn config(a: &ServeArgs) -> anyhow::Result<Config> {
     anyhow::ensure!(CODE_TTL_SECONDS.contains(&a.code_ttl_seconds), "--code-ttl-seconds must be 60–3600");
     anyhow::ensure!(CODE_INTERVAL_SECONDS.contains(&a.code_interval_seconds), "--code-interval-seconds must be 1–60");
     cfg.challenge_ttl_ms = a.code_ttl_seconds * 1000;
+    if let Some(raw) = &a.install_url {
+        let parsed = url::Url::parse(raw).ok().filter(|u| matches!(u.scheme(), "https" | "http") && u.has_host());
+        anyhow::ensure!(
+            parsed.is_some(),
+            "--install-url must be an http(s) URL, such as the extension's store listing"
+        );
+        cfg.install_url = parsed.map(String::from);
+    }
     cfg.poll_interval_ms = a.code_interval_seconds * 1000;
     cfg.cleanup = latch_relay::cleanup::CleanupConfig {
         interval_ms: a.cleanup_interval_seconds * 1000,

@@ -20,6 +20,7 @@ const CONNECT_JS: &str = include_str!("../../assets/connect.js");
 const STATUS_FRAME_HTML: &str = include_str!("../../assets/status-frame.html");
 const STATUS_FRAME_JS: &str = include_str!("../../assets/status-frame.js");
 const PAGE_CSS: &str = include_str!("../../assets/page.css");
+const INSTALL_HTML: &str = include_str!("../../assets/install.html");
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'";
 
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/status-frame.js", get(|| async { asset("text/javascript", STATUS_FRAME_JS) }))
         .route("/static/page.css", get(|| async { asset("text/css", PAGE_CSS) }))
         .route("/connect", get(connect))
+        .route("/install", get(|| async { page(INSTALL_HTML.to_owned(), "'none'") }))
         .route("/status-frame", get(status_frame))
 }
 
@@ -73,7 +75,11 @@ fn extension_ids_json(s: &AppState) -> String {
 
 /// The connect page may never be framed: a hostile page must not overlay its button.
 async fn connect(State(s): State<AppState>) -> Response {
-    page(CONNECT_HTML.replace("{{EXTENSION_IDS}}", &attr(&extension_ids_json(&s))), "'none'")
+    let install = s.cfg.install_url.as_deref().unwrap_or("/install");
+    let html = CONNECT_HTML
+        .replace("{{EXTENSION_IDS}}", &attr(&extension_ids_json(&s)))
+        .replace("{{INSTALL_URL}}", &attr(install));
+    page(html, "'none'")
 }
 
 #[derive(Deserialize)]
