@@ -117,8 +117,17 @@
 
   async function waitForExtension() {
     waiting = true;
+    // The link's life on this browser's clock (describe's times are the relay's): past it,
+    // Continue could only fail.
+    const expiresAt = Date.now() + Math.max(0, (described.expiresAt || 0) - (described.serverTime || 0));
     for (;;) {
       await new Promise((r) => setTimeout(r, 2000));
+      if (Date.now() >= expiresAt) {
+        waiting = false;
+        $("install").hidden = true;
+        const [t, m] = DESCRIBE_ERRORS.token_expired;
+        return show(t, m, { error: true, back: true });
+      }
       if (!extensionAvailable()) continue;
       if ((await send({ type: "status", tenantId: described.tenantId })) === null) continue;
       waiting = false;
@@ -162,6 +171,7 @@
     // that lets the side panel open), so the answer must already be known.
     opener = await checkOpener(described.appOrigins).catch(() => null);
     show("Connect " + described.appName + " to Latch", "Click Continue, then approve in the Latch side panel.", { back: true });
+    $("continue").disabled = false; // offer() disabled it if the extension went away
     $("continue").hidden = false;
     $("continue").focus();
   }

@@ -181,6 +181,7 @@ fn serve_refuses_code_lifetimes_and_intervals_out_of_range() {
         ("LATCH_CODE_INTERVAL_SECONDS", "61", "--code-interval-seconds"),
         ("LATCH_INSTALL_URL", "javascript:alert(1)", "--install-url"),
         ("LATCH_INSTALL_URL", "store listing", "--install-url"),
+        ("LATCH_INSTALL_URL", "https://store.example@evil.example/latch", "--install-url"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_latch-relay"))
             .args(["--database", &database, "serve", "--dev", "--listen", "127.0.0.1:0"])

@@ -121,6 +121,8 @@ async fn the_connect_page_links_the_configured_install_url() {
     let (_, page) = f.raw("GET", "/connect", None, None).await;
     let page = String::from_utf8(page).unwrap();
     assert!(page.contains(r#"data-install-url="https://store.example/latch?a=1&amp;b=&quot;x&quot;""#), "{page}");
+    // The development steps would be wrong here: /install leads to the listing.
+    assert_eq!(f.raw("GET", "/install", None, None).await.0, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

@@ -77,8 +77,13 @@ fn running(panel: Panel, v: ChallengeView, now: RwSignal<EpochMs>) -> impl IntoV
                 <p class="code">{c}</p>
                 <p class="meta">{t("code_expires_in")} " " <span class="countdown">{move || countdown(expires_at.unwrap_or_default(), now.get())}</span></p>
             })}
-            {page.map(|href| view! {
-                <p class="meta"><a href=href target="_blank" rel="noopener noreferrer">{t("code_open_page")}</a></p>
+            {page.map(|href| {
+                // Where the link leads, said in its text: on a relay where one app set a
+                // page, every user's code links it (the prompt still names who approves).
+                let host = href.split("://").nth(1).and_then(|r| r.split(['/', '?', '#']).next()).unwrap_or_default().to_owned();
+                view! {
+                    <p class="meta"><a href=href target="_blank" rel="noopener noreferrer">{t_with("code_open_page", &[&host])}</a></p>
+                }
             })}
             <p class="meta" role="status">
                 {status}

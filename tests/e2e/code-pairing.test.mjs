@@ -155,7 +155,7 @@ test("the app's own page approves a typed code; the panel asks its user, and onl
     const app = await context.newPage();
     await app.goto("http://localhost:8788/"); // signs in
     // The panel links the app's own page for this code (tenant create --pair-url).
-    const link = panel.getByRole("link", { name: "Or open the app's page with this code filled in" });
+    const link = panel.getByRole("link", { name: "Or open localhost:8788 with this code filled in" });
     assert.equal(await link.getAttribute("href"), `http://localhost:8788/pair?code=${code}`);
     const opened = context.waitForEvent("page");
     await link.click();

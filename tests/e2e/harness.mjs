@@ -1,8 +1,8 @@
-// End-to-end fixtures: a real relay process (target/release/latch-relay) on a fresh
+// End-to-end fixtures: a real relay process (LATCH_RELAY_BIN, npm run e2e: the debug build) on a fresh
 // SQLite file, the Acme demo app, and Debian's Chromium with the built extension loaded.
 import { spawn, execFileSync, execFile } from "node:child_process";
 import { createServer, request as httpRequest } from "node:http";
-import { mkdtempSync, rmSync, existsSync, mkdirSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,7 +15,10 @@ export const RELAY_METRICS = "http://127.0.0.1:8789";
 export const APP = "http://localhost:8788";
 export const EXTENSION_ID = "caldpegfoiafoehigbniidhckihmjbop";
 export const EXTENSION_DIR = join(ROOT, "dist/extension");
-export const RELAY_BIN = join(ROOT, "target/release/latch-relay");
+// `npm run e2e` (and so `npm test`) sets LATCH_RELAY_BIN to the debug build `cargo test`
+// already made (the same code; a release build only for the suite cost CI ~7 minutes).
+// Unset, the release build: the benchmarks (tests/bench) measure that one.
+export const RELAY_BIN = process.env.LATCH_RELAY_BIN || join(ROOT, "target/release/latch-relay");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -125,7 +128,7 @@ async function mustBeFree(url) {
 }
 
 export async function startStack(env = {}, { proxy = false, clockOffset = null, demoApp = true } = {}) {
-  if (!existsSync(RELAY_BIN)) throw new Error(`${RELAY_BIN} missing: run npm test (it builds the relay)`);
+  if (!existsSync(RELAY_BIN)) throw new Error(`${RELAY_BIN} missing: npm run e2e builds it (benchmarks: cargo build --release -p latch-relay)`);
   await mustBeFree(`${RELAY}/healthz`);
   await mustBeFree(`${APP}/`);
   const dir = mkdtempSync(join(tmpdir(), "latch-e2e-"));
@@ -216,9 +219,9 @@ export async function launchBrowser({
   // `profileDir`: reuse (and keep) a profile, to restart the browser on the same storage.
   const profile = profileDir ?? mkdtempSync(join(tmpdir(), "latch-profile-"));
   const dirs = [EXTENSION_DIR, ...alsoLoad].join(",");
-  const DEBUG_PORT = 9341;
+  // Port 0: Chromium picks a free one and writes it to DevToolsActivePort in the profile.
   const extensionArgs = withoutExtension
-    ? ["--enable-unsafe-extension-debugging", `--remote-debugging-port=${DEBUG_PORT}`]
+    ? ["--enable-unsafe-extension-debugging", "--remote-debugging-port=0"]
     : [`--disable-extensions-except=${dirs}`, `--load-extension=${dirs}`];
   const context = await chromium.launchPersistentContext(profile, {
     ...(withoutExtension ? { ignoreDefaultArgs: ["--disable-extensions"] } : {}),
@@ -241,7 +244,8 @@ export async function launchBrowser({
     return {
       context,
       async installExtension() {
-        debuggerConnection = await chromium.connectOverCDP(`http://127.0.0.1:${DEBUG_PORT}`);
+        const port = readFileSync(join(profile, "DevToolsActivePort"), "utf8").split("\n")[0];
+        debuggerConnection = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
         const cdp = await debuggerConnection.newBrowserCDPSession();
         const { id } = await cdp.send("Extensions.loadUnpacked", { path: EXTENSION_DIR });
         await cdp.detach();

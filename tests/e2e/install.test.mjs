@@ -1,6 +1,7 @@
 // No dead end without the extension (issue 21 item 1): the connect page offers the relay's
 // install link (LATCH_INSTALL_URL, else its own /install page with the load-unpacked
-// steps) and goes on by itself once Latch is installed — no reload — through to a binding.
+// steps) and goes on by itself once Latch is installed — no reload — through to a binding;
+// a link that expires meanwhile says so instead of waiting for ever.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startStack, launchBrowser, openPanel, approveWhenArmed, waitForBindings, RELAY } from "./harness.mjs";
@@ -36,8 +37,8 @@ test("without Latch the connect page offers Install; once installed it goes on b
   } finally { await close(); await stack.stop(); stack = null; }
 });
 
-test("without LATCH_INSTALL_URL the button leads to the relay's load-unpacked steps", async () => {
-  stack = await startStack();
+test("without LATCH_INSTALL_URL the button leads to the relay's steps; the wait ends with the link's life", async () => {
+  stack = await startStack({ LATCH_PAIRING_TTL_SECONDS: "6" });
   const { context, close } = await launchBrowser({ withoutExtension: true });
   try {
     const page = await context.newPage();
@@ -50,5 +51,8 @@ test("without LATCH_INSTALL_URL the button leads to the relay's load-unpacked st
     const steps = await opened;
     await steps.getByRole("heading", { name: "Install Latch (development build)" }).waitFor();
     await steps.getByText("Load unpacked").waitFor();
+    // Never installed: once the link has expired (6 s here), the page says so.
+    await page.getByRole("heading", { name: "This connect link has expired" }).waitFor({ timeout: 15000 });
+    assert.equal(await install.isVisible(), false);
   } finally { await close(); await stack.stop(); stack = null; }
 });

@@ -125,6 +125,20 @@ const CODE_TTL_SECONDS: std::ops::RangeInclusive<u64> = 60..=3600;
 /// Poll intervals that make sense for a person typing a code (RFC 8628 suggests 5 s).
 const CODE_INTERVAL_SECONDS: std::ops::RangeInclusive<u64> = 1..=60;
 
+/// `--install-url`: an https page without userinfo (http only with `--dev` or on this
+/// machine), so the connect page's button can't be turned into a plain-text or look-alike link.
+fn install_url(raw: &str, dev: bool) -> anyhow::Result<String> {
+    let url = url::Url::parse(raw).ok();
+    let local = |u: &url::Url| matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let ok = url.as_ref().is_some_and(|u| {
+        u.username().is_empty()
+            && u.password().is_none()
+            && (u.scheme() == "https" || (u.scheme() == "http" && (dev || local(u))))
+    });
+    anyhow::ensure!(ok, "--install-url must be an https URL without userinfo, such as the extension's store listing");
+    Ok(url.map(String::from).unwrap_or_default())
+}
+
 /// The relay's settings from the flags (checked where a value can't work).
 fn config(a: &ServeArgs) -> anyhow::Result<Config> {
     let mut cfg = Config::new(&a.public_url);
@@ -144,12 +158,7 @@ fn config(a: &ServeArgs) -> anyhow::Result<Config> {
     anyhow::ensure!(CODE_INTERVAL_SECONDS.contains(&a.code_interval_seconds), "--code-interval-seconds must be 1–60");
     cfg.challenge_ttl_ms = a.code_ttl_seconds * 1000;
     if let Some(raw) = &a.install_url {
-        let parsed = url::Url::parse(raw).ok().filter(|u| matches!(u.scheme(), "https" | "http") && u.has_host());
-        anyhow::ensure!(
-            parsed.is_some(),
-            "--install-url must be an http(s) URL, such as the extension's store listing"
-        );
-        cfg.install_url = parsed.map(String::from);
+        cfg.install_url = Some(install_url(raw, a.dev)?);
     }
     cfg.poll_interval_ms = a.code_interval_seconds * 1000;
     cfg.cleanup = latch_relay::cleanup::CleanupConfig {

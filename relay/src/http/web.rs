@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/status-frame.js", get(|| async { asset("text/javascript", STATUS_FRAME_JS) }))
         .route("/static/page.css", get(|| async { asset("text/css", PAGE_CSS) }))
         .route("/connect", get(connect))
-        .route("/install", get(|| async { page(INSTALL_HTML.to_owned(), "'none'") }))
+        .route("/install", get(install))
         .route("/status-frame", get(status_frame))
 }
 
@@ -80,6 +80,14 @@ async fn connect(State(s): State<AppState>) -> Response {
         .replace("{{EXTENSION_IDS}}", &attr(&extension_ids_json(&s)))
         .replace("{{INSTALL_URL}}", &attr(install));
     page(html, "'none'")
+}
+
+/// The load-unpacked steps, for a relay without a store listing; with one, that listing.
+async fn install(State(s): State<AppState>) -> Response {
+    match s.cfg.install_url.as_deref() {
+        Some(listing) => axum::response::Redirect::to(listing).into_response(),
+        None => page(INSTALL_HTML.to_owned(), "'none'"),
+    }
 }
 
 #[derive(Deserialize)]

@@ -218,11 +218,15 @@ impl Poller {
     }
 }
 
-/// The only links the panel offers: an http(s) page of reasonable length (no `javascript:`,
-/// `data:` or extension URL, whatever a relay sends). Where it leads is the relay owner's
-/// choice (`tenant create --pair-url`, checked against the tenant's origins there).
+/// The only links the panel offers: an http(s) page of reasonable length with a host and no
+/// userinfo (no `javascript:`, `data:` or extension URL, no `https://app.example@evil/`),
+/// in the serialised form the relay sends (printable ASCII), whatever a relay sends. Where
+/// it leads is the relay owner's choice (`tenant create --pair-url`, checked against the
+/// tenant's origins there); the panel names its host.
 fn is_web_page(url: &str) -> bool {
-    url.len() <= 2048
-        && (url.starts_with("https://") || url.starts_with("http://"))
-        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    url.len() <= 2048 && url.bytes().all(|b| b.is_ascii_graphic()) && !authority.is_empty() && !authority.contains('@')
 }

@@ -95,6 +95,9 @@ fn only_a_web_page_is_offered_as_the_app_s_pairing_page() {
         (Some("data:text/html,hi"), None),
         (Some("https://a.example/pair ?code=x"), None),
         (Some("https://a.example/\npair"), None),
+        (Some("https://app.example@evil.example/pair"), None),
+        (Some("https:///pair"), None),
+        (Some("https://a.example/\u{202E}pair"), None),
         (Some(long.as_str()), None),
         (None, None),
     ] {
