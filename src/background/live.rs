@@ -159,8 +159,6 @@ fn decode(data: JsValue) -> Option<ServerFrame> {
     from_js(value)
 }
 
-/// The relay closed the socket because the binding was revoked (by the app, the owner or
-/// another Disconnect): the app is gone, so the panel shows it gone.
 /// The relay refused the socket because the binding is paused there (the worker stopped
 /// between telling the relay and storing it, or another copy of the tokens paused it).
 async fn mark_paused(binding_id: String) {
@@ -173,6 +171,8 @@ async fn mark_paused(binding_id: String) {
     }
 }
 
+/// The relay closed the socket because the binding was revoked (by the app, the owner or
+/// another Disconnect): the app is gone, so the panel shows it gone.
 async fn forget_revoked(binding_id: String) {
     log(&format!("binding {binding_id} was revoked at the relay"));
     tokens::forget(&binding_id);
