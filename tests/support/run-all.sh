@@ -43,9 +43,10 @@ step "fuzz (10 s per target, committed corpus)"
 bash tests/fuzz/run.sh 10
 
 step "build the extension"
-# The e2e suite runs the relay's debug build, which `cargo test` made above: the same code,
-# and a release build only for the suite was ~7 of CI's minutes (fat LTO, one codegen unit).
-# Timings in BENCHMARKS.md come from release builds (tests/bench, tests/bench/relay-load.sh).
+# The e2e suite and the load smoke run the relay's debug build, which `cargo test` made
+# above: the same code, and a release build only for them was ~7 of CI's minutes (fat LTO,
+# one codegen unit). Timings in BENCHMARKS.md come from release builds (tests/bench,
+# tests/bench/relay-load.sh without LATCH_BENCH_PROFILE=dev).
 bash tests/support/build.sh
 
 step "extension size budgets"
