@@ -31,8 +31,8 @@ pub fn ConnectedApps(panel: Panel) -> impl IntoView {
                 <ul class="bindings">
                     <For
                         each=move || panel.state.get().bindings
-                        // A row shows its binding as it was when made: one whose name or
-                        // repair state changed is made again.
+                        // A row shows its binding as it was when made: one whose name,
+                        // repair or pause state changed is made again.
                         key=|b| (b.binding_id.clone(), b.device_name.clone(), b.needs_repair.clone(), b.paused)
                         children=move |b| view! { <Row panel=panel binding=b /> }
                     />
