@@ -12,7 +12,7 @@ use crate::core::errors::CommandError;
 use crate::shell::{from_js, to_js};
 
 use super::pairing::storage_error;
-use super::state::update_bindings;
+use super::state::update_binding;
 
 #[wasm_bindgen]
 extern "C" {
@@ -52,12 +52,6 @@ pub async fn rename(binding_id: &str, device_name: &str) -> Result<String, Comma
     let answer = super::user_change::at_relay(binding_id, "PATCH", "/api/me/device", body).await?;
     // An answer not of the documented shape is the relay's failure, as a 5xx is.
     let renamed: DeviceRenamed = from_js(answer).ok_or(CommandError::RelayUnreachable)?;
-    update_bindings(|all| {
-        if let Some(b) = all.iter_mut().find(|b| b.binding_id == binding_id) {
-            b.device_name = Some(renamed.device_name.clone());
-        }
-    })
-    .await
-    .map_err(storage_error)?;
+    update_binding(binding_id, |b| b.device_name = Some(renamed.device_name.clone())).await.map_err(storage_error)?;
     Ok(renamed.device_name)
 }

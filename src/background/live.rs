@@ -15,7 +15,7 @@ use crate::config::CONNECT_ORIGIN;
 use crate::core::live::{Action, Conn, Event, Links, Paired};
 use crate::shell::{from_js, log, now_ms, random_u64, timer_delay_until, to_js};
 
-use super::state::{try_read_bindings, update_bindings};
+use super::state::{try_read_bindings, update_binding, update_bindings};
 use super::tokens;
 
 /// A socket and the callbacks that must live as long as it.
@@ -163,10 +163,7 @@ fn decode(data: JsValue) -> Option<ServerFrame> {
 /// between telling the relay and storing it, or another copy of the tokens paused it).
 async fn mark_paused(binding_id: String) {
     log(&format!("binding {binding_id} is paused at the relay"));
-    let marked = update_bindings(|all| {
-        all.iter_mut().filter(|b| b.binding_id == binding_id).for_each(|b| b.paused = true);
-    });
-    if marked.await.is_ok() {
+    if update_binding(&binding_id, |b| b.paused = true).await.is_ok() {
         super::bindings_changed().await;
     }
 }

@@ -12,7 +12,7 @@ use crate::core::errors::CommandError;
 use crate::shell::{from_js, to_js};
 
 use super::pairing::storage_error;
-use super::state::update_bindings;
+use super::state::update_binding;
 
 /// The requests' body: `{}` (every body the relay takes is JSON).
 #[derive(Serialize)]
@@ -27,11 +27,5 @@ pub async fn set_paused(binding_id: &str, paused: bool) -> Result<(), CommandErr
     if state.is_none_or(|s| s.paused != paused || s.binding_id != binding_id) {
         return Err(CommandError::RelayUnreachable);
     }
-    update_bindings(|all| {
-        if let Some(b) = all.iter_mut().find(|b| b.binding_id == binding_id) {
-            b.paused = paused;
-        }
-    })
-    .await
-    .map_err(storage_error)
+    update_binding(binding_id, |b| b.paused = paused).await.map_err(storage_error)
 }

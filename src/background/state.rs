@@ -65,6 +65,17 @@ pub async fn update_bindings<R>(f: impl FnOnce(&mut Vec<StoredBinding>) -> R) ->
     Ok(r)
 }
 
+/// [`update_bindings`] on the stored binding with this id (on each, should storage hold it
+/// twice); nothing when it is gone. `f` by reference: one copy of the locked read-modify-
+/// write serves every caller (a generic one cost the worker 0.4 KB).
+pub async fn update_binding(binding_id: &str, mut f: impl FnMut(&mut StoredBinding)) -> Result<(), JsValue> {
+    update_one(binding_id, &mut f).await
+}
+
+async fn update_one(binding_id: &str, f: &mut dyn FnMut(&mut StoredBinding)) -> Result<(), JsValue> {
+    update_bindings(|all| all.iter_mut().filter(|b| b.binding_id == binding_id).for_each(f)).await
+}
+
 thread_local! {
     /// This worker instance. Not state: only a name, so work marked in storage by an
     /// instance that has since stopped can be told from work this instance is doing.

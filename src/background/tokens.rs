@@ -16,7 +16,7 @@ use crate::core::refresh::{Action, Event, Scheduler};
 use crate::shell::relay::{self, Reply};
 use crate::shell::{log, now_ms, random_u64};
 
-use super::state::{read_bindings, update_bindings};
+use super::state::{read_bindings, update_binding};
 use super::wakeup::wake_at;
 
 pub const ALARM: &str = "latch.refresh";
@@ -100,12 +100,7 @@ async fn run(actions: Vec<Action>) {
             Action::Refresh { binding_id } => wasm_bindgen_futures::spawn_local(refresh(binding_id)),
             Action::Schedule(at) => wake_at(ALARM, at, || Box::pin(tick())).await,
             Action::MarkNeedsRepair { binding_id, error } => {
-                let marked = update_bindings(|all| {
-                    for b in all.iter_mut().filter(|b| b.binding_id == binding_id) {
-                        b.needs_repair = Some(error.clone());
-                    }
-                })
-                .await;
+                let marked = update_binding(&binding_id, |b| b.needs_repair = Some(error.clone())).await;
                 if marked.is_err() {
                     log("could not mark a binding as needing re-pair");
                 }
@@ -132,14 +127,12 @@ async fn refresh(binding_id: String) {
             let now = now_ms();
             let t = t.localized(now);
             let expires_at = t.access_expires_at;
-            let stored = update_bindings(|all| {
-                for x in all.iter_mut().filter(|x| x.binding_id == binding_id) {
-                    x.access_token = t.access_token.clone();
-                    x.refresh_token = t.refresh_token.clone();
-                    x.access_expires_at = t.access_expires_at;
-                    x.refresh_expires_at = t.refresh_expires_at;
-                    x.access_obtained_at = Some(now);
-                }
+            let stored = update_binding(&binding_id, |x| {
+                x.access_token = t.access_token.clone();
+                x.refresh_token = t.refresh_token.clone();
+                x.access_expires_at = t.access_expires_at;
+                x.refresh_expires_at = t.refresh_expires_at;
+                x.access_obtained_at = Some(now);
             })
             .await;
             match stored {

@@ -56,11 +56,12 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * challenge and the panel's view, each record's encoder and decoder growing — and a socket
  * refused with `binding_paused` marking the binding paused, so a pause the worker never
  * stored is learned: +1.13 KB, 118,823 bytes; the url's host checked for userinfo, after
- * the review: +0.16 KB, 118,984 bytes).
- * → 119.0 KB. Ratchet down from here.
+ * the review: +0.16 KB, 118,984 bytes), → 118.6 KB (every write of one stored binding
+ * through one non-generic `state::update_binding`: -0.41 KB, 118,571 bytes).
+ * → 118.6 KB. Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 119_000, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 118_600, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];
