@@ -213,3 +213,20 @@ async fn undrained_captures_expire_after_the_capture_retention() {
     assert_eq!((removed.of("captures"), stored(&f).await), (1, 0));
     assert!(f.state.metrics.render().contains("latch_cleanup_removed_total{table=\"captures\"} 1"));
 }
+
+/// A HEAD stands for a GET without its body; here the GET hands captures over and deletes
+/// them, so a HEAD (a link checker, a proxy's probe) must not: 405, and nothing is lost.
+#[tokio::test]
+async fn a_head_request_drains_nothing() {
+    let f = fixture().await;
+    sqlx::query("UPDATE tenants SET captures = 1").execute(&f.state.db).await.unwrap();
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    let access = grant["accessToken"].as_str().unwrap();
+    let page = json!({"url": "https://example.com/a", "title": "A", "text": "hello"});
+    let (s, _) = f.call("POST", PATH, Some(access), Some(page)).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, _) = f.raw("HEAD", PATH, Some(&f.api_key), None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    let (_, d) = f.call("GET", PATH, Some(&f.api_key), None).await;
+    assert_eq!(d["captures"].as_array().map(Vec::len), Some(1), "{d}");
+}

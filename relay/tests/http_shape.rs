@@ -380,3 +380,20 @@ async fn the_connect_page_takes_its_back_link_from_the_relay_only() {
     assert!(js.contains("body.returnUrl"), "the answer is used");
     assert!(!js.contains("safeReturn(params.get(\"return\"))"), "the fragment is never linked directly");
 }
+
+/// A POST with neither a body nor a `Content-Type` has nothing to misread: it is routed
+/// (a missing token is 401, an unknown method 405, as the OpenAPI document says). Any
+/// other type still is 415 first, an empty form post included.
+#[tokio::test]
+async fn a_bare_empty_post_is_routed_and_an_empty_form_post_is_not() {
+    let f = fixture_with(|_| {}).await;
+    let (s, _, b) = send(&f, "POST", "/api/me/pause", &[], None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token required")), "{b}");
+    let (s, _, b) = send(&f, "PUT", "/api/me", &[], None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")), "{b}");
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let (s, h, b) = send(&f, "POST", "/api/me/pause", &form, None).await;
+    assert_error_shape("empty form post", s, &h, &b, "unsupported_media_type");
+    let (s, h, b) = send(&f, "POST", "/pairing-tokens/describe", &[], Some("{}".into())).await;
+    assert_error_shape("a body without a type", s, &h, &b, "unsupported_media_type");
+}

@@ -39,6 +39,9 @@ rm -f "$boundary_log"
 step "relay tests on PostgreSQL (throwaway server)"
 bash tests/support/with-postgres.sh cargo test -p latch-relay
 
+step "schemathesis against a live relay (OpenAPI document, every operation, <= 100 s)"
+bash tests/openapi/run.sh
+
 step "fuzz (10 s per target, committed corpus)"
 bash tests/fuzz/run.sh 10
 

@@ -8,8 +8,10 @@ use crate::flat;
 use crate::EpochMs;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MintRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub user_id: String,
     /// Extension of PROTOCOL.md: the app page the connect page's "Back to" link leads to,
     /// carried in `connectUrl` (an http(s) URL on one of the tenant's registered origins;
@@ -19,6 +21,7 @@ pub struct MintRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MintResponse {
     pub pairing_token: String,
@@ -27,12 +30,15 @@ pub struct MintResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PairingTokenRequest {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lpt_[A-Za-z0-9_-]{43}$"))]
     pub pairing_token: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeResponse {
     pub app_name: String,
@@ -57,8 +63,10 @@ pub struct DescribeResponse {
 pub const REDEEM_RETRY_MS: u64 = 10 * 60_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RedeemRequest {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lpt_[A-Za-z0-9_-]{43}$"))]
     pub pairing_token: String,
     /// Informational; the relay says "Browser" when it is missing or empty.
     #[serde(default)]
@@ -67,11 +75,13 @@ pub struct RedeemRequest {
     /// A retry whose first attempt committed but lost its answer gets that same binding
     /// and refresh token back (while the refresh token is unused), never a second binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{43}$"))]
     pub redeem_key: Option<String>,
 }
 
 /// `POST /api/enterprise/enroll` (PROTOCOL §8): the admin's assertion from the policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EnrollRequest {
     pub assertion: String,
@@ -82,10 +92,12 @@ pub struct EnrollRequest {
     /// retry whose first answer was lost gets that binding again; a copy of the assertion
     /// presented by anyone else (another key) is a replay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{43}$"))]
     pub enroll_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BindingInfo {
     pub binding_id: String,
@@ -95,10 +107,12 @@ pub struct BindingInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenGrant {
     pub binding: BindingInfo,
     pub access_token: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrt_[A-Za-z0-9_-]{43}$"))]
     pub refresh_token: String,
     pub access_expires_at: EpochMs,
     pub refresh_expires_at: EpochMs,
@@ -109,13 +123,16 @@ pub struct TokenGrant {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshTokenRequest {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrt_[A-Za-z0-9_-]{43}$"))]
     pub refresh_token: String,
 }
 
 /// 200 answer to `POST /api/auth/refresh`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshedTokens {
     pub access_token: String,
@@ -130,6 +147,7 @@ pub struct RefreshedTokens {
 
 /// `POST /api/inbox/v1/captures` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Capture {
     pub url: String,
     pub title: String,
@@ -138,6 +156,7 @@ pub struct Capture {
 
 /// 202 answer to a capture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CaptureAccepted {
     pub status: String,
@@ -145,12 +164,14 @@ pub struct CaptureAccepted {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokeResponse {
     pub revoked: bool,
 }
 
 /// `PATCH /api/me/device` (access token): the name this browser goes by for the app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceRename {
     pub device_name: String,
@@ -158,6 +179,7 @@ pub struct DeviceRename {
 
 /// 200 answer to a rename: the name as the relay stored it (normalised).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceRenamed {
     pub binding_id: String,
@@ -166,6 +188,7 @@ pub struct DeviceRenamed {
 
 /// 200 answer to `POST /api/me/pause` and `/resume` (access token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PauseState {
     pub binding_id: String,
@@ -173,6 +196,7 @@ pub struct PauseState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MeResponse {
     pub binding_id: String,
@@ -183,6 +207,7 @@ pub struct MeResponse {
 
 /// Every relay error: `{"error": code, "message": sentence}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: String,
     #[serde(default)]
@@ -198,6 +223,7 @@ pub struct ErrorBody {
 // ---- Code pairing (§3 "Code pairing") ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeRequest {
     pub device_id: String,
@@ -206,6 +232,7 @@ pub struct ChallengeRequest {
 
 /// 201 answer to `POST /api/pairing/request`. `interval` is in seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeIssued {
     pub challenge_id: String,
@@ -223,6 +250,7 @@ pub struct ChallengeIssued {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengeStatus {
     /// No app has approved the code yet.
@@ -238,6 +266,7 @@ pub enum ChallengeStatus {
 
 /// Who asks to be connected, once an app approved the code: what the prompt shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CodeRequester {
     /// Relay-verified (consent-name policy); re-checked by the panel before it is shown.
@@ -251,6 +280,7 @@ pub struct CodeRequester {
 
 /// 200 answer to `GET /api/pairing/status`. With `awaiting_confirmation` it names the
 /// requester (flat: `appName`, `tenantId`, `userId`, `appOrigin` beside `status`).
+/// Its OpenAPI schema is that of the flat shape it is sent in (`flat::ChallengeStatusFields`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", from = "flat::ChallengeStatusFields")]
 pub struct ChallengeStatusReply {
@@ -265,9 +295,11 @@ pub struct ChallengeStatusReply {
 /// `POST /api/pairing/confirm`: the user clicked Approve on a code prompt. The same
 /// `lrk_…` key on every attempt: a retry whose first answer was lost gets the same binding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmRequest {
     pub challenge_id: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{43}$"))]
     pub redeem_key: String,
     /// Informational, as in a redeem.
     #[serde(default)]
@@ -276,15 +308,18 @@ pub struct ConfirmRequest {
 
 /// `POST /api/pairing/reject`: the user clicked Deny (or cancelled the code).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RejectRequest {
     pub challenge_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApproveCodeRequest {
     pub code: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub user_id: String,
 }
 
@@ -292,6 +327,7 @@ pub struct ApproveCodeRequest {
 /// `status` is `awaiting_confirmation` (or, for a retry after the user already approved,
 /// `confirmed`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApproveCodeReply {
     pub status: ChallengeStatus,
@@ -300,6 +336,7 @@ pub struct ApproveCodeReply {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CodeRequest {
     pub code: String,
 }

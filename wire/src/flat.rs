@@ -138,15 +138,22 @@ impl<P: Default> TryFrom<ServerFrameFields<P>> for ServerFrame<P> {
 }
 
 /// `ChallengeStatusReply` with its requester's fields side by side (the relay sends them flat).
+/// It is also that reply's OpenAPI schema: the shape on the wire.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChallengeStatusReply))]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeStatusFields {
     status: ChallengeStatus,
+    /// The poll interval in force, seconds.
     #[serde(default)]
     interval: Option<u64>,
+    /// With `awaiting_confirmation`: the app that asks (as the prompt shows it).
     app_name: Option<String>,
+    /// With `awaiting_confirmation`: the app's tenant id.
     tenant_id: Option<String>,
+    /// With `awaiting_confirmation`: the app's user.
     user_id: Option<String>,
+    /// With `awaiting_confirmation`, when the app registered one: its web origin.
     app_origin: Option<String>,
 }
 

@@ -22,7 +22,11 @@ pub mod api;
 pub mod clock;
 pub mod code;
 pub mod external;
+#[cfg(not(feature = "openapi"))]
 mod flat;
+/// Public only for the relay's OpenAPI document (the flat shapes are the wire's).
+#[cfg(feature = "openapi")]
+pub mod flat;
 mod lenient;
 pub mod name_policy;
 pub mod origin;

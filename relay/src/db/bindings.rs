@@ -97,7 +97,7 @@ pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64) -> sqlx::Result
     Ok(r.rows_affected() == 1)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BindingRow {
     pub binding_id: String,

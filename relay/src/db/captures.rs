@@ -65,7 +65,7 @@ pub async fn insert(db: &Db, c: &Capture, by: &Poster<'_>, cap: Cap, now: u64) -
 }
 
 /// A drained capture as the app receives it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Drained {
     #[serde(rename = "captureId")]

@@ -6,13 +6,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use latch_wire::api::{MeResponse, RefreshTokenRequest, RefreshedTokens, RevokeResponse};
+use latch_wire::api::{ErrorBody, MeResponse, RefreshTokenRequest, RefreshedTokens, RevokeResponse};
 use latch_wire::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
 use latch_wire::EpochMs;
 
 use super::body::bearer;
 use super::client_addr::ClientAddr;
 use super::extract::JsonBody;
+use super::openapi::{ACCESS_TOKEN_REFUSED, INVALID_REQUEST, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
 use crate::db;
 use crate::db::{Refreshed, Rotation};
@@ -23,6 +24,19 @@ use crate::AppState;
 /// Rotates a refresh token: a new access token and the successor refresh token.
 /// Held to a rate per client address and per token named: a refresh costs a write, and a
 /// stolen-token holder must not be able to hammer one family.
+#[utoipa::path(
+    post,
+    path = "/api/auth/refresh",
+    tag = "extension",
+    request_body = RefreshTokenRequest,
+    responses(
+        (status = 200, description = "A new access token and the successor refresh token; the one sent is used up.", body = RefreshedTokens),
+        (status = 400, description = INVALID_REQUEST, body = ErrorBody),
+        (status = 401, description = "`refresh_token_invalid`: unknown, expired or not a refresh token; `refresh_token_reused`: an already rotated token was presented, and its family and binding are now revoked; `refresh_token_revoked`: the binding was revoked.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn refresh(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -80,6 +94,20 @@ pub async fn refresh(
     }
 }
 
+/// The extension's Disconnect: revokes the binding its refresh token belongs to.
+#[utoipa::path(
+    post,
+    path = "/api/auth/revoke",
+    tag = "extension",
+    request_body = RefreshTokenRequest,
+    responses(
+        (status = 200, description = "`revoked` is true when this call revoked the binding, false when the token was unknown or already revoked.", body = RevokeResponse),
+        (status = 400, description = "`invalid_request`: the body is not of this shape; `refresh_token_invalid`: this is not a refresh token.", body = ErrorBody),
+        (status = 403, description = "`managed_binding`: the organization's binding; only the app or the owner removes it.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn revoke(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -154,6 +182,18 @@ pub async fn gate(s: &AppState, headers: &HeaderMap) -> ApiResult<MeResponse> {
     Ok(passed.me.clone())
 }
 
+/// The token gate: who this access token speaks for.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "extension",
+    security(("accessToken" = [])),
+    responses(
+        (status = 200, description = "The binding, app and user behind the token, and its scopes.", body = MeResponse),
+        (status = 401, description = ACCESS_TOKEN_REFUSED, body = ErrorBody),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn me(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<MeResponse>> {
     gate(&s, &headers).await.map(Json)
 }

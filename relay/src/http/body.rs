@@ -38,6 +38,12 @@ pub fn carries_body(method: &Method) -> bool {
     matches!(*method, Method::POST | Method::PUT | Method::PATCH)
 }
 
+/// No `Content-Type` and a body known to be empty (no `Content-Length` or `Content-Length: 0`,
+/// no `Transfer-Encoding`: hyper's body then reports an exact size of 0).
+pub fn is_bare_and_empty<B: http_body::Body>(req: &axum::http::Request<B>) -> bool {
+    !req.headers().contains_key(header::CONTENT_TYPE) && req.body().size_hint().exact() == Some(0)
+}
+
 pub fn unsupported_media_type() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -8,11 +8,18 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use latch_wire::api::Capture;
+use axum::extract::DefaultBodyLimit;
+use latch_wire::api::{Capture, CaptureAccepted, ErrorBody};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::UtoipaMethodRouter;
+use utoipa_axum::routes;
 
 use super::auth::gate;
 use super::extract::App;
+use super::openapi::{ACCESS_TOKEN_REFUSED, API_KEY_REFUSED, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
+use crate::db::captures::Drained;
 use crate::error::{ApiError, ApiResult};
 use crate::{db, AppState};
 
@@ -39,11 +46,41 @@ fn valid(c: &Capture) -> bool {
     url_ok && c.title.len() <= MAX_TITLE && !c.url.chars().any(char::is_control)
 }
 
+/// Both halves of the inbox on one path, with a 405 naming them for any other method
+/// (HEAD included: a HEAD must not drain the inbox as the GET it stands for would).
+pub fn routes() -> UtoipaMethodRouter<AppState> {
+    let (schemas, paths, methods) = routes!(post, drain);
+    let methods = methods.head(other_method).fallback(other_method).layer(DefaultBodyLimit::max(MAX_CAPTURE_BYTES));
+    (schemas, paths, methods)
+}
+
+/// `GET /api/inbox/v1/captures`.
+#[derive(Serialize, ToSchema)]
+pub struct CaptureList {
+    captures: Vec<Drained>,
+}
+
+/// The extension sends the app a page its user chose to capture.
+#[utoipa::path(
+    post,
+    path = "/api/inbox/v1/captures",
+    tag = "extension",
+    security(("accessToken" = [])),
+    request_body = Capture,
+    responses(
+        (status = 202, description = "Stored until the app collects it.", body = CaptureAccepted),
+        (status = 400, description = "`invalid_payload`: not `{url: http(s) URL of at most 4096 bytes, title: at most 1024 bytes, text}`.", body = ErrorBody),
+        (status = 401, description = ACCESS_TOKEN_REFUSED, body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "`no_consumer`: this app does not accept page captures; `storage_unavailable`: the relay's database is unavailable.", body = ErrorBody),
+        (status = 507, description = "`inbox_full`: the app's inbox is full until it collects its captures.", body = ErrorBody),
+    ),
+)]
 pub async fn post(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<CaptureAccepted>)> {
     let me = gate(&s, &headers).await?;
     s.inbox.admit(&me.binding_id)?;
     let capture: Capture = serde_json::from_slice(&body).map_err(|_| invalid_payload())?;
@@ -66,13 +103,24 @@ pub async fn post(
             "This app's capture inbox is full until the app collects its captures; try again later.",
         ));
     };
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "accepted", "captureId": id }))))
+    Ok((StatusCode::ACCEPTED, Json(CaptureAccepted { status: "accepted".into(), capture_id: id })))
 }
 
 /// Hands the app up to 100 captures, oldest first, and deletes them in the same statement.
-pub async fn drain(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/api/inbox/v1/captures",
+    tag = "app",
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "Up to 100 captures, oldest first; they are removed from the inbox as they are handed over.", body = CaptureList),
+        (status = 401, description = API_KEY_REFUSED, body = ErrorBody),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
+pub async fn drain(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiResult<Json<CaptureList>> {
     let captures = db::captures::drain(&s.db, &tenant_id, DRAIN_BATCH).await?;
-    Ok(Json(serde_json::json!({ "captures": captures })))
+    Ok(Json(CaptureList { captures }))
 }
 
 /// 405 for every other method, with the error body and `Allow`.

@@ -6,15 +6,33 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use latch_wire::api::{ApproveCodeReply, ApproveCodeRequest, ChallengeStatus, CodeRequest};
+use latch_wire::api::{ApproveCodeReply, ApproveCodeRequest, ChallengeStatus, CodeRequest, ErrorBody};
 
 use super::extract::{App, CodesTried, JsonBody, PerKey};
+use super::openapi::{API_KEY_REFUSED, INVALID_REQUEST, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use super::pairing::valid_user_id;
 use super::web::is_plain_origin;
 use crate::clock::now_ms;
-use crate::db::challenges::{self, Approval, Approver, OwnerDenial};
+use crate::db::challenges::{self, Approval, Approver, AwaitingCode, OwnerDenial};
 use crate::error::{ApiError, ApiResult};
 use crate::{code, AppState, Db};
+
+/// `{"status": "denied"}`: the answer to a deny (app) and a reject (browser).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeniedAnswer {
+    /// Always `denied`.
+    status: ChallengeStatus,
+}
+
+impl DeniedAnswer {
+    pub const DENIED: Self = Self { status: ChallengeStatus::Denied };
+}
+
+/// `GET /api/pairing/pending`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PendingCodes {
+    pending: Vec<AwaitingCode>,
+}
 
 fn code_not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "code_not_found", "No pending pairing has this code.")
@@ -83,6 +101,24 @@ pub async fn approve_code(
     Ok(Approved { reply: ApproveCodeReply { status, app_name, user_id: user_id.into() }, is_new })
 }
 
+/// The app names who asks for a code its user typed: the browser's user is asked now.
+#[utoipa::path(
+    post,
+    path = "/api/pairing/approve",
+    tag = "app",
+    security(("apiKey" = [])),
+    request_body = ApproveCodeRequest,
+    responses(
+        (status = 202, description = "The browser now asks its user (`awaiting_confirmation`; `confirmed` for a repeat after the user approved).", body = ApproveCodeReply),
+        (status = 400, description = "`invalid_request`: the body is not of this shape; `invalid_user_id`: `userId` is not 1–128 printable characters.", body = ErrorBody),
+        (status = 401, description = API_KEY_REFUSED, body = ErrorBody),
+        (status = 404, description = "`code_not_found`: no pending pairing has this code.", body = ErrorBody),
+        (status = 409, description = "`code_already_approved`: another app, or this app for another user, approved it first.", body = ErrorBody),
+        (status = 410, description = "`code_expired`: the code expired.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn approve(
     State(s): State<AppState>,
     PerKey(App { tenant_id, key_id, label, .. }, _): PerKey<CodesTried>,
@@ -98,18 +134,44 @@ pub async fn approve(
 }
 
 /// The codes this tenant approved that still await the browser's user.
-pub async fn pending(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiResult<Json<serde_json::Value>> {
-    let list = challenges::awaiting_for_tenant(&s.db, &tenant_id, now_ms()).await?;
-    Ok(Json(serde_json::json!({ "pending": list })))
+#[utoipa::path(
+    get,
+    path = "/api/pairing/pending",
+    tag = "app",
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "This app's approved codes whose browser user has not answered, oldest approval first.", body = PendingCodes),
+        (status = 401, description = API_KEY_REFUSED, body = ErrorBody),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
+pub async fn pending(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiResult<Json<PendingCodes>> {
+    let pending = challenges::awaiting_for_tenant(&s.db, &tenant_id, now_ms()).await?;
+    Ok(Json(PendingCodes { pending }))
 }
 
 /// The app withdraws its own approval before the user answered. Any other code is
 /// `code_not_found`, whatever its state: an app learns nothing of codes it did not approve.
+#[utoipa::path(
+    post,
+    path = "/api/pairing/deny",
+    tag = "app",
+    security(("apiKey" = [])),
+    request_body = CodeRequest,
+    responses(
+        (status = 200, description = "The approval is withdrawn; the code is denied.", body = DeniedAnswer),
+        (status = 400, description = INVALID_REQUEST, body = ErrorBody),
+        (status = 401, description = API_KEY_REFUSED, body = ErrorBody),
+        (status = 404, description = "`code_not_found`: this app approved no code like this that still awaits its user.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn deny(
     State(s): State<AppState>,
     PerKey(App { tenant_id, .. }, _): PerKey<CodesTried>,
     JsonBody(req): JsonBody<CodeRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<DeniedAnswer>> {
     let code = parse_code(&req.code)?;
     if !challenges::withdraw(&s.db, &code, &tenant_id, now_ms()).await? {
         return Err(code_not_found());
@@ -117,7 +179,7 @@ pub async fn deny(
     tracing::info!(tenant = %tenant_id, "pairing code approval withdrawn");
     s.metrics.pairings_denied.inc();
     s.challenges_changed().await;
-    Ok(Json(serde_json::json!({ "status": "denied" })))
+    Ok(Json(DeniedAnswer::DENIED))
 }
 
 /// The owner (CLI) denies any open code, approved or not. The caller announces it.

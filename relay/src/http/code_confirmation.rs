@@ -6,12 +6,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use latch_wire::api::{ConfirmRequest, RejectRequest, TokenGrant};
+use latch_wire::api::{ConfirmRequest, ErrorBody, RejectRequest, TokenGrant};
 use latch_wire::token::{is_redeem_key, is_refresh_token};
 
+use super::code_approval::DeniedAnswer;
 use super::code_pairing::not_found;
 use super::device::pairing_device_name;
 use super::extract::{CodesConfirmed, CodesRejected, JsonBody, PerAddress};
+use super::openapi::{INVALID_REQUEST, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use super::pairing::token_grant;
 use crate::clock::now_ms;
 use crate::db::challenges::{self, Rejected};
@@ -27,6 +29,22 @@ fn not_awaiting() -> ApiError {
     )
 }
 
+/// The user approved a code's prompt in the extension: the binding is made now.
+#[utoipa::path(
+    post,
+    path = "/api/pairing/confirm",
+    tag = "extension",
+    request_body = ConfirmRequest,
+    responses(
+        (status = 200, description = "The binding and its first tokens. A retry with the same `redeemKey` whose first answer was lost gets the same binding.", body = TokenGrant),
+        (status = 400, description = "`invalid_request`: the body is not of this shape; `invalid_redeem_key`: `redeemKey` is not `lrk_` and 43 base64url characters.", body = ErrorBody),
+        (status = 404, description = "`challenge_not_found`: no such challenge.", body = ErrorBody),
+        (status = 409, description = "`not_awaiting_confirmation`: no app approved the code, it was already answered, or the approving key was revoked.", body = ErrorBody),
+        (status = 410, description = "`code_expired`: the code expired before the user answered.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn confirm(
     State(s): State<AppState>,
     _: PerAddress<CodesConfirmed>,
@@ -84,11 +102,26 @@ pub async fn confirm(
     }
 }
 
+/// The user denied a code's prompt (or cancelled the code) in the extension.
+#[utoipa::path(
+    post,
+    path = "/api/pairing/reject",
+    tag = "extension",
+    request_body = RejectRequest,
+    responses(
+        (status = 200, description = "The code is denied (also when it already was).", body = DeniedAnswer),
+        (status = 400, description = INVALID_REQUEST, body = ErrorBody),
+        (status = 404, description = "`challenge_not_found`: no such challenge.", body = ErrorBody),
+        (status = 409, description = "`not_awaiting_confirmation`: the user already approved it.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn reject(
     State(s): State<AppState>,
     _: PerAddress<CodesRejected>,
     JsonBody(req): JsonBody<RejectRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<DeniedAnswer>> {
     let id_hash = token_hash(&s.pepper, &req.challenge_id);
     challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;
     match challenges::reject(&s.db, &id_hash).await? {
@@ -101,5 +134,5 @@ pub async fn reject(
         Rejected::Confirmed => return Err(not_awaiting()),
         Rejected::NotFound => return Err(not_found()),
     }
-    Ok(Json(serde_json::json!({ "status": "denied" })))
+    Ok(Json(DeniedAnswer::DENIED))
 }

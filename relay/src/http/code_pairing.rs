@@ -10,12 +10,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use latch_wire::api::{ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply};
+use latch_wire::api::{ChallengeIssued, ChallengeRequest, ChallengeStatus, ChallengeStatusReply, ErrorBody};
 use latch_wire::EpochMs;
 
 use super::client_addr::ClientAddr;
 use super::device::pairing_device_name;
 use super::extract::{CodesRequested, JsonBody, PerAddress, Query};
+use super::openapi::STORAGE_UNAVAILABLE;
 use crate::clock::now_ms;
 use crate::db::challenges::{self, ChallengeRow, Created};
 use crate::error::{ApiError, ApiResult};
@@ -46,6 +47,19 @@ pub(super) fn secs(ms: u64) -> u64 {
     ms.div_ceil(1000)
 }
 
+/// The extension asks for a code its user types into an app.
+#[utoipa::path(
+    post,
+    path = "/api/pairing/request",
+    tag = "extension",
+    request_body = ChallengeRequest,
+    responses(
+        (status = 201, description = "The code (shown as XXXX-XXXX), the challenge id to poll with, and where to type it when the relay knows the app.", body = ChallengeIssued),
+        (status = 400, description = "`invalid_request`: the body is not of this shape; `invalid_device_id`: `deviceId` is empty, longer than 128 bytes or has control characters.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many codes requested from this address (`retryAfter`, `Retry-After`); `max_pending`: this browser already has 3 open codes.", body = ErrorBody),
+        (status = 503, description = "`code_space_busy`: no free code was found, try again; `storage_unavailable`: the relay's database is unavailable.", body = ErrorBody),
+    ),
+)]
 pub async fn request(
     State(s): State<AppState>,
     PerAddress(addr, _): PerAddress<CodesRequested>,
@@ -105,14 +119,20 @@ pub async fn request(
     Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "code_space_busy", "Could not allocate a code; try again."))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct StatusQuery {
+    /// The challenge id from the code request (`lch_…`).
+    #[param(required = true, value_type = String)]
     challenge_id: Option<String>,
+    /// Seconds to wait for a change (long-poll), at most 25; 0 or none answers at once.
+    #[param(value_type = Option<u64>)]
     wait: Option<String>,
     /// Extension of PROTOCOL.md: the status the extension already knows (`pending`, the
     /// default, or `awaiting_confirmation`). A long-poll waits while the status is still
     /// that one, and answers as soon as it differs.
+    #[param(value_type = Option<ChallengeStatus>)]
     seen: Option<String>,
 }
 
@@ -137,6 +157,20 @@ fn reply_for(row: &ChallengeRow, now: u64) -> Option<ChallengeStatusReply> {
 
 /// Held to a rate per client address (unknown ids cost a read each) and, per challenge, to
 /// its poll interval (`slow_down`).
+/// The extension long-polls its code's status.
+#[utoipa::path(
+    get,
+    path = "/api/pairing/status",
+    tag = "extension",
+    params(StatusQuery),
+    responses(
+        (status = 200, description = "The status; with `awaiting_confirmation`, who asks (`appName`, `tenantId`, `userId`, `appOrigin`).", body = latch_wire::flat::ChallengeStatusFields),
+        (status = 400, description = "`invalid_query`: the query string is not of this shape; `invalid_wait`: `wait` is not a whole number of seconds; `invalid_seen`: `seen` is not `pending` or `awaiting_confirmation`.", body = ErrorBody),
+        (status = 404, description = "`challenge_not_found`: no such challenge.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many polls from this address (`retryAfter`); `slow_down`: polled before the interval, which grows by 5 s (`interval`). Both set `Retry-After`.", body = ErrorBody),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn status(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,

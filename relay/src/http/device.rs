@@ -6,14 +6,31 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 
-use latch_wire::api::{DeviceRename, DeviceRenamed};
+use latch_wire::api::{DeviceRename, DeviceRenamed, ErrorBody};
 use latch_wire::name_policy::{check_device_name, cut_device_name, MAX_NAME_CHARS};
 
 use super::auth::{gate, invalid};
 use super::body::parse_json;
+use super::openapi::{ACCESS_TOKEN_REFUSED, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::error::{ApiError, ApiResult};
 use crate::{db, AppState};
 
+/// The user renames this browser for the app the access token belongs to.
+#[utoipa::path(
+    patch,
+    path = "/api/me/device",
+    tag = "extension",
+    security(("accessToken" = [])),
+    request_body = DeviceRename,
+    responses(
+        (status = 200, description = "The name as stored (NFC, trimmed).", body = DeviceRenamed),
+        (status = 400, description = "`invalid_request`: the body is not of this shape; `invalid_device_name`: not 1–64 characters of one script without control, invisible or direction characters.", body = ErrorBody),
+        (status = 401, description = ACCESS_TOKEN_REFUSED, body = ErrorBody),
+        (status = 403, description = "`managed_binding`: the organization's binding can't be renamed.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn rename(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<DeviceRenamed>> {
     // The token first, as every access-token route: no token is 401 whatever the body.
     let me = gate(&s, &headers).await?;

@@ -1,9 +1,12 @@
 //! The relay's shape at its edge, in one tower layer that `app()` puts outermost:
 //! - a request must arrive (body included) and be answered within the request timeout,
 //!   else 408;
-//! - a request that carries a body (POST, PUT, PATCH) must say it is JSON, else 415
-//!   `unsupported_media_type` before anything else happens (no CORS-free cross-site form
-//!   post can reach a handler);
+//! - a request of a method that carries a body (POST, PUT, PATCH) must say it is JSON,
+//!   else 415 `unsupported_media_type` before anything else happens (no CORS-free
+//!   cross-site form post can reach a handler). The one exception is a request with
+//!   neither a body nor a `Content-Type` (`POST /api/me/pause` needs none): it has nothing
+//!   to misread, a form post always names its type, and it goes on to routing, so an
+//!   unknown method answers 405 and a missing token 401, as the OpenAPI document says;
 //! - every error is `{"error", "message"}`. The relay's own answers already are; this
 //!   turns the rest into that shape: axum's plain-text or empty answers (405 for a wrong
 //!   method, 413 past the body limit, 408 past the request timeout, the WebSocket
@@ -62,7 +65,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if body::carries_body(req.method()) && !body::is_json(req.headers()) {
+        if body::carries_body(req.method()) && !body::is_json(req.headers()) && !body::is_bare_and_empty(&req) {
             return ShapedFuture::Refused { response: Some(body::unsupported_media_type().into_response()) };
         }
         let websocket = req.uri().path() == "/api/session";

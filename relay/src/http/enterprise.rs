@@ -5,12 +5,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use latch_wire::api::{BindingInfo, EnrollRequest, TokenGrant, REDEEM_RETRY_MS};
+use latch_wire::api::{BindingInfo, EnrollRequest, ErrorBody, TokenGrant, REDEEM_RETRY_MS};
 use latch_wire::token::{is_redeem_key, REFRESH_TOKEN_PREFIX};
 
 use super::code_approval::app_name_for;
 use super::device::pairing_device_name;
 use super::extract::{Enrollments, JsonBody, PerAddress};
+use super::openapi::{RATE_LIMITED, STORAGE_UNAVAILABLE};
 use super::pairing::{is_valid_user_id, token_grant};
 use crate::clock::now_ms;
 use crate::db;
@@ -52,6 +53,21 @@ fn refused(r: Refusal) -> ApiError {
     ApiError::new(status, code, message)
 }
 
+/// A managed browser enrolls with the assertion its organization's policy holds.
+#[utoipa::path(
+    post,
+    path = "/api/enterprise/enroll",
+    tag = "extension",
+    request_body = EnrollRequest,
+    responses(
+        (status = 200, description = "The managed binding and its first tokens. A retry with the same `enrollKey` whose first answer was lost gets the same binding.", body = TokenGrant),
+        (status = 400, description = "`invalid_request`: the body is not of this shape; `invalid_enroll_key`: `enrollKey` is not `lrk_` and 43 base64url characters; `malformed_assertion`: not an assertion made by `latch-relay tenant sign-assertion`; `assertion_too_long_lived`: valid for more than 30 days.", body = ErrorBody),
+        (status = 401, description = "`assertion_invalid`: not signed by an enrollment key registered for its tenant; `assertion_expired`: it expired; `wrong_audience`: it was made for another relay.", body = ErrorBody),
+        (status = 409, description = "`assertion_replayed`: this assertion already enrolled a browser.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn enroll(
     State(s): State<AppState>,
     _: PerAddress<Enrollments>,

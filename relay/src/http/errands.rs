@@ -11,10 +11,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use latch_wire::api::ErrorBody;
 
 use super::extract::{App, JsonBody};
+use super::openapi::{API_KEY_REFUSED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::realtime::sockets::Errand;
@@ -22,11 +25,15 @@ use crate::realtime::{errands, Target};
 use crate::secrets::new_id;
 use crate::{db, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrandRequest {
+    /// The app's user whose browser does the errand.
     user_id: String,
+    /// What to do (`ping`, or a kind the extension knows), 1–64 bytes.
+    #[schema(min_length = 1, max_length = 64)]
     kind: String,
+    /// Handed to the extension as they are.
     #[serde(default)]
     params: Value,
     /// One of the user's bindings, chosen by the app.
@@ -46,11 +53,45 @@ fn paused(message: &'static str) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "extension_paused", message)
 }
 
+/// The extension's answer to an errand: its `result`, or its `error`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrandAnswer {
+    /// Whether the extension did the errand.
+    ok: bool,
+    /// With `ok: true`: what the extension answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<Value>,
+    /// With `ok: false`: why the extension could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
+    /// The binding (browser) that did it.
+    binding_id: String,
+}
+
+/// The app asks one of its user's browsers to do something, and waits for the answer.
+#[utoipa::path(
+    post,
+    path = "/api/errands",
+    tag = "app",
+    security(("apiKey" = [])),
+    request_body = ErrandRequest,
+    responses(
+        (status = 200, description = "The extension's answer (`ok` says whether it did the errand).", body = ErrandAnswer),
+        (status = 400, description = "`invalid_request`: the body is not of this shape; `invalid_kind`: `kind` is not 1–64 characters.", body = ErrorBody),
+        (status = 401, description = API_KEY_REFUSED, body = ErrorBody),
+        (status = 404, description = "`not_paired`: the user has no binding with this app (or `bindingId` is not theirs with this app).", body = ErrorBody),
+        (status = 409, description = "`extension_paused`: the user paused this browser's connection (or, unnamed, every one) in the panel.", body = ErrorBody),
+        (status = 410, description = "`binding_revoked`: the named binding was revoked.", body = ErrorBody),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+        (status = 504, description = "`extension_offline`: the user is paired but no browser of theirs is connected, or it did not answer in time.", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(s): State<AppState>,
     App { tenant_id, .. }: App,
     JsonBody(req): JsonBody<ErrandRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ErrandAnswer>> {
     if req.kind.is_empty() || req.kind.len() > 64 {
         return Err(ApiError::bad_request("invalid_kind", "kind must be 1–64 characters."));
     }
@@ -98,7 +139,7 @@ pub async fn create(
         }
     };
     match outcome.ok_or_else(offline)? {
-        Ok(result) => Ok(Json(json!({"ok": true, "result": result, "bindingId": binding_id}))),
-        Err(error) => Ok(Json(json!({"ok": false, "error": error, "bindingId": binding_id}))),
+        Ok(result) => Ok(Json(ErrandAnswer { ok: true, result: Some(result), error: None, binding_id })),
+        Err(error) => Ok(Json(ErrandAnswer { ok: false, result: None, error: Some(error), binding_id })),
     }
 }

@@ -13,6 +13,7 @@ mod edge;
 mod enterprise;
 mod errands;
 mod extract;
+mod openapi;
 mod pairing;
 mod pause;
 pub mod request_id;
@@ -24,8 +25,12 @@ pub use edge::ApiShapeLayer;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use latch_wire::api::ErrorBody;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 
@@ -34,41 +39,49 @@ use crate::AppState;
 /// No request body the relay accepts is anywhere near this size.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Every route, each answering in the error shape; anything else is 404 `not_found`.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/pairing-tokens", post(pairing::mint))
-        .route("/pairing-tokens/describe", post(pairing::describe))
-        .route("/pairing-tokens/redeem", post(pairing::redeem))
-        .route("/api/pairing/request", post(code_pairing::request))
-        .route("/api/pairing/status", get(code_pairing::status))
-        .route("/api/pairing/confirm", post(code_confirmation::confirm))
-        .route("/api/pairing/reject", post(code_confirmation::reject))
-        .route("/api/pairing/pending", get(code_approval::pending))
-        .route("/api/pairing/approve", post(code_approval::approve))
-        .route("/api/pairing/deny", post(code_approval::deny))
-        .route("/api/enterprise/enroll", post(enterprise::enroll))
-        .route("/api/auth/refresh", post(auth::refresh))
-        .route("/api/auth/revoke", post(auth::revoke))
-        .route("/api/session", get(session::upgrade))
-        .route("/api/errands", post(errands::create))
-        .route("/api/bindings", get(bindings::list))
-        .route("/api/bindings/{id}", axum::routing::delete(bindings::revoke))
-        .route(
-            "/api/inbox/v1/captures",
-            post(captures::post)
-                .get(captures::drain)
-                .fallback(captures::other_method)
-                .layer(DefaultBodyLimit::max(captures::MAX_CAPTURE_BYTES)),
-        )
-        .route("/api/me", get(auth::me))
-        .route("/api/me/device", patch(device::rename))
-        .route("/api/me/pause", post(pause::pause))
-        .route("/api/me/resume", post(pause::resume))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let (router, _) = documented().split_for_parts();
+    router.fallback(unknown_route).layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The OpenAPI document of [`router`]'s routes (served at `/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = documented().into_openapi();
+    utoipa::Modify::modify(&openapi::EdgeAnswers, &mut doc);
+    doc
+}
+
+/// Every route with its documentation: `routes!` takes each handler's path and method from
+/// its `#[utoipa::path]`, so the router and the document are one list (see `openapi.rs`).
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(pairing::mint))
+        .routes(routes!(pairing::describe))
+        .routes(routes!(pairing::redeem))
+        .routes(routes!(code_pairing::request))
+        .routes(routes!(code_pairing::status))
+        .routes(routes!(code_confirmation::confirm))
+        .routes(routes!(code_confirmation::reject))
+        .routes(routes!(code_approval::pending))
+        .routes(routes!(code_approval::approve))
+        .routes(routes!(code_approval::deny))
+        .routes(routes!(enterprise::enroll))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::revoke))
+        .routes(routes!(session::upgrade))
+        .routes(routes!(errands::create))
+        .routes(routes!(bindings::list))
+        .routes(routes!(bindings::revoke))
+        .routes(captures::routes())
+        .routes(routes!(auth::me))
+        .routes(routes!(device::rename))
+        .routes(routes!(pause::pause))
+        .routes(routes!(pause::resume))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi::document))
         .merge(web::routes())
-        .fallback(unknown_route)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// 404 for a path the relay does not serve.
@@ -76,25 +89,46 @@ async fn unknown_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "The relay has no endpoint at this path.")
 }
 
+/// `/healthz` and `/readyz`: `ok` / `ready`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    status: &'static str,
+}
+
 /// Liveness: the process answers. Never depends on the database, so an orchestrator does
 /// not restart every instance when the database has a bad minute.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process answers: `{\"status\": \"ok\"}`.", body = Health)),
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// Readiness: send traffic here. 503 while the database does not answer or once the relay
 /// is shutting down, so a load balancer drains this instance first. The 503 carries the
 /// error shape beside `status`.
-async fn readyz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let unready = |status: &str, message: &str| {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Send traffic here: `{\"status\": \"ready\"}`.", body = Health),
+        (status = 503, description = "`shutting_down`: this instance is draining; `database_unavailable`: it can't reach its database. `status` repeats the code.", body = ErrorBody),
+    ),
+)]
+async fn readyz(State(s): State<AppState>) -> Response {
+    let unready = |status: &'static str, message: &str| {
         let body = serde_json::json!({"status": status, "error": status, "message": message});
-        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     };
     if *s.shutdown.borrow() {
         return unready("shutting_down", "This relay instance is shutting down; send requests to another.");
     }
     match sqlx::query("SELECT 1").execute(&s.db).await {
-        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))),
+        Ok(_) => Json(Health { status: "ready" }).into_response(),
         Err(_) => unready("database_unavailable", "This relay instance can't reach its database."),
     }
 }

@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use latch_wire::api::{
-    BindingInfo, DescribeResponse, MintResponse, PairingTokenRequest, RedeemRequest, TokenGrant, REDEEM_RETRY_MS,
+    BindingInfo, DescribeResponse, ErrorBody, MintRequest, MintResponse, PairingTokenRequest, RedeemRequest,
+    TokenGrant, REDEEM_RETRY_MS,
 };
 use latch_wire::name_policy::display_name;
 use latch_wire::token::{
@@ -18,6 +19,7 @@ use latch_wire::EpochMs;
 use super::body::parse_json;
 use super::device::pairing_device_name;
 use super::extract::{App, PerAddress, PerKey, TokensDescribed, TokensMinted, TokensRedeemed};
+use super::openapi::{API_KEY_REFUSED, MALFORMED_TOKEN, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
 use crate::db::{self, TokenRow};
 use crate::error::{ApiError, ApiResult};
@@ -43,6 +45,21 @@ fn is_format_char(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
+/// The app asks for a pairing token for one of its signed-in users.
+#[utoipa::path(
+    post,
+    path = "/pairing-tokens",
+    tag = "app",
+    security(("apiKey" = [])),
+    request_body = MintRequest,
+    responses(
+        (status = 201, description = "A pairing token for this user, and the connect page's link that carries it.", body = MintResponse),
+        (status = 400, description = "`invalid_user_id`: `userId` is not 1–128 characters without control or format characters and surrounding spaces (also for a body that is not JSON); `invalid_return_url`: `returnUrl` is not an http(s) URL on one of this app's registered origins, at most 2048 characters.", body = ErrorBody),
+        (status = 401, description = API_KEY_REFUSED, body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn mint(
     State(s): State<AppState>,
     PerKey(App { tenant_id, key_id, label, tenant_name }, _): PerKey<TokensMinted>,
@@ -128,21 +145,29 @@ fn unusable(row: Option<&TokenRow>, now: u64) -> ApiError {
     }
 }
 
-/// Describe's request beyond the token: the connect page's `return` parameter (its
-/// fragment, which never reaches the relay otherwise).
-#[derive(serde::Deserialize)]
+/// Describe's request: the token, and the connect page's `return` parameter (its
+/// fragment, which never reaches the relay otherwise). The token is read by [`token_from`]
+/// first, for its own error; this struct is read for `returnUrl` and documents the shape.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct DescribeExtras {
+pub struct DescribeRequest {
+    #[allow(dead_code)]
+    #[schema(pattern = "^lpt_[A-Za-z0-9_-]{43}$")]
+    pairing_token: String,
+    /// The connect page's `return` parameter: becomes `returnUrl` in the answer when it
+    /// is on one of the app's registered origins.
+    #[serde(default)]
     return_url: Option<String>,
 }
 
 /// Describe's answer: the shared description plus, as an extension of PROTOCOL.md, the
 /// connect page's "Back to the app" link ([`back_link`]).
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Described {
     #[serde(flatten)]
     description: DescribeResponse,
+    /// Where the connect page's "Back to" link leads: an address on the app's origins.
     #[serde(skip_serializing_if = "Option::is_none")]
     return_url: Option<String>,
 }
@@ -212,13 +237,29 @@ async fn mint_return_url(s: &AppState, body: &serde_json::Value, tenant_id: &str
     allowed_return(requested, &registered_origins(&origins)).map(Some).ok_or_else(invalid)
 }
 
+/// The connect page (and the extension) read what a pairing token is for, without using it.
+#[utoipa::path(
+    post,
+    path = "/pairing-tokens/describe",
+    tag = "extension",
+    request_body = DescribeRequest,
+    responses(
+        (status = 200, description = "Who asks: the app's name and origins, the user, the token's expiry.", body = Described),
+        (status = 400, description = MALFORMED_TOKEN, body = ErrorBody),
+        (status = 404, description = "`token_not_found`: no such pairing token.", body = ErrorBody),
+        (status = 409, description = "`token_used`: the token was already used. Carries `returnUrl` when the app registered an origin.", body = ErrorBody),
+        (status = 410, description = "`token_revoked`: the key that minted it was revoked; `token_expired`: it expired. Both carry `returnUrl` when the app registered an origin.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn describe(
     State(s): State<AppState>,
     _: PerAddress<TokensDescribed>,
     body: Bytes,
 ) -> ApiResult<Json<Described>> {
     let token = token_from(&body)?;
-    let requested = parse_json::<DescribeExtras>(&body).ok().and_then(|e| e.return_url);
+    let requested = parse_json::<DescribeRequest>(&body).ok().and_then(|e| e.return_url);
     let now = now_ms();
     let row = db::pairing_token(&s.db, &token_hash(&s.pepper, &token)).await?;
     let return_url = row.as_ref().and_then(|r| back_link(requested.as_deref(), &r.tenant_origins));
@@ -242,15 +283,33 @@ pub async fn describe(
     }
 }
 
+/// The extension, after the user's Approve, turns the pairing token into a binding.
+#[utoipa::path(
+    post,
+    path = "/pairing-tokens/redeem",
+    tag = "extension",
+    request_body = RedeemRequest,
+    responses(
+        (status = 200, description = "The binding and its first tokens. A retry with the same `redeemKey` whose first answer was lost gets the same binding.", body = TokenGrant),
+        (status = 400, description = "`malformed_token`: `pairingToken` is missing or not `lpt_` and 43 base64url characters; `invalid_request`: the body is not of this shape; `invalid_redeem_key`: `redeemKey` is not `lrk_` and 43 base64url characters.", body = ErrorBody),
+        (status = 404, description = "`token_not_found`: no such pairing token.", body = ErrorBody),
+        (status = 409, description = "`token_used`: the token was already used.", body = ErrorBody),
+        (status = 410, description = "`token_revoked`: the key that minted it was revoked; `token_expired`: it expired.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn redeem(
     State(s): State<AppState>,
     _: PerAddress<TokensRedeemed>,
     body: Bytes,
 ) -> ApiResult<Json<TokenGrant>> {
     let token = token_from(&body)?;
-    let req = parse_json::<RedeemRequest>(&body).ok();
-    let device_name = req.as_ref().map_or_else(|| "Browser".into(), |r| pairing_device_name(&r.device_name));
-    let redeem_key = req.and_then(|r| r.redeem_key);
+    // Strict: a `redeemKey` beside a `deviceName` of another type must not be dropped
+    // silently (a retry would then make a second binding).
+    let req = parse_json::<RedeemRequest>(&body)?;
+    let device_name = pairing_device_name(&req.device_name);
+    let redeem_key = req.redeem_key;
     if redeem_key.as_deref().is_some_and(|k| !is_redeem_key(k)) {
         return Err(ApiError::bad_request(
             "invalid_redeem_key",

@@ -7,17 +7,46 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use latch_wire::api::PauseState;
+use latch_wire::api::{ErrorBody, PauseState};
 
 use super::auth::{gate, invalid};
+use super::openapi::{ACCESS_TOKEN_REFUSED, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::{db, AppState};
 
+/// The user pauses this app's connection: errands get 409 `extension_paused` until resumed.
+#[utoipa::path(
+    post,
+    path = "/api/me/pause",
+    tag = "extension",
+    security(("accessToken" = [])),
+    responses(
+        (status = 200, description = "Paused (also when it already was).", body = PauseState),
+        (status = 401, description = ACCESS_TOKEN_REFUSED, body = ErrorBody),
+        (status = 403, description = "`managed_binding`: the organization's binding can't be paused.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn pause(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<PauseState>> {
     set(&s, &headers, true).await
 }
 
+/// The user resumes this app's connection.
+#[utoipa::path(
+    post,
+    path = "/api/me/resume",
+    tag = "extension",
+    security(("accessToken" = [])),
+    responses(
+        (status = 200, description = "Resumed (also when it was not paused).", body = PauseState),
+        (status = 401, description = ACCESS_TOKEN_REFUSED, body = ErrorBody),
+        (status = 403, description = "`managed_binding`: the organization's binding can't be paused.", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
 pub async fn resume(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<PauseState>> {
     set(&s, &headers, false).await
 }

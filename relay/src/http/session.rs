@@ -29,6 +29,7 @@ use crate::metrics::{LimitLabel, ReasonLabel};
 use crate::realtime::errands;
 use crate::realtime::sockets::{Completion, Errand, ErrandOutcome, Inbox, Unauthenticated, Wake};
 use crate::{db, AppState};
+use latch_wire::api::ErrorBody;
 
 /// The client must finish the handshake within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,6 +41,19 @@ pub const PRE_AUTH_FRAME_BYTES: usize = 4 * 1024;
 const MAX_FRAME_BYTES: usize = super::MAX_BODY_BYTES;
 const SOCKET_BUFFER_BYTES: usize = 512;
 
+/// The extension's live channel; everything after the upgrade is WebSocket frames
+/// (PROTOCOL §9), authenticated in-band by the `auth` frame's access token.
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    tag = "extension",
+    responses(
+        (status = 101, description = "Switched to a WebSocket: `hello`, `hello`, `auth`, `auth_ack`, then errands. A refusal after the upgrade is an `error` frame and a close (4401; 4408 for an expired token; 4409 `replaced` by a newer socket)."),
+        (status = 400, description = "`websocket_required`: not a WebSocket upgrade request.", body = ErrorBody),
+        (status = 426, description = "`websocket_required`: the connection can't be upgraded.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many sockets from this address are still authenticating; `Retry-After: 1`.", body = ErrorBody),
+    ),
+)]
 pub async fn upgrade(State(s): State<AppState>, ClientAddr(addr): ClientAddr, ws: WebSocketUpgrade) -> Response {
     let Some(slot) = s.realtime.sockets.admit_unauthenticated(addr, s.cfg.unauthenticated_sockets_per_address) else {
         s.metrics.rate_limited.get_or_create(&LimitLabel { limit: "unauthenticated_sockets" }).inc();

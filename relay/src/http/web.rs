@@ -6,9 +6,10 @@ use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use latch_wire::api::ErrorBody;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::Query;
 use crate::error::ApiResult;
@@ -24,15 +25,40 @@ const INSTALL_HTML: &str = include_str!("../../assets/install.html");
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/embed.js", get(|| async { asset("text/javascript", EMBED_JS) }))
-        .route("/static/connect.js", get(|| async { asset("text/javascript", CONNECT_JS) }))
-        .route("/static/status-frame.js", get(|| async { asset("text/javascript", STATUS_FRAME_JS) }))
-        .route("/static/page.css", get(|| async { asset("text/css", PAGE_CSS) }))
-        .route("/connect", get(connect))
-        .route("/install", get(install))
-        .route("/status-frame", get(status_frame))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(embed_js))
+        .routes(routes!(connect_js))
+        .routes(routes!(status_frame_js))
+        .routes(routes!(page_css))
+        .routes(routes!(connect))
+        .routes(routes!(install))
+        .routes(routes!(status_frame))
+}
+
+/// The script an app's page loads to show Connect (see README).
+#[utoipa::path(get, path = "/embed.js", tag = "pages",
+    responses((status = 200, description = "The embed script.", content_type = "text/javascript", body = String)))]
+async fn embed_js() -> Response {
+    asset("text/javascript", EMBED_JS)
+}
+
+#[utoipa::path(get, path = "/static/connect.js", tag = "pages",
+    responses((status = 200, description = "The connect page's script.", content_type = "text/javascript", body = String)))]
+async fn connect_js() -> Response {
+    asset("text/javascript", CONNECT_JS)
+}
+
+#[utoipa::path(get, path = "/static/status-frame.js", tag = "pages",
+    responses((status = 200, description = "The status frame's script.", content_type = "text/javascript", body = String)))]
+async fn status_frame_js() -> Response {
+    asset("text/javascript", STATUS_FRAME_JS)
+}
+
+#[utoipa::path(get, path = "/static/page.css", tag = "pages",
+    responses((status = 200, description = "The pages' style sheet.", content_type = "text/css", body = String)))]
+async fn page_css() -> Response {
+    asset("text/css", PAGE_CSS)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -74,6 +100,8 @@ fn extension_ids_json(s: &AppState) -> String {
 }
 
 /// The connect page may never be framed: a hostile page must not overlay its button.
+#[utoipa::path(get, path = "/connect", tag = "pages",
+    responses((status = 200, description = "The connect page. The pairing token travels in the fragment (`#token=…`), never to the relay.", content_type = "text/html", body = String)))]
 async fn connect(State(s): State<AppState>) -> Response {
     let install = s.cfg.install_url.as_deref().unwrap_or("/install");
     let html = CONNECT_HTML
@@ -83,6 +111,11 @@ async fn connect(State(s): State<AppState>) -> Response {
 }
 
 /// The load-unpacked steps, for a relay without a store listing; with one, that listing.
+#[utoipa::path(get, path = "/install", tag = "pages",
+    responses(
+        (status = 200, description = "How to load the extension (no store listing configured).", content_type = "text/html", body = String),
+        (status = 303, description = "To the store listing (`--install-url`).", headers(("location" = String, description = "The listing."))),
+    ))]
 async fn install(State(s): State<AppState>) -> Response {
     match s.cfg.install_url.as_deref() {
         Some(listing) => axum::response::Redirect::to(listing).into_response(),
@@ -90,13 +123,21 @@ async fn install(State(s): State<AppState>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatusQuery {
+    /// The app's tenant id; the frame answers only its registered origins.
     tenant: Option<String>,
 }
 
 /// Only the tenant's registered origins may frame the status frame or receive its
 /// answers; an unknown tenant gets a frame that answers nobody.
+#[utoipa::path(get, path = "/status-frame", tag = "pages", params(StatusQuery),
+    responses(
+        (status = 200, description = "The hidden frame embed.js asks whether this browser is connected. Framed only by the tenant's registered origins.", content_type = "text/html", body = String),
+        (status = 400, description = "`invalid_query`: the query string is not of the documented shape.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`: the relay's database is unavailable.", body = ErrorBody),
+    ))]
 async fn status_frame(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> ApiResult<Response> {
     let tenant = match q.tenant.as_deref() {
         Some(id) if id.len() <= 64 => db::tenant(&s.db, id).await?,

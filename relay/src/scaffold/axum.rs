@@ -40,7 +40,8 @@ async fn pairing_token(State(app): State<Arc<App>>, headers: HeaderMap) -> impl 
         .send()
         .await;
     match answer {
-        // 201 {pairingToken, expiresAt, connectUrl}, passed through; anything else is the relay's error.
+        // 201 MintResponse {pairingToken, expiresAt, connectUrl} (the relay's /openapi.json), passed
+        // through; anything else is the relay's error.
         Ok(r) => {
             let status = if r.status() == StatusCode::CREATED { StatusCode::CREATED } else { StatusCode::BAD_GATEWAY };
             let body = r.json::<Value>().await.unwrap_or_else(|_| json!({ "error": "relay_error" }));

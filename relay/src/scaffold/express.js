@@ -32,7 +32,8 @@ app.post("{{TOKEN_ROUTE}}", async (req, res) => {
       headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ userId }),
     });
-    // 201 {pairingToken, expiresAt, connectUrl}, passed through; anything else is the relay's error.
+    // 201 MintResponse {pairingToken, expiresAt, connectUrl} (the relay's /openapi.json), passed through;
+    // anything else is the relay's error.
     res.status(r.status === 201 ? 201 : 502).json(await r.json());
   } catch {
     res.status(502).json({ error: "relay_unreachable", message: "Latch's relay did not answer. Try again in a moment." });

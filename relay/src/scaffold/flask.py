@@ -42,7 +42,7 @@ def latch_pairing_token():
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
-            # 201 {pairingToken, expiresAt, connectUrl}, passed through.
+            # 201 MintResponse {pairingToken, expiresAt, connectUrl} (the relay's /openapi.json), passed through.
             return jsonify(json.load(answer)), 201
     except urllib.error.HTTPError as refused:
         # The relay's error ({error, message}): this server's key or request is wrong.

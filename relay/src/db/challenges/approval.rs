@@ -127,7 +127,7 @@ pub async fn deny_open(db: &Db, code: &str, now: u64) -> sqlx::Result<OwnerDenia
 }
 
 /// A code a tenant approved that still awaits the browser's user (`GET /api/pairing/pending`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AwaitingCode {
     /// As shown: `XXXX-XXXX`.
