@@ -6,8 +6,8 @@
 # failure reproduces; LATCH_ST_SEED=random (or a number) to look further.
 #
 # The relay is the debug build (`cargo test` made it; LATCH_RELAY_BIN to use another) on a
-# fresh SQLite database with one tenant and key, and one paired binding whose access token
-# schemathesis uses for the extension's operations (tests/openapi/schemathesis.toml).
+# fresh SQLite database with a tenant and key, and one binding of another tenant whose
+# access token schemathesis uses for the extension's operations (schemathesis.toml).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -34,6 +34,10 @@ json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 cli tenant create --name "Acme Inc" --id acme --origin http://localhost:8788 --captures >/dev/null
 api_key=$(cli key create --tenant acme --label Acme | json_field '["apiKey"]')
+# The access token's binding is another tenant's: schemathesis follows links from
+# GET /api/bindings to DELETE /api/bindings/{id} with acme's key, which must not revoke it.
+cli tenant create --name "Globex" --id globex --origin http://localhost:8788 --captures >/dev/null
+globex_key=$(cli key create --tenant globex --label Globex | json_field '["apiKey"]')
 
 # Limits high enough that the cases reach the handlers (429s are documented and checked
 # all the same: the status poll's slow_down still answers a fast poller).
@@ -47,7 +51,7 @@ for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1;
 curl -sf "$base/healthz" >/dev/null || { cat "$work/relay.log"; echo "relay did not start"; exit 1; }
 
 # One binding, paired the way the extension pairs (mint, redeem), for the access token.
-token=$(curl -sf -X POST "$base/pairing-tokens" -H "Authorization: Bearer $api_key" -H 'Content-Type: application/json' \
+token=$(curl -sf -X POST "$base/pairing-tokens" -H "Authorization: Bearer $globex_key" -H 'Content-Type: application/json' \
   -d '{"userId":"alice"}' | json_field '["pairingToken"]')
 access=$(curl -sf -X POST "$base/pairing-tokens/redeem" -H 'Content-Type: application/json' \
   -d "{\"pairingToken\":\"$token\",\"deviceName\":\"Schemathesis\"}" | json_field '["accessToken"]')
