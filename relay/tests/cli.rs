@@ -267,3 +267,13 @@ fn owner_commands_write_no_secrets_into_the_database() {
     });
     assert!(!names.iter().any(|n| n.starts_with("token_")), "secrets in the database: {names:?}");
 }
+
+#[test]
+fn openapi_prints_the_served_document_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("never.db");
+    let printed = json(relay(&format!("sqlite://{}", db_path.display()), &["openapi"]));
+    assert_eq!(printed, serde_json::to_value(latch_relay::http::openapi()).unwrap());
+    assert!(printed["paths"]["/pairing-tokens"]["post"].is_object());
+    assert!(!db_path.exists(), "openapi opened the database");
+}

@@ -57,6 +57,9 @@ enum Command {
     Scaffold(scaffold::ScaffoldCmd),
     /// An MCP server on stdin/stdout with the tool scaffold_web_pairing.
     Mcp,
+    /// Print the HTTP API's OpenAPI 3.1 document (what `GET /openapi.json` serves), for client
+    /// generators in a build without a running relay.
+    Openapi,
 }
 
 /// Runs the command. A command that needs no database never opens one (opening a SQLite
@@ -67,6 +70,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Scaffold(c) => scaffold::run(c),
         Command::Mcp => latch_relay::mcp::serve_stdio().await,
+        Command::Openapi => {
+            println!("{}", latch_relay::http::openapi().to_pretty_json()?);
+            Ok(())
+        }
         Command::Tenant(c) => tenant::run(c, database, now).await,
         Command::Key(c) => key::run(c, &open_db(database).await?, now).await,
         Command::Binding(c) => binding::run(c, &open_db(database).await?, now).await,
