@@ -20,7 +20,11 @@ use crate::api::{ChallengeIssued, DescribeResponse, RefreshedTokens, TokenGrant}
 /// number it always was (`#[serde(transparent)]`), so no stored record or message changes.
 /// Arithmetic saturates: a moment never wraps past the epoch or past `u64::MAX`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "A moment: milliseconds since the Unix epoch, on the relay's clock.")
+)]
 #[serde(transparent)]
 pub struct EpochMs(u64);
 

@@ -140,7 +140,14 @@ impl<P: Default> TryFrom<ServerFrameFields<P>> for ServerFrame<P> {
 /// `ChallengeStatusReply` with its requester's fields side by side (the relay sends them flat).
 /// It is also that reply's OpenAPI schema: the shape on the wire.
 #[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChallengeStatusReply))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        as = ChallengeStatusReply,
+        description = "A code's status; with `awaiting_confirmation`, who asks, side by side with it."
+    )
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeStatusFields {
     status: ChallengeStatus,
