@@ -381,14 +381,16 @@ async fn the_connect_page_takes_its_back_link_from_the_relay_only() {
     assert!(!js.contains("safeReturn(params.get(\"return\"))"), "the fragment is never linked directly");
 }
 
-/// A POST with neither a body nor a `Content-Type` has nothing to misread: it is routed
-/// (a missing token is 401, an unknown method 405, as the OpenAPI document says). Any
-/// other type still is 415 first, an empty form post included.
+/// A request with neither a body nor a `Content-Type` that only a preflighted caller can
+/// send (PUT, PATCH, or a POST with `Authorization`) is routed: an unknown method is 405,
+/// a bad token 401, as the OpenAPI document says. A bare POST without credentials is what
+/// any page can send (`sendBeacon`, a `no-cors` fetch): still 415 before anything, so it
+/// spends none of the visitor's per-address budgets, and an empty form post is 415 too.
 #[tokio::test]
-async fn a_bare_empty_post_is_routed_and_an_empty_form_post_is_not() {
-    let f = fixture_with(|_| {}).await;
-    let (s, _, b) = send(&f, "POST", "/api/me/pause", &[], None).await;
-    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token required")), "{b}");
+async fn only_a_preflighted_bare_request_is_routed() {
+    let f = fixture_with(|c| one_each(&mut c.limits)).await;
+    let (s, _, b) = send(&f, "POST", "/api/me/pause", &[("authorization", "Bearer not-a-token")], None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token invalid")), "{b}");
     let (s, _, b) = send(&f, "PUT", "/api/me", &[], None).await;
     assert_eq!((s, b["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")), "{b}");
     let form = [("content-type", "application/x-www-form-urlencoded")];
@@ -396,4 +398,25 @@ async fn a_bare_empty_post_is_routed_and_an_empty_form_post_is_not() {
     assert_error_shape("empty form post", s, &h, &b, "unsupported_media_type");
     let (s, h, b) = send(&f, "POST", "/pairing-tokens/describe", &[], Some("{}".into())).await;
     assert_error_shape("a body without a type", s, &h, &b, "unsupported_media_type");
+    // Every route that counts a per-address limit before its body, twice each with a
+    // budget of one: all 415, and the JSON request after them still has its budget.
+    let open = [
+        "/pairing-tokens/describe",
+        "/pairing-tokens/redeem",
+        "/api/pairing/request",
+        "/api/pairing/confirm",
+        "/api/pairing/reject",
+        "/api/enterprise/enroll",
+    ];
+    for path in open {
+        for _ in 0..2 {
+            let (s, h, b) = send(&f, "POST", path, &[], None).await;
+            assert_error_shape(path, s, &h, &b, "unsupported_media_type");
+        }
+    }
+    let (s, b) = f.call("POST", "/api/pairing/request", None, Some(json!({"deviceId": "d1", "deviceName": "B"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) =
+        f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": f.mint("dana").await}))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
 }

@@ -83,7 +83,7 @@ pub struct EdgeAnswers;
 impl Modify for EdgeAnswers {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         for item in doc.paths.paths.values_mut() {
-            // POST, PATCH and PUT are refused without a JSON media type, body or not.
+            // POST, PATCH and PUT are refused without a JSON media type (`http::edge`).
             let operations = [
                 (&mut item.get, false),
                 (&mut item.delete, false),
@@ -103,7 +103,7 @@ impl Modify for EdgeAnswers {
                 if takes_body {
                     add(
                         "415",
-                        "`unsupported_media_type`: a body (or a `Content-Type`) that is not `application/json`.",
+                        "`unsupported_media_type`: not `Content-Type: application/json` (needed with a body, and on a POST without `Authorization` even when empty).",
                     );
                 }
             }
