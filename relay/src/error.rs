@@ -58,11 +58,7 @@ impl IntoResponse for ApiError {
         };
         let mut res = match self.return_url {
             None => (self.status, Json(body)).into_response(),
-            Some(url) => {
-                let mut value = serde_json::to_value(body).expect("an error body serialises");
-                value["returnUrl"] = url.into();
-                (self.status, Json(value)).into_response()
-            }
+            Some(return_url) => (self.status, Json(ErrorWithReturnUrl { body, return_url })).into_response(),
         };
         if let Some(secs) = self.retry_after.or(self.interval) {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
@@ -72,3 +68,14 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Describe's refusal of a token it knows (used, expired, revoked): the error shape with
+/// the connect page's "Back to the app" link.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorWithReturnUrl {
+    #[serde(flatten)]
+    body: ErrorBody,
+    /// A page on one of the app's registered origins.
+    return_url: String,
+}

@@ -381,25 +381,27 @@ async fn the_connect_page_takes_its_back_link_from_the_relay_only() {
     assert!(!js.contains("safeReturn(params.get(\"return\"))"), "the fragment is never linked directly");
 }
 
-/// A request with neither a body nor a `Content-Type` that only a preflighted caller can
-/// send (PUT, PATCH, or a POST with `Authorization`) is routed: an unknown method is 405,
-/// a bad token 401, as the OpenAPI document says. A bare POST without credentials is what
-/// any page can send (`sendBeacon`, a `no-cors` fetch): still 415 before anything, so it
-/// spends none of the visitor's per-address budgets, and an empty form post is 415 too.
+/// A request with neither a body nor a `Content-Type` has nothing to misread: it is routed
+/// (an unknown method is 405, a missing token 401, as the OpenAPI document says). Any page
+/// can send one cross-site (`sendBeacon`, a `no-cors` fetch), so a limit counted per
+/// address before the body refuses it (415) instead of counting it. A body without the
+/// JSON type, an empty form post included, is still 415 before anything.
 #[tokio::test]
-async fn only_a_preflighted_bare_request_is_routed() {
+async fn a_bare_request_is_routed_but_spends_no_budget() {
     let f = fixture_with(|c| one_each(&mut c.limits)).await;
-    let (s, _, b) = send(&f, "POST", "/api/me/pause", &[("authorization", "Bearer not-a-token")], None).await;
-    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token invalid")), "{b}");
-    let (s, _, b) = send(&f, "PUT", "/api/me", &[], None).await;
-    assert_eq!((s, b["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")), "{b}");
+    let (s, _, b) = send(&f, "POST", "/api/me/pause", &[], None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token required")), "{b}");
+    for (method, path) in [("PUT", "/api/me"), ("POST", "/api/pairing/status")] {
+        let (s, _, b) = send(&f, method, path, &[], None).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")), "{b}");
+    }
     let form = [("content-type", "application/x-www-form-urlencoded")];
     let (s, h, b) = send(&f, "POST", "/api/me/pause", &form, None).await;
     assert_error_shape("empty form post", s, &h, &b, "unsupported_media_type");
     let (s, h, b) = send(&f, "POST", "/pairing-tokens/describe", &[], Some("{}".into())).await;
     assert_error_shape("a body without a type", s, &h, &b, "unsupported_media_type");
     // Every route that counts a per-address limit before its body, twice each with a
-    // budget of one: all 415, and the JSON request after them still has its budget.
+    // budget of one: all 415, and the JSON requests after them still have their budget.
     let open = [
         "/pairing-tokens/describe",
         "/pairing-tokens/redeem",

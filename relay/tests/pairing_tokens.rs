@@ -277,3 +277,29 @@ async fn mint_carries_a_return_url_on_the_apps_own_origins_only() {
         assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_return_url")), "{bad}: {b}");
     }
 }
+
+/// A name never fails a pairing, whatever JSON stands there; a `redeemKey` that is not a
+/// string is refused rather than dropped (dropped, a retry after a lost answer would find
+/// no key and could not get its binding back).
+#[tokio::test]
+async fn redeem_reads_any_device_name_but_never_drops_the_redeem_key() {
+    let f = fixture().await;
+    let key = "lrk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let token = f.mint("dana").await;
+    let body = json!({"pairingToken": token, "deviceName": 5, "redeemKey": key});
+    let (s, first) = f.call("POST", "/pairing-tokens/redeem", None, Some(body.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    // The answer was lost: the retry with the same key gets the same binding back.
+    let (s, again) = f.call("POST", "/pairing-tokens/redeem", None, Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["binding"]["bindingId"], first["binding"]["bindingId"]);
+    let (_, list) = f.call("GET", "/api/bindings", Some(&f.api_key), None).await;
+    assert_eq!(list["bindings"][0]["deviceName"], "Browser", "{list}");
+
+    let token = f.mint("erin").await;
+    let (s, b) =
+        f.call("POST", "/pairing-tokens/redeem", None, Some(json!({"pairingToken": token, "redeemKey": 5}))).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{b}");
+    let (s, b) = f.redeem(&token).await;
+    assert_eq!(s, StatusCode::OK, "the refused request did not use the token: {b}");
+}

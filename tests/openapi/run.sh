@@ -13,21 +13,34 @@ cd "$(dirname "$0")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 venv="${LATCH_TOOLS_DIR:-$HOME/.cache/latch}/schemathesis-4.32.5"
-if [ ! -x "$venv/bin/schemathesis" ]; then
+# Also when a Python upgrade left the venv's interpreter behind.
+if ! "$venv/bin/schemathesis" --version >/dev/null 2>&1; then
   echo "installing schemathesis 4.32.5 (PyPI) into $venv"
-  python3 -m venv "$venv"
+  python3 -m venv --clear "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
 fi
 
-relay_bin="${LATCH_RELAY_BIN:-target/debug/latch-relay}"
-[ -x "$relay_bin" ] || cargo build -q -p latch-relay
-port="${LATCH_ST_PORT:-8790}"
+# The current source, unless a binary is named (a no-op when `cargo test` just built it).
+if [ -n "${LATCH_RELAY_BIN:-}" ]; then
+  relay_bin="$LATCH_RELAY_BIN"
+  [ -x "$relay_bin" ] || { echo "LATCH_RELAY_BIN=$relay_bin is not an executable"; exit 1; }
+else
+  cargo build -q -p latch-relay
+  relay_bin=target/debug/latch-relay
+fi
+# A free port, unless one is named: a relay left over from another run must not answer.
+port="${LATCH_ST_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 base="http://127.0.0.1:$port"
 work=$(mktemp -d)
 db="sqlite://$work/latch.db"
 relay_pid=""
-cleanup() { [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  if [ -n "$relay_pid" ]; then kill "$relay_pid" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
+fail() { echo "$1"; echo "relay log:"; tail -50 "$work/relay.log" 2>/dev/null || true; exit 1; }
 
 cli() { "$relay_bin" --database "$db" "$@"; }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
@@ -47,14 +60,9 @@ LATCH_LOG=error LATCH_MINT_PER_MINUTE=100000 LATCH_DESCRIBE_PER_MINUTE=100000 LA
   LATCH_CAPTURES_PER_BINDING_PER_MINUTE=100000 \
   "$relay_bin" --database "$db" serve --dev --listen "127.0.0.1:$port" --public-url "$base" > "$work/relay.log" 2>&1 &
 relay_pid=$!
-for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
-curl -sf "$base/healthz" >/dev/null || { cat "$work/relay.log"; echo "relay did not start"; exit 1; }
-
-# One binding, paired the way the extension pairs (mint, redeem), for the access token.
-token=$(curl -sf -X POST "$base/pairing-tokens" -H "Authorization: Bearer $globex_key" -H 'Content-Type: application/json' \
-  -d '{"userId":"alice"}' | json_field '["pairingToken"]')
-access=$(curl -sf -X POST "$base/pairing-tokens/redeem" -H 'Content-Type: application/json' \
-  -d "{\"pairingToken\":\"$token\",\"deviceName\":\"Schemathesis\"}" | json_field '["accessToken"]')
+# Up, then one binding paired the way the extension pairs (mint, redeem), for the token.
+access=$(python3 tests/openapi/pair.py "$base" "$globex_key") || fail "could not pair a binding"
+kill -0 "$relay_pid" 2>/dev/null || fail "the relay exited at start (another on port $port?)"
 
 seed="${LATCH_ST_SEED:-20261201}"
 seed_args=(--seed "$seed")
@@ -68,5 +76,5 @@ LATCH_ST_API_KEY="$api_key" LATCH_ST_ACCESS_TOKEN="$access" "$venv/bin/schemathe
   --checks all --exclude-checks positive_data_acceptance \
   --max-examples "${LATCH_ST_EXAMPLES:-25}" --max-time "${LATCH_ST_SECONDS:-100}" \
   --request-timeout 35 --workers 2 --no-color "${seed_args[@]}" "$@" \
-  || { echo "relay log:"; tail -50 "$work/relay.log"; exit 1; }
+  || fail "schemathesis failed (seed $seed)"
 echo "schemathesis: passed in $(( $(date +%s) - started )) s (seed $seed)"

@@ -57,8 +57,10 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   apt_install postgresql
 fi
 
-# The scaffold e2e test runs the generated Flask app in a venv (Flask from PyPI).
-if ! python3 -m venv --help >/dev/null 2>&1; then
+# The scaffold e2e test runs the generated Flask app in a venv (Flask from PyPI), and
+# tests/openapi/run.sh schemathesis in one.
+# (`venv --help` works without ensurepip, which Debian ships apart in python3-venv.)
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   say "installing Debian python3-venv"
   apt_install python3 python3-venv
 fi

@@ -33,7 +33,7 @@ pub struct MintResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PairingTokenRequest {
-    #[cfg_attr(feature = "openapi", schema(pattern = "^lpt_[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lpt_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub pairing_token: String,
 }
 
@@ -66,16 +66,17 @@ pub const REDEEM_RETRY_MS: u64 = 10 * 60_000;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RedeemRequest {
-    #[cfg_attr(feature = "openapi", schema(pattern = "^lpt_[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lpt_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub pairing_token: String,
-    /// Informational; the relay says "Browser" when it is missing or empty.
-    #[serde(default)]
+    /// Informational; the relay says "Browser" when it is missing, empty, or not a string
+    /// (a name never fails a pairing).
+    #[serde(default, deserialize_with = "crate::lenient::string")]
     pub device_name: String,
     /// Extension of PROTOCOL.md: the same `lrk_…` key on every attempt of one approval.
     /// A retry whose first attempt committed but lost its answer gets that same binding
     /// and refresh token back (while the refresh token is unused), never a second binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub redeem_key: Option<String>,
 }
 
@@ -92,7 +93,7 @@ pub struct EnrollRequest {
     /// retry whose first answer was lost gets that binding again; a copy of the assertion
     /// presented by anyone else (another key) is a replay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub enroll_key: Option<String>,
 }
 
@@ -112,7 +113,7 @@ pub struct BindingInfo {
 pub struct TokenGrant {
     pub binding: BindingInfo,
     pub access_token: String,
-    #[cfg_attr(feature = "openapi", schema(pattern = "^lrt_[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrt_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub refresh_token: String,
     pub access_expires_at: EpochMs,
     pub refresh_expires_at: EpochMs,
@@ -126,7 +127,7 @@ pub struct TokenGrant {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshTokenRequest {
-    #[cfg_attr(feature = "openapi", schema(pattern = "^lrt_[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrt_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub refresh_token: String,
 }
 
@@ -209,8 +210,11 @@ pub struct MeResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
+    /// The error code (each operation lists its codes).
     pub error: String,
+    /// One sentence for a person.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub message: String,
     /// With 429 `slow_down`: the poll interval now in force, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -299,7 +303,7 @@ pub struct ChallengeStatusReply {
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmRequest {
     pub challenge_id: String,
-    #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub redeem_key: String,
     /// Informational, as in a redeem.
     #[serde(default)]

@@ -26,7 +26,7 @@ use crate::AppState;
 /// stolen-token holder must not be able to hammer one family.
 #[utoipa::path(
     post,
-    path = "/api/auth/refresh",
+    path = "/api/auth/refresh", operation_id = "refreshTokens",
     tag = "extension",
     request_body = RefreshTokenRequest,
     responses(
@@ -97,7 +97,7 @@ pub async fn refresh(
 /// The extension's Disconnect: revokes the binding its refresh token belongs to.
 #[utoipa::path(
     post,
-    path = "/api/auth/revoke",
+    path = "/api/auth/revoke", operation_id = "revokeRefreshToken",
     tag = "extension",
     request_body = RefreshTokenRequest,
     responses(
@@ -185,7 +185,7 @@ pub async fn gate(s: &AppState, headers: &HeaderMap) -> ApiResult<MeResponse> {
 /// The token gate: who this access token speaks for.
 #[utoipa::path(
     get,
-    path = "/api/me",
+    path = "/api/me", operation_id = "getMe",
     tag = "extension",
     security(("accessToken" = [])),
     responses(

@@ -34,7 +34,7 @@ pub struct BindingRevoked {
 /// Every binding of this app's users, revoked ones included, oldest first.
 #[utoipa::path(
     get,
-    path = "/api/bindings",
+    path = "/api/bindings", operation_id = "listBindings",
     tag = "app",
     security(("apiKey" = [])),
     responses(
@@ -51,7 +51,7 @@ pub async fn list(State(s): State<AppState>, App { tenant_id, .. }: App) -> ApiR
 /// The app removes one of its bindings: the browser's socket closes and its tokens stop.
 #[utoipa::path(
     delete,
-    path = "/api/bindings/{id}",
+    path = "/api/bindings/{id}", operation_id = "revokeBinding",
     tag = "app",
     security(("apiKey" = [])),
     params(("id" = String, Path, description = "The binding's id (`bindingId`).")),

@@ -38,15 +38,19 @@ pub fn carries_body(method: &Method) -> bool {
     matches!(*method, Method::POST | Method::PUT | Method::PATCH)
 }
 
-/// No `Content-Type`, a body known to be empty (no `Content-Length` or `Content-Length: 0`,
-/// no `Transfer-Encoding`: hyper's body then reports an exact size of 0), and a request a
-/// page on another site could only send after a CORS preflight: a PUT or PATCH, or a POST
-/// that carries `Authorization`. (A bare POST without it is what `navigator.sendBeacon` or
-/// a `no-cors` fetch sends: it must not reach the limits counted before a body is read.)
-pub fn is_preflighted_and_empty<B: http_body::Body>(req: &axum::http::Request<B>) -> bool {
-    let preflighted = *req.method() != Method::POST || req.headers().contains_key(header::AUTHORIZATION);
-    preflighted && !req.headers().contains_key(header::CONTENT_TYPE) && req.body().size_hint().exact() == Some(0)
+/// No `Content-Type` and a body known to be empty (no `Content-Length` or `Content-Length: 0`,
+/// no `Transfer-Encoding`: hyper's body then reports an exact size of 0).
+pub fn is_bare_and_empty<B: http_body::Body>(req: &axum::http::Request<B>) -> bool {
+    !req.headers().contains_key(header::CONTENT_TYPE) && req.body().size_hint().exact() == Some(0)
 }
+
+/// Marks a bodiless POST, PUT or PATCH without `Content-Type` that the edge let through to
+/// routing. Any page can send one cross-site without a preflight (`navigator.sendBeacon`,
+/// a `no-cors` fetch), so a limit counted per address before the body refuses it with 415
+/// instead of counting it (`extract::PerAddress`); everything else refuses it anyway (no
+/// credentials: 401; no body to parse: 400).
+#[derive(Clone, Copy, Debug)]
+pub struct Bare;
 
 pub fn unsupported_media_type() -> ApiError {
     ApiError::new(

@@ -63,7 +63,7 @@ pub struct CaptureList {
 /// The extension sends the app a page its user chose to capture.
 #[utoipa::path(
     post,
-    path = "/api/inbox/v1/captures",
+    path = "/api/inbox/v1/captures", operation_id = "postCapture",
     tag = "extension",
     security(("accessToken" = [])),
     request_body = Capture,
@@ -109,7 +109,7 @@ pub async fn post(
 /// Hands the app up to 100 captures, oldest first, and deletes them in the same statement.
 #[utoipa::path(
     get,
-    path = "/api/inbox/v1/captures",
+    path = "/api/inbox/v1/captures", operation_id = "drainCaptures",
     tag = "app",
     security(("apiKey" = [])),
     responses(

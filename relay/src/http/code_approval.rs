@@ -104,7 +104,7 @@ pub async fn approve_code(
 /// The app names who asks for a code its user typed: the browser's user is asked now.
 #[utoipa::path(
     post,
-    path = "/api/pairing/approve",
+    path = "/api/pairing/approve", operation_id = "approvePairingCode",
     tag = "app",
     security(("apiKey" = [])),
     request_body = ApproveCodeRequest,
@@ -136,7 +136,7 @@ pub async fn approve(
 /// The codes this tenant approved that still await the browser's user.
 #[utoipa::path(
     get,
-    path = "/api/pairing/pending",
+    path = "/api/pairing/pending", operation_id = "listPendingCodes",
     tag = "app",
     security(("apiKey" = [])),
     responses(
@@ -154,7 +154,7 @@ pub async fn pending(State(s): State<AppState>, App { tenant_id, .. }: App) -> A
 /// `code_not_found`, whatever its state: an app learns nothing of codes it did not approve.
 #[utoipa::path(
     post,
-    path = "/api/pairing/deny",
+    path = "/api/pairing/deny", operation_id = "denyPairingCode",
     tag = "app",
     security(("apiKey" = [])),
     request_body = CodeRequest,

@@ -32,7 +32,7 @@ fn not_awaiting() -> ApiError {
 /// The user approved a code's prompt in the extension: the binding is made now.
 #[utoipa::path(
     post,
-    path = "/api/pairing/confirm",
+    path = "/api/pairing/confirm", operation_id = "confirmPairingCode",
     tag = "extension",
     request_body = ConfirmRequest,
     responses(
@@ -105,7 +105,7 @@ pub async fn confirm(
 /// The user denied a code's prompt (or cancelled the code) in the extension.
 #[utoipa::path(
     post,
-    path = "/api/pairing/reject",
+    path = "/api/pairing/reject", operation_id = "rejectPairingCode",
     tag = "extension",
     request_body = RejectRequest,
     responses(

@@ -50,7 +50,7 @@ pub(super) fn secs(ms: u64) -> u64 {
 /// The extension asks for a code its user types into an app.
 #[utoipa::path(
     post,
-    path = "/api/pairing/request",
+    path = "/api/pairing/request", operation_id = "requestPairingCode",
     tag = "extension",
     request_body = ChallengeRequest,
     responses(
@@ -119,6 +119,15 @@ pub async fn request(
     Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "code_space_busy", "Could not allocate a code; try again."))
 }
 
+/// The statuses a long-poll can wait on (`seen`); any other is 400 `invalid_seen`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum SeenStatus {
+    Pending,
+    AwaitingConfirmation,
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
@@ -132,7 +141,7 @@ pub struct StatusQuery {
     /// Extension of PROTOCOL.md: the status the extension already knows (`pending`, the
     /// default, or `awaiting_confirmation`). A long-poll waits while the status is still
     /// that one, and answers as soon as it differs.
-    #[param(value_type = Option<ChallengeStatus>)]
+    #[param(value_type = Option<SeenStatus>, inline)]
     seen: Option<String>,
 }
 
@@ -160,14 +169,14 @@ fn reply_for(row: &ChallengeRow, now: u64) -> Option<ChallengeStatusReply> {
 /// The extension long-polls its code's status.
 #[utoipa::path(
     get,
-    path = "/api/pairing/status",
+    path = "/api/pairing/status", operation_id = "getPairingCodeStatus",
     tag = "extension",
     params(StatusQuery),
     responses(
         (status = 200, description = "The status; with `awaiting_confirmation`, who asks (`appName`, `tenantId`, `userId`, `appOrigin`).", body = latch_wire::flat::ChallengeStatusFields),
         (status = 400, description = "`invalid_query`: the query string is not of this shape; `invalid_wait`: `wait` is not a whole number of seconds; `invalid_seen`: `seen` is not `pending` or `awaiting_confirmation`.", body = ErrorBody),
         (status = 404, description = "`challenge_not_found`: no such challenge.", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: too many polls from this address (`retryAfter`); `slow_down`: polled before the interval, which grows by 5 s (`interval`). Both set `Retry-After`.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many polls from this address (`retryAfter`); `slow_down`: polled before the interval, which grows by 5 s (`interval`). Both set `Retry-After`.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
     ),
 )]

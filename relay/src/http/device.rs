@@ -18,7 +18,7 @@ use crate::{db, AppState};
 /// The user renames this browser for the app the access token belongs to.
 #[utoipa::path(
     patch,
-    path = "/api/me/device",
+    path = "/api/me/device", operation_id = "renameDevice",
     tag = "extension",
     security(("accessToken" = [])),
     request_body = DeviceRename,

@@ -3,13 +3,11 @@
 //!   else 408;
 //! - a request of a method that carries a body (POST, PUT, PATCH) must say it is JSON,
 //!   else 415 `unsupported_media_type` before anything else happens (no CORS-free
-//!   cross-site request can reach a handler, nor spend a rate limit an extractor counts
-//!   before the body). The one exception is a request with neither a body nor a
-//!   `Content-Type` that no page on another site can send without a preflight: a PUT or
-//!   PATCH, or a POST with `Authorization` (`POST /api/me/pause` takes no body). It has
-//!   nothing to misread and goes on to routing, so an unknown method answers 405, as the
-//!   OpenAPI document says. A bare POST without credentials (`sendBeacon`, a `no-cors`
-//!   fetch) stays 415;
+//!   cross-site form post can reach a handler). A request with neither a body nor a
+//!   `Content-Type` has nothing to misread (`POST /api/me/pause` takes no body): it goes on
+//!   to routing, marked [`body::Bare`], so an unknown method answers 405 and a missing token
+//!   401, as the OpenAPI document says, while a limit counted per address before the body
+//!   refuses it with 415 rather than let any page spend it;
 //! - every error is `{"error", "message"}`. The relay's own answers already are; this
 //!   turns the rest into that shape: axum's plain-text or empty answers (405 for a wrong
 //!   method, 413 past the body limit, 408 past the request timeout, the WebSocket
@@ -67,9 +65,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        if body::carries_body(req.method()) && !body::is_json(req.headers()) && !body::is_preflighted_and_empty(&req) {
-            return ShapedFuture::Refused { response: Some(body::unsupported_media_type().into_response()) };
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        if body::carries_body(req.method()) && !body::is_json(req.headers()) {
+            if !body::is_bare_and_empty(&req) {
+                return ShapedFuture::Refused { response: Some(body::unsupported_media_type().into_response()) };
+            }
+            req.extensions_mut().insert(body::Bare);
         }
         let websocket = req.uri().path() == "/api/session";
         // The whole request, its body included (handlers read it inside), within the

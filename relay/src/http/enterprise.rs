@@ -56,7 +56,7 @@ fn refused(r: Refusal) -> ApiError {
 /// A managed browser enrolls with the assertion its organization's policy holds.
 #[utoipa::path(
     post,
-    path = "/api/enterprise/enroll",
+    path = "/api/enterprise/enroll", operation_id = "enrollManagedBrowser",
     tag = "extension",
     request_body = EnrollRequest,
     responses(

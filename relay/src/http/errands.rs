@@ -30,7 +30,7 @@ use crate::{db, AppState};
 pub struct ErrandRequest {
     /// The app's user whose browser does the errand.
     user_id: String,
-    /// What to do (`ping`, or a kind the extension knows), 1–64 bytes.
+    /// What to do (`ping`, or a kind the extension knows), 1–64 characters.
     #[schema(min_length = 1, max_length = 64)]
     kind: String,
     /// Handed to the extension as they are.
@@ -72,7 +72,7 @@ pub struct ErrandAnswer {
 /// The app asks one of its user's browsers to do something, and waits for the answer.
 #[utoipa::path(
     post,
-    path = "/api/errands",
+    path = "/api/errands", operation_id = "sendErrand",
     tag = "app",
     security(("apiKey" = [])),
     request_body = ErrandRequest,
@@ -92,7 +92,7 @@ pub async fn create(
     App { tenant_id, .. }: App,
     JsonBody(req): JsonBody<ErrandRequest>,
 ) -> ApiResult<Json<ErrandAnswer>> {
-    if req.kind.is_empty() || req.kind.len() > 64 {
+    if req.kind.is_empty() || req.kind.chars().count() > 64 {
         return Err(ApiError::bad_request("invalid_kind", "kind must be 1–64 characters."));
     }
     let target = match &req.binding_id {

@@ -89,6 +89,14 @@ async fn unknown_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "The relay has no endpoint at this path.")
 }
 
+/// `/readyz` refusing: the error shape, its code repeated as `status`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Unready {
+    status: &'static str,
+    #[serde(flatten)]
+    error: ErrorBody,
+}
+
 /// `/healthz` and `/readyz`: `ok` / `ready`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct Health {
@@ -99,7 +107,7 @@ struct Health {
 /// not restart every instance when the database has a bad minute.
 #[utoipa::path(
     get,
-    path = "/healthz",
+    path = "/healthz", operation_id = "getHealth",
     tag = "operations",
     responses((status = 200, description = "The process answers: `{\"status\": \"ok\"}`.", body = Health)),
 )]
@@ -112,17 +120,17 @@ async fn healthz() -> Json<Health> {
 /// error shape beside `status`.
 #[utoipa::path(
     get,
-    path = "/readyz",
+    path = "/readyz", operation_id = "getReadiness",
     tag = "operations",
     responses(
         (status = 200, description = "Send traffic here: `{\"status\": \"ready\"}`.", body = Health),
-        (status = 503, description = "`shutting_down`: this instance is draining; `database_unavailable`: it can't reach its database. `status` repeats the code.", body = ErrorBody),
+        (status = 503, description = "`shutting_down`: this instance is draining; `database_unavailable`: it can't reach its database. `status` repeats the code.", body = Unready),
     ),
 )]
 async fn readyz(State(s): State<AppState>) -> Response {
     let unready = |status: &'static str, message: &str| {
-        let body = serde_json::json!({"status": status, "error": status, "message": message});
-        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        let error = ErrorBody { error: status.into(), message: message.into(), interval: None, retry_after: None };
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Unready { status, error })).into_response()
     };
     if *s.shutdown.borrow() {
         return unready("shutting_down", "This relay instance is shutting down; send requests to another.");

@@ -103,7 +103,7 @@ impl Modify for EdgeAnswers {
                 if takes_body {
                     add(
                         "415",
-                        "`unsupported_media_type`: not `Content-Type: application/json` (needed with a body, and on a POST without `Authorization` even when empty).",
+                        "`unsupported_media_type`: a body that is not `Content-Type: application/json` (or, on operations that count a per-address limit, no body and no type).",
                     );
                 }
             }
@@ -124,7 +124,7 @@ static DOCUMENT: LazyLock<String> =
 /// This document.
 #[utoipa::path(
     get,
-    path = "/openapi.json",
+    path = "/openapi.json", operation_id = "getOpenApiDocument",
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of this relay's HTTP API.", content_type = "application/json", body = Object)),
 )]

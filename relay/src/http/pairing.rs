@@ -22,7 +22,7 @@ use super::extract::{App, PerAddress, PerKey, TokensDescribed, TokensMinted, Tok
 use super::openapi::{API_KEY_REFUSED, MALFORMED_TOKEN, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
 use crate::db::{self, TokenRow};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorWithReturnUrl};
 use crate::secrets::{new_secret, redeemed_refresh_token, token_hash};
 use crate::AppState;
 
@@ -48,7 +48,7 @@ fn is_format_char(c: char) -> bool {
 /// The app asks for a pairing token for one of its signed-in users.
 #[utoipa::path(
     post,
-    path = "/pairing-tokens",
+    path = "/pairing-tokens", operation_id = "createPairingToken",
     tag = "app",
     security(("apiKey" = [])),
     request_body = MintRequest,
@@ -152,7 +152,7 @@ fn unusable(row: Option<&TokenRow>, now: u64) -> ApiError {
 #[serde(rename_all = "camelCase")]
 pub struct DescribeRequest {
     #[allow(dead_code)]
-    #[schema(pattern = "^lpt_[A-Za-z0-9_-]{43}$")]
+    #[schema(pattern = "^lpt_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")]
     pairing_token: String,
     /// The connect page's `return` parameter: becomes `returnUrl` in the answer when it
     /// is on one of the app's registered origins.
@@ -240,15 +240,15 @@ async fn mint_return_url(s: &AppState, body: &serde_json::Value, tenant_id: &str
 /// The connect page (and the extension) read what a pairing token is for, without using it.
 #[utoipa::path(
     post,
-    path = "/pairing-tokens/describe",
+    path = "/pairing-tokens/describe", operation_id = "describePairingToken",
     tag = "extension",
     request_body = DescribeRequest,
     responses(
         (status = 200, description = "Who asks: the app's name and origins, the user, the token's expiry.", body = Described),
         (status = 400, description = MALFORMED_TOKEN, body = ErrorBody),
         (status = 404, description = "`token_not_found`: no such pairing token.", body = ErrorBody),
-        (status = 409, description = "`token_used`: the token was already used. Carries `returnUrl` when the app registered an origin.", body = ErrorBody),
-        (status = 410, description = "`token_revoked`: the key that minted it was revoked; `token_expired`: it expired. Both carry `returnUrl` when the app registered an origin.", body = ErrorBody),
+        (status = 409, description = "`token_used`: the token was already used. Carries `returnUrl` when the app registered an origin.", body = ErrorWithReturnUrl),
+        (status = 410, description = "`token_revoked`: the key that minted it was revoked; `token_expired`: it expired. Both carry `returnUrl` when the app registered an origin.", body = ErrorWithReturnUrl),
         (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
     ),
@@ -286,7 +286,7 @@ pub async fn describe(
 /// The extension, after the user's Approve, turns the pairing token into a binding.
 #[utoipa::path(
     post,
-    path = "/pairing-tokens/redeem",
+    path = "/pairing-tokens/redeem", operation_id = "redeemPairingToken",
     tag = "extension",
     request_body = RedeemRequest,
     responses(

@@ -18,7 +18,7 @@ use crate::{db, AppState};
 /// The user pauses this app's connection: errands get 409 `extension_paused` until resumed.
 #[utoipa::path(
     post,
-    path = "/api/me/pause",
+    path = "/api/me/pause", operation_id = "pauseBinding",
     tag = "extension",
     security(("accessToken" = [])),
     responses(
@@ -36,7 +36,7 @@ pub async fn pause(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<J
 /// The user resumes this app's connection.
 #[utoipa::path(
     post,
-    path = "/api/me/resume",
+    path = "/api/me/resume", operation_id = "resumeBinding",
     tag = "extension",
     security(("accessToken" = [])),
     responses(

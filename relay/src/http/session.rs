@@ -45,7 +45,7 @@ const SOCKET_BUFFER_BYTES: usize = 512;
 /// (PROTOCOL §9), authenticated in-band by the `auth` frame's access token.
 #[utoipa::path(
     get,
-    path = "/api/session",
+    path = "/api/session", operation_id = "openSession",
     tag = "extension",
     responses(
         (status = 101, description = "Switched to a WebSocket: `hello`, `hello`, `auth`, `auth_ack`, then errands. A refusal after the upgrade is an `error` frame and a close (4401; 4408 for an expired token; 4409 `replaced` by a newer socket)."),

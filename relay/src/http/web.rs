@@ -37,25 +37,25 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The script an app's page loads to show Connect (see README).
-#[utoipa::path(get, path = "/embed.js", tag = "pages",
+#[utoipa::path(get, path = "/embed.js", operation_id = "getEmbedScript", tag = "pages",
     responses((status = 200, description = "The embed script.", content_type = "text/javascript", body = String)))]
 async fn embed_js() -> Response {
     asset("text/javascript", EMBED_JS)
 }
 
-#[utoipa::path(get, path = "/static/connect.js", tag = "pages",
+#[utoipa::path(get, path = "/static/connect.js", operation_id = "getConnectScript", tag = "pages",
     responses((status = 200, description = "The connect page's script.", content_type = "text/javascript", body = String)))]
 async fn connect_js() -> Response {
     asset("text/javascript", CONNECT_JS)
 }
 
-#[utoipa::path(get, path = "/static/status-frame.js", tag = "pages",
+#[utoipa::path(get, path = "/static/status-frame.js", operation_id = "getStatusFrameScript", tag = "pages",
     responses((status = 200, description = "The status frame's script.", content_type = "text/javascript", body = String)))]
 async fn status_frame_js() -> Response {
     asset("text/javascript", STATUS_FRAME_JS)
 }
 
-#[utoipa::path(get, path = "/static/page.css", tag = "pages",
+#[utoipa::path(get, path = "/static/page.css", operation_id = "getPageStyles", tag = "pages",
     responses((status = 200, description = "The pages' style sheet.", content_type = "text/css", body = String)))]
 async fn page_css() -> Response {
     asset("text/css", PAGE_CSS)
@@ -100,7 +100,7 @@ fn extension_ids_json(s: &AppState) -> String {
 }
 
 /// The connect page may never be framed: a hostile page must not overlay its button.
-#[utoipa::path(get, path = "/connect", tag = "pages",
+#[utoipa::path(get, path = "/connect", operation_id = "getConnectPage", tag = "pages",
     responses((status = 200, description = "The connect page. The pairing token travels in the fragment (`#token=…`), never to the relay.", content_type = "text/html", body = String)))]
 async fn connect(State(s): State<AppState>) -> Response {
     let install = s.cfg.install_url.as_deref().unwrap_or("/install");
@@ -111,7 +111,7 @@ async fn connect(State(s): State<AppState>) -> Response {
 }
 
 /// The load-unpacked steps, for a relay without a store listing; with one, that listing.
-#[utoipa::path(get, path = "/install", tag = "pages",
+#[utoipa::path(get, path = "/install", operation_id = "getInstallPage", tag = "pages",
     responses(
         (status = 200, description = "How to load the extension (no store listing configured).", content_type = "text/html", body = String),
         (status = 303, description = "To the store listing (`--install-url`).", headers(("location" = String, description = "The listing."))),
@@ -132,7 +132,7 @@ pub struct StatusQuery {
 
 /// Only the tenant's registered origins may frame the status frame or receive its
 /// answers; an unknown tenant gets a frame that answers nobody.
-#[utoipa::path(get, path = "/status-frame", tag = "pages", params(StatusQuery),
+#[utoipa::path(get, path = "/status-frame", operation_id = "getStatusFrame", tag = "pages", params(StatusQuery),
     responses(
         (status = 200, description = "The hidden frame embed.js asks whether this browser is connected. Framed only by the tenant's registered origins.", content_type = "text/html", body = String),
         (status = 400, description = "`invalid_query`: the query string is not of the documented shape.", body = ErrorBody),
