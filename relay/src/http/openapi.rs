@@ -25,7 +25,8 @@ use latch_wire::api::ErrorBody;
             Every error answers `{\"error\": code, \"message\": sentence}` (the schema `ErrorBody`); \
             each operation lists the codes it can answer under each status. A path the relay \
             does not serve answers 404 `not_found`; a method a path does not take, 405 \
-            `method_not_allowed` with `Allow`. PROTOCOL.md has the flows these operations make up.",
+            `method_not_allowed` with `Allow`; a request it cannot read (a body cut off), 400 \
+            `bad_request`. PROTOCOL.md has the flows these operations make up.",
         license(name = "MIT", identifier = "MIT"),
     ),
     modifiers(&Security),
