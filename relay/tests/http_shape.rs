@@ -400,8 +400,8 @@ async fn a_bare_request_is_routed_but_spends_no_budget() {
     assert_error_shape("empty form post", s, &h, &b, "unsupported_media_type");
     let (s, h, b) = send(&f, "POST", "/pairing-tokens/describe", &[], Some("{}".into())).await;
     assert_error_shape("a body without a type", s, &h, &b, "unsupported_media_type");
-    // Every route that counts a per-address limit before its body, twice each with a
-    // budget of one: all 415, and the JSON requests after them still have their budget.
+    // Every route that counts a per-address limit, twice each with a budget of one: all
+    // 415, nothing stored, and the JSON requests after them still have their budgets.
     let open = [
         "/pairing-tokens/describe",
         "/pairing-tokens/redeem",
@@ -409,6 +409,8 @@ async fn a_bare_request_is_routed_but_spends_no_budget() {
         "/api/pairing/confirm",
         "/api/pairing/reject",
         "/api/enterprise/enroll",
+        "/api/auth/refresh",
+        "/api/auth/revoke",
     ];
     for path in open {
         for _ in 0..2 {
@@ -416,9 +418,19 @@ async fn a_bare_request_is_routed_but_spends_no_budget() {
             assert_error_shape(path, s, &h, &b, "unsupported_media_type");
         }
     }
+    for table in ["challenges", "bindings", "sessions"] {
+        assert_eq!(count(&f, table).await, 0, "{table}");
+    }
     let (s, b) = f.call("POST", "/api/pairing/request", None, Some(json!({"deviceId": "d1", "deviceName": "B"}))).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
-    let (s, b) =
-        f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": f.mint("dana").await}))).await;
+    let token = f.mint("dana").await;
+    let (s, b) = f.call("POST", "/pairing-tokens/describe", None, Some(json!({"pairingToken": token}))).await;
     assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, grant) = f.redeem(&token).await;
+    assert_eq!(s, StatusCode::OK, "{grant}");
+    let refresh = json!({"refreshToken": grant["refreshToken"]});
+    let (s, b) = f.call("POST", "/api/auth/refresh", None, Some(refresh)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = f.call("POST", "/api/auth/revoke", None, Some(json!({"refreshToken": b["refreshToken"]}))).await;
+    assert_eq!((s, b["revoked"].as_bool()), (StatusCode::OK, Some(true)), "{b}");
 }

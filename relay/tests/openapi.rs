@@ -118,6 +118,33 @@ async fn every_documented_operation_is_routed_and_nothing_else_on_its_path() {
     }
 }
 
+/// The same sweep as schemathesis sends it: no body, no `Content-Type`, no credential.
+/// An undeclared method is 405; a declared one answers a status it documents, and one
+/// that needs a credential and takes no body answers 401 (not 415).
+#[tokio::test]
+async fn bare_requests_get_documented_answers() {
+    use axum::body::Body;
+    use tower::ServiceExt;
+    let f = fixture().await;
+    let doc = serde_json::to_value(latch_relay::http::openapi()).unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", "lbd_unknown");
+        for method in METHODS {
+            let req = axum::http::Request::builder().method(method.to_uppercase().as_str()).uri(&concrete);
+            let res = f.app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let status = res.status();
+            let Some(op) = item.get(method) else {
+                assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "bare {method} {path}");
+                continue;
+            };
+            assert!(op["responses"][status.as_str()].is_object(), "bare {method} {path}: {status} is not documented");
+            if op["security"].is_array() && op["requestBody"].is_null() {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "bare {method} {path}");
+            }
+        }
+    }
+}
+
 /// Every router the relay serves is built with `routes!` from documented handlers: a plain
 /// `.route(` would add a path the document does not have. (`metrics.rs` is the separate
 /// `--metrics-listen` listener, not this API; `scaffold/` holds the apps `latch-relay init` writes.)
@@ -133,7 +160,16 @@ fn no_route_is_added_outside_the_document() {
         if text.matches("Router::new()").count() > text.matches("OpenApiRouter::new()").count() {
             offenders.push(format!("{} builds an axum Router", file.display()));
         }
-        for needle in [".route(", ".route_service(", ".nest(", ".nest_service(", "axum::routing::"] {
+        for needle in [
+            ".route(",
+            ".route_service(",
+            ".nest(",
+            ".nest_service(",
+            ".fallback_service(",
+            "routing::",
+            "Router::default()",
+            "Router::<",
+        ] {
             if text.contains(needle) {
                 offenders.push(format!("{} uses {needle}", file.display()));
             }

@@ -46,9 +46,9 @@ pub fn is_bare_and_empty<B: http_body::Body>(req: &axum::http::Request<B>) -> bo
 
 /// Marks a bodiless POST, PUT or PATCH without `Content-Type` that the edge let through to
 /// routing. Any page can send one cross-site without a preflight (`navigator.sendBeacon`,
-/// a `no-cors` fetch), so a limit counted per address before the body refuses it with 415
-/// instead of counting it (`extract::PerAddress`); everything else refuses it anyway (no
-/// credentials: 401; no body to parse: 400).
+/// a `no-cors` fetch), so the client-address extractor every per-address limit is keyed by
+/// refuses it with 415 (`client_addr::ClientAddr`). Every other route needs a credential a
+/// page can't send, or parses a body before it counts anything.
 #[derive(Clone, Copy, Debug)]
 pub struct Bare;
 

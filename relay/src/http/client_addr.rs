@@ -9,15 +9,23 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
+use super::body::{unsupported_media_type, Bare};
+use crate::error::ApiError;
 use crate::AppState;
 
 /// The client's address as a limiter key ([`crate::limits::address_key`]: IPv6 by its /64);
-/// "unknown" when the server has no peer address.
+/// "unknown" when the server has no peer address. Every per-address limit is keyed by it,
+/// so it is where a [`Bare`] request (no body, no `Content-Type`: what any page can send
+/// cross-site with `sendBeacon`) is refused with 415, before anything can count it against
+/// the visitor's address.
 pub struct ClientAddr(pub String);
 
 impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        if parts.extensions.get::<Bare>().is_some() {
+            return Err(unsupported_media_type());
+        }
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         let addr = peer.map(|ip| client_ip(ip, &parts.headers, &s.cfg.trusted_proxies));
         Ok(Self(addr.map_or_else(|| "unknown".into(), crate::limits::address_key)))

@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use super::body::{bearer, parse_json, unsupported_media_type, Bare};
+use super::body::{bearer, parse_json};
 use super::client_addr::ClientAddr;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
@@ -104,18 +104,14 @@ pub trait Limit {
     const TOO_MANY: &'static str;
 }
 
-/// The client's address ([`ClientAddr`]), admitted by limit `L` counted per address. A
-/// bodiless request without `Content-Type` ([`Bare`]: any page can send one cross-site)
-/// is 415 here, before it is counted, so no page can spend its visitors' budgets.
+/// The client's address ([`ClientAddr`], which refuses a bare request before it can be
+/// counted), admitted by limit `L` counted per address.
 pub struct PerAddress<L>(pub String, pub PhantomData<L>);
 
 impl<L: Limit> FromRequestParts<AppState> for PerAddress<L> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> ApiResult<Self> {
-        if parts.extensions.get::<Bare>().is_some() {
-            return Err(unsupported_media_type());
-        }
-        let Ok(ClientAddr(addr)) = ClientAddr::from_request_parts(parts, s).await;
+        let ClientAddr(addr) = ClientAddr::from_request_parts(parts, s).await?;
         L::limiter(&s.limits).admit(&addr, L::TOO_MANY)?;
         Ok(Self(addr, PhantomData))
     }

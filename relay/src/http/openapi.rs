@@ -104,7 +104,7 @@ impl Modify for EdgeAnswers {
                 if takes_body {
                     add(
                         "415",
-                        "`unsupported_media_type`: a body that is not `Content-Type: application/json` (or, on operations that count a per-address limit, no body and no type).",
+                        "`unsupported_media_type`: a body that is not `Content-Type: application/json`; on operations that need no credential, also a request with no body and no type.",
                     );
                 }
             }
