@@ -149,3 +149,35 @@ async fn revoked_among_names_only_revoked_bindings() {
     let revoked = latch_relay::db::revoked_or_paused_among(&f.state.db, &ids).await.unwrap();
     assert_eq!(revoked, vec![id(&gone)]);
 }
+
+/// A page can open a WebSocket to any host without a preflight; its browser names the
+/// page's origin. Only the extension's origin (or a client outside a browser, which sends
+/// none) gets a session: a page could otherwise hold the address's unauthenticated slots.
+#[tokio::test]
+async fn a_page_on_another_origin_cannot_open_a_session() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let f = fixture().await;
+    let url = common::ws::serve(&f).await;
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    let token = grant["accessToken"].as_str().unwrap();
+    for origin in ["https://evil.example", "chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "null"] {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        match tokio_tungstenite::connect_async(req).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                assert_eq!(res.status(), axum::http::StatusCode::FORBIDDEN, "{origin}");
+                let body: serde_json::Value = serde_json::from_slice(res.body().as_deref().unwrap()).unwrap();
+                assert_eq!(body["error"], "origin_not_allowed", "{origin}");
+            }
+            other => panic!("{origin}: {:?}", other.map(|(_, res)| res.status())),
+        }
+    }
+    let mut req = url.as_str().into_client_request().unwrap();
+    let extension = format!("chrome-extension://{}", latch_relay::DEV_EXTENSION_ID);
+    req.headers_mut().insert("origin", extension.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("the extension's origin is let in");
+    common::ws::send(&mut ws, serde_json::json!({"type": "hello"})).await;
+    assert_eq!(common::ws::recv(&mut ws).await.unwrap()["type"], "hello");
+    common::ws::send(&mut ws, serde_json::json!({"type": "auth", "accessToken": token})).await;
+    assert_eq!(common::ws::recv(&mut ws).await.unwrap()["type"], "auth_ack");
+}

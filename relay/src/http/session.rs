@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::ORIGIN;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -50,11 +51,21 @@ const SOCKET_BUFFER_BYTES: usize = 512;
     responses(
         (status = 101, description = "Switched to a WebSocket: `hello`, `hello`, `auth`, `auth_ack`, then errands. A refusal after the upgrade is an `error` frame and a close (4401; 4408 for an expired token; 4409 `replaced` by a newer socket)."),
         (status = 400, description = "`websocket_required`: not a WebSocket upgrade request.", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`: a browser page opened it (its `Origin` is not one of the Latch extension's).", body = ErrorBody),
         (status = 426, description = "`websocket_required`: the connection can't be upgraded.", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many sockets from this address are still authenticating; `Retry-After: 1`.", body = ErrorBody),
     ),
 )]
-pub async fn upgrade(State(s): State<AppState>, ClientAddr(addr): ClientAddr, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&s, &headers) {
+        let message = "Only the Latch extension opens sessions; this page's origin may not.";
+        return ApiError::new(StatusCode::FORBIDDEN, "origin_not_allowed", message).into_response();
+    }
     let Some(slot) = s.realtime.sockets.admit_unauthenticated(addr, s.cfg.unauthenticated_sockets_per_address) else {
         s.metrics.rate_limited.get_or_create(&LimitLabel { limit: "unauthenticated_sockets" }).inc();
         let mut refused = ApiError::new(
@@ -104,6 +115,22 @@ fn auth_ack(binding_id: &str, scopes: &[String]) -> Message {
 /// send timeout (`Config::socket_send_timeout_ms`: it stopped reading, and its receive
 /// window and our send buffer are full). A client can't park the task, its descriptor and
 /// its connection slot in a send that never returns.
+/// A browser names the origin of the code that opens a WebSocket, and a page can open one
+/// cross-site with no preflight: without this, any page a user visits could hold the
+/// address's unauthenticated-socket slots. The extension's worker comes as
+/// `chrome-extension://ID` with a configured id; a client outside a browser sends no
+/// `Origin` and is let through (it authenticates in-band like the extension).
+fn origin_allowed(s: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return true;
+    };
+    let origin = origin.as_bytes();
+    s.cfg
+        .extension_ids
+        .iter()
+        .any(|id| origin.strip_prefix(b"chrome-extension://".as_slice()).is_some_and(|rest| rest == id.as_bytes()))
+}
+
 async fn send(s: &AppState, socket: &mut WebSocket, msg: Message) -> bool {
     let limit = Duration::from_millis(s.cfg.socket_send_timeout_ms);
     matches!(tokio::time::timeout(limit, socket.send(msg)).await, Ok(Ok(())))
