@@ -6,8 +6,8 @@
 //!   cross-site form post can reach a handler). A request with neither a body nor a
 //!   `Content-Type` has nothing to misread (`POST /api/me/pause` takes no body): it goes on
 //!   to routing, marked [`body::Bare`], so an unknown method answers 405 and a missing token
-//!   401, as the OpenAPI document says, while a limit counted per address before the body
-//!   refuses it with 415 rather than let any page spend it;
+//!   401, as the OpenAPI document says, while the client-address extractor that keys
+//!   every per-address limit refuses it with 415 rather than let any page spend one;
 //! - every error is `{"error", "message"}`. The relay's own answers already are; this
 //!   turns the rest into that shape: axum's plain-text or empty answers (405 for a wrong
 //!   method, 413 past the body limit, 408 past the request timeout, the WebSocket
