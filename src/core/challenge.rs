@@ -31,6 +31,8 @@ use super::backoff::Jitter;
 mod answers;
 mod steps;
 
+pub use steps::web_page_host;
+
 /// Seconds a status poll may wait at the relay (below Chrome's 30 s fetch limit).
 pub const LONG_POLL_WAIT_S: u64 = 20;
 /// Consecutive 5xx/network failures before the challenge is reset and reissued.

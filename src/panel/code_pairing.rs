@@ -10,6 +10,7 @@ use latch_wire::EpochMs;
 
 use super::i18n::{t, t_with};
 use super::Panel;
+use crate::core::challenge::web_page_host;
 use crate::shell::now_ms;
 
 /// `m:ss` until `at`.
@@ -80,7 +81,7 @@ fn running(panel: Panel, v: ChallengeView, now: RwSignal<EpochMs>) -> impl IntoV
             {page.map(|href| {
                 // Where the link leads, said in its text: on a relay where one app set a
                 // page, every user's code links it (the prompt still names who approves).
-                let host = href.split("://").nth(1).and_then(|r| r.split(['/', '?', '#']).next()).unwrap_or_default().to_owned();
+                let host = web_page_host(&href).unwrap_or_default().to_owned();
                 view! {
                     <p class="meta"><a href=href target="_blank" rel="noopener noreferrer">{t_with("code_open_page", &[&host])}</a></p>
                 }

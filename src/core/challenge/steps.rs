@@ -224,9 +224,15 @@ impl Poller {
 /// it leads is the relay owner's choice (`tenant create --pair-url`, checked against the
 /// tenant's origins there); the panel names its host.
 fn is_web_page(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
+    let Some(authority) = web_page_host(url) else {
         return false;
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     url.len() <= 2048 && url.bytes().all(|b| b.is_ascii_graphic()) && !authority.is_empty() && !authority.contains('@')
+}
+
+/// The authority of an http(s) URL (for a page [`is_web_page`] let through, its host): what
+/// the panel names in the link's text.
+pub fn web_page_host(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    rest.split(['/', '?', '#']).next()
 }
