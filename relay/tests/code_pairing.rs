@@ -392,3 +392,20 @@ async fn the_code_request_names_the_one_registered_pairing_page() {
     let (_, b) = request(&f, "dev-3").await;
     assert_eq!(b.get("url"), None, "two apps: the relay can't tell which");
 }
+
+/// An app approves a code only for a user id of the rule the mint holds (1–128 characters,
+/// no control or format characters, no surrounding spaces); a refused approval leaves the
+/// code pending for a valid one.
+#[tokio::test]
+async fn approve_holds_user_ids_to_the_mint_s_rule() {
+    let f = fixture().await;
+    let (_, b) = request(&f, "dev-1").await;
+    let code = b["code"].as_str().unwrap().to_owned();
+    for bad in ["", " dana", "da\u{7}na", "da\u{200B}na", &"x".repeat(129)] {
+        let body = json!({"code": code, "userId": bad});
+        let (s, b) = f.call("POST", "/api/pairing/approve", Some(&f.api_key), Some(body)).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_user_id")), "{bad:?}: {b}");
+    }
+    let (s, b) = approve(&f, &code).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::ACCEPTED, Some("awaiting_confirmation")), "{b}");
+}

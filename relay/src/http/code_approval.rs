@@ -10,7 +10,7 @@ use latch_wire::api::{ApproveCodeReply, ApproveCodeRequest, ChallengeStatus, Cod
 
 use super::extract::{App, CodesTried, JsonBody, PerKey};
 use super::openapi::{API_KEY_REFUSED, INVALID_REQUEST, RATE_LIMITED, STORAGE_UNAVAILABLE};
-use super::pairing::valid_user_id;
+use super::pairing::is_valid_user_id;
 use super::web::is_plain_origin;
 use crate::clock::now_ms;
 use crate::db::challenges::{self, Approval, Approver, AwaitingCode, OwnerDenial};
@@ -124,9 +124,10 @@ pub async fn approve(
     PerKey(App { tenant_id, key_id, label, .. }, _): PerKey<CodesTried>,
     JsonBody(req): JsonBody<ApproveCodeRequest>,
 ) -> ApiResult<(StatusCode, Json<ApproveCodeReply>)> {
-    let user_id = valid_user_id(&serde_json::json!({ "userId": req.user_id }))
-        .ok_or_else(|| ApiError::bad_request("invalid_user_id", "userId must be 1–128 printable characters."))?;
-    let approved = approve_code(&s.db, &req.code, &tenant_id, &user_id, Some(&label), Some(&key_id)).await?;
+    if !is_valid_user_id(&req.user_id) {
+        return Err(ApiError::bad_request("invalid_user_id", "userId must be 1–128 printable characters."));
+    }
+    let approved = approve_code(&s.db, &req.code, &tenant_id, &req.user_id, Some(&label), Some(&key_id)).await?;
     if approved.is_new {
         s.challenges_changed().await;
     }
