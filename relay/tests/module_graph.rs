@@ -3,21 +3,12 @@
 //! the file's top-level module to `X`; `lib.rs`, which assembles them (AppState, the
 //! router), is the root and not a node. A circle fails with the modules on it.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The names right after `crate::` in `text`, with `crate::{a, b::c}` giving `a` and `b`.
 fn crate_references(text: &str) -> Vec<String> {
@@ -53,8 +44,7 @@ fn crate_references(text: &str) -> Vec<String> {
 
 fn relay_graph() -> Graph {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = common::rust_files(&src);
     let top = |path: &Path| {
         let rel = path.strip_prefix(&src).unwrap();
         let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use axum::http::StatusCode;
-use common::fixture;
+use common::{fixture, rust_files};
 
 /// HEAD is left out: axum answers it with the GET handler without the body (HTTP's HEAD),
 /// except on the capture inbox, whose GET deletes what it hands over (405 there:
@@ -214,19 +214,6 @@ fn error_codes_in(text: &str) -> Vec<String> {
         }
     }
     found
-}
-
-fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

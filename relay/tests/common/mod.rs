@@ -13,6 +13,20 @@ use latch_relay::{app, clock::now_ms, db, AppState, Config};
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// Every `.rs` file under `dir` (the relay's sources, for tests that read them).
+pub fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 pub struct Fixture {
     pub app: Router,
     pub state: AppState,
