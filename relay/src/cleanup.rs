@@ -244,6 +244,9 @@ pub async fn run_once(state: &AppState, now: u64) -> sqlx::Result<Removed> {
         removed.add(step.table, n);
         state.metrics.cleanup_removed(step.table, n);
     }
+    let spent = state.replay.sweep(now).await?;
+    removed.add("dpop_proofs", spent);
+    state.metrics.cleanup_removed("dpop_proofs", spent);
     if removed.total() > 0 {
         let tables: Vec<String> = removed.0.iter().map(|(t, n)| format!("{t}={n}")).collect();
         tracing::info!(removed = removed.total(), tables = %tables.join(" "), "cleanup removed expired rows");

@@ -19,11 +19,20 @@ pub struct ApiError {
     /// connect page's "Back to the app" link, held to the tenant's origins
     /// (`http::pairing::back_link`). Sent as `returnUrl`.
     pub return_url: Option<String>,
+    /// A refused DPoP proof (PROTOCOL §12): the `WWW-Authenticate: DPoP …` challenge, and
+    /// with `use_dpop_nonce` the nonce to use (`DPoP-Nonce`).
+    pub dpop: Option<Box<DpopChallenge>>,
+}
+
+#[derive(Debug)]
+pub struct DpopChallenge {
+    pub www_authenticate: &'static str,
+    pub nonce: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), interval: None, retry_after: None, return_url: None }
+        Self { status, code, message: message.into(), interval: None, retry_after: None, return_url: None, dpop: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -62,6 +71,17 @@ impl IntoResponse for ApiError {
         };
         if let Some(secs) = self.retry_after.or(self.interval) {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        if let Some(challenge) = self.dpop {
+            let headers = res.headers_mut();
+            headers.insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(challenge.www_authenticate),
+            );
+            // A nonce is base64url: always a valid header value.
+            if let Some(nonce) = challenge.nonce.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
+                headers.insert("dpop-nonce", nonce);
+            }
         }
         res
     }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod code;
 pub mod config_file;
 pub mod db;
+pub mod dpop;
 pub mod enrollment;
 pub mod error;
 pub mod http;
@@ -115,6 +116,10 @@ pub struct Inner {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The per-binding capture rate limit.
     pub inbox: inbox::Inbox,
+    /// DPoP server nonces (PROTOCOL §12), checked on any instance sharing the token secret.
+    pub nonces: dpop::Nonces,
+    /// DPoP proof ids already spent.
+    pub replay: dpop::Replay,
 }
 
 impl std::ops::Deref for AppState {
@@ -135,6 +140,8 @@ impl AppState {
     /// State with the token keys given (tests rotate them this way).
     pub fn with_keys(db: Db, cfg: Config, keys: secrets::TokenKeys) -> anyhow::Result<Self> {
         let signer = access::Signer::new(&cfg.public_url, &keys.signing, keys.previous_signing.as_deref());
+        let nonces = dpop::Nonces::new(&keys.signing);
+        let replay = dpop::Replay::for_db(&db, clock::now_ms());
         let (pepper, previous_pepper) = (keys.pepper, keys.previous_pepper);
         let store = db::Store::new(db.clone())?;
         let metrics = metrics::Metrics::default();
@@ -159,6 +166,8 @@ impl AppState {
             shutdown,
             store,
             inbox,
+            nonces,
+            replay,
         })))
     }
 }

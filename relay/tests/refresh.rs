@@ -123,9 +123,9 @@ async fn refresh_sessions_survive_a_relay_restart() {
 fn signing_key_rotation_keeps_old_tokens_until_the_previous_key_is_dropped() {
     use latch_relay::access::Signer;
     let now = latch_relay::clock::now_ms();
-    let (old_token, _) = Signer::new("iss", b"old-key", None).issue("b", "t", "u", now, 60_000);
+    let (old_token, _) = Signer::new("iss", b"old-key", None).issue("b", "t", "u", None, now, 60_000);
     assert!(Signer::new("iss", b"new-key", Some(b"old-key")).verify(&old_token).is_some());
     assert!(Signer::new("iss", b"new-key", None).verify(&old_token).is_none());
-    let (expired, _) = Signer::new("iss", b"old-key", None).issue("b", "t", "u", now - 120_000, 60_000);
+    let (expired, _) = Signer::new("iss", b"old-key", None).issue("b", "t", "u", None, now - 120_000, 60_000);
     assert!(Signer::new("iss", b"new-key", Some(b"old-key")).verify(&expired).is_none());
 }

@@ -232,7 +232,10 @@ impl Links {
                 let link = by_binding(&mut self.entries, &binding_id).and_then(|e| e.link.as_mut());
                 if let Some(link) = link.filter(|l| l.phase == Phase::Authenticated) {
                     link.last_sent = now;
-                    out.push(Action::Send { conn: link.conn, frame: ClientFrame::Auth { access_token } });
+                    out.push(Action::Send {
+                        conn: link.conn,
+                        frame: ClientFrame::Auth { access_token, proof: String::new() },
+                    });
                 }
             }
             Event::RefreshEnded { binding_id, ok } => {

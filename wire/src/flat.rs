@@ -106,6 +106,8 @@ pub struct ServerFrameFields<P> {
     // array spelling of the older frames (shell tests, differences.rs).
     #[serde(default = "first_protocol")]
     protocol: u32,
+    #[serde(default)]
+    nonce: Option<String>,
     // Absent: the errand has none (`null` to the relay, nothing to the extension).
     #[serde(default)]
     params: P,
@@ -120,10 +122,11 @@ impl<P: Default> TryFrom<ServerFrameFields<P>> for ServerFrame<P> {
     type Error = String;
     fn try_from(f: ServerFrameFields<P>) -> Result<Self, String> {
         Ok(match f.kind.as_str() {
-            "hello" => Self::Hello { protocol: f.protocol },
+            "hello" => Self::Hello { protocol: f.protocol, nonce: f.nonce },
             "auth_ack" => Self::AuthAck {
                 binding_id: f.binding_id.ok_or_else(|| missing("bindingId"))?,
                 scopes: f.scopes.ok_or_else(|| missing("scopes"))?,
+                nonce: f.nonce,
             },
             "error" => Self::Error { code: f.code.ok_or_else(|| missing("code"))? },
             "errand" => Self::Errand {

@@ -32,11 +32,19 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub enum ServerFrame<P = Unread> {
     Hello {
         protocol: u32,
+        /// PROTOCOL §12: the nonce the next `auth` frame's DPoP proof must carry (RFC 9449
+        /// server nonce), fresh for each socket, so a recorded `auth` can't be replayed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     AuthAck {
         binding_id: String,
         scopes: Vec<String>,
+        /// The nonce for the next `auth` on this socket (a renewed token's), single-use like
+        /// `hello`'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
     },
     Error {
         code: String,
@@ -64,6 +72,11 @@ pub enum ClientFrame<R = PingResult, E = String> {
     Auth {
         #[serde(default, deserialize_with = "lenient::string")]
         access_token: String,
+        /// PROTOCOL §12: the DPoP proof of a key-bound binding (claims `htm` GET, `htu` the
+        /// session URL, `ath`, and the relay's last `nonce`). Empty: none (an unbound
+        /// binding's token); anything but a string reads as empty.
+        #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "String::is_empty")]
+        proof: String,
     },
     /// An `id` that is missing or not a string matches no errand; an `ok` that is not
     /// `true` reads as a failure.

@@ -94,13 +94,13 @@ fn external_messages_decode_from_protocol_json() {
 #[test]
 fn socket_frames_match_the_protocol() {
     let f: ServerFrame = serde_json::from_value(json!({"type":"hello","protocol":1})).unwrap();
-    assert_eq!(f, ServerFrame::Hello { protocol: 1 });
+    assert_eq!(f, ServerFrame::Hello { protocol: 1, nonce: None });
     let f: ServerFrame = serde_json::from_value(json!({"type":"errand","id":"e1","kind":"ping","params":{}})).unwrap();
     assert_eq!(f, ServerFrame::Errand { id: "e1".into(), kind: "ping".into(), params: Unread });
     let f: ServerFrame =
         serde_json::from_value(json!({"type":"auth_ack","bindingId":"b","scopes":["errands"]})).unwrap();
-    assert_eq!(f, ServerFrame::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into()] });
-    let c: ClientFrame = ClientFrame::Auth { access_token: "t".into() };
+    assert_eq!(f, ServerFrame::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into()], nonce: None });
+    let c: ClientFrame = ClientFrame::Auth { access_token: "t".into(), proof: String::new() };
     assert_eq!(serde_json::to_value(c).unwrap(), json!({"type":"auth","accessToken":"t"}));
     let r: ClientFrame = ClientFrame::ErrandResult {
         id: "e1".into(),
@@ -153,8 +153,8 @@ fn tagged_messages_round_trip_through_their_flat_decoders() {
         round_trip(m);
     }
     let frames: [ServerFrame; 5] = [
-        ServerFrame::Hello { protocol: PROTOCOL_VERSION },
-        ServerFrame::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into()] },
+        ServerFrame::Hello { protocol: PROTOCOL_VERSION, nonce: None },
+        ServerFrame::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into()], nonce: None },
         ServerFrame::Error { code: "c".into() },
         ServerFrame::Errand { id: "e".into(), kind: "ping".into(), params: Unread },
         ServerFrame::Pong,
@@ -212,7 +212,7 @@ fn the_relay_passes_open_payloads_through() {
     // The extension reads the same frame without its params.
     let seen: ServerFrame = serde_json::from_value(encoded).unwrap();
     assert_eq!(seen, ServerFrame::Errand { id: "e1".into(), kind: "capture".into(), params: Unread });
-    let hello: ServerFrame<Value> = ServerFrame::Hello { protocol: PROTOCOL_VERSION };
+    let hello: ServerFrame<Value> = ServerFrame::Hello { protocol: PROTOCOL_VERSION, nonce: None };
     assert_eq!(serde_json::to_value(hello).unwrap(), json!({"type":"hello","protocol":1}));
 
     let answer = json!({"type":"errand_result","id":"e1","ok":false,"error":{"code":"x","n":[1]}});
@@ -239,9 +239,9 @@ fn the_relay_reads_odd_fields_the_way_it_always_has() {
     let read = |v: Value| serde_json::from_value::<ClientFrame<Value, Value>>(v).unwrap();
     for token in [json!(null), json!(5), json!(["t"]), json!({"t": 1}), json!(true)] {
         let frame = read(json!({"type": "auth", "accessToken": token}));
-        assert_eq!(frame, ClientFrame::Auth { access_token: String::new() }, "{token}");
+        assert_eq!(frame, ClientFrame::Auth { access_token: String::new(), proof: String::new() }, "{token}");
     }
-    assert_eq!(read(json!({"type": "auth"})), ClientFrame::Auth { access_token: String::new() });
+    assert_eq!(read(json!({"type": "auth"})), ClientFrame::Auth { access_token: String::new(), proof: String::new() });
     for ok in [json!(null), json!(1), json!("true"), json!(false), json!([true])] {
         let frame = read(json!({"type": "errand_result", "id": 7, "ok": ok, "error": "x"}));
         let failed = ClientFrame::ErrandResult { id: String::new(), ok: false, result: None, error: Some(json!("x")) };
@@ -264,10 +264,10 @@ fn a_hello_reads_its_protocol_version_strictly() {
     let read = |protocol: serde_json::Value| {
         serde_json::from_value::<ServerFrame>(json!({"type": "hello", "protocol": protocol})).ok()
     };
-    assert_eq!(read(json!(2)), Some(ServerFrame::Hello { protocol: 2 }));
+    assert_eq!(read(json!(2)), Some(ServerFrame::Hello { protocol: 2, nonce: None }));
     for odd in [json!(null), json!("1"), json!(-1), json!(1.5)] {
         assert_eq!(read(odd.clone()), None, "{odd}");
     }
     let old: ServerFrame = serde_json::from_value(json!({"type": "hello"})).unwrap();
-    assert_eq!(old, ServerFrame::Hello { protocol: 1 }, "a relay before the field spoke version 1");
+    assert_eq!(old, ServerFrame::Hello { protocol: 1, nonce: None }, "a relay before the field spoke version 1");
 }

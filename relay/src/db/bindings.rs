@@ -8,28 +8,33 @@ use super::changes::{count_change, Topic};
 use super::Db;
 use crate::secrets::new_id;
 
+/// `$7`: the thumbprint of the key its tokens are bound to (PROTOCOL §12), or NULL.
 pub const INSERT_BINDING: &str =
-    "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at, dpop_jkt)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 /// A binding's first session starts its family (`family_id` = its own id).
 pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $1, $3, $4, $5)";
 
+/// Who a new binding is for, named how, and the key its tokens are bound to.
+pub struct BindingToInsert<'a> {
+    pub tenant_id: &'a str,
+    pub user_id: &'a str,
+    pub app_name: &'a str,
+    pub device_name: &'a str,
+    pub dpop_jkt: Option<&'a str>,
+}
+
 /// Inserts an active binding; returns its id.
-pub async fn insert_binding(
-    tx: &mut sqlx::AnyConnection,
-    tenant_id: &str,
-    user_id: &str,
-    app_name: &str,
-    device_name: &str,
-    now: u64,
-) -> sqlx::Result<String> {
+pub async fn insert_binding(tx: &mut sqlx::AnyConnection, b: BindingToInsert<'_>, now: u64) -> sqlx::Result<String> {
     let binding_id = new_id("bnd_");
     sqlx::query(INSERT_BINDING)
         .bind(&binding_id)
-        .bind(tenant_id)
-        .bind(user_id)
-        .bind(app_name)
-        .bind(device_name)
+        .bind(b.tenant_id)
+        .bind(b.user_id)
+        .bind(b.app_name)
+        .bind(b.device_name)
         .bind(now as i64)
+        .bind(b.dpop_jkt)
         .execute(tx)
         .await?;
     Ok(binding_id)
@@ -255,4 +260,15 @@ pub async fn revoked_or_paused_among(db: &Db, ids: &[String]) -> sqlx::Result<Ve
         revoked.extend(query.fetch_all(db).await?);
     }
     Ok(revoked)
+}
+
+/// The key the binding owning this refresh token is bound to (PROTOCOL §12), if any.
+pub async fn key_by_refresh(db: &Db, refresh_hash: &[u8]) -> sqlx::Result<Option<String>> {
+    let jkt: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT b.dpop_jkt FROM sessions s JOIN bindings b ON b.id = s.binding_id WHERE s.refresh_hash = $1",
+    )
+    .bind(refresh_hash)
+    .fetch_optional(db)
+    .await?;
+    Ok(jkt.flatten())
 }

@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 
-use super::bindings::{insert_binding, insert_session};
+use super::bindings::{insert_binding, insert_session, BindingToInsert};
 use super::Db;
 use crate::enrollment::{key_id, Claims};
 
@@ -34,6 +34,8 @@ pub struct Enrollment<'a> {
     pub key_id: &'a str,
     pub app_name: &'a str,
     pub device_name: &'a str,
+    /// The key the binding's tokens are bound to (PROTOCOL §12).
+    pub dpop_jkt: Option<&'a str>,
     pub refresh_hash: &'a [u8],
     pub refresh_expires_at: u64,
     pub now: u64,
@@ -54,8 +56,14 @@ pub async fn enroll(db: &Db, claims: &Claims, e: &Enrollment<'_>) -> sqlx::Resul
     if fresh.rows_affected() == 0 {
         return Ok(None);
     }
-    let binding_id =
-        insert_binding(&mut tx, &claims.tenant_id, &claims.user_id, e.app_name, e.device_name, e.now).await?;
+    let binding = BindingToInsert {
+        tenant_id: &claims.tenant_id,
+        user_id: &claims.user_id,
+        app_name: e.app_name,
+        device_name: e.device_name,
+        dpop_jkt: e.dpop_jkt,
+    };
+    let binding_id = insert_binding(&mut tx, binding, e.now).await?;
     sqlx::query("UPDATE bindings SET managed = 1 WHERE id = $1").bind(&binding_id).execute(&mut *tx).await?;
     sqlx::query("UPDATE enrollment_nonces SET binding_id = $1 WHERE key_id = $2 AND nonce = $3")
         .bind(&binding_id)

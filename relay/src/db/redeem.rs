@@ -19,6 +19,8 @@ pub use sqlite::CONSUME_PAIRING_TOKEN;
 pub struct Redeem {
     pub hash: Vec<u8>,
     pub device_name: String,
+    /// The key the binding's tokens are bound to (PROTOCOL §12).
+    pub dpop_jkt: Option<String>,
     pub now: u64,
     pub refresh_hash: Vec<u8>,
     pub refresh_expires_at: u64,
@@ -31,6 +33,8 @@ pub struct NewBinding {
     pub tenant_id: String,
     pub user_id: String,
     pub app_name: String,
+    /// The key its tokens are bound to (PROTOCOL §12).
+    pub dpop_jkt: Option<String>,
 }
 
 impl From<NewBinding> for latch_wire::api::BindingInfo {
@@ -62,12 +66,12 @@ mod postgres {
           AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = pairing_tokens.key_id AND k.revoked_at IS NULL)
         RETURNING tenant_id, user_id, COALESCE(app_name, $4) AS app_name),
     binding AS (
-        INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at)
-        SELECT $3, tenant_id, user_id, app_name, $5, $1 FROM consumed RETURNING id),
+        INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at, dpop_jkt)
+        SELECT $3, tenant_id, user_id, app_name, $5, $1, $9 FROM consumed RETURNING id, dpop_jkt),
     session AS (
         INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at)
         SELECT $6, id, $6, $7, $8, $1 FROM binding RETURNING id)
-    SELECT binding.id AS binding_id, consumed.tenant_id, consumed.user_id, consumed.app_name
+    SELECT binding.id AS binding_id, consumed.tenant_id, consumed.user_id, consumed.app_name, binding.dpop_jkt
     FROM consumed, binding, session";
 
     /// A token named at mint takes one statement; one minted before is read and named
@@ -83,6 +87,7 @@ mod postgres {
                 .bind(new_id("ses_"))
                 .bind(&r.refresh_hash)
                 .bind(r.refresh_expires_at as i64)
+                .bind(&r.dpop_jkt)
                 .fetch_optional(db)
         };
         if let Some(done) = attempt(None).await? {
@@ -139,7 +144,8 @@ mod sqlite {
             user_id,
             app_name,
             r.device_name,
-            r.now as i64
+            r.now as i64,
+            r.dpop_jkt
         ])?;
         c.prepare_cached(INSERT_SESSION)?.execute(params![
             new_id("ses_"),
@@ -148,7 +154,7 @@ mod sqlite {
             r.refresh_expires_at as i64,
             r.now as i64
         ])?;
-        Ok(Some(NewBinding { binding_id, tenant_id, user_id, app_name }))
+        Ok(Some(NewBinding { binding_id, tenant_id, user_id, app_name, dpop_jkt: r.dpop_jkt }))
     }
 }
 
@@ -163,7 +169,7 @@ struct Unanswered {
 /// unused and nothing was revoked: the answer to that redeem may be given again.
 pub async fn unanswered_redeem(db: &Db, refresh_hash: &[u8]) -> sqlx::Result<Option<(NewBinding, u64)>> {
     let row: Option<Unanswered> = sqlx::query_as(
-        "SELECT b.id AS binding_id, b.tenant_id, b.user_id, b.app_name, s.expires_at FROM sessions s JOIN bindings b ON b.id = s.binding_id
+        "SELECT b.id AS binding_id, b.tenant_id, b.user_id, b.app_name, b.dpop_jkt, s.expires_at FROM sessions s JOIN bindings b ON b.id = s.binding_id
          WHERE s.refresh_hash = $1 AND s.rotated_at IS NULL AND s.revoked_at IS NULL AND b.revoked_at IS NULL",
     )
     .bind(refresh_hash)

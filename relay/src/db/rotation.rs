@@ -7,6 +7,11 @@
 //! one rotates and the other takes the grace path to the same successor. Both backends run
 //! the same statements: SQLite in the writer thread's savepoint (group commit), PostgreSQL
 //! in a sqlx transaction; anything but a clean rotation is classified by one read.
+//!
+//! Key-bound bindings (PROTOCOL §12): a binding that holds a key rotates only for a proof
+//! by that key; anything else is refused without touching the family (a thief holding a
+//! copied token but not the key must not be able to log the user out either). A binding
+//! without a key is bound to the key of the first refresh that brings a proof, once.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -25,9 +30,15 @@ pub enum Refreshed {
         tenant_id: String,
         user_id: String,
         refresh_expires_at: u64,
+        /// The key the binding holds now (the new access token is bound to it).
+        dpop_jkt: Option<String>,
+        /// This refresh bound a key to a binding that had none.
+        upgraded: bool,
     },
     /// A rotated token was used again: the family and binding are now revoked.
     Reused,
+    /// The binding holds a key and the refresh came without a proof by it: nothing changed.
+    WrongKey,
     Revoked,
     Invalid,
 }
@@ -38,12 +49,29 @@ pub struct Rotation {
     pub successor_hash: Vec<u8>,
     pub now: u64,
     pub ttl_ms: u64,
+    /// The thumbprint of the key whose proof came with the refresh, if one did.
+    pub presented_jkt: Option<String>,
+}
+
+/// What the binding's key and the presented one allow: `Ok(key the binding holds after
+/// this refresh, whether this refresh bound it)`, or `Err(())` when refused.
+fn key_outcome(bound: Option<String>, presented: Option<&str>) -> Result<(Option<String>, bool), ()> {
+    match (bound, presented) {
+        (Some(k), Some(p)) if k == p => Ok((Some(k), false)),
+        (Some(_), _) => Err(()),
+        (None, Some(p)) => Ok((Some(p.to_owned()), true)),
+        (None, None) => Ok((None, false)),
+    }
 }
 
 const ROTATE_SESSION: &str = "UPDATE sessions SET rotated_at = $1, successor_id = $2
      WHERE refresh_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1
      RETURNING binding_id, family_id";
-const ACTIVE_BINDING_OWNER: &str = "SELECT tenant_id, user_id FROM bindings WHERE id = $1 AND revoked_at IS NULL";
+const ACTIVE_BINDING_OWNER: &str =
+    "SELECT tenant_id, user_id, dpop_jkt FROM bindings WHERE id = $1 AND revoked_at IS NULL";
+/// The one upgrade of a binding made without a key (its family rotates under the session
+/// row's lock, so two refreshes can't both bind).
+const BIND_KEY: &str = "UPDATE bindings SET dpop_jkt = $1 WHERE id = $2 AND dpop_jkt IS NULL";
 const INSERT_SUCCESSOR: &str =
     "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
 
@@ -51,6 +79,7 @@ const INSERT_SUCCESSOR: &str =
 /// why it could not (acting on reuse).
 pub async fn refresh(store: &Store, r: Rotation) -> sqlx::Result<Refreshed> {
     let old_hash = r.old_hash.clone();
+    let presented = r.presented_jkt.clone();
     let now = r.now;
     let rotated = match &store.writer {
         Some(writer) => writer.write(move |c| on_sqlite(c, &r)).await?,
@@ -58,7 +87,7 @@ pub async fn refresh(store: &Store, r: Rotation) -> sqlx::Result<Refreshed> {
     };
     match rotated {
         Some(done) => Ok(done),
-        None => classify_unrotatable(&store.pool, &old_hash, now).await,
+        None => classify_unrotatable(&store.pool, &old_hash, presented.as_deref(), now).await,
     }
 }
 
@@ -80,12 +109,21 @@ fn on_sqlite(c: &Connection, r: &Rotation) -> rusqlite::Result<Option<Refreshed>
     };
     let owner = c
         .prepare_cached(ACTIVE_BINDING_OWNER)?
-        .query_row(params![binding_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+        .query_row(params![binding_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?))
+        })
         .optional()?;
-    let Some((tenant_id, user_id)) = owner else {
+    let Some((tenant_id, user_id, bound)) = owner else {
         c.execute_batch("ROLLBACK TO rotation; RELEASE rotation")?;
         return Ok(Some(Refreshed::Revoked));
     };
+    let Ok((dpop_jkt, upgraded)) = key_outcome(bound, r.presented_jkt.as_deref()) else {
+        c.execute_batch("ROLLBACK TO rotation; RELEASE rotation")?;
+        return Ok(Some(Refreshed::WrongKey));
+    };
+    if upgraded {
+        c.prepare_cached(BIND_KEY)?.execute(params![dpop_jkt, binding_id])?;
+    }
     c.prepare_cached(INSERT_SUCCESSOR)?.execute(params![
         successor_id,
         binding_id,
@@ -95,7 +133,7 @@ fn on_sqlite(c: &Connection, r: &Rotation) -> rusqlite::Result<Option<Refreshed>
         r.now as i64
     ])?;
     c.execute_batch("RELEASE rotation")?;
-    Ok(Some(Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at: expires_at }))
+    Ok(Some(Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at: expires_at, dpop_jkt, upgraded }))
 }
 
 /// The same steps in a sqlx transaction. `None` when nothing rotated.
@@ -112,11 +150,17 @@ async fn on_postgres(db: &Db, r: &Rotation) -> sqlx::Result<Option<Refreshed>> {
     let Some((binding_id, family_id)) = rotated else {
         return Ok(None);
     };
-    let owner: Option<(String, String)> =
+    let owner: Option<(String, String, Option<String>)> =
         sqlx::query_as(ACTIVE_BINDING_OWNER).bind(&binding_id).fetch_optional(&mut *tx).await?;
-    let Some((tenant_id, user_id)) = owner else {
+    let Some((tenant_id, user_id, bound)) = owner else {
         return Ok(Some(Refreshed::Revoked)); // dropping tx rolls the rotation back
     };
+    let Ok((dpop_jkt, upgraded)) = key_outcome(bound, r.presented_jkt.as_deref()) else {
+        return Ok(Some(Refreshed::WrongKey)); // rolled back likewise
+    };
+    if upgraded {
+        sqlx::query(BIND_KEY).bind(&dpop_jkt).bind(&binding_id).execute(&mut *tx).await?;
+    }
     sqlx::query(INSERT_SUCCESSOR)
         .bind(&successor_id)
         .bind(&binding_id)
@@ -127,7 +171,7 @@ async fn on_postgres(db: &Db, r: &Rotation) -> sqlx::Result<Option<Refreshed>> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Some(Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at: expires_at }))
+    Ok(Some(Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at: expires_at, dpop_jkt, upgraded }))
 }
 
 /// A session as the classification of an unrotatable token reads it, with its successor.
@@ -142,14 +186,16 @@ struct PresentedSession {
     tenant_id: String,
     user_id: String,
     binding_revoked: Option<i64>,
+    binding_jkt: Option<String>,
 }
 
-/// Why a token could not be rotated, acting on reuse.
-async fn classify_unrotatable(db: &Db, old_hash: &[u8], now: u64) -> sqlx::Result<Refreshed> {
+/// Why a token could not be rotated, acting on reuse: only when the refresh came with the
+/// binding's key, if it holds one (`presented`: the proof's key).
+async fn classify_unrotatable(db: &Db, old_hash: &[u8], presented: Option<&str>, now: u64) -> sqlx::Result<Refreshed> {
     let row: Option<PresentedSession> = sqlx::query_as(
         "SELECT s.binding_id, s.rotated_at, s.revoked_at,
                 n.rotated_at AS next_rotated, n.revoked_at AS next_revoked, n.expires_at AS next_expires,
-                b.tenant_id, b.user_id, b.revoked_at AS binding_revoked
+                b.tenant_id, b.user_id, b.revoked_at AS binding_revoked, b.dpop_jkt AS binding_jkt
          FROM sessions s JOIN bindings b ON b.id = s.binding_id LEFT JOIN sessions n ON n.id = s.successor_id
          WHERE s.refresh_hash = $1",
     )
@@ -165,6 +211,12 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], now: u64) -> sqlx::Resul
     let Some(rotated_at) = r.rotated_at.map(|t| t as u64) else {
         return Ok(Refreshed::Invalid); // not rotated, not revoked: it expired
     };
+    // Bound to another key than the proof's (or no proof came): neither the grace answer
+    // nor a revocation. A binding without a key takes any (it is bound on a rotation only).
+    let dpop_jkt = r.binding_jkt;
+    if dpop_jkt.is_some() && dpop_jkt.as_deref() != presented {
+        return Ok(Refreshed::WrongKey);
+    }
     let successor_unused = r.next_rotated.is_none() && r.next_revoked.is_none();
     if successor_unused && now.saturating_sub(rotated_at) <= LOST_RESPONSE_GRACE_MS {
         return Ok(Refreshed::Ok {
@@ -172,6 +224,8 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], now: u64) -> sqlx::Resul
             tenant_id: r.tenant_id,
             user_id: r.user_id,
             refresh_expires_at: r.next_expires.unwrap_or(0) as u64,
+            dpop_jkt,
+            upgraded: false,
         });
     }
     // A binding has one session family (its successors share it): revoking the binding

@@ -2,18 +2,22 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::Json;
 
 use latch_wire::api::{ErrorBody, MeResponse, RefreshTokenRequest, RefreshedTokens, RevokeResponse};
 use latch_wire::token::{is_refresh_token, REFRESH_TOKEN_PREFIX};
 use latch_wire::EpochMs;
 
-use super::body::bearer;
+use super::body::{access_credential, Scheme};
 use super::client_addr::ClientAddr;
+use super::dpop::{self, holds_key};
 use super::extract::JsonBody;
-use super::openapi::{ACCESS_TOKEN_REFUSED, INVALID_REQUEST, RATE_LIMITED, STORAGE_UNAVAILABLE};
+use super::openapi::{
+    ACCESS_TOKEN_REFUSED, DPOP_HEADER, DPOP_REFUSED, INVALID_REQUEST, RATE_LIMITED, STORAGE_UNAVAILABLE,
+};
 use crate::clock::now_ms;
 use crate::db;
 use crate::db::{Refreshed, Rotation};
@@ -29,10 +33,11 @@ use crate::AppState;
     path = "/api/auth/refresh", operation_id = "refreshTokens",
     tag = "extension",
     request_body = RefreshTokenRequest,
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 200, description = "A new access token and the successor refresh token; the one sent is used up.", body = RefreshedTokens),
         (status = 400, description = INVALID_REQUEST, body = ErrorBody),
-        (status = 401, description = "`refresh_token_invalid`: unknown, expired or not a refresh token; `refresh_token_reused`: an already rotated token was presented, and its family and binding are now revoked; `refresh_token_revoked`: the binding was revoked.", body = ErrorBody),
+        (status = 401, description = "`refresh_token_invalid`: unknown, expired or not a refresh token; `refresh_token_reused`: an already rotated token was presented, and its family and binding are now revoked; `refresh_token_revoked`: the binding was revoked; `invalid_dpop_proof`: the binding is key-bound and no proof by its key came (the token is left unused: a copy without the key can neither refresh nor revoke), or the proof is malformed, replayed or for another request; `use_dpop_nonce`: the proof's `iat` is too far from the relay's clock, make it again with the `DPoP-Nonce` answered. A binding without a key is bound to the key of the first refresh that brings a proof.", body = ErrorBody),
         (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
     ),
@@ -40,9 +45,13 @@ use crate::AppState;
 pub async fn refresh(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<RefreshTokenRequest>,
 ) -> ApiResult<Json<RefreshedTokens>> {
     s.limits.refresh_by_address.admit(&addr, "refreshes from this address")?;
+    // After the address's limit: a proof costs a signature check.
+    let proof = dpop::verify(&s, &Method::POST, REFRESH_PATH, &headers, None).await?;
+    let presented_jkt = proof.map(|p| p.jkt);
     let invalid =
         || ApiError::unauthorized("refresh_token_invalid", "This refresh token is unknown or expired; pair again.");
     if !is_refresh_token(&req.refresh_token) {
@@ -55,7 +64,13 @@ pub async fn refresh(
     s.limits.refresh_by_token.admit(&hex::encode(&old_hash), "refreshes of this token")?;
     let successor_hash = token_hash(&s.pepper, &successor);
     let ttl_ms = s.cfg.refresh_ttl_ms;
-    let rotation = |old_hash, successor_hash| Rotation { old_hash, successor_hash, now, ttl_ms };
+    let rotation = |old_hash, successor_hash| Rotation {
+        old_hash,
+        successor_hash,
+        now,
+        ttl_ms,
+        presented_jkt: presented_jkt.clone(),
+    };
     let mut outcome = db::rotation::refresh(&s.store, rotation(old_hash, successor_hash.clone())).await?;
     if let (Refreshed::Invalid, Some(previous)) = (&outcome, &s.previous_pepper) {
         // Hashed before the pepper was rotated: it rotates onto the current pepper.
@@ -63,10 +78,13 @@ pub async fn refresh(
         outcome = db::rotation::refresh(&s.store, rotation(old_hash, successor_hash)).await?;
     }
     match outcome {
-        Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at } => {
-            s.metrics.refreshed("ok");
+        Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at, dpop_jkt, upgraded } => {
+            s.metrics.refreshed(if upgraded { "bound_key" } else { "ok" });
+            if upgraded {
+                tracing::info!(binding = %binding_id, "binding bound to its browser's key on refresh");
+            }
             let (access_token, access_expires_at) =
-                s.signer.issue(&binding_id, &tenant_id, &user_id, now, s.cfg.access_ttl_ms);
+                s.signer.issue(&binding_id, &tenant_id, &user_id, dpop_jkt.as_deref(), now, s.cfg.access_ttl_ms);
             Ok(Json(RefreshedTokens {
                 access_token,
                 refresh_token: successor,
@@ -82,6 +100,12 @@ pub async fn refresh(
                 "refresh_token_reused",
                 "This refresh token was already used; the session was revoked for safety. Pair again.",
             ))
+        }
+        Refreshed::WrongKey => {
+            // A copy of the token without the browser's key: refused, the family left alone.
+            s.metrics.refreshed("wrong_key");
+            tracing::warn!("refresh of a key-bound binding without a proof by its key refused");
+            Err(dpop::invalid("this binding is key-bound; send a DPoP proof signed by its key"))
         }
         Refreshed::Revoked => {
             s.metrics.refreshed("revoked");
@@ -100,9 +124,11 @@ pub async fn refresh(
     path = "/api/auth/revoke", operation_id = "revokeRefreshToken",
     tag = "extension",
     request_body = RefreshTokenRequest,
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 200, description = "`revoked` is true when this call revoked the binding, false when the token was unknown or already revoked.", body = RevokeResponse),
         (status = 400, description = "`invalid_request`: the body is not of this shape; `refresh_token_invalid`: this is not a refresh token.", body = ErrorBody),
+        (status = 401, description = DPOP_REFUSED, body = ErrorBody),
         (status = 403, description = "`managed_binding`: the organization's binding; only the app or the owner removes it.", body = ErrorBody),
         (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
@@ -111,9 +137,11 @@ pub async fn refresh(
 pub async fn revoke(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<RefreshTokenRequest>,
 ) -> ApiResult<Json<RevokeResponse>> {
     s.limits.revoke.admit(&addr, "revocations from this address")?;
+    let proof = dpop::verify(&s, &Method::POST, REVOKE_PATH, &headers, None).await?;
     if !is_refresh_token(&req.refresh_token) {
         return Err(ApiError::bad_request("refresh_token_invalid", "This is not a Latch refresh token."));
     }
@@ -124,6 +152,8 @@ pub async fn revoke(
             hash = token_hash(previous, &req.refresh_token);
         }
     }
+    // A copy of a key-bound binding's token can't disconnect the user either.
+    holds_key(db::key_by_refresh(&s.db, &hash).await?.as_deref(), proof.as_ref())?;
     if crate::db::enrollment::managed_by_refresh(&s.db, &hash).await? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -151,10 +181,15 @@ pub(super) fn invalid() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "access token invalid", "The access token is wrong, expired or revoked.")
 }
 
-/// A token that passed the gate: the gate's answer and the token's expiry (JWT seconds).
+const REFRESH_PATH: &str = "/api/auth/refresh";
+const REVOKE_PATH: &str = "/api/auth/revoke";
+
+/// A token that passed the gate: the gate's answer, the token's expiry (JWT seconds) and
+/// the key it is bound to.
 pub struct Passed {
     me: MeResponse,
     exp: u64,
+    jkt: Option<String>,
 }
 
 /// Verifies an access token and that its binding is still active. A pass is remembered by
@@ -162,24 +197,52 @@ pub struct Passed {
 /// calling again skips the JWT verification (~4.4 µs) and the binding read; expiry is checked
 /// on every call. The text, not a hash of it: hashing cost as much as verifying (perf), and
 /// the map compares whole keys, so only the exact token that passed finds its pass.
-pub async fn gate(s: &AppState, headers: &HeaderMap) -> ApiResult<MeResponse> {
-    let token = bearer(headers).ok_or_else(required)?;
+///
+/// A token bound to a key (PROTOCOL §12) passes only as `Authorization: DPoP` with a proof
+/// by that key for this request (`method`, `path`), checked on every call.
+pub async fn gate(s: &AppState, method: &Method, path: &str, headers: &HeaderMap) -> ApiResult<MeResponse> {
+    let (scheme, token) = access_credential(headers).ok_or_else(required)?;
     let load = || async {
         let Some(claims) = s.signer.verify(token) else {
             return Ok(None);
         };
         let binding = db::active_binding(&s.db, &claims.sub).await?;
         let passes = binding.is_some_and(|b| b.tenant_id == claims.tid && b.user_id == claims.uid);
+        let jkt = claims.cnf.map(|c| c.jkt);
         let me =
             MeResponse { binding_id: claims.sub, tenant_id: claims.tid, user_id: claims.uid, scopes: claims.scopes };
-        Ok::<_, sqlx::Error>(passes.then(|| Arc::new(Passed { me, exp: claims.exp })))
+        Ok::<_, sqlx::Error>(passes.then(|| Arc::new(Passed { me, exp: claims.exp, jkt })))
     };
     let passed = s.gate_cache.get_or_load(token, load).await?.ok_or_else(invalid)?;
     // As the JWT validation (leeway 0): expired once `exp` is in the past.
     if passed.exp < now_ms() / 1000 {
         return Err(invalid());
     }
+    match (passed.jkt.as_deref(), scheme) {
+        (None, Scheme::Bearer) => {}
+        (None, Scheme::Dpop) => {
+            return Err(dpop::invalid("this access token is not bound to a key; send it as Bearer"))
+        }
+        (Some(_), Scheme::Bearer) => {
+            return Err(dpop::invalid("this access token is key-bound; send it as 'Authorization: DPoP' with a proof"))
+        }
+        (Some(jkt), Scheme::Dpop) => {
+            let proof = dpop::verify(s, method, path, headers, Some(token)).await?;
+            holds_key(Some(jkt), proof.as_ref())?;
+        }
+    }
     Ok(passed.me.clone())
+}
+
+/// Who the request's access token speaks for, as an extractor: the gate ([`gate`]) with the
+/// request's method and path.
+pub struct Me(pub MeResponse);
+
+impl FromRequestParts<AppState> for Me {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> ApiResult<Self> {
+        gate(s, &parts.method, parts.uri.path(), &parts.headers).await.map(Self)
+    }
 }
 
 /// The token gate: who this access token speaks for.
@@ -188,12 +251,13 @@ pub async fn gate(s: &AppState, headers: &HeaderMap) -> ApiResult<MeResponse> {
     path = "/api/me", operation_id = "getMe",
     tag = "extension",
     security(("accessToken" = [])),
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 200, description = "The binding, app and user behind the token, and its scopes.", body = MeResponse),
         (status = 401, description = ACCESS_TOKEN_REFUSED, body = ErrorBody),
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
     ),
 )]
-pub async fn me(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<MeResponse>> {
-    gate(&s, &headers).await.map(Json)
+pub async fn me(Me(me): Me) -> ApiResult<Json<MeResponse>> {
+    Ok(Json(me))
 }

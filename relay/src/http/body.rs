@@ -15,10 +15,33 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// The credential of an `Authorization: Bearer …` header, if present and non-empty.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    match access_credential(headers)? {
+        (Scheme::Bearer, cred) => Some(cred),
+        (Scheme::Dpop, _) => None,
+    }
+}
+
+/// How an access token was presented: as a bearer token, or bound to a key (PROTOCOL §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The credential of an `Authorization: Bearer …` or `Authorization: DPoP …` header, if
+/// present and non-empty.
+pub fn access_credential(headers: &HeaderMap) -> Option<(Scheme, &str)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, cred) = value.split_once(' ')?;
     let cred = cred.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !cred.is_empty()).then_some(cred)
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return None;
+    };
+    (!cred.is_empty()).then_some((scheme, cred))
 }
 
 /// `Content-Type: application/json`, the media type in any case, with or without

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -15,9 +15,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 
-use super::auth::gate;
+use super::auth::Me;
 use super::extract::App;
-use super::openapi::{ACCESS_TOKEN_REFUSED, API_KEY_REFUSED, RATE_LIMITED, STORAGE_UNAVAILABLE};
+use super::openapi::{ACCESS_TOKEN_REFUSED, API_KEY_REFUSED, DPOP_HEADER, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
 use crate::db::captures::Drained;
 use crate::error::{ApiError, ApiResult};
@@ -67,6 +67,7 @@ pub struct CaptureList {
     tag = "extension",
     security(("accessToken" = [])),
     request_body = Capture,
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 202, description = "Stored until the app collects it.", body = CaptureAccepted),
         (status = 400, description = "`invalid_payload`: not `{url: http(s) URL of at most 4096 bytes, title: at most 1024 bytes, text}`.", body = ErrorBody),
@@ -78,10 +79,9 @@ pub struct CaptureList {
 )]
 pub async fn post(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Me(me): Me,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<CaptureAccepted>)> {
-    let me = gate(&s, &headers).await?;
     s.inbox.admit(&me.binding_id)?;
     let capture: Capture = serde_json::from_slice(&body).map_err(|_| invalid_payload())?;
     if !valid(&capture) {

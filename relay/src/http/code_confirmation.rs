@@ -12,8 +12,9 @@ use latch_wire::token::{is_redeem_key, is_refresh_token};
 use super::code_approval::DeniedAnswer;
 use super::code_pairing::not_found;
 use super::device::pairing_device_name;
+use super::dpop::{holds_key, Proof};
 use super::extract::{CodesConfirmed, CodesRejected, JsonBody, PerAddress};
-use super::openapi::{INVALID_REQUEST, RATE_LIMITED, STORAGE_UNAVAILABLE};
+use super::openapi::{DPOP_HEADER, DPOP_REFUSED, INVALID_REQUEST, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use super::pairing::token_grant;
 use crate::clock::now_ms;
 use crate::db::challenges::{self, Rejected};
@@ -35,9 +36,11 @@ fn not_awaiting() -> ApiError {
     path = "/api/pairing/confirm", operation_id = "confirmPairingCode",
     tag = "extension",
     request_body = ConfirmRequest,
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 200, description = "The binding and its first tokens. A retry with the same `redeemKey` whose first answer was lost gets the same binding.", body = TokenGrant),
         (status = 400, description = "`invalid_request`: the body is not of this shape; `invalid_redeem_key`: `redeemKey` is not `lrk_` and 43 base64url characters.", body = ErrorBody),
+        (status = 401, description = DPOP_REFUSED, body = ErrorBody),
         (status = 404, description = "`challenge_not_found`: no such challenge.", body = ErrorBody),
         (status = 409, description = "`not_awaiting_confirmation`: no app approved the code, it was already answered, or the approving key was revoked.", body = ErrorBody),
         (status = 410, description = "`code_expired`: the code expired before the user answered.", body = ErrorBody),
@@ -48,6 +51,7 @@ fn not_awaiting() -> ApiError {
 pub async fn confirm(
     State(s): State<AppState>,
     _: PerAddress<CodesConfirmed>,
+    proof: Proof,
     JsonBody(req): JsonBody<ConfirmRequest>,
 ) -> ApiResult<Json<TokenGrant>> {
     if !is_redeem_key(&req.redeem_key) {
@@ -66,13 +70,15 @@ pub async fn confirm(
     let refresh_hash = token_hash(&s.pepper, &refresh_token);
     let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
     let device_name = (!req.device_name.trim().is_empty()).then(|| pairing_device_name(&req.device_name));
+    let name = device_name.as_deref();
     let confirmed =
-        challenges::confirm(&s.db, &id_hash, device_name.as_deref(), &refresh_hash, now, refresh_expires_at).await?;
+        challenges::confirm(&s.db, &id_hash, name, proof.jkt(), &refresh_hash, now, refresh_expires_at).await?;
     if let Some(b) = confirmed {
         tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "code pairing confirmed by the browser user");
         s.metrics.completed("code");
         s.challenges_changed().await;
-        return Ok(Json(token_grant(&s, b.into(), refresh_token, refresh_expires_at, now)));
+        let jkt = b.dpop_jkt.clone();
+        return Ok(Json(token_grant(&s, b.into(), jkt.as_deref(), refresh_token, refresh_expires_at, now)));
     }
     let row = challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;
     match row.status.as_str() {
@@ -84,8 +90,11 @@ pub async fn confirm(
             let Some((b, refresh_expires_at)) = db::unanswered_redeem(&s.db, &refresh_hash).await? else {
                 return Err(not_awaiting());
             };
+            // The retry must come from the browser that holds the binding's key.
+            holds_key(b.dpop_jkt.as_deref(), proof.0.as_ref())?;
             tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "code confirm answered again after a lost answer");
-            Ok(Json(token_grant(&s, b.into(), refresh_token, refresh_expires_at, now)))
+            let jkt = b.dpop_jkt.clone();
+            Ok(Json(token_grant(&s, b.into(), jkt.as_deref(), refresh_token, refresh_expires_at, now)))
         }
         challenges::AWAITING if row.expires_at <= now => {
             Err(ApiError::new(StatusCode::GONE, "code_expired", "This code has expired; ask for a new one."))

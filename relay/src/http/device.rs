@@ -3,15 +3,14 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::Json;
 
 use latch_wire::api::{DeviceRename, DeviceRenamed, ErrorBody};
 use latch_wire::name_policy::{check_device_name, cut_device_name, MAX_NAME_CHARS};
 
-use super::auth::{gate, invalid};
+use super::auth::{invalid, Me};
 use super::body::parse_json;
-use super::openapi::{ACCESS_TOKEN_REFUSED, RATE_LIMITED, STORAGE_UNAVAILABLE};
+use super::openapi::{ACCESS_TOKEN_REFUSED, DPOP_HEADER, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::error::{ApiError, ApiResult};
 use crate::{db, AppState};
 
@@ -22,6 +21,7 @@ use crate::{db, AppState};
     tag = "extension",
     security(("accessToken" = [])),
     request_body = DeviceRename,
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 200, description = "The name as stored (NFC, trimmed).", body = DeviceRenamed),
         (status = 400, description = "`invalid_request`: the body is not of this shape; `invalid_device_name`: not 1–64 characters of one script without control, invisible or direction characters.", body = ErrorBody),
@@ -31,9 +31,9 @@ use crate::{db, AppState};
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
     ),
 )]
-pub async fn rename(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<DeviceRenamed>> {
-    // The token first, as every access-token route: no token is 401 whatever the body.
-    let me = gate(&s, &headers).await?;
+pub async fn rename(State(s): State<AppState>, Me(me): Me, body: Bytes) -> ApiResult<Json<DeviceRenamed>> {
+    // The token first (`Me`, before the body), as every access-token route: no token is
+    // 401 whatever the body.
     let req: DeviceRename = parse_json(&body)?;
     s.limits.binding_changes.admit(&me.binding_id, "changes of this binding")?;
     super::pause::users_own(&s, &me.binding_id).await?;

@@ -10,8 +10,9 @@ use latch_wire::token::{is_redeem_key, REFRESH_TOKEN_PREFIX};
 
 use super::code_approval::app_name_for;
 use super::device::pairing_device_name;
+use super::dpop::{holds_key, Proof};
 use super::extract::{Enrollments, JsonBody, PerAddress};
-use super::openapi::{RATE_LIMITED, STORAGE_UNAVAILABLE};
+use super::openapi::{DPOP_HEADER, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use super::pairing::{is_valid_user_id, token_grant};
 use crate::clock::now_ms;
 use crate::db;
@@ -59,10 +60,11 @@ fn refused(r: Refusal) -> ApiError {
     path = "/api/enterprise/enroll", operation_id = "enrollManagedBrowser",
     tag = "extension",
     request_body = EnrollRequest,
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 200, description = "The managed binding and its first tokens. A retry with the same `enrollKey` whose first answer was lost gets the same binding.", body = TokenGrant),
         (status = 400, description = "`invalid_request`: the body is not of this shape; `invalid_enroll_key`: `enrollKey` is not `lrk_` and 43 base64url characters; `malformed_assertion`: not an assertion made by `latch-relay tenant sign-assertion`; `assertion_too_long_lived`: valid for more than 30 days.", body = ErrorBody),
-        (status = 401, description = "`assertion_invalid`: not signed by an enrollment key registered for its tenant; `assertion_expired`: it expired; `wrong_audience`: it was made for another relay.", body = ErrorBody),
+        (status = 401, description = "`assertion_invalid`: not signed by an enrollment key registered for its tenant; `assertion_expired`: it expired; `wrong_audience`: it was made for another relay; `invalid_dpop_proof`: the `DPoP` proof is malformed, replayed, made for another request, or (a retry) not by the binding's key; `use_dpop_nonce`: its `iat` is too far from the relay's clock, make it again with the `DPoP-Nonce` answered.", body = ErrorBody),
         (status = 409, description = "`assertion_replayed`: this assertion already enrolled a browser.", body = ErrorBody),
         (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
@@ -71,6 +73,7 @@ fn refused(r: Refusal) -> ApiError {
 pub async fn enroll(
     State(s): State<AppState>,
     _: PerAddress<Enrollments>,
+    proof: Proof,
     JsonBody(req): JsonBody<EnrollRequest>,
 ) -> ApiResult<Json<TokenGrant>> {
     if req.enroll_key.as_deref().is_some_and(|k| !is_redeem_key(k)) {
@@ -104,35 +107,37 @@ pub async fn enroll(
         key_id: &key_id,
         app_name: &app_name,
         device_name: &pairing_device_name(&req.device_name),
+        dpop_jkt: proof.jkt(),
         refresh_hash: &refresh_hash,
         refresh_expires_at,
         now,
     };
-    let grant = |binding_id: String, app_name: String, refresh_expires_at: u64| {
+    let grant = |binding_id: String, app_name: String, jkt: Option<&str>, refresh_expires_at: u64| {
         let binding =
             BindingInfo { binding_id, tenant_id: tenant_id.clone(), app_name, user_id: claims.user_id.clone() };
-        Json(token_grant(&s, binding, refresh_token.clone(), refresh_expires_at, now))
+        Json(token_grant(&s, binding, jkt, refresh_token.clone(), refresh_expires_at, now))
     };
     if let Some(binding_id) = db::enrollment::enroll(&s.db, &claims, &e).await? {
         tracing::info!(tenant = %tenant_id, binding = %binding_id, key = %key_id, "browser enrolled by policy");
         s.metrics.completed("enrollment");
-        return Ok(grant(binding_id, app_name, refresh_expires_at));
+        return Ok(grant(binding_id, app_name, proof.jkt(), refresh_expires_at));
     }
-    again(&s, &key_id, &claims, &refresh_hash, now)
-        .await?
-        .map(|(b, exp)| grant(b, app_name, exp))
-        .ok_or(refused(Refusal::Replayed))
+    let (binding_id, jkt, exp) =
+        again(&s, &key_id, &claims, &refresh_hash, now).await?.ok_or(refused(Refusal::Replayed))?;
+    // The retry must come from the browser that holds the binding's key.
+    holds_key(jkt.as_deref(), proof.0.as_ref())?;
+    Ok(grant(binding_id, app_name, jkt.as_deref(), exp))
 }
 
 /// A used nonce whose binding's first session is still unused, within the retry window:
-/// the first answer was lost. `(binding id, refresh expiry)`.
+/// the first answer was lost. `(binding id, its key, refresh expiry)`.
 async fn again(
     s: &AppState,
     key_id: &str,
     claims: &Claims,
     refresh_hash: &[u8],
     now: u64,
-) -> ApiResult<Option<(String, u64)>> {
+) -> ApiResult<Option<(String, Option<String>, u64)>> {
     let used_at = db::enrollment::nonce_used_at(&s.db, key_id, &claims.nonce).await?;
     if used_at.is_none_or(|t| now >= t + REDEEM_RETRY_MS) {
         return Ok(None);
@@ -140,6 +145,6 @@ async fn again(
     let found = db::unanswered_redeem(&s.db, refresh_hash).await?;
     Ok(found.map(|(b, refresh_expires_at)| {
         tracing::info!(tenant = %b.tenant_id, binding = %b.binding_id, "enrollment answered again after a lost answer");
-        (b.binding_id, refresh_expires_at)
+        (b.binding_id, b.dpop_jkt, refresh_expires_at)
     }))
 }

@@ -9,6 +9,7 @@ pub mod code_approval;
 mod code_confirmation;
 pub mod code_pairing;
 mod device;
+pub mod dpop;
 mod edge;
 mod enterprise;
 mod errands;

@@ -43,7 +43,10 @@ pub struct ApiDoc;
 // Descriptions of the answers many operations share, each listing its codes.
 pub const API_KEY_REFUSED: &str =
     "`api_key_required`: no `Authorization: Bearer <apiKey>` header; `api_key_invalid`: the key is unknown or revoked.";
-pub const ACCESS_TOKEN_REFUSED: &str = "`access token required`: no `Authorization: Bearer <accessToken>` header; `access token invalid`: the token is not valid, expired, or its binding was revoked (the token gate's exact strings, PROTOCOL §7).";
+pub const ACCESS_TOKEN_REFUSED: &str = "`access token required`: no `Authorization: Bearer <accessToken>` (or `DPoP <accessToken>`) header; `access token invalid`: the token is not valid, expired, or its binding was revoked (the token gate's exact strings, PROTOCOL §7); `invalid_dpop_proof`: the token is key-bound (`cnf.jkt`) and came as Bearer, without a `DPoP` proof, or with one that is not for this request and key (replayed, another method or URL, wrong `ath`), or it is not key-bound and came as DPoP; `use_dpop_nonce`: the proof's `iat` is too far from the relay's clock, make it again with the `DPoP-Nonce` answered (PROTOCOL §12). Both DPoP refusals carry `WWW-Authenticate: DPoP error=…`.";
+pub const DPOP_REFUSED: &str = "`invalid_dpop_proof`: the `DPoP` proof is malformed, not signed by its `jwk`, replayed, made for another method or URL, or (a binding's retry or refresh) not by the binding's key; `use_dpop_nonce`: its `iat` is too far from the relay's clock, make it again with the `DPoP-Nonce` answered (PROTOCOL §12). Both carry `WWW-Authenticate: DPoP error=…`.";
+/// The `DPoP` request header (RFC 9449 §4).
+pub const DPOP_HEADER: &str = "A DPoP proof (RFC 9449): a compact JWS, `typ` `dpop+jwt`, `alg` ES256, the public `jwk`; claims `jti`, `htm`, `htu`, `iat`, and `ath` where an access token goes with it. Binds a new binding to the key (PROTOCOL §12); required on every later use of a key-bound binding's tokens.";
 pub const RATE_LIMITED: &str =
     "`rate_limited`: too many of these requests; `retryAfter` and `Retry-After` say how many seconds to wait.";
 pub const STORAGE_UNAVAILABLE: &str = "`storage_unavailable`: the relay's database is unavailable; try again shortly.";
@@ -68,7 +71,7 @@ impl Modify for Security {
         let access = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
             .bearer_format("JWT")
-            .description(Some("The binding's access token, from a redeem, a code confirm or a refresh."))
+            .description(Some("The binding's access token, from a redeem, a code confirm or a refresh; a key-bound binding's as `Authorization: DPoP <token>` with a `DPoP` proof header (PROTOCOL §12)."))
             .build();
         components.add_security_scheme(API_KEY, SecurityScheme::Http(api_key));
         components.add_security_scheme(ACCESS_TOKEN, SecurityScheme::Http(access));

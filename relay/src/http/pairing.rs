@@ -18,8 +18,9 @@ use latch_wire::EpochMs;
 
 use super::body::parse_json;
 use super::device::pairing_device_name;
+use super::dpop::{holds_key, Proof};
 use super::extract::{App, PerAddress, PerKey, TokensDescribed, TokensMinted, TokensRedeemed};
-use super::openapi::{API_KEY_REFUSED, MALFORMED_TOKEN, RATE_LIMITED, STORAGE_UNAVAILABLE};
+use super::openapi::{API_KEY_REFUSED, DPOP_HEADER, DPOP_REFUSED, MALFORMED_TOKEN, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
 use crate::db::{self, TokenRow};
 use crate::error::{ApiError, ApiResult, ErrorWithReturnUrl};
@@ -289,9 +290,11 @@ pub async fn describe(
     path = "/pairing-tokens/redeem", operation_id = "redeemPairingToken",
     tag = "extension",
     request_body = RedeemRequest,
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 200, description = "The binding and its first tokens. A retry with the same `redeemKey` whose first answer was lost gets the same binding.", body = TokenGrant),
         (status = 400, description = "`malformed_token`: `pairingToken` is missing or not `lpt_` and 43 base64url characters; `invalid_request`: the body is not of this shape; `invalid_redeem_key`: `redeemKey` is not `lrk_` and 43 base64url characters.", body = ErrorBody),
+        (status = 401, description = DPOP_REFUSED, body = ErrorBody),
         (status = 404, description = "`token_not_found`: no such pairing token.", body = ErrorBody),
         (status = 409, description = "`token_used`: the token was already used.", body = ErrorBody),
         (status = 410, description = "`token_revoked`: the key that minted it was revoked; `token_expired`: it expired.", body = ErrorBody),
@@ -302,6 +305,7 @@ pub async fn describe(
 pub async fn redeem(
     State(s): State<AppState>,
     _: PerAddress<TokensRedeemed>,
+    proof: Proof,
     body: Bytes,
 ) -> ApiResult<Json<TokenGrant>> {
     let token = token_from(&body)?;
@@ -325,8 +329,14 @@ pub async fn redeem(
     debug_assert!(is_refresh_token(&refresh_token));
     let refresh_hash = token_hash(&s.pepper, &refresh_token);
     let refresh_expires_at = now + s.cfg.refresh_ttl_ms;
-    let redeem =
-        db::Redeem { hash: hash.clone(), device_name, now, refresh_hash: refresh_hash.clone(), refresh_expires_at };
+    let redeem = db::Redeem {
+        hash: hash.clone(),
+        device_name,
+        dpop_jkt: proof.jkt().map(str::to_owned),
+        now,
+        refresh_hash: refresh_hash.clone(),
+        refresh_expires_at,
+    };
     let redeemed = db::redeem_pairing_token(&s.store, redeem).await?;
     let (b, refresh_expires_at) = match redeemed {
         Some(b) => {
@@ -349,24 +359,29 @@ pub async fn redeem(
                 }
                 return Err(unusable(row.as_ref(), now));
             };
+            // The retry must come from the browser that holds the binding's key.
+            holds_key(again.0.dpop_jkt.as_deref(), proof.0.as_ref())?;
             tracing::info!(tenant = %again.0.tenant_id, binding = %again.0.binding_id, "redeem answered again after a lost answer");
             again
         }
     };
-    Ok(Json(token_grant(&s, b.into(), refresh_token, refresh_expires_at, now)))
+    let jkt = b.dpop_jkt.clone();
+    Ok(Json(token_grant(&s, b.into(), jkt.as_deref(), refresh_token, refresh_expires_at, now)))
 }
 
-/// The answer that hands a binding's tokens to the extension (redeem, code confirm):
-/// a fresh access token beside the given refresh token, stamped with the relay's clock.
+/// The answer that hands a binding's tokens to the extension (redeem, code confirm,
+/// enroll): a fresh access token, bound to `dpop_jkt` when the binding holds a key, beside
+/// the given refresh token, stamped with the relay's clock.
 pub(super) fn token_grant(
     s: &AppState,
     binding: BindingInfo,
+    dpop_jkt: Option<&str>,
     refresh_token: String,
     refresh_expires_at: u64,
     now: u64,
 ) -> TokenGrant {
     let (access_token, access_expires_at) =
-        s.signer.issue(&binding.binding_id, &binding.tenant_id, &binding.user_id, now, s.cfg.access_ttl_ms);
+        s.signer.issue(&binding.binding_id, &binding.tenant_id, &binding.user_id, dpop_jkt, now, s.cfg.access_ttl_ms);
     TokenGrant {
         binding,
         access_token,

@@ -4,13 +4,13 @@
 //! stops refreshing and capturing meanwhile.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 
-use latch_wire::api::{ErrorBody, PauseState};
+use latch_wire::api::{ErrorBody, MeResponse, PauseState};
 
-use super::auth::{gate, invalid};
-use super::openapi::{ACCESS_TOKEN_REFUSED, RATE_LIMITED, STORAGE_UNAVAILABLE};
+use super::auth::{invalid, Me};
+use super::openapi::{ACCESS_TOKEN_REFUSED, DPOP_HEADER, RATE_LIMITED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::{db, AppState};
@@ -21,6 +21,7 @@ use crate::{db, AppState};
     path = "/api/me/pause", operation_id = "pauseBinding",
     tag = "extension",
     security(("accessToken" = [])),
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 200, description = "Paused (also when it already was).", body = PauseState),
         (status = 401, description = ACCESS_TOKEN_REFUSED, body = ErrorBody),
@@ -29,8 +30,8 @@ use crate::{db, AppState};
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
     ),
 )]
-pub async fn pause(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<PauseState>> {
-    set(&s, &headers, true).await
+pub async fn pause(State(s): State<AppState>, Me(me): Me) -> ApiResult<Json<PauseState>> {
+    set(&s, me, true).await
 }
 
 /// The user resumes this app's connection.
@@ -39,6 +40,7 @@ pub async fn pause(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<J
     path = "/api/me/resume", operation_id = "resumeBinding",
     tag = "extension",
     security(("accessToken" = [])),
+    params(("DPoP" = Option<String>, Header, description = DPOP_HEADER)),
     responses(
         (status = 200, description = "Resumed (also when it was not paused).", body = PauseState),
         (status = 401, description = ACCESS_TOKEN_REFUSED, body = ErrorBody),
@@ -47,13 +49,12 @@ pub async fn pause(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<J
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
     ),
 )]
-pub async fn resume(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<PauseState>> {
-    set(&s, &headers, false).await
+pub async fn resume(State(s): State<AppState>, Me(me): Me) -> ApiResult<Json<PauseState>> {
+    set(&s, me, false).await
 }
 
 /// Both are idempotent: pausing a paused binding keeps the time it was first paused.
-async fn set(s: &AppState, headers: &HeaderMap, paused: bool) -> ApiResult<Json<PauseState>> {
-    let me = gate(s, headers).await?;
+async fn set(s: &AppState, me: MeResponse, paused: bool) -> ApiResult<Json<PauseState>> {
     s.limits.binding_changes.admit(&me.binding_id, "changes of this binding")?;
     users_own(s, &me.binding_id).await?;
     // Revoked since the gate let the token pass (the gate remembers a pass for 2 s).

@@ -24,6 +24,7 @@ use latch_wire::socket::{
 };
 
 use super::client_addr::ClientAddr;
+use super::dpop::{check_socket_proof, SocketNonce};
 use crate::access::Claims;
 use crate::error::ApiError;
 use crate::metrics::{LimitLabel, ReasonLabel};
@@ -49,7 +50,7 @@ const SOCKET_BUFFER_BYTES: usize = 512;
     path = "/api/session", operation_id = "openSession",
     tag = "extension",
     responses(
-        (status = 101, description = "Switched to a WebSocket: `hello`, `hello`, `auth`, `auth_ack`, then errands. A refusal after the upgrade is an `error` frame and a close (4401; 4408 for an expired token; 4409 `replaced` by a newer socket)."),
+        (status = 101, description = "Switched to a WebSocket: `hello`, `hello` (with a `nonce`), `auth` (a key-bound binding's with a DPoP `proof` carrying that nonce; refused with `invalid_dpop_proof` or `use_dpop_nonce`), `auth_ack` (with the next `nonce`), then errands. A refusal after the upgrade is an `error` frame and a close (4401; 4408 for an expired token; 4409 `replaced` by a newer socket)."),
         (status = 400, description = "`websocket_required`: not a WebSocket upgrade request.", body = ErrorBody),
         (status = 403, description = "`origin_not_allowed`: a browser page opened it (its `Origin` is not one of the Latch extension's).", body = ErrorBody),
         (status = 426, description = "`websocket_required`: the connection can't be upgraded.", body = ErrorBody),
@@ -107,8 +108,12 @@ fn read(text: &str) -> Inbound {
     ClientFrame::deserialize(&value).ok()
 }
 
-fn auth_ack(binding_id: &str, scopes: &[String]) -> Message {
-    frame(&ServerFrame::AuthAck { binding_id: binding_id.to_owned(), scopes: scopes.to_vec() })
+fn auth_ack(binding_id: &str, scopes: &[String], next: SocketNonce) -> Message {
+    frame(&ServerFrame::AuthAck {
+        binding_id: binding_id.to_owned(),
+        scopes: scopes.to_vec(),
+        nonce: Some(next.text()),
+    })
 }
 
 /// Sends `msg`; false when the socket is gone or the client did not take it within the
@@ -183,27 +188,38 @@ fn expiry_of(exp: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_millis(left)
 }
 
-/// `hello`, then `auth` with an access token whose signature verifies; its claims.
+/// `hello` (with the nonce the proof must carry), then `auth` with an access token whose
+/// signature verifies and, for a key-bound binding, its proof; its claims.
 async fn handshake(s: &AppState, socket: &mut WebSocket) -> Result<Claims, &'static str> {
     let Some(ClientFrame::Hello) = next_small_frame(socket).await? else {
         return Err("hello_required");
     };
-    if !send(s, socket, frame(&ServerFrame::Hello { protocol: PROTOCOL_VERSION })).await {
+    let nonce = SocketNonce::fresh();
+    if !send(s, socket, frame(&ServerFrame::Hello { protocol: PROTOCOL_VERSION, nonce: Some(nonce.text()) })).await {
         return Err("closed");
     }
-    let Some(ClientFrame::Auth { access_token }) = next_small_frame(socket).await? else {
+    let Some(ClientFrame::Auth { access_token, proof }) = next_small_frame(socket).await? else {
         return Err("auth_required");
     };
-    s.signer.verify(&access_token).ok_or("invalid_access_token")
+    let claims = s.signer.verify(&access_token).ok_or("invalid_access_token")?;
+    check_socket_proof(s, claims.jkt(), &access_token, &proof, nonce)?;
+    Ok(claims)
 }
 
 /// An `auth` after `auth_ack`: a fresh access token of the same binding (same tenant and
-/// user), still active. Its claims, whose expiry becomes the socket's.
-async fn reauthenticate(s: &AppState, binding_id: &str, access_token: &str) -> Result<Claims, &'static str> {
+/// user), still active, with its proof for the last `auth_ack`'s nonce. Its claims, whose
+/// expiry becomes the socket's.
+async fn reauthenticate(
+    s: &AppState,
+    binding_id: &str,
+    (access_token, proof): (&str, &str),
+    nonce: SocketNonce,
+) -> Result<Claims, &'static str> {
     let claims = s.signer.verify(access_token).ok_or("invalid_access_token")?;
     if claims.sub != binding_id {
         return Err("invalid_access_token");
     }
+    check_socket_proof(s, claims.jkt(), access_token, proof, nonce)?;
     match db::active_binding(&s.db, binding_id).await {
         Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid => {
             if b.paused {
@@ -241,7 +257,8 @@ enum Event {
 #[allow(clippy::manual_async_fn, reason = "an async fn would carry the socket twice (task 1,536 vs 896 bytes)")]
 fn run(s: AppState, mut socket: WebSocket, slot: Box<Unauthenticated>) -> impl std::future::Future<Output = ()> {
     async move {
-        let Some((binding_id, conn, inbox, exp)) = Box::pin(authenticate(&s, &mut socket, *slot)).await else {
+        let Some((binding_id, conn, inbox, exp, mut nonce)) = Box::pin(authenticate(&s, &mut socket, *slot)).await
+        else {
             return;
         };
         s.metrics.live_sockets.inc();
@@ -255,7 +272,7 @@ fn run(s: AppState, mut socket: WebSocket, slot: Box<Unauthenticated>) -> impl s
                 wake = inbox.next() => Event::Wake(wake),
             };
             let session = Session { s: &s, binding_id: &binding_id, conn };
-            if Box::pin(session.handle(&mut socket, expiry.as_mut(), event)).await.is_break() {
+            if Box::pin(session.handle(&mut socket, expiry.as_mut(), &mut nonce, event)).await.is_break() {
                 break;
             }
         }
@@ -278,6 +295,7 @@ impl Session<'_> {
         &self,
         socket: &mut WebSocket,
         expiry: std::pin::Pin<&mut tokio::time::Sleep>,
+        nonce: &mut SocketNonce,
         event: Event,
     ) -> ControlFlow<()> {
         let (s, binding_id) = (self.s, self.binding_id);
@@ -286,11 +304,12 @@ impl Session<'_> {
             Event::Frame(Some(Some(ClientFrame::ErrandResult { id, ok, result, error }))) => {
                 self.complete(&id, if ok { Ok(result.unwrap_or_default()) } else { Err(error.unwrap_or_default()) })
             }
-            Event::Frame(Some(Some(ClientFrame::Auth { access_token }))) => {
-                match reauthenticate(s, binding_id, &access_token).await {
+            Event::Frame(Some(Some(ClientFrame::Auth { access_token, proof }))) => {
+                match reauthenticate(s, binding_id, (&access_token, &proof), *nonce).await {
                     Ok(claims) => {
                         expiry.reset(expiry_of(claims.exp));
-                        if !send(s, socket, auth_ack(binding_id, &claims.scopes)).await {
+                        *nonce = SocketNonce::fresh();
+                        if !send(s, socket, auth_ack(binding_id, &claims.scopes, *nonce)).await {
                             return ControlFlow::Break(());
                         }
                     }
@@ -362,7 +381,7 @@ impl Session<'_> {
 }
 
 /// The handshake, then `auth_ack`: the binding id, connection number, inbox and token
-/// expiry (seconds) of a socket now reachable (here and from other instances, before the
+/// expiry (seconds) of a socket now reachable, and the nonce its next `auth` must carry (here and from other instances, before the
 /// extension hears the ack, so an errand sent right after the ack finds it). `None` when
 /// the socket was refused or closed. `slot` counts the socket against its address until
 /// this returns.
@@ -370,7 +389,7 @@ async fn authenticate(
     s: &AppState,
     socket: &mut WebSocket,
     slot: Unauthenticated,
-) -> Option<(String, u64, Arc<Inbox>, u64)> {
+) -> Option<(String, u64, Arc<Inbox>, u64, SocketNonce)> {
     let claims = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(s, socket)).await {
         Ok(Ok(claims)) => claims,
         Ok(Err("closed")) => return None,
@@ -418,10 +437,11 @@ async fn authenticate(
         s.realtime.sockets.retire(d);
     }
     errands::socket_opened(&s.realtime, &binding_id, conn, crate::clock::now_ms()).await;
-    if !send(s, socket, auth_ack(&binding_id, &claims.scopes)).await {
+    let next = SocketNonce::fresh();
+    if !send(s, socket, auth_ack(&binding_id, &claims.scopes, next)).await {
         s.realtime.sockets.disconnect(&binding_id, conn);
         errands::socket_closed(&s.realtime, &binding_id, conn).await;
         return None;
     }
-    Some((binding_id, conn, inbox, claims.exp))
+    Some((binding_id, conn, inbox, claims.exp, next))
 }

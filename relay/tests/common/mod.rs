@@ -3,6 +3,7 @@
 //! fresh PostgreSQL database per test: the whole suite runs on both backends.
 #![allow(dead_code)]
 
+pub mod dpop;
 pub mod ws;
 
 use axum::body::Body;
@@ -32,7 +33,7 @@ pub struct Fixture {
     pub state: AppState,
     pub api_key: String,
     pub key_id: String,
-    _dir: Option<tempfile::TempDir>,
+    pub _dir: Option<tempfile::TempDir>,
 }
 
 pub async fn fixture() -> Fixture {
@@ -107,6 +108,25 @@ impl Fixture {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         call(&self.app, method, path, bearer, body).await
+    }
+
+    /// A request with any headers; the answer's status, headers and JSON body (null if none).
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     pub async fn raw(

@@ -65,7 +65,7 @@ impl Links {
                     link.last_sent = now;
                     link.phase = Phase::Authenticating;
                 }
-                out.push(Action::Send { conn, frame: ClientFrame::Auth { access_token } });
+                out.push(Action::Send { conn, frame: ClientFrame::Auth { access_token, proof: String::new() } });
             }
             None => {
                 e.link = None;

@@ -5,7 +5,7 @@
 use super::{update_and_announce, CONFIRMED, DENIED};
 use crate::db::Db;
 use crate::db::Topic;
-use crate::db::{count_change, insert_binding, insert_session, NewBinding};
+use crate::db::{count_change, insert_binding, insert_session, BindingToInsert, NewBinding};
 
 /// Confirms an awaiting, unexpired challenge whose approving API key (if any) is not
 /// revoked: in one transaction the conditional UPDATE
@@ -13,11 +13,14 @@ use crate::db::{count_change, insert_binding, insert_session, NewBinding};
 /// and then matches nothing), the binding with the approver's names, its first session
 /// (refresh hash `refresh_hash`) and the binding id on the challenge. `device_name`:
 /// the one sent with the confirm, else the one sent with the request. `None` when the
-/// challenge was not awaiting confirmation (or is unknown, or expired).
+/// challenge was not awaiting confirmation (or is unknown, or expired). `dpop_jkt`: the key
+/// the binding's tokens are bound to.
+#[allow(clippy::too_many_arguments, reason = "one confirm's inputs, each named at the one call")]
 pub async fn confirm(
     db: &Db,
     id_hash: &[u8],
     device_name: Option<&str>,
+    dpop_jkt: Option<&str>,
     refresh_hash: &[u8],
     now: u64,
     refresh_expires_at: u64,
@@ -37,7 +40,9 @@ pub async fn confirm(
         return Ok(None);
     };
     let device_name = device_name.unwrap_or(&requested_as);
-    let binding_id = insert_binding(&mut tx, &tenant_id, &user_id, &app_name, device_name, now).await?;
+    let binding =
+        BindingToInsert { tenant_id: &tenant_id, user_id: &user_id, app_name: &app_name, device_name, dpop_jkt };
+    let binding_id = insert_binding(&mut tx, binding, now).await?;
     insert_session(&mut tx, &binding_id, refresh_hash, now, refresh_expires_at).await?;
     sqlx::query("UPDATE challenges SET binding_id = $1 WHERE id_hash = $2")
         .bind(&binding_id)
@@ -46,7 +51,8 @@ pub async fn confirm(
         .await?;
     count_change(&mut tx, Topic::Challenges).await?;
     tx.commit().await?;
-    Ok(Some(NewBinding { binding_id, tenant_id, user_id, app_name }))
+    let dpop_jkt = dpop_jkt.map(str::to_owned);
+    Ok(Some(NewBinding { binding_id, tenant_id, user_id, app_name, dpop_jkt }))
 }
 
 #[derive(Debug, PartialEq, Eq)]

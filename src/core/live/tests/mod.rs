@@ -46,11 +46,11 @@ fn woken(links: &mut Links, now: EpochMs) -> Vec<Action> {
 }
 
 fn hello() -> ServerFrame {
-    ServerFrame::Hello { protocol: latch_wire::socket::PROTOCOL_VERSION }
+    ServerFrame::Hello { protocol: latch_wire::socket::PROTOCOL_VERSION, nonce: None }
 }
 
 fn ack() -> ServerFrame {
-    ServerFrame::AuthAck { binding_id: "b1".into(), scopes: vec![] }
+    ServerFrame::AuthAck { binding_id: "b1".into(), scopes: vec![], nonce: None }
 }
 
 /// A socket for `b1` through the whole handshake; returns its number.
@@ -60,7 +60,7 @@ fn authenticated(links: &mut Links, now: EpochMs) -> Conn {
     links.handle(Event::Opened { conn }, now);
     links.handle(Event::Frame { conn, frame: hello() }, now);
     let auth = links.handle(Event::AuthToken { conn, token: Some("at_1".into()) }, now);
-    assert_eq!(sent(&auth), [(conn, ClientFrame::Auth { access_token: "at_1".into() })]);
+    assert_eq!(sent(&auth), [(conn, ClientFrame::Auth { access_token: "at_1".into(), proof: String::new() })]);
     links.handle(Event::Frame { conn, frame: ack() }, now);
     conn
 }
@@ -116,7 +116,7 @@ fn a_fresh_token_goes_out_as_reauth_only_on_an_authenticated_socket() {
     links.handle(Event::AuthToken { conn, token: Some("at_1".into()) }, T0);
     links.handle(Event::Frame { conn, frame: ack() }, T0);
     let later = links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "at_3".into() }, T0 + 5);
-    assert_eq!(sent(&later), [(conn, ClientFrame::Auth { access_token: "at_3".into() })]);
+    assert_eq!(sent(&later), [(conn, ClientFrame::Auth { access_token: "at_3".into(), proof: String::new() })]);
 }
 
 #[test]
