@@ -42,8 +42,16 @@ impl Default for CleanupConfig {
 }
 
 /// The tables a pass deletes from, in the order it does (the metric's `table` label).
-pub const TABLES: [&str; 7] =
-    ["pairing_tokens", "challenges", "enrollment_nonces", "sessions", "captures", "live_sockets", "bindings"];
+pub const TABLES: [&str; 8] = [
+    "pairing_tokens",
+    "challenges",
+    "enrollment_nonces",
+    "sessions",
+    "captures",
+    "live_sockets",
+    "bindings",
+    "dpop_proofs",
+];
 
 /// Rows one pass removed, per table (in [`TABLES`] order; only those with removals).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

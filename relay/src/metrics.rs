@@ -152,7 +152,7 @@ impl Default for Metrics {
         for reason in ["other_socket", "unknown"] {
             let _ = m.errand_results_ignored.get_or_create(&ReasonLabel { reason });
         }
-        for outcome in ["ok", "reused", "revoked", "invalid"] {
+        for outcome in ["ok", "bound_key", "wrong_key", "reused", "revoked", "invalid"] {
             let _ = m.refreshes.get_or_create(&OutcomeLabel { outcome });
         }
         for table in crate::cleanup::TABLES {

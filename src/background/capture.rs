@@ -77,9 +77,9 @@ pub async fn send_active_page(binding_id: &str) -> Result<String, CommandError> 
     }
     let tab = active_page().await.ok_or(CommandError::NoPageAccess)?;
     let capture = read_page(tab).await?;
-    let post = |token: String| {
+    let post = |access: tokens::Access| {
         let capture = &capture;
-        async move { relay::post_with_bearer(CONNECT_ORIGIN, "/api/inbox/v1/captures", &token, capture).await }
+        async move { relay::post_as(access.credential(), CONNECT_ORIGIN, "/api/inbox/v1/captures", capture).await }
     };
     match tokens::with_access_token::<CaptureAccepted, _, _>(binding_id, post).await? {
         Reply::Ok(_) => Ok(capture.title),

@@ -17,7 +17,7 @@ use crate::config::CONNECT_ORIGIN;
 use crate::core::challenge::{code_prompt_id, Action, Event, Poller};
 use crate::core::errors::CommandError;
 use crate::shell::chrome::{self, Area};
-use crate::shell::relay::{self, Reply};
+use crate::shell::relay::{self, Credential, Reply};
 use crate::shell::{log, now_ms, random_id, random_secret, random_u64};
 
 use super::lock;
@@ -149,7 +149,10 @@ async fn run(actions: Vec<Action>) {
                 // Only the answer to confirm carries a grant, and confirm only follows the
                 // user's Approve (core::challenge).
                 let device_name = Some(super::device::name().await);
-                let binding = StoredBinding { device_name, ..StoredBinding::from_grant(grant, now_ms()) };
+                // `confirm` kept a bound key under the binding's slot.
+                let dpop_key = (grant.token_type.as_deref() == Some("DPoP"))
+                    .then(|| crate::core::dpop::upgrade_slot(&grant.binding.binding_id));
+                let binding = StoredBinding { device_name, dpop_key, ..StoredBinding::from_grant(grant, now_ms()) };
                 let stored = update_bindings(|all| {
                     all.retain(|b| b.binding_id != binding.binding_id);
                     all.push(binding);
@@ -206,10 +209,17 @@ async fn poll(call: u32, challenge_id: String, wait_s: u64, seen: ChallengeStatu
 
 /// The user's Approve, at the relay: the binding and its tokens.
 async fn confirm(call: u32, challenge_id: String, redeem_key: String) {
+    // The redeem key is this confirm's retry secret: a retry finds the same key.
+    let pairing_key = super::keys::for_pairing(&redeem_key).await;
     let body = ConfirmRequest { challenge_id, redeem_key, device_name: super::device::name().await };
-    let reply: Reply<TokenGrant> = relay::post(CONNECT_ORIGIN, "/api/pairing/confirm", &body).await;
+    let proof = Credential::Proof(pairing_key.as_deref());
+    let reply: Reply<TokenGrant> = relay::post_as(proof, CONNECT_ORIGIN, "/api/pairing/confirm", &body).await;
     let event = match reply {
-        Reply::Ok(grant) => Event::Confirmed(grant.localized(now_ms())),
+        Reply::Ok(grant) => {
+            // Kept under the binding before the grant is delivered (and stored).
+            super::keys::adopt(pairing_key.as_deref(), &grant).await;
+            Event::Confirmed(grant.localized(now_ms()))
+        }
         Reply::Refused { status: 404, .. } => Event::NotFound,
         other => failure(other),
     };

@@ -60,9 +60,28 @@ async fn stored() -> Option<Vec<Paired>> {
 }
 
 /// A fresh access token was stored for `binding_id`: an authenticated socket hands it to
-/// the relay, which then keeps it open until that token's expiry.
-pub fn reauthenticate(binding_id: &str, access_token: &str) {
-    feed(Event::Refreshed { binding_id: binding_id.to_owned(), access_token: access_token.to_owned() });
+/// the relay (with a proof for the socket's current nonce when the binding is key-bound),
+/// which then keeps it open until that token's expiry.
+pub fn reauthenticate(binding_id: &str, access: tokens::Access) {
+    let binding_id = binding_id.to_owned();
+    wasm_bindgen_futures::spawn_local(async move {
+        let nonce = LINKS.with_borrow(|l| l.as_ref().and_then(|l| l.nonce_of(&binding_id)));
+        let proof = socket_proof(&access, nonce.as_deref()).await;
+        feed(Event::Refreshed { binding_id, access_token: access.token, proof });
+    });
+}
+
+/// The `auth` frame's proof (PROTOCOL §12): `GET` on the session URL, the token's hash and
+/// the relay's nonce, signed by the binding's key; empty for a bearer binding.
+async fn socket_proof(access: &tokens::Access, nonce: Option<&str>) -> String {
+    let Some(key) = access.key.as_deref() else {
+        return String::new();
+    };
+    let Some(key) = crate::shell::dpop::find(key).await else {
+        return String::new(); // the relay refuses; the binding then shows it needs pairing again
+    };
+    let url = format!("{CONNECT_ORIGIN}/api/session");
+    crate::shell::dpop::proof(&key, "GET", &url, Some(&access.token), nonce).await.unwrap_or_default()
 }
 
 /// Closes a binding's socket for good (Disconnect, or a managed binding replaced).
@@ -87,9 +106,15 @@ fn run(action: Action) {
                 let _ = s.ws.close();
             }
         }
-        Action::Authenticate { binding_id, conn } => wasm_bindgen_futures::spawn_local(async move {
-            let token = tokens::valid_access_token(&binding_id).await.ok();
-            feed(Event::AuthToken { conn, token });
+        Action::Authenticate { binding_id, conn, nonce } => wasm_bindgen_futures::spawn_local(async move {
+            let (token, proof) = match tokens::valid_access_token(&binding_id).await {
+                Ok(access) => {
+                    let proof = socket_proof(&access, nonce.as_deref()).await;
+                    (Some(access.token), proof)
+                }
+                Err(_) => (None, String::new()),
+            };
+            feed(Event::AuthToken { conn, token, proof });
         }),
         Action::Refresh { binding_id } => wasm_bindgen_futures::spawn_local(async move {
             let _ = tokens::refreshed_access_token(&binding_id).await;
@@ -174,4 +199,5 @@ async fn forget_revoked(binding_id: String) {
     log(&format!("binding {binding_id} was revoked at the relay"));
     tokens::forget(&binding_id);
     let _ = update_bindings(|all| all.retain(|b| b.binding_id != binding_id)).await;
+    super::keys::forget(Some(&crate::core::dpop::upgrade_slot(&binding_id))).await;
 }

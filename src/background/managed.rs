@@ -14,7 +14,7 @@ use latch_wire::token::REDEEM_KEY_PREFIX;
 use crate::config::CONNECT_ORIGIN;
 use crate::core::managed::{self, Answer, Step};
 use crate::shell::chrome::{self, Area};
-use crate::shell::relay::{self, Reply};
+use crate::shell::relay::{self, Credential, Reply};
 use crate::shell::{from_js, log, now_ms, random_secret, random_u64};
 
 use super::lock;
@@ -66,13 +66,25 @@ pub async fn sync() {
                 return;
             }
             let device_name = super::device::name().await;
+            // The enroll key is this enrollment's retry secret: a retry finds the same key.
+            let pairing_key = match &attempt.enroll_key {
+                Some(k) => super::keys::for_pairing(k).await,
+                None => None,
+            };
             let req =
                 EnrollRequest { assertion, device_name: device_name.clone(), enroll_key: attempt.enroll_key.clone() };
-            let answer = match relay::post::<_, TokenGrant>(CONNECT_ORIGIN, "/api/enterprise/enroll", &req).await {
-                Reply::Ok(grant) => store(grant, device_name, attempt.binding_id.as_deref()).await,
-                Reply::Refused { body, .. } => Answer::Refused { error: body.error },
-                Reply::Unreachable | Reply::ServerError => Answer::Unreachable,
-            };
+            let proof = Credential::Proof(pairing_key.as_deref());
+            let answer =
+                match relay::post_as::<_, TokenGrant>(proof, CONNECT_ORIGIN, "/api/enterprise/enroll", &req).await {
+                    Reply::Ok(grant) => {
+                        let dpop_key = super::keys::adopt(pairing_key.as_deref(), &grant).await;
+                        let answer = store(grant, device_name, dpop_key, attempt.binding_id.as_deref()).await;
+                        super::keys::release(pairing_key.as_deref()).await;
+                        answer
+                    }
+                    Reply::Refused { body, .. } => Answer::Refused { error: body.error },
+                    Reply::Unreachable | Reply::ServerError => Answer::Unreachable,
+                };
             (fingerprint, answer, Some(attempt))
         }
     };
@@ -92,11 +104,12 @@ pub async fn sync() {
 
 /// Stores the managed binding; `held`, the one an earlier policy made, is dropped from this
 /// browser (the relay keeps it until the app or the owner revokes it).
-async fn store(grant: TokenGrant, device_name: String, held: Option<&str>) -> Answer {
+async fn store(grant: TokenGrant, device_name: String, dpop_key: Option<String>, held: Option<&str>) -> Answer {
     let now = now_ms();
     let binding = StoredBinding {
         managed: true,
         device_name: Some(device_name),
+        dpop_key,
         ..StoredBinding::from_grant(grant.localized(now), now)
     };
     let binding_id = binding.binding_id.clone();

@@ -5,6 +5,7 @@
 mod capture;
 mod code_pairing;
 mod device;
+mod keys;
 mod live;
 mod lock;
 mod managed;

@@ -14,7 +14,7 @@ use latch_wire::token::REDEEM_KEY_PREFIX;
 use crate::config::CONNECT_ORIGIN;
 use crate::core::errors::CommandError;
 use crate::core::offers::{Arrival, OfferBook, OfferOutcome};
-use crate::shell::relay::{self, Reply};
+use crate::shell::relay::{self, Credential, Reply};
 use crate::shell::{chrome, log, now_ms, random_id, random_secret};
 
 use super::state::{read_bindings, read_book, update_bindings, update_book};
@@ -125,16 +125,21 @@ pub async fn approve(offer_id: &str) -> Result<(), CommandError> {
             .await
             .map_err(storage_error)??;
     let device_name = super::device::name().await;
+    // The redeem key is this approval's retry secret: a retry finds the same key.
+    let pairing_key = super::keys::for_pairing(&redeem.redeem_key).await;
     let req = RedeemRequest {
         pairing_token: redeem.pairing_token,
         device_name: device_name.clone(),
         redeem_key: Some(redeem.redeem_key),
     };
-    match relay::post::<_, TokenGrant>(RELAY, "/pairing-tokens/redeem", &req).await {
+    let proof = Credential::Proof(pairing_key.as_deref());
+    match relay::post_as::<_, TokenGrant>(proof, RELAY, "/pairing-tokens/redeem", &req).await {
         Reply::Ok(grant) => {
             let now = now_ms();
+            let dpop_key = super::keys::adopt(pairing_key.as_deref(), &grant).await;
             let binding = StoredBinding {
                 device_name: Some(device_name),
+                dpop_key,
                 ..StoredBinding::from_grant(grant.localized(now), now)
             };
             update_bindings(|all| {
@@ -143,6 +148,7 @@ pub async fn approve(offer_id: &str) -> Result<(), CommandError> {
             })
             .await
             .map_err(storage_error)?;
+            super::keys::release(pairing_key.as_deref()).await;
             let tab = update_book(|book, now| book.decide(offer_id, OfferState::Approved, None, now))
                 .await
                 .map_err(storage_error)?;
@@ -206,11 +212,14 @@ pub async fn disconnect(binding_id: &str) -> Result<(), CommandError> {
         return Err(CommandError::ManagedBinding);
     }
     let req = RefreshTokenRequest { refresh_token: b.refresh_token };
-    match relay::post::<_, RevokeResponse>(RELAY, "/api/auth/revoke", &req).await {
+    let proof = Credential::Proof(b.dpop_key.as_deref());
+    match relay::post_as::<_, RevokeResponse>(proof, RELAY, "/api/auth/revoke", &req).await {
         Reply::Ok(_) | Reply::Refused { .. } => {
             super::live::close(binding_id);
             super::tokens::forget(binding_id);
-            update_bindings(|all| all.retain(|x| x.binding_id != binding_id)).await.map_err(storage_error)
+            update_bindings(|all| all.retain(|x| x.binding_id != binding_id)).await.map_err(storage_error)?;
+            super::keys::forget(b.dpop_key.as_deref()).await;
+            Ok(())
         }
         Reply::Unreachable | Reply::ServerError => Err(CommandError::RelayUnreachable),
     }

@@ -51,8 +51,10 @@ pub async fn read_bindings() -> Vec<StoredBinding> {
 
 /// The stored bindings, or the error that kept them from being read (a caller that would
 /// act on their absence must not take a failed read for "none").
+/// Records of an older shape come migrated ([`StoredBinding::migrated`]).
 pub async fn try_read_bindings() -> Result<Vec<StoredBinding>, JsValue> {
-    Ok(chrome::storage_get(Area::Local, BINDINGS_KEY).await?.unwrap_or_default())
+    let stored: Vec<StoredBinding> = chrome::storage_get(Area::Local, BINDINGS_KEY).await?.unwrap_or_default();
+    Ok(stored.into_iter().map(StoredBinding::migrated).collect())
 }
 
 /// Runs `f` on the stored bindings under the write lock and saves them. A failed read

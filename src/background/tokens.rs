@@ -13,7 +13,7 @@ use latch_wire::clock::Localize;
 use crate::config::CONNECT_ORIGIN;
 use crate::core::errors::CommandError;
 use crate::core::refresh::{Action, Event, Scheduler};
-use crate::shell::relay::{self, Reply};
+use crate::shell::relay::{self, Credential, Reply};
 use crate::shell::{log, now_ms, random_u64};
 
 use super::state::{read_bindings, update_binding};
@@ -48,9 +48,22 @@ pub async fn tick() {
     run(handle(Event::Tick { bindings })).await;
 }
 
+/// An access token and the slot of the key its binding's proofs are signed with (none: a
+/// bearer binding).
+pub struct Access {
+    pub token: String,
+    pub key: Option<String>,
+}
+
+impl Access {
+    pub fn credential(&self) -> Credential<'_> {
+        Credential::Access { token: &self.token, key: self.key.as_deref() }
+    }
+}
+
 /// A fresh access token for `binding_id`, refreshing first (shared with any refresh
 /// already on its way). `Err` when the binding needs re-pair or the relay is unreachable.
-pub async fn refreshed_access_token(binding_id: &str) -> Result<String, CommandError> {
+pub async fn refreshed_access_token(binding_id: &str) -> Result<Access, CommandError> {
     let (done, outcome) = oneshot::channel();
     WAITERS.with_borrow_mut(|w| w.entry(binding_id.to_owned()).or_default().push(done));
     run(handle(Event::Needed { binding_id: binding_id.to_owned() })).await;
@@ -59,16 +72,16 @@ pub async fn refreshed_access_token(binding_id: &str) -> Result<String, CommandE
         return Err(CommandError::RefreshFailed);
     }
     let b = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id);
-    b.map(|b| b.access_token).ok_or(CommandError::UnknownBinding)
+    b.map(|b| Access { token: b.access_token, key: b.dpop_key }).ok_or(CommandError::UnknownBinding)
 }
 
 /// The binding's access token if it is still valid, else a refreshed one (the live
 /// channel's handshake). `Err` when the binding is gone or can't be refreshed.
-pub async fn valid_access_token(binding_id: &str) -> Result<String, CommandError> {
+pub async fn valid_access_token(binding_id: &str) -> Result<Access, CommandError> {
     let b = read_bindings().await.into_iter().find(|b| b.binding_id == binding_id);
     match b {
         None => Err(CommandError::UnknownBinding),
-        Some(b) if b.access_expires_at > now_ms() => Ok(b.access_token),
+        Some(b) if b.access_expires_at > now_ms() => Ok(Access { token: b.access_token, key: b.dpop_key }),
         Some(_) => refreshed_access_token(binding_id).await,
     }
 }
@@ -77,7 +90,7 @@ pub async fn valid_access_token(binding_id: &str) -> Result<String, CommandError
 /// a 401 gets one refresh and one more try. The relay's last answer, or why no token.
 pub async fn with_access_token<T, Call, Answer>(binding_id: &str, call: Call) -> Result<Reply<T>, CommandError>
 where
-    Call: Fn(String) -> Answer,
+    Call: Fn(Access) -> Answer,
     Answer: std::future::Future<Output = Reply<T>>,
 {
     let reply = call(valid_access_token(binding_id).await?).await;
@@ -120,24 +133,32 @@ async fn refresh(binding_id: String) {
         forget(&binding_id);
         return;
     };
+    // A binding made before keys is bound to one now, by this refresh (PROTOCOL §12).
+    let key = match b.dpop_key {
+        Some(slot) => Some(slot),
+        None => super::keys::for_upgrade(&binding_id).await,
+    };
     let req = RefreshTokenRequest { refresh_token: b.refresh_token };
-    let reply: Reply<RefreshedTokens> = relay::post(CONNECT_ORIGIN, "/api/auth/refresh", &req).await;
+    let proof = Credential::Proof(key.as_deref());
+    let reply: Reply<RefreshedTokens> = relay::post_as(proof, CONNECT_ORIGIN, "/api/auth/refresh", &req).await;
     let event = match reply {
         Reply::Ok(t) => {
             let now = now_ms();
             let t = t.localized(now);
             let expires_at = t.access_expires_at;
+            let bound = (t.token_type.as_deref() == Some("DPoP")).then_some(key).flatten();
             let stored = update_binding(&binding_id, |x| {
                 x.access_token = t.access_token.clone();
                 x.refresh_token = t.refresh_token.clone();
                 x.access_expires_at = t.access_expires_at;
                 x.refresh_expires_at = t.refresh_expires_at;
                 x.access_obtained_at = Some(now);
+                x.dpop_key.clone_from(&bound);
             })
             .await;
             match stored {
                 Ok(()) => {
-                    super::live::reauthenticate(&binding_id, &t.access_token);
+                    super::live::reauthenticate(&binding_id, Access { token: t.access_token.clone(), key: bound });
                     Event::Refreshed { binding_id, expires_at }
                 }
                 Err(_) => Event::Failed { binding_id },

@@ -23,9 +23,9 @@ pub async fn at_relay(binding_id: &str, method: &str, path: &str, body: JsValue)
     if binding.needs_repair.is_some() {
         return Err(CommandError::NeedsRepair);
     }
-    let call = |token: String| {
+    let call = |access: tokens::Access| {
         let body = body.clone();
-        async move { relay::send_with_bearer(method, CONNECT_ORIGIN, path, &token, body).await }
+        async move { relay::send_as(access.credential(), method, CONNECT_ORIGIN, path, body).await }
     };
     match tokens::with_access_token(binding_id, call).await? {
         Reply::Ok(answer) => Ok(answer),

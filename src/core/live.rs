@@ -70,15 +70,19 @@ pub enum Event {
         code: u16,
         reason: String,
     },
-    /// The answer to [`Action::Authenticate`]: `None` when no valid token can be had.
+    /// The answer to [`Action::Authenticate`]: `None` when no valid token can be had. `proof`:
+    /// the DPoP proof of a key-bound binding for the socket's nonce (PROTOCOL §12), else empty.
     AuthToken {
         conn: Conn,
         token: Option<String>,
+        proof: String,
     },
-    /// A refresh stored a fresh access token for the binding.
+    /// A refresh stored a fresh access token for the binding; `proof` as for `AuthToken`,
+    /// made for the nonce [`Links::nonce_of`] gave.
     Refreshed {
         binding_id: String,
         access_token: String,
+        proof: String,
     },
     /// The refresh of [`Action::RefreshThenReport`] ended.
     RefreshEnded {
@@ -112,10 +116,12 @@ pub enum Action {
         conn: Conn,
     },
     /// Find the binding's access token, refreshed first if it expired, and answer with
-    /// [`Event::AuthToken`].
+    /// [`Event::AuthToken`] (with a proof for `nonce`, the relay's `hello` nonce, when the
+    /// binding is key-bound).
     Authenticate {
         binding_id: String,
         conn: Conn,
+        nonce: Option<String>,
     },
     /// Refresh the binding's tokens; the close that follows reconnects with them.
     Refresh {
@@ -176,6 +182,9 @@ struct Entry {
     waiting: Option<Waiting>,
     /// Consecutive failed connections: the backoff level.
     failures: u32,
+    /// The nonce the socket's next `auth` proof must carry (the relay's last `hello` or
+    /// `auth_ack`).
+    nonce: Option<String>,
 }
 
 /// The live channel of every binding. A handful of bindings at most: a vector searched
@@ -196,6 +205,11 @@ pub struct Links {
 impl Links {
     pub fn new(seed: u64) -> Self {
         Self { entries: Vec::new(), removed: Vec::new(), next_conn: 1, jitter: Jitter::new(seed), wake_at: None }
+    }
+
+    /// The nonce an `auth` on the binding's socket must prove now (a renewal's), if any.
+    pub fn nonce_of(&self, binding_id: &str) -> Option<String> {
+        self.entries.iter().find(|e| e.paired.binding_id == binding_id).and_then(|e| e.nonce.clone())
     }
 
     /// The binding whose current socket is `conn`.
@@ -226,16 +240,13 @@ impl Links {
                     on_frame(e, frame, now, &mut out);
                 }
             }
-            Event::AuthToken { conn, token } => self.on_auth_token(conn, token, now, &mut out),
+            Event::AuthToken { conn, token, proof } => self.on_auth_token(conn, token, proof, now, &mut out),
             Event::Closed { conn, code, reason } => self.on_closed(conn, code, &reason, now, &mut out),
-            Event::Refreshed { binding_id, access_token } => {
+            Event::Refreshed { binding_id, access_token, proof } => {
                 let link = by_binding(&mut self.entries, &binding_id).and_then(|e| e.link.as_mut());
                 if let Some(link) = link.filter(|l| l.phase == Phase::Authenticated) {
                     link.last_sent = now;
-                    out.push(Action::Send {
-                        conn: link.conn,
-                        frame: ClientFrame::Auth { access_token, proof: String::new() },
-                    });
+                    out.push(Action::Send { conn: link.conn, frame: ClientFrame::Auth { access_token, proof } });
                 }
             }
             Event::RefreshEnded { binding_id, ok } => {

@@ -6,6 +6,7 @@ pub mod challenge;
 // The worker names this browser; the panel only shows names.
 #[cfg(any(test, feature = "background"))]
 pub mod device_name;
+pub mod dpop;
 pub mod errors;
 pub mod live;
 pub mod managed;

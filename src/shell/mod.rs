@@ -2,6 +2,9 @@
 //! clock. No decisions here — only calls and conversions.
 
 pub mod chrome;
+#[cfg(feature = "background")]
+pub mod dpop;
+#[cfg(feature = "background")]
 pub mod relay;
 
 use latch_wire::EpochMs;

@@ -27,7 +27,7 @@ test("one click with the relay 10 min behind: the prompt stays, Approve binds, e
     const binding = await pairByPaste(panel, await stack.mint("dana"));
     const ttl = binding.accessExpiresAt - Date.now();
     assert.ok(ttl > 800_000 && ttl <= 900_000, `access token lifetime on the local clock: ${ttl} ms`);
-    assert.equal((await stack.me(binding.accessToken)).status, 200);
+    assert.equal(await stack.gate(binding.accessToken), "key-bound");
   } finally {
     await close();
   }

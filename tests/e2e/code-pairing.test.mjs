@@ -25,7 +25,7 @@ async function expectConnected(panel) {
   const [binding] = await waitForBindings(panel, 1);
   assert.equal(binding.tenantId, "acme");
   assert.equal(binding.userId, "dana");
-  assert.equal((await stack.me(binding.accessToken)).status, 200);
+  assert.equal(await stack.gate(binding.accessToken), "key-bound");
   await panel.getByRole("listitem").filter({ hasText: "Acme" }).waitFor();
   assert.equal(await storage(panel, "local", "latch.challenge"), undefined, "challenge cleared");
   return binding;

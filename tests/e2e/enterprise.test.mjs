@@ -76,7 +76,7 @@ test("a policy enrolls the browser at start-up with no click: managed, no Discon
     assert.equal(b.managed, true);
     assert.equal(b.tenantId, "acme");
     assert.equal(b.userId, "dana");
-    assert.equal((await stack.me(b.accessToken)).status, 200);
+    assert.equal(await stack.gate(b.accessToken), "key-bound");
     const row = panel.locator(`[data-binding-id="${b.bindingId}"]`);
     await row.getByText("Managed by your organization").waitFor();
     assert.equal(await row.getByRole("button", { name: "Disconnect" }).count(), 0);

@@ -192,6 +192,17 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
       const r = await fetch(`${RELAY}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } });
       return { status: r.status, body: await r.json() };
     },
+    /**
+     * The token gate's view of an access token seen from outside the browser: "key-bound"
+     * (valid, its binding active, and usable only with the browser's key: the gate answers
+     * `invalid_dpop_proof` only after the token itself passed, PROTOCOL §12), "accepted" (a
+     * bearer token), or the gate's refusal ("access token invalid").
+     */
+    async gate(accessToken) {
+      const { status, body } = await this.me(accessToken);
+      if (status === 200) return "accepted";
+      return body.error === "invalid_dpop_proof" ? "key-bound" : body.error;
+    },
     async stop() {
       const running = procs.filter((p) => p.exitCode === null && p.signalCode === null);
       const exited = running.map((p) => new Promise((r) => p.once("exit", r)));
@@ -337,6 +348,26 @@ export async function pairByPaste(panel, token) {
   await pasteToken(panel, token);
   await approveWhenArmed(panel);
   return (await waitForBindings(panel, 1))[0];
+}
+
+/**
+ * A DPoP proof (PROTOCOL §12) signed in the extension's own origin with a binding's stored
+ * key, as only code running as the extension can (SECURITY.md, "Honest limits"): for tests
+ * that act as the extension would without going through its UI.
+ */
+export async function proofByExtension(page, slot, method, url, accessToken) {
+  return page.evaluate(async ([slot, method, url, token]) => {
+    const db = await new Promise((ok, fail) => { const r = indexedDB.open("latch"); r.onsuccess = () => ok(r.result); r.onerror = fail; });
+    const rec = await new Promise((ok) => { const r = db.transaction("keys").objectStore("keys").get(slot); r.onsuccess = () => ok(r.result); });
+    const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const enc = (o) => b64(new TextEncoder().encode(JSON.stringify(o)));
+    const ath = token ? b64(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token))) : undefined;
+    const header = { typ: "dpop+jwt", alg: "ES256", jwk: { kty: "EC", crv: "P-256", x: rec.x, y: rec.y } };
+    const claims = { jti: crypto.randomUUID(), htm: method, htu: url, iat: Math.floor(Date.now() / 1000), ...(ath ? { ath } : {}) };
+    const input = `${enc(header)}.${enc(claims)}`;
+    const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, rec.key, new TextEncoder().encode(input));
+    return `${input}.${b64(sig)}`;
+  }, [slot, method, url, accessToken]);
 }
 
 /** A relay call with the given API key (or none); resolves to `{ status, body }`. */

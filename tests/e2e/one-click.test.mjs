@@ -41,9 +41,9 @@ test("one click: Connect Latch → Continue → Approve binds, closes the popup,
     assert.match(binding.bindingId, /^bnd_/);
     assert.match(binding.refreshToken, /^lrt_[A-Za-z0-9_-]{43}$/);
     for (const k of ["accessExpiresAt", "refreshExpiresAt", "pairedAt"]) assert.equal(typeof binding[k], "number", k);
-    const me = await stack.me(binding.accessToken);
-    assert.equal(me.status, 200);
-    assert.equal(me.body.bindingId, binding.bindingId);
+    // Valid, this binding's, and bound to this browser's key (PROTOCOL §12).
+    assert.equal(await stack.gate(binding.accessToken), "key-bound");
+    assert.equal(JSON.parse(Buffer.from(binding.accessToken.split(".")[1], "base64url")).sub, binding.bindingId);
 
     await app.getByRole("button", { name: "Latch Connected" }).waitFor({ timeout: 10000 });
     await panel.getByRole("listitem").filter({ hasText: "Acme" }).waitFor();
@@ -80,7 +80,7 @@ test("the worker stopped before Continue: the click wakes it, the side panel sti
     const panel = await openPanel(context);
     await approveWhenArmed(panel);
     const [binding] = await waitForBindings(panel, 1);
-    assert.equal((await stack.me(binding.accessToken)).status, 200);
+    assert.equal(await stack.gate(binding.accessToken), "key-bound");
   } finally { await close(); }
 });
 
@@ -99,7 +99,7 @@ test("the worker stopped between offer and Approve: approval still completes", a
     await approveWhenArmed(panel);
     await popupClosed;
     const [binding] = await waitForBindings(panel, 1);
-    assert.equal((await stack.me(binding.accessToken)).status, 200);
+    assert.equal(await stack.gate(binding.accessToken), "key-bound");
   } finally { await close(); }
 });
 

@@ -5,7 +5,8 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startStack, launchBrowser, openPanel, pairByPaste, relayCall, storage, stopWorkers, sleep, RELAY_METRICS,
+  startStack, launchBrowser, openPanel, pairByPaste, relayCall, storage, stopWorkers, sleep, RELAY_METRICS, RELAY,
+  proofByExtension,
 } from "./harness.mjs";
 
 let stack;
@@ -81,9 +82,15 @@ test("paused at the relay behind the panel's back: the refused socket marks it p
     const panel = await openPanel(context);
     const binding = await pairByPaste(panel, await stack.mint("dana"));
     await until("the first pong", async () => (await ping()).status === 200);
-    // A copy of the access token pauses it (or this worker stopped before storing its pause).
-    const r = await relayCall("POST", "/api/me/pause", binding.accessToken, {});
-    assert.deepEqual(r.body, { bindingId: binding.bindingId, paused: true });
+    // Paused at the relay with this binding's token and key, as the worker does, but without
+    // the worker storing it (as if it stopped between the call and the write).
+    const url = `${RELAY}/api/me/pause`;
+    const proof = await proofByExtension(panel, binding.dpopKey, "POST", url, binding.accessToken);
+    const r = await fetch(url, {
+      method: "POST", body: "{}",
+      headers: { "content-type": "application/json", authorization: `DPoP ${binding.accessToken}`, dpop: proof },
+    });
+    assert.deepEqual(await r.json(), { bindingId: binding.bindingId, paused: true });
     const row = panel.getByRole("listitem").filter({ hasText: "Acme" });
     await row.getByRole("button", { name: "Resume" }).waitFor();
     const [marked] = await storage(panel, "local", "latch.bindings");

@@ -60,9 +60,9 @@ test("short access tokens are refreshed ahead of expiry and the next ping works"
     }
     assert.notEqual(now.refreshToken, first.refreshToken, "refresh token rotated");
     assert.ok(now.accessExpiresAt > first.accessExpiresAt);
-    assert.equal((await stack.me(now.accessToken)).status, 200);
+    assert.equal(await stack.gate(now.accessToken), "key-bound");
     await sleep(7000); // past the first token's expiry: the socket keeps working
-    assert.equal((await stack.me(first.accessToken)).status, 401);
+    assert.equal(await stack.gate(first.accessToken), "access token invalid");
     await pingUntilAnswered();
     // The worker handed each fresh token to its open socket (a renewing `auth`), so the
     // relay never had to close it at a token's expiry (4408).
@@ -89,7 +89,7 @@ test("the app revokes: socket closed, the app disappears from the panel, /api/me
     await panel.getByText("No apps are connected yet", { exact: false }).waitFor();
     // Revoked was the user's only binding with the app: not paired any more (PROTOCOL §10).
     assert.equal((await ping()).body.error, "not_paired");
-    assert.equal((await stack.me(binding.accessToken)).status, 401);
+    assert.equal(await stack.gate(binding.accessToken), "access token invalid");
   } finally { await close(); await stack.stop(); stack = null; }
 });
 
@@ -131,6 +131,6 @@ test("the owner revokes with the CLI: the extension learns it within a second", 
       await sleep(20);
     }
     console.log(`# owner revoke (CLI, incl. process start) → binding gone: ${Date.now() - t} ms`);
-    assert.equal((await stack.me(binding.accessToken)).status, 401);
+    assert.equal(await stack.gate(binding.accessToken), "access token invalid");
   } finally { await close(); await stack.stop(); stack = null; }
 });

@@ -57,11 +57,17 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * refused with `binding_paused` marking the binding paused, so a pause the worker never
  * stored is learned: +1.13 KB, 118,823 bytes; the url's host checked for userinfo, after
  * the review: +0.16 KB, 118,984 bytes), → 118.6 KB (every write of one stored binding
- * through one non-generic `state::update_binding`: -0.41 KB, 118,571 bytes).
- * → 118.6 KB. Ratchet down from here.
+ * through one non-generic `state::update_binding`: -0.41 KB, 118,571 bytes), → 128.3 KB
+ * (issue 22: key-bound sessions, +9.69 KB, 128,262 bytes. twiggy over unstripped builds of
+ * both commits: of +25 KB of code, `shell/dpop.rs` is 8.0 KB — WebCrypto key generation,
+ * signing and digest, and IndexedDB, through web-sys, each call an awaited future — web-sys's
+ * bindings 2.9 KB, the relay call's credential and nonce retry 2.7 KB, `background/keys.rs`
+ * 1.5 KB, the socket proofs 1.4 KB, drops and thread-locals of the new state 3.9 KB; the
+ * proof's JSON is written out, not serialised, which kept serde out of it).
+ * → 128.3 KB. Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 118_600, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 128_300, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

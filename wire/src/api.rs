@@ -121,6 +121,10 @@ pub struct TokenGrant {
     /// read the times above on its own clock (see [`to_local_time`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<EpochMs>,
+    /// Extension of PROTOCOL.md (§12, RFC 9449 `token_type`): `DPoP` when the binding's
+    /// tokens are bound to the key whose proof came with the request, `Bearer` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +148,10 @@ pub struct RefreshedTokens {
     /// read the times above on its own clock (see [`to_local_time`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<EpochMs>,
+    /// Extension of PROTOCOL.md (§12, RFC 9449 `token_type`): `DPoP` when the binding's
+    /// tokens are bound to the key whose proof came with the request, `Bearer` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
 }
 
 /// `POST /api/inbox/v1/captures` body.

@@ -5,10 +5,22 @@ use serde::{Deserialize, Serialize};
 use crate::api::{CodeRequester, TokenGrant};
 use crate::EpochMs;
 
+/// The shape of a stored binding this build writes. 1 (no `version` field): before
+/// key-bound sessions; 2: `dpopKey` names the binding's key when it has one.
+pub const BINDING_RECORD_VERSION: u32 = 2;
+
+fn first_version() -> u32 {
+    1
+}
+
 /// One element of `chrome.storage.local["latch.bindings"]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredBinding {
+    /// The record's shape ([`BINDING_RECORD_VERSION`]); older records are migrated on read
+    /// ([`StoredBinding::migrated`]), never dropped.
+    #[serde(default = "first_version")]
+    pub version: u32,
     pub binding_id: String,
     pub tenant_id: String,
     pub app_name: String,
@@ -34,6 +46,12 @@ pub struct StoredBinding {
     /// The user paused it (PROTOCOL §10): tokens kept, no socket, no refreshes or captures.
     #[serde(default, skip_serializing_if = "is_false")]
     pub paused: bool,
+    /// Where this binding's key is kept (PROTOCOL §12): the IndexedDB slot of its
+    /// non-extractable P-256 key, set once the relay answered `tokenType: "DPoP"`. Absent in
+    /// records stored before keys (and where no key could be made): the binding refreshes as
+    /// a bearer binding and is bound to a new key on that refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -41,9 +59,22 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl StoredBinding {
+    /// This record in the shape this build writes. Version 1 → 2: a record from before
+    /// key-bound sessions names no key (whatever it holds there is not one this build made),
+    /// so the binding refreshes as a bearer binding and is bound to a new key by that
+    /// refresh (PROTOCOL §12). Every other field is kept as it was.
+    pub fn migrated(mut self) -> Self {
+        if self.version < 2 {
+            self.dpop_key = None;
+        }
+        self.version = self.version.max(BINDING_RECORD_VERSION);
+        self
+    }
+
     pub fn from_grant(grant: TokenGrant, paired_at: EpochMs) -> Self {
         let TokenGrant { binding, access_token, refresh_token, access_expires_at, refresh_expires_at, .. } = grant;
         Self {
+            version: BINDING_RECORD_VERSION,
             binding_id: binding.binding_id,
             tenant_id: binding.tenant_id,
             app_name: binding.app_name,
@@ -58,6 +89,7 @@ impl StoredBinding {
             managed: false,
             device_name: None,
             paused: false,
+            dpop_key: None,
         }
     }
 }

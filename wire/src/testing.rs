@@ -28,6 +28,7 @@ pub fn test_grant() -> TokenGrant {
         access_expires_at: EpochMs::from_ms(1),
         refresh_expires_at: EpochMs::from_ms(2),
         server_time: None,
+        token_type: None,
     }
 }
 

@@ -271,3 +271,29 @@ fn a_hello_reads_its_protocol_version_strictly() {
     let old: ServerFrame = serde_json::from_value(json!({"type": "hello"})).unwrap();
     assert_eq!(old, ServerFrame::Hello { protocol: 1, nonce: None }, "a relay before the field spoke version 1");
 }
+
+/// A `latch.bindings` record as the build before key-bound sessions wrote it: read, it keeps
+/// every field, names no key and says it is of the current shape (PROTOCOL §12: no pairing
+/// is lost on upgrade).
+#[test]
+fn a_binding_stored_before_keys_is_migrated_not_dropped() {
+    use crate::stored::{StoredBinding, BINDING_RECORD_VERSION};
+    let old = serde_json::json!({
+        "bindingId": "bnd_1", "tenantId": "acme", "appName": "Acme", "userId": "dana",
+        "accessToken": "at", "refreshToken": "lrt_x", "accessExpiresAt": 5, "refreshExpiresAt": 9,
+        "pairedAt": 1, "accessObtainedAt": 2, "deviceName": "Chromium 156 on Linux", "paused": true
+    });
+    let read: StoredBinding = serde_json::from_value(old.clone()).unwrap();
+    assert_eq!(read.version, 1);
+    let migrated = read.clone().migrated();
+    assert_eq!(migrated.version, BINDING_RECORD_VERSION);
+    assert_eq!(migrated.dpop_key, None);
+    assert_eq!(StoredBinding { version: read.version, ..migrated.clone() }, read, "every other field kept");
+    let written = serde_json::to_value(&migrated).unwrap();
+    for (k, v) in old.as_object().unwrap() {
+        assert_eq!(&written[k], v, "{k}");
+    }
+    // A version-2 record keeps its key.
+    let current = StoredBinding { dpop_key: Some("binding:bnd_1".into()), ..migrated };
+    assert_eq!(current.clone().migrated(), current);
+}

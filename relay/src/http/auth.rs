@@ -91,6 +91,7 @@ pub async fn refresh(
                 access_expires_at: EpochMs::from_ms(access_expires_at),
                 refresh_expires_at: EpochMs::from_ms(refresh_expires_at),
                 server_time: Some(EpochMs::from_ms(now)),
+                token_type: Some(token_type(dpop_jkt.as_deref()).into()),
             }))
         }
         Refreshed::Reused => {
@@ -179,6 +180,15 @@ fn required() -> ApiError {
 }
 pub(super) fn invalid() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "access token invalid", "The access token is wrong, expired or revoked.")
+}
+
+/// RFC 9449 §5's `token_type` of an answer that hands out tokens.
+pub(super) fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
 }
 
 const REFRESH_PATH: &str = "/api/auth/refresh";

@@ -389,5 +389,6 @@ pub(super) fn token_grant(
         access_expires_at: EpochMs::from_ms(access_expires_at),
         refresh_expires_at: EpochMs::from_ms(refresh_expires_at),
         server_time: Some(EpochMs::from_ms(now)),
+        token_type: Some(super::auth::token_type(dpop_jkt).into()),
     }
 }

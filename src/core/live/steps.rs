@@ -25,7 +25,7 @@ impl Links {
                     e.paired = p;
                     kept.push(e);
                 }
-                None => kept.push(Entry { paired: p, link: None, waiting: None, failures: 0 }),
+                None => kept.push(Entry { paired: p, link: None, waiting: None, failures: 0, nonce: None }),
             }
         }
         // A binding that must not hold a socket (paused, or waiting for re-pair) closes its
@@ -56,7 +56,14 @@ impl Links {
         }
     }
 
-    pub(super) fn on_auth_token(&mut self, conn: Conn, token: Option<String>, now: EpochMs, out: &mut Vec<Action>) {
+    pub(super) fn on_auth_token(
+        &mut self,
+        conn: Conn,
+        token: Option<String>,
+        proof: String,
+        now: EpochMs,
+        out: &mut Vec<Action>,
+    ) {
         let asked = by_conn(&mut self.entries, conn).filter(|e| e.link.is_some_and(|l| l.phase == Phase::FindingToken));
         let Some(e) = asked else { return };
         match token {
@@ -65,7 +72,7 @@ impl Links {
                     link.last_sent = now;
                     link.phase = Phase::Authenticating;
                 }
-                out.push(Action::Send { conn, frame: ClientFrame::Auth { access_token, proof: String::new() } });
+                out.push(Action::Send { conn, frame: ClientFrame::Auth { access_token, proof } });
             }
             None => {
                 e.link = None;
@@ -153,14 +160,18 @@ pub(super) fn on_frame(e: &mut Entry, frame: ServerFrame, now: EpochMs, out: &mu
     let Some(link) = e.link.as_mut() else { return };
     let conn = link.conn;
     match frame {
-        ServerFrame::Hello { .. } if link.phase == Phase::Greeting => {
+        ServerFrame::Hello { nonce, .. } if link.phase == Phase::Greeting => {
             link.phase = Phase::FindingToken;
-            out.push(Action::Authenticate { binding_id: e.paired.binding_id.clone(), conn });
+            e.nonce.clone_from(&nonce);
+            out.push(Action::Authenticate { binding_id: e.paired.binding_id.clone(), conn, nonce });
         }
-        ServerFrame::AuthAck { .. } if link.phase == Phase::Authenticating => {
+        ServerFrame::AuthAck { nonce, .. } if link.phase == Phase::Authenticating => {
             link.phase = Phase::Authenticated;
             e.failures = 0;
+            e.nonce = nonce;
         }
+        // A renewal's ack: the next renewal proves its nonce.
+        ServerFrame::AuthAck { nonce, .. } if link.phase == Phase::Authenticated => e.nonce = nonce,
         ServerFrame::Error { code } if code == "invalid_access_token" => {
             out.push(Action::Refresh { binding_id: e.paired.binding_id.clone() });
         }

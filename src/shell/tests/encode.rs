@@ -105,6 +105,7 @@ fn relay_bodies_round_trip() {
             access_expires_at: ms(1),
             refresh_expires_at: ms(2),
             server_time: None,
+            token_type: Some("DPoP".into()),
         },
         CaptureAccepted { status: "accepted".into(), capture_id: "c1".into() },
         RevokeResponse { revoked: true },
@@ -161,13 +162,13 @@ fn socket_frames_round_trip() {
     type Server = ServerFrame;
     type Client = ClientFrame;
     all_round_trip!(
-        Server::Hello { protocol: PROTOCOL_VERSION },
-        Server::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into(), "capture".into()] },
+        Server::Hello { protocol: PROTOCOL_VERSION, nonce: Some("n".into()) },
+        Server::AuthAck { binding_id: "b".into(), scopes: vec!["errands".into(), "capture".into()], nonce: None },
         Server::Error { code: "c".into() },
         Server::Errand { id: "e".into(), kind: "ping".into(), params: Unread },
         Server::Pong,
         Client::Hello,
-        Client::Auth { access_token: "t".into() },
+        Client::Auth { access_token: "t".into(), proof: "p".into() },
         Client::ErrandResult {
             id: "e".into(),
             ok: true,

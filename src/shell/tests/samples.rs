@@ -130,6 +130,7 @@ pub fn stored_binding() -> StoredBinding {
     StoredBinding {
         needs_repair: Some("revoked".into()),
         device_name: Some("Chromium 130 on Linux".into()),
+        dpop_key: Some("binding:b".into()),
         ..StoredBinding::from_grant(test_grant(), ms(1_700_000_000_000))
     }
 }

@@ -46,11 +46,11 @@ fn woken(links: &mut Links, now: EpochMs) -> Vec<Action> {
 }
 
 fn hello() -> ServerFrame {
-    ServerFrame::Hello { protocol: latch_wire::socket::PROTOCOL_VERSION, nonce: None }
+    ServerFrame::Hello { protocol: latch_wire::socket::PROTOCOL_VERSION, nonce: Some("n_hello".into()) }
 }
 
 fn ack() -> ServerFrame {
-    ServerFrame::AuthAck { binding_id: "b1".into(), scopes: vec![], nonce: None }
+    ServerFrame::AuthAck { binding_id: "b1".into(), scopes: vec![], nonce: Some("n_ack".into()) }
 }
 
 /// A socket for `b1` through the whole handshake; returns its number.
@@ -59,7 +59,7 @@ fn authenticated(links: &mut Links, now: EpochMs) -> Conn {
     let conn = open[0].1;
     links.handle(Event::Opened { conn }, now);
     links.handle(Event::Frame { conn, frame: hello() }, now);
-    let auth = links.handle(Event::AuthToken { conn, token: Some("at_1".into()) }, now);
+    let auth = links.handle(Event::AuthToken { conn, token: Some("at_1".into()), proof: String::new() }, now);
     assert_eq!(sent(&auth), [(conn, ClientFrame::Auth { access_token: "at_1".into(), proof: String::new() })]);
     links.handle(Event::Frame { conn, frame: ack() }, now);
     conn
@@ -76,7 +76,7 @@ fn the_handshake_is_hello_hello_auth_then_ack() {
     assert_eq!(opened, [Action::Send { conn, frame: ClientFrame::Hello }, Action::WakeAt(T0 + KEEPALIVE_MS)]);
     assert_eq!(
         links.handle(Event::Frame { conn, frame: hello() }, T0),
-        [Action::Authenticate { binding_id: "b1".into(), conn }]
+        [Action::Authenticate { binding_id: "b1".into(), conn, nonce: Some("n_hello".into()) }]
     );
     // A second hello asks nothing more.
     assert!(links.handle(Event::Frame { conn, frame: hello() }, T0).is_empty());
@@ -110,12 +110,16 @@ fn a_fresh_token_goes_out_as_reauth_only_on_an_authenticated_socket() {
     let open = opens(&links.handle(Event::Sync(vec![paired("b1")]), T0));
     let conn = open[0].1;
     links.handle(Event::Opened { conn }, T0);
-    let early = links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "at_2".into() }, T0);
+    let early = links
+        .handle(Event::Refreshed { binding_id: "b1".into(), access_token: "at_2".into(), proof: String::new() }, T0);
     assert!(sent(&early).is_empty(), "not authenticated yet: the handshake sends its own token");
     links.handle(Event::Frame { conn, frame: hello() }, T0);
-    links.handle(Event::AuthToken { conn, token: Some("at_1".into()) }, T0);
+    links.handle(Event::AuthToken { conn, token: Some("at_1".into()), proof: String::new() }, T0);
     links.handle(Event::Frame { conn, frame: ack() }, T0);
-    let later = links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "at_3".into() }, T0 + 5);
+    let later = links.handle(
+        Event::Refreshed { binding_id: "b1".into(), access_token: "at_3".into(), proof: String::new() },
+        T0 + 5,
+    );
     assert_eq!(sent(&later), [(conn, ClientFrame::Auth { access_token: "at_3".into(), proof: String::new() })]);
 }
 
@@ -157,7 +161,7 @@ fn a_token_that_cannot_be_had_closes_and_backs_off() {
     let conn = opens(&links.handle(Event::Sync(vec![paired("b1")]), T0))[0].1;
     links.handle(Event::Opened { conn }, T0);
     links.handle(Event::Frame { conn, frame: hello() }, T0);
-    let out = links.handle(Event::AuthToken { conn, token: None }, T0);
+    let out = links.handle(Event::AuthToken { conn, token: None, proof: String::new() }, T0);
     assert_eq!(out[0], Action::Close { conn });
     let at = wake(&out).expect("a reconnect is scheduled");
     assert!((T0 + MIN_RECONNECT_MS..=T0 + 1_000).contains(&at), "{}", at.ms_since(T0));
@@ -190,13 +194,15 @@ fn an_auth_ack_before_any_auth_is_not_an_answer() {
     links.handle(Event::Opened { conn }, T0);
     links.handle(Event::Frame { conn, frame: hello() }, T0);
     links.handle(Event::Frame { conn, frame: ack() }, T0);
-    let refreshed = links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "t2".into() }, T0);
+    let refreshed =
+        links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "t2".into(), proof: String::new() }, T0);
     assert!(sent(&refreshed).is_empty(), "{refreshed:?}");
     // The token found afterwards goes out as the socket's one `auth`, and its ack counts.
-    let out = links.handle(Event::AuthToken { conn, token: Some("t1".into()) }, T0);
+    let out = links.handle(Event::AuthToken { conn, token: Some("t1".into()), proof: String::new() }, T0);
     assert!(matches!(sent(&out)[..], [(c, ClientFrame::Auth { .. })] if c == conn));
     links.handle(Event::Frame { conn, frame: ack() }, T0);
-    let refreshed = links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "t3".into() }, T0);
+    let refreshed =
+        links.handle(Event::Refreshed { binding_id: "b1".into(), access_token: "t3".into(), proof: String::new() }, T0);
     assert_eq!(sent(&refreshed).len(), 1);
 }
 
@@ -267,3 +273,17 @@ fn an_idle_socket_pings_every_twenty_seconds() {
 }
 
 mod properties;
+
+#[test]
+fn each_auth_proves_the_relay_s_latest_nonce() {
+    let mut links = Links::new(1);
+    assert_eq!(links.nonce_of("b1"), None);
+    let conn = authenticated(&mut links, T0);
+    assert_eq!(links.nonce_of("b1").as_deref(), Some("n_ack"), "a renewal proves the ack's nonce");
+    let renewed = links
+        .handle(Event::Refreshed { binding_id: "b1".into(), access_token: "at_2".into(), proof: "p_2".into() }, T0);
+    assert_eq!(sent(&renewed), [(conn, ClientFrame::Auth { access_token: "at_2".into(), proof: "p_2".into() })]);
+    let next = ServerFrame::AuthAck { binding_id: "b1".into(), scopes: vec![], nonce: Some("n_next".into()) };
+    links.handle(Event::Frame { conn, frame: next }, T0);
+    assert_eq!(links.nonce_of("b1").as_deref(), Some("n_next"), "and the next renewal the next ack's");
+}

@@ -125,10 +125,10 @@ proptest! {
                     _ => continue,
                 },
                 Step::AuthToken(c, t) => match pick(c) {
-                    Some(conn) => (Event::AuthToken { conn, token: t.then(|| "at".to_owned()) }, Some(conn)),
+                    Some(conn) => (Event::AuthToken { conn, token: t.then(|| "at".to_owned()), proof: String::new() }, Some(conn)),
                     None => continue,
                 },
-                Step::Refreshed(b) => (Event::Refreshed { binding_id: binding(b), access_token: "at2".into() }, None),
+                Step::Refreshed(b) => (Event::Refreshed { binding_id: binding(b), access_token: "at2".into(), proof: String::new() }, None),
                 Step::RefreshEnded(b, ok) => (Event::RefreshEnded { binding_id: binding(b), ok }, None),
                 Step::Disconnect(b) => {
                     model.allowed.retain(|x| *x != binding(b));
