@@ -206,10 +206,53 @@ async fn a_binding_made_without_a_key_is_bound_once_by_its_next_refresh_with_a_p
     refused_as(&refresh(&f, rt(&upgraded), None).await, "invalid_dpop_proof");
     let (status, _, again) = refresh(&f, rt(&upgraded), Some(&key.proof("POST", REFRESH, None))).await;
     assert_eq!((status, rt(&again)), (StatusCode::OK, rt(&next)), "{again}");
-    // The old bearer token of before the upgrade still works until it expires (it was
-    // issued as a bearer token); every token issued since is bound.
-    assert_eq!(me(&f, "Bearer", at(&grant), None).await.0, StatusCode::OK);
+    // The bearer token of before the upgrade died with it (it names no key), on the gate
+    // and on the socket; every token issued since is bound.
+    let (status, _, body) = me(&f, "Bearer", at(&grant), None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("access token invalid")));
     refused_as(&me(&f, "Bearer", at(&next), None).await, "invalid_dpop_proof");
+    let url = serve(&f).await;
+    let (mut ws, _) = greeted(&url).await;
+    send(&mut ws, json!({"type": "auth", "accessToken": at(&grant)})).await;
+    assert_eq!(refusal(&mut ws).await, ("invalid_access_token".into(), 4401), "a pre-upgrade token's socket");
+}
+
+#[tokio::test]
+async fn a_thief_who_upgrades_a_keyless_binding_first_loses_it_to_the_browser_s_next_refresh() {
+    let f = fixture().await;
+    let (_, grant) = f.redeem(&f.mint("dana").await).await;
+    // The thief holds a copy of the keyless binding's refresh token and refreshes first,
+    // binding its own key.
+    let thief = Key::new();
+    let (status, _, stolen) = refresh(&f, rt(&grant), Some(&thief.proof("POST", REFRESH, None))).await;
+    assert_eq!((status, stolen["tokenType"].as_str()), (StatusCode::OK, Some("DPoP")), "{stolen}");
+    // The browser's own refresh of that token, with its own key: the token is older than the
+    // binding's key, so this is reuse, and the family (the thief's successor with it) dies.
+    let browser = Key::new();
+    let (status, _, body) = refresh(&f, rt(&grant), Some(&browser.proof("POST", REFRESH, None))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("refresh_token_reused")), "{body}");
+    let (status, _, body) = refresh(&f, rt(&stolen), Some(&thief.proof("POST", REFRESH, None))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("refresh_token_revoked")), "{body}");
+    let token = at(&stolen);
+    let (_, _, body) = me(&f, "DPoP", token, Some(&thief.proof("GET", ME, Some(token)))).await;
+    assert_eq!(body["error"], "access token invalid");
+}
+
+#[tokio::test]
+async fn a_redeem_retry_is_repeated_only_to_the_key_that_made_the_binding() {
+    let f = fixture().await;
+    let key = Key::new();
+    let token = f.mint("dana").await;
+    let body = json!({"pairingToken": token, "deviceName": "Test browser", "redeemKey": format!("lrk_{}", "C".repeat(42) + "A")});
+    let (status, _, grant) =
+        f.request("POST", REDEEM, &[("dpop", &key.proof("POST", REDEEM, None))], Some(body.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    assert_eq!(grant["tokenType"], "DPoP");
+    refused_as(&f.request("POST", REDEEM, &[], Some(body.clone())).await, "invalid_dpop_proof");
+    let other = Key::new().proof("POST", REDEEM, None);
+    refused_as(&f.request("POST", REDEEM, &[("dpop", &other)], Some(body.clone())).await, "invalid_dpop_proof");
+    let (status, _, again) = f.request("POST", REDEEM, &[("dpop", &key.proof("POST", REDEEM, None))], Some(body)).await;
+    assert_eq!((status, rt(&again)), (StatusCode::OK, rt(&grant)), "{again}");
 }
 
 #[tokio::test]
@@ -250,6 +293,9 @@ async fn captures_rename_pause_and_resume_need_the_proof_too() {
         ("POST", "/api/inbox/v1/captures", json!({"url": "https://example.com/", "title": "t", "text": "x"})),
     ] {
         let answer = f.request(method, path, &[("authorization", &auth)], Some(body.clone())).await;
+        refused_as(&answer, "invalid_dpop_proof");
+        let other = Key::new().proof(method, path, Some(token));
+        let answer = f.request(method, path, &[("authorization", &auth), ("dpop", &other)], Some(body.clone())).await;
         refused_as(&answer, "invalid_dpop_proof");
         let proof = key.proof(method, path, Some(token));
         let (status, _, answer) =

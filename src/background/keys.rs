@@ -13,7 +13,7 @@ use crate::shell::{dpop, log};
 /// `None` when this browser can't make or keep a key: the pairing goes on unbound (a
 /// bearer binding, bound on a later refresh if a key can be made then).
 pub async fn for_pairing(retry_key: &str) -> Option<String> {
-    let slot = pairing_slot(retry_key);
+    let slot = pairing_slot(&dpop::fingerprint(retry_key).await.ok()?);
     match dpop::key(&slot).await {
         Ok(_) => Some(slot),
         Err(_) => {
@@ -29,26 +29,45 @@ pub async fn for_upgrade(binding_id: &str) -> Option<String> {
     dpop::key(&slot).await.ok().map(|_| slot)
 }
 
-/// Where the new binding's key is kept from now on, if the relay bound one.
+/// Where the new binding's key is kept from now on, if the relay bound one: under the
+/// binding, or, if it can't be copied there, where it is (never lost: it is the only key
+/// the relay takes for this binding).
 pub async fn adopt(pairing: Option<&str>, grant: &TokenGrant) -> Option<String> {
     if grant.token_type.as_deref() != Some("DPoP") {
         return None;
     }
+    let pairing = pairing?;
     let slot = upgrade_slot(&grant.binding.binding_id);
-    match dpop::copy(pairing?, &slot).await {
+    match dpop::copy(pairing, &slot).await {
         Ok(()) => Some(slot),
         Err(_) => {
-            log("the pairing's key could not be kept under its binding");
-            None
+            log("the pairing's key stays in the pairing's slot");
+            Some(pairing.to_owned())
         }
     }
 }
 
-/// The pairing's own slot, once its binding is stored (the key lives on under the binding).
-pub async fn release(pairing: Option<&str>) {
-    if let Some(slot) = pairing {
+/// The pairing's own slot, once its binding is stored with `kept` (the key lives on under
+/// the binding, unless `kept` is the pairing's slot itself).
+pub async fn release(pairing: Option<&str>, kept: Option<&str>) {
+    if let Some(slot) = pairing.filter(|p| Some(*p) != kept) {
         dpop::forget(slot).await;
     }
+}
+
+/// The slot of the key a stored binding signs with: the one its record names, else its
+/// upgrade's, when a refresh that bound it lost its answer (the relay already holds that key).
+pub async fn of(binding_id: &str, named: Option<&str>) -> Option<String> {
+    if let Some(named) = named {
+        return Some(named.to_owned());
+    }
+    let slot = upgrade_slot(binding_id);
+    dpop::find(&slot).await.map(|_| slot)
+}
+
+/// Whether this browser holds the key in `slot`.
+pub async fn held(slot: &str) -> bool {
+    dpop::find(slot).await.is_some()
 }
 
 /// A removed binding's key.

@@ -78,8 +78,9 @@ pub async fn sync() {
                 match relay::post_as::<_, TokenGrant>(proof, CONNECT_ORIGIN, "/api/enterprise/enroll", &req).await {
                     Reply::Ok(grant) => {
                         let dpop_key = super::keys::adopt(pairing_key.as_deref(), &grant).await;
+                        let kept = dpop_key.clone();
                         let answer = store(grant, device_name, dpop_key, attempt.binding_id.as_deref()).await;
-                        super::keys::release(pairing_key.as_deref()).await;
+                        super::keys::release(pairing_key.as_deref(), kept.as_deref()).await;
                         answer
                     }
                     Reply::Refused { body, .. } => Answer::Refused { error: body.error },

@@ -137,6 +137,7 @@ pub async fn approve(offer_id: &str) -> Result<(), CommandError> {
         Reply::Ok(grant) => {
             let now = now_ms();
             let dpop_key = super::keys::adopt(pairing_key.as_deref(), &grant).await;
+            let binding_key = dpop_key.clone();
             let binding = StoredBinding {
                 device_name: Some(device_name),
                 dpop_key,
@@ -148,7 +149,7 @@ pub async fn approve(offer_id: &str) -> Result<(), CommandError> {
             })
             .await
             .map_err(storage_error)?;
-            super::keys::release(pairing_key.as_deref()).await;
+            super::keys::release(pairing_key.as_deref(), binding_key.as_deref()).await;
             let tab = update_book(|book, now| book.decide(offer_id, OfferState::Approved, None, now))
                 .await
                 .map_err(storage_error)?;
@@ -212,16 +213,34 @@ pub async fn disconnect(binding_id: &str) -> Result<(), CommandError> {
         return Err(CommandError::ManagedBinding);
     }
     let req = RefreshTokenRequest { refresh_token: b.refresh_token };
-    let proof = Credential::Proof(b.dpop_key.as_deref());
+    let key = super::keys::of(binding_id, b.dpop_key.as_deref()).await;
+    let proof = Credential::Proof(key.as_deref());
     match relay::post_as::<_, RevokeResponse>(proof, RELAY, "/api/auth/revoke", &req).await {
+        // The relay refused this browser's proof: nothing was revoked. While the key is
+        // here, the binding stays (the user tries again); without it the binding can never
+        // be used or revoked from here, and goes.
+        Reply::Refused { status: 401, body } if is_dpop_refusal(&body.error) && key_held(key.as_deref()).await => {
+            Err(CommandError::Refused(body.error))
+        }
         Reply::Ok(_) | Reply::Refused { .. } => {
             super::live::close(binding_id);
             super::tokens::forget(binding_id);
             update_bindings(|all| all.retain(|x| x.binding_id != binding_id)).await.map_err(storage_error)?;
-            super::keys::forget(b.dpop_key.as_deref()).await;
+            super::keys::forget(key.as_deref()).await;
             Ok(())
         }
         Reply::Unreachable | Reply::ServerError => Err(CommandError::RelayUnreachable),
+    }
+}
+
+fn is_dpop_refusal(error: &str) -> bool {
+    matches!(error, "invalid_dpop_proof" | "use_dpop_nonce")
+}
+
+async fn key_held(slot: Option<&str>) -> bool {
+    match slot {
+        Some(slot) => super::keys::held(slot).await,
+        None => false,
     }
 }
 

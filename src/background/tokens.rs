@@ -164,6 +164,11 @@ async fn refresh(binding_id: String) {
                 Err(_) => Event::Failed { binding_id },
             }
         }
+        // Asked for a nonce even after the one retry with it: a clock problem, not the
+        // binding's; tried again later like an unreachable relay.
+        Reply::Refused { status: 401, body: ErrorBody { error, .. } } if error == "use_dpop_nonce" => {
+            Event::Failed { binding_id }
+        }
         Reply::Refused { status: 401, body: ErrorBody { error, .. } } => Event::Rejected { binding_id, error },
         _ => Event::Failed { binding_id },
     };

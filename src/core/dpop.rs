@@ -60,11 +60,11 @@ impl ProofClaims<'_> {
     }
 }
 
-/// The IndexedDB slot of the key a pairing makes: named after the pairing's own retry
-/// secret (redeem or enroll key), so a retry after a lost answer signs with the same key
-/// the relay bound, and a new pairing never finds an old key.
-pub fn pairing_slot(retry_key: &str) -> String {
-    format!("pairing:{retry_key}")
+/// The IndexedDB slot of the key a pairing makes: named after (the SHA-256 of) the
+/// pairing's own retry secret (redeem or enroll key), so a retry after a lost answer signs
+/// with the same key the relay bound, and a new pairing never finds an old key.
+pub fn pairing_slot(retry_key_hash: &str) -> String {
+    format!("pairing:{retry_key_hash}")
 }
 
 /// The slot of the key a binding made before keys gets on its next refresh (PROTOCOL §12

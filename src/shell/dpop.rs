@@ -130,13 +130,21 @@ pub async fn key(slot: &str) -> Result<Key, JsValue> {
     Ok(key)
 }
 
-/// Stores `key` in `slot` (a structured clone: the `CryptoKey` stays non-extractable).
+/// Stores `key` in `slot` (a structured clone: the `CryptoKey` stays non-extractable), and
+/// waits for the transaction to commit: a key the relay binds must be on disk first.
 async fn keep(slot: &str, key: &Key) -> Result<(), JsValue> {
     let record = Object::new();
     set(&record, "key", &key.private);
     set(&record, "x", &key.jwk.x.as_str().into());
     set(&record, "y", &key.jwk.y.as_str().into());
-    settled(&store(IdbTransactionMode::Readwrite).await?.put_with_key(&record, &slot.into())?).await?;
+    let tx = database().await?.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)?;
+    let committed = js_sys::Promise::new(&mut |resolve, reject| {
+        tx.set_oncomplete(Some(&resolve));
+        tx.set_onerror(Some(&reject));
+        tx.set_onabort(Some(&reject));
+    });
+    tx.object_store(STORE)?.put_with_key(&record, &slot.into())?;
+    JsFuture::from(committed).await?;
     remember(slot, key);
     Ok(())
 }
@@ -164,6 +172,12 @@ fn b64(bytes: &[u8]) -> String {
 /// A JSON string of `s`.
 fn quote(s: &str) -> String {
     js_sys::JSON::stringify(&s.into()).map(String::from).unwrap_or_default()
+}
+
+/// SHA-256 of `text`, base64url: a pairing's slot is named by its retry secret's hash, so
+/// no secret is written into IndexedDB's key names.
+pub async fn fingerprint(text: &str) -> Result<String, JsValue> {
+    token_hash(text).await
 }
 
 /// `ath`: the access token's SHA-256, base64url.

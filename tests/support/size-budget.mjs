@@ -63,11 +63,14 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * signing and digest, and IndexedDB, through web-sys, each call an awaited future — web-sys's
  * bindings 2.9 KB, the relay call's credential and nonce retry 2.7 KB, `background/keys.rs`
  * 1.5 KB, the socket proofs 1.4 KB, drops and thread-locals of the new state 3.9 KB; the
- * proof's JSON is written out, not serialised, which kept serde out of it).
- * → 128.3 KB. Ratchet down from here.
+ * proof's JSON is written out, not serialised, which kept serde out of it), → 129.4 KB (the
+ * review's fixes: a pairing's key slot named by its retry secret's SHA-256, a key write
+ * awaited to its commit, a refused Disconnect kept while the key is here, the upgrade's key
+ * found after a lost answer: +1.10 KB, 129,358 bytes).
+ * → 129.4 KB. Ratchet down from here.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 128_300, target: 60_000 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 129_400, target: 60_000 },
   { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 180_000 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];

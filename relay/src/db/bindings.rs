@@ -117,6 +117,9 @@ pub struct BindingRow {
     /// Made by the organization's policy (enterprise auto-pair): only the app or the owner
     /// changes it.
     pub managed: bool,
+    /// The key its tokens are bound to (PROTOCOL §12); a token must name it (`cnf.jkt`).
+    #[serde(skip)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// A binding's row as stored (`revoked_at` a time or NULL).
@@ -131,6 +134,7 @@ struct StoredBinding {
     revoked_at: Option<i64>,
     paused_at: Option<i64>,
     managed: i64,
+    dpop_jkt: Option<String>,
 }
 
 impl From<StoredBinding> for BindingRow {
@@ -145,6 +149,7 @@ impl From<StoredBinding> for BindingRow {
             revoked: r.revoked_at.is_some(),
             paused: r.paused_at.is_some(),
             managed: r.managed != 0,
+            dpop_jkt: r.dpop_jkt,
         }
     }
 }
@@ -153,7 +158,7 @@ impl From<StoredBinding> for BindingRow {
 macro_rules! select_binding {
     ($filter:literal) => {
         concat!(
-            "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at, paused_at, managed \
+            "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at, paused_at, managed, dpop_jkt \
              FROM bindings ",
             $filter
         )

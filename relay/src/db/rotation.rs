@@ -71,7 +71,8 @@ const ACTIVE_BINDING_OWNER: &str =
     "SELECT tenant_id, user_id, dpop_jkt FROM bindings WHERE id = $1 AND revoked_at IS NULL";
 /// The one upgrade of a binding made without a key (its family rotates under the session
 /// row's lock, so two refreshes can't both bind).
-const BIND_KEY: &str = "UPDATE bindings SET dpop_jkt = $1 WHERE id = $2 AND dpop_jkt IS NULL";
+/// (Placeholders in the order they appear: SQLite numbers `$N` names by first appearance.)
+const BIND_KEY: &str = "UPDATE bindings SET dpop_jkt = $1, dpop_bound_at = $2 WHERE id = $3 AND dpop_jkt IS NULL";
 const INSERT_SUCCESSOR: &str =
     "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
 
@@ -122,7 +123,7 @@ fn on_sqlite(c: &Connection, r: &Rotation) -> rusqlite::Result<Option<Refreshed>
         return Ok(Some(Refreshed::WrongKey));
     };
     if upgraded {
-        c.prepare_cached(BIND_KEY)?.execute(params![dpop_jkt, binding_id])?;
+        c.prepare_cached(BIND_KEY)?.execute(params![dpop_jkt, r.now as i64, binding_id])?;
     }
     c.prepare_cached(INSERT_SUCCESSOR)?.execute(params![
         successor_id,
@@ -159,7 +160,7 @@ async fn on_postgres(db: &Db, r: &Rotation) -> sqlx::Result<Option<Refreshed>> {
         return Ok(Some(Refreshed::WrongKey)); // rolled back likewise
     };
     if upgraded {
-        sqlx::query(BIND_KEY).bind(&dpop_jkt).bind(&binding_id).execute(&mut *tx).await?;
+        sqlx::query(BIND_KEY).bind(&dpop_jkt).bind(r.now as i64).bind(&binding_id).execute(&mut *tx).await?;
     }
     sqlx::query(INSERT_SUCCESSOR)
         .bind(&successor_id)
@@ -187,6 +188,8 @@ struct PresentedSession {
     user_id: String,
     binding_revoked: Option<i64>,
     binding_jkt: Option<String>,
+    session_created: i64,
+    key_bound_at: Option<i64>,
 }
 
 /// Why a token could not be rotated, acting on reuse: only when the refresh came with the
@@ -195,7 +198,8 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], presented: Option<&str>,
     let row: Option<PresentedSession> = sqlx::query_as(
         "SELECT s.binding_id, s.rotated_at, s.revoked_at,
                 n.rotated_at AS next_rotated, n.revoked_at AS next_revoked, n.expires_at AS next_expires,
-                b.tenant_id, b.user_id, b.revoked_at AS binding_revoked, b.dpop_jkt AS binding_jkt
+                b.tenant_id, b.user_id, b.revoked_at AS binding_revoked, b.dpop_jkt AS binding_jkt,
+                s.created_at AS session_created, b.dpop_bound_at AS key_bound_at
          FROM sessions s JOIN bindings b ON b.id = s.binding_id LEFT JOIN sessions n ON n.id = s.successor_id
          WHERE s.refresh_hash = $1",
     )
@@ -212,21 +216,29 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], presented: Option<&str>,
         return Ok(Refreshed::Invalid); // not rotated, not revoked: it expired
     };
     // Bound to another key than the proof's (or no proof came): neither the grace answer
-    // nor a revocation. A binding without a key takes any (it is bound on a rotation only).
+    // nor a revocation, unless the token is older than the key. A token from before the
+    // binding's upgrade is an old bearer token whose holder can't be expected to hold the
+    // key: its reuse is reuse as ever (else a thief who upgraded first with a copied token
+    // would keep the binding, the browser's own refresh only refused). A binding without a
+    // key takes any (it is bound on a rotation only).
     let dpop_jkt = r.binding_jkt;
     if dpop_jkt.is_some() && dpop_jkt.as_deref() != presented {
-        return Ok(Refreshed::WrongKey);
-    }
-    let successor_unused = r.next_rotated.is_none() && r.next_revoked.is_none();
-    if successor_unused && now.saturating_sub(rotated_at) <= LOST_RESPONSE_GRACE_MS {
-        return Ok(Refreshed::Ok {
-            binding_id: r.binding_id,
-            tenant_id: r.tenant_id,
-            user_id: r.user_id,
-            refresh_expires_at: r.next_expires.unwrap_or(0) as u64,
-            dpop_jkt,
-            upgraded: false,
-        });
+        let older_than_key = r.key_bound_at.is_some_and(|bound| r.session_created < bound);
+        if !older_than_key {
+            return Ok(Refreshed::WrongKey);
+        }
+    } else {
+        let successor_unused = r.next_rotated.is_none() && r.next_revoked.is_none();
+        if successor_unused && now.saturating_sub(rotated_at) <= LOST_RESPONSE_GRACE_MS {
+            return Ok(Refreshed::Ok {
+                binding_id: r.binding_id,
+                tenant_id: r.tenant_id,
+                user_id: r.user_id,
+                refresh_expires_at: r.next_expires.unwrap_or(0) as u64,
+                dpop_jkt,
+                upgraded: false,
+            });
+        }
     }
     // A binding has one session family (its successors share it): revoking the binding
     // revokes the family with it.

@@ -60,8 +60,11 @@ pub async fn refresh(
     let successor = successor_token(&s.pepper, REFRESH_TOKEN_PREFIX, &req.refresh_token);
     let now = now_ms();
     let old_hash = token_hash(&s.pepper, &req.refresh_token);
-    // Keyed by the token's hash: the limiter's memory holds no usable secret.
-    s.limits.refresh_by_token.admit(&hex::encode(&old_hash), "refreshes of this token")?;
+    // Keyed by the token's hash (the limiter's memory holds no usable secret) and the key
+    // that signed the proof: a copy of the token without the browser's key can't spend the
+    // browser's budget and lock it out of refreshing.
+    let bucket = format!("{}:{}", hex::encode(&old_hash), presented_jkt.as_deref().unwrap_or("-"));
+    s.limits.refresh_by_token.admit(&bucket, "refreshes of this token")?;
     let successor_hash = token_hash(&s.pepper, &successor);
     let ttl_ms = s.cfg.refresh_ttl_ms;
     let rotation = |old_hash, successor_hash| Rotation {
@@ -82,6 +85,9 @@ pub async fn refresh(
             s.metrics.refreshed(if upgraded { "bound_key" } else { "ok" });
             if upgraded {
                 tracing::info!(binding = %binding_id, "binding bound to its browser's key on refresh");
+                // As a revocation is: remembered gate passes and open sockets of the binding's
+                // bearer tokens re-check, and no longer pass.
+                s.binding_revoked().await;
             }
             let (access_token, access_expires_at) =
                 s.signer.issue(&binding_id, &tenant_id, &user_id, dpop_jkt.as_deref(), now, s.cfg.access_ttl_ms);
@@ -217,7 +223,11 @@ pub async fn gate(s: &AppState, method: &Method, path: &str, headers: &HeaderMap
             return Ok(None);
         };
         let binding = db::active_binding(&s.db, &claims.sub).await?;
-        let passes = binding.is_some_and(|b| b.tenant_id == claims.tid && b.user_id == claims.uid);
+        // A token must name the key the binding holds now: a bearer token issued before
+        // the binding was bound to a key (PROTOCOL §12) is dead from that moment.
+        let passes = binding.is_some_and(|b| {
+            b.tenant_id == claims.tid && b.user_id == claims.uid && b.dpop_jkt.as_deref() == claims.jkt()
+        });
         let jkt = claims.cnf.map(|c| c.jkt);
         let me =
             MeResponse { binding_id: claims.sub, tenant_id: claims.tid, user_id: claims.uid, scopes: claims.scopes };

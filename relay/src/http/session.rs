@@ -221,7 +221,9 @@ async fn reauthenticate(
     }
     check_socket_proof(s, claims.jkt(), access_token, proof, nonce)?;
     match db::active_binding(&s.db, binding_id).await {
-        Ok(Some(b)) if b.tenant_id == claims.tid && b.user_id == claims.uid => {
+        Ok(Some(b))
+            if b.tenant_id == claims.tid && b.user_id == claims.uid && b.dpop_jkt.as_deref() == claims.jkt() =>
+        {
             if b.paused {
                 Err(PAUSED)
             } else {
@@ -257,7 +259,7 @@ enum Event {
 #[allow(clippy::manual_async_fn, reason = "an async fn would carry the socket twice (task 1,536 vs 896 bytes)")]
 fn run(s: AppState, mut socket: WebSocket, slot: Box<Unauthenticated>) -> impl std::future::Future<Output = ()> {
     async move {
-        let Some((binding_id, conn, inbox, exp, mut nonce)) = Box::pin(authenticate(&s, &mut socket, *slot)).await
+        let Some((binding_id, conn, inbox, exp, mut renewal)) = Box::pin(authenticate(&s, &mut socket, *slot)).await
         else {
             return;
         };
@@ -272,7 +274,7 @@ fn run(s: AppState, mut socket: WebSocket, slot: Box<Unauthenticated>) -> impl s
                 wake = inbox.next() => Event::Wake(wake),
             };
             let session = Session { s: &s, binding_id: &binding_id, conn };
-            if Box::pin(session.handle(&mut socket, expiry.as_mut(), &mut nonce, event)).await.is_break() {
+            if Box::pin(session.handle(&mut socket, expiry.as_mut(), &mut renewal, event)).await.is_break() {
                 break;
             }
         }
@@ -295,7 +297,7 @@ impl Session<'_> {
         &self,
         socket: &mut WebSocket,
         expiry: std::pin::Pin<&mut tokio::time::Sleep>,
-        nonce: &mut SocketNonce,
+        renewal: &mut Renewal,
         event: Event,
     ) -> ControlFlow<()> {
         let (s, binding_id) = (self.s, self.binding_id);
@@ -305,11 +307,11 @@ impl Session<'_> {
                 self.complete(&id, if ok { Ok(result.unwrap_or_default()) } else { Err(error.unwrap_or_default()) })
             }
             Event::Frame(Some(Some(ClientFrame::Auth { access_token, proof }))) => {
-                match reauthenticate(s, binding_id, (&access_token, &proof), *nonce).await {
+                match reauthenticate(s, binding_id, (&access_token, &proof), renewal.nonce).await {
                     Ok(claims) => {
                         expiry.reset(expiry_of(claims.exp));
-                        *nonce = SocketNonce::fresh();
-                        if !send(s, socket, auth_ack(binding_id, &claims.scopes, *nonce)).await {
+                        *renewal = Renewal { nonce: SocketNonce::fresh(), key_bound: claims.cnf.is_some() };
+                        if !send(s, socket, auth_ack(binding_id, &claims.scopes, renewal.nonce)).await {
                             return ControlFlow::Break(());
                         }
                     }
@@ -357,6 +359,12 @@ impl Session<'_> {
                     tracing::info!(binding = %binding_id, "socket closed: binding paused");
                     return ControlFlow::Break(());
                 }
+                // Bound to a key since this socket's bearer token was taken (PROTOCOL §12).
+                Ok(Some(b)) if b.dpop_jkt.is_some() && !renewal.key_bound => {
+                    refuse(s, socket, "invalid_access_token").await;
+                    tracing::info!(binding = %binding_id, "socket closed: binding bound to a key");
+                    return ControlFlow::Break(());
+                }
                 Ok(Some(_)) => {}
                 _ => {
                     refuse(s, socket, "binding_revoked").await;
@@ -389,7 +397,7 @@ async fn authenticate(
     s: &AppState,
     socket: &mut WebSocket,
     slot: Unauthenticated,
-) -> Option<(String, u64, Arc<Inbox>, u64, SocketNonce)> {
+) -> Option<(String, u64, Arc<Inbox>, u64, Renewal)> {
     let claims = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(s, socket)).await {
         Ok(Ok(claims)) => claims,
         Ok(Err("closed")) => return None,
@@ -421,7 +429,14 @@ async fn authenticate(
     }
     let active = db::active_binding(&s.db, &binding_id).await;
     let refusal = match active {
-        Ok(Some(b)) if b.tenant_id != claims.tid || b.user_id != claims.uid => Some("invalid_access_token"),
+        // A bearer token from before the binding was bound to a key names none (§12).
+        Ok(Some(b))
+            if b.tenant_id != claims.tid
+                || b.user_id != claims.uid
+                || b.dpop_jkt.as_deref() != claims.cnf.as_ref().map(|c| c.jkt.as_str()) =>
+        {
+            Some("invalid_access_token")
+        }
         Ok(Some(b)) if b.paused => Some(PAUSED),
         Ok(Some(_)) => None,
         _ => Some("invalid_access_token"),
@@ -443,5 +458,13 @@ async fn authenticate(
         errands::socket_closed(&s.realtime, &binding_id, conn).await;
         return None;
     }
-    Some((binding_id, conn, inbox, claims.exp, next))
+    Some((binding_id, conn, inbox, claims.exp, Renewal { nonce: next, key_bound: claims.cnf.is_some() }))
+}
+
+/// What a socket's next `auth` must prove (the last nonce sent), and whether its token is
+/// key-bound (a bearer socket closes when its binding is bound to a key).
+#[derive(Clone, Copy)]
+struct Renewal {
+    nonce: SocketNonce,
+    key_bound: bool,
 }

@@ -32,6 +32,11 @@ impl Conn {
         Ok(Self { addr: addr.to_owned(), sender })
     }
 
+    /// The URL of `path` on this server, as a proof's `htu` names it.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
     /// One request; reconnects once if the server closed the idle connection.
     pub async fn call(
         &mut self,
@@ -40,12 +45,28 @@ impl Conn {
         bearer: Option<&str>,
         body: Option<String>,
     ) -> anyhow::Result<Answer> {
+        let auth = bearer.map(|b| format!("Bearer {b}"));
+        self.call_with(method, path, auth.as_deref(), None, body).await
+    }
+
+    /// One request with this `Authorization` value and `DPoP` proof, if any.
+    pub async fn call_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        proof: Option<&str>,
+        body: Option<String>,
+    ) -> anyhow::Result<Answer> {
         if self.sender.ready().await.is_err() {
             *self = Self::open(&self.addr).await?;
         }
         let mut req = Request::builder().method(method).uri(path).header("host", &self.addr);
-        if let Some(b) = bearer {
-            req = req.header("authorization", format!("Bearer {b}"));
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
         }
         if body.is_some() {
             req = req.header("content-type", "application/json");

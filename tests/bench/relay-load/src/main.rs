@@ -5,6 +5,9 @@
 //!   - pairings paced at half the target rate, for the redeem p99 there;
 //!   - refreshes per second (each worker rotates its own refresh token);
 //!   - `/api/me` per second;
+//!   - key-bound (DPoP, issue 22): one ES256 verification in a bare axum handler (the
+//!     ceiling of proof-carrying requests, the same jsonwebtoken crate as the relay), then
+//!     refreshes and `/api/me` with a fresh proof each, signed by the generator;
 //!   - relay RSS with 10,000 live extension sockets.
 //!
 //! SQLite always; PostgreSQL too when `LATCH_PG_URL` is set (tests/bench/relay-load.sh runs
@@ -14,6 +17,7 @@
 //! runs the socket phase alone (~40 s; with `LATCH_RELAY_BIN` pointing at a heaptrack
 //! wrapper, how BENCHMARKS.md traced the socket memory).
 
+mod dpop;
 mod http;
 mod processes;
 mod sockets;
@@ -91,7 +95,7 @@ async fn run() {
             continue;
         }
         let phase = |addr: &str, op: Op, pace: Option<f64>, refresh: Vec<String>| {
-            closed_or_paced(addr.to_owned(), op, conns, secs, pace, refresh)
+            closed_or_paced(addr.to_owned(), op, conns, secs, pace, refresh, vec![])
         };
         let mut ceiling = phase(&hello.addr, Op::Hello, None, vec![]).await;
         let ceiling_rate = ceiling.ops.micros.len() as f64 / secs as f64;
@@ -144,6 +148,34 @@ async fn run() {
         let mut me = phase(&relay.addr, Op::Me { access_token }, None, vec![]).await;
         table.push(row("GET /api/me", &mut me, "req/s", "≥ 50 % of ceiling", true));
 
+        // Key-bound: each worker its own key (and, refreshing, its own bound binding).
+        let provers: Vec<Arc<dpop::Prover>> = (0..conns).map(|_| Arc::new(dpop::Prover::new())).collect();
+        let mut verify =
+            closed_or_paced(hello.addr.clone(), Op::Verify, conns, secs, None, vec![], provers.clone()).await;
+        let verify_rate = verify.ops.micros.len() as f64 / secs as f64;
+        let vs_verify = |r: &mut Recorded, what: &str, target: &str| {
+            let rate = r.ops.micros.len() as f64 / secs as f64;
+            let errors = if r.ops.errors > 0 { format!(" ({} errors)", r.ops.errors) } else { String::new() };
+            format!(
+                "| {} | {what}{errors} | {rate:.0} req/s | {:.2} | {:.2} | {:.0} % of ES256 | {target} |",
+                b.name,
+                r.ops.percentile_ms(50.0),
+                r.ops.percentile_ms(99.0),
+                100.0 * rate / verify_rate
+            )
+        };
+        table.push(vs_verify(&mut verify, "bare axum handler, one ES256 verify (DPoP ceiling)", ""));
+        let bound = bound_grants(&relay.addr, &api_key, &provers).await;
+        let refresh_tokens = bound.iter().map(|g| g["refreshToken"].as_str().expect("refresh").to_owned()).collect();
+        let mut refreshes =
+            closed_or_paced(relay.addr.clone(), Op::RefreshBound, conns, secs, None, refresh_tokens, provers.clone())
+                .await;
+        table.push(vs_verify(&mut refreshes, "refreshes with DPoP proofs", ""));
+        let access_token = Arc::<str>::from(bound[0]["accessToken"].as_str().expect("access token"));
+        let me_bound = Op::MeBound { access_token, prover: provers[0].clone() };
+        let mut me = closed_or_paced(relay.addr.clone(), me_bound, conns, secs, None, vec![], vec![]).await;
+        table.push(vs_verify(&mut me, "GET /api/me with DPoP proofs", "≥ 70 % of ES256"));
+
         if sockets > 0 {
             let s = sockets::measure(&relay, &api_key, sockets).await;
             table.push(format!(
@@ -172,11 +204,13 @@ async fn closed_or_paced(
     secs: u64,
     pace: Option<f64>,
     refresh: Vec<String>,
+    keys: Vec<Arc<dpop::Prover>>,
 ) -> Recorded {
     let start = Instant::now();
     let record_from = start + Duration::from_secs(1);
     let until = record_from + Duration::from_secs(secs);
     let mut refresh = refresh.into_iter();
+    let mut keys = keys.into_iter();
     let tasks: Vec<_> = (0..conns)
         .map(|i| {
             let pace = pace.map(|rate| {
@@ -184,7 +218,7 @@ async fn closed_or_paced(
                 (start + Duration::from_secs_f64(i as f64 / rate), every)
             });
             let schedule = Schedule { record_from, until, pace };
-            tokio::spawn(workload::run(addr.clone(), op.clone(), refresh.next(), schedule))
+            tokio::spawn(workload::run(addr.clone(), op.clone(), refresh.next(), keys.next(), schedule))
         })
         .collect();
     let mut all = Recorded::default();
@@ -211,6 +245,16 @@ async fn grants(addr: &str, api_key: &str, n: usize) -> Vec<serde_json::Value> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         out.push(workload::pair(&mut conn, api_key).await.expect("pairing").0);
+    }
+    out
+}
+
+/// One key-bound pairing per key (for the key-bound phases).
+async fn bound_grants(addr: &str, api_key: &str, keys: &[Arc<dpop::Prover>]) -> Vec<serde_json::Value> {
+    let mut conn = Conn::open(addr).await.expect("connect");
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        out.push(workload::pair_bound(&mut conn, api_key, key).await.expect("a key-bound pairing"));
     }
     out
 }

@@ -45,7 +45,7 @@ async fn wait_listening(addr: &str) {
 pub async fn relay(database: &str) -> Proc {
     let addr = free_addr();
     let child = Command::new(relay_binary())
-        .args(["--database", database, "serve", "--dev", "--listen", &addr])
+        .args(["--database", database, "serve", "--dev", "--listen", &addr, "--public-url", &format!("http://{addr}")])
         .args(["--mint-per-minute", "0", "--describe-per-minute", "0", "--redeem-per-minute", "0"])
         .args(["--refresh-per-minute", "0", "--refresh-per-token-per-minute", "0", "--revoke-per-minute", "0"])
         .args(["--status-per-minute", "0"])
@@ -77,11 +77,22 @@ pub async fn hello() -> Proc {
     Proc { child, addr }
 }
 
-/// Serves `GET /hello` → "hello" until killed.
+/// Serves `GET /hello` → "hello", and `GET /verify` → 200 when its `DPoP` header's
+/// signature verifies (the key-bound phases' ceiling), until killed.
 pub fn serve_hello(addr: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let app = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
+        let verify = |headers: axum::http::HeaderMap| async move {
+            let proof = headers.get("dpop").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if crate::dpop::verify_only(proof) {
+                axum::http::StatusCode::OK
+            } else {
+                axum::http::StatusCode::UNAUTHORIZED
+            }
+        };
+        let app = axum::Router::new()
+            .route("/hello", axum::routing::get(|| async { "hello" }))
+            .route("/verify", axum::routing::get(verify));
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         axum::serve(listener, app).await.expect("serve");
     });

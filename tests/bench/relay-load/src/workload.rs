@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::dpop::Prover;
 use crate::http::{Answer, Conn};
 use crate::stats::Samples;
 
@@ -19,6 +20,12 @@ pub enum Op {
     Pairing { api_key: Arc<str> },
     Refresh,
     Me { access_token: Arc<str> },
+    /// The key-bound phases' ceiling: one proof signed here, verified there.
+    Verify,
+    /// A key-bound binding's refresh; each worker's own binding and key.
+    RefreshBound,
+    /// A key-bound token's `/api/me`, a fresh proof each time.
+    MeBound { access_token: Arc<str>, prover: Arc<Prover> },
 }
 
 #[derive(Default)]
@@ -43,6 +50,19 @@ fn expect(a: &Answer, status: StatusCode) -> Option<Value> {
     (a.status == status).then(|| serde_json::from_slice(&a.body).unwrap_or(Value::Null))
 }
 
+/// One pairing bound to `prover`'s key; the grant.
+pub async fn pair_bound(conn: &mut Conn, api_key: &str, prover: &Prover) -> Option<Value> {
+    let user = NEXT_USER.fetch_add(1, Ordering::Relaxed);
+    let body = json!({"userId": format!("user-{user}")}).to_string();
+    let minted = conn.call(Method::POST, "/pairing-tokens", Some(api_key), Some(body)).await.ok()?;
+    let token = expect(&minted, StatusCode::CREATED)?["pairingToken"].as_str()?.to_owned();
+    let body = json!({"pairingToken": token, "deviceName": "Bench"}).to_string();
+    let proof = prover.proof("POST", &conn.url("/pairing-tokens/redeem"), None);
+    let redeemed = conn.call_with(Method::POST, "/pairing-tokens/redeem", None, Some(&proof), Some(body)).await.ok()?;
+    let grant = expect(&redeemed, StatusCode::OK)?;
+    (grant["tokenType"] == "DPoP").then_some(grant)
+}
+
 /// One pairing; `Some((grant, redeem µs))` or `None` on any unexpected answer.
 pub async fn pair(conn: &mut Conn, api_key: &str) -> Option<(Value, u32)> {
     let user = NEXT_USER.fetch_add(1, Ordering::Relaxed);
@@ -65,7 +85,14 @@ pub struct Schedule {
     pub pace: Option<(Instant, Duration)>,
 }
 
-pub async fn run(addr: String, op: Op, mut refresh_token: Option<String>, s: Schedule) -> Recorded {
+/// `refresh_token`: the worker's own, with the key it is bound to for `RefreshBound`.
+pub async fn run(
+    addr: String,
+    op: Op,
+    mut refresh_token: Option<String>,
+    own_key: Option<Arc<Prover>>,
+    s: Schedule,
+) -> Recorded {
     let mut out = Recorded::default();
     let Ok(mut conn) = Conn::open(&addr).await else {
         out.ops.errors += 1;
@@ -94,9 +121,24 @@ pub async fn run(addr: String, op: Op, mut refresh_token: Option<String>, s: Sch
                 let a = conn.call(Method::GET, "/api/me", Some(access_token), None).await;
                 a.is_ok_and(|a| a.status == StatusCode::OK).then_some(None)
             }
-            Op::Refresh => {
+            Op::Verify => {
+                let proof = own_key.as_ref().expect("a key").proof("GET", &conn.url("/verify"), None);
+                let a = conn.call_with(Method::GET, "/verify", None, Some(&proof), None).await;
+                a.is_ok_and(|a| a.status == StatusCode::OK).then_some(None)
+            }
+            Op::MeBound { access_token, prover } => {
+                let proof = prover.proof("GET", &conn.url("/api/me"), Some(access_token));
+                let auth = format!("DPoP {access_token}");
+                let a = conn.call_with(Method::GET, "/api/me", Some(&auth), Some(&proof), None).await;
+                a.is_ok_and(|a| a.status == StatusCode::OK).then_some(None)
+            }
+            Op::Refresh | Op::RefreshBound => {
                 let body = json!({"refreshToken": refresh_token}).to_string();
-                let a = conn.call(Method::POST, "/api/auth/refresh", None, Some(body)).await;
+                let proof = match (&op, &own_key) {
+                    (Op::RefreshBound, Some(key)) => Some(key.proof("POST", &conn.url("/api/auth/refresh"), None)),
+                    _ => None,
+                };
+                let a = conn.call_with(Method::POST, "/api/auth/refresh", None, proof.as_deref(), Some(body)).await;
                 let next = a
                     .ok()
                     .and_then(|a| expect(&a, StatusCode::OK))
