@@ -22,7 +22,8 @@ impl Prover {
         let key = SigningKey::random(&mut rand::rngs::OsRng);
         let point = key.verifying_key().to_encoded_point(false);
         let (x, y) = (URL_SAFE_NO_PAD.encode(point.x().unwrap()), URL_SAFE_NO_PAD.encode(point.y().unwrap()));
-        let header = format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}"}}}}"#);
+        let header =
+            format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}"}}}}"#);
         Self { key, header: URL_SAFE_NO_PAD.encode(header) }
     }
 

@@ -17,15 +17,22 @@ use crate::stats::Samples;
 #[derive(Clone)]
 pub enum Op {
     Hello,
-    Pairing { api_key: Arc<str> },
+    Pairing {
+        api_key: Arc<str>,
+    },
     Refresh,
-    Me { access_token: Arc<str> },
+    Me {
+        access_token: Arc<str>,
+    },
     /// The key-bound phases' ceiling: one proof signed here, verified there.
     Verify,
     /// A key-bound binding's refresh; each worker's own binding and key.
     RefreshBound,
     /// A key-bound token's `/api/me`, a fresh proof each time.
-    MeBound { access_token: Arc<str>, prover: Arc<Prover> },
+    MeBound {
+        access_token: Arc<str>,
+        prover: Arc<Prover>,
+    },
 }
 
 #[derive(Default)]
