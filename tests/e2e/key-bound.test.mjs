@@ -123,3 +123,48 @@ test("the key outlives the worker: after a stop the restarted worker signs with 
     assert.equal(pong.body.result.pong, true);
   } finally { await close(); await stack.stop(); stack = null; }
 });
+
+test("a binding stored before keys (a version-1 record, keyless at the relay) is bound by its next refresh, no click", async () => {
+  stack = await startStack({ LATCH_ACCESS_TTL_SECONDS: "6" });
+  const { context, close } = await launchBrowser();
+  try {
+    // What the build before keys left behind: a keyless binding at the relay (a redeem with
+    // no proof) and its record as that build wrote it (no `version`, no `dpopKey`).
+    const pairingToken = await stack.mint("dana");
+    const r = await call("POST", "/pairing-tokens/redeem", { body: { pairingToken, deviceName: "Chromium 156 on Linux" } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.tokenType, "Bearer");
+    const now = Date.now();
+    const old = {
+      bindingId: r.body.binding.bindingId, tenantId: "acme", appName: "Acme", userId: "dana",
+      accessToken: r.body.accessToken, refreshToken: r.body.refreshToken,
+      accessExpiresAt: now + (r.body.accessExpiresAt - r.body.serverTime),
+      refreshExpiresAt: now + (r.body.refreshExpiresAt - r.body.serverTime),
+      pairedAt: now, accessObtainedAt: now, deviceName: "Chromium 156 on Linux",
+    };
+    const panel = await openPanel(context);
+    await panel.evaluate(async (b) => { await chrome.storage.local.set({ "latch.bindings": [b] }); }, old);
+    await stopWorkers(context);
+    await panel.reload();
+    await until("a pong over the old bearer binding", async () => (await ping()).status === 200);
+
+    // Its next refresh (the access token lives 6 s) binds a key: no click, same binding.
+    const upgraded = await until("the record upgraded", async () => {
+      const [b] = (await storage(panel, "local", "latch.bindings")) ?? [];
+      return b?.dpopKey && b;
+    });
+    assert.equal(upgraded.bindingId, old.bindingId);
+    assert.equal(upgraded.version, 2);
+    assert.ok(!upgraded.needsRepair);
+    assert.match(claimsOf(upgraded.accessToken).cnf?.jkt ?? "", /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(await stack.gate(upgraded.accessToken), "key-bound");
+    assert.equal(await stack.gate(old.accessToken), "access token invalid", "the bearer token died with the upgrade");
+    const old401 = await call("POST", "/api/auth/refresh", { body: { refreshToken: upgraded.refreshToken } });
+    assert.equal(old401.body.error, "invalid_dpop_proof", "the binding now needs the browser's key");
+    const pong = await until("a pong after the upgrade", async () => {
+      const p = await ping();
+      return p.status === 200 && p;
+    });
+    assert.equal(pong.body.bindingId, old.bindingId);
+  } finally { await close(); await stack.stop(); stack = null; }
+});
