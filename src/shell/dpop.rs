@@ -174,15 +174,10 @@ fn quote(s: &str) -> String {
     js_sys::JSON::stringify(&s.into()).map(String::from).unwrap_or_default()
 }
 
-/// SHA-256 of `text`, base64url: a pairing's slot is named by its retry secret's hash, so
-/// no secret is written into IndexedDB's key names.
+/// SHA-256 of `text`, base64url: a proof's `ath` (of the access token), and the name of a
+/// pairing's slot (of its retry secret, so no secret is written into IndexedDB's key names).
 pub async fn fingerprint(text: &str) -> Result<String, JsValue> {
-    token_hash(text).await
-}
-
-/// `ath`: the access token's SHA-256, base64url.
-async fn token_hash(token: &str) -> Result<String, JsValue> {
-    let digest = JsFuture::from(subtle().digest_with_str_and_u8_array("SHA-256", token.as_bytes())?).await?;
+    let digest = JsFuture::from(subtle().digest_with_str_and_u8_array("SHA-256", text.as_bytes())?).await?;
     Ok(b64(&Uint8Array::new(&digest).to_vec()))
 }
 
@@ -199,7 +194,7 @@ pub async fn proof(
     getrandom::getrandom(&mut jti).map_err(|_| JsValue::from_str("no randomness"))?;
     let jti = b64(&jti);
     let ath = match token {
-        Some(t) => Some(token_hash(t).await?),
+        Some(t) => Some(fingerprint(t).await?),
         None => None,
     };
     let iat = super::now_ms().as_ms() / 1000;

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, existsSync, mkdirSync, readFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -21,6 +22,17 @@ export const EXTENSION_DIR = join(ROOT, "dist/extension");
 export const RELAY_BIN = process.env.LATCH_RELAY_BIN || join(ROOT, "target/release/latch-relay");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Asks `check` every 100 ms until it answers something truthy (returned); fails with `what` after `ms`. */
+export async function until(what, check, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const got = await check();
+    if (got) return got;
+    assert.ok(Date.now() < end, `never: ${what}`);
+    await sleep(100);
+  }
+}
 
 async function waitFor(url, ms = 15000) {
   const end = Date.now() + ms;

@@ -4,23 +4,16 @@
 // while the browser that holds the key keeps working, also after its worker was stopped.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startStack, launchBrowser, openPanel, pairByPaste, relayCall, storage, stopWorkers, sleep, RELAY } from "./harness.mjs";
+import { startStack, launchBrowser, openPanel, pairByPaste, relayCall, storage, stopWorkers, sleep, RELAY, until } from "./harness.mjs";
 
 let stack;
 after(async () => { await stack?.stop(); });
 
 const ping = () => relayCall("POST", "/api/errands", stack.apiKey, { userId: "dana", kind: "ping", params: {} });
+/** The waits here include a refresh, a reconnect or a second browser starting. */
+const eventually = (what, check) => until(what, check, 15000);
 const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
 
-async function until(what, check, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const got = await check();
-    if (got) return got;
-    assert.ok(Date.now() < end, `never: ${what}`);
-    await sleep(100);
-  }
-}
 
 async function call(method, path, { scheme = "Bearer", token, body } = {}) {
   const headers = { "content-type": "application/json" };
@@ -48,7 +41,7 @@ test("a copy of latch.bindings is refused everywhere else while this browser kee
       return { type: key.type, extractable: key.extractable, refused };
     }, binding.dpopKey);
     assert.deepEqual(exported, { type: "private", extractable: false, refused: true });
-    await until("the first pong", async () => (await ping()).status === 200);
+    await eventually("the first pong", async () => (await ping()).status === 200);
 
     // Everything a stolen record holds, used from outside this browser: refused.
     const copied = await storage(panel, "local", "latch.bindings");
@@ -75,14 +68,14 @@ test("a copy of latch.bindings is refused everywhere else while this browser kee
     }, copied);
     await stopWorkers(second.context); // its next start reads the planted record
     await otherPanel.reload();
-    const marked = await until("the copy marked as needing pairing again", async () => {
+    const marked = await eventually("the copy marked as needing pairing again", async () => {
       const [b] = (await storage(otherPanel, "local", "latch.bindings")) ?? [];
       return b?.needsRepair && b;
     });
     assert.equal(marked.needsRepair, "invalid_dpop_proof");
 
     // The browser that holds the key was never disturbed: its socket, its refresh.
-    const pong = await until("a pong from the first browser", async () => {
+    const pong = await eventually("a pong from the first browser", async () => {
       const r = await ping();
       return r.status === 200 && r;
     });
@@ -105,18 +98,18 @@ test("the key outlives the worker: after a stop the restarted worker signs with 
   try {
     const panel = await openPanel(context);
     const binding = await pairByPaste(panel, await stack.mint("dana"));
-    await until("the first pong", async () => (await ping()).status === 200);
+    await eventually("the first pong", async () => (await ping()).status === 200);
     await stopWorkers(context);
     await sleep(7000); // the access token expired while no worker ran
     await panel.reload(); // wakes the worker: it refreshes and reconnects, with proofs by the stored key
-    const refreshed = await until("a refresh by the restarted worker", async () => {
+    const refreshed = await eventually("a refresh by the restarted worker", async () => {
       const [b] = (await storage(panel, "local", "latch.bindings")) ?? [];
       return b && b.refreshToken !== binding.refreshToken && b;
     });
     assert.ok(!refreshed.needsRepair);
     assert.equal(refreshed.dpopKey, binding.dpopKey, "the same key");
     assert.equal(claimsOf(refreshed.accessToken).cnf.jkt, claimsOf(binding.accessToken).cnf.jkt);
-    const pong = await until("a pong through the new socket", async () => {
+    const pong = await eventually("a pong through the new socket", async () => {
       const r = await ping();
       return r.status === 200 && r;
     });
@@ -146,10 +139,10 @@ test("a binding stored before keys (a version-1 record, keyless at the relay) is
     await panel.evaluate(async (b) => { await chrome.storage.local.set({ "latch.bindings": [b] }); }, old);
     await stopWorkers(context);
     await panel.reload();
-    await until("a pong over the old bearer binding", async () => (await ping()).status === 200);
+    await eventually("a pong over the old bearer binding", async () => (await ping()).status === 200);
 
     // Its next refresh (the access token lives 6 s) binds a key: no click, same binding.
-    const upgraded = await until("the record upgraded", async () => {
+    const upgraded = await eventually("the record upgraded", async () => {
       const [b] = (await storage(panel, "local", "latch.bindings")) ?? [];
       return b?.dpopKey && b;
     });
@@ -161,7 +154,7 @@ test("a binding stored before keys (a version-1 record, keyless at the relay) is
     assert.equal(await stack.gate(old.accessToken), "access token invalid", "the bearer token died with the upgrade");
     const old401 = await call("POST", "/api/auth/refresh", { body: { refreshToken: upgraded.refreshToken } });
     assert.equal(old401.body.error, "invalid_dpop_proof", "the binding now needs the browser's key");
-    const pong = await until("a pong after the upgrade", async () => {
+    const pong = await eventually("a pong after the upgrade", async () => {
       const p = await ping();
       return p.status === 200 && p;
     });

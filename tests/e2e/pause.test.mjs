@@ -6,7 +6,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   startStack, launchBrowser, openPanel, pairByPaste, relayCall, storage, stopWorkers, sleep, RELAY_METRICS, RELAY,
-  proofByExtension,
+  proofByExtension, until,
 } from "./harness.mjs";
 
 let stack;
@@ -14,15 +14,6 @@ after(async () => { await stack?.stop(); });
 
 const ping = () => relayCall("POST", "/api/errands", stack.apiKey, { userId: "dana", kind: "ping", params: {} });
 
-async function until(what, check, ms = 10000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const got = await check();
-    if (got) return got;
-    assert.ok(Date.now() < end, `never: ${what}`);
-    await sleep(100);
-  }
-}
 
 const liveSockets = async () => {
   const text = await (await fetch(`${RELAY_METRICS}/metrics`)).text();
