@@ -2,7 +2,7 @@
 // SQLite file, the Acme demo app, and Debian's Chromium with the built extension loaded.
 import { spawn, execFileSync, execFile } from "node:child_process";
 import { createServer, request as httpRequest } from "node:http";
-import { mkdtempSync, rmSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,14 +43,15 @@ async function waitFor(url, ms = 15000) {
   throw new Error(`${url} did not come up within ${ms} ms`);
 }
 
-function cli(db, ...args) {
-  return JSON.parse(execFileSync(RELAY_BIN, ["--database", db, ...args], { encoding: "utf8" }));
+function runCli(bin, db, ...args) {
+  return JSON.parse(execFileSync(bin, ["--database", db, ...args], { encoding: "utf8" }));
 }
 
-function freshDatabase(dir, name) {
+function freshDatabase(bin, dir, name) {
   const db = `sqlite://${join(dir, name)}`;
-  cli(db, "tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP, "--captures", "--pair-url", `${APP}/pair`);
-  const { apiKey } = cli(db, "key", "create", "--tenant", "acme", "--label", "Acme");
+  const cli = (...args) => runCli(bin, db, ...args);
+  cli("tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP, "--captures", "--pair-url", `${APP}/pair`);
+  const { apiKey } = cli("key", "create", "--tenant", "acme", "--label", "Acme");
   return { db, apiKey };
 }
 
@@ -139,12 +140,18 @@ async function mustBeFree(url) {
   if (answered) throw new Error(`${url} already answers: a process from an earlier run holds the port (stop it first)`);
 }
 
-export async function startStack(env = {}, { proxy = false, clockOffset = null, demoApp = true } = {}) {
-  if (!existsSync(RELAY_BIN)) throw new Error(`${RELAY_BIN} missing: npm run e2e builds it (benchmarks: cargo build --release -p latch-relay)`);
+/**
+ * The relay (on a fresh SQLite file), the demo app, optionally a fault proxy or a skewed
+ * clock. `relayBin`: another relay binary (the upgrade test's old build); `restartRelay`
+ * can start a different one on the same database.
+ */
+export async function startStack(env = {}, { proxy = false, clockOffset = null, demoApp = true, relayBin = RELAY_BIN } = {}) {
+  if (!existsSync(relayBin)) throw new Error(`${relayBin} missing: npm run e2e builds it (benchmarks: cargo build --release -p latch-relay)`);
   await mustBeFree(`${RELAY}/healthz`);
   await mustBeFree(`${APP}/`);
   const dir = mkdtempSync(join(tmpdir(), "latch-e2e-"));
-  let { db, apiKey } = freshDatabase(dir, "latch.db");
+  let bin = relayBin;
+  let { db, apiKey } = freshDatabase(bin, dir, "latch.db");
   const procs = [];
   const logs = [];
   const start = (cmd, args, extra) => {
@@ -162,7 +169,7 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
     ? { LD_PRELOAD: libfaketime(), FAKETIME: clockOffset, FAKETIME_DONT_FAKE_MONOTONIC: "1" }
     : {};
   const startRelay = () =>
-    start(RELAY_BIN, ["--database", db, "serve", "--dev", "--listen", `127.0.0.1:${relayPort}`, "--metrics-listen", "127.0.0.1:8789"], { LATCH_LOG: "warn", ...skew, ...env });
+    start(bin, ["--database", db, "serve", "--dev", "--listen", `127.0.0.1:${relayPort}`, "--metrics-listen", "127.0.0.1:8789"], { LATCH_LOG: "warn", ...skew, ...env });
   let relay = startRelay();
   if (demoApp) start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
   await waitFor(`${RELAY}/healthz`);
@@ -171,18 +178,22 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
     get db() { return db; }, get apiKey() { return apiKey; }, logs, fault,
     /** Runs the relay CLI against the stack's database; resolves to its JSON output. */
     cli(...args) {
-      return new Promise((resolve, reject) => execFile(RELAY_BIN, ["--database", db, ...args], { encoding: "utf8" },
+      return new Promise((resolve, reject) => execFile(bin, ["--database", db, ...args], { encoding: "utf8" },
         (err, out, errOut) => (err ? reject(new Error(errOut || err.message)) : resolve(JSON.parse(out)))));
     },
-    /** Kills the relay like a crash (SIGKILL). */
-    async killRelay() {
+    /** Kills the relay like a crash (SIGKILL), or stops it as a deploy does (`"SIGTERM"`). */
+    async killRelay(signal = "SIGKILL") {
       const exited = new Promise((r) => relay.once("exit", r));
-      relay.kill("SIGKILL");
+      relay.kill(signal);
       await exited;
     },
-    /** Starts the relay again, on the same database or on an empty new one. */
-    async restartRelay({ freshDb = false } = {}) {
-      if (freshDb) ({ db, apiKey } = freshDatabase(dir, `latch-${Date.now()}.db`));
+    /**
+     * Starts the relay again, on the same database or on an empty new one; `relayBin`
+     * replaces the binary from now on (an upgrade).
+     */
+    async restartRelay({ freshDb = false, relayBin: next = bin } = {}) {
+      bin = next;
+      if (freshDb) ({ db, apiKey } = freshDatabase(bin, dir, `latch-${Date.now()}.db`));
       relay = startRelay();
       await waitFor(`${RELAY}/healthz`);
     },
@@ -238,10 +249,20 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
  */
 export async function launchBrowser({
   alsoLoad = [], language = null, colorScheme = "light", profileDir = null, withoutExtension = false,
+  extensionDir = EXTENSION_DIR, developerMode = false,
 } = {}) {
   // `profileDir`: reuse (and keep) a profile, to restart the browser on the same storage.
   const profile = profileDir ?? mkdtempSync(join(tmpdir(), "latch-profile-"));
-  const dirs = [EXTENSION_DIR, ...alsoLoad].join(",");
+  if (developerMode) {
+    // chrome://extensions' Developer mode, as a developer with an unpacked extension has it:
+    // without it Chromium disables a command-line extension that reloads itself
+    // (DISABLE_UNSUPPORTED_DEVELOPER_EXTENSION), so an in-place update can't be tried.
+    mkdirSync(join(profile, "Default"), { recursive: true });
+    writeFileSync(join(profile, "Default/Preferences"), JSON.stringify({ extensions: { ui: { developer_mode: true } } }));
+  }
+  // `extensionDir`: another build of Latch (the upgrade test replaces its files in place and
+  // reloads it, which needs `developerMode`).
+  const dirs = [extensionDir, ...alsoLoad].join(",");
   // Port 0: Chromium picks a free one and writes it to DevToolsActivePort in the profile.
   const extensionArgs = withoutExtension
     ? ["--enable-unsafe-extension-debugging", "--remote-debugging-port=0"]

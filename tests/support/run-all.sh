@@ -58,6 +58,11 @@ node tests/support/size-budget.mjs
 step "relay load benchmark, smoke (1 s phases; full run: tests/bench/relay-load.sh)"
 LATCH_BENCH_SECONDS=1 LATCH_BENCH_SOCKETS=200 LATCH_BENCH_LIMITER_KEYS=10000 LATCH_BENCH_PROFILE=dev bash tests/bench/relay-load.sh
 
+step "the build before key-bound sessions, for the upgrade e2e test (cached per machine)"
+# ~260 s the first time on 2 cores (its own target directory), nothing after: an old build
+# never changes. tests/e2e/upgrade.test.mjs runs the same script (then a cache hit).
+bash tests/support/old-build.sh >/dev/null
+
 step "end-to-end (Chromium)"
 npm run e2e
 
