@@ -1,7 +1,10 @@
 //! Deleting what can no longer be used (issue 18): expired pairing tokens and challenges,
 //! session families past their expiry, spent enrollment nonces, revoked bindings with
-//! their sessions, and captures the app did not drain within the inbox's retention. Every instance runs [`run_forever`]; expired rows are kept
-//! [`CleanupConfig::expired_retention_ms`] longer for forensics.
+//! their sessions and activity, activity past its retention, and captures the app did not
+//! drain within the inbox's retention. Every instance runs [`run_forever`]; expired rows
+//! are kept [`CleanupConfig::expired_retention_ms`] longer for forensics. Before deleting,
+//! a pass revokes the bindings left unused for [`CleanupConfig::binding_idle_ms`]
+//! (PROTOCOL §11: `revoked` by `idle`).
 //!
 //! Never deleted: anything still usable — an unexpired token, challenge or session family,
 //! a used token or nonce while a lost answer may still be asked for again (the redeem
@@ -18,7 +21,7 @@
 
 use std::time::Duration;
 
-use crate::db::{Backend, Db};
+use crate::db::{self, Backend, Db, RevokedBy};
 use crate::AppState;
 
 /// Rows deleted per statement.
@@ -33,22 +36,35 @@ pub struct CleanupConfig {
     pub interval_ms: u64,
     /// How long rows stay after they expired (or their binding was revoked).
     pub expired_retention_ms: u64,
+    /// A binding neither seen nor made for this long is revoked (0: never).
+    pub binding_idle_ms: u64,
+    /// An active binding's activity older than this is deleted.
+    pub activity_retention_ms: u64,
 }
+
+const DAY_MS: u64 = 86_400_000;
 
 impl Default for CleanupConfig {
     fn default() -> Self {
-        Self { interval_ms: 600_000, expired_retention_ms: 86_400_000 }
+        Self {
+            interval_ms: 600_000,
+            expired_retention_ms: DAY_MS,
+            binding_idle_ms: 90 * DAY_MS,
+            activity_retention_ms: 90 * DAY_MS,
+        }
     }
 }
 
 /// The tables a pass deletes from, in the order it does (the metric's `table` label).
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 10] = [
+    "idle_bindings",
     "pairing_tokens",
     "challenges",
     "enrollment_nonces",
     "sessions",
     "captures",
     "live_sockets",
+    "binding_events",
     "bindings",
     "dpop_proofs",
 ];
@@ -75,6 +91,17 @@ impl Removed {
     }
 }
 
+/// How long a step's rows are kept past their time.
+#[derive(Clone, Copy)]
+enum Retention {
+    /// [`CleanupConfig::expired_retention_ms`] (at least the step's `kept_at_least_ms`).
+    Forensics,
+    /// Undrained captures: the inbox's retention (they are the app's data, not forensics).
+    Inbox,
+    /// An active binding's activity: [`CleanupConfig::activity_retention_ms`].
+    Activity,
+}
+
 /// One step of a pass: rows of `table` (aliased `t`) whose `key` matches `condition`.
 /// `$1` is the step's cutoff, `$2` the pass's `now`.
 struct Step {
@@ -84,9 +111,8 @@ struct Step {
     /// How long past `now` minus the retention a row must have expired: at least the
     /// window in which it can still answer a retry.
     kept_at_least_ms: u64,
-    /// Undrained captures: kept for the inbox's retention instead (they are the app's
-    /// data, not forensics).
-    captures: bool,
+    /// Which retention `$1` is `now` minus.
+    retention: Retention,
     /// Rows per statement.
     batch: i64,
     /// On SQLite, found by walking insert order instead of an index on `expires_at`: the
@@ -101,14 +127,14 @@ struct Step {
     in_insert_order: bool,
 }
 
-const STEPS: [Step; 8] = [
+const STEPS: [Step; 10] = [
     // A used token answers a lost redeem's retry until REDEEM_RETRY_MS past its expiry.
     Step {
         table: "pairing_tokens",
         key: "hash",
         condition: "t.expires_at < $1",
         kept_at_least_ms: latch_wire::api::REDEEM_RETRY_MS,
-        captures: false,
+        retention: Retention::Forensics,
         batch: BATCH,
         in_insert_order: true,
     },
@@ -122,7 +148,7 @@ const STEPS: [Step; 8] = [
             WHERE s.binding_id = t.binding_id AND s.id = s.family_id AND s.rotated_at IS NULL
               AND s.revoked_at IS NULL AND s.expires_at > $2 AND b.revoked_at IS NULL)",
         kept_at_least_ms: 0,
-        captures: false,
+        retention: Retention::Forensics,
         batch: BATCH,
         in_insert_order: false,
     },
@@ -132,7 +158,7 @@ const STEPS: [Step; 8] = [
         key: "key_id, nonce",
         condition: "t.created_at < $1",
         kept_at_least_ms: crate::enrollment::NONCE_NEEDED_MS,
-        captures: false,
+        retention: Retention::Forensics,
         batch: BATCH,
         in_insert_order: false,
     },
@@ -146,7 +172,7 @@ const STEPS: [Step; 8] = [
         condition: "t.expires_at < $1 AND (t.rotated_at IS NOT NULL OR NOT EXISTS (
             SELECT 1 FROM sessions n WHERE n.family_id = t.family_id AND n.expires_at >= $1))",
         kept_at_least_ms: 0,
-        captures: false,
+        retention: Retention::Forensics,
         batch: BATCH,
         in_insert_order: true,
     },
@@ -157,8 +183,19 @@ const STEPS: [Step; 8] = [
         key: "id",
         condition: "t.created_at < $1",
         kept_at_least_ms: 0,
-        captures: true,
+        retention: Retention::Inbox,
         batch: 50,
+        in_insert_order: false,
+    },
+    // Activity past its retention, of any binding (an errand a minute is ~130,000 rows
+    // in 90 days); the rest of a revoked binding's goes with it below.
+    Step {
+        table: "binding_events",
+        key: "id",
+        condition: "t.at < $1",
+        kept_at_least_ms: 0,
+        retention: Retention::Activity,
+        batch: BATCH,
         in_insert_order: false,
     },
     // Revoked bindings: their sessions and socket records first, then the binding once
@@ -169,7 +206,7 @@ const STEPS: [Step; 8] = [
         key: "id",
         condition: "t.binding_id IN (SELECT id FROM bindings WHERE revoked_at < $1)",
         kept_at_least_ms: 0,
-        captures: false,
+        retention: Retention::Forensics,
         batch: BATCH,
         in_insert_order: false,
     },
@@ -178,7 +215,17 @@ const STEPS: [Step; 8] = [
         key: "binding_id",
         condition: "t.binding_id IN (SELECT id FROM bindings WHERE revoked_at < $1)",
         kept_at_least_ms: 0,
-        captures: false,
+        retention: Retention::Forensics,
+        batch: BATCH,
+        in_insert_order: false,
+    },
+    // A revoked binding's activity stays readable for the retention, then goes with it.
+    Step {
+        table: "binding_events",
+        key: "id",
+        condition: "t.binding_id IN (SELECT id FROM bindings WHERE revoked_at < $1)",
+        kept_at_least_ms: 0,
+        retention: Retention::Forensics,
         batch: BATCH,
         in_insert_order: false,
     },
@@ -186,12 +233,13 @@ const STEPS: [Step; 8] = [
         table: "bindings",
         key: "id",
         condition: "t.revoked_at < $1
+            AND NOT EXISTS (SELECT 1 FROM binding_events e WHERE e.binding_id = t.id)
             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.binding_id = t.id)
             AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.binding_id = t.id)
             AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.binding_id = t.id)
             AND NOT EXISTS (SELECT 1 FROM live_sockets l WHERE l.binding_id = t.id)",
         kept_at_least_ms: 0,
-        captures: false,
+        retention: Retention::Forensics,
         batch: BATCH,
         in_insert_order: false,
     },
@@ -243,10 +291,17 @@ async fn delete_in_batches(db: &Db, step: &Step, cutoff: i64, now: i64) -> sqlx:
 /// what it removed in `latch_cleanup_removed_total{table}` and logs a line when it removed
 /// anything.
 pub async fn run_once(state: &AppState, now: u64) -> sqlx::Result<Removed> {
-    let retention = state.cfg.cleanup.expired_retention_ms;
+    let cfg = &state.cfg.cleanup;
     let mut removed = Removed::default();
+    let idle = revoke_idle_bindings(state, now).await?;
+    removed.add("idle_bindings", idle);
+    state.metrics.cleanup_removed("idle_bindings", idle);
     for step in &STEPS {
-        let kept = if step.captures { state.cfg.inbox.retention_ms } else { retention.max(step.kept_at_least_ms) };
+        let kept = match step.retention {
+            Retention::Forensics => cfg.expired_retention_ms.max(step.kept_at_least_ms),
+            Retention::Inbox => state.cfg.inbox.retention_ms,
+            Retention::Activity => cfg.activity_retention_ms,
+        };
         let cutoff = now.saturating_sub(kept) as i64;
         let n = delete_in_batches(&state.db, step, cutoff, now as i64).await?;
         removed.add(step.table, n);
@@ -260,6 +315,41 @@ pub async fn run_once(state: &AppState, now: u64) -> sqlx::Result<Removed> {
         tracing::info!(removed = removed.total(), tables = %tables.join(" "), "cleanup removed expired rows");
     }
     Ok(removed)
+}
+
+/// Revokes, with `by: idle`, every active binding neither seen nor made within
+/// [`CleanupConfig::binding_idle_ms`] (its `revoked` event and the sockets' re-check as
+/// for any revocation). How many it revoked.
+async fn revoke_idle_bindings(state: &AppState, now: u64) -> sqlx::Result<u64> {
+    let idle_ms = state.cfg.cleanup.binding_idle_ms;
+    if idle_ms == 0 {
+        return Ok(0);
+    }
+    let cutoff = now.saturating_sub(idle_ms) as i64;
+    let mut revoked = 0;
+    loop {
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM bindings WHERE revoked_at IS NULL AND COALESCE(last_seen_at, created_at) < $1 LIMIT {BATCH}"
+        ))
+        .bind(cutoff)
+        .fetch_all(&state.db)
+        .await?;
+        let batch = ids.len();
+        for id in ids {
+            // Another instance's pass may have revoked it first: then it is not counted here.
+            if db::revoke_binding(&state.db, &id, now, RevokedBy::Idle).await? {
+                revoked += 1;
+                tracing::info!(binding = %id, "binding revoked: idle");
+            }
+        }
+        if batch < BATCH as usize {
+            break;
+        }
+    }
+    if revoked > 0 {
+        state.binding_revoked().await;
+    }
+    Ok(revoked)
 }
 
 /// Runs a pass at start and then every `interval_ms` until the relay shuts down. A failed

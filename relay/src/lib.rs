@@ -13,6 +13,7 @@ pub mod enrollment;
 pub mod error;
 pub mod http;
 pub mod inbox;
+pub mod last_seen;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
@@ -120,6 +121,8 @@ pub struct Inner {
     pub nonces: dpop::Nonces,
     /// DPoP proof ids already spent.
     pub replay: dpop::Replay,
+    /// When this instance last wrote each binding's `last_seen_at`.
+    pub last_seen: last_seen::LastSeen,
 }
 
 impl std::ops::Deref for AppState {
@@ -168,6 +171,7 @@ impl AppState {
             inbox,
             nonces,
             replay,
+            last_seen: last_seen::LastSeen::default(),
         })))
     }
 }

@@ -113,6 +113,13 @@ async fn captures_are_rate_limited_per_binding() {
     assert_eq!((s, b["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")), "{b}");
     assert!(b["retryAfter"].as_u64().is_some_and(|s| (1..=60).contains(&s)), "{b}");
     assert_eq!(stored(&f).await, 3, "the refused capture stored nothing");
+    // Each stored capture is in the binding's activity with its size; the refused one is not.
+    let logged: Vec<Option<String>> = sqlx::query_scalar("SELECT detail FROM binding_events WHERE type = 'capture'")
+        .fetch_all(&f.state.db)
+        .await
+        .unwrap();
+    let size = "https://example.com/".len() + "T".len() + "x".len();
+    assert_eq!(logged, vec![Some(format!("{{\"bytes\":{size}}}")); 3]);
     let (s, _) = f.call("POST", PATH, Some(&eve), Some(page("x"))).await;
     assert_eq!(s, StatusCode::ACCEPTED, "another binding has its own budget");
     assert!(f.state.metrics.render().contains("latch_rate_limited_total{limit=\"capture\"} 1"));

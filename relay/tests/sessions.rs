@@ -56,7 +56,7 @@ async fn owner_revocation_bites_immediately() {
     let f = fixture().await;
     let (_, grant) = f.redeem(&f.mint("dana").await).await;
     let id = grant["binding"]["bindingId"].as_str().unwrap();
-    assert!(latch_relay::db::revoke_binding(&f.state.db, id, 1).await.unwrap());
+    assert!(latch_relay::db::revoke_binding(&f.state.db, id, 1, latch_relay::db::RevokedBy::Owner).await.unwrap());
     let (s, _) = f.call("GET", "/api/me", grant["accessToken"].as_str(), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

@@ -131,6 +131,7 @@ pub async fn approve(offer_id: &str) -> Result<(), CommandError> {
         pairing_token: redeem.pairing_token,
         device_name: device_name.clone(),
         redeem_key: Some(redeem.redeem_key),
+        via: Some(redeem.via),
     };
     let proof = Credential::Proof(pairing_key.as_deref());
     match relay::post_as::<_, TokenGrant>(proof, RELAY, "/pairing-tokens/redeem", &req).await {

@@ -80,6 +80,8 @@ impl Arrival {
 pub struct Redeem {
     pub pairing_token: String,
     pub redeem_key: String,
+    /// How the token came: the relay records it as the binding's `via`.
+    pub via: PromptVia,
 }
 
 /// Result of [`OfferBook::offer`].
@@ -246,7 +248,7 @@ impl OfferBook {
         let pairing_token = o.pairing_token.clone().ok_or(CommandError::UnknownOffer)?;
         o.redeem_by = Some(worker.to_owned());
         let redeem_key = o.redeem_key.get_or_insert_with(new_key).clone();
-        Ok(Redeem { pairing_token, redeem_key })
+        Ok(Redeem { pairing_token, redeem_key, via: o.via })
     }
 
     /// A redeem attempt ended without a decision (network error): the user may retry, with

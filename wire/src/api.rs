@@ -78,6 +78,11 @@ pub struct RedeemRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(pattern = "^lrk_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub redeem_key: Option<String>,
+    /// Extension of PROTOCOL.md §11: how the user brought the token, `one_click` (the
+    /// connect page) or `pasted_token`, for the binding's `via`. Absent: `pasted_token`
+    /// (API clients). `code` is refused here: a code pairing has its own confirm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<crate::panel::PromptVia>,
 }
 
 /// `POST /api/enterprise/enroll` (PROTOCOL §8): the admin's assertion from the policy.

@@ -85,6 +85,7 @@ pub struct PendingView {
 
 /// How a prompt came to be (PROTOCOL §11 `via` uses the same names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PromptVia {
     #[default]

@@ -93,6 +93,12 @@ pub struct ServeArgs {
     /// How long expired rows (tokens, codes, sessions, revoked bindings) are kept for forensics.
     #[arg(long, env = "LATCH_EXPIRED_RETENTION_SECONDS", default_value_t = 86_400)]
     expired_retention_seconds: u64,
+    /// A binding unused (not seen by the relay) for this many days is revoked (0: never).
+    #[arg(long, env = "LATCH_BINDING_IDLE_DAYS", default_value_t = 90)]
+    binding_idle_days: u64,
+    /// An active binding's activity log keeps this many days.
+    #[arg(long, env = "LATCH_ACTIVITY_RETENTION_DAYS", default_value_t = 90)]
+    activity_retention_days: u64,
     /// Page captures one binding may send per minute (0: unlimited).
     #[arg(long, env = "LATCH_CAPTURES_PER_BINDING_PER_MINUTE", default_value_t = 10)]
     captures_per_binding_per_minute: usize,
@@ -164,6 +170,8 @@ fn config(a: &ServeArgs) -> anyhow::Result<Config> {
     cfg.cleanup = latch_relay::cleanup::CleanupConfig {
         interval_ms: a.cleanup_interval_seconds * 1000,
         expired_retention_ms: a.expired_retention_seconds * 1000,
+        binding_idle_ms: a.binding_idle_days * 24 * 3_600_000,
+        activity_retention_ms: a.activity_retention_days * 24 * 3_600_000,
     };
     cfg.inbox = latch_relay::inbox::InboxConfig {
         per_binding_per_minute: a.captures_per_binding_per_minute,

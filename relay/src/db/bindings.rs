@@ -4,14 +4,16 @@
 
 use serde::Serialize;
 
+use super::activity::{self, Event, RevokedBy, Via};
 use super::changes::{count_change, Topic};
 use super::Db;
 use crate::secrets::new_id;
 
-/// `$7`: the thumbprint of the key its tokens are bound to (PROTOCOL §12), or NULL.
+/// `$7`: the thumbprint of the key its tokens are bound to (PROTOCOL §12), or NULL; `$8`:
+/// how it was made ([`Via`]).
 pub const INSERT_BINDING: &str =
-    "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at, dpop_jkt)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    "INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at, dpop_jkt, via)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 /// A binding's first session starts its family (`family_id` = its own id).
 pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at) VALUES ($1, $2, $1, $3, $4, $5)";
 
@@ -22,9 +24,10 @@ pub struct BindingToInsert<'a> {
     pub app_name: &'a str,
     pub device_name: &'a str,
     pub dpop_jkt: Option<&'a str>,
+    pub via: Via,
 }
 
-/// Inserts an active binding; returns its id.
+/// Inserts an active binding and its `paired` event; returns its id.
 pub async fn insert_binding(tx: &mut sqlx::AnyConnection, b: BindingToInsert<'_>, now: u64) -> sqlx::Result<String> {
     let binding_id = new_id("bnd_");
     sqlx::query(INSERT_BINDING)
@@ -35,8 +38,10 @@ pub async fn insert_binding(tx: &mut sqlx::AnyConnection, b: BindingToInsert<'_>
         .bind(b.device_name)
         .bind(now as i64)
         .bind(b.dpop_jkt)
-        .execute(tx)
+        .bind(b.via.as_str())
+        .execute(&mut *tx)
         .await?;
+    activity::record(tx, &binding_id, &Event::Paired { via: b.via }, now).await?;
     Ok(binding_id)
 }
 
@@ -69,21 +74,21 @@ pub async fn session_exists(db: &Db, refresh_hash: &[u8]) -> sqlx::Result<bool> 
     Ok(found.is_some())
 }
 
-/// Revokes the binding that owns this refresh token (and all its sessions).
-/// True when an active binding was revoked by this call.
+/// Revokes the binding that owns this refresh token (and all its sessions): the user's
+/// Disconnect. True when an active binding was revoked by this call.
 pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::Result<bool> {
     let binding: Option<String> = sqlx::query_scalar("SELECT binding_id FROM sessions WHERE refresh_hash = $1")
         .bind(refresh_hash)
         .fetch_optional(db)
         .await?;
     match binding {
-        Some(id) => revoke_binding(db, &id, now).await,
+        Some(id) => revoke_binding(db, &id, now, RevokedBy::User).await,
         None => Ok(false),
     }
 }
 
-/// Revokes a binding and its sessions. True when it was active.
-pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64) -> sqlx::Result<bool> {
+/// Revokes a binding and its sessions, logging who did. True when it was active.
+pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64, by: RevokedBy) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     let r = sqlx::query("UPDATE bindings SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now as i64)
@@ -97,9 +102,29 @@ pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64) -> sqlx::Result
         .await?;
     if r.rows_affected() == 1 {
         count_change(&mut tx, Topic::Revocations).await?;
+        activity::record(&mut tx, binding_id, &Event::Revoked { by }, now).await?;
     }
     tx.commit().await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Revokes every active binding of one user with one tenant (the app's "remove them
+/// all"). The ids revoked by this call.
+pub async fn revoke_user_bindings(db: &Db, tenant_id: &str, user_id: &str, now: u64) -> sqlx::Result<Vec<String>> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM bindings WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_all(db)
+            .await?;
+    let mut revoked = Vec::with_capacity(ids.len());
+    for id in ids {
+        // One transaction each: a binding revoked meanwhile by someone else is theirs.
+        if revoke_binding(db, &id, now, RevokedBy::App).await? {
+            revoked.push(id);
+        }
+    }
+    Ok(revoked)
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -117,6 +142,16 @@ pub struct BindingRow {
     /// Made by the organization's policy (enterprise auto-pair): only the app or the owner
     /// changes it.
     pub managed: bool,
+    /// How it was made; absent for a binding made before the relay recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+    /// When its browser last called or kept its socket alive (ms since the epoch, written
+    /// at most once a minute); absent when never since it was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<i64>,
+    /// When it last answered an errand (ms since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_errand_at: Option<i64>,
     /// The key its tokens are bound to (PROTOCOL §12); a token must name it (`cnf.jkt`).
     #[serde(skip)]
     pub dpop_jkt: Option<String>,
@@ -135,6 +170,9 @@ struct StoredBinding {
     paused_at: Option<i64>,
     managed: i64,
     dpop_jkt: Option<String>,
+    via: Option<String>,
+    last_seen_at: Option<i64>,
+    last_errand_at: Option<i64>,
 }
 
 impl From<StoredBinding> for BindingRow {
@@ -149,6 +187,10 @@ impl From<StoredBinding> for BindingRow {
             revoked: r.revoked_at.is_some(),
             paused: r.paused_at.is_some(),
             managed: r.managed != 0,
+            // Written from `Via::as_str` only.
+            via: r.via.and_then(|v| serde_json::from_value(serde_json::Value::String(v)).ok()),
+            last_seen_at: r.last_seen_at,
+            last_errand_at: r.last_errand_at,
             dpop_jkt: r.dpop_jkt,
         }
     }
@@ -158,8 +200,8 @@ impl From<StoredBinding> for BindingRow {
 macro_rules! select_binding {
     ($filter:literal) => {
         concat!(
-            "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at, paused_at, managed, dpop_jkt \
-             FROM bindings ",
+            "SELECT id, tenant_id, user_id, app_name, device_name, created_at, revoked_at, paused_at, managed, dpop_jkt, \
+             via, last_seen_at, last_errand_at FROM bindings ",
             $filter
         )
     };
@@ -191,25 +233,59 @@ pub async fn rename_device(db: &Db, binding_id: &str, device_name: &str) -> sqlx
     Ok(r.rows_affected() == 1)
 }
 
-/// Pauses (`paused_at` = `now`) or resumes (`None`) an active binding. False when the
-/// binding is revoked. Pausing a paused binding keeps its first time.
-pub async fn set_paused(db: &Db, binding_id: &str, paused_at: Option<u64>) -> sqlx::Result<bool> {
-    let r = match paused_at {
-        Some(now) => {
-            sqlx::query("UPDATE bindings SET paused_at = COALESCE(paused_at, $1) WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now as i64)
-                .bind(binding_id)
-                .execute(db)
-                .await?
-        }
-        None => {
-            sqlx::query("UPDATE bindings SET paused_at = NULL WHERE id = $1 AND revoked_at IS NULL")
-                .bind(binding_id)
-                .execute(db)
-                .await?
-        }
-    };
-    Ok(r.rows_affected() == 1)
+/// Pauses or resumes an active binding at `now`, logging the change. False when the
+/// binding is revoked. Pausing a paused binding keeps its first time (and logs nothing).
+pub async fn set_paused(db: &Db, binding_id: &str, paused: bool, now: u64) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    // `$1` is NULL to resume: only a binding in the other state changes.
+    let changed = sqlx::query(
+        "UPDATE bindings SET paused_at = $1 WHERE id = $2 AND revoked_at IS NULL
+           AND (paused_at IS NULL) = ($1 IS NOT NULL)",
+    )
+    .bind(paused.then_some(now as i64))
+    .bind(binding_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if changed {
+        let event = if paused { Event::Paused } else { Event::Resumed };
+        activity::record(&mut tx, binding_id, &event, now).await?;
+        tx.commit().await?;
+        return Ok(true);
+    }
+    let active: Option<i64> = sqlx::query_scalar("SELECT 1 FROM bindings WHERE id = $1 AND revoked_at IS NULL")
+        .bind(binding_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(active.is_some())
+}
+
+/// A binding's `last_seen_at` is at most this stale.
+pub const LAST_SEEN_EVERY_MS: u64 = 60_000;
+
+/// Notes that a binding was used (any authenticated call, its socket's heartbeat): at most
+/// one write a minute whatever the callers do (last_seen.rs keeps most from asking).
+pub async fn touch_binding(db: &Db, binding_id: &str, now: u64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE bindings SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at <= $3)")
+        .bind(now as i64)
+        .bind(binding_id)
+        .bind(now.saturating_sub(LAST_SEEN_EVERY_MS) as i64)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// An errand's answer: its event and the binding's `last_errand_at`, together.
+pub async fn errand_done(db: &Db, binding_id: &str, event: &Event, now: u64) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE bindings SET last_errand_at = $1 WHERE id = $2")
+        .bind(now as i64)
+        .bind(binding_id)
+        .execute(&mut *tx)
+        .await?;
+    activity::record(&mut tx, binding_id, event, now).await?;
+    tx.commit().await
 }
 
 /// What a user's bindings with a tenant allow an undelivered errand to say.

@@ -60,6 +60,8 @@ pub async fn insert(db: &Db, c: &Capture, by: &Poster<'_>, cap: Cap, now: u64) -
     if inserted.rows_affected() != 1 {
         return Ok(None); // dropping tx releases the lock
     }
+    let logged = super::activity::Event::Capture { bytes: size_of(c) };
+    super::activity::record(&mut tx, by.binding_id, &logged, now).await?;
     tx.commit().await?;
     Ok(Some(id))
 }

@@ -4,6 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 
+use super::activity::Via;
 use super::bindings::{insert_binding, insert_session, BindingToInsert};
 use super::Db;
 use crate::enrollment::{key_id, Claims};
@@ -62,6 +63,7 @@ pub async fn enroll(db: &Db, claims: &Claims, e: &Enrollment<'_>) -> sqlx::Resul
         app_name: e.app_name,
         device_name: e.device_name,
         dpop_jkt: e.dpop_jkt,
+        via: Via::Managed,
     };
     let binding_id = insert_binding(&mut tx, binding, e.now).await?;
     sqlx::query("UPDATE bindings SET managed = 1 WHERE id = $1").bind(&binding_id).execute(&mut *tx).await?;

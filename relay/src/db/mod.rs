@@ -16,6 +16,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::secrets;
 
+pub mod activity;
 pub mod bindings;
 pub mod captures;
 pub mod challenges;
@@ -27,6 +28,7 @@ pub mod rotation;
 pub mod tenants;
 pub mod writer;
 
+pub use activity::{ActivityEvent, Event, RevokedBy, Via};
 pub use bindings::*;
 pub use changes::{count_change, publish, publish_with, Topic};
 pub use pairing_tokens::*;

@@ -8,6 +8,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::activity::{record_on_writer, Event, Via};
 use super::pairing_tokens::{legacy_app_name, pairing_token};
 use super::{Db, Store};
 use crate::secrets::new_id;
@@ -21,6 +22,8 @@ pub struct Redeem {
     pub device_name: String,
     /// The key the binding's tokens are bound to (PROTOCOL §12).
     pub dpop_jkt: Option<String>,
+    /// One-click or pasted (what the browser said; API clients say nothing: pasted).
+    pub via: Via,
     pub now: u64,
     pub refresh_hash: Vec<u8>,
     pub refresh_expires_at: u64,
@@ -59,15 +62,18 @@ mod postgres {
     /// consumed row, in the statement's one snapshot; when the token is not redeemable
     /// `consumed` is empty and nothing is inserted. The app name is the one stored at
     /// mint, else `$4`; a token with neither is left alone (`$4` is NULL on the first
-    /// try).
+    /// try). The binding's `paired` event (`$11`: its detail) is written by the same
+    /// statement.
     const REDEEM_IN_ONE_STATEMENT: &str = "WITH consumed AS (
         UPDATE pairing_tokens SET used_at = $1
         WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 AND COALESCE(app_name, $4) IS NOT NULL
           AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = pairing_tokens.key_id AND k.revoked_at IS NULL)
         RETURNING tenant_id, user_id, COALESCE(app_name, $4) AS app_name),
     binding AS (
-        INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at, dpop_jkt)
-        SELECT $3, tenant_id, user_id, app_name, $5, $1, $9 FROM consumed RETURNING id, dpop_jkt),
+        INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at, dpop_jkt, via)
+        SELECT $3, tenant_id, user_id, app_name, $5, $1, $9, $10 FROM consumed RETURNING id, dpop_jkt),
+    paired AS (
+        INSERT INTO binding_events (binding_id, type, at, detail) SELECT id, 'paired', $1, $11 FROM binding),
     session AS (
         INSERT INTO sessions (id, binding_id, family_id, refresh_hash, expires_at, created_at)
         SELECT $6, id, $6, $7, $8, $1 FROM binding RETURNING id)
@@ -88,6 +94,8 @@ mod postgres {
                 .bind(&r.refresh_hash)
                 .bind(r.refresh_expires_at as i64)
                 .bind(&r.dpop_jkt)
+                .bind(r.via.as_str())
+                .bind(Event::Paired { via: r.via }.detail())
                 .fetch_optional(db)
         };
         if let Some(done) = attempt(None).await? {
@@ -145,8 +153,10 @@ mod sqlite {
             app_name,
             r.device_name,
             r.now as i64,
-            r.dpop_jkt
+            r.dpop_jkt,
+            r.via.as_str()
         ])?;
+        record_on_writer(c, &binding_id, &Event::Paired { via: r.via }, r.now)?;
         c.prepare_cached(INSERT_SESSION)?.execute(params![
             new_id("ses_"),
             binding_id,

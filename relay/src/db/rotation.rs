@@ -15,6 +15,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::activity::{self, count_refresh_on_writer, Event, RevokedBy};
 use super::bindings::revoke_binding;
 use super::{Db, Store};
 use crate::secrets::new_id;
@@ -125,6 +126,7 @@ fn on_sqlite(c: &Connection, r: &Rotation) -> rusqlite::Result<Option<Refreshed>
     if upgraded {
         c.prepare_cached(BIND_KEY)?.execute(params![dpop_jkt, r.now as i64, binding_id])?;
     }
+    count_refresh_on_writer(c, &binding_id, r.now)?;
     c.prepare_cached(INSERT_SUCCESSOR)?.execute(params![
         successor_id,
         binding_id,
@@ -162,6 +164,7 @@ async fn on_postgres(db: &Db, r: &Rotation) -> sqlx::Result<Option<Refreshed>> {
     if upgraded {
         sqlx::query(BIND_KEY).bind(&dpop_jkt).bind(r.now as i64).bind(&binding_id).execute(&mut *tx).await?;
     }
+    activity::count_refresh(&mut tx, &binding_id, r.now).await?;
     sqlx::query(INSERT_SUCCESSOR)
         .bind(&successor_id)
         .bind(&binding_id)
@@ -242,7 +245,9 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], presented: Option<&str>,
     }
     // A binding has one session family (its successors share it): revoking the binding
     // revokes the family with it.
-    revoke_binding(db, &r.binding_id, now).await?;
+    // Detected whoever revokes first (a concurrent reuse, the user): the log tells of it.
+    activity::record_alone(db, &r.binding_id, &Event::RefreshReuseDetected, now).await?;
+    revoke_binding(db, &r.binding_id, now, RevokedBy::Reuse).await?;
     tracing::warn!(binding = %r.binding_id, "refresh token reused: family revoked");
     Ok(Refreshed::Reused)
 }

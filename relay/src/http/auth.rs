@@ -83,6 +83,7 @@ pub async fn refresh(
     match outcome {
         Refreshed::Ok { binding_id, tenant_id, user_id, refresh_expires_at, dpop_jkt, upgraded } => {
             s.metrics.refreshed(if upgraded { "bound_key" } else { "ok" });
+            s.last_seen.touch(&s.db, &binding_id, now);
             if upgraded {
                 tracing::info!(binding = %binding_id, "binding bound to its browser's key on refresh");
                 // As a revocation is: remembered gate passes and open sockets of the binding's
@@ -251,6 +252,7 @@ pub async fn gate(s: &AppState, method: &Method, path: &str, headers: &HeaderMap
             holds_key(Some(jkt), proof.as_ref())?;
         }
     }
+    s.last_seen.touch(&s.db, &passed.me.binding_id, now_ms());
     Ok(passed.me.clone())
 }
 

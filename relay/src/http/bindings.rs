@@ -1,15 +1,15 @@
-//! The tenant's own view of its users' bindings: list and revoke (API key).
+//! The tenant's own view of its users' bindings: list and revoke, one or all of a user's
+//! (API key).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
 use latch_wire::api::ErrorBody;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::extract::App;
-use super::extract::Path;
+use super::extract::{App, Path, Query};
 use super::openapi::{API_KEY_REFUSED, STORAGE_UNAVAILABLE};
 use crate::clock::now_ms;
 use crate::db::BindingRow;
@@ -29,6 +29,23 @@ pub struct BindingRevoked {
     /// Always true.
     revoked: bool,
     binding_id: String,
+}
+
+/// `DELETE /api/bindings?userId=`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBindingsRevoked {
+    /// How many active bindings this call revoked (0 when there were none).
+    revoked_count: usize,
+    binding_ids: Vec<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// The app's user whose bindings go.
+    user_id: String,
 }
 
 /// Every binding of this app's users, revoked ones included, oldest first.
@@ -71,10 +88,38 @@ pub async fn revoke(
     let not_found =
         || ApiError::new(StatusCode::NOT_FOUND, "binding_not_found", "No active binding of this app has this id.");
     let binding = db::active_binding(&s.db, &id).await?.filter(|b| b.tenant_id == tenant_id).ok_or_else(not_found)?;
-    if !db::revoke_binding(&s.db, &binding.binding_id, now_ms()).await? {
+    if !db::revoke_binding(&s.db, &binding.binding_id, now_ms(), db::RevokedBy::App).await? {
         return Err(not_found());
     }
     s.binding_revoked().await;
     tracing::info!(tenant = %tenant_id, binding = %binding.binding_id, "binding revoked by the app");
     Ok(Json(BindingRevoked { revoked: true, binding_id: binding.binding_id }))
+}
+
+/// The app removes all of one user's bindings with it (every browser they connected): the
+/// sockets close and the tokens stop. Idempotent: a second call revokes none.
+#[utoipa::path(
+    delete,
+    path = "/api/bindings", operation_id = "revokeUserBindings",
+    tag = "app",
+    security(("apiKey" = [])),
+    params(UserQuery),
+    responses(
+        (status = 200, description = "What this call revoked.", body = UserBindingsRevoked),
+        (status = 400, description = "`invalid_query`: `userId` is missing.", body = ErrorBody),
+        (status = 401, description = API_KEY_REFUSED, body = ErrorBody),
+        (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
+    ),
+)]
+pub async fn revoke_all(
+    State(s): State<AppState>,
+    Query(q): Query<UserQuery>,
+    App { tenant_id, .. }: App,
+) -> ApiResult<Json<UserBindingsRevoked>> {
+    let binding_ids = db::revoke_user_bindings(&s.db, &tenant_id, &q.user_id, now_ms()).await?;
+    if !binding_ids.is_empty() {
+        s.binding_revoked().await;
+        tracing::info!(tenant = %tenant_id, revoked = binding_ids.len(), "a user's bindings revoked by the app");
+    }
+    Ok(Json(UserBindingsRevoked { revoked_count: binding_ids.len(), binding_ids }))
 }

@@ -41,6 +41,35 @@ pub struct ErrandRequest {
     binding_id: Option<String>,
 }
 
+/// The errand's event in the binding's activity (PROTOCOL §11), written beside the
+/// answer, not before it. `outcome`: `None` when the browser did not answer in time,
+/// else the extension's error if it failed.
+fn log_errand(s: &AppState, binding_id: &str, kind: String, outcome: Option<Option<&Value>>, sent_at: u64) {
+    let error = match outcome {
+        None => Some("timeout".to_owned()),
+        Some(None) => None,
+        Some(Some(e)) => Some(error_code(e)),
+    };
+    let now = now_ms();
+    let event = db::Event::Errand { kind, error, duration_ms: now.saturating_sub(sent_at) };
+    let (db, binding_id) = (s.db.clone(), binding_id.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = db::errand_done(&db, &binding_id, &event, now).await {
+            tracing::warn!(error = %e, binding = %binding_id, "errand not logged");
+        }
+    });
+}
+
+/// The code of an extension's error as the log keeps it: the error itself when it is a
+/// string, else its `code`; at most 64 characters.
+fn error_code(error: &Value) -> String {
+    let code = match error {
+        Value::String(s) => s.as_str(),
+        other => other.get("code").and_then(Value::as_str).unwrap_or("error"),
+    };
+    code.chars().take(64).collect()
+}
+
 fn offline() -> ApiError {
     ApiError::new(StatusCode::GATEWAY_TIMEOUT, "extension_offline", "No browser of this user is connected right now.")
 }
@@ -127,6 +156,8 @@ pub async fn create(
         },
     };
     let target = target.ok_or_else(offline)?;
+    let sent_at = now_ms();
+    let kind = req.kind.clone();
     let errand = Errand { id: new_id("err_"), kind: req.kind, params: req.params };
     let (binding_id, outcome) = match target {
         Target::Local(binding_id) => {
@@ -138,6 +169,7 @@ pub async fn create(
             (binding_id, outcome)
         }
     };
+    log_errand(&s, &binding_id, kind, outcome.as_ref().map(|o| o.as_ref().err()), sent_at);
     match outcome.ok_or_else(offline)? {
         Ok(result) => Ok(Json(ErrandAnswer { ok: true, result: Some(result), error: None, binding_id })),
         Err(error) => Ok(Json(ErrandAnswer { ok: false, result: None, error: Some(error), binding_id })),

@@ -1,5 +1,6 @@
 //! Every route of the relay, assembled in one place.
 
+mod activity;
 pub mod auth;
 mod bindings;
 mod body;
@@ -72,8 +73,10 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::revoke))
         .routes(routes!(session::upgrade))
         .routes(routes!(errands::create))
-        .routes(routes!(bindings::list))
+        .routes(routes!(bindings::list, bindings::revoke_all))
         .routes(routes!(bindings::revoke))
+        .routes(routes!(activity::binding_events))
+        .routes(routes!(activity::my_events))
         .routes(captures::routes())
         .routes(routes!(auth::me))
         .routes(routes!(device::rename))

@@ -11,6 +11,7 @@ use latch_wire::api::{
     TokenGrant, REDEEM_RETRY_MS,
 };
 use latch_wire::name_policy::display_name;
+use latch_wire::panel::PromptVia;
 use latch_wire::token::{
     is_pairing_token, is_redeem_key, is_refresh_token, PAIRING_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
 };
@@ -320,6 +321,13 @@ pub async fn redeem(
             "redeemKey must be lrk_ followed by 43 base64url characters.",
         ));
     }
+    let via = match req.via {
+        Some(PromptVia::OneClick) => db::Via::OneClick,
+        None | Some(PromptVia::PastedToken) => db::Via::PastedToken,
+        Some(PromptVia::Code) => {
+            return Err(ApiError::bad_request("invalid_request", "via is one_click or pasted_token for a redeem."))
+        }
+    };
     let now = now_ms();
     let hash = token_hash(&s.pepper, &token);
     let refresh_token = match &redeem_key {
@@ -333,6 +341,7 @@ pub async fn redeem(
         hash: hash.clone(),
         device_name,
         dpop_jkt: proof.jkt().map(str::to_owned),
+        via,
         now,
         refresh_hash: refresh_hash.clone(),
         refresh_expires_at,

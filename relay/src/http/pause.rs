@@ -58,7 +58,7 @@ async fn set(s: &AppState, me: MeResponse, paused: bool) -> ApiResult<Json<Pause
     s.limits.binding_changes.admit(&me.binding_id, "changes of this binding")?;
     users_own(s, &me.binding_id).await?;
     // Revoked since the gate let the token pass (the gate remembers a pass for 2 s).
-    if !db::set_paused(&s.db, &me.binding_id, paused.then(now_ms)).await? {
+    if !db::set_paused(&s.db, &me.binding_id, paused, now_ms()).await? {
         return Err(invalid());
     }
     if paused {

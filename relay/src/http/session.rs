@@ -256,6 +256,7 @@ impl Session<'_> {
             Event::Frame(Some(Some(ClientFrame::Auth { access_token, proof }))) => {
                 match reauthenticate(s, binding_id, (&access_token, &proof), renewal.nonce).await {
                     Ok(claims) => {
+                        s.last_seen.touch(&s.db, binding_id, crate::clock::now_ms());
                         expiry.reset(expiry_of(claims.exp));
                         *renewal = Renewal { nonce: SocketNonce::fresh(), key_bound: claims.cnf.is_some() };
                         if !send(s, socket, auth_ack(binding_id, &claims.scopes, renewal.nonce)).await {
@@ -269,6 +270,7 @@ impl Session<'_> {
                 }
             }
             Event::Frame(Some(Some(ClientFrame::Ping))) => {
+                s.last_seen.touch(&s.db, binding_id, crate::clock::now_ms());
                 if !send(s, socket, frame(&ServerFrame::Pong)).await {
                     return ControlFlow::Break(());
                 }

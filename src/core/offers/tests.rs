@@ -135,7 +135,19 @@ fn key() -> String {
 }
 
 fn redeem(t: u8) -> Redeem {
-    Redeem { pairing_token: token(t), redeem_key: key() }
+    Redeem { pairing_token: token(t), redeem_key: key(), via: PromptVia::OneClick }
+}
+
+#[test]
+fn a_redeem_says_how_its_token_came() {
+    let mut book = OfferBook::default();
+    park(&mut book, &token(1), 0, "a");
+    book.offer(&token(2), None, ms(0), || "b".into());
+    describe(&mut book, "a", 100_000);
+    describe(&mut book, "b", 100_000);
+    let via = |book: &mut OfferBook, id: &str| book.begin_approval(id, ms(1), "w1", key).unwrap().via;
+    assert_eq!(via(&mut book, "a"), PromptVia::OneClick);
+    assert_eq!(via(&mut book, "b"), PromptVia::PastedToken);
 }
 
 #[test]

@@ -91,8 +91,13 @@ fn relay_bodies_round_trip() {
             app_origins: vec![],
             server_time: None,
         },
-        RedeemRequest { pairing_token: "t".into(), device_name: "Browser".into(), redeem_key: None },
-        RedeemRequest { pairing_token: "t".into(), device_name: String::new(), redeem_key: Some("lrk_k".into()) },
+        RedeemRequest { pairing_token: "t".into(), device_name: "Browser".into(), redeem_key: None, via: None },
+        RedeemRequest {
+            pairing_token: "t".into(),
+            device_name: String::new(),
+            redeem_key: Some("lrk_k".into()),
+            via: Some(PromptVia::OneClick)
+        },
         EnrollRequest { assertion: "a".into(), device_name: "d".into(), enroll_key: Some("lrk_k".into()) },
         EnrollRequest { assertion: "a".into(), device_name: "d".into(), enroll_key: None },
         test_grant().binding,

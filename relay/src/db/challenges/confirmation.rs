@@ -5,7 +5,7 @@
 use super::{update_and_announce, CONFIRMED, DENIED};
 use crate::db::Db;
 use crate::db::Topic;
-use crate::db::{count_change, insert_binding, insert_session, BindingToInsert, NewBinding};
+use crate::db::{count_change, insert_binding, insert_session, BindingToInsert, NewBinding, Via};
 
 /// Confirms an awaiting, unexpired challenge whose approving API key (if any) is not
 /// revoked: in one transaction the conditional UPDATE
@@ -40,8 +40,14 @@ pub async fn confirm(
         return Ok(None);
     };
     let device_name = device_name.unwrap_or(&requested_as);
-    let binding =
-        BindingToInsert { tenant_id: &tenant_id, user_id: &user_id, app_name: &app_name, device_name, dpop_jkt };
+    let binding = BindingToInsert {
+        tenant_id: &tenant_id,
+        user_id: &user_id,
+        app_name: &app_name,
+        device_name,
+        dpop_jkt,
+        via: Via::Code,
+    };
     let binding_id = insert_binding(&mut tx, binding, now).await?;
     insert_session(&mut tx, &binding_id, refresh_hash, now, refresh_expires_at).await?;
     sqlx::query("UPDATE challenges SET binding_id = $1 WHERE id_hash = $2")

@@ -131,6 +131,7 @@ pub(super) async fn authenticate(
         s.realtime.sockets.retire(d);
     }
     errands::socket_opened(&s.realtime, &binding_id, conn, crate::clock::now_ms()).await;
+    s.last_seen.touch(&s.db, &binding_id, crate::clock::now_ms());
     let next = SocketNonce::fresh();
     if !send(s, socket, auth_ack(&binding_id, &claims.scopes, next)).await {
         s.realtime.sockets.disconnect(&binding_id, conn);
