@@ -74,9 +74,9 @@ fn event_id_of(cursor: &str) -> Option<i64> {
 )]
 pub async fn binding_events(
     State(s): State<AppState>,
+    App { tenant_id, .. }: App,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
-    App { tenant_id, .. }: App,
 ) -> ApiResult<Json<EventPage>> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {

@@ -113,8 +113,9 @@ pub async fn revoke(
 )]
 pub async fn revoke_all(
     State(s): State<AppState>,
-    Query(q): Query<UserQuery>,
+    // The key first: a caller without one learns 401, not how the query is checked.
     App { tenant_id, .. }: App,
+    Query(q): Query<UserQuery>,
 ) -> ApiResult<Json<UserBindingsRevoked>> {
     let binding_ids = db::revoke_user_bindings(&s.db, &tenant_id, &q.user_id, now_ms()).await?;
     if !binding_ids.is_empty() {
