@@ -1,8 +1,9 @@
 //! Deleting what can no longer be used (issue 18): expired pairing tokens and challenges,
 //! session families past their expiry, spent enrollment nonces, revoked bindings with
-//! their sessions and activity, activity past its retention, and captures the app did not
-//! drain within the inbox's retention. Every instance runs [`run_forever`]; expired rows
-//! are kept [`CleanupConfig::expired_retention_ms`] longer for forensics. Before deleting,
+//! their sessions and activity, activity past its retention, captures the app did not
+//! drain within the inbox's retention, and webhook events delivered or given up on. Every
+//! instance runs [`run_forever`]; expired rows are kept
+//! [`CleanupConfig::expired_retention_ms`] longer for forensics. Before deleting,
 //! a pass revokes the bindings left unused for [`CleanupConfig::binding_idle_ms`]
 //! (PROTOCOL §11: `revoked` by `idle`).
 //!
@@ -56,7 +57,7 @@ impl Default for CleanupConfig {
 }
 
 /// The tables a pass deletes from, in the order it does (the metric's `table` label).
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "idle_bindings",
     "pairing_tokens",
     "challenges",
@@ -66,6 +67,7 @@ pub const TABLES: [&str; 10] = [
     "live_sockets",
     "binding_events",
     "bindings",
+    "webhook_outbox",
     "dpop_proofs",
 ];
 
@@ -127,7 +129,7 @@ struct Step {
     in_insert_order: bool,
 }
 
-const STEPS: [Step; 10] = [
+const STEPS: [Step; 11] = [
     // A used token answers a lost redeem's retry until REDEEM_RETRY_MS past its expiry.
     Step {
         table: "pairing_tokens",
@@ -238,6 +240,18 @@ const STEPS: [Step; 10] = [
             AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.binding_id = t.id)
             AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.binding_id = t.id)
             AND NOT EXISTS (SELECT 1 FROM live_sockets l WHERE l.binding_id = t.id)",
+        kept_at_least_ms: 0,
+        retention: Retention::Forensics,
+        batch: BATCH,
+        in_insert_order: false,
+    },
+    // Webhook events delivered or given up on (`latch-relay webhook deliveries` shows them
+    // for the retention); a pending one stays until it is one or the other. No index: the
+    // outbox holds a retention's worth of the webhook tenants' events, scanned once a pass.
+    Step {
+        table: "webhook_outbox",
+        key: "id",
+        condition: "COALESCE(t.delivered_at, t.failed_at) < $1",
         kept_at_least_ms: 0,
         retention: Retention::Forensics,
         batch: BATCH,

@@ -21,6 +21,7 @@ pub mod realtime;
 pub mod remembered;
 pub mod scaffold;
 pub mod secrets;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -123,6 +124,8 @@ pub struct Inner {
     pub replay: dpop::Replay,
     /// When this instance last wrote each binding's `last_seen_at`.
     pub last_seen: last_seen::LastSeen,
+    /// The HTTP client that delivers webhooks.
+    pub webhooks: webhooks::Sender,
 }
 
 impl std::ops::Deref for AppState {
@@ -172,6 +175,7 @@ impl AppState {
             nonces,
             replay,
             last_seen: last_seen::LastSeen::default(),
+            webhooks: webhooks::Sender::new()?,
         })))
     }
 }
@@ -195,6 +199,7 @@ pub fn spawn_background(state: &AppState) {
     state.realtime.spawn_background();
     limits::spawn_sweeper(state.clone());
     tokio::spawn(cleanup::run_forever(state.clone()));
+    tokio::spawn(webhooks::run_forever(state.clone()));
 }
 
 /// Every route, with latency metrics per route, a request id on every request (kept when

@@ -76,6 +76,8 @@ pub struct Metrics {
     latency: LatencyFamily,
     /// Rows the cleanup deleted, by table (`cleanup.rs`).
     pub cleanup_removed: Family<TableLabel, Counter>,
+    /// Webhook delivery attempts by outcome (`webhooks.rs`).
+    pub webhook_deliveries: Family<OutcomeLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -99,6 +101,7 @@ impl Default for Metrics {
             latency: Family::new_with_constructor(latency_histogram),
             registry: Registry::with_prefix("latch"),
             cleanup_removed: Family::default(),
+            webhook_deliveries: Family::default(),
         };
         m.registry.register(
             "pairings_started",
@@ -144,6 +147,11 @@ impl Default for Metrics {
             "Rows deleted by the cleanup (expired past retention, or of revoked bindings), by table",
             m.cleanup_removed.clone(),
         );
+        m.registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts: delivered (2xx), retry (will be tried again), failed (given up after 24 h)",
+            m.webhook_deliveries.clone(),
+        );
         // Every series exists from the start, so dashboards and rate() see zeros, not gaps.
         for flow in ["token", "code"] {
             let _ = m.pairings_started.get_or_create(&FlowLabel { flow });
@@ -154,6 +162,9 @@ impl Default for Metrics {
         }
         for outcome in ["ok", "bound_key", "wrong_key", "reused", "revoked", "invalid"] {
             let _ = m.refreshes.get_or_create(&OutcomeLabel { outcome });
+        }
+        for outcome in ["delivered", "retry", "failed"] {
+            let _ = m.webhook_deliveries.get_or_create(&OutcomeLabel { outcome });
         }
         for table in crate::cleanup::TABLES {
             let _ = m.cleanup_removed.get_or_create(&TableLabel { table });
@@ -173,6 +184,11 @@ impl Metrics {
 
     pub fn refreshed(&self, outcome: &'static str) {
         self.refreshes.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// A webhook send: `delivered`, `retry` (not delivered, tried again) or `failed` (given up).
+    pub fn webhook_sent(&self, outcome: &'static str) {
+        self.webhook_deliveries.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     pub fn cleanup_removed(&self, table: &'static str, rows: u64) {

@@ -61,6 +61,19 @@ pub fn derived_refresh_token(pepper: &[u8], context: &[u8], secret: &str) -> Str
     derived_secret(pepper, context, &[secret], REFRESH_TOKEN_PREFIX)
 }
 
+/// A tenant's webhook signing secret (`whsec_…`): derived from the pepper, the tenant and
+/// the random nonce stored when it was issued, so the database holds no usable secret and
+/// a new nonce (`tenant update --webhook-url`) issues a new one.
+pub fn webhook_secret(pepper: &[u8], tenant_id: &str, nonce: &str) -> String {
+    derived_secret(pepper, b"latch webhook secret\0", &[tenant_id, "\0", nonce], "whsec_")
+}
+
+/// The SHA-256 of a secret, hex: stored beside a derived secret's nonce to tell which pepper
+/// made it. (A digest of 256 random bits reveals nothing usable.)
+pub fn fingerprint(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
 /// `prefix` + the keyed hash of `context` and `parts`, as a token-shaped secret.
 fn derived_secret(pepper: &[u8], context: &[u8], parts: &[&str], prefix: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes any key length");

@@ -6,7 +6,7 @@ use latch_relay::db::{ActivityEvent, BindingRow};
 use latch_relay::{db, Db};
 use serde_json::json;
 
-use super::{active_or_revoked, print_rows};
+use super::{active_or_revoked, print_rows, utc};
 
 #[derive(Subcommand)]
 pub enum BindingCmd {
@@ -81,10 +81,4 @@ fn event_line(e: &ActivityEvent) -> String {
         map.insert("count".into(), count.into());
     }
     format!("{}\t{}\t{}", utc(e.at), e.kind, fields)
-}
-
-/// Milliseconds since the epoch as `2026-12-01T21:41:28Z`.
-fn utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }

@@ -7,6 +7,7 @@ mod pairing;
 mod scaffold;
 mod serve;
 mod tenant;
+mod webhook;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -52,6 +53,9 @@ enum Command {
     /// Code pairing, owner side.
     #[command(subcommand)]
     Pairing(pairing::PairingCmd),
+    /// Webhook events and their delivery.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCmd),
     /// Starter code for integrators.
     #[command(subcommand)]
     Scaffold(scaffold::ScaffoldCmd),
@@ -78,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(c) => key::run(c, &open_db(database).await?, now).await,
         Command::Binding(c) => binding::run(c, &open_db(database).await?, now).await,
         Command::Pairing(c) => pairing::run(c, &open_db(database).await?, now).await,
+        Command::Webhook(c) => webhook::run(c, &open_db(database).await?).await,
         Command::Serve(a) => {
             let db = open_db(database).await?;
             let shown = json!({
@@ -102,6 +107,12 @@ fn print_rows<T: serde::Serialize>(rows: &[T], json: bool, line: impl Fn(&T) -> 
         }
     }
     Ok(())
+}
+
+/// Milliseconds since the epoch as `2026-12-01T21:41:28Z`.
+fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 /// A key's or a binding's state in a listing.

@@ -27,6 +27,19 @@ pub enum TenantCmd {
         /// requests answer it (with `?code=`) while it is the only one registered.
         #[arg(long)]
         pair_url: Option<String>,
+        #[command(flatten)]
+        webhook: WebhookArgs,
+    },
+    /// Change a tenant: `--webhook-url` sets or replaces its webhook (a new signing secret,
+    /// printed once; the old one stops signing), `--no-webhook` removes it.
+    Update {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        webhook: WebhookArgs,
+        /// Send this tenant no more webhooks (events not yet delivered are dropped).
+        #[arg(long, conflicts_with = "webhook_url")]
+        no_webhook: bool,
     },
     /// Register an Ed25519 enrollment key for enterprise auto-pair; prints its id. Without
     /// --public-key a key pair is made and the private key printed once (keep it safe).
@@ -56,15 +69,31 @@ pub enum TenantCmd {
     },
 }
 
+/// Where a tenant's webhooks go (PROTOCOL §11).
+#[derive(clap::Args)]
+pub struct WebhookArgs {
+    /// The app's receiver for binding and pairing events: https, or http to localhost.
+    /// Prints {"webhookSecret"} once: the key of each delivery's `Latch-Signature`.
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// The relay runs with `serve --dev`: the secret derives from the token pepper kept in
+    /// the database (else from LATCH_TOKEN_PEPPER, as the relay has it).
+    #[arg(long)]
+    dev: bool,
+}
+
 /// Runs a tenant command; all but `sign-assertion` open the database at `database`.
 pub async fn run(c: TenantCmd, database: &str, now: u64) -> anyhow::Result<()> {
     match c {
         TenantCmd::SignAssertion { tenant, user, aud, ttl_seconds, private_key_file } => {
             sign_assertion(tenant, user, aud, ttl_seconds, private_key_file, now)
         }
-        TenantCmd::Create { name, id, origins, captures, pair_url } => {
+        TenantCmd::Create { name, id, origins, captures, pair_url, webhook } => {
             let tenant = NewTenant { name, id, origins, captures, pair_url };
-            create(&open_db(database).await?, tenant, now).await
+            create(&open_db(database).await?, tenant, webhook, now).await
+        }
+        TenantCmd::Update { id, webhook, no_webhook } => {
+            update(&open_db(database).await?, id, webhook, no_webhook, now).await
         }
         TenantCmd::EnrollKey { tenant, public_key } => {
             enroll_key(&open_db(database).await?, tenant, public_key, now).await
@@ -81,7 +110,7 @@ struct NewTenant {
     pair_url: Option<String>,
 }
 
-async fn create(db: &Db, t: NewTenant, now: u64) -> anyhow::Result<()> {
+async fn create(db: &Db, t: NewTenant, webhook: WebhookArgs, now: u64) -> anyhow::Result<()> {
     let NewTenant { name, id, origins, captures, pair_url } = t;
     // Any name is taken (trimmed); one that fails the consent-name policy is shown to users
     // as the tenant id instead (`display_name`, at mint).
@@ -96,6 +125,12 @@ async fn create(db: &Db, t: NewTenant, now: u64) -> anyhow::Result<()> {
     if let Some(bad) = origins.iter().find(|o| !is_plain_origin(o)) {
         bail!("--origin {bad:?} is not an origin like https://app.example.com");
     }
+    let webhook_url = webhook.webhook_url.as_deref().map(checked_webhook_url).transpose()?;
+    // The pepper before the tenant: without it, nothing is made.
+    let pepper = match webhook_url {
+        Some(_) => Some(webhook_pepper(db, webhook.dev).await?),
+        None => None,
+    };
     let pair_url = match pair_url {
         Some(url) => match latch_relay::http::page_on_origins(&url, &origins) {
             Some(url) => Some(url),
@@ -110,8 +145,54 @@ async fn create(db: &Db, t: NewTenant, now: u64) -> anyhow::Result<()> {
     if let Some(url) = pair_url {
         db::set_pair_url(db, &id, &url).await?;
     }
-    println!("{}", json!({ "tenantId": id }));
+    let mut out = json!({ "tenantId": id });
+    if let (Some(url), Some(pepper)) = (webhook_url, pepper) {
+        out["webhookSecret"] = issue_webhook_secret(db, &pepper, &id, &url).await?.into();
+    }
+    println!("{out}");
     Ok(())
+}
+
+async fn update(db: &Db, id: String, webhook: WebhookArgs, no_webhook: bool, now: u64) -> anyhow::Result<()> {
+    if db::tenant(db, &id).await?.is_none() {
+        bail!("no tenant {id:?}");
+    }
+    let mut out = json!({ "tenantId": id });
+    match webhook.webhook_url.as_deref().map(checked_webhook_url).transpose()? {
+        Some(url) => {
+            let pepper = webhook_pepper(db, webhook.dev).await?;
+            out["webhookSecret"] = issue_webhook_secret(db, &pepper, &id, &url).await?.into();
+        }
+        None if no_webhook => {
+            db::remove_webhook(db, &id, now).await?;
+            out["webhook"] = serde_json::Value::Null;
+        }
+        None => bail!("nothing to change: give --webhook-url URL or --no-webhook"),
+    }
+    println!("{out}");
+    Ok(())
+}
+
+fn checked_webhook_url(raw: &str) -> anyhow::Result<String> {
+    match latch_relay::webhooks::check_url(raw) {
+        Ok(url) => Ok(url.to_string()),
+        Err(why) => bail!("--webhook-url {raw:?}: {why}"),
+    }
+}
+
+/// The pepper webhook secrets derive from, as the relay has it: the environment's, or with
+/// `--dev` the database's.
+async fn webhook_pepper(db: &Db, dev: bool) -> anyhow::Result<Vec<u8>> {
+    let keys = db::token_keys(db, dev).await.context("the webhook signing secret is derived from the token pepper")?;
+    Ok(keys.pepper)
+}
+
+/// A new signing secret for the tenant's webhooks at `url` (`webhooks::issue_secret`).
+async fn issue_webhook_secret(db: &Db, pepper: &[u8], tenant_id: &str, url: &str) -> anyhow::Result<String> {
+    match latch_relay::webhooks::issue_secret(db, pepper, tenant_id, url).await? {
+        Some(secret) => Ok(secret),
+        None => bail!("no tenant {tenant_id:?}"),
+    }
 }
 
 async fn enroll_key(db: &Db, tenant: String, public_key: Option<String>, now: u64) -> anyhow::Result<()> {

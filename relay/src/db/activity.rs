@@ -189,13 +189,6 @@ pub fn count_refresh_on_writer(c: &Connection, binding_id: &str, now: u64) -> ru
     Ok(())
 }
 
-/// Records an event that is a change of its own (an errand's answer, a capture), outside
-/// any other transaction.
-pub async fn record_alone(db: &Db, binding_id: &str, event: &Event, now: u64) -> sqlx::Result<()> {
-    let mut conn = db.acquire().await?;
-    record(&mut conn, binding_id, event, now).await
-}
-
 #[derive(sqlx::FromRow)]
 struct StoredEvent {
     id: i64,

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::activity::{self, Event, RevokedBy, Via};
 use super::changes::{count_change, Topic};
+use super::outbox::{self, Hook};
 use super::Db;
 use crate::secrets::new_id;
 
@@ -27,7 +28,8 @@ pub struct BindingToInsert<'a> {
     pub via: Via,
 }
 
-/// Inserts an active binding and its `paired` event; returns its id.
+/// Inserts an active binding, its `paired` event and its `binding.created` webhook; returns
+/// its id.
 pub async fn insert_binding(tx: &mut sqlx::AnyConnection, b: BindingToInsert<'_>, now: u64) -> sqlx::Result<String> {
     let binding_id = new_id("bnd_");
     sqlx::query(INSERT_BINDING)
@@ -41,7 +43,10 @@ pub async fn insert_binding(tx: &mut sqlx::AnyConnection, b: BindingToInsert<'_>
         .bind(b.via.as_str())
         .execute(&mut *tx)
         .await?;
-    activity::record(tx, &binding_id, &Event::Paired { via: b.via }, now).await?;
+    activity::record(&mut *tx, &binding_id, &Event::Paired { via: b.via }, now).await?;
+    let created =
+        Hook::BindingCreated { binding_id: &binding_id, user_id: b.user_id, device_name: b.device_name, via: b.via };
+    outbox::enqueue(tx, b.tenant_id, &created, now).await?;
     Ok(binding_id)
 }
 
@@ -87,25 +92,39 @@ pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::
     }
 }
 
-/// Revokes a binding and its sessions, logging who did. True when it was active.
+/// Revokes a binding and its sessions, logging who did and telling the app (webhook). True
+/// when it was active.
 pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64, by: RevokedBy) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
-    let r = sqlx::query("UPDATE bindings SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(now as i64)
-        .bind(binding_id)
-        .execute(&mut *tx)
-        .await?;
+    let revoked: Option<(String, String)> = sqlx::query_as(
+        "UPDATE bindings SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING tenant_id, user_id",
+    )
+    .bind(now as i64)
+    .bind(binding_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE binding_id = $2 AND revoked_at IS NULL")
         .bind(now as i64)
         .bind(binding_id)
         .execute(&mut *tx)
         .await?;
-    if r.rows_affected() == 1 {
+    if let Some((tenant_id, user_id)) = &revoked {
         count_change(&mut tx, Topic::Revocations).await?;
         activity::record(&mut tx, binding_id, &Event::Revoked { by }, now).await?;
+        let hook = Hook::BindingRevoked { binding_id, user_id, by };
+        outbox::enqueue(&mut tx, tenant_id, &hook, now).await?;
     }
     tx.commit().await?;
-    Ok(r.rows_affected() == 1)
+    Ok(revoked.is_some())
+}
+
+/// A refresh token was presented again after it rotated: logged and told to the app in one
+/// transaction (the revocation that follows is [`revoke_binding`]'s).
+pub async fn reuse_detected(db: &Db, binding_id: &str, tenant_id: &str, user_id: &str, now: u64) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    activity::record(&mut tx, binding_id, &Event::RefreshReuseDetected, now).await?;
+    outbox::enqueue(&mut tx, tenant_id, &Hook::ReuseDetected { binding_id, user_id }, now).await?;
+    tx.commit().await
 }
 
 /// Revokes every active binding of one user with one tenant (the app's "remove them

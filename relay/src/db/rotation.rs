@@ -15,8 +15,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::activity::{self, count_refresh_on_writer, Event, RevokedBy};
-use super::bindings::revoke_binding;
+use super::activity::{self, count_refresh_on_writer, RevokedBy};
+use super::bindings::{reuse_detected, revoke_binding};
 use super::{Db, Store};
 use crate::secrets::new_id;
 
@@ -246,7 +246,7 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], presented: Option<&str>,
     // A binding has one session family (its successors share it): revoking the binding
     // revokes the family with it.
     // Detected whoever revokes first (a concurrent reuse, the user): the log tells of it.
-    activity::record_alone(db, &r.binding_id, &Event::RefreshReuseDetected, now).await?;
+    reuse_detected(db, &r.binding_id, &r.tenant_id, &r.user_id, now).await?;
     revoke_binding(db, &r.binding_id, now, RevokedBy::Reuse).await?;
     tracing::warn!(binding = %r.binding_id, "refresh token reused: family revoked");
     Ok(Refreshed::Reused)

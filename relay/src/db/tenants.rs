@@ -84,6 +84,60 @@ pub async fn tenant(db: &Db, id: &str) -> sqlx::Result<Option<Tenant>> {
     Ok(row.map(Tenant::from))
 }
 
+/// Where a tenant's webhooks go and what derives its signing secret (webhooks.rs).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WebhookTarget {
+    pub webhook_url: String,
+    pub webhook_secret_nonce: String,
+    pub webhook_secret_hash: String,
+}
+
+/// Sets (or replaces, with a new secret's nonce and fingerprint) the tenant's webhook.
+/// False when there is no such tenant.
+pub async fn set_webhook(db: &Db, tenant_id: &str, url: &str, nonce: &str, hash: &str) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE tenants SET webhook_url = $1, webhook_secret_nonce = $2, webhook_secret_hash = $3 WHERE id = $4",
+    )
+    .bind(url)
+    .bind(nonce)
+    .bind(hash)
+    .bind(tenant_id)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The tenant gets no more webhooks: its URL goes, and the events not yet delivered end as
+/// failed (there is nowhere to send them).
+pub async fn remove_webhook(db: &Db, tenant_id: &str, now: u64) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE tenants SET webhook_url = NULL, webhook_secret_nonce = NULL, webhook_secret_hash = NULL WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE webhook_outbox SET failed_at = $1, last_error = 'the webhook was removed'
+         WHERE tenant_id = $2 AND delivered_at IS NULL AND failed_at IS NULL",
+    )
+    .bind(now as i64)
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+pub async fn webhook_target(db: &Db, tenant_id: &str) -> sqlx::Result<Option<WebhookTarget>> {
+    sqlx::query_as(
+        "SELECT webhook_url, webhook_secret_nonce, webhook_secret_hash FROM tenants
+         WHERE id = $1 AND webhook_url IS NOT NULL AND webhook_secret_nonce IS NOT NULL AND webhook_secret_hash IS NOT NULL",
+    )
+    .bind(tenant_id)
+    .fetch_optional(db)
+    .await
+}
+
 pub const API_KEY_PREFIX: &str = "lak_";
 
 #[derive(Debug, Clone, Serialize)]

@@ -133,7 +133,7 @@ pub async fn reject(
 ) -> ApiResult<Json<DeniedAnswer>> {
     let id_hash = token_hash(&s.pepper, &req.challenge_id);
     challenges::get(&s.db, &id_hash).await?.ok_or_else(not_found)?;
-    match challenges::reject(&s.db, &id_hash).await? {
+    match challenges::reject(&s.db, &id_hash, now_ms()).await? {
         Rejected::Now => {
             tracing::info!("code pairing rejected by the browser user");
             s.metrics.pairings_denied.inc();

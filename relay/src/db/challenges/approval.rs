@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{update_and_announce, AWAITING, CONFIRMED, PENDING};
+use super::{update_and_announce, update_announce_and_hook, CodeHook, AWAITING, CONFIRMED, PENDING};
 use crate::db::Db;
 
 /// Who approves a code: recorded on the challenge and shown in the browser's prompt.
@@ -49,11 +49,12 @@ struct Approved {
 /// The conditional UPDATE is the single-approval gate (and refuses a key revoked since the
 /// caller's remembered check); when it matches nothing, the row says why.
 pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx::Result<Approval> {
-    let update = sqlx::query(
+    let update = sqlx::query_as(
         "UPDATE challenges SET status = 'awaiting_confirmation', tenant_id = $2, user_id = $3, app_name = $4,
                 app_origin = $5, approved_at = $6, key_id = $7
          WHERE code = $1 AND status = 'pending' AND expires_at > $6
-           AND ($7 IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = $7 AND k.revoked_at IS NULL))",
+           AND ($7 IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = $7 AND k.revoked_at IS NULL))
+         RETURNING tenant_id, user_id, device_name, expires_at",
     )
     .bind(code)
     .bind(who.tenant_id)
@@ -62,7 +63,7 @@ pub async fn approve(db: &Db, code: &str, who: &Approver<'_>, now: u64) -> sqlx:
     .bind(who.app_origin)
     .bind(now as i64)
     .bind(who.key_id);
-    if update_and_announce(db, update).await? {
+    if update_announce_and_hook(db, update, CodeHook::AwaitingConfirmation, now).await? {
         return Ok(Approval::Recorded);
     }
     let row: Option<Approved> =
@@ -108,13 +109,14 @@ pub enum OwnerDenial {
 
 /// The relay owner (CLI) denies any open code, approved or not.
 pub async fn deny_open(db: &Db, code: &str, now: u64) -> sqlx::Result<OwnerDenial> {
-    let update = sqlx::query(
+    let update = sqlx::query_as(
         "UPDATE challenges SET status = 'denied'
-         WHERE code = $1 AND status IN ('pending', 'awaiting_confirmation') AND expires_at > $2",
+         WHERE code = $1 AND status IN ('pending', 'awaiting_confirmation') AND expires_at > $2
+         RETURNING tenant_id, user_id, device_name, expires_at",
     )
     .bind(code)
     .bind(now as i64);
-    if update_and_announce(db, update).await? {
+    if update_announce_and_hook(db, update, CodeHook::DeniedBy("owner"), now).await? {
         return Ok(OwnerDenial::Denied);
     }
     let status: Option<String> = sqlx::query_scalar(

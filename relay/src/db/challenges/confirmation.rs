@@ -2,7 +2,7 @@
 //! request an app's approval named. The challenge id, a 256-bit secret only the requesting
 //! extension holds, is the credential; only its keyed hash is stored.
 
-use super::{update_and_announce, CONFIRMED, DENIED};
+use super::{update_and_announce, update_announce_and_hook, CodeHook, CONFIRMED, DENIED};
 use crate::db::Db;
 use crate::db::Topic;
 use crate::db::{count_change, insert_binding, insert_session, BindingToInsert, NewBinding, Via};
@@ -73,12 +73,13 @@ pub enum Rejected {
 }
 
 /// The browser's user denies (or cancels) a pending or awaiting challenge.
-pub async fn reject(db: &Db, id_hash: &[u8]) -> sqlx::Result<Rejected> {
-    let update = sqlx::query(
-        "UPDATE challenges SET status = 'denied' WHERE id_hash = $1 AND status IN ('pending', 'awaiting_confirmation')",
+pub async fn reject(db: &Db, id_hash: &[u8], now: u64) -> sqlx::Result<Rejected> {
+    let update = sqlx::query_as(
+        "UPDATE challenges SET status = 'denied' WHERE id_hash = $1 AND status IN ('pending', 'awaiting_confirmation')
+         RETURNING tenant_id, user_id, device_name, expires_at",
     )
     .bind(id_hash);
-    if update_and_announce(db, update).await? {
+    if update_announce_and_hook(db, update, CodeHook::DeniedBy("user"), now).await? {
         return Ok(Rejected::Now);
     }
     let status: Option<String> =

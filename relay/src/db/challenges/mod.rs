@@ -7,6 +7,7 @@
 use latch_wire::api::CodeRequester;
 
 use crate::db::count_change;
+use crate::db::outbox::{self, Hook};
 use crate::db::Db;
 use crate::db::Topic;
 
@@ -39,6 +40,53 @@ async fn update_and_announce<'q>(
         return Ok(false);
     }
     count_change(&mut tx, Topic::Challenges).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// What a challenge's UPDATE returns (`RETURNING tenant_id, user_id, device_name,
+/// expires_at`) for the webhook of the tenant that approved it.
+#[derive(sqlx::FromRow)]
+struct Changed {
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    device_name: String,
+    expires_at: i64,
+}
+
+/// Which webhook a change of a code sends the tenant that approved it.
+#[derive(Clone, Copy)]
+enum CodeHook {
+    AwaitingConfirmation,
+    /// By whom: `user` (the browser's) or `owner` (the relay's).
+    DeniedBy(&'static str),
+}
+
+/// [`update_and_announce`] for an UPDATE returning [`Changed`], which also queues `hook` for
+/// the tenant that approved the code, in the same transaction (a code nobody approved
+/// concerns no app).
+async fn update_announce_and_hook<'q>(
+    db: &Db,
+    update: sqlx::query::QueryAs<'q, sqlx::Any, Changed, sqlx::any::AnyArguments<'q>>,
+    hook: CodeHook,
+    now: u64,
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let Some(changed) = update.fetch_optional(&mut *tx).await? else {
+        return Ok(false);
+    };
+    count_change(&mut tx, Topic::Challenges).await?;
+    if let (Some(tenant_id), Some(user_id)) = (&changed.tenant_id, &changed.user_id) {
+        let hook = match hook {
+            CodeHook::AwaitingConfirmation => Hook::AwaitingConfirmation {
+                user_id,
+                device_name: &changed.device_name,
+                expires_at: changed.expires_at as u64,
+            },
+            CodeHook::DeniedBy(by) => Hook::PairingDenied { user_id, by },
+        };
+        outbox::enqueue(&mut tx, tenant_id, &hook, now).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
