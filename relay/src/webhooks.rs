@@ -8,6 +8,7 @@
 //! v1=<hex HMAC-SHA-256 of "<t>.<body>" keyed with the secret>`; a receiver recomputes it
 //! and refuses a `t` more than a few minutes old.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -15,6 +16,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 use crate::db::outbox::{self, Claimed};
 use crate::db::tenants::{set_webhook, webhook_target, WebhookTarget};
@@ -35,6 +37,8 @@ pub const BACKOFF_CAP_MS: u64 = 3_600_000;
 const BACKOFF_MIN_MS: u64 = 1_000;
 /// Events claimed per pass, sent concurrently.
 const BATCH: i64 = 32;
+/// Sends in flight on one instance.
+const MAX_IN_FLIGHT: usize = 64;
 /// How often each instance looks for due events.
 const PASS_EVERY: Duration = Duration::from_secs(1);
 
@@ -55,18 +59,31 @@ impl Sender {
 }
 
 /// A webhook URL the relay sends to: `https`, or `http` to this machine (development).
-pub fn check_url(raw: &str) -> Result<url::Url, String> {
+///
+/// Only the owner sets one (CLI), but a URL is still kept from reaching into the relay's own
+/// network by mistake: an address literal must be a public one, and plain `http` (to
+/// localhost) is for a `--dev` relay only. A host name that resolves to a private address
+/// is the owner's choice (and https still needs a certificate for it).
+pub fn check_url(raw: &str, dev: bool) -> Result<url::Url, String> {
     let url = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
+    let (loopback, internal) = match url.host() {
+        Some(url::Host::Domain(d)) => (d == "localhost", d == "localhost"),
+        Some(url::Host::Ipv4(ip)) => (ip.is_loopback(), !is_public_v4(ip)),
+        Some(url::Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => (v4.is_loopback(), !is_public_v4(v4)),
+            None => (
+                ip.is_loopback(),
+                ip.is_loopback() || ip.is_unspecified() || ip.is_unique_local() || ip.is_unicast_link_local(),
+            ),
+        },
+        None => (false, false),
     };
     match url.scheme() {
-        "https" if url.host().is_some() => {}
-        "http" if loopback => {}
-        _ => return Err("a webhook URL is https (or http to localhost)".into()),
+        "http" if loopback && dev => {}
+        "https" if url.host().is_some() && (dev || !internal) => {}
+        "http" if loopback => return Err("http to localhost is for a --dev relay; use https".into()),
+        "https" if internal => return Err("a webhook URL names a public host (or, with --dev, localhost)".into()),
+        _ => return Err("a webhook URL is https (or, with --dev, http to localhost)".into()),
     }
     if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
         return Err("a webhook URL has no credentials or fragment".into());
@@ -86,6 +103,17 @@ pub async fn issue_secret(db: &Db, pepper: &[u8], tenant_id: &str, url: &str) ->
     let secret = webhook_secret(pepper, tenant_id, &nonce);
     let issued = set_webhook(db, tenant_id, url, &nonce, &fingerprint(&secret)).await?;
     Ok(issued.then_some(secret))
+}
+
+fn is_public_v4(ip: std::net::Ipv4Addr) -> bool {
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        // 100.64.0.0/10, carrier-grade NAT: inside a provider's network.
+        || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64))
 }
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA-256(secret, "<t>.<body>")>`.
@@ -141,45 +169,43 @@ async fn send(state: &AppState, event: &Claimed, now: u64) -> Result<(), String>
     }
 }
 
-/// One pass: claims the due events and sends them concurrently. How many were delivered.
+/// Sends one claimed event and records the outcome (under its claim); true when delivered.
+/// A storage error is logged: the event is sent again once its lease ends.
+async fn deliver_one(state: AppState, event: Claimed, now: u64) -> bool {
+    let result = send(&state, &event, now).await;
+    let (recorded, outcome) = match &result {
+        Ok(()) => (outbox::delivered(&state.db, &event, now).await, "delivered"),
+        Err(error) => {
+            let give_up = now.saturating_sub(event.created_at as u64) >= GIVE_UP_AFTER_MS;
+            let next = (!give_up).then(|| next_attempt_at(event.attempts, now, &mut rand::thread_rng()));
+            tracing::info!(event = %event.id, tenant = %event.tenant_id, %error, give_up, "webhook not delivered");
+            let recorded = outbox::not_delivered(&state.db, &event, error, next, now).await;
+            (recorded, if give_up { "failed" } else { "retry" })
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(event = %event.id, error = %e, "webhook outcome not recorded; sent again after the lease");
+    }
+    state.metrics.webhook_sent(outcome);
+    result.is_ok()
+}
+
+/// One pass, waiting for its sends: claims the due events, sends them concurrently, and
+/// tells how many were delivered (tests drive delivery with it; the relay runs
+/// [`run_forever`]).
 pub async fn deliver_due(state: &AppState, now: u64) -> sqlx::Result<usize> {
     let mut sends = tokio::task::JoinSet::new();
     for event in outbox::claim_due(&state.db, now, LEASE_MS, BATCH).await? {
-        let state = state.clone();
-        sends.spawn(async move {
-            let result = send(&state, &event, now).await;
-            (event, result)
-        });
+        sends.spawn(deliver_one(state.clone(), event, now));
     }
-    let mut delivered = 0;
-    while let Some(sent) = sends.join_next().await {
-        // A send that panicked leaves its event to be claimed again after the lease.
-        let Ok((event, result)) = sent else { continue };
-        let outcome = match result {
-            Ok(()) => {
-                outbox::delivered(&state.db, &event.id, now).await?;
-                delivered += 1;
-                "delivered"
-            }
-            Err(error) => {
-                let give_up = now.saturating_sub(event.created_at as u64) >= GIVE_UP_AFTER_MS;
-                let next = (!give_up).then(|| next_attempt_at(event.attempts, now, &mut rand::thread_rng()));
-                outbox::not_delivered(&state.db, &event.id, &error, next, now).await?;
-                tracing::info!(event = %event.id, tenant = %event.tenant_id, %error, give_up, "webhook not delivered");
-                if give_up {
-                    "failed"
-                } else {
-                    "retry"
-                }
-            }
-        };
-        state.metrics.webhook_sent(outcome);
-    }
-    Ok(delivered)
+    Ok(sends.join_all().await.into_iter().filter(|delivered| *delivered).count())
 }
 
-/// Delivers due events every second until shutdown.
+/// Every second until shutdown, claims as many due events as it has room for and sends
+/// each on its own task: a slow receiver holds its own sends (at most
+/// `PER_TENANT_IN_FLIGHT` of them), never the next pass.
 pub async fn run_forever(state: AppState) {
+    let room = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut ticks = tokio::time::interval(PASS_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = state.shutdown.subscribe();
@@ -188,8 +214,23 @@ pub async fn run_forever(state: AppState) {
             _ = ticks.tick() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        if let Err(e) = deliver_due(&state, crate::clock::now_ms()).await {
-            tracing::warn!(error = %e, "webhook delivery pass failed");
+        let free = room.available_permits().min(BATCH as usize);
+        if free == 0 {
+            continue;
+        }
+        let now = crate::clock::now_ms();
+        match outbox::claim_due(&state.db, now, LEASE_MS, free as i64).await {
+            Ok(events) => {
+                for event in events {
+                    let Ok(permit) = room.clone().try_acquire_owned() else { break };
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        deliver_one(state, event, now).await;
+                        drop(permit);
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
         }
     }
 }
@@ -200,9 +241,25 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn only_https_or_loopback_http_urls_are_taken() {
-        for ok in ["https://app.example/hooks", "http://localhost:3000/h", "http://127.0.0.1:9/h", "http://[::1]/h"] {
-            assert!(check_url(ok).is_ok(), "{ok}");
+    fn only_public_https_urls_are_taken_and_local_http_with_dev() {
+        for ok in ["https://app.example/hooks", "https://93.184.215.14/h", "https://[2606:4700::1111]/h"] {
+            assert!(check_url(ok, false).is_ok(), "{ok}");
+            assert!(check_url(ok, true).is_ok(), "{ok}");
+        }
+        for dev_only in [
+            "http://localhost:3000/h",
+            "http://127.0.0.1:9/h",
+            "http://[::1]/h",
+            "https://localhost/h",
+            "https://10.0.0.5/h",
+            "https://192.168.1.1/h",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.100.100.200/",
+            "https://[fd00::1]/h",
+            "https://[::ffff:10.0.0.1]/h",
+        ] {
+            assert!(check_url(dev_only, false).is_err(), "{dev_only}");
+            assert!(check_url(dev_only, true).is_ok(), "{dev_only}");
         }
         for bad in [
             "http://app.example/hooks",
@@ -213,8 +270,9 @@ mod tests {
             "not a url",
             "https://",
             "http://localhost.evil.example/",
+            "http://10.0.0.5/h",
         ] {
-            assert!(check_url(bad).is_err(), "{bad}");
+            assert!(check_url(bad, true).is_err(), "{bad}");
         }
     }
 

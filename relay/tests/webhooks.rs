@@ -17,7 +17,7 @@ use axum::routing::post;
 use common::{fixture, fixture_on, fixture_with, test_db, Fixture};
 use hmac::{Hmac, Mac};
 use latch_relay::clock::now_ms;
-use latch_relay::db::outbox::{claim_due, deliveries, Delivery};
+use latch_relay::db::outbox::{claim_due, deliveries, not_delivered, Delivery, PER_TENANT_IN_FLIGHT};
 use latch_relay::secrets::TokenKeys;
 use latch_relay::webhooks::{deliver_due, issue_secret, GIVE_UP_AFTER_MS, LEASE_MS};
 use latch_relay::{cleanup, db, AppState, Config};
@@ -244,6 +244,21 @@ async fn a_code_the_app_approved_tells_it_when_it_waits_for_the_user_and_who_den
     assert_eq!(later, expected, "{got:?}");
     let by_code = got.iter().find(|e| e["type"] == "binding.created").unwrap();
     assert_eq!(by_code["data"]["via"], "code");
+    // The key that approved a code is revoked while the code waits: its approval is
+    // withdrawn, and the app hears the code was denied.
+    let (second_key, second_key_id) = db::create_api_key(&f.state.db, "acme", "Second", now_ms()).await.unwrap();
+    let (_, code) = requested(&f).await;
+    let body = json!({"code": code, "userId": "gina"});
+    let (s, b) = f.call("POST", "/api/pairing/approve", Some(&second_key), Some(body)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    deliver_due(&f.state, now_ms()).await.unwrap();
+    assert!(db::revoke_api_key(&f.state.db, &second_key_id, now_ms()).await.unwrap());
+    deliver_due(&f.state, now_ms()).await.unwrap();
+    let last = receiver.events(&secret).pop().unwrap();
+    assert_eq!(
+        (last["type"].as_str(), last["data"]["userId"].as_str(), last["data"]["by"].as_str()),
+        (Some("pairing.denied"), Some("gina"), Some("owner"))
+    );
 }
 
 async fn fixture_with_polls() -> Fixture {
@@ -416,18 +431,53 @@ async fn a_failing_receiver_is_retried_with_growing_backoff_and_a_dead_one_given
 }
 
 #[tokio::test]
-async fn a_claimed_event_waits_out_its_lease_before_another_sender_takes_it() {
+async fn a_claimed_event_waits_out_its_lease_and_a_late_sender_records_nothing() {
     let f = fixture().await;
     let receiver = Receiver::start(Duration::ZERO).await;
     hooked(&f.state, "acme", &receiver.url).await;
     pair(&f, "dana").await;
     let now = now_ms();
-    // An instance claims it and dies before sending.
-    assert_eq!(claim_due(&f.state.db, now, LEASE_MS, 10).await.unwrap().len(), 1);
+    // An instance claims it and stalls before sending.
+    let stalled = claim_due(&f.state.db, now, LEASE_MS, 10).await.unwrap().remove(0);
     assert_eq!(deliver_due(&f.state, now + 1_000).await.unwrap(), 0);
     assert!(receiver.received().is_empty());
     assert_eq!(deliver_due(&f.state, now + LEASE_MS).await.unwrap(), 1);
     assert_eq!(receiver.received().len(), 1);
+    // The stalled one comes back with a failure: its claim is over, nothing changes.
+    not_delivered(&f.state.db, &stalled, "answered 500", None, now + LEASE_MS).await.unwrap();
+    let row = outbox(&f).await.remove(0);
+    assert_eq!((row.state(), row.attempts, row.last_error), ("delivered", 2, None));
+}
+
+#[tokio::test]
+async fn tenants_take_turns_and_none_holds_more_than_eight_sends_in_flight() {
+    let f = fixture().await;
+    globex(&f).await;
+    let receiver = Receiver::start(Duration::ZERO).await;
+    hooked(&f.state, "acme", &receiver.url).await;
+    hooked(&f.state, "globex", &receiver.url).await;
+    // Globex has 20 events waiting, all older than acme's 3.
+    let now = now_ms();
+    for n in 0..20 {
+        let hook = db::Hook::PairingDenied { user_id: &format!("g{n}"), by: "user" };
+        let mut conn = f.state.db.acquire().await.unwrap();
+        latch_relay::db::outbox::enqueue(&mut conn, "globex", &hook, now - 1_000).await.unwrap();
+    }
+    for user in ["a", "b", "c"] {
+        pair(&f, user).await;
+    }
+    let claimed = claim_due(&f.state.db, now_ms(), LEASE_MS, 32).await.unwrap();
+    let of = |tenant: &str| claimed.iter().filter(|e| e.tenant_id == tenant).count();
+    assert_eq!((of("globex"), of("acme")), (PER_TENANT_IN_FLIGHT as usize, 3));
+    // While those eight are in flight, globex gets no more.
+    assert!(claim_due(&f.state.db, now_ms(), LEASE_MS, 32).await.unwrap().is_empty());
+    // A limit smaller than the due events: each tenant's first before anyone's second.
+    let later = now_ms() + LEASE_MS;
+    pair(&f, "d").await;
+    let two = claim_due(&f.state.db, later, LEASE_MS, 2).await.unwrap();
+    let mut tenants: Vec<&str> = two.iter().map(|e| e.tenant_id.as_str()).collect();
+    tenants.sort();
+    assert_eq!(tenants, ["acme", "globex"]);
 }
 
 #[tokio::test]
@@ -489,9 +539,13 @@ async fn the_secret_the_cli_prints_once_verifies_what_the_relay_sends_and_a_new_
         let err = cli(db, &[&create[..], &[bad, "--dev"]].concat()).unwrap_err();
         assert!(err.contains("--webhook-url") && err.lines().count() == 1, "{err}");
     }
+    let err = cli(db, &[&create[..], &["https://169.254.169.254/latest"]].concat()).unwrap_err();
+    assert!(err.contains("public host"), "{err}");
+    let err = cli(db, &[&create[..], &[&receiver.url]].concat()).unwrap_err();
+    assert!(err.contains("--dev"), "plain http to this machine is for a --dev relay: {err}");
     assert!(db::tenant(&db::open(db).await.unwrap(), "shop").await.unwrap().is_none(), "a refused URL makes no tenant");
     // Without the pepper the relay has (env, or --dev for a --dev relay), no secret.
-    let err = cli(db, &[&create[..], &[&receiver.url]].concat()).unwrap_err();
+    let err = cli(db, &[&create[..], &["https://shop.example/hooks"]].concat()).unwrap_err();
     assert!(err.contains("LATCH_TOKEN_PEPPER"), "{err}");
     let created = cli(db, &[&create[..], &[&receiver.url, "--dev"]].concat()).unwrap();
     let secret = created["webhookSecret"].as_str().unwrap().to_owned();

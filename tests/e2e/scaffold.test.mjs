@@ -1,14 +1,16 @@
 // `latch-relay scaffold web-pairing` for each stack: generate the app, install what it
 // needs from the registries (npm, PyPI, crates.io), start it on the app's port against a
-// real relay, and pair through it in real Chromium with the built extension.
+// real relay, pair through it in real Chromium with the built extension, and check its
+// webhook receiver: forged, tampered and stale events refused, the relay's binding.created taken.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, readFileSync } from "node:fs";
+import { createHmac } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  startStack, launchBrowser, openPanel, approveWhenArmed, waitForBindings, offerFromApp, waitFor,
+  startStack, launchBrowser, openPanel, approveWhenArmed, waitForBindings, offerFromApp, waitFor, until,
   APP, ROOT, RELAY_BIN,
 } from "./harness.mjs";
 
@@ -22,6 +24,28 @@ after(async () => {
   await stack?.stop();
   for (const g of Object.values(generated)) rmSync(g.dir, { recursive: true, force: true });
 });
+
+/** Signs like the relay (PROTOCOL §11), for the forged and stale requests below. */
+function signed(secret, body, t = Math.floor(Date.now() / 1000)) {
+  return `t=${t},v1=${createHmac("sha256", secret).update(`${t}.${body}`).digest("hex")}`;
+}
+
+/** The receiver answers 400 to an unsigned, wrongly signed, tampered or stale event. */
+async function refusesForgedWebhooks(secret) {
+  const body = JSON.stringify({ id: "evt_forged", type: "binding.revoked", createdAt: Date.now(), data: {} });
+  const post = (signature, b = body) => fetch(`${APP}/latch/webhooks`, {
+    method: "POST", body: b, headers: { "content-type": "application/json", ...(signature && { "latch-signature": signature }) },
+  });
+  const stale = Math.floor(Date.now() / 1000) - 600;
+  for (const [what, r] of [
+    ["unsigned", await post(null)],
+    ["another secret", await post(signed("whsec_other", body))],
+    ["tampered body", await post(signed(secret, body), body.replace("revoked", "created"))],
+    ["stale", await post(signed(secret, body, stale))],
+  ]) assert.equal(r.status, 400, what);
+  const genuine = await post(signed(secret, body));
+  assert.equal(genuine.status, 204, "a correctly signed event is taken");
+}
 
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
 
@@ -71,7 +95,7 @@ async function startApp(g, env) {
 }
 
 for (const name of ["express", "flask", "axum"]) {
-  test(`scaffold ${name}: the generated route mints, and a browser pairs through it in one click`, async () => {
+  test(`scaffold ${name}: the generated route mints, a browser pairs through it in one click, and its receiver takes only signed webhooks`, async () => {
     generated[name] = generate(name);
     const server = readFileSync(join(generated[name].dir, { express: "server.js", flask: "app.py", axum: "src/main.rs" }[name]), "utf8");
     assert.ok(server.includes(`"${ROUTE}"`), "the route asked for");
@@ -84,9 +108,12 @@ for (const name of ["express", "flask", "axum"]) {
       assert.equal((await r.json()).error, "not_signed_in");
     } finally { await app.stop(); }
 
-    app = await startApp(generated[name], { LATCH_DEMO_USER_ID: "dana" });
+    // The relay's webhooks go to the generated receiver, with the secret printed once.
+    const { webhookSecret } = await stack.cli("tenant", "update", "--id", "acme", "--webhook-url", `${APP}/latch/webhooks`, "--dev");
+    app = await startApp(generated[name], { LATCH_DEMO_USER_ID: "dana", LATCH_WEBHOOK_SECRET: webhookSecret });
     const { context, close } = await launchBrowser();
     try {
+      await refusesForgedWebhooks(webhookSecret);
       const { app: page } = await offerFromApp(context);
       const panel = await openPanel(context);
       await approveWhenArmed(panel);
@@ -94,6 +121,9 @@ for (const name of ["express", "flask", "axum"]) {
       assert.equal(binding.tenantId, "acme");
       assert.equal(binding.userId, "dana");
       await page.getByRole("button", { name: "Latch Connected" }).waitFor({ timeout: 10000 });
+      // The relay delivers within its next pass (every second); the receiver verified it.
+      const heard = new RegExp(`latch webhook binding\\.created evt_\\w+ .*"bindingId":"${binding.bindingId}"`);
+      await until("binding.created at the generated receiver", () => heard.test(app.logs.join("")));
     } catch (e) {
       throw new Error(`${e.message}\napp output:\n${app.logs.join("")}`);
     } finally {

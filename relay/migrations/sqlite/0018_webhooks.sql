@@ -6,8 +6,9 @@ ALTER TABLE tenants ADD COLUMN webhook_secret_nonce TEXT;
 ALTER TABLE tenants ADD COLUMN webhook_secret_hash TEXT;
 
 -- The outbox: written in the transaction of the change it announces, delivered at least
--- once. `claimed_until` is the lease of the instance sending it (one sender at a time);
--- `data` is the event's own fields, the envelope is made at delivery.
+-- once. `claimed_until` is the lease of the instance sending it (one sender at a time) and
+-- `claim_token` that claim's, so a sender whose lease ran out records nothing; `data` is
+-- the event's own fields, the envelope is made at delivery.
 CREATE TABLE webhook_outbox (
     id              TEXT PRIMARY KEY,
     tenant_id       TEXT NOT NULL,
@@ -17,6 +18,7 @@ CREATE TABLE webhook_outbox (
     attempts        BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
     claimed_until   BIGINT,
+    claim_token     TEXT,
     delivered_at    BIGINT,
     failed_at       BIGINT,
     last_error      TEXT

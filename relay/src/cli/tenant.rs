@@ -72,7 +72,8 @@ pub enum TenantCmd {
 /// Where a tenant's webhooks go (PROTOCOL §11).
 #[derive(clap::Args)]
 pub struct WebhookArgs {
-    /// The app's receiver for binding and pairing events: https, or http to localhost.
+    /// The app's receiver for binding and pairing events: https to a public host (with
+    /// --dev also http to localhost or a private address).
     /// Prints {"webhookSecret"} once: the key of each delivery's `Latch-Signature`.
     #[arg(long)]
     webhook_url: Option<String>,
@@ -125,7 +126,7 @@ async fn create(db: &Db, t: NewTenant, webhook: WebhookArgs, now: u64) -> anyhow
     if let Some(bad) = origins.iter().find(|o| !is_plain_origin(o)) {
         bail!("--origin {bad:?} is not an origin like https://app.example.com");
     }
-    let webhook_url = webhook.webhook_url.as_deref().map(checked_webhook_url).transpose()?;
+    let webhook_url = webhook.webhook_url.as_deref().map(|url| checked_webhook_url(url, webhook.dev)).transpose()?;
     // The pepper before the tenant: without it, nothing is made.
     let pepper = match webhook_url {
         Some(_) => Some(webhook_pepper(db, webhook.dev).await?),
@@ -158,7 +159,7 @@ async fn update(db: &Db, id: String, webhook: WebhookArgs, no_webhook: bool, now
         bail!("no tenant {id:?}");
     }
     let mut out = json!({ "tenantId": id });
-    match webhook.webhook_url.as_deref().map(checked_webhook_url).transpose()? {
+    match webhook.webhook_url.as_deref().map(|url| checked_webhook_url(url, webhook.dev)).transpose()? {
         Some(url) => {
             let pepper = webhook_pepper(db, webhook.dev).await?;
             out["webhookSecret"] = issue_webhook_secret(db, &pepper, &id, &url).await?.into();
@@ -173,8 +174,8 @@ async fn update(db: &Db, id: String, webhook: WebhookArgs, no_webhook: bool, now
     Ok(())
 }
 
-fn checked_webhook_url(raw: &str) -> anyhow::Result<String> {
-    match latch_relay::webhooks::check_url(raw) {
+fn checked_webhook_url(raw: &str, dev: bool) -> anyhow::Result<String> {
+    match latch_relay::webhooks::check_url(raw, dev) {
         Ok(url) => Ok(url.to_string()),
         Err(why) => bail!("--webhook-url {raw:?}: {why}"),
     }

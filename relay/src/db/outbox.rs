@@ -3,15 +3,15 @@
 //! delivered later by `webhooks.rs`, at least once. Only tenants with a webhook URL get
 //! rows: the insert selects the tenant by its URL, so a tenant without one costs an index
 //! probe and no row. Several instances share the table: a row is claimed with a lease
-//! before it is sent (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer), so no
-//! two instances send one event at the same time.
+//! before it is sent, so no two instances send one event at the same time, and its outcome
+//! is recorded only under that claim's token.
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::activity::{RevokedBy, Via};
-use super::{Backend, Db};
+use super::Db;
 use crate::secrets::new_id;
 
 /// An event an app hears of.
@@ -114,52 +114,97 @@ pub struct Claimed {
     pub created_at: i64,
     /// Attempts so far, this one included.
     pub attempts: i64,
+    /// This claim's: only its holder records the outcome.
+    pub claim_token: String,
 }
 
+/// Sends of one tenant in flight at once (claimed and leased, on any instance), so a
+/// tenant whose receiver hangs holds at most this many sends while the others' go on.
+pub const PER_TENANT_IN_FLIGHT: i64 = 8;
+
+/// A due event: pending, its attempt time (`$2`) come, not leased.
+const DUE: &str = "delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2
+     AND (claimed_until IS NULL OR claimed_until <= $2)";
+
 /// Claims up to `limit` due events for `lease_ms`: none of them is claimed by another
-/// instance until the lease ends (or this one answers first).
+/// instance until the lease ends. Tenants take turns (each one's earliest first, then each
+/// one's second, …) and none gets more than [`PER_TENANT_IN_FLIGHT`] in flight.
+///
+/// Two instances may pick the same rows; the UPDATE's own [`DUE`] condition settles it (on
+/// PostgreSQL the second waits for the first's row lock, re-reads the row and skips it; on
+/// SQLite the one writer runs them in turn). A pass with nothing due writes nothing.
 pub async fn claim_due(db: &Db, now: u64, lease_ms: u64, limit: i64) -> sqlx::Result<Vec<Claimed>> {
-    let lock = match Backend::of(db) {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "", // the UPDATE holds SQLite's one write lock
-    };
+    let anything: Option<i32> =
+        sqlx::query_scalar(&format!("SELECT 1 FROM webhook_outbox WHERE $1 = $1 AND {DUE} LIMIT 1"))
+            .bind(0i64)
+            .bind(now as i64)
+            .fetch_optional(db)
+            .await?;
+    if anything.is_none() {
+        return Ok(Vec::new());
+    }
     sqlx::query_as(&format!(
-        "UPDATE webhook_outbox SET claimed_until = $1, attempts = attempts + 1
-         WHERE id IN (SELECT id FROM webhook_outbox
-                      WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2
-                        AND (claimed_until IS NULL OR claimed_until <= $2)
-                      ORDER BY next_attempt_at LIMIT {limit} {lock})
-         RETURNING id, tenant_id, type, data, created_at, attempts"
+        "UPDATE webhook_outbox SET claimed_until = $1, claim_token = $3, attempts = attempts + 1
+         WHERE {DUE} AND id IN (
+             SELECT id FROM (
+                 SELECT due.id, due.next_attempt_at, COALESCE(busy.n, 0) AS busy,
+                        ROW_NUMBER() OVER (PARTITION BY due.tenant_id ORDER BY due.next_attempt_at, due.id) AS nth
+                 FROM webhook_outbox due
+                 LEFT JOIN (SELECT tenant_id, COUNT(*) AS n FROM webhook_outbox
+                            WHERE delivered_at IS NULL AND failed_at IS NULL AND claimed_until > $2
+                            GROUP BY tenant_id) busy ON busy.tenant_id = due.tenant_id
+                 WHERE due.delivered_at IS NULL AND due.failed_at IS NULL AND due.next_attempt_at <= $2
+                   AND (due.claimed_until IS NULL OR due.claimed_until <= $2)
+             ) ranked
+             WHERE nth + busy <= {PER_TENANT_IN_FLIGHT}
+             ORDER BY nth, next_attempt_at LIMIT {limit})
+         RETURNING id, tenant_id, type, data, created_at, attempts, claim_token"
     ))
     .bind((now + lease_ms) as i64)
     .bind(now as i64)
+    .bind(new_id("clm_"))
     .fetch_all(db)
     .await
 }
 
-/// The receiver answered 2xx.
-pub async fn delivered(db: &Db, id: &str, now: u64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE webhook_outbox SET delivered_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2")
-        .bind(now as i64)
-        .bind(id)
-        .execute(db)
-        .await?;
+/// The receiver answered 2xx. Nothing is recorded if the claim ran out meanwhile (another
+/// sender holds the event now, and records its own outcome).
+pub async fn delivered(db: &Db, event: &Claimed, now: u64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE webhook_outbox SET delivered_at = $1, claimed_until = NULL, claim_token = NULL, last_error = NULL
+         WHERE id = $2 AND claim_token = $3 AND delivered_at IS NULL AND failed_at IS NULL",
+    )
+    .bind(now as i64)
+    .bind(&event.id)
+    .bind(&event.claim_token)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
-/// Not delivered: tried again at `next_attempt_at`, or (`None`) given up on.
-pub async fn not_delivered(db: &Db, id: &str, error: &str, next_attempt_at: Option<u64>, now: u64) -> sqlx::Result<()> {
-    let query = match next_attempt_at {
-        Some(at) => sqlx::query(
-            "UPDATE webhook_outbox SET next_attempt_at = $1, claimed_until = NULL, last_error = $2 WHERE id = $3",
-        )
-        .bind(at as i64),
-        None => {
-            sqlx::query("UPDATE webhook_outbox SET failed_at = $1, claimed_until = NULL, last_error = $2 WHERE id = $3")
-                .bind(now as i64)
-        }
+/// Not delivered: tried again at `next_attempt_at`, or (`None`) given up on; under the
+/// claim only, as [`delivered`].
+pub async fn not_delivered(
+    db: &Db,
+    event: &Claimed,
+    error: &str,
+    next_attempt_at: Option<u64>,
+    now: u64,
+) -> sqlx::Result<()> {
+    let (set, at) = match next_attempt_at {
+        Some(at) => ("next_attempt_at", at),
+        None => ("failed_at", now),
     };
-    query.bind(error).bind(id).execute(db).await?;
+    sqlx::query(&format!(
+        "UPDATE webhook_outbox SET {set} = $1, claimed_until = NULL, claim_token = NULL, last_error = $2
+         WHERE id = $3 AND claim_token = $4 AND delivered_at IS NULL AND failed_at IS NULL"
+    ))
+    .bind(at as i64)
+    .bind(error)
+    .bind(&event.id)
+    .bind(&event.claim_token)
+    .execute(db)
+    .await?;
     Ok(())
 }
 

@@ -247,7 +247,7 @@ pub async fn revoke_api_key(db: &Db, key_id: &str, now: u64) -> sqlx::Result<boo
         .await?;
     if r.rows_affected() == 1 {
         count_change(&mut tx, Topic::Revocations).await?;
-        withdraw_approvals(&mut tx, &[key_id.to_owned()]).await?;
+        withdraw_approvals(&mut tx, &[key_id.to_owned()], now).await?;
     }
     tx.commit().await?;
     Ok(r.rows_affected() == 1)
@@ -267,24 +267,30 @@ pub async fn revoke_tenant_api_keys(db: &Db, tenant_id: &str, now: u64) -> sqlx:
     .await?;
     if !revoked.is_empty() {
         count_change(&mut tx, Topic::Revocations).await?;
-        withdraw_approvals(&mut tx, &revoked).await?;
+        withdraw_approvals(&mut tx, &revoked, now).await?;
     }
     tx.commit().await?;
     Ok(revoked.len() as u64)
 }
 
 /// Denies the code approvals these (just revoked) keys made that still await the browser's
-/// user; their long-polls wake on the challenges counter.
-async fn withdraw_approvals(conn: &mut sqlx::AnyConnection, key_ids: &[String]) -> sqlx::Result<()> {
+/// user; their long-polls wake on the challenges counter, and the app hears
+/// `pairing.denied` by the owner (it was told the code awaited confirmation).
+async fn withdraw_approvals(conn: &mut sqlx::AnyConnection, key_ids: &[String], now: u64) -> sqlx::Result<()> {
     let mut withdrawn = 0;
     for key_id in key_ids {
-        withdrawn += sqlx::query(
-            "UPDATE challenges SET status = 'denied' WHERE key_id = $1 AND status = 'awaiting_confirmation'",
+        let denied: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE challenges SET status = 'denied' WHERE key_id = $1 AND status = 'awaiting_confirmation'
+             RETURNING tenant_id, user_id",
         )
         .bind(key_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        .fetch_all(&mut *conn)
+        .await?;
+        for (tenant_id, user_id) in &denied {
+            let hook = super::outbox::Hook::PairingDenied { user_id, by: "owner" };
+            super::outbox::enqueue(&mut *conn, tenant_id, &hook, now).await?;
+        }
+        withdrawn += denied.len();
     }
     if withdrawn > 0 {
         count_change(conn, Topic::Challenges).await?;

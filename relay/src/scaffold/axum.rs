@@ -3,14 +3,22 @@
 //!     LATCH_API_KEY=lak_… cargo run --release        (PORT, default 3000; HOST, default 127.0.0.1)
 //!
 //! The API key stays on this server: the browser only ever sees a single-use pairing token.
+//! Webhooks: point the relay at this app (`latch-relay tenant update --id {{TENANT_ID}}
+//! --webhook-url https://YOUR-APP/latch/webhooks`) and set the secret it prints once as
+//! LATCH_WEBHOOK_SECRET.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Json};
+use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
+use sha2::Sha256;
 
 const RELAY_URL: &str = "{{RELAY_URL}}";
 const TENANT_ID: &str = "{{TENANT_ID}}";
@@ -18,6 +26,9 @@ const TENANT_ID: &str = "{{TENANT_ID}}";
 struct App {
     api_key: String,
     http: reqwest::Client,
+    webhook_secret: Option<String>,
+    /// Events come at least once: the ids handled. Replace with your database.
+    handled_events: Mutex<HashSet<String>>,
 }
 
 /// Replace with your app's session lookup: the signed-in user's id, or `None`. Until then
@@ -54,6 +65,48 @@ async fn pairing_token(State(app): State<Arc<App>>, headers: HeaderMap) -> impl 
     }
 }
 
+/// Latch's webhooks (binding.created, binding.revoked, binding.reuse_detected,
+/// pairing.awaiting_confirmation, pairing.denied): nothing is read before the signature holds.
+async fn latch_webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &app.webhook_secret else {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "webhooks_not_configured" }))).into_response();
+    };
+    let header = headers.get("latch-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let event = match serde_json::from_slice::<Value>(&body) {
+        Ok(event) if latch_signature_holds(secret, header, &body) => event,
+        _ => return (StatusCode::BAD_REQUEST, Json(json!({ "error": "bad_signature" }))).into_response(),
+    };
+    let id = event["id"].as_str().unwrap_or_default().to_owned();
+    if app.handled_events.lock().unwrap().insert(id.clone()) {
+        // Your reaction goes here: e.g. show the user's linked browsers, alert on reuse.
+        println!("latch webhook {} {id} {}", event["type"].as_str().unwrap_or_default(), event["data"]);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `Latch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA-256 of "<t>.<raw body>">` with the
+/// secret, compared in constant time (`verify_slice`); a `t` more than 5 minutes off is a
+/// replay.
+fn latch_signature_holds(secret: &str, header: &str, body: &[u8]) -> bool {
+    let (mut t, mut v1) = (None, None);
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = value.parse::<u64>().ok(),
+            Some(("v1", value)) => v1 = hex::decode(value).ok(),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else { return false };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if now.abs_diff(t) > 300 {
+        return false;
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&v1).is_ok()
+}
+
 /// A page with the Connect Latch button: the script tag and its container.
 async fn page() -> Html<&'static str> {
     Html(
@@ -71,9 +124,11 @@ async fn main() {
         eprintln!("LATCH_API_KEY is required (create one with: latch-relay key create --tenant {TENANT_ID} --label NAME)");
         std::process::exit(2);
     };
-    let app = Arc::new(App { api_key, http: reqwest::Client::new() });
+    let webhook_secret = std::env::var("LATCH_WEBHOOK_SECRET").ok().filter(|s| !s.is_empty());
+    let app = Arc::new(App { api_key, http: reqwest::Client::new(), webhook_secret, handled_events: Mutex::default() });
     let router = axum::Router::new()
         .route("{{TOKEN_ROUTE}}", post(pairing_token))
+        .route("/latch/webhooks", post(latch_webhook))
         .route("/", get(page))
         .with_state(app);
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());

@@ -4,6 +4,10 @@
 //   LATCH_API_KEY=lak_… node server.js        (PORT, default 3000; HOST, default 127.0.0.1)
 //
 // The API key stays on this server: the browser only ever sees a single-use pairing token.
+// Webhooks: point the relay at this app (`latch-relay tenant update --id {{TENANT_ID}}
+// --webhook-url https://YOUR-APP/latch/webhooks`) and set the secret it prints once as
+// LATCH_WEBHOOK_SECRET.
+const crypto = require("node:crypto");
 const express = require("express");
 
 const RELAY_URL = "{{RELAY_URL}}";
@@ -39,6 +43,38 @@ app.post("{{TOKEN_ROUTE}}", async (req, res) => {
     res.status(502).json({ error: "relay_unreachable", message: "Latch's relay did not answer. Try again in a moment." });
   }
 });
+
+const WEBHOOK_SECRET = process.env.LATCH_WEBHOOK_SECRET;
+// Events come at least once: remember the ids handled. Replace with your database.
+const handledEvents = new Set();
+
+// Latch's webhooks (binding.created, binding.revoked, binding.reuse_detected,
+// pairing.awaiting_confirmation, pairing.denied): nothing is read before the signature holds.
+app.post("/latch/webhooks", express.raw({ type: "application/json", limit: "64kb" }), (req, res) => {
+  if (!WEBHOOK_SECRET) return res.status(503).json({ error: "webhooks_not_configured" });
+  const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  if (!latchSignatureHolds(req.get("latch-signature") || "", body)) {
+    return res.status(400).json({ error: "bad_signature" });
+  }
+  const event = JSON.parse(body.toString("utf8"));
+  if (!handledEvents.has(event.id)) {
+    handledEvents.add(event.id);
+    // Your reaction goes here: e.g. show the user's linked browsers, alert on reuse.
+    console.log(`latch webhook ${event.type} ${event.id} ${JSON.stringify(event.data)}`);
+  }
+  res.status(204).end();
+});
+
+// `Latch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA-256 of "<t>.<raw body>">` with the
+// secret, compared in constant time; a `t` more than 5 minutes off is a replay.
+function latchSignatureHolds(header, body) {
+  const parts = Object.fromEntries(header.split(",").map((part) => [part.split("=")[0], part.slice(part.indexOf("=") + 1)]));
+  const t = Number(parts.t);
+  if (!Number.isInteger(t) || Math.abs(Date.now() / 1000 - t) > 300) return false;
+  if (!/^[0-9a-f]{64}$/.test(parts.v1 || "")) return false;
+  const expected = crypto.createHmac("sha256", WEBHOOK_SECRET).update(`${t}.`).update(body).digest();
+  return crypto.timingSafeEqual(expected, Buffer.from(parts.v1, "hex"));
+}
 
 // A page with the Connect Latch button: the script tag and its container.
 app.get("/", (req, res) => {

@@ -4,14 +4,20 @@
     LATCH_API_KEY=lak_… .venv/bin/python app.py        (PORT, default 3000; HOST, default 127.0.0.1)
 
 The API key stays on this server: the browser only ever sees a single-use pairing token.
+Webhooks: point the relay at this app (`latch-relay tenant update --id {{TENANT_ID}}
+--webhook-url https://YOUR-APP/latch/webhooks`) and set the secret it prints once as
+LATCH_WEBHOOK_SECRET.
 """
+import hashlib
+import hmac
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 RELAY_URL = "{{RELAY_URL}}"
 TENANT_ID = "{{TENANT_ID}}"
@@ -19,7 +25,12 @@ API_KEY = os.environ.get("LATCH_API_KEY")
 if not API_KEY:
     sys.exit(f"LATCH_API_KEY is required (create one with: latch-relay key create --tenant {TENANT_ID} --label NAME)")
 
+WEBHOOK_SECRET = os.environ.get("LATCH_WEBHOOK_SECRET")
+# Events come at least once: remember the ids handled. Replace with your database.
+handled_events = set()
+
 app = Flask(__name__)
+app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
 
 
 def signed_in_user_id():
@@ -34,14 +45,14 @@ def latch_pairing_token():
     user_id = signed_in_user_id()
     if not user_id:
         return jsonify(error="not_signed_in", message="Sign in to connect your browser."), 401
-    request = urllib.request.Request(
+    mint = urllib.request.Request(
         f"{RELAY_URL}/pairing-tokens",
         data=json.dumps({"userId": user_id}).encode(),
         headers={"authorization": f"Bearer {API_KEY}", "content-type": "application/json"},
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with urllib.request.urlopen(mint, timeout=10) as answer:
             # 201 MintResponse {pairingToken, expiresAt, connectUrl} (the relay's /openapi.json), passed through.
             return jsonify(json.load(answer)), 201
     except urllib.error.HTTPError as refused:
@@ -49,6 +60,37 @@ def latch_pairing_token():
         return jsonify(json.load(refused)), 502
     except (urllib.error.URLError, TimeoutError):
         return jsonify(error="relay_unreachable", message="Latch's relay did not answer. Try again in a moment."), 502
+
+
+@app.post("/latch/webhooks")
+def latch_webhook():
+    """Latch's webhooks (binding.created, binding.revoked, binding.reuse_detected,
+    pairing.awaiting_confirmation, pairing.denied): nothing is read before the signature holds."""
+    if not WEBHOOK_SECRET:
+        return jsonify(error="webhooks_not_configured"), 503
+    body = request.get_data(cache=False)
+    if not latch_signature_holds(request.headers.get("Latch-Signature", ""), body):
+        return jsonify(error="bad_signature"), 400
+    event = json.loads(body)
+    if event["id"] not in handled_events:
+        handled_events.add(event["id"])
+        # Your reaction goes here: e.g. show the user's linked browsers, alert on reuse.
+        print(f"latch webhook {event['type']} {event['id']} {json.dumps(event['data'], separators=(',', ':'))}", flush=True)
+    return "", 204
+
+
+def latch_signature_holds(header, body):
+    """`Latch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA-256 of "<t>.<raw body>">` with the
+    secret, compared in constant time; a `t` more than 5 minutes off is a replay."""
+    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    try:
+        t = int(parts.get("t", ""))
+    except ValueError:
+        return False
+    if abs(time.time() - t) > 300:
+        return False
+    expected = hmac.new(WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
 @app.get("/")
