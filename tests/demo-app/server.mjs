@@ -2,10 +2,12 @@
 //  * a signed-in user (a session cookie; the demo signs everyone in as "dana"),
 //  * one server route that mints a pairing token with the app's API key (never sent to
 //    the browser), and
-//  * the embed script tag + container on its page.
+//  * the embed script tag + container on its page, and
+//  * a webhook receiver (LATCH_WEBHOOK_SECRET: what `tenant update --webhook-url` printed)
+//    whose verified events the page lists.
 // Usage: LATCH_API_KEY=lak_… node server.mjs  [PORT=8788 RELAY_URL=http://localhost:8787 TENANT=acme]
 import { createServer } from "node:http";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 const PORT = Number(process.env.PORT || 8788);
 const HOST = process.env.HOST || "127.0.0.1";
@@ -16,7 +18,9 @@ const DEMO_USER = { id: process.env.DEMO_USER || "dana", name: "Dana Scully" };
 const ORIGIN = process.env.APP_ORIGIN || `http://localhost:${PORT}`;
 if (!API_KEY) { console.error("LATCH_API_KEY is required"); process.exit(2); }
 
+const WEBHOOK_SECRET = process.env.LATCH_WEBHOOK_SECRET;
 const sessions = new Map(); // session id -> user
+const heard = []; // Latch webhook events, newest first (at most 50), each once
 
 function sessionOf(req) {
   const m = /(?:^|;\s*)acme_session=([a-f0-9]{32})/.exec(req.headers.cookie || "");
@@ -40,6 +44,8 @@ header{display:flex;justify-content:space-between;align-items:center}
 <p><button type="button" id="ping">Ping browser</button> <span id="ping-result" role="status"></span></p>
 <script src="/app.js"></script>
 <p>No button working in your browser? <a href="/pair">Approve a pairing code</a> from Latch's side panel instead.</p>
+<h2>What Latch told us</h2>
+<ul id="latch-events">${heardBy(user).map((e) => `<li>${esc(e.type)}: ${esc(describe(e))}</li>`).join("") || "<li>Nothing yet.</li>"}</ul>
 </main>
 </body></html>`;
 }
@@ -52,6 +58,28 @@ const APP_JS = `document.getElementById("ping").addEventListener("click", async 
   const b = await r.json();
   out.textContent = r.ok && b.ok ? "Pong from " + b.result.appName + " in " + b.rttMs + " ms" : "No answer: " + (b.message || b.error);
 });`;
+
+const heardBy = (user) => heard.filter((e) => e.data.userId === user.id);
+const describe = (e) => [e.data.deviceName, e.data.userId && `user ${e.data.userId}`, e.data.by && `by ${e.data.by}`].filter(Boolean).join(", ");
+
+/** `Latch-Signature: t=…,v1=hex HMAC-SHA-256 of "t.body"`: the secret's, and at most 5 minutes old. */
+function latchSignatureHolds(header, body) {
+  const parts = Object.fromEntries(String(header || "").split(",").map((p) => [p.split("=")[0], p.slice(p.indexOf("=") + 1)]));
+  const t = Number(parts.t);
+  if (!WEBHOOK_SECRET || !Number.isInteger(t) || Math.abs(Date.now() / 1000 - t) > 300 || !/^[0-9a-f]{64}$/.test(parts.v1 || "")) return false;
+  const expected = createHmac("sha256", WEBHOOK_SECRET).update(`${t}.`).update(body).digest();
+  return timingSafeEqual(expected, Buffer.from(parts.v1, "hex"));
+}
+
+function readBody(req, limit) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on("data", (c) => { size += c.length; if (size > limit) req.destroy(); else chunks.push(c); });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -126,6 +154,23 @@ const server = createServer(async (req, res) => {
       json(res, 502, { error: "relay_unreachable", message: "Latch's relay did not answer." });
     }
     return;
+  }
+  if (req.method === "POST" && url.pathname === "/latch/webhooks") {
+    const body = await readBody(req, 64 * 1024);
+    if (!latchSignatureHolds(req.headers["latch-signature"], body)) return json(res, 400, { error: "bad_signature" });
+    const event = JSON.parse(body.toString("utf8"));
+    if (!heard.some((e) => e.id === event.id)) {
+      heard.unshift(event);
+      heard.length = Math.min(heard.length, 50);
+    }
+    res.writeHead(204).end();
+    return;
+  }
+  if (req.method === "GET" && url.pathname === "/latch/events") {
+    // What the page lists: the signed-in user's own events.
+    const user = sessionOf(req);
+    if (!user) return json(res, 401, { error: "signed_out", message: "Sign in first." });
+    return json(res, 200, { events: heardBy(user) });
   }
   if (req.method === "GET" && url.pathname === "/app.js") {
     res.writeHead(200, { "content-type": "text/javascript" }).end(APP_JS);

@@ -145,13 +145,17 @@ async function mustBeFree(url) {
  * clock. `relayBin`: another relay binary (the upgrade test's old build); `restartRelay`
  * can start a different one on the same database.
  */
-export async function startStack(env = {}, { proxy = false, clockOffset = null, demoApp = true, relayBin = RELAY_BIN } = {}) {
+export async function startStack(env = {}, { proxy = false, clockOffset = null, demoApp = true, relayBin = RELAY_BIN, webhooks = false } = {}) {
   if (!existsSync(relayBin)) throw new Error(`${relayBin} missing: npm run e2e builds it (benchmarks: cargo build --release -p latch-relay)`);
   await mustBeFree(`${RELAY}/healthz`);
   await mustBeFree(`${APP}/`);
   const dir = mkdtempSync(join(tmpdir(), "latch-e2e-"));
   let bin = relayBin;
   let { db, apiKey } = freshDatabase(bin, dir, "latch.db");
+  // The relay's webhooks to the demo app's receiver, with the secret printed once.
+  const webhookSecret = webhooks
+    ? runCli(bin, db, "tenant", "update", "--id", "acme", "--webhook-url", `${APP}/latch/webhooks`, "--dev").webhookSecret
+    : undefined;
   const procs = [];
   const logs = [];
   const start = (cmd, args, extra) => {
@@ -171,7 +175,7 @@ export async function startStack(env = {}, { proxy = false, clockOffset = null, 
   const startRelay = () =>
     start(bin, ["--database", db, "serve", "--dev", "--listen", `127.0.0.1:${relayPort}`, "--metrics-listen", "127.0.0.1:8789"], { LATCH_LOG: "warn", ...skew, ...env });
   let relay = startRelay();
-  if (demoApp) start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
+  if (demoApp) start(process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey, ...(webhookSecret && { LATCH_WEBHOOK_SECRET: webhookSecret }) });
   await waitFor(`${RELAY}/healthz`);
   if (demoApp) await waitFor(`${APP}/`);
   return {

@@ -21,9 +21,11 @@ const tenantFile = join(DEV, "acme.json");
 if (!existsSync(tenantFile)) {
   relayCli("tenant", "create", "--name", "Acme Inc", "--id", "acme", "--origin", APP, "--captures", "--pair-url", `${APP}/pair`);
   const key = relayCli("key", "create", "--tenant", "acme", "--label", "Acme");
-  writeFileSync(tenantFile, JSON.stringify(key), { mode: 0o600 });
+  // The demo app's webhook receiver; the secret is printed once, so it is kept with the key.
+  const { webhookSecret } = relayCli("tenant", "update", "--id", "acme", "--webhook-url", `${APP}/latch/webhooks`, "--dev");
+  writeFileSync(tenantFile, JSON.stringify({ ...key, webhookSecret }), { mode: 0o600 });
 }
-const { apiKey } = JSON.parse(readFileSync(tenantFile, "utf8"));
+const { apiKey, webhookSecret } = JSON.parse(readFileSync(tenantFile, "utf8"));
 
 const children = [];
 const run = (name, cmd, args, env = {}) => {
@@ -41,7 +43,7 @@ process.on("SIGINT", () => stop(0));
 process.on("SIGTERM", () => stop(0));
 
 run("relay", RELAY_BIN, ["--database", DB, "serve", "--dev"]);
-run("acme", process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey });
+run("acme", process.execPath, [join(ROOT, "tests/demo-app/server.mjs")], { LATCH_API_KEY: apiKey, ...(webhookSecret && { LATCH_WEBHOOK_SECRET: webhookSecret }) });
 
 for (let i = 0; i < 100; i++) {
   try { if ((await fetch("http://localhost:8787/healthz")).ok) break; } catch {}
