@@ -176,6 +176,17 @@ async fn the_log_tells_what_happened_newest_first_and_counts_refreshes_per_day()
     let (s, mine) = f.call("GET", "/api/me/events", Some(&access), None).await;
     assert_eq!(s, StatusCode::OK, "{mine}");
     assert_eq!(mine["events"].as_array().unwrap(), &logged);
+    // The panel reads it with the wire crate's type: every field the relay writes arrives.
+    let page: latch_wire::panel::ActivityPage = serde_json::from_value(mine.clone()).unwrap();
+    let (failed, done) = (&page.events[0], &page.events[1]);
+    assert_eq!(
+        (failed.event.as_str(), failed.kind.as_deref(), failed.ok),
+        ("errand", Some("capture_page"), Some(false))
+    );
+    assert_eq!(failed.error.as_deref(), Some("tab_closed"));
+    assert!(done.duration_ms.is_some() && done.is_use() && !page.events[2].is_use());
+    assert_eq!((page.events[4].event.as_str(), page.events[4].count), ("refreshed", Some(3)));
+    assert_eq!(page.events[5].via.as_deref(), Some("one_click"));
 
     // The app revokes: the last word, and the log stays readable.
     let (s, _) = f.call("DELETE", &format!("/api/bindings/{binding}"), Some(&f.api_key), None).await;

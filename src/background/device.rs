@@ -49,7 +49,9 @@ pub async fn name() -> String {
 /// enrolled with: the user can't relabel a device the organization keeps track of.
 pub async fn rename(binding_id: &str, device_name: &str) -> Result<String, CommandError> {
     let body = to_js(&DeviceRename { device_name: device_name.to_owned() });
-    let answer = super::user_change::at_relay(binding_id, "PATCH", "/api/me/device", body).await?;
+    let answer =
+        super::user_change::at_relay(binding_id, super::user_change::Change::Write, "PATCH", "/api/me/device", body)
+            .await?;
     // An answer not of the documented shape is the relay's failure, as a 5xx is.
     let renamed: DeviceRenamed = from_js(answer).ok_or(CommandError::RelayUnreachable)?;
     update_binding(binding_id, |b| b.device_name = Some(renamed.device_name.clone())).await.map_err(storage_error)?;

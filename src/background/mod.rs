@@ -62,6 +62,9 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
     let Some(req) = from_js::<PanelRequest>(message) else {
         return to_js(&PanelReply { ok: false, info: None, error: Some("bad_request".into()), state: None });
     };
+    if let PanelRequest::Activity { binding_id } = &req {
+        return activity(binding_id).await;
+    }
     let only_state = req == PanelRequest::State;
     let result: Result<Option<String>, CommandError> = match req {
         PanelRequest::State => Ok(None),
@@ -83,6 +86,9 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
         PanelRequest::Pause { binding_id } => pause::set_paused(&binding_id, true).await.map(|()| None),
         PanelRequest::Resume { binding_id } => pause::set_paused(&binding_id, false).await.map(|()| None),
         PanelRequest::Rename { binding_id, device_name } => device::rename(&binding_id, &device_name).await.map(Some),
+        PanelRequest::DisconnectAll => pairing::disconnect_all().await.map(|()| None),
+        // Answered above: it changes nothing and needs no state.
+        PanelRequest::Activity { .. } => Ok(None),
     };
     // A state read changes nothing: sockets and tokens follow the commands that do, and
     // every worker start (`on_startup`). Each open panel asks on every storage change, and
@@ -95,6 +101,21 @@ pub async fn handle_panel(message: JsValue, sender_id: Option<String>, sender_or
         Ok(info) => PanelReply { ok: true, info, error: None, state },
         Err(e) => PanelReply { ok: false, info: None, error: Some(e.code().to_owned()), state },
     })
+}
+
+/// The binding's activity as the relay keeps it (`GET /api/me/events`), passed on as the
+/// relay sent it in the reply's `activity`: the panel decodes it, so the worker carries no
+/// code for its shape.
+async fn activity(binding_id: &str) -> JsValue {
+    let read = user_change::Change::Read;
+    match user_change::at_relay(binding_id, read, "GET", "/api/me/events", JsValue::UNDEFINED).await {
+        Ok(page) => {
+            let reply = to_js(&PanelReply { ok: true, info: None, error: None, state: None });
+            let _ = js_sys::Reflect::set(&reply, &"activity".into(), &page);
+            reply
+        }
+        Err(e) => to_js(&PanelReply { ok: false, info: None, error: Some(e.code().to_owned()), state: None }),
+    }
 }
 
 /// Worker start, browser start-up and install: bring the badge in line with storage and

@@ -234,6 +234,15 @@ pub async fn disconnect(binding_id: &str) -> Result<(), CommandError> {
     }
 }
 
+/// "Disconnect all": each binding the user may disconnect, in turn; stops at the first that
+/// fails (those before it are gone, it and the rest stay, and the panel says why).
+pub async fn disconnect_all() -> Result<(), CommandError> {
+    for b in read_bindings().await.into_iter().filter(|b| !b.managed) {
+        disconnect(&b.binding_id).await?;
+    }
+    Ok(())
+}
+
 fn is_dpop_refusal(error: &str) -> bool {
     matches!(error, "invalid_dpop_proof" | "use_dpop_nonce")
 }

@@ -22,7 +22,9 @@ struct NoFields {}
 /// whose access token expired meanwhile refreshes it first (`user_change::at_relay`).
 pub async fn set_paused(binding_id: &str, paused: bool) -> Result<(), CommandError> {
     let path = if paused { "/api/me/pause" } else { "/api/me/resume" };
-    let answer = super::user_change::at_relay(binding_id, "POST", path, to_js(&NoFields {})).await?;
+    let answer =
+        super::user_change::at_relay(binding_id, super::user_change::Change::Write, "POST", path, to_js(&NoFields {}))
+            .await?;
     let state: Option<PauseState> = from_js(answer);
     if state.is_none_or(|s| s.paused != paused || s.binding_id != binding_id) {
         return Err(CommandError::RelayUnreachable);

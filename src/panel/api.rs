@@ -4,7 +4,7 @@ use std::future::Future;
 
 use wasm_bindgen::prelude::*;
 
-use latch_wire::panel::{PanelReply, PanelRequest};
+use latch_wire::panel::{ActivityItem, ActivityPage, PanelReply, PanelRequest};
 
 use crate::shell::chrome;
 
@@ -20,6 +20,21 @@ extern "C" {
 pub fn send(req: &PanelRequest) -> impl Future<Output = Option<PanelReply>> + 'static {
     let sent = chrome::send_message(req);
     async move { crate::shell::from_js(sent.await.ok()?) }
+}
+
+/// A binding's activity (`panel.activity`): the relay's page as the worker passed it on, or
+/// the sentence for why there is none.
+pub async fn activity(binding_id: &str) -> Result<Vec<ActivityItem>, String> {
+    let req = PanelRequest::Activity { binding_id: binding_id.to_owned() };
+    let reply = chrome::send_message(&req).await.map_err(|_| t("err_unknown"))?;
+    let page = js_sys::Reflect::get(&reply, &"activity".into()).ok().filter(|p| !p.is_undefined());
+    match page.and_then(crate::shell::from_js::<ActivityPage>) {
+        Some(page) => Ok(page.events),
+        None => {
+            let error = crate::shell::from_js::<PanelReply>(reply).and_then(|r| r.error);
+            Err(explain(error.as_deref().unwrap_or("unknown")))
+        }
+    }
 }
 
 /// Calls `f` whenever extension storage changes (offers parked, bindings written).

@@ -1,12 +1,14 @@
 //! "Connected apps": one row per binding with Pause/Resume, Disconnect (an organization's
-//! binding has neither) and Rename (this browser's name for that app), and why the
-//! organization's policy did not connect this browser, if it didn't.
+//! binding has neither), Rename (this browser's name for that app), "Last used" and its
+//! Activity; Disconnect all; and why the organization's policy did not connect this
+//! browser, if it didn't.
 
 use leptos::prelude::*;
 
 use latch_wire::panel::{BindingView, PanelRequest};
 use latch_wire::stored::ManagedOutcome;
 
+use super::activity::{ActivityList, LastUsed, Log};
 use super::i18n::{t, t_with};
 use super::{api, Panel};
 
@@ -37,8 +39,37 @@ pub fn ConnectedApps(panel: Panel) -> impl IntoView {
                         children=move |b| view! { <Row panel=panel binding=b /> }
                     />
                 </ul>
+                <DisconnectAll panel=panel />
             </Show>
         </section>
+    }
+}
+
+/// "Disconnect all", with a second click to confirm, while two or more apps can be
+/// disconnected (the organization's can't).
+#[component]
+fn DisconnectAll(panel: Panel) -> impl IntoView {
+    let count = move || panel.state.with(|s| s.bindings.iter().filter(|b| !b.managed).count());
+    let confirming = RwSignal::new(false);
+    // One button: the first click asks, the second (now "Yes, disconnect all") does it.
+    let click = move |_| {
+        if confirming.get_untracked() {
+            panel.run(PanelRequest::DisconnectAll);
+        }
+        confirming.update(|c| *c = !*c);
+    };
+    view! {
+        <div class="disconnect-all" hidden=move || count() < 2>
+            <p role="alert" hidden=move || !confirming.get()>
+                {move || t_with("disconnect_all_confirm", &[&count().to_string()])}
+            </p>
+            <button type="button" class="secondary" on:click=click>
+                {move || t(if confirming.get() { "disconnect_all_yes" } else { "disconnect_all" })}
+            </button>
+            " "
+            <button type="button" class="secondary" hidden=move || !confirming.get()
+                on:click=move |_| confirming.set(false)>{t("rename_cancel")}</button>
+        </div>
     }
 }
 
@@ -49,11 +80,39 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
     let repair_key = if binding.managed { "needs_repair_managed" } else { "needs_repair" };
     let paired = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(binding.paired_at.as_js()))
         .to_locale_date_string(&super::i18n::language(), &wasm_bindgen::JsValue::UNDEFINED);
+    let activity_open = RwSignal::new(false);
+    // Read from the relay when the row is shown and again each time Activity opens; not for
+    // a binding needing pairing again (it can't), nor a paused one (a read could refresh its
+    // tokens, which a pause keeps as they are). A plain signal filled by a task: a
+    // `LocalResource` here cost the panel 13 KB of gzip.
+    let log: Log = RwSignal::new(None);
+    let readable = binding.needs_repair.is_none() && !binding.paused;
+    if readable {
+        let id = binding.binding_id.clone();
+        Effect::new(move |shown_before: Option<()>| {
+            if activity_open.get() || shown_before.is_none() {
+                let id = id.clone();
+                leptos::task::spawn_local(async move { log.set(Some(api::activity(&id).await)) });
+            }
+        });
+    }
+    let activity_id = format!("activity-{}", binding.binding_id);
     view! {
         <li class="card binding" data-binding-id=binding.binding_id.clone()>
             <div>
                 <div class="verified-name">{binding.app_name.clone()}</div>
-                <div class="meta">{t("connected_user")} " " <code>{binding.user_id.clone()}</code> " · " {t("connected_paired")} " " {String::from(paired)}</div>
+                <div class="meta">
+                    {t("connected_user")} " " <code>{binding.user_id.clone()}</code> " · " {t("connected_paired")} " " {String::from(paired)}
+                    {readable.then(|| view! { <LastUsed log=log /> })}
+                    " "
+                    {readable.then(|| view! {
+                        <button type="button" class="link" aria-expanded=move || activity_open.get().to_string()
+                            on:click=move |_| activity_open.update(|open| *open = !*open)>{t("activity_button")}</button>
+                    })}
+                </div>
+                <Show when=move || activity_open.get()>
+                    <ActivityList log=log id=activity_id.clone() />
+                </Show>
                 {binding.needs_repair.clone().map(|why| view! {
                     <div class="needs-repair" role="status">{t_with(repair_key, &[&why])}</div>
                 })}

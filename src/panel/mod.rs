@@ -1,6 +1,7 @@
 //! The side panel (Leptos CSR). It renders [`PanelState`] from the background and sends
 //! commands; every decision (parking, redeem, revoke) is the background's.
 
+mod activity;
 mod api;
 mod code_pairing;
 mod connect;

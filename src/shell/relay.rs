@@ -74,9 +74,9 @@ pub async fn post_as<B: Serialize, T: DeserializeOwned>(
     decode(fetch("POST", format!("{base}{path}"), credential, Some(super::to_js(body))).await)
 }
 
-/// Sends `body` (already a JS value) as JSON with `credential`; a 2xx answer is handed
-/// back undecoded. Not generic: the user's changes to a binding (rename, pause, resume)
-/// share this one copy and decode their answers themselves.
+/// Sends `body` (already a JS value; `undefined` for none) as JSON with `credential`; a 2xx
+/// answer is handed back undecoded. Not generic: the user's changes to a binding (rename,
+/// pause, resume) and its activity share this one copy and decode their answers themselves.
 pub async fn send_as(
     credential: Credential<'_>,
     method: &str,
@@ -84,7 +84,9 @@ pub async fn send_as(
     path: &str,
     body: JsValue,
 ) -> Reply<JsValue> {
-    match fetch(method, format!("{base}{path}"), credential, Some(body)).await {
+    // `undefined`: no body (a GET).
+    let body = Some(body).filter(|b| !b.is_undefined());
+    match fetch(method, format!("{base}{path}"), credential, body).await {
         Answer::Json { status: 200..=299, value, .. } => Reply::Ok(value),
         other => decode_refusal(other),
     }

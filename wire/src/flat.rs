@@ -86,6 +86,8 @@ impl TryFrom<PanelFields> for PanelRequest {
                 binding_id: binding_id()?,
                 device_name: m.device_name.clone().ok_or_else(|| missing("deviceName"))?,
             },
+            "panel.activity" => Self::Activity { binding_id: binding_id()? },
+            "panel.disconnectAll" => Self::DisconnectAll,
             other => return Err(unknown(other)),
         })
     }

@@ -42,6 +42,60 @@ pub enum PanelRequest {
     Pause { binding_id: String },
     #[serde(rename = "panel.resume", rename_all = "camelCase")]
     Resume { binding_id: String },
+    /// "Activity": what the relay logged for this binding (`GET /api/me/events`), handed to
+    /// the panel as the reply's `activity` ([`ActivityPage`]).
+    #[serde(rename = "panel.activity", rename_all = "camelCase")]
+    Activity { binding_id: String },
+    /// "Disconnect all": every binding the user can disconnect (not the organization's).
+    #[serde(rename = "panel.disconnectAll")]
+    DisconnectAll,
+}
+
+/// A binding's activity, newest first, as the relay tells it (PROTOCOL §11). The worker
+/// passes it on undecoded; the panel reads it with this type.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ActivityPage {
+    pub events: Vec<ActivityItem>,
+}
+
+/// One entry of the log: `type` says which; the other fields are those of its type.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityItem {
+    /// `paired`, `refreshed`, `refresh_reuse_detected`, `paused`, `resumed`, `errand`,
+    /// `capture` or `revoked`; another (a newer relay's) is shown as it is named.
+    #[serde(rename = "type")]
+    pub event: String,
+    pub at: EpochMs,
+    /// `refreshed`: how many that day.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// `paired`: `one_click`, `pasted_token`, `code` or `managed`.
+    #[serde(default)]
+    pub via: Option<String>,
+    /// `errand`: its kind (`ping`, `capture_page`…).
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub ok: Option<bool>,
+    /// `errand` that failed: the extension's error code, or `timeout`.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// `capture`: its size.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// `revoked`: `user`, `app`, `owner`, `reuse` or `idle`.
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+impl ActivityItem {
+    /// The app used this browser: an errand or a capture (what "last used" counts).
+    pub fn is_use(&self) -> bool {
+        matches!(self.event.as_str(), "errand" | "capture")
+    }
 }
 
 /// What the panel renders. Tokens never leave the background.

@@ -149,6 +149,8 @@ fn tagged_messages_round_trip_through_their_flat_decoders() {
         PanelRequest::Rename { binding_id: "b".into(), device_name: "Work laptop".into() },
         PanelRequest::Pause { binding_id: "b".into() },
         PanelRequest::Resume { binding_id: "b".into() },
+        PanelRequest::Activity { binding_id: "b".into() },
+        PanelRequest::DisconnectAll,
     ] {
         round_trip(m);
     }

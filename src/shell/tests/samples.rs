@@ -189,6 +189,8 @@ pub fn seeds() -> Vec<Seed> {
     add(json!({"bindingId":"b","paused":true}), checks!(PauseState));
     add(json!({"type":"panel.pause","bindingId":"b"}), checks!(PanelRequest));
     add(json!({"type":"panel.rename","bindingId":"b","deviceName":"Work laptop"}), checks!(PanelRequest));
+    add(json!({"type":"panel.activity","bindingId":"b"}), checks!(PanelRequest));
+    add(json!({"type":"panel.disconnectAll"}), checks!(PanelRequest));
     add(
         serde_json::to_value(OfferBook { offers: vec![offer()], recent: vec![ms(1), ms(2)] }).unwrap(),
         checks!(OfferBook),
