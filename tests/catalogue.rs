@@ -69,6 +69,19 @@ const EXPLAINED: &[&str] = &[
     "policy_wrong_relay",
     "policy_incomplete",
     "policy_relay_unreachable",
+    // Picked by a `match` or an `if` (panel/activity.rs, panel/connected.rs).
+    "via_one_click",
+    "via_pasted_token",
+    "via_code",
+    "via_managed",
+    "activity_revoked_user",
+    "activity_revoked_app",
+    "activity_revoked_owner",
+    "activity_revoked_reuse",
+    "activity_revoked_idle",
+    "disconnect_all",
+    "disconnect_all_yes",
+    "err_paused",
 ];
 
 fn placeholders(message: &str) -> BTreeSet<String> {

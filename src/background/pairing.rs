@@ -234,13 +234,20 @@ pub async fn disconnect(binding_id: &str) -> Result<(), CommandError> {
     }
 }
 
-/// "Disconnect all": each binding the user may disconnect, in turn; stops at the first that
-/// fails (those before it are gone, it and the rest stay, and the panel says why).
+/// "Disconnect all": each binding the user may disconnect, in turn. One already gone (the
+/// app revoked it meanwhile) is no failure; one that fails stays, the rest still go, and the
+/// panel says why with the first failure.
 pub async fn disconnect_all() -> Result<(), CommandError> {
+    let mut first_failure = None;
     for b in read_bindings().await.into_iter().filter(|b| !b.managed) {
-        disconnect(&b.binding_id).await?;
+        match disconnect(&b.binding_id).await {
+            Ok(()) | Err(CommandError::UnknownBinding) => {}
+            Err(e) => {
+                first_failure.get_or_insert(e);
+            }
+        }
     }
-    Ok(())
+    first_failure.map_or(Ok(()), Err)
 }
 
 fn is_dpop_refusal(error: &str) -> bool {

@@ -51,19 +51,26 @@ pub fn ConnectedApps(panel: Panel) -> impl IntoView {
 fn DisconnectAll(panel: Panel) -> impl IntoView {
     let count = move || panel.state.with(|s| s.bindings.iter().filter(|b| !b.managed).count());
     let confirming = RwSignal::new(false);
-    // One button: the first click asks, the second (now "Yes, disconnect all") does it.
-    let click = move |_| {
-        if confirming.get_untracked() {
+    let armed = RwSignal::new(false);
+    // One button: the first click asks, and the button, now "Yes, disconnect all", arms as
+    // Approve does (disabled for the same delay), so the second click of a double-click
+    // does nothing; nor does any click past the first of a multi-click.
+    let click = move |ev: leptos::ev::MouseEvent| {
+        if !confirming.get_untracked() {
+            armed.set(false);
+            confirming.set(true);
+            set_timeout(move || armed.set(true), super::pending::ARM_DELAY);
+        } else if armed.get_untracked() && ev.detail() <= 1 {
+            confirming.set(false);
             panel.run(PanelRequest::DisconnectAll);
         }
-        confirming.update(|c| *c = !*c);
     };
     view! {
         <div class="disconnect-all" hidden=move || count() < 2>
             <p role="alert" hidden=move || !confirming.get()>
                 {move || t_with("disconnect_all_confirm", &[&count().to_string()])}
             </p>
-            <button type="button" class="secondary" on:click=click>
+            <button type="button" class="secondary" on:click=click disabled=move || confirming.get() && !armed.get()>
                 {move || t(if confirming.get() { "disconnect_all_yes" } else { "disconnect_all" })}
             </button>
             " "

@@ -10,7 +10,7 @@ use latch_wire::panel::{PanelRequest, PendingView, PromptVia};
 use super::i18n::{t, t_around, t_with};
 use super::Panel;
 
-const ARM_DELAY: Duration = Duration::from_millis(500);
+pub(super) const ARM_DELAY: Duration = Duration::from_millis(500);
 /// How often a prompt still checking its app with the relay asks the worker again.
 const CHECK_AGAIN: Duration = Duration::from_secs(2);
 

@@ -2,7 +2,8 @@
 // configured with the secret `tenant update --webhook-url` prints once, hears a one-click
 // pairing as binding.created and the app's revocation as binding.revoked (verified, shown
 // on its page) while the panel's row goes; the panel's Activity lists the app's errand and
-// the row says when it was last used; Disconnect all disconnects every app at once.
+// the row says when it was last used; Disconnect all, asked once more (a double-click only
+// asks), disconnects every app at once.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -75,8 +76,11 @@ test("Disconnect all, confirmed, disconnects every app at the relay and tells ea
     await pasteToken(panel, await mint(globexKey));
     await approveWhenArmed(panel, undefined, "Allow Globex to run tasks in your browser?");
     const bindings = await waitForBindings(panel, 2);
-    await panel.getByRole("button", { name: "Disconnect all" }).click();
+    // A double-click asks and no more: the confirming button arms as Approve does.
+    await panel.getByRole("button", { name: "Disconnect all" }).dblclick();
     await panel.getByText("Disconnect all 2 apps?", { exact: false }).waitFor();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(((await storage(panel, "local", "latch.bindings")) || []).length, 2, "a double-click disconnected");
     await panel.getByRole("button", { name: "Yes, disconnect all" }).click();
     await panel.getByText("No apps are connected yet", { exact: false }).waitFor();
     for (const b of bindings) {

@@ -66,23 +66,27 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * proof's JSON is written out, not serialised, which kept serde out of it), → 129.4 KB (the
  * review's fixes: a pairing's key slot named by its retry secret's SHA-256, a key write
  * awaited to its commit, a refused Disconnect kept while the key is here, the upgrade's key
- * found after a lost answer: +1.10 KB, 129,358 bytes), → 130.55 KB (issue 23: how a binding
+ * found after a lost answer: +1.10 KB, 129,358 bytes), → 130.65 KB (issue 23: how a binding
  * was made, `via`, sent with each pairing: +0.21 KB, 129,520 bytes; the panel's Activity read
  * at the relay and passed on undecoded (the worker has no code for its shape), Disconnect all,
  * the gate Rename and Pause share taking reads too (never of a paused binding, whose tokens
- * a read could refresh), and the two commands in the flat decoder: +0.99 KB, 130,510 bytes).
- * → 130.55 KB. Ratchet down from here.
+ * a read could refresh), and the two commands in the flat decoder: +0.99 KB, 130,510 bytes;
+ * after the review, Disconnect all going on past a binding already gone or one that fails:
+ * +0.11 KB, 130,619 bytes).
+ * → 130.65 KB. Ratchet down from here.
  *
- * The panel (not loaded for a pairing's prompt path in the worker): 180 KB → 190.3 KB (issue
+ * The panel: 180 KB → 190.3 KB (issue
  * 23: the Activity view with its entries in words, "Last used", Disconnect all: +11.8 KB,
  * 190,106 bytes, measured part by part: the list, its words and its decoding 3.9 KB, the
  * Activity button and the read behind it 4.4 KB, "Last used" 2.0 KB, Disconnect all 1.5 KB
  * as one button that asks first (2.5 KB as two views); a Leptos `LocalResource` for the read
- * cost 13 KB more and was replaced by a signal filled by a task).
+ * cost 13 KB more and was replaced by a signal filled by a task); after the review, the
+ * confirming button armed as Approve is, so a double-click only asks: +0.70 KB, 190,807 bytes.
+ * → 190.85 KB.
  */
 const BUDGETS = [
-  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 130_550, target: 60_000 },
-  { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 190_300 },
+  { file: "pkg/background_bg.wasm", measure: "gzip", limit: 130_650, target: 60_000 },
+  { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 190_850 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];
 
