@@ -43,6 +43,8 @@ fn keys_in_panel_source() -> BTreeSet<String> {
 const EXPLAINED: &[&str] = &[
     "needs_repair",
     "needs_repair_managed",
+    "expired_idle",
+    "expired_idle_managed",
     "err_bad_token_shape",
     "err_token_expired",
     "err_token_used",

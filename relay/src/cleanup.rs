@@ -129,7 +129,19 @@ struct Step {
     in_insert_order: bool,
 }
 
-const STEPS: [Step; 11] = [
+/// A revoked binding nothing refers to any more (a capture not yet drained or expired, a
+/// challenge still kept, its log, sessions or socket record keep it).
+macro_rules! unreferenced_binding {
+    () => {
+        "AND NOT EXISTS (SELECT 1 FROM binding_events e WHERE e.binding_id = t.id)
+         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.binding_id = t.id)
+         AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.binding_id = t.id)
+         AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.binding_id = t.id)
+         AND NOT EXISTS (SELECT 1 FROM live_sockets l WHERE l.binding_id = t.id)"
+    };
+}
+
+const STEPS: [Step; 12] = [
     // A used token answers a lost redeem's retry until REDEEM_RETRY_MS past its expiry.
     Step {
         table: "pairing_tokens",
@@ -234,14 +246,21 @@ const STEPS: [Step; 11] = [
     Step {
         table: "bindings",
         key: "id",
-        condition: "t.revoked_at < $1
-            AND NOT EXISTS (SELECT 1 FROM binding_events e WHERE e.binding_id = t.id)
-            AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.binding_id = t.id)
-            AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.binding_id = t.id)
-            AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.binding_id = t.id)
-            AND NOT EXISTS (SELECT 1 FROM live_sockets l WHERE l.binding_id = t.id)",
+        condition: concat!("t.revoked_at < $1 AND COALESCE(t.revoked_by, '') <> 'idle' ", unreferenced_binding!()),
         kept_at_least_ms: 0,
         retention: Retention::Forensics,
+        batch: BATCH,
+        in_insert_order: false,
+    },
+    // A binding revoked as idle stays as long as an active one's activity does: its
+    // browser, back after months, is told why when its refresh is refused (PROTOCOL §11).
+    // Its sessions, sockets and log went above; captures and challenges keep it as ever.
+    Step {
+        table: "bindings",
+        key: "id",
+        condition: concat!("t.revoked_at < $1 AND t.revoked_by = 'idle' ", unreferenced_binding!()),
+        kept_at_least_ms: 0,
+        retention: Retention::Activity,
         batch: BATCH,
         in_insert_order: false,
     },

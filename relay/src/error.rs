@@ -22,6 +22,9 @@ pub struct ApiError {
     /// A refused DPoP proof (PROTOCOL §12): the `WWW-Authenticate: DPoP …` challenge, and
     /// with `use_dpop_nonce` the nonce to use (`DPoP-Nonce`).
     pub dpop: Option<Box<DpopChallenge>>,
+    /// `refresh_token_revoked` of a binding revoked as idle: the relay's idle time,
+    /// seconds (sent as `revokedBy: "idle"` and `idleSeconds`).
+    pub idle_seconds: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -32,7 +35,16 @@ pub struct DpopChallenge {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), interval: None, retry_after: None, return_url: None, dpop: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            interval: None,
+            retry_after: None,
+            return_url: None,
+            dpop: None,
+            idle_seconds: None,
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -64,6 +76,8 @@ impl IntoResponse for ApiError {
             message: self.message,
             interval: self.interval,
             retry_after: self.retry_after,
+            revoked_by: self.idle_seconds.map(|_| "idle".to_owned()),
+            idle_seconds: self.idle_seconds.map(u64::from),
         };
         let mut res = match self.return_url {
             None => (self.status, Json(body)).into_response(),

@@ -14,6 +14,7 @@ use latch_wire::token::REDEEM_KEY_PREFIX;
 use crate::config::CONNECT_ORIGIN;
 use crate::core::errors::CommandError;
 use crate::core::offers::{Arrival, OfferBook, OfferOutcome};
+use crate::core::user_change;
 use crate::shell::relay::{self, Credential, Reply};
 use crate::shell::{chrome, log, now_ms, random_id, random_secret};
 
@@ -234,20 +235,15 @@ pub async fn disconnect(binding_id: &str) -> Result<(), CommandError> {
     }
 }
 
-/// "Disconnect all": each binding the user may disconnect, in turn. One already gone (the
-/// app revoked it meanwhile) is no failure; one that fails stays, the rest still go, and the
-/// panel says why with the first failure.
+/// "Disconnect all": each binding the user may disconnect, in turn; one that fails stays
+/// and the rest still go (`core::user_change` decides which and what to answer).
 pub async fn disconnect_all() -> Result<(), CommandError> {
-    let mut first_failure = None;
-    for b in read_bindings().await.into_iter().filter(|b| !b.managed) {
-        match disconnect(&b.binding_id).await {
-            Ok(()) | Err(CommandError::UnknownBinding) => {}
-            Err(e) => {
-                first_failure.get_or_insert(e);
-            }
-        }
+    let bindings = read_bindings().await;
+    let mut outcomes = Vec::new();
+    for binding_id in user_change::disconnect_all_targets(&bindings) {
+        outcomes.push(disconnect(binding_id).await);
     }
-    first_failure.map_or(Ok(()), Err)
+    user_change::disconnect_all_outcome(outcomes)
 }
 
 fn is_dpop_refusal(error: &str) -> bool {

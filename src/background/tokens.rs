@@ -13,6 +13,7 @@ use latch_wire::clock::Localize;
 use crate::config::CONNECT_ORIGIN;
 use crate::core::errors::CommandError;
 use crate::core::refresh::{Action, Event, Scheduler};
+use crate::core::repair;
 use crate::shell::relay::{self, Credential, Reply};
 use crate::shell::{log, now_ms, random_u64};
 
@@ -169,7 +170,7 @@ async fn refresh(binding_id: String) {
         Reply::Refused { status: 401, body: ErrorBody { error, .. } } if error == "use_dpop_nonce" => {
             Event::Failed { binding_id }
         }
-        Reply::Refused { status: 401, body: ErrorBody { error, .. } } => Event::Rejected { binding_id, error },
+        Reply::Refused { status: 401, body } => Event::Rejected { binding_id, error: repair::from_refusal(&body) },
         _ => Event::Failed { binding_id },
     };
     Box::pin(run(handle(event))).await;

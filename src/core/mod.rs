@@ -16,6 +16,8 @@ pub mod offers;
 #[cfg(any(test, feature = "panel"))]
 pub mod pasted;
 pub mod refresh;
+pub mod repair;
 pub mod session;
 pub mod shown_names;
 pub mod timer;
+pub mod user_change;

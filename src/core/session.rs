@@ -38,6 +38,8 @@ pub enum AfterClose {
 pub fn after_close(code: u16, reason: &str) -> AfterClose {
     match (code, reason) {
         (_, "binding_revoked") => AfterClose::Forget,
+        // Revoked as idle: the refresh's refusal says so, and the row shows it expired.
+        (_, latch_wire::socket::REFUSED_IDLE) => AfterClose::RefreshThenReconnect,
         (_, "binding_paused") => AfterClose::Paused,
         (CLOSE_REPLACED, _) => AfterClose::ReconnectLater,
         (CLOSE_TOKEN_EXPIRED, _) => AfterClose::RefreshThenReconnect,
@@ -55,6 +57,7 @@ mod tests {
     fn each_close_code_has_its_own_next_step() {
         assert_eq!(after_close(CLOSE_REFUSED, "binding_revoked"), AfterClose::Forget);
         assert_eq!(after_close(CLOSE_REFUSED, "binding_paused"), AfterClose::Paused);
+        assert_eq!(after_close(CLOSE_REFUSED, "binding_idle"), AfterClose::RefreshThenReconnect);
         assert_eq!(after_close(CLOSE_REPLACED, "replaced"), AfterClose::ReconnectLater);
         assert_eq!(after_close(CLOSE_TOKEN_EXPIRED, "access_token_expired"), AfterClose::RefreshThenReconnect);
         for (code, reason) in [

@@ -6,6 +6,18 @@
 use latch_wire::name_policy::shown_name;
 use latch_wire::panel::PanelState;
 
+/// An app-chosen code the panel shows in its Activity (an errand's `kind`, the error it
+/// failed with): only one in a code's shape (`ping`, `capture.page`, `timeout`; a lower-case
+/// ASCII letter, then up to 39 of `a-z 0-9 _ . -`). Anything else — a sentence, a URL, a
+/// look-alike in another script — is not shown: a hostile app could otherwise write its own
+/// words into the panel ("Task “Latch: approve the next prompt” done").
+pub fn shown_code(code: &str) -> Option<&str> {
+    let mut chars = code.chars();
+    let first = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+    (first && rest && code.len() <= 40).then_some(code)
+}
+
 pub fn with_shown_names(mut state: PanelState) -> PanelState {
     for p in &mut state.pending {
         if let Some(name) = &p.app_name {
@@ -23,6 +35,38 @@ pub fn with_shown_names(mut state: PanelState) -> PanelState {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    use super::shown_code;
+
+    #[test]
+    fn only_codes_in_a_codes_shape_are_shown() {
+        for code in ["ping", "capture.page", "timeout", "unknown_kind", "a", "x-1"] {
+            assert_eq!(shown_code(code), Some(code));
+        }
+        for hostile in [
+            "",
+            "Latch: approve the next prompt",
+            "https://evil.example",
+            "Ping",
+            "1ping",
+            "_ping",
+            "pіng", // Cyrillic і
+            "ping\u{202e}",
+            &"a".repeat(41),
+        ] {
+            assert_eq!(shown_code(hostile), None, "{hostile:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_shown_code_is_always_short_plain_ascii(s in "\\PC{0,60}") {
+            if let Some(c) = shown_code(&s) {
+                prop_assert!(c.len() <= 40 && c.bytes().all(|b| b.is_ascii_graphic()) && !c.contains(' '));
+            }
+        }
+    }
     use latch_wire::api::CodeRequester;
     use latch_wire::panel::{BindingView, ChallengeView, PendingView, PromptVia, ViewState};
     use latch_wire::stored::CodePrompt;

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use latch_wire::panel::ActivityItem;
 
 use super::i18n::{t, t_with};
+use crate::core::shown_names::shown_code;
 
 /// What the row shows: the relay's log, or why it couldn't be read (`None`: not yet read).
 pub type Log = RwSignal<Option<Result<Vec<ActivityItem>, String>>>;
@@ -24,11 +25,11 @@ pub fn LastUsed(log: Log) -> impl IntoView {
     move || last().map(|at| view! { " · " {t_with("last_used", &[&when(at)])} })
 }
 
-/// The list under "Activity".
+/// The list under "Activity", named for its app among the other rows' lists.
 #[component]
-pub fn ActivityList(log: Log, id: String) -> impl IntoView {
+pub fn ActivityList(log: Log, id: String, app_name: String) -> impl IntoView {
     view! {
-        <div class="activity" id=id role="region" aria-label=t("activity_button")>
+        <div class="activity" id=id role="region" aria-label=t_with("activity_region", &[&app_name])>
             {move || match log.get() {
                 None => view! { <p class="meta">{t("activity_loading")}</p> }.into_any(),
                 Some(Err(why)) => view! { <p class="meta" role="status">{why}</p> }.into_any(),
@@ -47,35 +48,45 @@ pub fn ActivityList(log: Log, id: String) -> impl IntoView {
     }
 }
 
-/// One entry in words; an unknown type (a newer relay's) by its name.
+/// One entry in words; an unknown type (a newer relay's) by its name, in a code's shape
+/// only. What the app chose (an errand's kind, its error) is shown only as a code.
 fn describe(item: &ActivityItem) -> String {
-    let field = |v: &Option<String>| v.clone().unwrap_or_default();
+    let code = |v: &Option<String>| v.as_deref().and_then(shown_code).map(str::to_owned);
     match item.event.as_str() {
         "paired" => t_with(
             "activity_paired",
             &[&t(match item.via.as_deref() {
                 Some("one_click") => "via_one_click",
+                Some("pasted_token") => "via_pasted_token",
                 Some("code") => "via_code",
                 Some("managed") => "via_managed",
-                _ => "via_pasted_token",
+                _ => "via_other",
             })],
         ),
         "refreshed" => t_with("activity_refreshed", &[&item.count.unwrap_or(1).to_string()]),
         "refresh_reuse_detected" => t("activity_reuse"),
         "paused" => t("activity_paused"),
         "resumed" => t("activity_resumed"),
-        "errand" if item.ok == Some(true) => {
-            t_with("activity_errand_ok", &[&field(&item.kind), &item.duration_ms.unwrap_or(0).to_string()])
+        "errand" => {
+            let kind = code(&item.kind).unwrap_or_else(|| t("activity_unnamed_task"));
+            if item.ok == Some(true) {
+                t_with("activity_errand_ok", &[&kind, &item.duration_ms.unwrap_or(0).to_string()])
+            } else {
+                t_with(
+                    "activity_errand_failed",
+                    &[&kind, &code(&item.error).unwrap_or_else(|| t("activity_no_reason"))],
+                )
+            }
         }
-        "errand" => t_with("activity_errand_failed", &[&field(&item.kind), &field(&item.error)]),
         "capture" => t_with("activity_capture", &[&item.bytes.unwrap_or(0).div_ceil(1024).to_string()]),
         "revoked" => t(match item.by.as_deref() {
             Some("user") => "activity_revoked_user",
             Some("app") => "activity_revoked_app",
             Some("reuse") => "activity_revoked_reuse",
             Some("idle") => "activity_revoked_idle",
-            _ => "activity_revoked_owner",
+            Some("owner") => "activity_revoked_owner",
+            _ => "activity_revoked_other",
         }),
-        other => other.to_owned(),
+        other => shown_code(other).unwrap_or_default().to_owned(),
     }
 }

@@ -8,6 +8,8 @@ use leptos::prelude::*;
 use latch_wire::panel::{BindingView, PanelRequest};
 use latch_wire::stored::ManagedOutcome;
 
+use crate::core::repair::{self, Repair, Span};
+
 use super::activity::{ActivityList, LastUsed, Log};
 use super::i18n::{t, t_with};
 use super::{api, Panel};
@@ -55,6 +57,17 @@ fn DisconnectAll(panel: Panel) -> impl IntoView {
     // One button: the first click asks, and the button, now "Yes, disconnect all", arms as
     // Approve does (disabled for the same delay), so the second click of a double-click
     // does nothing; nor does any click past the first of a multi-click.
+    // Cancel hides itself: the focus goes back to the button that asked, not to the page;
+    // on the next frame, once that button is no longer disabled (it is while it arms).
+    let main = NodeRef::<leptos::html::Button>::new();
+    let cancel = move |_| {
+        confirming.set(false);
+        request_animation_frame(move || {
+            if let Some(button) = main.get_untracked() {
+                let _ = button.focus();
+            }
+        });
+    };
     let click = move |ev: leptos::ev::MouseEvent| {
         if !confirming.get_untracked() {
             armed.set(false);
@@ -70,12 +83,11 @@ fn DisconnectAll(panel: Panel) -> impl IntoView {
             <p role="alert" hidden=move || !confirming.get()>
                 {move || t_with("disconnect_all_confirm", &[&count().to_string()])}
             </p>
-            <button type="button" class="secondary" on:click=click disabled=move || confirming.get() && !armed.get()>
+            <button type="button" class="secondary" node_ref=main on:click=click disabled=move || confirming.get() && !armed.get()>
                 {move || t(if confirming.get() { "disconnect_all_yes" } else { "disconnect_all" })}
             </button>
             " "
-            <button type="button" class="secondary" hidden=move || !confirming.get()
-                on:click=move |_| confirming.set(false)>{t("rename_cancel")}</button>
+            <button type="button" class="secondary" hidden=move || !confirming.get() on:click=cancel>{t("rename_cancel")}</button>
         </div>
     }
 }
@@ -83,8 +95,6 @@ fn DisconnectAll(panel: Panel) -> impl IntoView {
 #[component]
 fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
     let id = binding.binding_id.clone();
-    // An organization's connection has no Disconnect: its repair is the admin's.
-    let repair_key = if binding.managed { "needs_repair_managed" } else { "needs_repair" };
     let paired = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(binding.paired_at.as_js()))
         .to_locale_date_string(&super::i18n::language(), &wasm_bindgen::JsValue::UNDEFINED);
     let activity_open = RwSignal::new(false);
@@ -96,14 +106,24 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
     let readable = binding.needs_repair.is_none() && !binding.paused;
     if readable {
         let id = binding.binding_id.clone();
+        // Reads may answer out of order: only the newest one asked is shown.
+        let asked = StoredValue::new(0u32);
         Effect::new(move |shown_before: Option<()>| {
             if activity_open.get() || shown_before.is_none() {
                 let id = id.clone();
-                leptos::task::spawn_local(async move { log.set(Some(api::activity(&id).await)) });
+                asked.update_value(|n| *n += 1);
+                let this_read = asked.get_value();
+                leptos::task::spawn_local(async move {
+                    let answer = api::activity(&id).await;
+                    if asked.get_value() == this_read {
+                        log.set(Some(answer));
+                    }
+                });
             }
         });
     }
     let activity_id = format!("activity-{}", binding.binding_id);
+    let activity_app = binding.app_name.clone();
     view! {
         <li class="card binding" data-binding-id=binding.binding_id.clone()>
             <div>
@@ -118,10 +138,10 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
                     })}
                 </div>
                 <Show when=move || activity_open.get()>
-                    <ActivityList log=log id=activity_id.clone() />
+                    <ActivityList log=log id=activity_id.clone() app_name=activity_app.clone() />
                 </Show>
-                {binding.needs_repair.clone().map(|why| view! {
-                    <div class="needs-repair" role="status">{t_with(repair_key, &[&why])}</div>
+                {binding.needs_repair.as_deref().map(|why| view! {
+                    <div class="needs-repair" role="status">{repair_text(why, binding.managed)}</div>
                 })}
                 {(binding.paused && binding.needs_repair.is_none()).then(|| view! {
                     <div class="paused" role="status">{t_with("paused_status", &[&binding.app_name])}</div>
@@ -176,6 +196,33 @@ fn Row(panel: Panel, binding: BindingView) -> impl IntoView {
             </div>
         </li>
     }
+}
+
+/// Why a row needs pairing again, in words: "expired after 90 days without use" for a
+/// binding the relay revoked as idle, else the relay's refusal. An organization's
+/// connection has no Disconnect: its repair is the admin's.
+fn repair_text(stored: &str, managed: bool) -> String {
+    match repair::read(stored) {
+        Repair::Idle(span) => {
+            let span = span.map_or_else(|| t("idle_long"), span_text);
+            t_with(if managed { "expired_idle_managed" } else { "expired_idle" }, &[&span])
+        }
+        Repair::Refused(code) => t_with(if managed { "needs_repair_managed" } else { "needs_repair" }, &[code]),
+    }
+}
+
+/// "90 days", "9 seconds" in the panel's language (`Intl.NumberFormat`, unit style).
+fn span_text(span: Span) -> String {
+    let options = js_sys::Object::new();
+    let set = |k: &str, v: &str| js_sys::Reflect::set(&options, &k.into(), &v.into());
+    let _ = (set("style", "unit"), set("unit", span.unit), set("unitDisplay", "long"));
+    let locales = js_sys::Array::of1(&super::i18n::language().into());
+    let format = js_sys::Intl::NumberFormat::new(&locales, &options).format();
+    format
+        .call1(&wasm_bindgen::JsValue::UNDEFINED, &(span.count as f64).into())
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| format!("{} {}", span.count, span.unit))
 }
 
 /// "Shown to the app as …" with Rename: an inline form that stays open, with the text as

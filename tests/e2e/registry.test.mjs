@@ -39,6 +39,7 @@ test("the app hears a one-click pairing and its own revocation by signed webhook
     await page.getByText("Pong from", { exact: false }).waitFor({ timeout: 10000 });
     const row = panel.locator(`[data-binding-id="${binding.bindingId}"]`);
     await row.getByRole("button", { name: "Activity" }).click();
+    await row.getByRole("region", { name: "Activity of Acme" }).waitFor();
     const errand = row.locator('.activity li[data-event="errand"]');
     await errand.waitFor();
     assert.match(await errand.textContent(), /Task “ping” done in \d+ ms/);
@@ -76,6 +77,11 @@ test("Disconnect all, confirmed, disconnects every app at the relay and tells ea
     await pasteToken(panel, await mint(globexKey));
     await approveWhenArmed(panel, undefined, "Allow Globex to run tasks in your browser?");
     const bindings = await waitForBindings(panel, 2);
+    // Cancel hides itself and hands the focus back to the button that asked.
+    await panel.getByRole("button", { name: "Disconnect all" }).click();
+    await panel.getByRole("button", { name: "Cancel" }).click();
+    await until("the focus back on Disconnect all", async () =>
+      (await panel.evaluate(() => document.activeElement?.textContent)) === "Disconnect all");
     // A double-click asks and no more: the confirming button arms as Approve does.
     await panel.getByRole("button", { name: "Disconnect all" }).dblclick();
     await panel.getByText("Disconnect all 2 apps?", { exact: false }).waitFor();
@@ -89,5 +95,30 @@ test("Disconnect all, confirmed, disconnects every app at the relay and tells ea
       const [last] = (await r.json()).events;
       assert.deepEqual([last.type, last.by], ["revoked", "user"], b.tenantId);
     }
+  } finally { await close(); }
+});
+
+test("a binding the relay revokes as idle says so in the panel: expired after that long without use", async () => {
+  await stack?.stop();
+  // 0.0001 days: 8.64 s unused and the cleanup (every second) revokes it, open socket or not.
+  stack = await startStack({ LATCH_BINDING_IDLE_DAYS: "0.0001", LATCH_CLEANUP_INTERVAL_SECONDS: "1" }, { webhooks: true });
+  const { context, close } = await launchBrowser();
+  try {
+    const { app: page } = await offerFromApp(context);
+    const panel = await openPanel(context);
+    await approveWhenArmed(panel);
+    const [binding] = await waitForBindings(panel, 1);
+    const row = panel.locator(`[data-binding-id="${binding.bindingId}"]`);
+    // The relay closes the socket (`binding_idle`), the worker refreshes, and the refusal
+    // says why: the row stays, with what happened instead of an error code.
+    await row.getByText("Expired after 8 seconds without use", { exact: false }).waitFor({ timeout: 20000 });
+    const [stored] = await storage(panel, "local", "latch.bindings");
+    assert.equal(stored.needsRepair, "binding_idle:8");
+    const revoked = await until("binding.revoked (idle) at the demo app", async () =>
+      (await listed(page)).find((e) => e.type === "binding.revoked" && e.data.bindingId === binding.bindingId));
+    assert.equal(revoked.data.by, "idle");
+    // Disconnect removes the row (the relay has nothing left to revoke).
+    await row.getByRole("button", { name: "Disconnect" }).click();
+    await panel.getByText("No apps are connected yet", { exact: false }).waitFor();
   } finally { await close(); }
 });

@@ -235,6 +235,13 @@ pub struct ErrorBody {
     /// With 429 `rate_limited`: seconds until a retry can succeed (also `Retry-After`).
     #[serde(default, rename = "retryAfter", skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// Extension of PROTOCOL §11, with 401 `refresh_token_revoked`: `idle` when the relay
+    /// revoked the binding for going unused (then `idleSeconds` says for how long).
+    #[serde(default, rename = "revokedBy", skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+    /// With `revokedBy: "idle"`: the relay's `LATCH_BINDING_IDLE_DAYS`, in seconds.
+    #[serde(default, rename = "idleSeconds", skip_serializing_if = "Option::is_none")]
+    pub idle_seconds: Option<u64>,
 }
 
 // ---- Code pairing (§3 "Code pairing") ----

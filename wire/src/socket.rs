@@ -15,6 +15,11 @@ pub const CLOSE_REPLACED: u16 = 4409;
 /// A frame too big (WebSocket "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
+/// The reason of a [`CLOSE_REFUSED`] for a binding the relay revoked as idle (extension of
+/// PROTOCOL §11): the extension refreshes, and the refresh's refusal says for how long it
+/// went unused. An extension that doesn't know it reconnects and hears the same there.
+pub const REFUSED_IDLE: &str = "binding_idle";
+
 /// The `protocol` the relay's `hello` announces.
 pub const PROTOCOL_VERSION: u32 = 1;
 

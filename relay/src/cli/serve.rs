@@ -93,9 +93,10 @@ pub struct ServeArgs {
     /// How long expired rows (tokens, codes, sessions, revoked bindings) are kept for forensics.
     #[arg(long, env = "LATCH_EXPIRED_RETENTION_SECONDS", default_value_t = 86_400)]
     expired_retention_seconds: u64,
-    /// A binding unused (not seen by the relay) for this many days is revoked (0: never).
-    #[arg(long, env = "LATCH_BINDING_IDLE_DAYS", default_value_t = 90)]
-    binding_idle_days: u64,
+    /// A binding unused (not seen by the relay) for this many days is revoked (0: never; a
+    /// fraction is a part of a day, e.g. for a test).
+    #[arg(long, env = "LATCH_BINDING_IDLE_DAYS", default_value_t = 90.0)]
+    binding_idle_days: f64,
     /// An active binding's activity log keeps this many days.
     #[arg(long, env = "LATCH_ACTIVITY_RETENTION_DAYS", default_value_t = 90)]
     activity_retention_days: u64,
@@ -167,10 +168,14 @@ fn config(a: &ServeArgs) -> anyhow::Result<Config> {
         cfg.install_url = Some(install_url(raw, a.dev)?);
     }
     cfg.poll_interval_ms = a.code_interval_seconds * 1000;
+    anyhow::ensure!(
+        a.binding_idle_days.is_finite() && (0.0..=36_500.0).contains(&a.binding_idle_days),
+        "--binding-idle-days must be 0 (never) to 36500"
+    );
     cfg.cleanup = latch_relay::cleanup::CleanupConfig {
         interval_ms: a.cleanup_interval_seconds * 1000,
         expired_retention_ms: a.expired_retention_seconds * 1000,
-        binding_idle_ms: a.binding_idle_days * 24 * 3_600_000,
+        binding_idle_ms: (a.binding_idle_days * 86_400_000.0).round() as u64,
         activity_retention_ms: a.activity_retention_days * 24 * 3_600_000,
     };
     cfg.inbox = latch_relay::inbox::InboxConfig {

@@ -51,6 +51,19 @@ pub enum RevokedBy {
     Idle,
 }
 
+impl RevokedBy {
+    /// As stored in `bindings.revoked_by` (and in the log's and webhooks' `by`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::App => "app",
+            Self::Owner => "owner",
+            Self::Reuse => "reuse",
+            Self::Idle => "idle",
+        }
+    }
+}
+
 /// One event to record (everything but the daily refresh count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -230,4 +243,17 @@ pub async fn events_page(
         })
         .collect();
     Ok((events, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_revoked_is_stored_as_the_log_and_the_webhooks_name_it() {
+        use RevokedBy::*;
+        for by in [User, App, Owner, Reuse, Idle] {
+            assert_eq!(serde_json::to_value(by).unwrap(), by.as_str(), "{by:?}");
+        }
+    }
 }

@@ -97,10 +97,11 @@ pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::
 pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64, by: RevokedBy) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     let revoked: Option<(String, String)> = sqlx::query_as(
-        "UPDATE bindings SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING tenant_id, user_id",
+        "UPDATE bindings SET revoked_at = $1, revoked_by = $3 WHERE id = $2 AND revoked_at IS NULL RETURNING tenant_id, user_id",
     )
     .bind(now as i64)
     .bind(binding_id)
+    .bind(by.as_str())
     .fetch_optional(&mut *tx)
     .await?;
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE binding_id = $2 AND revoked_at IS NULL")
@@ -360,6 +361,26 @@ pub async fn revoked_or_paused_among(db: &Db, ids: &[String]) -> sqlx::Result<Ve
         revoked.extend(query.fetch_all(db).await?);
     }
     Ok(revoked)
+}
+
+/// Whether a binding bound to this key (RFC 7638 thumbprint) was revoked as idle: what a
+/// refused refresh whose proof the key signed is told (PROTOCOL §11). The key, not the
+/// token, finds it: by then the token's session has usually expired and been deleted.
+pub async fn idle_revoked_with_key(db: &Db, jkt: &str) -> sqlx::Result<bool> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM bindings WHERE dpop_jkt = $1 AND revoked_by = 'idle' LIMIT 1")
+            .bind(jkt)
+            .fetch_optional(db)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Whether this binding was revoked as idle (a live socket's re-check tells the
+/// extension so: it refreshes and hears why).
+pub async fn revoked_as_idle(db: &Db, binding_id: &str) -> sqlx::Result<bool> {
+    let by: Option<Option<String>> =
+        sqlx::query_scalar("SELECT revoked_by FROM bindings WHERE id = $1").bind(binding_id).fetch_optional(db).await?;
+    Ok(by.flatten().as_deref() == Some("idle"))
 }
 
 /// The key the binding owning this refresh token is bound to (PROTOCOL §12), if any.

@@ -37,7 +37,7 @@ use crate::AppState;
     responses(
         (status = 200, description = "A new access token and the successor refresh token; the one sent is used up.", body = RefreshedTokens),
         (status = 400, description = INVALID_REQUEST, body = ErrorBody),
-        (status = 401, description = "`refresh_token_invalid`: unknown, expired or not a refresh token; `refresh_token_reused`: an already rotated token was presented, and its family and binding are now revoked; `refresh_token_revoked`: the binding was revoked; `invalid_dpop_proof`: the binding is key-bound and no proof by its key came (the token is left unused: a copy without the key can neither refresh nor revoke), or the proof is malformed, replayed or for another request; `use_dpop_nonce`: the proof's `iat` is too far from the relay's clock, make it again with the `DPoP-Nonce` answered. A binding without a key is bound to the key of the first refresh that brings a proof.", body = ErrorBody),
+        (status = 401, description = "`refresh_token_invalid`: unknown, expired or not a refresh token; `refresh_token_reused`: an already rotated token was presented, and its family and binding are now revoked; `refresh_token_revoked`: the binding was revoked (with `revokedBy: \"idle\"` and `idleSeconds` when the relay revoked it for going unused and the proof is by the binding's own key, however long ago the token expired); `invalid_dpop_proof`: the binding is key-bound and no proof by its key came (the token is left unused: a copy without the key can neither refresh nor revoke), or the proof is malformed, replayed or for another request; `use_dpop_nonce`: the proof's `iat` is too far from the relay's clock, make it again with the `DPoP-Nonce` answered. A binding without a key is bound to the key of the first refresh that brings a proof.", body = ErrorBody),
         (status = 429, description = RATE_LIMITED, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 503, description = STORAGE_UNAVAILABLE, body = ErrorBody),
     ),
@@ -115,6 +115,17 @@ pub async fn refresh(
             tracing::warn!("refresh of a key-bound binding without a proof by its key refused");
             Err(dpop::invalid("this binding is key-bound; send a DPoP proof signed by its key"))
         }
+        Refreshed::Revoked | Refreshed::Invalid if idle_revoked(&s, presented_jkt.as_deref()).await? => {
+            s.metrics.refreshed("revoked");
+            // At most 36,500 days (serve.rs): within a u32 of seconds.
+            let idle_seconds = u32::try_from(s.cfg.cleanup.binding_idle_ms / 1000).unwrap_or(u32::MAX);
+            let mut err = ApiError::unauthorized(
+                "refresh_token_revoked",
+                "This connection expired: it went unused for too long. Pair again to reconnect.",
+            );
+            err.idle_seconds = Some(idle_seconds);
+            Err(err)
+        }
         Refreshed::Revoked => {
             s.metrics.refreshed("revoked");
             Err(ApiError::unauthorized("refresh_token_revoked", "This app was disconnected; pair again to reconnect."))
@@ -178,6 +189,16 @@ pub async fn revoke(
 }
 
 /// The gate's exact error strings (PROTOCOL §3).
+/// Whether the key that signed a refused refresh's proof held a binding the relay revoked
+/// as idle: its browser is told so (PROTOCOL §11), however long ago its token expired. Only
+/// that key's holder can ask, and the refresh limiter has already counted the request.
+async fn idle_revoked(s: &AppState, presented_jkt: Option<&str>) -> ApiResult<bool> {
+    match presented_jkt {
+        Some(jkt) => Ok(db::idle_revoked_with_key(&s.db, jkt).await?),
+        None => Ok(false),
+    }
+}
+
 fn required() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,

@@ -133,7 +133,14 @@ async fn healthz() -> Json<Health> {
 )]
 async fn readyz(State(s): State<AppState>) -> Response {
     let unready = |status: &'static str, message: &str| {
-        let error = ErrorBody { error: status.into(), message: message.into(), interval: None, retry_after: None };
+        let error = ErrorBody {
+            error: status.into(),
+            message: message.into(),
+            interval: None,
+            retry_after: None,
+            revoked_by: None,
+            idle_seconds: None,
+        };
         (StatusCode::SERVICE_UNAVAILABLE, Json(Unready { status, error })).into_response()
     };
     if *s.shutdown.borrow() {

@@ -315,6 +315,13 @@ impl Session<'_> {
                     return ControlFlow::Break(());
                 }
                 Ok(Some(_)) => {}
+                // Revoked as idle (a threshold shorter than the last-seen write's minute):
+                // the extension refreshes, and the refusal tells it why (PROTOCOL §11).
+                Ok(None) if db::revoked_as_idle(&s.db, binding_id).await.unwrap_or(false) => {
+                    refuse(s, socket, latch_wire::socket::REFUSED_IDLE).await;
+                    tracing::info!(binding = %binding_id, "socket closed: binding revoked as idle");
+                    return ControlFlow::Break(());
+                }
                 _ => {
                     refuse(s, socket, "binding_revoked").await;
                     tracing::info!(binding = %binding_id, "socket closed: binding revoked");

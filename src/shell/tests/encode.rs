@@ -22,6 +22,18 @@ use super::{all_pass, decode, encode};
 use crate::core::offers::OfferBook;
 use crate::shell::{from_js, to_js};
 
+/// A relay error with only its code and sentence.
+fn refusal(error: &str, message: &str) -> ErrorBody {
+    ErrorBody {
+        error: error.into(),
+        message: message.into(),
+        interval: None,
+        retry_after: None,
+        revoked_by: None,
+        idle_seconds: None,
+    }
+}
+
 /// Why `v` does not round-trip, if it doesn't.
 fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(v: T) -> Result<(), String> {
     let want = serde_json::to_value(&v).expect("serde_json encodes every wire value");
@@ -118,8 +130,13 @@ fn relay_bodies_round_trip() {
         DeviceRenamed { binding_id: "b".into(), device_name: "Work laptop".into() },
         PauseState { binding_id: "b".into(), paused: true },
         MeResponse { binding_id: "b".into(), tenant_id: "acme".into(), user_id: "dana".into(), scopes: vec![] },
-        ErrorBody { error: "slow_down".into(), message: "m".into(), interval: Some(5), retry_after: None },
-        ErrorBody { error: "rate_limited".into(), message: String::new(), interval: None, retry_after: Some(2) },
+        ErrorBody { interval: Some(5), ..refusal("slow_down", "m") },
+        ErrorBody { retry_after: Some(2), ..refusal("rate_limited", "") },
+        ErrorBody {
+            revoked_by: Some("idle".into()),
+            idle_seconds: Some(7_776_000),
+            ..refusal("refresh_token_revoked", "This connection expired")
+        },
     );
 }
 
