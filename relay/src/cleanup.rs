@@ -1,7 +1,8 @@
 //! Deleting what can no longer be used (issue 18): expired pairing tokens and challenges,
 //! session families past their expiry, spent enrollment nonces, revoked bindings with
 //! their sessions and activity, activity past its retention, captures the app did not
-//! drain within the inbox's retention, and webhook events delivered or given up on. Every
+//! drain within the inbox's retention, the keys of bindings revoked as idle after the
+//! activity retention, and webhook events delivered or given up on. Every
 //! instance runs [`run_forever`]; expired rows are kept
 //! [`CleanupConfig::expired_retention_ms`] longer for forensics. Before deleting,
 //! a pass revokes the bindings left unused for [`CleanupConfig::binding_idle_ms`]
@@ -57,7 +58,7 @@ impl Default for CleanupConfig {
 }
 
 /// The tables a pass deletes from, in the order it does (the metric's `table` label).
-pub const TABLES: [&str; 11] = [
+pub const TABLES: [&str; 12] = [
     "idle_bindings",
     "pairing_tokens",
     "challenges",
@@ -67,6 +68,7 @@ pub const TABLES: [&str; 11] = [
     "live_sockets",
     "binding_events",
     "bindings",
+    "idle_revocations",
     "webhook_outbox",
     "dpop_proofs",
 ];
@@ -127,18 +129,6 @@ struct Step {
     /// An expiry index cost every mint and redeem one more page per SQLite commit, ~4 %
     /// of one-click pairings (BENCHMARKS.md, "Relay hardening"). PostgreSQL keeps its index.
     in_insert_order: bool,
-}
-
-/// A revoked binding nothing refers to any more (a capture not yet drained or expired, a
-/// challenge still kept, its log, sessions or socket record keep it).
-macro_rules! unreferenced_binding {
-    () => {
-        "AND NOT EXISTS (SELECT 1 FROM binding_events e WHERE e.binding_id = t.id)
-         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.binding_id = t.id)
-         AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.binding_id = t.id)
-         AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.binding_id = t.id)
-         AND NOT EXISTS (SELECT 1 FROM live_sockets l WHERE l.binding_id = t.id)"
-    };
 }
 
 const STEPS: [Step; 12] = [
@@ -246,19 +236,23 @@ const STEPS: [Step; 12] = [
     Step {
         table: "bindings",
         key: "id",
-        condition: concat!("t.revoked_at < $1 AND COALESCE(t.revoked_by, '') <> 'idle' ", unreferenced_binding!()),
+        condition: "t.revoked_at < $1
+            AND NOT EXISTS (SELECT 1 FROM binding_events e WHERE e.binding_id = t.id)
+            AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.binding_id = t.id)
+            AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.binding_id = t.id)
+            AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.binding_id = t.id)
+            AND NOT EXISTS (SELECT 1 FROM live_sockets l WHERE l.binding_id = t.id)",
         kept_at_least_ms: 0,
         retention: Retention::Forensics,
         batch: BATCH,
         in_insert_order: false,
     },
-    // A binding revoked as idle stays as long as an active one's activity does: its
-    // browser, back after months, is told why when its refresh is refused (PROTOCOL §11).
-    // Its sessions, sockets and log went above; captures and challenges keep it as ever.
+    // The keys of bindings revoked as idle, once the activity retention is over: their
+    // browsers back later hear only that the token is unknown.
     Step {
-        table: "bindings",
-        key: "id",
-        condition: concat!("t.revoked_at < $1 AND t.revoked_by = 'idle' ", unreferenced_binding!()),
+        table: "idle_revocations",
+        key: "jkt",
+        condition: "t.revoked_at < $1",
         kept_at_least_ms: 0,
         retention: Retention::Activity,
         batch: BATCH,

@@ -160,7 +160,7 @@ impl Default for Metrics {
         for reason in ["other_socket", "unknown"] {
             let _ = m.errand_results_ignored.get_or_create(&ReasonLabel { reason });
         }
-        for outcome in ["ok", "bound_key", "wrong_key", "reused", "revoked", "invalid"] {
+        for outcome in ["ok", "bound_key", "wrong_key", "reused", "revoked", "idle", "invalid"] {
             let _ = m.refreshes.get_or_create(&OutcomeLabel { outcome });
         }
         for outcome in ["delivered", "retry", "failed"] {

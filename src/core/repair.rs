@@ -1,19 +1,19 @@
 //! Why a binding needs pairing again, as its stored `needs_repair` says: the relay's error
-//! code for the refused refresh, or `binding_idle:<seconds>` when the relay revoked the
-//! binding for going unused that long (PROTOCOL §11, `revokedBy: "idle"`). The worker
-//! writes it from the refusal; the panel reads it back to say "expired after 90 days
-//! without use" instead of an error code.
+//! code for the refused refresh, or `idle:<seconds>` when the relay revoked the binding for
+//! going unused that long (PROTOCOL §11, `revokedBy: "idle"`). The worker writes it from
+//! the refusal; the panel reads it back to say "expired after 90 days without use" instead
+//! of an error code. No relay error code holds a `:`, so none reads back as idle.
 
 use latch_wire::api::ErrorBody;
 
-/// `needs_repair` of a binding revoked as idle (followed by `:` and the seconds, when the
-/// relay said them).
-const IDLE: &str = "binding_idle";
+/// `needs_repair` of a binding revoked as idle, before the seconds (none when the relay
+/// didn't say them).
+const IDLE: &str = "idle:";
 
 /// What to store in `needs_repair` for this refusal of a refresh.
 pub fn from_refusal(body: &ErrorBody) -> String {
     match (body.revoked_by.as_deref(), body.idle_seconds) {
-        (Some("idle"), Some(seconds)) => format!("{IDLE}:{seconds}"),
+        (Some("idle"), Some(seconds)) => format!("{IDLE}{seconds}"),
         (Some("idle"), None) => IDLE.to_owned(),
         _ => body.error.clone(),
     }
@@ -28,8 +28,9 @@ pub enum Repair<'a> {
     Refused(&'a str),
 }
 
-/// A time in the largest whole unit it is made of, for `Intl.NumberFormat`'s unit style
-/// ("90 days", "36 hours", "9 seconds").
+/// A time in the largest unit it holds at least one of, rounded down, for
+/// `Intl.NumberFormat`'s unit style ("90 days", "3 hours", "9 seconds"): the relay says how
+/// long the binding had really gone unused, a little over its idle days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub count: u64,
@@ -40,19 +41,16 @@ pub struct Span {
 impl Span {
     fn of(seconds: u64) -> Option<Self> {
         let units = [(86_400, "day"), (3_600, "hour"), (60, "minute"), (1, "second")];
-        let (size, unit) = units.into_iter().find(|(size, _)| seconds.is_multiple_of(*size))?;
-        (seconds > 0).then_some(Span { count: seconds / size, unit })
+        let (size, unit) = units.into_iter().find(|(size, _)| seconds >= *size)?;
+        Some(Span { count: seconds / size, unit })
     }
 }
 
 pub fn read(stored: &str) -> Repair<'_> {
-    match stored.strip_prefix(IDLE) {
-        Some("") => Repair::Idle(None),
-        Some(rest) => match rest.strip_prefix(':').map(str::parse::<u64>) {
-            Some(Ok(seconds)) => Repair::Idle(Span::of(seconds)),
-            _ => Repair::Refused(stored),
-        },
-        None => Repair::Refused(stored),
+    match stored.strip_prefix(IDLE).map(|rest| (rest, rest.parse::<u64>())) {
+        Some(("", _)) => Repair::Idle(None),
+        Some((_, Ok(seconds))) => Repair::Idle(Span::of(seconds)),
+        _ => Repair::Refused(stored),
     }
 }
 
@@ -73,25 +71,25 @@ mod tests {
         }
     }
 
-    fn seconds(span: Span) -> u64 {
-        let size = match span.unit {
+    fn size(unit: &str) -> u64 {
+        match unit {
             "day" => 86_400,
             "hour" => 3_600,
             "minute" => 60,
             _ => 1,
-        };
-        span.count * size
+        }
     }
 
     #[test]
-    fn an_idle_revocation_reads_back_in_its_largest_whole_unit() {
-        let stored = from_refusal(&refusal("refresh_token_revoked", Some("idle"), Some(90 * 86_400)));
-        assert_eq!(stored, "binding_idle:7776000");
+    fn an_idle_revocation_reads_back_in_the_largest_unit_it_holds() {
+        let stored = from_refusal(&refusal("refresh_token_revoked", Some("idle"), Some(90 * 86_400 + 542)));
+        assert_eq!(stored, "idle:7776542");
         assert_eq!(read(&stored), Repair::Idle(Some(Span { count: 90, unit: "day" })));
-        assert_eq!(read("binding_idle:129600"), Repair::Idle(Some(Span { count: 36, unit: "hour" })));
-        assert_eq!(read("binding_idle:9"), Repair::Idle(Some(Span { count: 9, unit: "second" })));
-        assert_eq!(read("binding_idle"), Repair::Idle(None));
-        assert_eq!(read("binding_idle:0"), Repair::Idle(None));
+        assert_eq!(read("idle:129600"), Repair::Idle(Some(Span { count: 1, unit: "day" })));
+        assert_eq!(read("idle:86399"), Repair::Idle(Some(Span { count: 23, unit: "hour" })));
+        assert_eq!(read("idle:9"), Repair::Idle(Some(Span { count: 9, unit: "second" })));
+        assert_eq!(read("idle:"), Repair::Idle(None));
+        assert_eq!(read("idle:0"), Repair::Idle(None));
     }
 
     #[test]
@@ -99,7 +97,7 @@ mod tests {
         assert_eq!(from_refusal(&refusal("refresh_token_revoked", None, None)), "refresh_token_revoked");
         // Only `idle` means idle: another `revokedBy` (a newer relay's) stays a code.
         assert_eq!(from_refusal(&refusal("refresh_token_revoked", Some("owner"), Some(5))), "refresh_token_revoked");
-        for code in ["refresh_token_invalid", "binding_idler", "binding_idle:", "binding_idle:x", "binding_idle:-1"] {
+        for code in ["refresh_token_invalid", "idle", "binding_idle", "idle:x", "idle:-1", "idle: 5"] {
             assert_eq!(read(code), Repair::Refused(code), "{code}");
         }
     }
@@ -107,14 +105,16 @@ mod tests {
     proptest! {
         #[test]
         fn whatever_the_relay_says_reads_back_as_what_it_meant(
-            error in "[a-z_]{1,30}", idle in proptest::option::of(any::<u64>()), by_idle in any::<bool>()
+            error in "(idle|[a-z_]{1,30})", idle in proptest::option::of(any::<u64>()), by_idle in any::<bool>()
         ) {
             let body = refusal(&error, by_idle.then_some("idle"), idle);
             let stored = from_refusal(&body);
             match read(&stored) {
                 Repair::Idle(span) => {
                     prop_assert!(by_idle);
-                    prop_assert_eq!(span.map_or(0, seconds), idle.unwrap_or(0));
+                    // Never more than it was, and less by under one of the unit shown.
+                    let (shown, said) = (span.map_or(0, |s| s.count * size(s.unit)), idle.unwrap_or(0));
+                    prop_assert!(shown <= said && said - shown < span.map_or(1, |s| size(s.unit)));
                 }
                 Repair::Refused(code) => {
                     prop_assert!(!by_idle);

@@ -9,6 +9,7 @@ use latch_wire::panel::{BindingView, PanelRequest};
 use latch_wire::stored::ManagedOutcome;
 
 use crate::core::repair::{self, Repair, Span};
+use crate::core::shown_names::shown_code;
 
 use super::activity::{ActivityList, LastUsed, Log};
 use super::i18n::{t, t_with};
@@ -207,7 +208,10 @@ fn repair_text(stored: &str, managed: bool) -> String {
             let span = span.map_or_else(|| t("idle_long"), span_text);
             t_with(if managed { "expired_idle_managed" } else { "expired_idle" }, &[&span])
         }
-        Repair::Refused(code) => t_with(if managed { "needs_repair_managed" } else { "needs_repair" }, &[code]),
+        Repair::Refused(code) => {
+            let code = shown_code(code).unwrap_or("unknown");
+            t_with(if managed { "needs_repair_managed" } else { "needs_repair" }, &[code])
+        }
     }
 }
 

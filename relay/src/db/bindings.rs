@@ -96,8 +96,9 @@ pub async fn revoke_by_refresh(db: &Db, refresh_hash: &[u8], now: u64) -> sqlx::
 /// when it was active.
 pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64, by: RevokedBy) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
-    let revoked: Option<(String, String)> = sqlx::query_as(
-        "UPDATE bindings SET revoked_at = $1, revoked_by = $3 WHERE id = $2 AND revoked_at IS NULL RETURNING tenant_id, user_id",
+    let revoked: Option<(String, String, Option<String>, i64)> = sqlx::query_as(
+        "UPDATE bindings SET revoked_at = $1, revoked_by = $3 WHERE id = $2 AND revoked_at IS NULL
+         RETURNING tenant_id, user_id, dpop_jkt, COALESCE(last_seen_at, created_at)",
     )
     .bind(now as i64)
     .bind(binding_id)
@@ -109,7 +110,10 @@ pub async fn revoke_binding(db: &Db, binding_id: &str, now: u64, by: RevokedBy) 
         .bind(binding_id)
         .execute(&mut *tx)
         .await?;
-    if let Some((tenant_id, user_id)) = &revoked {
+    if let Some((tenant_id, user_id, jkt, last_used)) = &revoked {
+        if let (RevokedBy::Idle, Some(jkt)) = (by, jkt) {
+            remember_idle_key(&mut tx, jkt, now, now.saturating_sub(*last_used as u64)).await?;
+        }
         count_change(&mut tx, Topic::Revocations).await?;
         activity::record(&mut tx, binding_id, &Event::Revoked { by }, now).await?;
         let hook = Hook::BindingRevoked { binding_id, user_id, by };
@@ -363,16 +367,30 @@ pub async fn revoked_or_paused_among(db: &Db, ids: &[String]) -> sqlx::Result<Ve
     Ok(revoked)
 }
 
-/// Whether a binding bound to this key (RFC 7638 thumbprint) was revoked as idle: what a
-/// refused refresh whose proof the key signed is told (PROTOCOL §11). The key, not the
-/// token, finds it: by then the token's session has usually expired and been deleted.
-pub async fn idle_revoked_with_key(db: &Db, jkt: &str) -> sqlx::Result<bool> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM bindings WHERE dpop_jkt = $1 AND revoked_by = 'idle' LIMIT 1")
-            .bind(jkt)
-            .fetch_optional(db)
-            .await?;
-    Ok(found.is_some())
+/// Keeps the key of a binding revoked as idle, with how long it had gone unused, for its
+/// browser's refused refresh to find after the binding's row is gone (migration 0019).
+async fn remember_idle_key(conn: &mut sqlx::AnyConnection, jkt: &str, now: u64, unused_ms: u64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO idle_revocations (jkt, revoked_at, unused_ms) VALUES ($1, $2, $3)
+         ON CONFLICT (jkt) DO UPDATE SET revoked_at = excluded.revoked_at, unused_ms = excluded.unused_ms",
+    )
+    .bind(jkt)
+    .bind(now as i64)
+    .bind(unused_ms as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How long the binding bound to this key (RFC 7638 thumbprint) had gone unused when the
+/// relay revoked it as idle, if it did: what a refused refresh whose proof the key signed
+/// is told once its token is unknown (PROTOCOL §11).
+pub async fn idle_revocation_of_key(db: &Db, jkt: &str) -> sqlx::Result<Option<u64>> {
+    let unused: Option<i64> = sqlx::query_scalar("SELECT unused_ms FROM idle_revocations WHERE jkt = $1")
+        .bind(jkt)
+        .fetch_optional(db)
+        .await?;
+    Ok(unused.map(|ms| ms.max(0) as u64))
 }
 
 /// Whether this binding was revoked as idle (a live socket's re-check tells the

@@ -40,7 +40,12 @@ pub enum Refreshed {
     Reused,
     /// The binding holds a key and the refresh came without a proof by it: nothing changed.
     WrongKey,
-    Revoked,
+    /// The token's binding (or session family) was revoked; `idle_ms` how long the binding
+    /// had gone unused when the relay revoked it as idle — told only to a binding without a
+    /// key, or a refresh by its own key (PROTOCOL §11).
+    Revoked {
+        idle_ms: Option<u64>,
+    },
     Invalid,
 }
 
@@ -117,7 +122,7 @@ fn on_sqlite(c: &Connection, r: &Rotation) -> rusqlite::Result<Option<Refreshed>
         .optional()?;
     let Some((tenant_id, user_id, bound)) = owner else {
         c.execute_batch("ROLLBACK TO rotation; RELEASE rotation")?;
-        return Ok(Some(Refreshed::Revoked));
+        return Ok(Some(Refreshed::Revoked { idle_ms: None })); // revoked meanwhile: a race
     };
     let Ok((dpop_jkt, upgraded)) = key_outcome(bound, r.presented_jkt.as_deref()) else {
         c.execute_batch("ROLLBACK TO rotation; RELEASE rotation")?;
@@ -156,7 +161,7 @@ async fn on_postgres(db: &Db, r: &Rotation) -> sqlx::Result<Option<Refreshed>> {
     let owner: Option<(String, String, Option<String>)> =
         sqlx::query_as(ACTIVE_BINDING_OWNER).bind(&binding_id).fetch_optional(&mut *tx).await?;
     let Some((tenant_id, user_id, bound)) = owner else {
-        return Ok(Some(Refreshed::Revoked)); // dropping tx rolls the rotation back
+        return Ok(Some(Refreshed::Revoked { idle_ms: None })); // dropping tx rolls the rotation back
     };
     let Ok((dpop_jkt, upgraded)) = key_outcome(bound, r.presented_jkt.as_deref()) else {
         return Ok(Some(Refreshed::WrongKey)); // rolled back likewise
@@ -190,6 +195,8 @@ struct PresentedSession {
     tenant_id: String,
     user_id: String,
     binding_revoked: Option<i64>,
+    binding_revoked_by: Option<String>,
+    binding_last_used: i64,
     binding_jkt: Option<String>,
     session_created: i64,
     key_bound_at: Option<i64>,
@@ -201,7 +208,8 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], presented: Option<&str>,
     let row: Option<PresentedSession> = sqlx::query_as(
         "SELECT s.binding_id, s.rotated_at, s.revoked_at,
                 n.rotated_at AS next_rotated, n.revoked_at AS next_revoked, n.expires_at AS next_expires,
-                b.tenant_id, b.user_id, b.revoked_at AS binding_revoked, b.dpop_jkt AS binding_jkt,
+                b.tenant_id, b.user_id, b.revoked_at AS binding_revoked, b.revoked_by AS binding_revoked_by,
+                COALESCE(b.last_seen_at, b.created_at) AS binding_last_used, b.dpop_jkt AS binding_jkt,
                 s.created_at AS session_created, b.dpop_bound_at AS key_bound_at
          FROM sessions s JOIN bindings b ON b.id = s.binding_id LEFT JOIN sessions n ON n.id = s.successor_id
          WHERE s.refresh_hash = $1",
@@ -213,7 +221,12 @@ async fn classify_unrotatable(db: &Db, old_hash: &[u8], presented: Option<&str>,
         return Ok(Refreshed::Invalid);
     };
     if r.revoked_at.is_some() || r.binding_revoked.is_some() {
-        return Ok(Refreshed::Revoked);
+        let own_key = r.binding_jkt.is_none() || r.binding_jkt.as_deref() == presented;
+        let idle_ms = match (r.binding_revoked, r.binding_revoked_by.as_deref()) {
+            (Some(at), Some("idle")) if own_key => Some(at.saturating_sub(r.binding_last_used).max(0) as u64),
+            _ => None,
+        };
+        return Ok(Refreshed::Revoked { idle_ms });
     }
     let Some(rotated_at) = r.rotated_at.map(|t| t as u64) else {
         return Ok(Refreshed::Invalid); // not rotated, not revoked: it expired

@@ -115,25 +115,18 @@ pub async fn refresh(
             tracing::warn!("refresh of a key-bound binding without a proof by its key refused");
             Err(dpop::invalid("this binding is key-bound; send a DPoP proof signed by its key"))
         }
-        Refreshed::Revoked | Refreshed::Invalid if idle_revoked(&s, presented_jkt.as_deref()).await? => {
-            s.metrics.refreshed("revoked");
-            // At most 36,500 days (serve.rs): within a u32 of seconds.
-            let idle_seconds = u32::try_from(s.cfg.cleanup.binding_idle_ms / 1000).unwrap_or(u32::MAX);
-            let mut err = ApiError::unauthorized(
-                "refresh_token_revoked",
-                "This connection expired: it went unused for too long. Pair again to reconnect.",
-            );
-            err.idle_seconds = Some(idle_seconds);
-            Err(err)
-        }
-        Refreshed::Revoked => {
+        Refreshed::Revoked { idle_ms: Some(unused_ms) } => Err(expired_idle(&s, unused_ms)),
+        Refreshed::Revoked { idle_ms: None } => {
             s.metrics.refreshed("revoked");
             Err(ApiError::unauthorized("refresh_token_revoked", "This app was disconnected; pair again to reconnect."))
         }
-        Refreshed::Invalid => {
-            s.metrics.refreshed("invalid");
-            Err(invalid())
-        }
+        Refreshed::Invalid => match idle_revocation(&s, presented_jkt.as_deref()).await? {
+            Some(unused_ms) => Err(expired_idle(&s, unused_ms)),
+            None => {
+                s.metrics.refreshed("invalid");
+                Err(invalid())
+            }
+        },
     }
 }
 
@@ -189,14 +182,27 @@ pub async fn revoke(
 }
 
 /// The gate's exact error strings (PROTOCOL §3).
-/// Whether the key that signed a refused refresh's proof held a binding the relay revoked
-/// as idle: its browser is told so (PROTOCOL §11), however long ago its token expired. Only
-/// that key's holder can ask, and the refresh limiter has already counted the request.
-async fn idle_revoked(s: &AppState, presented_jkt: Option<&str>) -> ApiResult<bool> {
+/// For an unknown token: how long the binding of the key that signed the proof had gone
+/// unused when the relay revoked it as idle, if it did. Its browser is told so (PROTOCOL
+/// §11), however long ago its token expired and was deleted. Only that key's holder can
+/// ask, and the refresh limiter has already counted the request.
+async fn idle_revocation(s: &AppState, presented_jkt: Option<&str>) -> ApiResult<Option<u64>> {
     match presented_jkt {
-        Some(jkt) => Ok(db::idle_revoked_with_key(&s.db, jkt).await?),
-        None => Ok(false),
+        Some(jkt) => Ok(db::idle_revocation_of_key(&s.db, jkt).await?),
+        None => Ok(None),
     }
+}
+
+/// 401 `refresh_token_revoked` for a binding revoked as idle, with `revokedBy: "idle"` and
+/// how long it had gone unused (`idleSeconds`).
+fn expired_idle(s: &AppState, unused_ms: u64) -> ApiError {
+    s.metrics.refreshed("idle");
+    let mut err = ApiError::unauthorized(
+        "refresh_token_revoked",
+        "This connection expired: it went unused for too long. Pair again to reconnect.",
+    );
+    err.idle_seconds = Some(u32::try_from(unused_ms / 1000).unwrap_or(u32::MAX));
+    err
 }
 
 fn required() -> ApiError {

@@ -322,9 +322,16 @@ impl Session<'_> {
                     tracing::info!(binding = %binding_id, "socket closed: binding revoked as idle");
                     return ControlFlow::Break(());
                 }
-                _ => {
+                Ok(None) => {
                     refuse(s, socket, "binding_revoked").await;
                     tracing::info!(binding = %binding_id, "socket closed: binding revoked");
+                    return ControlFlow::Break(());
+                }
+                // Not known to be revoked: `binding_revoked` would make the extension forget
+                // the binding and its key. It reconnects, and its handshake asks again.
+                Err(_) => {
+                    refuse(s, socket, "storage_unavailable").await;
+                    tracing::warn!(binding = %binding_id, "socket closed: the binding's re-check failed");
                     return ControlFlow::Break(());
                 }
             },
