@@ -386,16 +386,10 @@ pub async fn run_forever(state: AppState) {
     if every == 0 {
         return;
     }
-    let mut ticks = tokio::time::interval(Duration::from_millis(every));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut shutdown = state.shutdown.subscribe();
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
+    crate::clock::every(Duration::from_millis(every), &state.shutdown, || async {
         if let Err(e) = run_once(&state, crate::clock::now_ms()).await {
             tracing::warn!(error = %e, "cleanup pass failed; the next one retries");
         }
-    }
+    })
+    .await;
 }

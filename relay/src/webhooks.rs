@@ -206,32 +206,28 @@ pub async fn deliver_due(state: &AppState, now: u64) -> sqlx::Result<usize> {
 /// `PER_TENANT_IN_FLIGHT` of them), never the next pass.
 pub async fn run_forever(state: AppState) {
     let room = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut ticks = tokio::time::interval(PASS_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut shutdown = state.shutdown.subscribe();
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-        let free = room.available_permits().min(BATCH as usize);
-        if free == 0 {
-            continue;
-        }
-        let now = crate::clock::now_ms();
-        match outbox::claim_due(&state.db, now, LEASE_MS, free as i64).await {
-            Ok(events) => {
-                for event in events {
-                    let Ok(permit) = room.clone().try_acquire_owned() else { break };
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        deliver_one(state, event, now).await;
-                        drop(permit);
-                    });
-                }
+    crate::clock::every(PASS_EVERY, &state.shutdown, || pass(&state, &room)).await;
+}
+
+/// Claims as many due events as there is room to send, and sends each in its own task.
+async fn pass(state: &AppState, room: &Arc<Semaphore>) {
+    let free = room.available_permits().min(BATCH as usize);
+    if free == 0 {
+        return;
+    }
+    let now = crate::clock::now_ms();
+    match outbox::claim_due(&state.db, now, LEASE_MS, free as i64).await {
+        Ok(events) => {
+            for event in events {
+                let Ok(permit) = room.clone().try_acquire_owned() else { break };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    deliver_one(state, event, now).await;
+                    drop(permit);
+                });
             }
-            Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
         }
+        Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
     }
 }
 
