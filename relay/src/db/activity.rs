@@ -64,12 +64,10 @@ impl RevokedBy {
     }
 }
 
-/// One event to record (everything but the daily refresh count).
+/// One event to record (everything but the daily refresh count, and `paired`, which is the
+/// binding's own row: [`events_page`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Paired {
-        via: Via,
-    },
     RefreshReuseDetected,
     Paused,
     Resumed,
@@ -91,7 +89,6 @@ pub enum Event {
 impl Event {
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
-            Self::Paired { .. } => "paired",
             Self::RefreshReuseDetected => "refresh_reuse_detected",
             Self::Paused => "paused",
             Self::Resumed => "resumed",
@@ -104,7 +101,6 @@ impl Event {
     /// The event's own fields, as stored in `detail` (JSON) and read back into [`ActivityEvent`].
     pub(crate) fn detail(&self) -> Option<String> {
         let d = match self {
-            Self::Paired { via } => Detail { via: Some(*via), ..Detail::default() },
             Self::Errand { kind, error, duration_ms } => Detail {
                 kind: Some(kind.clone()),
                 ok: Some(error.is_none()),
@@ -214,6 +210,11 @@ struct StoredEvent {
 
 /// One page of a binding's events, newest first: at most `limit`, older than event id
 /// `before` when given. The second value is the id to continue before, when more are left.
+///
+/// The oldest, `paired`, is not a row of the log: the binding's own row says when and how
+/// it was made, so a pairing writes no event (one more row and index entry per pairing
+/// cost 10–13 % of one-click pairings/s on SQLite: BENCHMARKS.md, issue 23). It ends the
+/// last page, or has a page of its own when the last one is full.
 pub async fn events_page(
     db: &Db,
     binding_id: &str,
@@ -231,8 +232,10 @@ pub async fn events_page(
     .await?;
     let more = rows.len() > limit as usize;
     let page: Vec<StoredEvent> = rows.into_iter().take(limit as usize).collect();
-    let next = if more { page.last().map(|e| e.id) } else { None };
-    let events = page
+    let room_for_paired = !more && page.len() < limit as usize;
+    // A full last page: one more page, before its oldest row, holds `paired` alone.
+    let next = if more || !room_for_paired { page.last().map(|e| e.id) } else { None };
+    let mut events: Vec<ActivityEvent> = page
         .into_iter()
         .map(|e| ActivityEvent {
             count: (e.kind == "refreshed").then_some(e.count),
@@ -242,7 +245,27 @@ pub async fn events_page(
             detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
         })
         .collect();
+    if room_for_paired {
+        events.extend(paired(db, binding_id).await?);
+    }
     Ok((events, next))
+}
+
+/// The binding's `paired` event, from its row (none once the row is gone).
+async fn paired(db: &Db, binding_id: &str) -> sqlx::Result<Option<ActivityEvent>> {
+    let row: Option<(i64, Option<String>)> = sqlx::query_as("SELECT created_at, via FROM bindings WHERE id = $1")
+        .bind(binding_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|(at, via)| ActivityEvent {
+        kind: "paired".into(),
+        at,
+        count: None,
+        detail: Detail {
+            via: via.and_then(|v| serde_json::from_value(serde_json::Value::String(v)).ok()),
+            ..Detail::default()
+        },
+    }))
 }
 
 #[cfg(test)]

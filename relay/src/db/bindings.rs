@@ -43,7 +43,6 @@ pub async fn insert_binding(tx: &mut sqlx::AnyConnection, b: BindingToInsert<'_>
         .bind(b.via.as_str())
         .execute(&mut *tx)
         .await?;
-    activity::record(&mut *tx, &binding_id, &Event::Paired { via: b.via }, now).await?;
     let created =
         Hook::BindingCreated { binding_id: &binding_id, user_id: b.user_id, device_name: b.device_name, via: b.via };
     outbox::enqueue(tx, b.tenant_id, &created, now).await?;

@@ -8,7 +8,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::activity::{record_on_writer, Event, Via};
+use super::activity::Via;
 use super::outbox::{enqueue_on_writer, Hook};
 use super::pairing_tokens::{legacy_app_name, pairing_token};
 use super::{Db, Store};
@@ -63,9 +63,9 @@ mod postgres {
     /// consumed row, in the statement's one snapshot; when the token is not redeemable
     /// `consumed` is empty and nothing is inserted. The app name is the one stored at
     /// mint, else `$4`; a token with neither is left alone (`$4` is NULL on the first
-    /// try). The binding's `paired` event (`$11`: its detail) and, for a tenant with a
-    /// webhook, its `binding.created` (`$12`: the event id; the data as `outbox::Hook`
-    /// makes it) are written by the same statement.
+    /// try). For a tenant with a webhook, its `binding.created` (`$11`: the event id; the
+    /// data as `outbox::Hook` makes it) is written by the same statement. (The log's
+    /// `paired` is the binding row itself: `activity::events_page`.)
     const REDEEM_IN_ONE_STATEMENT: &str = "WITH consumed AS (
         UPDATE pairing_tokens SET used_at = $1
         WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 AND COALESCE(app_name, $4) IS NOT NULL
@@ -75,11 +75,9 @@ mod postgres {
         INSERT INTO bindings (id, tenant_id, user_id, app_name, device_name, created_at, dpop_jkt, via)
         SELECT $3, tenant_id, user_id, app_name, $5, $1, $9, $10 FROM consumed
         RETURNING id, dpop_jkt, tenant_id, user_id, device_name, via),
-    paired AS (
-        INSERT INTO binding_events (binding_id, type, at, detail) SELECT id, 'paired', $1, $11 FROM binding),
     hook AS (
         INSERT INTO webhook_outbox (id, tenant_id, type, data, created_at, next_attempt_at)
-        SELECT $12, t.id, 'binding.created',
+        SELECT $11, t.id, 'binding.created',
                json_build_object('bindingId', b.id, 'userId', b.user_id, 'deviceName', b.device_name, 'via', b.via)::text,
                $1, $1
         FROM binding b JOIN tenants t ON t.id = b.tenant_id WHERE t.webhook_url IS NOT NULL),
@@ -104,7 +102,6 @@ mod postgres {
                 .bind(r.refresh_expires_at as i64)
                 .bind(&r.dpop_jkt)
                 .bind(r.via.as_str())
-                .bind(Event::Paired { via: r.via }.detail())
                 .bind(new_id("evt_"))
                 .fetch_optional(db)
         };
@@ -166,7 +163,6 @@ mod sqlite {
             r.dpop_jkt,
             r.via.as_str()
         ])?;
-        record_on_writer(c, &binding_id, &Event::Paired { via: r.via }, r.now)?;
         let created = Hook::BindingCreated {
             binding_id: &binding_id,
             user_id: &user_id,

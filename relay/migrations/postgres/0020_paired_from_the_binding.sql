@@ -1,0 +1,3 @@
+-- PostgreSQL twin of sqlite/0020_paired_from_the_binding.sql. The log's `paired` is read from the binding's own row (created_at, via) since a pairing
+-- writes no event (db/activity.rs::events_page): the rows written before would show twice.
+DELETE FROM binding_events WHERE type = 'paired';
