@@ -97,7 +97,7 @@ async fn a_pass_removes_what_expired_past_retention_and_keeps_what_is_usable() {
     assert_eq!(rows(&f).await, start);
 
     // Past the retention: expired tokens, the expired pending code, the revoked binding and
-    // its session and activity (`paired`, `revoked`) go. The confirmed code stays while the browser may repeat its confirm;
+    // its session and activity (`revoked`; `paired` is the binding's row) go. The confirmed code stays while the browser may repeat its confirm;
     // live session families, active bindings and the nonce (its assertion may live 30
     // days) stay.
     let t1 = t0 + DAY + HOUR;
@@ -107,8 +107,8 @@ async fn a_pass_removes_what_expired_past_retention_and_keeps_what_is_usable() {
         (3, 1, 1, 1),
         "{removed:?}"
     );
-    assert_eq!(removed.of("binding_events"), 2, "{removed:?}");
-    assert_eq!(removed.total(), 8, "{removed:?}");
+    assert_eq!(removed.of("binding_events"), 1, "{removed:?}");
+    assert_eq!(removed.total(), 7, "{removed:?}");
     assert_eq!(rows(&f).await, [0, 1, 1, 3, 2, 2]);
     assert_eq!(count(&f, &format!("SELECT COUNT(*) FROM bindings WHERE id = '{revoked_id}'")).await, 0);
     let metrics = f.state.metrics.render();
