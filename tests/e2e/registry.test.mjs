@@ -13,6 +13,15 @@ import {
 let stack;
 after(async () => { await stack?.stop(); });
 
+/** One click on the demo app, approved in the panel: the app's page, the panel, the binding. */
+async function pairFromTheApp(context) {
+  const { app: page } = await offerFromApp(context);
+  const panel = await openPanel(context);
+  await approveWhenArmed(panel);
+  const [binding] = await waitForBindings(panel, 1);
+  return { page, panel, binding };
+}
+
 /** The events the demo app verified, as its signed-in user's page lists them. */
 async function listed(page) {
   return page.evaluate(async () => (await (await fetch("/latch/events")).json()).events);
@@ -22,10 +31,7 @@ test("the app hears a one-click pairing and its own revocation by signed webhook
   stack = await startStack({}, { webhooks: true });
   const { context, close } = await launchBrowser();
   try {
-    const { app: page } = await offerFromApp(context);
-    const panel = await openPanel(context);
-    await approveWhenArmed(panel);
-    const [binding] = await waitForBindings(panel, 1);
+    const { page, panel, binding } = await pairFromTheApp(context);
     const created = await until("binding.created at the demo app", async () =>
       (await listed(page)).find((e) => e.type === "binding.created" && e.data.bindingId === binding.bindingId));
     assert.equal(created.data.userId, "dana");
@@ -104,10 +110,7 @@ test("a binding the relay revokes as idle says so in the panel: expired after th
   stack = await startStack({ LATCH_BINDING_IDLE_DAYS: "0.0001", LATCH_CLEANUP_INTERVAL_SECONDS: "1" }, { webhooks: true });
   const { context, close } = await launchBrowser();
   try {
-    const { app: page } = await offerFromApp(context);
-    const panel = await openPanel(context);
-    await approveWhenArmed(panel);
-    const [binding] = await waitForBindings(panel, 1);
+    const { page, panel, binding } = await pairFromTheApp(context);
     const row = panel.locator(`[data-binding-id="${binding.bindingId}"]`);
     // The relay closes the socket (`binding_idle`), the worker refreshes, and the refusal
     // says why: the row stays, with what happened instead of an error code.
