@@ -181,7 +181,6 @@ pub async fn revoke(
     Ok(Json(RevokeResponse { revoked }))
 }
 
-/// The gate's exact error strings (PROTOCOL §3).
 /// For an unknown token: how long the binding of the key that signed the proof had gone
 /// unused when the relay revoked it as idle, if it did. Its browser is told so (PROTOCOL
 /// §11), however long ago its token expired and was deleted. Only that key's holder can
@@ -205,6 +204,7 @@ fn expired_idle(s: &AppState, unused_ms: u64) -> ApiError {
     err
 }
 
+/// The gate's exact error strings (PROTOCOL §3).
 fn required() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
