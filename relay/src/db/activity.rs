@@ -214,7 +214,9 @@ struct StoredEvent {
 /// The oldest, `paired`, is not a row of the log: the binding's own row says when and how
 /// it was made, so a pairing writes no event (one more row and index entry per pairing
 /// cost 10–13 % of one-click pairings/s on SQLite: BENCHMARKS.md, issue 23). It ends the
-/// last page, or has a page of its own when the last one is full.
+/// last page, or has a page of its own when the last one is full. A `paired` row an older
+/// instance still writes during a rolling upgrade (migration 0020 deleted the rest) is
+/// skipped, so it never shows twice.
 pub async fn events_page(
     db: &Db,
     binding_id: &str,
@@ -223,7 +225,7 @@ pub async fn events_page(
 ) -> sqlx::Result<(Vec<ActivityEvent>, Option<i64>)> {
     let rows: Vec<StoredEvent> = sqlx::query_as(
         "SELECT id, type, at, count, detail FROM binding_events
-         WHERE binding_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+         WHERE binding_id = $1 AND id < $2 AND type <> 'paired' ORDER BY id DESC LIMIT $3",
     )
     .bind(binding_id)
     .bind(before.unwrap_or(i64::MAX))
