@@ -7,7 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
 started=$(date +%s)
-step() { printf '\n\033[1m== %s (%ss)\033[0m\n' "$*" "$(( $(date +%s) - started ))"; }
+# Each step's header tells the disk left too: a full disk shows up as a linker's SIGBUS.
+step() {
+  printf '\n\033[1m== %s (%ss, %s free)\033[0m\n' "$*" "$(( $(date +%s) - started ))" \
+    "$(df -h --output=avail . | tail -1 | tr -d ' ')"
+}
+# Drops a side build's target directory after its step when LATCH_PRUNE_TARGETS=1 (.ci/run):
+# nothing later reads it, and CI's clean clone builds it again next time anyway.
+prune() { if [ "${LATCH_PRUNE_TARGETS:-}" = 1 ]; then rm -rf "$@"; fi; }
 
 step "setup"
 bash tests/support/setup.sh
@@ -44,6 +51,7 @@ bash tests/openapi/run.sh
 
 step "fuzz (10 s per target, committed corpus)"
 bash tests/fuzz/run.sh 10
+prune tests/fuzz/target
 
 step "build the extension"
 # The e2e suite and the load smoke run the relay's debug build, which `cargo test` made
@@ -57,6 +65,7 @@ node tests/support/size-budget.mjs
 
 step "relay load benchmark, smoke (1 s phases; full run: tests/bench/relay-load.sh)"
 LATCH_BENCH_SECONDS=1 LATCH_BENCH_SOCKETS=200 LATCH_BENCH_LIMITER_KEYS=10000 LATCH_BENCH_PROFILE=dev bash tests/bench/relay-load.sh
+prune tests/bench/relay-load/target
 
 step "the build before key-bound sessions, for the upgrade e2e test (cached per machine)"
 # ~260 s the first time on 2 cores (its own target directory), nothing after: an old build
@@ -67,3 +76,4 @@ step "end-to-end (Chromium)"
 npm run e2e
 
 step "all passed"
+du -sh target tests/fuzz/target tests/bench/relay-load/target 2>/dev/null || true
