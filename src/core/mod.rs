@@ -3,6 +3,9 @@
 
 pub mod backoff;
 pub mod challenge;
+// Only the panel's buttons arm.
+#[cfg(any(test, feature = "panel"))]
+pub mod consent_guard;
 // The worker names this browser; the panel only shows names.
 #[cfg(any(test, feature = "background"))]
 pub mod device_name;

@@ -15,7 +15,8 @@ export const RELAY = "http://localhost:8787";
 export const RELAY_METRICS = "http://127.0.0.1:8789";
 export const APP = "http://localhost:8788";
 export const EXTENSION_ID = "caldpegfoiafoehigbniidhckihmjbop";
-export const EXTENSION_DIR = join(ROOT, "dist/extension");
+// LATCH_EXTENSION_DIR: another build of the extension (a test run against the build before a change).
+export const EXTENSION_DIR = process.env.LATCH_EXTENSION_DIR || join(ROOT, "dist/extension");
 // `npm run e2e` (and so `npm test`) sets LATCH_RELAY_BIN to the debug build `cargo test`
 // already made (the same code; a release build only for the suite cost CI ~7 minutes).
 // Unset, the release build: the benchmarks (tests/bench) measure that one.

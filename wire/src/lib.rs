@@ -13,6 +13,7 @@
 //! | [`origin`] | origins as the connect page and the relay compare them |
 //! | [`name_policy`] | which app names may be shown in a consent prompt (PROTOCOL §6) |
 //! | [`clock`] | moments ([`EpochMs`]), and relay times onto the local clock |
+//! | [`consent`] | how long a consent button waits before a click on it counts |
 //!
 //! Field names follow PROTOCOL.md (camelCase). Moments are [`EpochMs`]
 //! (milliseconds since the Unix epoch); durations are `u64` milliseconds or seconds, as named.
@@ -21,6 +22,7 @@
 pub mod api;
 pub mod clock;
 pub mod code;
+pub mod consent;
 pub mod external;
 #[cfg(not(feature = "openapi"))]
 mod flat;

@@ -1,0 +1,131 @@
+//! When a click on a consent button counts (SECURITY.md, "Consent clicks"): the rules that
+//! keep a click or key press the user aimed at something else from approving a pairing.
+//!
+//! The panel feeds a [`ConsentGuard`] what its button sees (the pointer's positions, presses,
+//! the button's place on the page, the window coming back) with the time, and asks it
+//! whether a click counts. Three attacks it stops:
+//! - **keyjacking**: a key held since before the button armed (on the page that opened the
+//!   popup, say) auto-repeats into it; only a key press that began while it was armed counts;
+//! - **a prompt sliding under a resting pointer**: a prompt that moves (the one above it
+//!   went) is a new prompt: it re-arms, and a mouse click counts only after the pointer
+//!   moved inside the page since then;
+//! - **double-clickjacking**: a window closed on the first click of a double-click leaves
+//!   the second to land on the panel: the window coming back re-arms, and the pointer has
+//!   not moved.
+
+use latch_wire::consent::CONSENT_ARM_DELAY_MS;
+use latch_wire::EpochMs;
+
+/// A pointer position in the page (CSS pixels, as `clientX`/`clientY` give them).
+pub type Point = (i32, i32);
+
+/// The press in progress on the button: what its click will be judged by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Press {
+    /// None seen: a click nothing pressed for (assistive technology's activation).
+    None,
+    /// Began while the button was armed (and, for a mouse, after the pointer moved).
+    Counts,
+    /// Began before the button armed, or first seen repeating: its click counts for nothing.
+    Stale,
+}
+
+/// One consent button's arming state. Events and time in, one answer out: does this click
+/// count?
+#[derive(Clone, Debug)]
+pub struct ConsentGuard {
+    ready_at: EpochMs,
+    /// Where the pointer was at the last (re)arming, or first seen after it.
+    reference: Option<Point>,
+    last_pointer: Option<Point>,
+    /// The pointer has been at a place other than `reference` since the last (re)arming.
+    moved: bool,
+    /// Where the button was on the page the last time it was looked at.
+    placed: Option<Point>,
+    press: Press,
+}
+
+impl ConsentGuard {
+    /// A button that appeared at `now`: armed [`CONSENT_ARM_DELAY_MS`] later.
+    pub fn new(now: EpochMs) -> Self {
+        Self {
+            ready_at: now + CONSENT_ARM_DELAY_MS,
+            reference: None,
+            last_pointer: None,
+            moved: false,
+            placed: None,
+            press: Press::None,
+        }
+    }
+
+    /// The window came back (focus, visibility) or the button moved: everything it saw
+    /// before no longer counts, and it waits the whole delay again.
+    pub fn rearm(&mut self, now: EpochMs) {
+        self.ready_at = now + CONSENT_ARM_DELAY_MS;
+        self.reference = self.last_pointer;
+        self.moved = false;
+        if self.press != Press::None {
+            self.press = Press::Stale;
+        }
+    }
+
+    /// Whether a click would count by time alone (what the button shows: armed or not).
+    pub fn is_armed(&self, now: EpochMs) -> bool {
+        now >= self.ready_at
+    }
+
+    /// When the button arms (a timer's target for the panel to show it armed).
+    pub fn ready_at(&self) -> EpochMs {
+        self.ready_at
+    }
+
+    /// The button is at `place` on the page (document coordinates). A button that moved is
+    /// a new button under the pointer: it re-arms. The first place seen is where it appeared.
+    pub fn placed_at(&mut self, now: EpochMs, place: Point) {
+        if self.placed.is_some_and(|p| p != place) {
+            self.rearm(now);
+        }
+        self.placed = Some(place);
+    }
+
+    /// The pointer is at `at` inside the page.
+    pub fn pointer_at(&mut self, at: Point) {
+        match self.reference {
+            None => self.reference = Some(at),
+            Some(r) if r != at => self.moved = true,
+            Some(_) => {}
+        }
+        self.last_pointer = Some(at);
+    }
+
+    /// A pointer pressed the button. A mouse's press counts only once the pointer has moved
+    /// since the last arming (a resting pointer is where a vanished window left it); a touch
+    /// or pen has no resting place, so its press counts when it began while armed.
+    pub fn pointer_down(&mut self, now: EpochMs, at: Point, mouse: bool) {
+        self.pointer_at(at);
+        let counts = self.is_armed(now) && (self.moved || !mouse);
+        self.press = if counts { Press::Counts } else { Press::Stale };
+    }
+
+    /// An activating key (Enter, Space) went down on the button; `repeat` as the event says.
+    /// A repeat never starts a press: the key went down before, maybe in another window.
+    pub fn key_down(&mut self, now: EpochMs, repeat: bool) {
+        if repeat {
+            if self.press == Press::None {
+                self.press = Press::Stale;
+            }
+        } else {
+            self.press = if self.is_armed(now) { Press::Counts } else { Press::Stale };
+        }
+    }
+
+    /// The button was clicked: does it count? One press, one click: the press is used up.
+    pub fn click(&mut self, now: EpochMs) -> bool {
+        let counts = self.is_armed(now) && self.press != Press::Stale;
+        self.press = Press::None;
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests;
