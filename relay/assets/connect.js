@@ -18,6 +18,43 @@
   // The site that opened this page, as the browser witnessed it (PROTOCOL §4), or null.
   let opener = null;
 
+  // Continue is a consent click (SECURITY.md, "Consent clicks"). It is never focused for the
+  // user, and it arms CONSENT_ARM_DELAY_MS (latch-wire; the relay puts it on the page) after
+  // it shows and again whenever the page comes back (focus, visibility). Until then it
+  // looks disabled (aria-disabled: it keeps its name and its place in the tab order), and a
+  // press that began before it armed counts for nothing when it ends: a key held down on
+  // the page that opened this popup auto-repeats into it, and a pointer pressed early.
+  const ARM_MS = Number(document.body.dataset.armMs) || 500;
+  const cont = $("continue");
+  let armsAt = Infinity; // performance.now() when Continue arms; never while it is hidden
+  let armTimer = 0;
+  // The press in progress: none seen, "counts" (began while armed) or "stale".
+  let press = "none";
+  const isArmed = () => performance.now() >= armsAt;
+  function arm() {
+    const showing = !cont.hidden && document.visibilityState === "visible";
+    armsAt = showing ? performance.now() + ARM_MS : Infinity;
+    if (press !== "none") press = "stale";
+    cont.setAttribute("aria-disabled", "true");
+    clearTimeout(armTimer);
+    if (showing) armTimer = setTimeout(() => cont.removeAttribute("aria-disabled"), ARM_MS);
+  }
+  document.addEventListener("visibilitychange", arm);
+  window.addEventListener("focus", arm);
+  cont.addEventListener("pointerdown", () => { press = isArmed() ? "counts" : "stale"; });
+  cont.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    // A repeat never starts a press: the key went down before, maybe in another window.
+    if (!e.repeat) press = isArmed() ? "counts" : "stale";
+    else if (press === "none") press = "stale";
+  });
+  // One press, one click; a script's click (untrusted) never counts.
+  function clickCounts(e) {
+    const counts = e.isTrusted && isArmed() && press !== "stale";
+    press = "none";
+    return counts;
+  }
+
   function safeReturn(raw) {
     try {
       const u = new URL(raw);
@@ -171,9 +208,9 @@
     // that lets the side panel open), so the answer must already be known.
     opener = await checkOpener(described.appOrigins).catch(() => null);
     show("Connect " + described.appName + " to Latch", "Click Continue, then approve in the Latch side panel.", { back: true });
-    $("continue").disabled = false; // offer() disabled it if the extension went away
-    $("continue").hidden = false;
-    $("continue").focus();
+    cont.disabled = false; // offer() disabled it if the extension went away
+    cont.hidden = false;
+    arm();
   }
 
   const OFFER_ERRORS = {
@@ -214,6 +251,6 @@
     }
   }
 
-  $("continue").addEventListener("click", offer);
+  cont.addEventListener("click", (e) => { if (clickCounts(e)) offer(); });
   describe();
 })();

@@ -11,7 +11,7 @@
 //!   moved inside the page since then;
 //! - **double-clickjacking**: a window closed on the first click of a double-click leaves
 //!   the second to land on the panel: the window coming back re-arms, and the pointer has
-//!   not moved.
+//!   not moved inside the panel since it came back into it.
 
 use latch_wire::consent::CONSENT_ARM_DELAY_MS;
 use latch_wire::EpochMs;
@@ -96,6 +96,14 @@ impl ConsentGuard {
             Some(_) => {}
         }
         self.last_pointer = Some(at);
+    }
+
+    /// The pointer left the page: when it is next seen, it may be where a vanished window
+    /// left it, so only movement after that counts.
+    pub fn pointer_left(&mut self) {
+        self.reference = None;
+        self.last_pointer = None;
+        self.moved = false;
     }
 
     /// A pointer pressed the button. A mouse's press counts only once the pointer has moved

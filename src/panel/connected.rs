@@ -3,8 +3,11 @@
 //! Activity; Disconnect all; and why the organization's policy did not connect this
 //! browser, if it didn't.
 
+use std::time::Duration;
+
 use leptos::prelude::*;
 
+use latch_wire::consent::CONSENT_ARM_DELAY_MS;
 use latch_wire::panel::{BindingView, PanelRequest};
 use latch_wire::stored::ManagedOutcome;
 
@@ -73,7 +76,7 @@ fn DisconnectAll(panel: Panel) -> impl IntoView {
         if !confirming.get_untracked() {
             armed.set(false);
             confirming.set(true);
-            set_timeout(move || armed.set(true), super::pending::ARM_DELAY);
+            set_timeout(move || armed.set(true), Duration::from_millis(CONSENT_ARM_DELAY_MS));
         } else if armed.get_untracked() && ev.detail() <= 1 {
             confirming.set(false);
             panel.run(PanelRequest::DisconnectAll);

@@ -3,6 +3,7 @@
 
 mod activity;
 mod api;
+mod arming;
 mod code_pairing;
 mod connect;
 mod connected;

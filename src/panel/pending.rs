@@ -1,5 +1,7 @@
-//! Pending approvals: the consent prompt. Approve stays disabled for a moment after the
-//! prompt appears, so a click aimed at the connect page can't land on it.
+//! Pending approvals: the consent prompt. Approve (and a code prompt's Deny, which would
+//! throw away the code the user typed) counts a click only as [`Arming`] allows: not in the
+//! first moment after the prompt appears, comes back or moves, and not from a resting
+//! pointer or a key held since before (core/consent_guard.rs).
 
 use std::time::Duration;
 
@@ -7,10 +9,9 @@ use leptos::prelude::*;
 
 use latch_wire::panel::{PanelRequest, PendingView, PromptVia};
 
+use super::arming::{armed_button, Arming};
 use super::i18n::{t, t_around, t_with};
 use super::Panel;
-
-pub(super) const ARM_DELAY: Duration = Duration::from_millis(500);
 /// How often a prompt still checking its app with the relay asks the worker again.
 const CHECK_AGAIN: Duration = Duration::from_secs(2);
 
@@ -58,8 +59,6 @@ fn commands(offer: &PendingView) -> (PanelRequest, PanelRequest) {
 
 #[component]
 fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
-    let armed = RwSignal::new(false);
-    set_timeout(move || armed.set(true), ARM_DELAY);
     let (approve, deny) = commands(&offer);
     let deny_again = deny.clone();
     let heading_id = format!("prompt-{}", offer.offer_id);
@@ -82,6 +81,10 @@ fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
     };
     let opener = opener_line(&offer, &name);
     let verified = offer.opener.is_some();
+    let approving = Arming::new();
+    // A stray Deny on a code prompt loses the code the user typed; elsewhere it loses a click.
+    let denying = (offer.via == PromptVia::Code).then(Arming::new);
+    let deny_armed = move || denying.is_none_or(|a| a.armed.get());
     let site = offer.app_origin.clone().map(|o| view! { " · " {t("prompt_site")} " " <code>{o}</code> });
     view! {
         <article class="card prompt" aria-labelledby=labelled_by>
@@ -93,12 +96,24 @@ fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
             </p>
             <p class=if verified { "opener verified" } else { "opener caution" }>{opener}</p>
             <div class="actions">
-                <button type="button" disabled=move || !armed.get()
-                    on:click=move |_| panel.run(approve.clone())>{t("approve")}</button>
-                <button type="button" class="secondary"
-                    on:click=move |_| panel.run(deny_again.clone())>{t("deny")}</button>
+                {armed_button(approving, "", t("approve"), move || panel.run(approve.clone()))}
+                {deny_button(panel, denying, deny_again)}
             </div>
+            <p class="visually-hidden" role="status">
+                {move || (!approving.armed.get() || !deny_armed()).then(|| t("prompt_arming"))}
+            </p>
         </article>
     }
     .into_any()
+}
+
+/// Deny: armed like Approve when `arming` is given (code prompts), else at once.
+fn deny_button(panel: Panel, arming: Option<Arming>, deny: PanelRequest) -> AnyView {
+    let run = move || panel.run(deny.clone());
+    match arming {
+        Some(a) => armed_button(a, "secondary", t("deny"), run).into_any(),
+        None => {
+            view! { <button type="button" class="secondary" on:click=move |_| run()>{t("deny")}</button> }.into_any()
+        }
+    }
 }

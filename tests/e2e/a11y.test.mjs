@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   startStack, launchBrowser, openPanel, approveWhenArmed, waitForBindings, offerFromApp,
-  screenshotPath, ROOT, EXTENSION_ID,
+  screenshotPath, ROOT, EXTENSION_ID, clickArmed
 } from "./harness.mjs";
 
 const AXE = readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
@@ -84,7 +84,7 @@ for (const [language, colorScheme] of [["en", "light"], ["de", "light"], ["en", 
       await approve.waitFor();
       await noViolations(panel, `${language} prompt`);
       await keyboardReachesEverything(panel, `${language} prompt`);
-      await approve.click();
+      await clickArmed(approve);
       await waitForBindings(panel, 1);
       await panel.getByRole("button", { name: await t("disconnect") }).waitFor();
       await noViolations(panel, `${language} connected`);

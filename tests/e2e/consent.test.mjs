@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   startStack, launchBrowser, openPanel, storage, stopWorkers, waitForBindings, approveWhenArmed, pasteToken,
-  offerFromApp, relayCall, sleep, PROMPT, RELAY,
+  offerFromApp, relayCall, sleep, PROMPT, RELAY, clickArmed
 } from "./harness.mjs";
 
 let stack;
@@ -74,7 +74,7 @@ test("code: a second app's key sees and claims nothing; Deny binds nothing and t
 
     // The prompt names Acme (not Globex); Deny binds nothing anywhere.
     await panel.getByRole("heading", { name: PROMPT }).waitFor();
-    await panel.getByRole("button", { name: "Deny", exact: true }).click();
+    await clickArmed(panel.getByRole("button", { name: "Deny", exact: true }));
     await panel.getByText("Denied. Nothing was connected.").waitFor();
     assert.deepEqual((await storage(panel, "local", "latch.bindings")) ?? [], []);
     assert.deepEqual(await bindingsOf(stack.apiKey), [], "the app's binding list stays empty");
@@ -162,13 +162,13 @@ test("opener: the tenant's own page shows 'Opened from'; the same kind of token 
     await panel.getByRole("heading", { name: PROMPT }).waitFor();
     await panel.getByText("Latch could not confirm which site opened this request. Approve only if you just asked Acme to connect.").waitFor();
     assert.equal(await panel.getByText(/^Opened from/).count(), 0);
-    await panel.getByRole("button", { name: "Deny", exact: true }).click();
+    await clickArmed(panel.getByRole("button", { name: "Deny", exact: true }));
     await panel.getByText("Nothing is waiting for your approval.").waitFor();
 
     // The tenant's own page, through embed.js: verified.
     const { popup: own } = await offerFromApp(context);
     await panel.getByText("Opened from http://localhost:8788", { exact: true }).waitFor();
-    await panel.getByRole("button", { name: "Deny", exact: true }).click();
+    await clickArmed(panel.getByRole("button", { name: "Deny", exact: true }));
     await own.getByRole("heading", { name: "Not connected" }).waitFor();
 
     // Acme's own popup, navigated to someone else's token (as a page that can reach the
@@ -181,7 +181,7 @@ test("opener: the tenant's own page shows 'Opened from'; the same kind of token 
     await panel.getByRole("heading", { name: PROMPT }).waitFor();
     await panel.getByText("Latch could not confirm which site opened this request. Approve only if you just asked Acme to connect.").waitFor();
     assert.equal(await panel.getByText(/^Opened from/).count(), 0);
-    await panel.getByRole("button", { name: "Deny", exact: true }).click();
+    await clickArmed(panel.getByRole("button", { name: "Deny", exact: true }));
   } finally { await close(); }
 });
 

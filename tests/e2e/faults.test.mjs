@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startStack, launchBrowser, openPanel, storage, stopWorkers, pasteToken, approveWhenArmed, waitForBindings, PROMPT, CLI_PROMPT, sleep,
+  startStack, launchBrowser, openPanel, storage, stopWorkers, pasteToken, approveWhenArmed, waitForBindings, PROMPT, CLI_PROMPT, sleep, clickArmed
 } from "./harness.mjs";
 
 const UNREACHABLE = "Latch's relay can't be reached. Check your connection and try again.";
@@ -23,7 +23,7 @@ async function relayBindings() {
 
 /** Clicks Approve again (it stays armed: the prompt has been showing for a while). */
 async function approveAgain(panel) {
-  await panel.getByRole("button", { name: "Approve", exact: true }).click();
+  await clickArmed(panel.getByRole("button", { name: "Approve", exact: true }));
 }
 
 /** The extension's binding matches the relay's only new binding, and its tokens work. */

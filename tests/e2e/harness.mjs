@@ -356,6 +356,17 @@ export async function pasteToken(panel, token) {
   await panel.getByRole("button", { name: "Connect", exact: true }).click();
 }
 
+/**
+ * Clicks a consent button as a person does: the pointer comes onto it, then presses once it
+ * is armed (Playwright waits while it is aria-disabled). The panel counts a mouse's click
+ * only after the pointer moved in the page since the button armed (panel/arming.rs), and
+ * Playwright's own click is a single move to the button's centre.
+ */
+export async function clickArmed(button) {
+  await button.hover({ position: { x: 3, y: 3 } });
+  await button.click();
+}
+
 /** Waits for the prompt (`heading`) and for Approve to arm (at most 2 s), then clicks it. */
 export async function approveWhenArmed(panel, beforeClick = async () => {}, heading = PROMPT, timeout = 30000) {
   await panel.getByRole("heading", { name: heading }).waitFor({ timeout });
@@ -367,7 +378,7 @@ export async function approveWhenArmed(panel, beforeClick = async () => {}, head
     await sleep(50);
   }
   await beforeClick();
-  await approve.click();
+  await clickArmed(approve);
 }
 
 /** Waits (polling every 10 ms) until exactly `n` bindings are stored; returns them. */

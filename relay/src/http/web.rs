@@ -106,7 +106,8 @@ async fn connect(State(s): State<AppState>) -> Response {
     let install = s.cfg.install_url.as_deref().unwrap_or("/install");
     let html = CONNECT_HTML
         .replace("{{EXTENSION_IDS}}", &attr(&extension_ids_json(&s)))
-        .replace("{{INSTALL_URL}}", &attr(install));
+        .replace("{{INSTALL_URL}}", &attr(install))
+        .replace("{{ARM_MS}}", &latch_wire::consent::CONSENT_ARM_DELAY_MS.to_string());
     page(html, "'none'")
 }
 

@@ -59,6 +59,19 @@ fn a_mouse_resting_where_it_was_counts_for_nothing() {
 }
 
 #[test]
+fn movement_counts_only_since_the_pointer_came_back_into_the_page() {
+    let mut g = shown();
+    g.pointer_at((60, 112));
+    g.pointer_left();
+    // Back, at one place (a window closed above the panel): no movement yet.
+    g.pointer_down(ms(ARMED + 1_000), (20, 30), true);
+    assert!(!g.click(ms(ARMED + 1_000)));
+    g.pointer_at((22, 30));
+    g.pointer_down(ms(ARMED + 1_100), (22, 30), true);
+    assert!(g.click(ms(ARMED + 1_100)));
+}
+
+#[test]
 fn a_button_that_moved_is_a_new_button() {
     let mut g = shown();
     g.pointer_at((60, 112));
@@ -111,6 +124,7 @@ fn a_rearming_makes_a_press_in_flight_stale_and_a_click_nothing_pressed_for_coun
 #[derive(Clone, Debug)]
 enum Event {
     Rearm,
+    Left,
     Placed(Point),
     Pointer(Point),
     PointerDown(Point, bool),
@@ -123,6 +137,7 @@ fn event() -> impl Strategy<Value = Event> {
     let point = (0..4i32, 0..4i32);
     prop_oneof![
         Just(Event::Rearm),
+        Just(Event::Left),
         point.clone().prop_map(Event::Placed),
         point.clone().prop_map(Event::Pointer),
         (point, any::<bool>()).prop_map(|(p, m)| Event::PointerDown(p, m)),
@@ -164,6 +179,12 @@ proptest! {
                     m.pointer_before_arming = last_pointer;
                     m.pointers_since_arming.clear();
                     if let Some(p) = m.press.as_mut() { p.3 = true; p.4 = false; }
+                }
+                Event::Left => {
+                    g.pointer_left();
+                    last_pointer = None;
+                    m.pointer_before_arming = None;
+                    m.pointers_since_arming.clear();
                 }
                 Event::Placed(p) => {
                     g.placed_at(ms(now), p);
