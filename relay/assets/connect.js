@@ -40,7 +40,12 @@
     if (showing) armTimer = setTimeout(() => cont.removeAttribute("aria-disabled"), ARM_MS);
   }
   document.addEventListener("visibilitychange", arm);
-  window.addEventListener("focus", arm);
+  // A click into the page brings the focus too, after its pointerdown: that press is judged
+  // as it is (armed or not), and re-arming under it would eat the click on Continue.
+  let pagePressed = false;
+  window.addEventListener("pointerdown", () => { pagePressed = true; }, true);
+  for (const up of ["pointerup", "pointercancel"]) window.addEventListener(up, () => { pagePressed = false; }, true);
+  window.addEventListener("focus", () => { if (!pagePressed) arm(); });
   cont.addEventListener("pointerdown", () => { press = isArmed() ? "counts" : "stale"; });
   cont.addEventListener("keydown", (e) => {
     if (e.key !== "Enter" && e.key !== " ") return;

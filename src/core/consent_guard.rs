@@ -19,6 +19,29 @@ use latch_wire::EpochMs;
 /// A pointer position in the page (CSS pixels, as `clientX`/`clientY` give them).
 pub type Point = (i32, i32);
 
+/// What the page saw, as the panel hands it over ([`ConsentGuard::handle`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// The window got the focus.
+    Focus,
+    /// The page was hidden or shown.
+    Visibility,
+    /// The button is at this place on the page (document coordinates).
+    Placed(Point),
+    /// The pointer is here in the page.
+    Pointer(Point),
+    /// The pointer left the page.
+    PointerLeft,
+    /// A pointer went down (`true`) or up (`false`) anywhere in the page.
+    PagePointer(bool),
+    /// A pointer pressed the button here; `mouse`: not a touch or pen.
+    PointerDown { at: Point, mouse: bool },
+    /// Enter or Space went down on the button.
+    KeyDown { repeat: bool },
+    /// The button was clicked.
+    Click,
+}
+
 /// The press in progress on the button: what its click will be judged by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Press {
@@ -43,6 +66,8 @@ pub struct ConsentGuard {
     /// Where the button was on the page the last time it was looked at.
     placed: Option<Point>,
     press: Press,
+    /// A pointer is pressed somewhere in the page (between `pointerdown` and `pointerup`).
+    page_pressed: bool,
 }
 
 impl ConsentGuard {
@@ -55,7 +80,27 @@ impl ConsentGuard {
             moved: false,
             placed: None,
             press: Press::None,
+            page_pressed: false,
         }
+    }
+
+    /// One thing the page saw, at `now`. True only for a [`Seen::Click`] that counts.
+    pub fn handle(&mut self, now: EpochMs, seen: Seen) -> bool {
+        match seen {
+            Seen::Focus => self.focused(now),
+            Seen::Visibility => {
+                self.page_pressed = false;
+                self.rearm(now);
+            }
+            Seen::Placed(place) => self.placed_at(now, place),
+            Seen::Pointer(at) => self.pointer_at(at),
+            Seen::PointerLeft => self.pointer_left(),
+            Seen::PagePointer(pressed) => self.page_pointer(pressed),
+            Seen::PointerDown { at, mouse } => self.pointer_down(now, at, mouse),
+            Seen::KeyDown { repeat } => self.key_down(now, repeat),
+            Seen::Click => return self.click(now),
+        }
+        false
     }
 
     /// The window came back (focus, visibility) or the button moved: everything it saw
@@ -67,6 +112,21 @@ impl ConsentGuard {
         if self.press != Press::None {
             self.press = Press::Stale;
         }
+    }
+
+    /// The window got the focus. Coming back by the keyboard or by another window closing,
+    /// it re-arms. A click into the panel brings the focus too (after its `pointerdown`):
+    /// that press is judged by the rules already (armed, and the pointer moved inside the
+    /// page first), and re-arming under it would eat every first click on Approve.
+    pub fn focused(&mut self, now: EpochMs) {
+        if !self.page_pressed {
+            self.rearm(now);
+        }
+    }
+
+    /// A pointer went down (`true`) or up (`false`) anywhere in the page.
+    pub fn page_pointer(&mut self, pressed: bool) {
+        self.page_pressed = pressed;
     }
 
     /// Whether a click would count by time alone (what the button shows: armed or not).

@@ -96,11 +96,11 @@ fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
             </p>
             <p class=if verified { "opener verified" } else { "opener caution" }>{opener}</p>
             <div class="actions">
-                {armed_button(approving, "", t("approve"), move || panel.run(approve.clone()))}
+                {armed_button(panel, approving, "", t("approve"), approve)}
                 {deny_button(panel, denying, deny_again)}
             </div>
             <p class="visually-hidden" role="status">
-                {move || (!approving.armed.get() || !deny_armed()).then(|| t("prompt_arming"))}
+                {move || if approving.armed.get() && deny_armed() { String::new() } else { t("prompt_arming") }}
             </p>
         </article>
     }
@@ -109,11 +109,11 @@ fn Prompt(panel: Panel, offer: PendingView) -> impl IntoView {
 
 /// Deny: armed like Approve when `arming` is given (code prompts), else at once.
 fn deny_button(panel: Panel, arming: Option<Arming>, deny: PanelRequest) -> AnyView {
-    let run = move || panel.run(deny.clone());
     match arming {
-        Some(a) => armed_button(a, "secondary", t("deny"), run).into_any(),
-        None => {
-            view! { <button type="button" class="secondary" on:click=move |_| run()>{t("deny")}</button> }.into_any()
+        Some(a) => armed_button(panel, a, "secondary", t("deny"), deny),
+        None => view! {
+            <button type="button" class="secondary" on:click=move |_| panel.run(deny.clone())>{t("deny")}</button>
         }
+        .into_any(),
     }
 }

@@ -149,6 +149,28 @@ test("Approve after the panel comes back waits for the arming again", async () =
   } finally { await close(); }
 });
 
+test("the click that brings the focus back into the panel counts, once the pointer moved there", async () => {
+  const { context, close } = await launchBrowser();
+  try {
+    const panel = await openPanel(context);
+    await pasteToken(panel, await stack.mint("dana"));
+    const approve = panel.getByRole("button", { name: "Approve", exact: true });
+    await approve.waitFor();
+    await sleep(1000);
+    const cdp = await context.newCDPSession(panel);
+    await cdp.send("Emulation.setFocusEmulationEnabled", { enabled: false });
+    const other = await context.newPage();
+    await other.goto(`${APP}/`);
+    await other.bringToFront();
+    await sleep(200);
+    await panel.evaluate(() => { window.focusEvents = 0; addEventListener("focus", () => { window.focusEvents += 1; }); });
+    // Straight from the other window onto Approve: one click, no waiting for the arming.
+    await clickArmed(approve);
+    await waitForBindings(panel, 1);
+    assert.ok(await panel.evaluate(() => window.focusEvents) >= 1, "the click brought the panel the focus");
+  } finally { await close(); }
+});
+
 test("a double-click around a window that closes on its first click approves nothing", async () => {
   const { context, close } = await launchBrowser();
   try {

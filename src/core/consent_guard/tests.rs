@@ -72,6 +72,31 @@ fn movement_counts_only_since_the_pointer_came_back_into_the_page() {
 }
 
 #[test]
+fn the_focus_coming_back_rearms_unless_a_click_into_the_page_brought_it() {
+    // Alt+Tab back, pointer resting on Approve: disarmed, and then not a click without a move.
+    let mut g = shown();
+    g.focused(ms(ARMED + 1_000));
+    assert!(!g.is_armed(ms(ARMED + 1_000)));
+    g.pointer_down(ms(ARMED + 2_000), (50, 110), true);
+    assert!(!g.click(ms(ARMED + 2_000)));
+    // The user clicks into the panel from the page: the click that brings the focus counts.
+    let mut g = shown();
+    g.pointer_at((60, 112));
+    g.pointer_down(ms(ARMED + 1_000), (61, 112), true);
+    g.page_pointer(true);
+    g.focused(ms(ARMED + 1_000));
+    g.page_pointer(false);
+    assert!(g.click(ms(ARMED + 1_000)));
+    // The second click of a double-click brings the focus too, and still counts for nothing.
+    let mut g = shown();
+    g.pointer_left();
+    g.pointer_down(ms(ARMED + 1_000), (61, 112), true);
+    g.page_pointer(true);
+    g.focused(ms(ARMED + 1_000));
+    assert!(!g.click(ms(ARMED + 1_000)));
+}
+
+#[test]
 fn a_button_that_moved_is_a_new_button() {
     let mut g = shown();
     g.pointer_at((60, 112));
@@ -124,6 +149,8 @@ fn a_rearming_makes_a_press_in_flight_stale_and_a_click_nothing_pressed_for_coun
 #[derive(Clone, Debug)]
 enum Event {
     Rearm,
+    Focused,
+    PagePointer(bool),
     Left,
     Placed(Point),
     Pointer(Point),
@@ -137,6 +164,8 @@ fn event() -> impl Strategy<Value = Event> {
     let point = (0..4i32, 0..4i32);
     prop_oneof![
         Just(Event::Rearm),
+        Just(Event::Focused),
+        any::<bool>().prop_map(Event::PagePointer),
         Just(Event::Left),
         point.clone().prop_map(Event::Placed),
         point.clone().prop_map(Event::Pointer),
@@ -170,24 +199,37 @@ proptest! {
         let mut m = Model { last_arming: T0, ..Model::default() };
         let mut placed: Option<Point> = None;
         let mut last_pointer: Option<Point> = None;
+        let mut page_pressed = false;
         for e in events {
             match e {
                 Event::Wait(d) => now += d,
-                Event::Rearm => {
-                    g.rearm(ms(now));
+                Event::PagePointer(down) => {
+                    g.handle(ms(now), Seen::PagePointer(down));
+                    page_pressed = down;
+                }
+                Event::Focused | Event::Rearm => {
+                    if matches!(e, Event::Focused) {
+                        g.handle(ms(now), Seen::Focus);
+                        if page_pressed {
+                            continue;
+                        }
+                    } else {
+                        g.handle(ms(now), Seen::Visibility);
+                        page_pressed = false;
+                    }
                     m.last_arming = now;
                     m.pointer_before_arming = last_pointer;
                     m.pointers_since_arming.clear();
                     if let Some(p) = m.press.as_mut() { p.3 = true; p.4 = false; }
                 }
                 Event::Left => {
-                    g.pointer_left();
+                    g.handle(ms(now), Seen::PointerLeft);
                     last_pointer = None;
                     m.pointer_before_arming = None;
                     m.pointers_since_arming.clear();
                 }
                 Event::Placed(p) => {
-                    g.placed_at(ms(now), p);
+                    g.handle(ms(now), Seen::Placed(p));
                     if placed.is_some_and(|q| q != p) {
                         m.last_arming = now;
                         m.pointer_before_arming = last_pointer;
@@ -197,12 +239,12 @@ proptest! {
                     placed = Some(p);
                 }
                 Event::Pointer(p) => {
-                    g.pointer_at(p);
+                    g.handle(ms(now), Seen::Pointer(p));
                     m.pointers_since_arming.push(p);
                     last_pointer = Some(p);
                 }
                 Event::PointerDown(p, mouse) => {
-                    g.pointer_down(ms(now), p, mouse);
+                    g.handle(ms(now), Seen::PointerDown { at: p, mouse });
                     m.pointers_since_arming.push(p);
                     last_pointer = Some(p);
                     let reference = m.pointer_before_arming.or(m.pointers_since_arming.first().copied());
@@ -210,7 +252,7 @@ proptest! {
                     m.press = Some((now, m.last_arming, Some(mouse), false, moved));
                 }
                 Event::KeyDown(repeat) => {
-                    g.key_down(ms(now), repeat);
+                    g.handle(ms(now), Seen::KeyDown { repeat });
                     if !repeat || m.press.is_none() {
                         m.press = Some((now, m.last_arming, None, repeat, false));
                     }
@@ -226,7 +268,7 @@ proptest! {
                                 && match by { Some(true) => moved, _ => true }
                         }
                     };
-                    prop_assert_eq!(g.click(ms(now)), expected);
+                    prop_assert_eq!(g.handle(ms(now), Seen::Click), expected);
                 }
             }
         }
