@@ -118,24 +118,36 @@ test("a prompt that slides under a resting pointer can't be approved by the next
   } finally { await close(); }
 });
 
+/** A prompt in the panel, armed for a while; its Approve. */
+async function onePrompt(context) {
+  const panel = await openPanel(context);
+  await pasteToken(panel, await stack.mint("dana"));
+  const approve = panel.getByRole("button", { name: "Approve", exact: true });
+  await approve.waitFor();
+  await sleep(1500);
+  return { panel, approve };
+}
+
+/**
+ * The user goes to another window. Playwright tells every page it has the focus unless told
+ * not to; with that off, bringing a page to the front is a real focus change.
+ */
+async function focusElsewhere(context, panel) {
+  const cdp = await context.newCDPSession(panel);
+  await cdp.send("Emulation.setFocusEmulationEnabled", { enabled: false });
+  const other = await context.newPage();
+  await other.goto(`${APP}/`);
+  await other.bringToFront();
+  await sleep(200);
+}
+
 test("Approve after the panel comes back waits for the arming again", async () => {
   const { context, close } = await launchBrowser();
   try {
-    const panel = await openPanel(context);
-    await pasteToken(panel, await stack.mint("dana"));
-    const approve = panel.getByRole("button", { name: "Approve", exact: true });
-    await approve.waitFor();
-    await sleep(1500);
+    const { panel, approve } = await onePrompt(context);
     assert.equal(await approve.isDisabled(), false, "armed while the panel kept the focus");
     await approve.hover({ position: { x: 3, y: 3 } });
-    // The user goes to another window and comes back. Playwright tells every page it has
-    // the focus unless told not to; then bringing a page to the front is a real focus change.
-    const cdp = await context.newCDPSession(panel);
-    await cdp.send("Emulation.setFocusEmulationEnabled", { enabled: false });
-    const other = await context.newPage();
-    await other.goto(`${APP}/`);
-    await other.bringToFront();
-    await sleep(200);
+    await focusElsewhere(context, panel);
     await panel.bringToFront();
     await sleep(100);
     assert.equal(await approve.isDisabled(), true, "disarmed again");
@@ -152,17 +164,8 @@ test("Approve after the panel comes back waits for the arming again", async () =
 test("the click that brings the focus back into the panel counts, once the pointer moved there", async () => {
   const { context, close } = await launchBrowser();
   try {
-    const panel = await openPanel(context);
-    await pasteToken(panel, await stack.mint("dana"));
-    const approve = panel.getByRole("button", { name: "Approve", exact: true });
-    await approve.waitFor();
-    await sleep(1000);
-    const cdp = await context.newCDPSession(panel);
-    await cdp.send("Emulation.setFocusEmulationEnabled", { enabled: false });
-    const other = await context.newPage();
-    await other.goto(`${APP}/`);
-    await other.bringToFront();
-    await sleep(200);
+    const { panel, approve } = await onePrompt(context);
+    await focusElsewhere(context, panel);
     await panel.evaluate(() => { window.focusEvents = 0; addEventListener("focus", () => { window.focusEvents += 1; }); });
     // Straight from the other window onto Approve: one click, no waiting for the arming.
     await clickArmed(approve);
