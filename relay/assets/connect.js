@@ -18,44 +18,67 @@
   // The site that opened this page, as the browser witnessed it (PROTOCOL §4), or null.
   let opener = null;
 
-  // Continue is a consent click (SECURITY.md, "Consent clicks"). It is never focused for the
-  // user, and it arms CONSENT_ARM_DELAY_MS (latch-wire; the relay puts it on the page) after
-  // it shows and again whenever the page comes back (focus, visibility). Until then it
-  // looks disabled (aria-disabled: it keeps its name and its place in the tab order), and a
-  // press that began before it armed counts for nothing when it ends: a key held down on
-  // the page that opened this popup auto-repeats into it, and a pointer pressed early.
+  // Continue is a consent click (SECURITY.md, "Consent clicks"), judged as the side panel
+  // judges Approve (core/consent_guard.rs), less the resting-pointer rule. It is never
+  // focused for the user. Every press waits CONSENT_ARM_DELAY_MS (latch-wire; the relay puts
+  // it on the page) after Continue shows or the page is shown again; a mouse press also
+  // waits that long after the mouse came into the page (a window that vanished from above
+  // this one leaves it there: double-clickjacking); a key press (or a click nothing pressed
+  // for) also waits that long after the window got the focus, and counts only if its
+  // keydown was fresh, not an auto-repeat of a key held on the page that opened this popup.
+  // Until every kind may count it looks disabled (aria-disabled: it keeps its name and its
+  // place in the tab order). The focus does not hold up a mouse press: a click into the
+  // window brings the focus itself.
   const ARM_MS = Number(document.body.dataset.armMs) || 500;
   const cont = $("continue");
-  let armsAt = Infinity; // performance.now() when Continue arms; never while it is hidden
+  let armsAt = Infinity; // performance.now() from which any press may count; never while hidden
+  let keysAt = 0; // ... a key press: the window got the focus
+  let mouseAt = 0; // ... a mouse press: the mouse came into the page
+  let mouseIn = false;
   let armTimer = 0;
-  // The press in progress: none seen, "counts" (began while armed) or "stale".
+  // The press in progress: none seen, "counts" (met its rules) or "stale".
   let press = "none";
-  const isArmed = () => performance.now() >= armsAt;
+  const now = () => performance.now();
+  function showArming() {
+    clearTimeout(armTimer);
+    const at = Math.max(armsAt, keysAt, mouseAt);
+    if (now() >= at) return cont.removeAttribute("aria-disabled");
+    cont.setAttribute("aria-disabled", "true");
+    if (at !== Infinity) armTimer = setTimeout(showArming, at - now() + 1);
+  }
   function arm() {
     const showing = !cont.hidden && document.visibilityState === "visible";
-    armsAt = showing ? performance.now() + ARM_MS : Infinity;
+    armsAt = showing ? now() + ARM_MS : Infinity;
     if (press !== "none") press = "stale";
-    cont.setAttribute("aria-disabled", "true");
-    clearTimeout(armTimer);
-    if (showing) armTimer = setTimeout(() => cont.removeAttribute("aria-disabled"), ARM_MS);
+    showArming();
   }
   document.addEventListener("visibilitychange", arm);
-  // A click into the page brings the focus too, after its pointerdown: that press is judged
-  // as it is (armed or not), and re-arming under it would eat the click on Continue.
-  let pagePressed = false;
-  window.addEventListener("pointerdown", () => { pagePressed = true; }, true);
-  for (const up of ["pointerup", "pointercancel"]) window.addEventListener(up, () => { pagePressed = false; }, true);
-  window.addEventListener("focus", () => { if (!pagePressed) arm(); });
-  cont.addEventListener("pointerdown", () => { press = isArmed() ? "counts" : "stale"; });
+  window.addEventListener("focus", () => {
+    keysAt = now() + ARM_MS;
+    if (press === "key") press = "stale";
+    showArming();
+  });
+  const mouseSeen = (e) => {
+    if (e.pointerType !== "mouse" || mouseIn) return;
+    mouseIn = true;
+    mouseAt = now() + ARM_MS;
+    showArming();
+  };
+  for (const kind of ["pointerover", "pointermove", "pointerdown"]) window.addEventListener(kind, mouseSeen, true);
+  window.addEventListener("pointerout", (e) => { if (e.pointerType === "mouse" && !e.relatedTarget) mouseIn = false; }, true);
+  cont.addEventListener("pointerdown", (e) => {
+    const ok = now() >= armsAt && (e.pointerType !== "mouse" || now() >= mouseAt);
+    press = ok ? "pointer" : "stale";
+  });
   cont.addEventListener("keydown", (e) => {
     if (e.key !== "Enter" && e.key !== " ") return;
     // A repeat never starts a press: the key went down before, maybe in another window.
-    if (!e.repeat) press = isArmed() ? "counts" : "stale";
+    if (!e.repeat) press = now() >= armsAt && now() >= keysAt ? "key" : "stale";
     else if (press === "none") press = "stale";
   });
   // One press, one click; a script's click (untrusted) never counts.
   function clickCounts(e) {
-    const counts = e.isTrusted && isArmed() && press !== "stale";
+    const counts = e.isTrusted && (press === "none" ? now() >= armsAt && now() >= keysAt : press !== "stale");
     press = "none";
     return counts;
   }

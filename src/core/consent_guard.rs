@@ -3,15 +3,20 @@
 //!
 //! The panel feeds a [`ConsentGuard`] what its button sees (the pointer's positions, presses,
 //! the button's place on the page, the window coming back) with the time, and asks it
-//! whether a click counts. Three attacks it stops:
-//! - **keyjacking**: a key held since before the button armed (on the page that opened the
-//!   popup, say) auto-repeats into it; only a key press that began while it was armed counts;
-//! - **a prompt sliding under a resting pointer**: a prompt that moves (the one above it
-//!   went) is a new prompt: it re-arms, and a mouse click counts only after the pointer
-//!   moved inside the page since then;
-//! - **double-clickjacking**: a window closed on the first click of a double-click leaves
-//!   the second to land on the panel: the window coming back re-arms, and the pointer has
-//!   not moved inside the panel since it came back into it.
+//! whether a click counts. Each kind of press waits for what could have put the button in
+//! its way:
+//! - every press: the button armed [`CONSENT_ARM_DELAY_MS`] ago, after it appeared, moved on
+//!   the page (a prompt that slid under the pointer is a new prompt) or the page was shown;
+//! - a mouse press: also the pointer in the page for that long (a window that vanished from
+//!   above the panel leaves the pointer there without moving: double-clickjacking), and
+//!   moved since the button (re-)armed (a resting pointer clicks nothing);
+//! - a key press (and a click nothing pressed for: a screen reader's activation): also the
+//!   window focused for that long, and the key's keydown fresh, not an auto-repeat, and
+//!   while armed (a key held on another page: keyjacking).
+//!
+//! The window's focus does not hold up a mouse press: a click into the panel brings the
+//! focus itself, in either order with its `pointerdown` depending on the platform, and would
+//! otherwise always be lost. The pointer's own rules cover a window coming back under it.
 
 use latch_wire::consent::CONSENT_ARM_DELAY_MS;
 use latch_wire::EpochMs;
@@ -26,14 +31,12 @@ pub enum Seen {
     Focus,
     /// The page was hidden or shown.
     Visibility,
-    /// The button is at this place on the page (document coordinates).
+    /// The button is at this place in the page's viewport.
     Placed(Point),
-    /// The pointer is here in the page.
+    /// The mouse pointer is here in the page.
     Pointer(Point),
-    /// The pointer left the page.
+    /// The mouse pointer left the page.
     PointerLeft,
-    /// A pointer went down (`true`) or up (`false`) anywhere in the page.
-    PagePointer(bool),
     /// A pointer pressed the button here; `mouse`: not a touch or pen.
     PointerDown { at: Point, mouse: bool },
     /// Enter or Space went down on the button.
@@ -47,9 +50,11 @@ pub enum Seen {
 enum Press {
     /// None seen: a click nothing pressed for (assistive technology's activation).
     None,
-    /// Began while the button was armed (and, for a mouse, after the pointer moved).
-    Counts,
-    /// Began before the button armed, or first seen repeating: its click counts for nothing.
+    /// A pointer's press that met its rules.
+    Pointer,
+    /// A fresh key press that met its rules.
+    Key,
+    /// Began too early, or first seen repeating: its click counts for nothing.
     Stale,
 }
 
@@ -57,30 +62,36 @@ enum Press {
 /// count?
 #[derive(Clone, Debug)]
 pub struct ConsentGuard {
+    /// Armed for every press from here: the button appeared, moved, or the page was shown.
     ready_at: EpochMs,
+    /// Armed for keys from here: the window got the focus.
+    keys_ready_at: EpochMs,
+    /// Armed for the mouse from here: the pointer came into the page.
+    pointer_ready_at: EpochMs,
     /// Where the pointer was at the last (re)arming, or first seen after it.
     reference: Option<Point>,
+    /// Where the pointer is; `None` while it is not in the page.
     last_pointer: Option<Point>,
-    /// The pointer has been at a place other than `reference` since the last (re)arming.
+    /// The pointer has been somewhere other than `reference` since the last (re)arming.
     moved: bool,
-    /// Where the button was on the page the last time it was looked at.
+    /// Where the button was in the viewport the last time it was looked at.
     placed: Option<Point>,
     press: Press,
-    /// A pointer is pressed somewhere in the page (between `pointerdown` and `pointerup`).
-    page_pressed: bool,
 }
 
 impl ConsentGuard {
-    /// A button that appeared at `now`: armed [`CONSENT_ARM_DELAY_MS`] later.
-    pub fn new(now: EpochMs) -> Self {
+    /// A button that appeared at `now`, armed [`CONSENT_ARM_DELAY_MS`] later; `pointer`:
+    /// where the mouse is in the page, if the page knows.
+    pub fn new(now: EpochMs, pointer: Option<Point>) -> Self {
         Self {
             ready_at: now + CONSENT_ARM_DELAY_MS,
-            reference: None,
-            last_pointer: None,
+            keys_ready_at: now,
+            pointer_ready_at: now,
+            reference: pointer,
+            last_pointer: pointer,
             moved: false,
             placed: None,
             press: Press::None,
-            page_pressed: false,
         }
     }
 
@@ -88,14 +99,10 @@ impl ConsentGuard {
     pub fn handle(&mut self, now: EpochMs, seen: Seen) -> bool {
         match seen {
             Seen::Focus => self.focused(now),
-            Seen::Visibility => {
-                self.page_pressed = false;
-                self.rearm(now);
-            }
+            Seen::Visibility => self.rearm(now),
             Seen::Placed(place) => self.placed_at(now, place),
-            Seen::Pointer(at) => self.pointer_at(at),
+            Seen::Pointer(at) => self.pointer_at(now, at),
             Seen::PointerLeft => self.pointer_left(),
-            Seen::PagePointer(pressed) => self.page_pointer(pressed),
             Seen::PointerDown { at, mouse } => self.pointer_down(now, at, mouse),
             Seen::KeyDown { repeat } => self.key_down(now, repeat),
             Seen::Click => return self.click(now),
@@ -103,8 +110,8 @@ impl ConsentGuard {
         false
     }
 
-    /// The window came back (focus, visibility) or the button moved: everything it saw
-    /// before no longer counts, and it waits the whole delay again.
+    /// The button moved or the page was shown: everything seen before no longer counts, and
+    /// every press waits the whole delay again.
     pub fn rearm(&mut self, now: EpochMs) {
         self.ready_at = now + CONSENT_ARM_DELAY_MS;
         self.reference = self.last_pointer;
@@ -114,33 +121,27 @@ impl ConsentGuard {
         }
     }
 
-    /// The window got the focus. Coming back by the keyboard or by another window closing,
-    /// it re-arms. A click into the panel brings the focus too (after its `pointerdown`):
-    /// that press is judged by the rules already (armed, and the pointer moved inside the
-    /// page first), and re-arming under it would eat every first click on Approve.
+    /// The window got the focus (back): keys wait the whole delay again, and a key press
+    /// begun before counts for nothing.
     pub fn focused(&mut self, now: EpochMs) {
-        if !self.page_pressed {
-            self.rearm(now);
+        self.keys_ready_at = now + CONSENT_ARM_DELAY_MS;
+        if self.press == Press::Key {
+            self.press = Press::Stale;
         }
     }
 
-    /// A pointer went down (`true`) or up (`false`) anywhere in the page.
-    pub fn page_pointer(&mut self, pressed: bool) {
-        self.page_pressed = pressed;
-    }
-
-    /// Whether a click would count by time alone (what the button shows: armed or not).
+    /// Whether the button shows armed: every kind of press may count from now.
     pub fn is_armed(&self, now: EpochMs) -> bool {
-        now >= self.ready_at
+        now >= self.ready_at()
     }
 
-    /// When the button arms (a timer's target for the panel to show it armed).
+    /// When the button shows armed (a timer's target).
     pub fn ready_at(&self) -> EpochMs {
-        self.ready_at
+        self.ready_at.max(self.keys_ready_at).max(self.pointer_ready_at)
     }
 
-    /// The button is at `place` on the page (document coordinates). A button that moved is
-    /// a new button under the pointer: it re-arms. The first place seen is where it appeared.
+    /// The button is at `place` in the viewport. A button that moved under the pointer is a
+    /// new button: it re-arms. The first place seen is where it appeared.
     pub fn placed_at(&mut self, now: EpochMs, place: Point) {
         if self.placed.is_some_and(|p| p != place) {
             self.rearm(now);
@@ -148,8 +149,12 @@ impl ConsentGuard {
         self.placed = Some(place);
     }
 
-    /// The pointer is at `at` inside the page.
-    pub fn pointer_at(&mut self, at: Point) {
+    /// The mouse pointer is at `at` inside the page. Come into the page just now, it may be
+    /// where a vanished window left it: the mouse waits the whole delay from here.
+    pub fn pointer_at(&mut self, now: EpochMs, at: Point) {
+        if self.last_pointer.is_none() {
+            self.pointer_ready_at = now + CONSENT_ARM_DELAY_MS;
+        }
         match self.reference {
             None => self.reference = Some(at),
             Some(r) if r != at => self.moved = true,
@@ -158,21 +163,24 @@ impl ConsentGuard {
         self.last_pointer = Some(at);
     }
 
-    /// The pointer left the page: when it is next seen, it may be where a vanished window
-    /// left it, so only movement after that counts.
+    /// The mouse pointer left the page: when it is next seen, it came back.
     pub fn pointer_left(&mut self) {
         self.reference = None;
         self.last_pointer = None;
         self.moved = false;
     }
 
-    /// A pointer pressed the button. A mouse's press counts only once the pointer has moved
-    /// since the last arming (a resting pointer is where a vanished window left it); a touch
-    /// or pen has no resting place, so its press counts when it began while armed.
+    /// A pointer pressed the button. A mouse's press counts once the pointer has been in the
+    /// page for the delay and has moved since the last arming; a touch or pen has no resting
+    /// place, so its press counts when the button is armed.
     pub fn pointer_down(&mut self, now: EpochMs, at: Point, mouse: bool) {
-        self.pointer_at(at);
-        let counts = self.is_armed(now) && (self.moved || !mouse);
-        self.press = if counts { Press::Counts } else { Press::Stale };
+        let counts = if mouse {
+            self.pointer_at(now, at);
+            now >= self.ready_at && now >= self.pointer_ready_at && self.moved
+        } else {
+            now >= self.ready_at
+        };
+        self.press = if counts { Press::Pointer } else { Press::Stale };
     }
 
     /// An activating key (Enter, Space) went down on the button; `repeat` as the event says.
@@ -183,13 +191,19 @@ impl ConsentGuard {
                 self.press = Press::Stale;
             }
         } else {
-            self.press = if self.is_armed(now) { Press::Counts } else { Press::Stale };
+            let counts = now >= self.ready_at && now >= self.keys_ready_at;
+            self.press = if counts { Press::Key } else { Press::Stale };
         }
     }
 
     /// The button was clicked: does it count? One press, one click: the press is used up.
+    /// A click nothing pressed for is judged as a key's would be.
     pub fn click(&mut self, now: EpochMs) -> bool {
-        let counts = self.is_armed(now) && self.press != Press::Stale;
+        let counts = match self.press {
+            Press::Pointer | Press::Key => true,
+            Press::Stale => false,
+            Press::None => now >= self.ready_at && now >= self.keys_ready_at,
+        };
         self.press = Press::None;
         counts
     }

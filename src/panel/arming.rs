@@ -23,20 +23,29 @@ use crate::core::consent_guard::{ConsentGuard, Point, Seen};
 use super::Panel;
 
 /// The page's events every armed button hears.
-const PAGE_EVENTS: [&str; 8] =
-    ["focus", "visibilitychange", "pointermove", "pointerout", "pointerdown", "pointerup", "pointercancel", "keydown"];
+const PAGE_EVENTS: [&str; 6] = ["focus", "visibilitychange", "pointermove", "pointerout", "pointerdown", "keydown"];
 
-/// The buttons on the page now with their guards, each under a number of its own (gone
-/// when its component is), and the last number given; `None` until the page listener is
-/// installed. The guards live here, not in reactive storage: one lookup serves every event.
-type Live = Option<(Vec<(Arming, ConsentGuard)>, u32)>;
-
-thread_local! {
-    static LIVE: RefCell<Live> = const { RefCell::new(None) };
+/// What the page keeps for its armed buttons. The guards live here, not in reactive
+/// storage: one lookup serves every event.
+struct Page {
+    /// The buttons on the page now, each with its guard and the moment its pending timer is
+    /// set for; gone when their component is.
+    buttons: Vec<(Arming, ConsentGuard, Option<EpochMs>)>,
+    last_id: u32,
+    /// Where the mouse is in the page; `None` while it is elsewhere. A new button starts
+    /// from it: a pointer already here has not just appeared.
+    pointer: Option<Point>,
 }
 
+thread_local! {
+    /// `None` until the first armed button installs the page listener.
+    static PAGE: RefCell<Option<Page>> = const { RefCell::new(None) };
+}
+
+/// A monotonic clock (`performance.now()`): a step of the wall clock neither skips the
+/// delay nor stretches it. Only ever compared with itself.
 fn now() -> EpochMs {
-    EpochMs::from_js(js_sys::Date::now())
+    EpochMs::from_js(window().performance().map_or_else(js_sys::Date::now, |p| p.now()))
 }
 
 /// One armed button. `Copy`: handlers take it by value.
@@ -49,93 +58,95 @@ pub(super) struct Arming {
 }
 
 impl Arming {
-    /// Arms from now; re-arms when the window comes back or the button moves. Call inside
+    /// Arms from now; re-arms when the page is shown again or the button moves. Call inside
     /// the component that shows the button: it stops listening when that component goes.
     pub fn new() -> Self {
-        let arming = LIVE.with(|live| {
-            let mut live = live.borrow_mut();
-            let (buttons, last) = live.get_or_insert_with(|| {
-                listen_to_the_page();
-                (Vec::new(), 0)
-            });
-            *last += 1;
-            let arming = Self { id: *last, armed: RwSignal::new(false), button: NodeRef::new() };
-            buttons.push((arming, ConsentGuard::new(now())));
+        watch_the_page();
+        let arming = PAGE.with(|page| {
+            let mut page = page.borrow_mut();
+            let page = page.as_mut().expect("watch_the_page made it");
+            page.last_id += 1;
+            let arming = Self { id: page.last_id, armed: RwSignal::new(false), button: NodeRef::new() };
+            page.buttons.push((arming, ConsentGuard::new(now(), page.pointer), None));
             arming
         });
         let id = arming.id;
         on_cleanup(move || {
-            LIVE.with(|live| {
-                if let Some((buttons, _)) = live.borrow_mut().as_mut() {
-                    buttons.retain(|(a, _)| a.id != id);
+            PAGE.with(|page| {
+                if let Some(page) = page.borrow_mut().as_mut() {
+                    page.buttons.retain(|(a, _, _)| a.id != id);
                 }
             })
         });
-        arming.sync();
+        arming.sync(false);
         arming.watch_place();
         arming
     }
 
-    /// Hands `seen` to the guard; true for a click that counts. Shows a re-arming at once.
+    /// Hands `seen` to the guard; true for a click that counts.
     fn feed(self, seen: Seen) -> bool {
-        let counts = self.guard(Some(seen)).is_some_and(|(counts, _, _)| counts);
-        if matches!(seen, Seen::Focus | Seen::Visibility | Seen::Placed(_)) {
-            self.sync();
-        }
+        let counts = self.guard(Some(seen), false).is_some_and(|(counts, _, _)| counts);
+        self.sync(false);
         counts
     }
 
     /// The one way to the guard: hands it `seen` (if any) now, and answers whether that
-    /// counted, whether the button is armed and when it arms; `None` once the button is gone.
-    fn guard(self, seen: Option<Seen>) -> Option<(bool, bool, EpochMs)> {
+    /// counted, whether the button is armed, and when a timer must show it armed (none if
+    /// one is set for that moment already; `timer_fired`: the one set has gone off). `None`
+    /// once the button is gone.
+    fn guard(self, seen: Option<Seen>, timer_fired: bool) -> Option<(bool, bool, Option<EpochMs>)> {
         let t = now();
-        LIVE.with(|live| {
-            let mut live = live.borrow_mut();
-            let (_, g) = live.as_mut()?.0.iter_mut().find(|(a, _)| a.id == self.id)?;
+        PAGE.with(|page| {
+            let mut page = page.borrow_mut();
+            let (_, g, timer) = page.as_mut()?.buttons.iter_mut().find(|(a, _, _)| a.id == self.id)?;
             let counts = seen.is_some_and(|s| g.handle(t, s));
-            Some((counts, g.is_armed(t), g.ready_at()))
+            if timer_fired {
+                *timer = None;
+            }
+            let armed = g.is_armed(t);
+            let wake = (!armed && *timer != Some(g.ready_at())).then(|| g.ready_at());
+            if wake.is_some() {
+                *timer = wake;
+            }
+            Some((counts, armed, wake))
         })
     }
 
-    /// Shows the guard's state, and comes back when it arms.
-    fn sync(self) {
-        let t = now();
-        let Some((_, armed, ready_at)) = self.guard(None) else {
+    /// Shows the guard's state, and comes back when it arms (one timer at a time).
+    fn sync(self, timer_fired: bool) {
+        let Some((_, armed, wake)) = self.guard(None, timer_fired) else {
             return; // the button is gone
         };
         if self.armed.try_get_untracked() != Some(armed) {
             self.armed.try_set(armed);
         }
-        if !armed {
-            set_timeout(move || self.sync(), Duration::from_millis(t.ms_until(ready_at) + 1));
+        if let Some(at) = wake {
+            set_timeout(move || self.sync(true), Duration::from_millis(now().ms_until(at) + 1));
         }
     }
 
-    /// Where the button is on the page now (a move re-arms it: the guard decides).
+    /// Where the button is in the viewport now: one that moved under a resting pointer
+    /// (the list reflowed, the page scrolled) re-arms. The guard decides.
     fn check_place(self) {
         let Some(button) = self.button.try_get_untracked().flatten() else { return };
         let rect = button.get_bounding_client_rect();
-        let window = window();
-        let place = (
-            (rect.left() + window.scroll_x().unwrap_or(0.0)) as i32,
-            (rect.top() + window.scroll_y().unwrap_or(0.0)) as i32,
-        );
-        self.feed(Seen::Placed(place));
+        self.feed(Seen::Placed((rect.left() as i32, rect.top() as i32)));
     }
 
     /// Looks every frame: a list that reflowed under a resting pointer shows the button
     /// disarmed from the frame it moved in. Ends when the button's component does.
     fn watch_place(self) {
         request_animation_frame(move || {
-            if self.guard(None).is_some() {
+            if self.guard(None, false).is_some() {
                 self.check_place();
                 self.watch_place();
             }
         });
     }
 
-    /// One of the page's events (`PAGE_EVENTS`), as this button sees it.
-    fn page_event(self, e: &Event) {
+    /// One of the page's events (`PAGE_EVENTS`), as this button sees it. `mouse`: a mouse
+    /// pointer's event (a touch or pen has no resting place to track).
+    fn page_event(self, e: &Event, mouse: bool) {
         let on_button = self
             .button
             .try_get_untracked()
@@ -145,16 +156,13 @@ impl Arming {
         match e.type_().as_str() {
             "focus" => self.feed(Seen::Focus),
             "visibilitychange" => self.feed(Seen::Visibility),
-            "pointermove" => self.feed(Seen::Pointer(at(pointer))),
+            "pointermove" => mouse && self.feed(Seen::Pointer(at(pointer))),
             "pointerdown" => {
-                if on_button {
+                on_button && {
                     self.check_place(); // a move between the last frame and this press
-                    let mouse = e.unchecked_ref::<web_sys::PointerEvent>().pointer_type() == "mouse";
-                    self.feed(Seen::PointerDown { at: at(pointer), mouse });
+                    self.feed(Seen::PointerDown { at: at(pointer), mouse })
                 }
-                self.feed(Seen::PagePointer(true))
             }
-            "pointerup" | "pointercancel" => self.feed(Seen::PagePointer(false)),
             "keydown" => {
                 let key = e.unchecked_ref::<KeyboardEvent>();
                 on_button && matches!(key.key().as_str(), "Enter" | " ") && {
@@ -162,8 +170,8 @@ impl Arming {
                     self.feed(Seen::KeyDown { repeat: key.repeat() })
                 }
             }
-            // `pointerout` with nowhere in the page to go: it left the page.
-            _ => pointer.related_target().is_none() && self.feed(Seen::PointerLeft),
+            // `pointerout` with nowhere in the page to go: the mouse left the page.
+            _ => mouse && pointer.related_target().is_none() && self.feed(Seen::PointerLeft),
         };
     }
 
@@ -174,13 +182,38 @@ impl Arming {
     }
 }
 
-/// One listener for the page's life, handing each event to every live button.
+/// Installs the page's listener once (the panel calls this at start, so the mouse is known
+/// before the first prompt).
+pub(super) fn watch_the_page() {
+    let first = PAGE.with(|page| {
+        let mut page = page.borrow_mut();
+        let first = page.is_none();
+        page.get_or_insert_with(|| Page { buttons: Vec::new(), last_id: 0, pointer: None });
+        first
+    });
+    if first {
+        listen_to_the_page();
+    }
+}
+
+/// One listener for the page's life: keeps where the mouse is, then hands each event to
+/// every live button.
 fn listen_to_the_page() {
     let on_event = Closure::<dyn Fn(Event)>::new(|e: Event| {
-        let live: Vec<Arming> =
-            LIVE.with(|l| l.borrow().as_ref().map(|(b, _)| b.iter().map(|(a, _)| *a).collect()).unwrap_or_default());
+        let mouse = e.dyn_ref::<web_sys::PointerEvent>().is_some_and(|p| p.pointer_type() == "mouse");
+        let kind = e.type_();
+        let live: Vec<Arming> = PAGE.with(|page| {
+            let mut page = page.borrow_mut();
+            let Some(page) = page.as_mut() else { return Vec::new() };
+            if mouse && kind == "pointermove" {
+                page.pointer = Some(at(e.unchecked_ref()));
+            } else if mouse && kind == "pointerout" && e.unchecked_ref::<MouseEvent>().related_target().is_none() {
+                page.pointer = None;
+            }
+            page.buttons.iter().map(|(a, _, _)| *a).collect()
+        });
         for arming in live {
-            arming.page_event(&e);
+            arming.page_event(&e, mouse);
         }
     });
     let window = window();

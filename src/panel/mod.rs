@@ -35,6 +35,9 @@ pub fn start() {
     // offer's description, usually) still brings a fresh read. Chrome delivers it as a
     // task of its own, after this function and the mount have run.
     api::on_storage_changed(move || panel.refresh());
+    // Where the mouse is, from the start: a consent button that appears under a pointer
+    // already in the page is not one that appeared with it.
+    arming::watch_the_page();
     // The first state request leaves before the page is built, so the worker (often just
     // woken by the offer) answers while Leptos mounts (BENCHMARKS.md, "Continue → prompt
     // on screen").

@@ -147,6 +147,9 @@ try {
     const page = await opened;
     const cont = page.getByRole("button", { name: "Continue" });
     await cont.waitFor();
+    // The mouse comes onto Continue first: a pointer that appears and clicks at once is what
+    // a vanished window leaves, and the connect page waits it out (SECURITY.md).
+    await cont.hover({ position: { x: 3, y: 3 } });
     await workers.stopAll(ids);
     const panelShown = panels.next(s.id);
     await cont.click();

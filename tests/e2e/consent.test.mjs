@@ -157,7 +157,7 @@ test("opener: the tenant's own page shows 'Opened from'; the same kind of token 
     const opened = context.waitForEvent("page");
     await evil.getByRole("button", { name: "Claim" }).click();
     const popup = await opened;
-    await popup.getByRole("button", { name: "Continue" }).click();
+    await clickArmed(popup.getByRole("button", { name: "Continue" }));
     const panel = await openPanel(context);
     await panel.getByRole("heading", { name: PROMPT }).waitFor();
     await panel.getByText("Latch could not confirm which site opened this request. Approve only if you just asked Acme to connect.").waitFor();
@@ -177,7 +177,7 @@ test("opener: the tenant's own page shows 'Opened from'; the same kind of token 
     const foreign = await stack.mint("mallory");
     await own.goto(`${RELAY}/connect?hijacked=1#token=${foreign}`);
     assert.ok(await own.evaluate(() => window.opener !== null), "the opener survived the navigation");
-    await own.getByRole("button", { name: "Continue" }).click();
+    await clickArmed(own.getByRole("button", { name: "Continue" }));
     await panel.getByRole("heading", { name: PROMPT }).waitFor();
     await panel.getByText("Latch could not confirm which site opened this request. Approve only if you just asked Acme to connect.").waitFor();
     assert.equal(await panel.getByText(/^Opened from/).count(), 0);

@@ -332,7 +332,7 @@ export async function offerFromApp(context, beforeContinue = async () => {}) {
   const token = new URLSearchParams(new URL(popup.url()).hash.slice(1)).get("token");
   await popup.getByRole("heading", { name: "Connect Acme to Latch" }).waitFor();
   await beforeContinue();
-  await popup.getByRole("button", { name: "Continue" }).click();
+  await clickArmed(popup.getByRole("button", { name: "Continue" }));
   await popup.getByRole("heading", { name: "Approve in the Latch side panel" }).waitFor();
   return { app, popup, token };
 }

@@ -4,7 +4,7 @@
 // a link that expires meanwhile says so instead of waiting for ever.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startStack, launchBrowser, openPanel, approveWhenArmed, waitForBindings, RELAY } from "./harness.mjs";
+import { startStack, launchBrowser, openPanel, approveWhenArmed, waitForBindings, RELAY, clickArmed } from "./harness.mjs";
 
 let stack;
 after(async () => { await stack?.stop(); });
@@ -27,7 +27,7 @@ test("without Latch the connect page offers Install; once installed it goes on b
     await page.getByRole("heading", { name: "Connect Acme to Latch" }).waitFor({ timeout: 10000 });
     console.log(`# extension installed → connect page goes on: ${Date.now() - installedAt} ms`);
     assert.equal(await install.isVisible(), false);
-    await page.getByRole("button", { name: "Continue" }).click();
+    await clickArmed(page.getByRole("button", { name: "Continue" }));
     await page.getByRole("heading", { name: "Approve in the Latch side panel" }).waitFor();
     const panel = await openPanel(context);
     await approveWhenArmed(panel);

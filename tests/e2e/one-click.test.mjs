@@ -3,7 +3,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   startStack, launchBrowser, openPanel, storage, stopWorkers, targetUrls, screenshotPath,
-  approveWhenArmed, pasteToken, waitForBindings, offerFromApp, relayCall, PROMPT, APP, EXTENSION_ID, sleep,
+  approveWhenArmed, pasteToken, waitForBindings, offerFromApp, relayCall, PROMPT, APP, EXTENSION_ID, sleep, clickArmed,
 } from "./harness.mjs";
 
 let stack;
@@ -160,7 +160,7 @@ test("popups blocked: the link's Open makes a tab the opener check still recogni
     await app.getByRole("link", { name: "Open", exact: true }).click();
     const connect = await opened;
     await connect.getByRole("heading", { name: "Connect Acme to Latch" }).waitFor();
-    await connect.getByRole("button", { name: "Continue" }).click();
+    await clickArmed(connect.getByRole("button", { name: "Continue" }));
     const panel = await openPanel(context);
     await panel.getByText("Opened from http://localhost:8788", { exact: true }).waitFor();
     await approveWhenArmed(panel);
@@ -180,7 +180,7 @@ test("a connect link minted with a returnUrl leads back to that page: Back to Ac
     await connect.goto(minted.body.connectUrl);
     await connect.getByRole("heading", { name: "Connect Acme to Latch" }).waitFor();
     assert.equal(await connect.getByRole("link", { name: "Back to Acme" }).getAttribute("href"), page);
-    await connect.getByRole("button", { name: "Continue" }).click();
+    await clickArmed(connect.getByRole("button", { name: "Continue" }));
     const panel = await openPanel(context);
     await approveWhenArmed(panel);
     const [binding] = await waitForBindings(panel, 1);
