@@ -58,15 +58,25 @@
     if (press === "key") press = "stale";
     showArming();
   });
+  // Chrome's accessibility click (a screen reader's activation, voice control) comes as a
+  // mouse pointerdown with pressure 0, which no real button press has: it is judged as the
+  // click nothing pressed for that follows it.
+  const simulated = (e) => e.pointerType === "mouse" && e.pressure === 0 && e.type === "pointerdown";
   const mouseSeen = (e) => {
-    if (e.pointerType !== "mouse" || mouseIn) return;
+    if (e.pointerType !== "mouse" || mouseIn || simulated(e)) return;
     mouseIn = true;
     mouseAt = now() + ARM_MS;
     showArming();
   };
   for (const kind of ["pointerover", "pointermove", "pointerdown"]) window.addEventListener(kind, mouseSeen, true);
   window.addEventListener("pointerout", (e) => { if (e.pointerType === "mouse" && !e.relatedTarget) mouseIn = false; }, true);
+  // Another window took the focus, maybe one over this popup: where the mouse next shows up
+  // is where that window may have left it.
+  window.addEventListener("blur", () => { mouseIn = false; });
+  // A jump to a fragment, a scroll or a resize can slide Continue under a resting pointer.
+  for (const kind of ["scroll", "resize", "hashchange"]) window.addEventListener(kind, arm, true);
   cont.addEventListener("pointerdown", (e) => {
+    if (simulated(e)) return;
     const ok = now() >= armsAt && (e.pointerType !== "mouse" || now() >= mouseAt);
     press = ok ? "pointer" : "stale";
   });

@@ -23,7 +23,8 @@ use crate::core::consent_guard::{ConsentGuard, Point, Seen};
 use super::Panel;
 
 /// The page's events every armed button hears.
-const PAGE_EVENTS: [&str; 6] = ["focus", "visibilitychange", "pointermove", "pointerout", "pointerdown", "keydown"];
+const PAGE_EVENTS: [&str; 7] =
+    ["focus", "blur", "visibilitychange", "pointermove", "pointerout", "pointerdown", "keydown"];
 
 /// What the page keeps for its armed buttons. The guards live here, not in reactive
 /// storage: one lookup serves every event.
@@ -155,8 +156,15 @@ impl Arming {
         let pointer = e.unchecked_ref::<MouseEvent>();
         match e.type_().as_str() {
             "focus" => self.feed(Seen::Focus),
+            // Another window took the focus, maybe one over the panel: where the mouse next
+            // shows up is where that window may have left it.
+            "blur" => self.feed(Seen::PointerLeft),
             "visibilitychange" => self.feed(Seen::Visibility),
             "pointermove" => mouse && self.feed(Seen::Pointer(at(pointer))),
+            // Chrome's accessibility click (a screen reader's activation, voice control) comes
+            // as a mouse `pointerdown` with pressure 0, which no real button press has: it is
+            // judged as the click nothing pressed for that follows it.
+            "pointerdown" if mouse && e.unchecked_ref::<web_sys::PointerEvent>().pressure() == 0.0 => false,
             "pointerdown" => {
                 on_button && {
                     self.check_place(); // a move between the last frame and this press
@@ -207,7 +215,9 @@ fn listen_to_the_page() {
             let Some(page) = page.as_mut() else { return Vec::new() };
             if mouse && kind == "pointermove" {
                 page.pointer = Some(at(e.unchecked_ref()));
-            } else if mouse && kind == "pointerout" && e.unchecked_ref::<MouseEvent>().related_target().is_none() {
+            } else if kind == "blur"
+                || mouse && kind == "pointerout" && e.unchecked_ref::<MouseEvent>().related_target().is_none()
+            {
                 page.pointer = None;
             }
             page.buttons.iter().map(|(a, _, _)| *a).collect()

@@ -91,6 +91,20 @@ async function waitForCount(locator, n) {
   }
 }
 
+/**
+ * A left press and release at `at` straight to the page, no move before (nothing the page
+ * saw brought the pointer there). `force`: the pressure; a real mouse's is 0.5, Chrome's
+ * accessibility click's 0.
+ */
+async function pressInPlace(context, page, at, { clickCount, force }) {
+  const cdp = await context.newCDPSession(page);
+  for (const type of ["mousePressed", "mouseReleased"]) {
+    const held = type === "mousePressed" ? { buttons: 1, force } : { buttons: 0 };
+    await cdp.send("Input.dispatchMouseEvent", { type, x: at.x, y: at.y, button: "left", clickCount, ...held });
+  }
+  await cdp.detach();
+}
+
 /** A press and release where the mouse is, with no move first (a resting pointer). */
 async function clickInPlace(page, clickCount = 1) {
   await page.mouse.down({ clickCount });
@@ -196,14 +210,19 @@ test("a double-click around a window that closes on its first click approves not
     await decoy.mouse.down({ clickCount: 1 });
     await decoy.mouse.up({ clickCount: 1 });
     await decoy.close();
-    const cdp = await context.newCDPSession(panel);
-    for (const type of ["mousePressed", "mouseReleased"]) {
-      await cdp.send("Input.dispatchMouseEvent", { type, x: at.x, y: at.y, button: "left", clickCount: 2 });
-    }
-    await cdp.detach();
+    await pressInPlace(context, panel, at, { clickCount: 2, force: 0.5 });
     await sleep(1000);
     assert.equal(await bindings(panel), 0, "the second click of the double-click approved nothing");
     await clickArmed(approve);
+    await waitForBindings(panel, 1);
+  } finally { await close(); }
+});
+
+test("a screen reader's activation (Chrome's accessibility click: a press of pressure 0, no move) approves once armed", async () => {
+  const { context, close } = await launchBrowser();
+  try {
+    const { panel, approve } = await onePrompt(context);
+    await pressInPlace(context, panel, await centre(approve), { clickCount: 1, force: 0 });
     await waitForBindings(panel, 1);
   } finally { await close(); }
 });

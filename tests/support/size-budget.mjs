@@ -92,7 +92,7 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * 0.63 KB; app-chosen codes shown only in a code's shape, neutral words for an unknown
  * `via`/`by`, each list named for its app 1.1 KB; then a needs-repair code shown only in
  * a code's shape and the stored form read without a parse of its own: −0.07 KB).
- * → 197.3 KB (issue 24: consent clicks that can't be stolen, +3.65 KB, 197,054 bytes: the
+ * → 197.5 KB (issue 24: consent clicks that can't be stolen, +3.65 KB, 197,054 bytes: the
  * guard's rules, a page listener handing focus, visibility, pointer and key events to each
  * armed button, its place looked at every frame, Approve's and a code prompt's Deny's
  * `aria-disabled` and status line. The first cut was +5.1 KB (198,533 bytes): four typed
@@ -100,11 +100,13 @@ const ZIP = join(ROOT, "dist/latch-extension.zip");
  * every call into it a closure of its own; one listener for the page, one way into the
  * guard (`Seen`) and the guards kept beside the listener's list: −1.5 KB; after the
  * red-team read, a monotonic clock, the mouse's coming into the page timed and one timer at
- * a time per button: +0.24 KB, 197,294 bytes).
+ * a time per button: +0.24 KB, 197,294 bytes; a screen reader's click told apart by its
+ * pressure, the pointer's place forgotten when another window takes the focus: +0.14 KB,
+ * 197,429 bytes).
  */
 const BUDGETS = [
   { file: "pkg/background_bg.wasm", measure: "gzip", limit: 131_000, target: 60_000 },
-  { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 197_300 },
+  { file: "pkg/panel_bg.wasm", measure: "gzip", limit: 197_500 },
   { file: "../latch-extension.zip", measure: "raw", limit: 400_000 },
 ];
 
