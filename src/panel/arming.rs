@@ -84,11 +84,14 @@ impl Arming {
         arming
     }
 
-    /// Hands `seen` to the guard; true for a click that counts.
+    /// Hands `seen` to the guard and shows its state; true for a click that counts.
     fn feed(self, seen: Seen) -> bool {
-        let counts = self.guard(Some(seen), false).is_some_and(|(counts, _, _)| counts);
-        self.sync(false);
-        counts
+        self.step(Some(seen), false)
+    }
+
+    /// Shows the guard's state, and comes back when it arms (one timer at a time).
+    fn sync(self, timer_fired: bool) {
+        self.step(None, timer_fired);
     }
 
     /// The one way to the guard: hands it `seen` (if any) now, and answers whether that
@@ -113,10 +116,11 @@ impl Arming {
         })
     }
 
-    /// Shows the guard's state, and comes back when it arms (one timer at a time).
-    fn sync(self, timer_fired: bool) {
-        let Some((_, armed, wake)) = self.guard(None, timer_fired) else {
-            return; // the button is gone
+    /// [`Arming::feed`] and [`Arming::sync`] in one lookup of the guard (every pointer move
+    /// comes through here).
+    fn step(self, seen: Option<Seen>, timer_fired: bool) -> bool {
+        let Some((counts, armed, wake)) = self.guard(seen, timer_fired) else {
+            return false; // the button is gone
         };
         if self.armed.try_get_untracked() != Some(armed) {
             self.armed.try_set(armed);
@@ -124,6 +128,7 @@ impl Arming {
         if let Some(at) = wake {
             set_timeout(move || self.sync(true), Duration::from_millis(now().ms_until(at) + 1));
         }
+        counts
     }
 
     /// Where the button is in the viewport now: one that moved under a resting pointer
